@@ -1,0 +1,32 @@
+import type { Database } from '../db/database.ts';
+import type { Config } from '../config/index.ts';
+import type { BlobStore } from '../storage/blob-store.ts';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Principal, TokenRole } from '../auth/roles.ts';
+import type { EventBus } from '../events/bus.ts';
+
+/** What route handlers need; built once by the app and handed to every route module. */
+export interface ApiContext {
+  db: Database;
+  config: Config;
+  blobs: BlobStore;
+  logger: Logger;
+  metrics: Metrics;
+  events: EventBus;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Least role that may call the route; 'public' needs no token. */
+    role?: TokenRole | 'public';
+    /** Records the call in the audit log under this action name (every mutating route sets it). */
+    audit?: { action: string; resource: string };
+  }
+  interface FastifyRequest {
+    principal: Principal | null;
+    /** Set by a handler when the audited resource id is not the `:id` path parameter. */
+    auditResourceId?: string;
+    auditDetails?: unknown;
+  }
+}

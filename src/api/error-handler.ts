@@ -1,0 +1,84 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { VecronError, type ErrorCode, type Problem } from '../errors.ts';
+
+/** The one place where error codes become HTTP statuses. */
+export const STATUS_BY_CODE: Record<ErrorCode, number> = {
+  validation_failed: 400,
+  invalid_json: 400,
+  invalid_config: 400,
+  invalid_signature: 400,
+  template_error: 422,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  rate_limited: 429,
+  unavailable: 503,
+  step_failed: 500,
+  step_timeout: 500,
+  job_timeout: 500,
+  step_type_unavailable: 500,
+  http_error: 502,
+  internal: 500,
+};
+
+/** Fastify's schema errors carry an instancePath like `/limit`; we report `limit` or `query.limit`. */
+function schemaProblems(err: FastifyError): Problem[] {
+  const ctx = (err as any).validationContext as string | undefined;
+  return (err.validation ?? []).map((v: any) => {
+    let path = String(v.instancePath ?? '').replace(/^\//, '').replace(/\/(\d+)(?=\/|$)/g, '[$1]').replace(/\//g, '.');
+    let message = String(v.message ?? 'is invalid');
+    if (v.keyword === 'required') {
+      message = `missing required property '${v.params.missingProperty}'`;
+    } else if (v.keyword === 'additionalProperties') {
+      path = path ? `${path}.${v.params.additionalProperty}` : v.params.additionalProperty;
+      message = 'unknown property';
+    } else if (v.keyword === 'enum') {
+      message = `must be one of ${(v.params.allowedValues ?? []).join(', ')}`;
+    }
+    return { path: ctx && ctx !== 'body' ? `${ctx}.${path}`.replace(/\.$/, '') : path, message };
+  });
+}
+
+function toVecronError(err: FastifyError): VecronError | null {
+  if (err instanceof VecronError) return err;
+  if (err.validation) {
+    const problems = schemaProblems(err);
+    return new VecronError(
+      'validation_failed',
+      'request is invalid: ' + problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join('; '),
+      { problems },
+    );
+  }
+  const status = err.statusCode ?? 500;
+  if (status === 400 && (err instanceof SyntaxError || err.code?.startsWith('FST_ERR_CTP'))) {
+    return new VecronError('invalid_json', `request body is not valid JSON: ${err.message}`);
+  }
+  if (status === 413) return new VecronError('payload_too_large', err.message);
+  if (status === 415) return new VecronError('unsupported_media_type', `${err.message}; send Content-Type: application/json`);
+  if (status >= 400 && status < 500) {
+    const code: ErrorCode = status === 404 ? 'not_found' : status === 401 ? 'unauthorized' : status === 403 ? 'forbidden' : status === 429 ? 'rate_limited' : 'validation_failed';
+    return new VecronError(code, err.message);
+  }
+  return null;
+}
+
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
+    const known = toVecronError(err);
+    if (known) {
+      const status = STATUS_BY_CODE[known.code] ?? 500;
+      if (status >= 500) req.log.error({ err }, known.message);
+      return reply.status(status).send({ error: known.toJSON() });
+    }
+    req.log.error({ err }, 'unhandled error');
+    return reply.status(500).send({
+      error: { code: 'internal', message: `internal error; quote request id ${req.id} when reporting it` },
+    });
+  });
+  app.setNotFoundHandler((req, reply) =>
+    reply.status(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` } }),
+  );
+}

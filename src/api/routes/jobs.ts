@@ -1,0 +1,121 @@
+import type { FastifyInstance } from 'fastify';
+import type { ApiContext } from '../context.ts';
+import { idParams, page, pageQuery } from '../schemas.ts';
+import { parseJobDocument } from '../../jobs/validate.ts';
+import { createJob, deleteJob, getJob, listJobs, setJobEnabled, updateJob } from '../../jobs/repository.ts';
+import { enqueue } from '../../queue/enqueue.ts';
+import { listExecutions, EXECUTION_STATUSES } from '../../executions/history.ts';
+import { VecronError } from '../../errors.ts';
+import { jobDocumentSchema } from '../openapi-job.ts';
+
+export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<void> {
+  const { db } = ctx;
+  const actor = (req: { principal: { name: string } | null }) => req.principal?.name ?? null;
+
+  app.post('/api/v1/jobs', {
+    config: { role: 'operator', audit: { action: 'job.create', resource: 'job' } },
+    schema: {
+      tags: ['jobs'],
+      summary: 'Create a job',
+      description: 'Accepts the flat shape (`"type": "http", "config": {...}`) and the design study shape (`"step_type": {"HttpRequest": {...}}`); stores the canonical form. Every problem is reported at once, with its JSON path.',
+      body: jobDocumentSchema,
+    },
+  }, async (req, reply) => {
+    const def = parseJobDocument(req.body);
+    const job = await createJob(db, def, actor(req));
+    req.auditResourceId = job.id;
+    req.auditDetails = { name: job.name };
+    return reply.status(201).send(job);
+  });
+
+  app.get('/api/v1/jobs', {
+    config: { role: 'viewer' },
+    schema: {
+      tags: ['jobs'],
+      summary: 'List jobs',
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { ...pageQuery, search: { type: 'string', maxLength: 200 }, enabled: { type: 'boolean' } },
+      },
+    },
+  }, async (req) => {
+    const q = req.query as { page: number; limit: number; search?: string; enabled?: boolean };
+    const { items, total } = await listJobs(db, q);
+    return page(items, total, q);
+  });
+
+  app.get('/api/v1/jobs/:id', {
+    config: { role: 'viewer' },
+    schema: { tags: ['jobs'], summary: 'Get a job', params: idParams, },
+  }, async (req) => getJob(db, (req.params as { id: string }).id));
+
+  app.put('/api/v1/jobs/:id', {
+    config: { role: 'operator', audit: { action: 'job.update', resource: 'job' } },
+    schema: { tags: ['jobs'], summary: 'Replace a job definition', params: idParams, body: jobDocumentSchema },
+  }, async (req) => {
+    const def = parseJobDocument(req.body);
+    const job = await updateJob(db, (req.params as { id: string }).id, def, actor(req));
+    req.auditDetails = { name: job.name, version: job.version };
+    return job;
+  });
+
+  app.delete('/api/v1/jobs/:id', {
+    config: { role: 'operator', audit: { action: 'job.delete', resource: 'job' } },
+    schema: { tags: ['jobs'], summary: 'Delete a job and its execution history', params: idParams },
+  }, async (req, reply) => {
+    const job = await deleteJob(db, (req.params as { id: string }).id);
+    req.auditDetails = { name: job.name };
+    return reply.status(204).send();
+  });
+
+  for (const [verb, enabled] of [['enable', true], ['disable', false]] as const) {
+    app.post(`/api/v1/jobs/:id/${verb}`, {
+      config: { role: 'operator', audit: { action: `job.${verb}`, resource: 'job' } },
+      schema: { tags: ['jobs'], summary: `${verb[0].toUpperCase()}${verb.slice(1)} a job's schedule`, params: idParams },
+    }, async (req) => setJobEnabled(db, (req.params as { id: string }).id, enabled, actor(req)));
+  }
+
+  app.post('/api/v1/jobs/:id/trigger', {
+    config: { role: 'operator', audit: { action: 'job.trigger', resource: 'job' } },
+    schema: {
+      tags: ['jobs'],
+      summary: 'Run a job now',
+      description: 'Queues one execution; the optional body becomes `trigger.payload` in the job context. Works for disabled jobs too (manual runs ignore the schedule switch).',
+      params: idParams,
+      body: { type: ['object', 'null'], additionalProperties: true },
+    },
+  }, async (req, reply) => {
+    const job = await getJob(db, (req.params as { id: string }).id);
+    const executionId = await enqueue(db, job, {
+      trigger: { type: 'manual', time: new Date().toISOString(), user: actor(req), payload: req.body ?? {} },
+    });
+    if (!executionId) throw new VecronError('conflict', 'the execution could not be queued');
+    req.auditDetails = { execution_id: executionId };
+    return reply.status(202).send({ execution_id: executionId, job_id: job.id, status: 'queued' });
+  });
+
+  app.get('/api/v1/jobs/:id/executions', {
+    config: { role: 'viewer' },
+    schema: {
+      tags: ['executions'],
+      summary: "List a job's executions",
+      params: idParams,
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { ...pageQuery, status: { type: 'string', description: `Comma-separated: ${EXECUTION_STATUSES.join(', ')}` } },
+      },
+    },
+  }, async (req) => {
+    const id = (req.params as { id: string }).id;
+    await getJob(db, id);
+    const q = req.query as { page: number; limit: number; status?: string };
+    const { items, total } = await listExecutions(db, { ...q, jobId: id, statuses: splitStatuses(q.status) });
+    return page(items, total, q);
+  });
+}
+
+export function splitStatuses(s: string | undefined): any[] | undefined {
+  return s ? s.split(',').map((x) => x.trim()).filter(Boolean) : undefined;
+}

@@ -1,0 +1,53 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { ApiContext } from './context.ts';
+import { installErrorHandling } from './error-handler.ts';
+import { installAuth } from './auth.ts';
+import { healthRoutes } from './routes/health.ts';
+import { jobRoutes } from './routes/jobs.ts';
+import { executionRoutes } from './routes/executions.ts';
+import { auditRoutes } from './routes/audit.ts';
+import { tokenRoutes } from './routes/tokens.ts';
+import { VERSION } from '../version.ts';
+
+export type RouteModule = (app: FastifyInstance, ctx: ApiContext) => Promise<void>;
+
+/** Route modules, one per resource; later capabilities add theirs here. */
+export const routeModules: RouteModule[] = [healthRoutes, jobRoutes, executionRoutes, auditRoutes, tokenRoutes];
+
+/** Builds the HTTP API (not yet listening). */
+export async function buildApi(ctx: ApiContext, extraRoutes: RouteModule[] = []): Promise<FastifyInstance> {
+  // Cast: Fastify infers pino's own Logger type from loggerInstance, which its plugin types reject.
+  const app = Fastify({
+    loggerInstance: ctx.logger.child({ component: 'api' }),
+    bodyLimit: ctx.config.maxBodyBytes,
+    ajv: { customOptions: { strict: false, allErrors: true, coerceTypes: 'array', removeAdditional: false, useDefaults: true } },
+  }) as unknown as FastifyInstance;
+
+  installErrorHandling(app);
+  installAuth(app, ctx);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'vecron API',
+        version: VERSION,
+        description: 'Vietnam Enterprise Cron: jobs, executions, WASM modules. Authenticate with `Authorization: Bearer <token>`.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    ctx.metrics.httpRequests.inc({ method: req.method, route, status: String(reply.statusCode) });
+    ctx.metrics.httpDuration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+  });
+
+  for (const mod of [...routeModules, ...extraRoutes]) await mod(app, ctx);
+  return app;
+}

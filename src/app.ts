@@ -1,0 +1,79 @@
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config/index.ts';
+import type { Database } from './db/database.ts';
+import { openDatabase } from './db/open.ts';
+import { openBlobStore } from './storage/index.ts';
+import type { BlobStore } from './storage/blob-store.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { ensureBootstrapToken } from './auth/tokens.ts';
+import { buildApi } from './api/server.ts';
+import { EventBus } from './events/bus.ts';
+
+/** A running vecron process: whichever of the api, scheduler and worker roles its config asks for. */
+export interface App {
+  config: Config;
+  db: Database;
+  blobs: BlobStore;
+  logger: Logger;
+  metrics: Metrics;
+  events: EventBus;
+  api: FastifyInstance | null;
+  /** The address the API listens on, e.g. http://127.0.0.1:8080. */
+  url: string | null;
+  /** Graceful stop: stop taking work, let running work finish within the grace period, close. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  /** An already open database (tests); it is not closed by app.close(). */
+  db?: Database;
+}
+
+export async function startApp(config: Config, opts: StartOptions = {}): Promise<App> {
+  const logger = opts.logger ?? createLogger(config.logLevel);
+  const db = opts.db ?? (await openDatabase(config, { onError: (err) => logger.warn({ err }, 'database connection error') }));
+  const ownsDb = !opts.db;
+  const closers: (() => Promise<void>)[] = [];
+  try {
+    const blobs = await openBlobStore(config);
+    const metrics = createMetrics();
+    const events = new EventBus(db);
+    await events.start();
+    closers.push(() => events.stop());
+
+    if (config.bootstrapToken) await ensureBootstrapToken(db, config.bootstrapToken);
+
+    let api: FastifyInstance | null = null;
+    let url: string | null = null;
+    if (config.roles.includes('api')) {
+      api = await buildApi({ db, config, blobs, logger, metrics, events });
+      await api.listen({ port: config.port, host: config.host });
+      const addr = api.server.address();
+      const port = typeof addr === 'object' && addr ? addr.port : config.port;
+      url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
+      closers.unshift(() => api!.close());
+      logger.info({ url, database: db.kind, blobs: blobs.kind }, 'vecron API listening');
+    }
+
+    return {
+      config,
+      db,
+      blobs,
+      logger,
+      metrics,
+      events,
+      api,
+      url,
+      async close() {
+        for (const c of closers) await c().catch((err) => logger.error({ err }, 'error during shutdown'));
+        if (ownsDb) await db.close();
+      },
+    };
+  } catch (err) {
+    for (const c of closers) await c().catch(() => {});
+    if (ownsDb) await db.close();
+    throw err;
+  }
+}

@@ -1,0 +1,99 @@
+import type { Queryable } from '../db/database.ts';
+import type { Principal } from '../auth/roles.ts';
+
+export type AuditOutcome = 'success' | 'failure' | 'denied' | 'alert';
+
+export interface AuditEntry {
+  actor?: Principal | null;
+  /** Who acted when there is no token, e.g. 'scheduler', 'webhook', 'cli'. */
+  actorName?: string;
+  action: string;
+  resourceType?: string | null;
+  resourceId?: string | null;
+  outcome: AuditOutcome;
+  statusCode?: number | null;
+  details?: unknown;
+  ip?: string | null;
+  requestId?: string | null;
+}
+
+export async function writeAudit(db: Queryable, e: AuditEntry): Promise<void> {
+  await db.query(
+    `INSERT INTO audit_log
+       (actor_id, actor_name, actor_role, action, resource_type, resource_id, outcome, status_code, details, ip, request_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+    [
+      e.actor?.id ?? null,
+      e.actor?.name ?? e.actorName ?? null,
+      e.actor?.role ?? null,
+      e.action,
+      e.resourceType ?? null,
+      e.resourceId ?? null,
+      e.outcome,
+      e.statusCode ?? null,
+      e.details === undefined ? null : JSON.stringify(e.details),
+      e.ip ?? null,
+      e.requestId ?? null,
+    ],
+  );
+}
+
+export interface AuditQuery {
+  page: number;
+  limit: number;
+  action?: string;
+  actor?: string;
+  resourceType?: string;
+  resourceId?: string;
+  outcome?: AuditOutcome;
+}
+
+export interface AuditRecord {
+  id: number;
+  at: string;
+  actor: { id: string | null; name: string | null; role: string | null };
+  action: string;
+  resource_type: string | null;
+  resource_id: string | null;
+  outcome: AuditOutcome;
+  status_code: number | null;
+  details: unknown;
+  ip: string | null;
+  request_id: string | null;
+}
+
+export async function queryAudit(db: Queryable, q: AuditQuery): Promise<{ items: AuditRecord[]; total: number }> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const add = (sql: string, v: unknown) => {
+    params.push(v);
+    where.push(sql.replace('?', `$${params.length}`));
+  };
+  if (q.action) add('action = ?', q.action);
+  if (q.actor) add('actor_name = ?', q.actor);
+  if (q.resourceType) add('resource_type = ?', q.resourceType);
+  if (q.resourceId) add('resource_id = ?', q.resourceId);
+  if (q.outcome) add('outcome = ?', q.outcome);
+  const w = where.length ? `WHERE ${where.join(' AND ')}` : '';
+  const total = (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM audit_log ${w}`, params)).rows[0].n;
+  const { rows } = await db.query<any>(
+    `SELECT * FROM audit_log ${w} ORDER BY id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+    [...params, q.limit, (q.page - 1) * q.limit],
+  );
+  return {
+    total,
+    items: rows.map((r) => ({
+      id: Number(r.id),
+      at: r.at.toISOString(),
+      actor: { id: r.actor_id, name: r.actor_name, role: r.actor_role },
+      action: r.action,
+      resource_type: r.resource_type,
+      resource_id: r.resource_id,
+      outcome: r.outcome,
+      status_code: r.status_code,
+      details: r.details,
+      ip: r.ip,
+      request_id: r.request_id,
+    })),
+  };
+}

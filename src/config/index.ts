@@ -1,0 +1,203 @@
+/**
+ * Configuration comes from environment variables only, so the same build runs on a laptop, in a
+ * container or as one of many cluster members. Every setting is declared once below: its parser,
+ * default and description. `docs/configuration.md` is generated from this table (`vecron config`).
+ */
+import { resolve } from 'node:path';
+import { VecronError, type Problem } from '../errors.ts';
+
+export type Role = 'api' | 'scheduler' | 'worker';
+
+export interface Config {
+  port: number;
+  host: string;
+  databaseUrl: string | null;
+  dataDir: string;
+  blobDir: string;
+  bootstrapToken: string | null;
+  secretKey: string | null;
+  roles: Role[];
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  workerConcurrency: number;
+  leaseSeconds: number;
+  pollIntervalMs: number;
+  schedulerIntervalMs: number;
+  shutdownGraceSeconds: number;
+  dbPoolSize: number;
+  s3: null | {
+    endpoint: string | null;
+    bucket: string;
+    region: string;
+    accessKeyId: string | null;
+    secretAccessKey: string | null;
+    forcePathStyle: boolean;
+  };
+  wasmPoolSize: number;
+  requireSignedModules: boolean;
+  maxBodyBytes: number;
+}
+
+type Parser<T> = (raw: string) => T;
+
+interface Setting<T> {
+  env: string;
+  description: string;
+  default: string | null;
+  parse: Parser<T>;
+}
+
+const int = (min: number, max: number): Parser<number> => (raw) => {
+  if (!/^-?\d+$/.test(raw.trim())) throw new Error(`must be a whole number, got '${raw}'`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new Error(`must be between ${min} and ${max}, got ${n}`);
+  return n;
+};
+const bool: Parser<boolean> = (raw) => {
+  const v = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off', ''].includes(v)) return false;
+  throw new Error(`must be true or false, got '${raw}'`);
+};
+const str: Parser<string> = (raw) => raw;
+const oneOf = <T extends string>(values: readonly T[]): Parser<T> => (raw) => {
+  if (!values.includes(raw as T)) throw new Error(`must be one of ${values.join(', ')}, got '${raw}'`);
+  return raw as T;
+};
+const postgresUrl: Parser<string> = (raw) => {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new Error(`must be a URL like postgres://user:password@host:5432/vecron, got '${raw}'`);
+  }
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
+    throw new Error(`must start with postgres:// or postgresql://, got '${u.protocol}//'`);
+  }
+  return raw;
+};
+const token: Parser<string> = (raw) => {
+  if (raw.length < 16) throw new Error('must be at least 16 characters long');
+  if (/\s/.test(raw)) throw new Error('must not contain whitespace');
+  return raw;
+};
+const roles: Parser<Role[]> = (raw) => {
+  const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = list.filter((r) => !['api', 'scheduler', 'worker'].includes(r));
+  if (bad.length || list.length === 0) {
+    throw new Error(`must be a comma-separated list of api, scheduler, worker; got '${raw}'`);
+  }
+  return [...new Set(list)] as Role[];
+};
+
+export const settings = {
+  port: { env: 'PORT', description: 'HTTP port of the API server and dashboard.', default: '8080', parse: int(0, 65535) },
+  host: { env: 'HOST', description: 'Address the API server binds to.', default: '0.0.0.0', parse: str },
+  databaseUrl: {
+    env: 'DATABASE_URL',
+    description: 'PostgreSQL connection URL. When unset, an embedded PGlite database is kept in `$VECRON_DATA_DIR/pglite` (one process only; not durable across power loss).',
+    default: null,
+    parse: postgresUrl,
+  },
+  dataDir: { env: 'VECRON_DATA_DIR', description: 'Directory for the embedded database and the blob store.', default: './data', parse: (r: string) => resolve(r) },
+  blobDir: { env: 'VECRON_BLOB_DIR', description: 'Directory of the filesystem blob store (modules, job files). Default `$VECRON_DATA_DIR/blobs`.', default: null, parse: (r: string) => resolve(r) },
+  bootstrapToken: {
+    env: 'VECRON_BOOTSTRAP_TOKEN',
+    description: 'When set, an admin API token with exactly this value is ensured at start (for automation). At least 16 characters.',
+    default: null,
+    parse: token,
+  },
+  secretKey: {
+    env: 'VECRON_SECRET_KEY',
+    description: 'Key that encrypts secret variables at rest (any string of 32+ characters). When unset, a random key is created in `$VECRON_DATA_DIR/secret.key`; every process of a cluster must share the same key.',
+    default: null,
+    parse: (raw: string) => {
+      if (raw.length < 32) throw new Error('must be at least 32 characters long');
+      return raw;
+    },
+  },
+  roles: { env: 'VECRON_ROLES', description: 'Roles this process plays: any of api, scheduler, worker.', default: 'api,scheduler,worker', parse: roles },
+  logLevel: { env: 'VECRON_LOG_LEVEL', description: 'Log level (pino): fatal, error, warn, info, debug, trace, silent.', default: 'info', parse: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const) },
+  workerConcurrency: { env: 'VECRON_WORKER_CONCURRENCY', description: 'Executions one worker process runs at once.', default: '4', parse: int(1, 256) },
+  leaseSeconds: { env: 'VECRON_LEASE_SECONDS', description: 'How long a claimed execution stays owned without a heartbeat before another worker may take it over.', default: '30', parse: int(2, 3600) },
+  pollIntervalMs: { env: 'VECRON_POLL_INTERVAL_MS', description: 'Queue polling interval, the fallback when no LISTEN/NOTIFY wake-up arrives.', default: '1000', parse: int(10, 60000) },
+  schedulerIntervalMs: { env: 'VECRON_SCHEDULER_INTERVAL_MS', description: 'How often the scheduler looks for due fire times.', default: '200', parse: int(10, 60000) },
+  shutdownGraceSeconds: { env: 'VECRON_SHUTDOWN_GRACE_SECONDS', description: 'On SIGTERM/SIGINT, how long running executions may finish before they are handed back to the queue.', default: '25', parse: int(0, 3600) },
+  dbPoolSize: { env: 'VECRON_DB_POOL_SIZE', description: 'PostgreSQL connections per process (ignored for PGlite).', default: '10', parse: int(1, 200) },
+  s3Endpoint: { env: 'VECRON_S3_ENDPOINT', description: 'S3-compatible endpoint URL (e.g. MinIO `http://127.0.0.1:9000`). Setting `VECRON_S3_BUCKET` switches the blob store to S3.', default: null, parse: str },
+  s3Bucket: { env: 'VECRON_S3_BUCKET', description: 'S3 bucket of the blob store. When unset, blobs live in `VECRON_BLOB_DIR`.', default: null, parse: str },
+  s3Region: { env: 'VECRON_S3_REGION', description: 'S3 region.', default: 'us-east-1', parse: str },
+  s3AccessKeyId: { env: 'VECRON_S3_ACCESS_KEY_ID', description: 'S3 access key id (else the AWS default chain).', default: null, parse: str },
+  s3SecretAccessKey: { env: 'VECRON_S3_SECRET_ACCESS_KEY', description: 'S3 secret access key.', default: null, parse: str },
+  s3ForcePathStyle: { env: 'VECRON_S3_FORCE_PATH_STYLE', description: 'Use path-style bucket addressing (needed for MinIO).', default: 'true', parse: bool },
+  wasmPoolSize: { env: 'VECRON_WASM_POOL_SIZE', description: 'Worker threads that run WebAssembly steps.', default: '2', parse: int(1, 64) },
+  requireSignedModules: { env: 'VECRON_REQUIRE_SIGNED_MODULES', description: 'Refuse WASM module uploads without a valid Ed25519 signature.', default: 'false', parse: bool },
+  maxBodyBytes: { env: 'VECRON_MAX_BODY_BYTES', description: 'Largest accepted request body (JSON or upload), in bytes.', default: '52428800', parse: int(1024, 2 ** 31 - 1) },
+} satisfies Record<string, Setting<unknown>>;
+
+type Settings = typeof settings;
+type Parsed = { [K in keyof Settings]: ReturnType<Settings[K]['parse']> | null };
+
+/** Reads and validates every setting; reports all bad values at once. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: Problem[] = [];
+  const v = {} as Record<string, unknown>;
+  for (const [key, s] of Object.entries(settings) as [string, Setting<unknown>][]) {
+    const raw = env[s.env] !== undefined && env[s.env] !== '' ? env[s.env]! : s.default;
+    if (raw === null) {
+      v[key] = null;
+      continue;
+    }
+    try {
+      v[key] = s.parse(raw);
+    } catch (err) {
+      problems.push({ path: s.env, message: (err as Error).message });
+    }
+  }
+  if (problems.length) {
+    throw new VecronError(
+      'invalid_config',
+      'invalid configuration: ' + problems.map((p) => `${p.path} ${p.message}`).join('; '),
+      { problems },
+    );
+  }
+  const p = v as Parsed;
+  const dataDir = p.dataDir as string;
+  return {
+    port: p.port as number,
+    host: p.host as string,
+    databaseUrl: p.databaseUrl as string | null,
+    dataDir,
+    blobDir: (p.blobDir as string | null) ?? resolve(dataDir, 'blobs'),
+    bootstrapToken: p.bootstrapToken as string | null,
+    secretKey: p.secretKey as string | null,
+    roles: p.roles as Role[],
+    logLevel: p.logLevel as Config['logLevel'],
+    workerConcurrency: p.workerConcurrency as number,
+    leaseSeconds: p.leaseSeconds as number,
+    pollIntervalMs: p.pollIntervalMs as number,
+    schedulerIntervalMs: p.schedulerIntervalMs as number,
+    shutdownGraceSeconds: p.shutdownGraceSeconds as number,
+    dbPoolSize: p.dbPoolSize as number,
+    s3: p.s3Bucket
+      ? {
+          endpoint: p.s3Endpoint as string | null,
+          bucket: p.s3Bucket as string,
+          region: p.s3Region as string,
+          accessKeyId: p.s3AccessKeyId as string | null,
+          secretAccessKey: p.s3SecretAccessKey as string | null,
+          forcePathStyle: p.s3ForcePathStyle as boolean,
+        }
+      : null,
+    wasmPoolSize: p.wasmPoolSize as number,
+    requireSignedModules: p.requireSignedModules as boolean,
+    maxBodyBytes: p.maxBodyBytes as number,
+  };
+}
+
+/** The settings table as Markdown, for `vecron config` and docs/configuration.md. */
+export function settingsTable(): string {
+  const rows = Object.values(settings as Record<string, Setting<unknown>>).map(
+    (s) => `| \`${s.env}\` | ${s.default === null ? '(unset)' : `\`${s.default}\``} | ${s.description} |`,
+  );
+  return ['| Variable | Default | Meaning |', '| --- | --- | --- |', ...rows].join('\n');
+}

@@ -1,0 +1,44 @@
+import { PGlite } from '@electric-sql/pglite';
+import type { Database, Queryable, QueryResult, Row } from './database.ts';
+
+type PGliteLike = Pick<PGlite, 'query' | 'exec'>;
+
+function wrap(pg: PGliteLike): Queryable {
+  return {
+    async query<T = Row>(sql: string, params: unknown[] = []): Promise<QueryResult<T>> {
+      const r = await pg.query<T>(sql, params as any[]);
+      return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
+    },
+    async exec(sql: string): Promise<void> {
+      await pg.exec(sql);
+    },
+  };
+}
+
+/**
+ * Embedded PostgreSQL (PGlite). It has a single connection: statements run one at a time, and a
+ * transaction holds the connection until it ends. `dataDir` null means in memory (tests).
+ */
+export async function openPglite(dataDir: string | null): Promise<Database> {
+  const pg = await PGlite.create(dataDir ?? undefined);
+  const base = wrap(pg);
+  return {
+    kind: 'pglite',
+    query: base.query,
+    exec: base.exec,
+    transaction: (fn) => pg.transaction((tx) => fn(wrap(tx))),
+    withSession: (fn) => fn(base),
+    async listen(channel, onMessage) {
+      const unsub = await pg.listen(channel, onMessage);
+      return async () => {
+        await unsub();
+      };
+    },
+    async notify(channel, payload) {
+      await pg.query('SELECT pg_notify($1, $2)', [channel, payload]);
+    },
+    async close() {
+      if (!pg.closed) await pg.close();
+    },
+  };
+}

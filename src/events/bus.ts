@@ -1,0 +1,59 @@
+import { EventEmitter } from 'node:events';
+import type { Database } from '../db/database.ts';
+
+/** Execution and step status changes, for the live event stream and the dashboard. */
+export interface StatusEvent {
+  kind: 'execution' | 'step';
+  execution_id: string;
+  job_id: string;
+  step_id?: string;
+  status: string;
+  at: string;
+  error?: unknown;
+}
+
+export const EVENTS_CHANNEL = 'vecron_events';
+
+/**
+ * Events cross process boundaries through NOTIFY, so an API process sees the status changes made
+ * by workers in other processes. Payloads stay small (NOTIFY's limit is 8000 bytes): ids and
+ * status only; clients fetch details from the API.
+ */
+export class EventBus {
+  private readonly emitter = new EventEmitter();
+  private unlisten: (() => Promise<void>) | null = null;
+
+  constructor(private readonly db: Database) {
+    this.emitter.setMaxListeners(0);
+  }
+
+  async start(): Promise<void> {
+    this.unlisten = await this.db.listen(EVENTS_CHANNEL, (payload) => {
+      try {
+        this.emitter.emit('event', JSON.parse(payload) as StatusEvent);
+      } catch {
+        /* ignore malformed payloads */
+      }
+    });
+  }
+
+  async publish(e: StatusEvent): Promise<void> {
+    const small = e.error === undefined ? e : { ...e, error: summarize(e.error) };
+    await this.db.notify(EVENTS_CHANNEL, JSON.stringify(small));
+  }
+
+  subscribe(fn: (e: StatusEvent) => void): () => void {
+    this.emitter.on('event', fn);
+    return () => this.emitter.off('event', fn);
+  }
+
+  async stop(): Promise<void> {
+    await this.unlisten?.();
+    this.unlisten = null;
+  }
+}
+
+function summarize(error: unknown): unknown {
+  const s = JSON.stringify(error);
+  return s.length > 2000 ? { truncated: s.slice(0, 2000) } : error;
+}

@@ -1,0 +1,12 @@
+import pino, { type Logger } from 'pino';
+
+export type { Logger };
+
+/** Structured JSON logs (pino). Secrets never reach here: callers log masked values only. */
+export function createLogger(level: string, name = 'vecron'): Logger {
+  return pino({
+    name,
+    level,
+    redact: { paths: ['req.headers.authorization', 'headers.authorization', '*.password', '*.token', '*.secret'], censor: '***' },
+  });
+}

@@ -1,0 +1,205 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { cronExpressionProblem, parseCron } from '../../src/scheduler/cron.ts';
+import { DEFAULT_TIMEZONE, isValidTimeZone } from '../../src/scheduler/timezone.ts';
+import { VecronError } from '../../src/errors.ts';
+
+const iso = (dates: Date[]) => dates.map((d) => d.toISOString());
+const HCM = 'Asia/Ho_Chi_Minh'; // UTC+7, no DST
+
+function validationMessage(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof VecronError, `expected VecronError, got ${err}`);
+    assert.equal(err.code, 'validation_failed');
+    return err.message;
+  }
+  assert.fail('expected a VecronError');
+}
+
+describe('parseCron: Quartz syntax', () => {
+  it('6L = last Friday of the month (Quartz weekday numbering, 6 = FRI)', () => {
+    const c = parseCron('0 0 0 ? * 6L', HCM);
+    assert.equal(c.next(new Date('2026-11-24T00:00:00Z'))?.toISOString(), '2026-11-26T17:00:00.000Z'); // Fri 27 Nov 00:00 +07
+    assert.deepEqual(iso(c.nextN(new Date('2026-11-24T00:00:00Z'), 3)), [
+      '2026-11-26T17:00:00.000Z',
+      '2026-12-24T17:00:00.000Z', // Fri 25 Dec
+      '2027-01-28T17:00:00.000Z', // Fri 29 Jan
+    ]);
+    // the name form is the same schedule
+    assert.deepEqual(
+      iso(parseCron('0 0 0 ? * FRIL', HCM).nextN(new Date('2026-11-24T00:00:00Z'), 3)),
+      iso(c.nextN(new Date('2026-11-24T00:00:00Z'), 3)),
+    );
+  });
+
+  it('15W = weekday nearest the 15th', () => {
+    const c = parseCron('0 0 0 15W * ?', HCM);
+    // 15 Nov 2026 is a Sunday -> Monday 16th; 15 Dec is a Tuesday; 15 Aug 2026 is a Saturday -> Friday 14th
+    assert.deepEqual(iso(c.nextN(new Date('2026-11-01T00:00:00Z'), 2)), ['2026-11-15T17:00:00.000Z', '2026-12-14T17:00:00.000Z']);
+    assert.equal(c.next(new Date('2026-08-01T00:00:00Z'))?.toISOString(), '2026-08-13T17:00:00.000Z');
+  });
+
+  it('6#3 = third Friday', () => {
+    const c = parseCron('0 0 0 ? * 6#3', HCM);
+    assert.deepEqual(iso(c.nextN(new Date('2026-11-01T00:00:00Z'), 2)), ['2026-11-19T17:00:00.000Z', '2026-12-17T17:00:00.000Z']);
+    assert.deepEqual(iso(parseCron('0 0 0 ? * FRI#3', HCM).nextN(new Date('2026-11-01T00:00:00Z'), 2)), iso(c.nextN(new Date('2026-11-01T00:00:00Z'), 2)));
+  });
+
+  it('1 = Sunday and 7 = Saturday', () => {
+    const c = parseCron('0 0 12 ? * 1,7', 'UTC');
+    assert.deepEqual(iso(c.nextN(new Date('2026-11-02T00:00:00Z'), 2)), ['2026-11-07T12:00:00.000Z', '2026-11-08T12:00:00.000Z']);
+  });
+
+  it('*/1 * * * * * fires every second, strictly after the reference', () => {
+    const c = parseCron('*/1 * * * * *', 'UTC');
+    assert.equal(c.next(new Date('2026-01-01T00:00:00.000Z'))?.toISOString(), '2026-01-01T00:00:01.000Z');
+    assert.equal(c.next(new Date('2026-01-01T00:00:00.400Z'))?.toISOString(), '2026-01-01T00:00:01.000Z');
+    assert.deepEqual(iso(c.nextN(new Date('2026-01-01T00:00:00Z'), 3)), [
+      '2026-01-01T00:00:01.000Z',
+      '2026-01-01T00:00:02.000Z',
+      '2026-01-01T00:00:03.000Z',
+    ]);
+  });
+
+  it('next is strictly after a matching instant', () => {
+    const c = parseCron('0 0 9 * * ?', HCM);
+    assert.equal(c.next(new Date('2026-05-01T02:00:00Z'))?.toISOString(), '2026-05-02T02:00:00.000Z');
+  });
+
+  it('7th field = year; an expression that no longer fires returns null', () => {
+    assert.equal(parseCron('0 0 0 1 1 ? 2027', 'UTC').next(new Date('2026-06-01T00:00:00Z'))?.toISOString(), '2027-01-01T00:00:00.000Z');
+    assert.equal(parseCron('0 0 0 1 1 ? 2020', 'UTC').next(new Date('2026-06-01T00:00:00Z')), null);
+    assert.deepEqual(parseCron('0 0 0 30 2 ?', 'UTC').nextN(new Date('2026-06-01T00:00:00Z'), 5), []);
+  });
+
+  it('normalises whitespace in the expression', () => {
+    assert.equal(parseCron('  0  0 9 * *  ?  ', 'UTC').expression, '0 0 9 * * ?');
+  });
+});
+
+describe('parseCron: rejected expressions', () => {
+  it('61 seconds is out of range', () => {
+    assert.match(validationMessage(() => parseCron('61 * * * * *', 'UTC')), /seconds value 61 is out of range \(0-59\)/);
+  });
+
+  it('5 fields: says the seconds field is required', () => {
+    const msg = validationMessage(() => parseCron('*/5 * * * *', 'UTC'));
+    assert.equal(
+      msg,
+      "cron expression must have 6 or 7 fields (seconds minutes hours day-of-month month day-of-week [year]); got 5 — prepend a seconds field, e.g. '0 */5 * * * *'",
+    );
+  });
+
+  it('rejects other field counts', () => {
+    assert.match(validationMessage(() => parseCron('@daily', 'UTC')), /must have 6 or 7 fields .*got 1$/);
+    assert.match(validationMessage(() => parseCron('0 0 0 1 1 ? 2027 1', 'UTC')), /got 8$/);
+    assert.match(validationMessage(() => parseCron('', 'UTC')), /got 0$/);
+  });
+
+  it('unknown time zone', () => {
+    const msg = validationMessage(() => parseCron('0 0 0 * * ?', 'Mars/Base'));
+    assert.match(msg, /unknown time zone 'Mars\/Base'/);
+  });
+
+  it('out-of-range values get messages naming the field (croner’s own are off by one)', () => {
+    assert.match(cronExpressionProblem('0 0 0 32 * ?')!, /day-of-month value 32 is out of range \(1-31\)/);
+    assert.match(cronExpressionProblem('0 0 0 ? 13 *')!, /month value 13 is out of range \(1-12\)/);
+    assert.match(cronExpressionProblem('0 0 0 ? * 0')!, /day-of-week value 0 is out of range \(1-7, where 1 = SUN/);
+    assert.match(cronExpressionProblem('0 0 0 ? * 8')!, /day-of-week value 8 is out of range/); // croner alone accepts 8
+    assert.match(cronExpressionProblem('0 0 24 * * ?')!, /hours value 24 is out of range \(0-23\)/);
+    assert.match(cronExpressionProblem('0 0 0 ? * 6#6')!, /must be 1-5/);
+  });
+
+  it("'?' only in day-of-month / day-of-week; not both of them restricted", () => {
+    assert.match(cronExpressionProblem('? * * * * *')!, /'\?' is only allowed in day-of-month or day-of-week/);
+    assert.match(cronExpressionProblem('0 0 0 1 * MON')!, /cannot both be set/);
+    assert.equal(cronExpressionProblem('0 0 0 1 * ?'), null);
+    assert.equal(cronExpressionProblem('0 0 0 * * MON'), null);
+  });
+
+  it('reports croner syntax errors and unsupported Quartz forms', () => {
+    assert.match(cronExpressionProblem('0 0 0 L-2 * ?')!, /not supported/);
+    assert.match(cronExpressionProblem('0 0 0 ? * 7-1')!, /runs backwards/);
+    assert.match(cronExpressionProblem('0 x 0 * * ?')!, /minutes field: 'x' is not a valid value/);
+    assert.ok(cronExpressionProblem('0 0 0 * * ?/2'));
+  });
+
+  it('Quartz start/step: 0/5 and 5/15', () => {
+    assert.deepEqual(iso(parseCron('0 5/15 * * * ?', 'UTC').nextN(new Date('2026-11-01T14:00:00Z'), 5)), [
+      '2026-11-01T14:05:00.000Z',
+      '2026-11-01T14:20:00.000Z',
+      '2026-11-01T14:35:00.000Z',
+      '2026-11-01T14:50:00.000Z',
+      '2026-11-01T15:05:00.000Z',
+    ]);
+    assert.deepEqual(iso(parseCron('0 0/30 9 * * ?', 'UTC').nextN(new Date('2026-11-01T00:00:00Z'), 3)), [
+      '2026-11-01T09:00:00.000Z',
+      '2026-11-01T09:30:00.000Z',
+      '2026-11-02T09:00:00.000Z',
+    ]);
+  });
+
+  it('accepts the usual Quartz forms', () => {
+    for (const e of ['0 0 12 * * ?', '0 15 10 ? * MON-FRI', '0 0/5 14,18 * * ?', '0 0 0 L * ?', '0 0 0 LW * ?', '0 0 8 ? JAN,jul mon', '0 0 0 1 1 ? 2026-2030']) {
+      assert.equal(cronExpressionProblem(e), null, e);
+    }
+  });
+});
+
+describe('parseCron: daylight saving time (Europe/Berlin)', () => {
+  // 2026-03-29: 02:00 CET -> 03:00 CEST, so 02:30 does not exist.
+  // croner treats `0 30 2 * * *` as a wall-clock (fixed-time) job and fires ONCE, at the first valid
+  // instant after the gap: 03:00 CEST (01:00Z) — not 03:30, and not skipped.
+  it('spring forward: a time inside the gap fires once, at the end of the gap (03:00 CEST)', () => {
+    const c = parseCron('0 30 2 * * *', 'Europe/Berlin');
+    assert.deepEqual(iso(c.nextN(new Date('2026-03-27T12:00:00Z'), 4)), [
+      '2026-03-28T01:30:00.000Z', // 02:30 CET
+      '2026-03-29T01:00:00.000Z', // 03:00 CEST: 02:30 does not exist that day
+      '2026-03-30T00:30:00.000Z', // 02:30 CEST
+      '2026-03-31T00:30:00.000Z',
+    ]);
+  });
+
+  // 2026-10-25: 03:00 CEST -> 02:00 CET, so 02:30 happens twice (00:30Z and 01:30Z).
+  it('fall back: a repeated time fires once, at its first occurrence', () => {
+    const c = parseCron('0 30 2 * * *', 'Europe/Berlin');
+    assert.deepEqual(iso(c.nextN(new Date('2026-10-24T12:00:00Z'), 2)), [
+      '2026-10-25T00:30:00.000Z', // 02:30 CEST
+      '2026-10-26T01:30:00.000Z', // next day, 02:30 CET — not 2026-10-25T01:30Z
+    ]);
+    // asking again from the first occurrence does not yield the second one
+    assert.equal(c.next(new Date('2026-10-25T00:30:00Z'))?.toISOString(), '2026-10-26T01:30:00.000Z');
+  });
+
+  it('a list of hours is wall-clock too (fixedTimeRule no-wildcard): no double fire', () => {
+    const c = parseCron('0 30 2,14 * * *', 'Europe/Berlin');
+    assert.deepEqual(iso(c.nextN(new Date('2026-10-24T22:00:00Z'), 3)), [
+      '2026-10-25T00:30:00.000Z',
+      '2026-10-25T13:30:00.000Z',
+      '2026-10-26T01:30:00.000Z',
+    ]);
+  });
+
+  it('interval-style expressions run on elapsed time: the repeated hour runs twice, the gap is skipped', () => {
+    const hourly = parseCron('0 30 * * * *', 'Europe/Berlin');
+    assert.deepEqual(iso(hourly.nextN(new Date('2026-10-25T00:00:00Z'), 3)), [
+      '2026-10-25T00:30:00.000Z', // 02:30 CEST
+      '2026-10-25T01:30:00.000Z', // 02:30 CET
+      '2026-10-25T02:30:00.000Z', // 03:30 CET
+    ]);
+    assert.deepEqual(iso(hourly.nextN(new Date('2026-03-29T00:00:00Z'), 2)), [
+      '2026-03-29T00:30:00.000Z', // 01:30 CET
+      '2026-03-29T01:30:00.000Z', // 03:30 CEST (02:30 skipped)
+    ]);
+  });
+});
+
+describe('timezone', () => {
+  it('accepts IANA names, rejects unknown names and fixed offsets', () => {
+    assert.equal(DEFAULT_TIMEZONE, 'Asia/Ho_Chi_Minh');
+    for (const tz of ['Asia/Ho_Chi_Minh', 'Europe/Berlin', 'UTC', 'America/New_York']) assert.equal(isValidTimeZone(tz), true, tz);
+    for (const tz of ['Mars/Base', '', ' UTC', '+07:00', 'Local', 42, null]) assert.equal(isValidTimeZone(tz), false, String(tz));
+  });
+});
