@@ -20,7 +20,11 @@ function wrap(pg: PGliteLike): Queryable {
  * transaction holds the connection until it ends. `dataDir` null means in memory (tests).
  */
 export async function openPglite(dataDir: string | null): Promise<Database> {
-  const pg = await PGlite.create(dataDir ?? undefined);
+  return wrapPglite(await PGlite.create(dataDir ?? undefined));
+}
+
+/** Adapts an open PGlite instance (tests load them from a template). */
+export function wrapPglite(pg: PGlite): Database {
   const base = wrap(pg);
   return {
     kind: 'pglite',
