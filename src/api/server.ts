@@ -9,12 +9,24 @@ import { jobRoutes } from './routes/jobs.ts';
 import { executionRoutes } from './routes/executions.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { tokenRoutes } from './routes/tokens.ts';
+import { webhooksRoutes } from './routes/webhooks.ts';
+import { eventsRoutes } from './routes/events.ts';
+import { variablesRoutes } from './routes/variables.ts';
 import { VERSION } from '../version.ts';
 
 export type RouteModule = (app: FastifyInstance, ctx: ApiContext) => Promise<void>;
 
 /** Route modules, one per resource; later capabilities add theirs here. */
-export const routeModules: RouteModule[] = [healthRoutes, jobRoutes, executionRoutes, auditRoutes, tokenRoutes];
+export const routeModules: RouteModule[] = [
+  healthRoutes,
+  jobRoutes,
+  executionRoutes,
+  auditRoutes,
+  tokenRoutes,
+  webhooksRoutes,
+  eventsRoutes,
+  variablesRoutes,
+];
 
 /** Builds the HTTP API (not yet listening). */
 export async function buildApi(ctx: ApiContext, extraRoutes: RouteModule[] = []): Promise<FastifyInstance> {

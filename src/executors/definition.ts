@@ -6,6 +6,8 @@
  * `src/executors/definitions.ts`. The job model (src/jobs) derives everything else from there.
  */
 import type { Problem } from '../errors.ts';
+import type { StepExecutorModule } from './executor.ts';
+import { StepError } from '../engine/step-error.ts';
 
 /** A JSON schema object as ajv reads it. Besides standard keywords, two extensions are honoured by
  * the job validator's error messages (ajv ignores them, OpenAPI tolerates `x-` keys):
@@ -35,6 +37,17 @@ export interface StepDefinition<T extends string = string, C = unknown> {
   /** Semantic checks beyond the schema; only called with a config that passed the schema.
    * Paths are relative to the config (`` = the config itself, `auth.token`, `headers.X`). */
   readonly check?: (config: C) => Problem[];
+  /** Loads the run-time half (`./executor.ts`) on first use. */
+  readonly loadExecutor: () => Promise<StepExecutorModule<C>>;
+}
+
+/** Loader for a step type whose executor is not part of this build yet: runs fail with a clear code. */
+export function executorNotAvailable(type: string): () => Promise<StepExecutorModule> {
+  return async () => ({
+    execute: async () => {
+      throw new StepError('step_type_unavailable', `step type '${type}' cannot run yet: its executor is not part of this vecron version`, { retryable: false });
+    },
+  });
 }
 
 /* ------------------------------------------------------------------------------------------------

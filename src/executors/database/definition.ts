@@ -8,6 +8,7 @@ import {
   isPlainObject,
   problem,
 } from '../definition.ts';
+import { executorNotAvailable } from '../definition.ts';
 
 export const DATABASE_TYPES = ['postgresql', 'mysql'] as const;
 export type DatabaseType = (typeof DATABASE_TYPES)[number];
@@ -106,6 +107,7 @@ function check(c: DatabaseStepConfig): Problem[] {
 export const database: StepDefinition<'database', DatabaseStepConfig> = {
   type: 'database',
   seedName: 'DatabaseQuery',
+  loadExecutor: executorNotAvailable('database'),
   title: 'SQL query or stored procedure on PostgreSQL or MySQL/MariaDB',
   configSchema,
   fromSeed,

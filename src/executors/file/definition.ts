@@ -8,6 +8,7 @@ import {
   problem,
   relativePathProblem,
 } from '../definition.ts';
+import { executorNotAvailable } from '../definition.ts';
 
 export type FileColumnType = 'string' | 'number' | 'integer' | 'boolean' | 'date';
 
@@ -95,6 +96,7 @@ function check(c: FileStepConfig): Problem[] {
 export const file: StepDefinition<'file', FileStepConfig> = {
   type: 'file',
   seedName: 'FileProcessing',
+  loadExecutor: executorNotAvailable('file'),
   title: 'Read or write CSV / Excel (xlsx) files in the execution folder',
   configSchema,
   fromSeed,

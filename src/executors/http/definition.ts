@@ -146,6 +146,7 @@ function check(c: HttpStepConfig): Problem[] {
 export const http: StepDefinition<'http', HttpStepConfig> = {
   type: 'http',
   seedName: 'HttpRequest',
+  loadExecutor: () => import('./executor.ts'),
   title: 'HTTP request (REST/JSON API call)',
   configSchema,
   fromSeed,

@@ -10,6 +10,7 @@ import {
   relativePathProblem,
   taggedFromSeed,
 } from '../definition.ts';
+import { executorNotAvailable } from '../definition.ts';
 
 export type SftpAuth =
   | { type: 'password'; password: string }
@@ -111,6 +112,7 @@ function check(c: SftpStepConfig): Problem[] {
 export const sftp: StepDefinition<'sftp', SftpStepConfig> = {
   type: 'sftp',
   seedName: 'Sftp',
+  loadExecutor: executorNotAvailable('sftp'),
   title: 'Download or upload files over SFTP',
   configSchema,
   fromSeed,

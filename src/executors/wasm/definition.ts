@@ -1,5 +1,6 @@
 import type { Problem } from '../../errors.ts';
 import { type JsonSchema, type StepDefinition, containsTemplate, dropNulls, isPlainObject, problem } from '../definition.ts';
+import { executorNotAvailable } from '../definition.ts';
 
 export interface WasmStepConfig {
   /** A module UUID, `name@1.2.0`, `name@latest`, or a plain module id/name. */
@@ -57,6 +58,7 @@ function check(c: WasmStepConfig): Problem[] {
 export const wasm: StepDefinition<'wasm', WasmStepConfig> = {
   type: 'wasm',
   seedName: 'Wasm',
+  loadExecutor: executorNotAvailable('wasm'),
   title: 'Sandboxed WebAssembly function (fuel, memory and time limited)',
   configSchema,
   fromSeed,

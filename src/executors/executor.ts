@@ -1,0 +1,42 @@
+/**
+ * The run-time half of a step type. Each `src/executors/<type>/definition.ts` names a lazy loader
+ * for its `executor.ts`, so the API process never loads SSH, database drivers or the WASM pool.
+ */
+import type { Config } from '../config/index.ts';
+import type { Database } from '../db/database.ts';
+import type { Logger } from '../logger.ts';
+import type { BlobStore } from '../storage/blob-store.ts';
+
+/** Shared services an executor may use. */
+export interface ExecutorServices {
+  db: Database;
+  blobs: BlobStore;
+  config: Config;
+  logger: Logger;
+  /** Looks up a variable (global or job-scoped, secrets decrypted), e.g. a named DB connection. */
+  variable(name: string): unknown;
+}
+
+export interface StepRunContext {
+  jobId: string;
+  executionId: string;
+  stepId: string;
+  /** 1-based attempt of the execution. */
+  attempt: number;
+  /** Aborted on step timeout, job timeout, lease loss or shutdown; executors must stop promptly. */
+  signal: AbortSignal;
+  /** Epoch ms by which the step must be done. */
+  deadline: number;
+  /** The whole job context (variables, trigger, steps.<id>.output), after template resolution of
+   * the config; for executors whose default input is the context (wasm). */
+  context: Record<string, unknown>;
+  services: ExecutorServices;
+  logger: Logger;
+}
+
+/** Runs one step with an already template-resolved config; returns the step's output (JSON). */
+export type StepExecute<C = any> = (config: C, ctx: StepRunContext) => Promise<unknown>;
+
+export interface StepExecutorModule<C = any> {
+  execute: StepExecute<C>;
+}
