@@ -9,6 +9,9 @@ import { createMetrics, type Metrics } from './metrics.ts';
 import { ensureBootstrapToken } from './auth/tokens.ts';
 import { buildApi } from './api/server.ts';
 import { EventBus } from './events/bus.ts';
+import { Scheduler } from './scheduler/scheduler.ts';
+import { Worker } from './queue/worker.ts';
+import type { RunVariables } from './engine/run-execution.ts';
 
 /** A running vecron process: whichever of the api, scheduler and worker roles its config asks for. */
 export interface App {
@@ -19,6 +22,8 @@ export interface App {
   metrics: Metrics;
   events: EventBus;
   api: FastifyInstance | null;
+  scheduler: Scheduler | null;
+  worker: Worker | null;
   /** The address the API listens on, e.g. http://127.0.0.1:8080. */
   url: string | null;
   /** Graceful stop: stop taking work, let running work finish within the grace period, close. */
@@ -45,6 +50,35 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
 
     if (config.bootstrapToken) await ensureBootstrapToken(db, config.bootstrapToken);
 
+    let worker: Worker | null = null;
+    if (config.roles.includes('worker')) {
+      worker = new Worker(
+        {
+          db,
+          logger: logger.child({ component: 'worker' }),
+          metrics,
+          events,
+          services: { db, blobs, config, logger },
+          loadVariables: async (_jobId, documentVariables): Promise<RunVariables> => ({ values: documentVariables, secrets: [] }),
+        },
+        { concurrency: config.workerConcurrency, leaseSeconds: config.leaseSeconds, pollIntervalMs: config.pollIntervalMs },
+      );
+      await worker.start();
+      closers.unshift(() => worker!.stop(config.shutdownGraceSeconds * 1000));
+    }
+
+    let scheduler: Scheduler | null = null;
+    if (config.roles.includes('scheduler')) {
+      scheduler = new Scheduler(
+        db,
+        { intervalMs: config.schedulerIntervalMs, misfireThresholdMs: config.misfireThresholdSeconds * 1000 },
+        logger.child({ component: 'scheduler' }),
+        metrics,
+      );
+      await scheduler.start();
+      closers.unshift(() => scheduler!.stop());
+    }
+
     let api: FastifyInstance | null = null;
     let url: string | null = null;
     if (config.roles.includes('api')) {
@@ -65,6 +99,8 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
       metrics,
       events,
       api,
+      scheduler,
+      worker,
       url,
       async close() {
         for (const c of closers) await c().catch((err) => logger.error({ err }, 'error during shutdown'));

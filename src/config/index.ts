@@ -23,6 +23,7 @@ export interface Config {
   pollIntervalMs: number;
   schedulerIntervalMs: number;
   shutdownGraceSeconds: number;
+  misfireThresholdSeconds: number;
   dbPoolSize: number;
   s3: null | {
     endpoint: string | null;
@@ -122,6 +123,7 @@ export const settings = {
   pollIntervalMs: { env: 'VECRON_POLL_INTERVAL_MS', description: 'Queue polling interval, the fallback when no LISTEN/NOTIFY wake-up arrives.', default: '1000', parse: int(10, 60000) },
   schedulerIntervalMs: { env: 'VECRON_SCHEDULER_INTERVAL_MS', description: 'How often the scheduler looks for due fire times.', default: '200', parse: int(10, 60000) },
   shutdownGraceSeconds: { env: 'VECRON_SHUTDOWN_GRACE_SECONDS', description: 'On SIGTERM/SIGINT, how long running executions may finish before they are handed back to the queue.', default: '25', parse: int(0, 3600) },
+  misfireThresholdSeconds: { env: 'VECRON_MISFIRE_THRESHOLD_SECONDS', description: 'A fire time later than this (scheduler down or stalled) is a misfire, handled by the job\'s misfire_policy instead of being run late.', default: '5', parse: int(1, 86400) },
   dbPoolSize: { env: 'VECRON_DB_POOL_SIZE', description: 'PostgreSQL connections per process (ignored for PGlite).', default: '10', parse: int(1, 200) },
   s3Endpoint: { env: 'VECRON_S3_ENDPOINT', description: 'S3-compatible endpoint URL (e.g. MinIO `http://127.0.0.1:9000`). Setting `VECRON_S3_BUCKET` switches the blob store to S3.', default: null, parse: str },
   s3Bucket: { env: 'VECRON_S3_BUCKET', description: 'S3 bucket of the blob store. When unset, blobs live in `VECRON_BLOB_DIR`.', default: null, parse: str },
@@ -177,6 +179,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pollIntervalMs: p.pollIntervalMs as number,
     schedulerIntervalMs: p.schedulerIntervalMs as number,
     shutdownGraceSeconds: p.shutdownGraceSeconds as number,
+    misfireThresholdSeconds: p.misfireThresholdSeconds as number,
     dbPoolSize: p.dbPoolSize as number,
     s3: p.s3Bucket
       ? {

@@ -21,6 +21,10 @@ export interface EnqueueOptions {
   /** Fire time of a scheduled run; (job, fire_time) is unique, so a second insert is a no-op. */
   fireTime?: Date | null;
   runAt?: Date;
+  /** overlap_policy 'queue': run after the job's earlier executions, one at a time. */
+  serial?: boolean;
+  /** Record the fire time as skipped (overlap_policy 'skip') instead of queueing it. */
+  skipReason?: string;
 }
 
 /**
@@ -31,8 +35,12 @@ export interface EnqueueOptions {
 export async function enqueueExecution(tx: Queryable, job: JobRecord, opts: EnqueueOptions): Promise<string | null> {
   const { id: _id, version, created_at, updated_at, created_by, updated_by, ...definition } = job;
   const { rows } = await tx.query<{ id: string }>(
-    `INSERT INTO executions (job_id, job_version, job_snapshot, trigger_type, trigger, fire_time, max_attempts, run_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, now()))
+    `INSERT INTO executions (job_id, job_version, job_snapshot, trigger_type, trigger, fire_time, max_attempts, run_at,
+                             serial, status, error, finished_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, now()), $9,
+             CASE WHEN $10::text IS NULL THEN 'queued' ELSE 'skipped' END,
+             CASE WHEN $10::text IS NULL THEN NULL ELSE jsonb_build_object('code', 'overlap_skipped', 'message', $10::text) END,
+             CASE WHEN $10::text IS NULL THEN NULL ELSE now() END)
      ON CONFLICT (job_id, fire_time) DO NOTHING
      RETURNING id`,
     [
@@ -44,10 +52,13 @@ export async function enqueueExecution(tx: Queryable, job: JobRecord, opts: Enqu
       opts.fireTime ?? null,
       job.max_retries + 1,
       opts.runAt ?? null,
+      opts.serial ?? false,
+      opts.skipReason ?? null,
     ],
   );
   const id = rows[0]?.id;
   if (!id) return null;
+  if (opts.skipReason) return id;
   const steps = job.steps;
   await tx.query(
     `INSERT INTO step_runs (execution_id, step_id, position, type)

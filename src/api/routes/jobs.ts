@@ -7,10 +7,13 @@ import { enqueue } from '../../queue/enqueue.ts';
 import { listExecutions, EXECUTION_STATUSES } from '../../executions/history.ts';
 import { VecronError } from '../../errors.ts';
 import { jobDocumentSchema } from '../openapi-job.ts';
+import { JOBS_CHANNEL } from '../../scheduler/scheduler.ts';
 
 export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<void> {
   const { db } = ctx;
   const actor = (req: { principal: { name: string } | null }) => req.principal?.name ?? null;
+  // Schedulers re-read a job's schedule when told it changed (and on their next round anyway).
+  const changed = (id: string) => void db.notify(JOBS_CHANNEL, id).catch(() => {});
 
   app.post('/api/v1/jobs', {
     config: { role: 'operator', audit: { action: 'job.create', resource: 'job' } },
@@ -25,6 +28,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
     const job = await createJob(db, def, actor(req));
     req.auditResourceId = job.id;
     req.auditDetails = { name: job.name };
+    changed(job.id);
     return reply.status(201).send(job);
   });
 
@@ -57,6 +61,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
     const def = parseJobDocument(req.body);
     const job = await updateJob(db, (req.params as { id: string }).id, def, actor(req));
     req.auditDetails = { name: job.name, version: job.version };
+    changed(job.id);
     return job;
   });
 
@@ -73,7 +78,11 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
     app.post(`/api/v1/jobs/:id/${verb}`, {
       config: { role: 'operator', audit: { action: `job.${verb}`, resource: 'job' } },
       schema: { tags: ['jobs'], summary: `${verb[0].toUpperCase()}${verb.slice(1)} a job's schedule`, params: idParams },
-    }, async (req) => setJobEnabled(db, (req.params as { id: string }).id, enabled, actor(req)));
+    }, async (req) => {
+      const job = await setJobEnabled(db, (req.params as { id: string }).id, enabled, actor(req));
+      changed(job.id);
+      return job;
+    });
   }
 
   app.post('/api/v1/jobs/:id/trigger', {

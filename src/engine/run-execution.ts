@@ -1,0 +1,240 @@
+import type { Database, Queryable } from '../db/database.ts';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import type { EventBus } from '../events/bus.ts';
+import type { JobDefinition, Step } from '../jobs/types.ts';
+import type { ClaimedExecution } from '../queue/claim.ts';
+import type { Outcome } from '../queue/finish.ts';
+import type { ExecutorServices, StepRunContext } from '../executors/executor.ts';
+import { stepDefinitions } from '../executors/definitions.ts';
+import { StepError, isStepError } from './step-error.ts';
+import { resolveTemplates } from './templates.ts';
+import { createMasker } from './masking.ts';
+import { retryDelayMs } from '../queue/finish.ts';
+
+/** Largest step output kept in the execution record (JSON bytes). */
+export const MAX_STEP_OUTPUT_BYTES = 16 * 1024 * 1024;
+
+export interface RunVariables {
+  values: Record<string, unknown>;
+  /** Plaintexts of secret variables: masked in everything persisted or logged. */
+  secrets: string[];
+}
+
+export interface EngineEnv {
+  db: Database;
+  logger: Logger;
+  metrics?: Metrics;
+  events?: EventBus;
+  services: Omit<ExecutorServices, 'variable'>;
+  workerId: string;
+  loadVariables(jobId: string, documentVariables: Record<string, unknown>): Promise<RunVariables>;
+}
+
+/** Why an execution was stopped from outside; set as the AbortSignal's reason. */
+export class StopRequest extends Error {
+  constructor(readonly kind: 'lease_lost' | 'shutdown') {
+    super(kind === 'lease_lost' ? 'another worker took over this execution (lease lost)' : 'worker is shutting down');
+  }
+}
+
+/** Thrown when a fenced write finds that this worker no longer owns the execution. */
+class LeaseLost extends Error {}
+
+interface StepState {
+  status: string;
+  output: unknown;
+  started_at: string | null;
+  completed_at: string | null;
+}
+
+/**
+ * Runs the steps of one claimed execution in order, from the first one that has not succeeded yet
+ * (so a retried or taken-over execution resumes where it stopped). Each step's output is persisted
+ * the moment the step ends. Returns the outcome; the caller records it (queue/finish.ts).
+ */
+export async function runExecution(exec: ClaimedExecution, env: EngineEnv, signal: AbortSignal): Promise<Outcome> {
+  const job = exec.job_snapshot as JobDefinition;
+  const log = env.logger.child({ execution: exec.id, job: job.name, attempt: exec.attempt });
+  const fence = `EXISTS (SELECT 1 FROM executions x WHERE x.id = $1 AND x.locked_by = '${env.workerId.replace(/'/g, "''")}' AND x.status = 'running')`;
+  const fenced = async (q: Queryable, sql: string, params: unknown[]): Promise<void> => {
+    const r = await q.query(sql.replace('%FENCE%', fence), params);
+    if (r.rowCount === 0) throw new LeaseLost();
+  };
+
+  const vars = await env.loadVariables(exec.job_id, job.variables ?? {});
+  const mask = createMasker(vars.secrets);
+  const prior = await env.db.query<{ step_id: string; status: string; output: unknown; started_at: Date | null; completed_at: Date | null }>(
+    'SELECT step_id, status, output, started_at, completed_at FROM step_runs WHERE execution_id = $1',
+    [exec.id],
+  );
+  const steps: Record<string, StepState> = {};
+  for (const r of prior.rows) {
+    if (r.status === 'succeeded') {
+      steps[r.step_id] = { status: r.status, output: r.output, started_at: r.started_at?.toISOString() ?? null, completed_at: r.completed_at?.toISOString() ?? null };
+    }
+  }
+  const context: Record<string, unknown> = {
+    job: { id: exec.job_id, name: job.name, version: exec.job_version },
+    execution: { id: exec.id, attempt: exec.attempt, fire_time: exec.fire_time?.toISOString() ?? null },
+    variables: vars.values,
+    trigger: exec.trigger,
+    steps,
+  };
+
+  const publish = (e: { kind: 'execution' | 'step'; status: string; step_id?: string; error?: unknown }) =>
+    env.events?.publish({ ...e, execution_id: exec.id, job_id: exec.job_id, at: new Date().toISOString() }).catch(() => {});
+
+  try {
+    await fenced(env.db, `UPDATE executions SET context = $2 WHERE id = $1 AND %FENCE%`, [
+      exec.id,
+      JSON.stringify(mask({ variables: vars.values, trigger: exec.trigger })),
+    ]);
+    void publish({ kind: 'execution', status: 'running' });
+
+    // The job timeout counts per attempt, from the moment this worker started it.
+    const deadline = Date.now() + job.timeout_seconds * 1000;
+    for (const step of job.steps) {
+      if (steps[step.id]?.status === 'succeeded') continue;
+      const failure = await runStep(step, { exec, env, job, context, steps, deadline, signal, mask, fenced, publish, log, vars });
+      if (failure) return failure;
+    }
+    return { status: 'succeeded' };
+  } catch (err) {
+    if (err instanceof LeaseLost) throw new StopRequest('lease_lost');
+    throw err;
+  }
+}
+
+interface StepEnv {
+  exec: ClaimedExecution;
+  env: EngineEnv;
+  job: JobDefinition;
+  context: Record<string, unknown>;
+  steps: Record<string, StepState>;
+  deadline: number;
+  signal: AbortSignal;
+  mask: (v: unknown) => unknown;
+  fenced: (q: Queryable, sql: string, params: unknown[]) => Promise<void>;
+  publish: (e: { kind: 'execution' | 'step'; status: string; step_id?: string; error?: unknown }) => unknown;
+  log: Logger;
+  vars: RunVariables;
+}
+
+async function runStep(step: Step, s: StepEnv): Promise<Outcome | null> {
+  const { exec, env, fenced, mask } = s;
+  const startedAt = new Date();
+  await fenced(env.db, `UPDATE step_runs SET status = 'running', started_at = $3, completed_at = NULL, attempt = $4, error = NULL, output = NULL
+                        WHERE execution_id = $1 AND step_id = $2 AND %FENCE%`, [exec.id, step.id, startedAt, exec.attempt]);
+  void s.publish({ kind: 'step', step_id: step.id, status: 'running' });
+  if (exec.fire_time && env.metrics && Object.keys(s.steps).length === 0) {
+    env.metrics.scheduleLag.observe((startedAt.getTime() - exec.fire_time.getTime()) / 1000);
+  }
+
+  let output: unknown;
+  let error: StepError | null = null;
+  const maxTries = 1 + (step.max_retries ?? 0);
+  for (let tryNo = 1; tryNo <= maxTries; tryNo++) {
+    try {
+      output = await runStepOnce(step, s);
+      error = null;
+      break;
+    } catch (err) {
+      if (err instanceof StopRequest || err instanceof LeaseLost) throw err;
+      if (s.signal.aborted && s.signal.reason instanceof StopRequest) throw s.signal.reason;
+      error = isStepError(err) ? err : new StepError('step_failed', (err as Error)?.message ?? String(err), { cause: err });
+      const remaining = s.deadline - Date.now();
+      if (!error.retryable || tryNo === maxTries || error.code === 'job_timeout' || remaining <= 0) break;
+      const wait = Math.min(retryDelayMs(s.job.retry_backoff_seconds, tryNo), remaining);
+      s.log.warn({ step: step.id, code: error.code, retryInMs: wait }, 'step failed; retrying');
+      await sleep(wait, s.signal);
+    }
+  }
+
+  const completedAt = new Date();
+  env.metrics?.stepDuration.observe({ type: step.type, status: error ? 'failed' : 'succeeded' }, (completedAt.getTime() - startedAt.getTime()) / 1000);
+  if (error) {
+    const errJson = mask({ ...error.toJSON(), step_id: step.id }) as any;
+    await fenced(env.db, `UPDATE step_runs SET status = 'failed', completed_at = $3, error = $4 WHERE execution_id = $1 AND step_id = $2 AND %FENCE%`, [
+      exec.id,
+      step.id,
+      completedAt,
+      JSON.stringify(errJson),
+    ]);
+    void s.publish({ kind: 'step', step_id: step.id, status: 'failed', error: errJson });
+    s.log.warn({ step: step.id, code: error.code, err: errJson.message }, 'step failed');
+    return { status: 'failed', error: { code: error.code, message: `step '${step.id}' failed: ${errJson.message}`, retryable: error.retryable, step_id: step.id, details: errJson.details } };
+  }
+
+  const masked = mask(output ?? null);
+  const json = JSON.stringify(masked);
+  if (json.length > MAX_STEP_OUTPUT_BYTES) {
+    const e = new StepError('output_too_large', `step output is ${json.length} bytes; the limit is ${MAX_STEP_OUTPUT_BYTES}`, { retryable: false });
+    await fenced(env.db, `UPDATE step_runs SET status = 'failed', completed_at = $3, error = $4 WHERE execution_id = $1 AND step_id = $2 AND %FENCE%`, [
+      exec.id, step.id, completedAt, JSON.stringify({ ...e.toJSON(), step_id: step.id }),
+    ]);
+    return { status: 'failed', error: { code: e.code, message: `step '${step.id}' failed: ${e.message}`, retryable: false, step_id: step.id } };
+  }
+  await fenced(env.db, `UPDATE step_runs SET status = 'succeeded', completed_at = $3, output = $4 WHERE execution_id = $1 AND step_id = $2 AND %FENCE%`, [
+    exec.id,
+    step.id,
+    completedAt,
+    json,
+  ]);
+  // Later steps see the real (unmasked) output; only what is stored and shown is masked.
+  s.steps[step.id] = { status: 'succeeded', output, started_at: startedAt.toISOString(), completed_at: completedAt.toISOString() };
+  void s.publish({ kind: 'step', step_id: step.id, status: 'succeeded' });
+  return null;
+}
+
+async function runStepOnce(step: Step, s: StepEnv): Promise<unknown> {
+  const config = resolveTemplates(step.config, s.context);
+  const now = Date.now();
+  const stepLimit = step.timeout_seconds ? now + step.timeout_seconds * 1000 : Infinity;
+  const deadline = Math.min(s.deadline, stepLimit);
+  const ac = new AbortController();
+  const onParent = () => ac.abort(s.signal.reason);
+  if (s.signal.aborted) throw s.signal.reason;
+  s.signal.addEventListener('abort', onParent, { once: true });
+  const timer = setTimeout(() => {
+    ac.abort(
+      deadline === stepLimit && stepLimit < s.deadline
+        ? new StepError('step_timeout', `step '${step.id}' exceeded its timeout of ${step.timeout_seconds}s`)
+        : new StepError('job_timeout', `job '${s.job.name}' exceeded its timeout of ${s.job.timeout_seconds}s during step '${step.id}'`),
+    );
+  }, Math.max(0, deadline - now));
+  const ctx: StepRunContext = {
+    jobId: s.exec.job_id,
+    executionId: s.exec.id,
+    stepId: step.id,
+    attempt: s.exec.attempt,
+    signal: ac.signal,
+    deadline,
+    context: s.context,
+    services: { ...s.env.services, variable: (name) => s.vars.values[name] },
+    logger: s.log.child({ step: step.id }),
+  };
+  try {
+    const mod = await stepDefinitions[step.type].loadExecutor();
+    // The race makes a step end at its deadline even if an executor ignores the signal.
+    return await Promise.race([
+      mod.execute(config as never, ctx),
+      new Promise((_, reject) => {
+        if (ac.signal.aborted) reject(ac.signal.reason);
+        ac.signal.addEventListener('abort', () => reject(ac.signal.reason), { once: true });
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    s.signal.removeEventListener('abort', onParent);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const t = setTimeout(() => (signal.removeEventListener('abort', onAbort), resolve()), ms);
+    const onAbort = () => (clearTimeout(t), reject(signal.reason));
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,204 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Database } from '../db/database.ts';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import type { EventBus } from '../events/bus.ts';
+import { claimExecutions, reapExpiredLeases, renewLeases, type ClaimedExecution } from './claim.ts';
+import { finishAttempt, handBack, type Outcome } from './finish.ts';
+import { QUEUE_CHANNEL } from './enqueue.ts';
+import { runExecution, StopRequest, type EngineEnv } from '../engine/run-execution.ts';
+import { scheduleAfterFinish } from '../scheduler/sync.ts';
+import type { JobDefinition } from '../jobs/types.ts';
+
+export interface WorkerOptions {
+  concurrency: number;
+  leaseSeconds: number;
+  pollIntervalMs: number;
+  id?: string;
+}
+
+interface Running {
+  exec: ClaimedExecution;
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+/**
+ * Claims executions and runs them, up to `concurrency` at once. Woken by NOTIFY when work is
+ * queued, and by a polling timer as fallback (a lost notification, a retry whose time has come).
+ * While it runs an execution it renews the lease; if the lease is lost (this process stalled and
+ * another worker took over) it stops that execution without writing anything more.
+ */
+export class Worker {
+  readonly id: string;
+  private readonly running = new Map<string, Running>();
+  private claiming = false;
+  private again = false;
+  private stopped = true;
+  private timers: NodeJS.Timeout[] = [];
+  private unlisten: (() => Promise<void>) | null = null;
+
+  constructor(
+    private readonly env: Omit<EngineEnv, 'workerId'>,
+    private readonly opts: WorkerOptions,
+  ) {
+    this.id = opts.id ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  }
+
+  private get db(): Database {
+    return this.env.db;
+  }
+  private get log(): Logger {
+    return this.env.logger;
+  }
+  private get metrics(): Metrics | undefined {
+    return this.env.metrics;
+  }
+  private get events(): EventBus | undefined {
+    return this.env.events;
+  }
+
+  get activeCount(): number {
+    return this.running.size;
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    this.unlisten = await this.db.listen(QUEUE_CHANNEL, () => this.wake());
+    this.timers.push(setInterval(() => this.wake(), this.opts.pollIntervalMs));
+    this.timers.push(setInterval(() => void this.heartbeat(), Math.max(500, (this.opts.leaseSeconds * 1000) / 3)));
+    this.timers.push(setInterval(() => void this.reap(), Math.max(500, (this.opts.leaseSeconds * 1000) / 2)));
+    void this.reap();
+    this.wake();
+  }
+
+  /**
+   * Stops claiming, lets running executions finish for up to `graceMs`, then stops the rest and
+   * hands them back to the queue (their attempt is not counted).
+   */
+  async stop(graceMs: number): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    await this.unlisten?.();
+    this.unlisten = null;
+    while (this.claiming) await new Promise((r) => setTimeout(r, 5));
+    const all = () => Promise.all([...this.running.values()].map((r) => r.done));
+    const timedOut = await Promise.race([all().then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), graceMs))]);
+    if (timedOut) {
+      this.log.warn({ count: this.running.size }, 'grace period over: handing unfinished executions back to the queue');
+      for (const r of this.running.values()) r.controller.abort(new StopRequest('shutdown'));
+      await all();
+    }
+  }
+
+  /** Claims as much work as there are free slots (coalescing concurrent wake-ups). */
+  wake(): void {
+    if (this.stopped) return;
+    if (this.claiming) {
+      this.again = true;
+      return;
+    }
+    this.claiming = true;
+    void this.claimLoop()
+      .catch((err) => this.log.error({ err }, 'claiming executions failed'))
+      .finally(() => {
+        this.claiming = false;
+        if (this.again) {
+          this.again = false;
+          this.wake();
+        }
+      });
+  }
+
+  private async claimLoop(): Promise<void> {
+    while (!this.stopped) {
+      const free = this.opts.concurrency - this.running.size;
+      if (free <= 0) return;
+      const claimed = await claimExecutions(this.db, this.id, free, this.opts.leaseSeconds);
+      for (const exec of claimed) this.launch(exec);
+      if (claimed.length < free) return;
+    }
+  }
+
+  private launch(exec: ClaimedExecution): void {
+    const controller = new AbortController();
+    this.metrics?.executionsStarted.inc();
+    this.metrics?.runningExecutions.inc();
+    const done = this.execute(exec, controller.signal).finally(() => {
+      this.running.delete(exec.id);
+      this.metrics?.runningExecutions.dec();
+      this.wake();
+    });
+    this.running.set(exec.id, { exec, controller, done });
+  }
+
+  private async execute(exec: ClaimedExecution, signal: AbortSignal): Promise<void> {
+    const job = exec.job_snapshot as JobDefinition;
+    let outcome: Outcome;
+    try {
+      outcome = await runExecution(exec, { ...this.env, workerId: this.id }, signal);
+    } catch (err) {
+      const stop = err instanceof StopRequest ? err : signal.reason instanceof StopRequest ? signal.reason : null;
+      if (stop?.kind === 'lease_lost') {
+        this.log.warn({ execution: exec.id }, 'lease lost: another worker owns this execution now');
+        return;
+      }
+      if (stop?.kind === 'shutdown') {
+        await handBack(this.db, exec.id, this.id).catch((e) => this.log.error({ err: e }, 'hand-back failed'));
+        return;
+      }
+      this.log.error({ err, execution: exec.id }, 'execution crashed');
+      outcome = { status: 'failed', error: { code: 'internal', message: `internal error: ${(err as Error)?.message}`, retryable: true } };
+    }
+    try {
+      const result = await finishAttempt(this.db, exec, this.id, outcome, job.retry_backoff_seconds ?? 5);
+      if (!result.owned) return;
+      if (result.status !== 'queued') {
+        this.metrics?.executionsFinished.inc({ status: result.status });
+        if (job.schedule?.type === 'fixed_delay') await scheduleAfterFinish(this.db, exec.job_id, exec.job_version, new Date());
+      }
+      void this.events
+        ?.publish({
+          kind: 'execution',
+          execution_id: exec.id,
+          job_id: exec.job_id,
+          status: result.status,
+          at: new Date().toISOString(),
+          ...(outcome.status === 'failed' ? { error: outcome.error } : {}),
+        })
+        .catch(() => {});
+    } catch (err) {
+      // The lease will expire and another worker will pick the execution up again.
+      this.log.error({ err, execution: exec.id }, 'could not record the outcome of an execution');
+    }
+  }
+
+  private async heartbeat(): Promise<void> {
+    const ids = [...this.running.keys()];
+    if (ids.length === 0) return;
+    try {
+      const owned = await renewLeases(this.db, this.id, ids, this.opts.leaseSeconds);
+      for (const id of ids) {
+        if (!owned.has(id)) this.running.get(id)?.controller.abort(new StopRequest('lease_lost'));
+      }
+    } catch (err) {
+      this.log.warn({ err }, 'lease renewal failed');
+    }
+  }
+
+  private async reap(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      const reaped = await reapExpiredLeases(this.db);
+      for (const r of reaped) {
+        this.log.warn({ execution: r.id, worker: r.locked_by, status: r.status }, 'lease expired: execution taken back from its worker');
+        if (r.status === 'dead_lettered') this.metrics?.executionsFinished.inc({ status: 'dead_lettered' });
+      }
+      if (reaped.length) this.wake();
+    } catch (err) {
+      this.log.warn({ err }, 'reaping expired leases failed');
+    }
+  }
+}

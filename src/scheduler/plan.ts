@@ -1,0 +1,54 @@
+import type { MisfirePolicy, Schedule } from '../jobs/types.ts';
+import { fireTimes } from './next-fire.ts';
+
+export interface FirePlan {
+  /** Fire times to turn into executions now, oldest first. */
+  fire: { at: Date; misfired: boolean }[];
+  /** Fire times that were due but are dropped (misfire), counted for logs and metrics. */
+  skipped: number;
+  /** The schedule's next fire time after this round, or null (fixed_delay waits for the run to end). */
+  next: Date | null;
+}
+
+/**
+ * Decides what a due schedule fires. Fire times later than `thresholdMs` are misfires (the
+ * scheduler was down or stalled): policy `fire_once` runs one execution for all of them, `skip` none,
+ * so a restart never releases a burst. Fire times within the threshold all run (a short stall
+ * catches up).
+ */
+export function planFires(
+  schedule: Schedule,
+  dueAt: Date,
+  now: Date,
+  opts: { misfirePolicy: MisfirePolicy; thresholdMs: number; anchor: Date; maxBatch?: number },
+): FirePlan {
+  const times = fireTimes(schedule, opts.anchor);
+  const cutoff = new Date(now.getTime() - opts.thresholdMs);
+  const max = opts.maxBatch ?? 100;
+  const onTime: Date[] = [];
+  let misfired = false;
+  let t: Date | null = dueAt;
+  if (t < cutoff) {
+    misfired = true;
+    // First fire time inside the tolerance window; everything before it was missed.
+    t = times.next(new Date(cutoff.getTime() - 1));
+  }
+  let last: Date = dueAt;
+  while (t && t <= now && onTime.length < max) {
+    onTime.push(t);
+    last = t;
+    t = times.next(t);
+  }
+  const fire = onTime.map((at) => ({ at, misfired: false }));
+  let skipped = 0;
+  if (misfired) {
+    if (opts.misfirePolicy === 'fire_once' && fire.length === 0) fire.push({ at: dueAt, misfired: true });
+    else skipped = 1;
+  }
+  if (schedule.type === 'fixed_delay') {
+    // Normally the end of the run sets the next fire time; with nothing fired, count from now.
+    return { fire, skipped, next: fire.length ? null : new Date(now.getTime() + schedule.delay_seconds * 1000) };
+  }
+  const next = times.next(onTime.length ? last : now);
+  return { fire, skipped, next: next && next <= now ? times.next(now) : next };
+}

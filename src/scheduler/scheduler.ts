@@ -1,0 +1,152 @@
+import { hostname } from 'node:os';
+import type { Database, Queryable } from '../db/database.ts';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import type { JobDefinition } from '../jobs/types.ts';
+import { toJobRecord } from '../jobs/repository.ts';
+import { enqueueExecution } from '../queue/enqueue.ts';
+import { planFires } from './plan.ts';
+import { syncSchedules } from './sync.ts';
+
+export const JOBS_CHANNEL = 'vecron_jobs';
+
+export interface SchedulerOptions {
+  /** Longest sleep between rounds; the scheduler also wakes at the next fire time and on job changes. */
+  intervalMs: number;
+  misfireThresholdMs: number;
+  batchSize?: number;
+  name?: string;
+}
+
+/**
+ * Turns due fire times into executions. Any number of schedulers may run against one database:
+ * each round locks the due schedule rows it works on (`FOR UPDATE SKIP LOCKED`, so they share the
+ * work), and the unique key (job_id, fire_time) on executions makes a fire time produce exactly one
+ * execution even if two schedulers ever computed the same one.
+ */
+export class Scheduler {
+  private timer: NodeJS.Timeout | null = null;
+  private running = false;
+  private again = false;
+  private stopped = true;
+  private unlisten: (() => Promise<void>) | null = null;
+  readonly name: string;
+
+  constructor(
+    private readonly db: Database,
+    private readonly opts: SchedulerOptions,
+    private readonly logger: Logger,
+    private readonly metrics?: Metrics,
+  ) {
+    this.name = opts.name ?? `${hostname()}:${process.pid}:scheduler`;
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    this.unlisten = await this.db.listen(JOBS_CHANNEL, () => this.wake());
+    this.wake();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.unlisten?.();
+    this.unlisten = null;
+    while (this.running) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  /** Runs a round now (coalescing concurrent wake-ups). */
+  wake(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.running = true;
+    void this.round()
+      .catch((err) => {
+        this.logger.error({ err }, 'scheduler round failed');
+        return this.opts.intervalMs;
+      })
+      .then((sleepMs) => {
+        this.running = false;
+        if (this.stopped) return;
+        if (this.again) {
+          this.again = false;
+          return this.wake();
+        }
+        this.timer = setTimeout(() => this.wake(), sleepMs);
+      });
+  }
+
+  /** One round: sync changed jobs, fire what is due; returns how long to sleep. */
+  async round(): Promise<number> {
+    const now = new Date();
+    await syncSchedules(this.db, now);
+    let fired = 0;
+    do {
+      fired = await this.db.transaction((tx) => this.fireDue(tx));
+    } while (fired >= (this.opts.batchSize ?? 100) && !this.stopped);
+    const { rows } = await this.db.query<{ next: Date | null }>(
+      `SELECT min(next_fire_at) AS next FROM schedules WHERE next_fire_at IS NOT NULL`,
+    );
+    const next = rows[0]?.next;
+    if (!next) return this.opts.intervalMs;
+    return Math.max(0, Math.min(this.opts.intervalMs, next.getTime() - Date.now()));
+  }
+
+  private async fireDue(tx: Queryable): Promise<number> {
+    const { rows } = await tx.query<any>(
+      `SELECT s.job_id, s.job_version, s.next_fire_at, j.*
+       FROM schedules s JOIN jobs j ON j.id = s.job_id
+       WHERE s.next_fire_at <= now() AND j.enabled AND s.job_version = j.version
+       ORDER BY s.next_fire_at
+       LIMIT $1
+       FOR UPDATE OF s SKIP LOCKED`,
+      [this.opts.batchSize ?? 100],
+    );
+    const now = new Date();
+    for (const row of rows) {
+      const job = toJobRecord(row);
+      const def = row.definition as JobDefinition;
+      if (!def.schedule) continue;
+      const plan = planFires(def.schedule, row.next_fire_at, now, {
+        misfirePolicy: def.misfire_policy,
+        thresholdMs: this.opts.misfireThresholdMs,
+        anchor: row.next_fire_at,
+      });
+      if (plan.skipped) {
+        this.logger.warn({ job: job.name, dueAt: row.next_fire_at, policy: def.misfire_policy }, 'misfire: missed fire times were skipped');
+      }
+      for (const f of plan.fire) {
+        const active = def.overlap_policy === 'allow' ? false : await hasActiveExecution(tx, job.id);
+        await enqueueExecution(tx, job, {
+          trigger: { type: 'schedule', time: f.at.toISOString(), ...(f.misfired ? { misfired: true } : {}) } as any,
+          fireTime: f.at,
+          serial: def.overlap_policy === 'queue',
+          skipReason:
+            def.overlap_policy === 'skip' && active
+              ? 'not run: the previous execution of this job was still queued or running (overlap_policy skip)'
+              : undefined,
+        });
+      }
+      const lastFire = plan.fire.length ? plan.fire[plan.fire.length - 1].at : null;
+      await tx.query(
+        `UPDATE schedules SET next_fire_at = $2, last_fire_at = coalesce($3, last_fire_at), updated_at = now() WHERE job_id = $1`,
+        [job.id, plan.next, lastFire],
+      );
+    }
+    return rows.length;
+  }
+}
+
+async function hasActiveExecution(tx: Queryable, jobId: string): Promise<boolean> {
+  const { rows } = await tx.query(
+    `SELECT 1 FROM executions WHERE job_id = $1 AND status IN ('queued', 'running') LIMIT 1`,
+    [jobId],
+  );
+  return rows.length > 0;
+}
