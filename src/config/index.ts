@@ -121,7 +121,7 @@ export const settings = {
   workerConcurrency: { env: 'VECRON_WORKER_CONCURRENCY', description: 'Executions one worker process runs at once.', default: '4', parse: int(1, 256) },
   leaseSeconds: { env: 'VECRON_LEASE_SECONDS', description: 'How long a claimed execution stays owned without a heartbeat before another worker may take it over.', default: '30', parse: int(2, 3600) },
   pollIntervalMs: { env: 'VECRON_POLL_INTERVAL_MS', description: 'Queue polling interval, the fallback when no LISTEN/NOTIFY wake-up arrives.', default: '1000', parse: int(10, 60000) },
-  schedulerIntervalMs: { env: 'VECRON_SCHEDULER_INTERVAL_MS', description: 'How often the scheduler looks for due fire times.', default: '200', parse: int(10, 60000) },
+  schedulerIntervalMs: { env: 'VECRON_SCHEDULER_INTERVAL_MS', description: 'Longest sleep between scheduler rounds; a scheduler also wakes exactly at the next fire time and when a job changes.', default: '200', parse: int(10, 60000) },
   shutdownGraceSeconds: { env: 'VECRON_SHUTDOWN_GRACE_SECONDS', description: 'On SIGTERM/SIGINT, how long running executions may finish before they are handed back to the queue.', default: '25', parse: int(0, 3600) },
   misfireThresholdSeconds: { env: 'VECRON_MISFIRE_THRESHOLD_SECONDS', description: 'A fire time later than this (scheduler down or stalled) is a misfire, handled by the job\'s misfire_policy instead of being run late.', default: '5', parse: int(1, 86400) },
   dbPoolSize: { env: 'VECRON_DB_POOL_SIZE', description: 'PostgreSQL connections per process (ignored for PGlite).', default: '10', parse: int(1, 200) },

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import type { ApiContext } from '../context.ts';
 import type { StatusEvent } from '../../events/bus.ts';
@@ -33,6 +33,16 @@ export async function eventsRoutes(app: FastifyInstance, ctx: ApiContext): Promi
 
   app.get('/api/v1/events', {
     config: { role: 'viewer', queryToken: true },
+    // Request logs show the URL: keep a token passed as ?access_token= out of them.
+    logSerializers: {
+      req: (req: FastifyRequest) => ({
+        method: req.method,
+        url: req.url.replace(/([?&]access_token=)[^&]*/gi, '$1***'),
+        host: req.host,
+        remoteAddress: req.ip,
+        remotePort: req.socket?.remotePort,
+      }),
+    },
     schema: {
       tags: ['events'],
       summary: 'Live status events (server-sent events)',

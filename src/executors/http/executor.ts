@@ -22,13 +22,15 @@ const ERROR_BODY_BYTES = 2048;
 const DEADLINE_GRACE_MS = 100;
 
 /** Query parameters whose values are masked in logs and error messages. */
-const SECRET_PARAM = /token|key|secret|pass|pwd|auth|sig|credential|session|code/i;
+const SECRET_PARAM = /token|secret|passw|pwd|api[-_]?key|signature|credential|session|^auth|^(key|sig|code|pass)$/i;
+/** Longest URL quoted in messages and logs. */
+const MAX_URL_IN_MESSAGES = 300;
 
 export const execute: StepExecute<HttpStepConfig> = async (config, ctx) => {
   const started = performance.now();
   const method = config.method ?? 'GET';
   const { url, userinfo } = targetUrl(config);
-  const safeUrl = redactUrl(url);
+  const safeUrl = shorten(redactUrl(url), MAX_URL_IN_MESSAGES);
 
   const { timeoutMs, graceMs } = effectiveTimeout(config, ctx);
   const timeoutSignal = timeoutMs === null ? null : AbortSignal.timeout(timeoutMs + graceMs);
@@ -295,6 +297,10 @@ function toStepError(
     cause: err,
     details: { host, cause: code },
   });
+}
+
+function shorten(s: string, max: number): string {
+  return s.length <= max ? s : `${s.slice(0, max - 3)}...`;
 }
 
 /** The URL without userinfo, with the values of secret-looking query parameters masked. */

@@ -1,0 +1,267 @@
+import { after, before, describe, it, mock } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { forEachDatabase } from '../helpers/db.ts';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+import type { StatusEvent } from '../../src/events/bus.ts';
+import { KEEP_ALIVE_MS } from '../../src/api/routes/events.ts';
+import { API_ONLY, assertError, waitFor } from './support.ts';
+
+interface Frame {
+  event?: string;
+  id?: string;
+  data?: string;
+  retry?: string;
+  comments: string[];
+}
+
+/** A server-sent event stream read incrementally with fetch. */
+interface Stream {
+  status: number;
+  headers: Headers;
+  /** The next frame (skipping none), within `ms`. */
+  next(ms?: number): Promise<Frame>;
+  /** The next frame that carries an event. */
+  nextEvent(ms?: number): Promise<Frame & { json: StatusEvent }>;
+  close(): void;
+}
+
+async function openStream(t: TestApp, path: string, token: string | null = t.adminToken): Promise<Stream> {
+  const ac = new AbortController();
+  const res = await fetch(t.url + path, {
+    headers: token ? { authorization: `Bearer ${token}`, accept: 'text/event-stream' } : {},
+    signal: ac.signal,
+  });
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  const frames: Frame[] = [];
+  let pending: ReturnType<typeof reader.read> | null = null;
+
+  const parse = () => {
+    for (let i = buffer.indexOf('\n\n'); i >= 0; i = buffer.indexOf('\n\n')) {
+      const block = buffer.slice(0, i);
+      buffer = buffer.slice(i + 2);
+      const f: Frame = { comments: [] };
+      for (const line of block.split('\n')) {
+        if (line.startsWith(':')) f.comments.push(line.slice(1).trim());
+        else {
+          const c = line.indexOf(':');
+          const field = line.slice(0, c) as 'event' | 'id' | 'data' | 'retry';
+          f[field] = line.slice(c + 1).replace(/^ /, '');
+        }
+      }
+      frames.push(f);
+    }
+  };
+
+  const next = async (ms = 5000): Promise<Frame> => {
+    const deadline = Date.now() + ms;
+    while (frames.length === 0) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no event-stream frame within ${ms} ms`);
+      // A read still pending after a timeout is kept for the next call, so no chunk is lost.
+      pending ??= reader.read();
+      let timer: NodeJS.Timeout | undefined;
+      const r = await Promise.race([
+        pending,
+        new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), left))),
+      ]).finally(() => clearTimeout(timer));
+      if (r === null) continue;
+      pending = null;
+      if (r.done) throw new Error('the event stream ended');
+      buffer += decoder.decode(r.value, { stream: true });
+      parse();
+    }
+    return frames.shift()!;
+  };
+
+  return {
+    status: res.status,
+    headers: res.headers,
+    next,
+    async nextEvent(ms = 5000) {
+      for (;;) {
+        const f = await next(ms);
+        if (f.data !== undefined) return { ...f, json: JSON.parse(f.data) };
+      }
+    },
+    close: () => ac.abort(),
+  };
+}
+
+const event = (over: Partial<StatusEvent> = {}): StatusEvent => ({
+  kind: 'execution',
+  execution_id: randomUUID(),
+  job_id: randomUUID(),
+  status: 'running',
+  at: new Date().toISOString(),
+  ...over,
+});
+
+forEachDatabase((kind) => {
+  describe(`${kind}: GET /api/v1/events (server-sent events)`, () => {
+    let t: TestApp;
+    /** Live subscriptions to the event bus, counted through its public subscribe(). */
+    let active = 0;
+
+    before(async () => {
+      t = await startTestApp(kind, API_ONLY);
+      const bus = t.app.events;
+      const subscribe = bus.subscribe.bind(bus);
+      bus.subscribe = (fn) => {
+        active++;
+        const unsubscribe = subscribe(fn);
+        let done = false;
+        return () => {
+          if (!done) active--;
+          done = true;
+          unsubscribe();
+        };
+      };
+    });
+    after(async () => {
+      await t?.close();
+    });
+
+    it('streams events with kind, a counting id and the JSON payload', async () => {
+      const s = await openStream(t, '/api/v1/events');
+      try {
+        assert.equal(s.status, 200);
+        assert.match(s.headers.get('content-type') ?? '', /^text\/event-stream/);
+        assert.equal(s.headers.get('cache-control'), 'no-cache');
+        assert.equal(s.headers.get('x-accel-buffering'), 'no');
+        assert.equal((await s.next()).retry, '3000');
+
+        const e1 = event();
+        const e2 = event({ kind: 'step', step_id: 'fetch', status: 'failed', error: { code: 'http_status', message: 'boom' } });
+        await t.app.events.publish(e1);
+        await t.app.events.publish(e2);
+
+        const f1 = await s.nextEvent();
+        assert.equal(f1.event, 'execution');
+        assert.equal(f1.id, '1');
+        assert.deepEqual(f1.json, e1);
+        const f2 = await s.nextEvent();
+        assert.equal(f2.event, 'step');
+        assert.equal(f2.id, '2');
+        assert.deepEqual(f2.json, e2);
+      } finally {
+        s.close();
+      }
+    });
+
+    it('job_id and execution_id filters deliver only matching events', async () => {
+      const jobA = randomUUID();
+      const execA = randomUUID();
+      const all = await openStream(t, '/api/v1/events');
+      const byJob = await openStream(t, `/api/v1/events?job_id=${jobA}`);
+      const byExec = await openStream(t, `/api/v1/events?execution_id=${execA}`);
+      try {
+        for (const s of [all, byJob, byExec]) assert.equal((await s.next()).retry, '3000');
+
+        const other = event({ status: 'queued' });
+        const sameJobOtherExec = event({ job_id: jobA, status: 'queued' });
+        const match = event({ job_id: jobA, execution_id: execA, status: 'succeeded' });
+        await t.app.events.publish(other);
+        await t.app.events.publish(sameJobOtherExec);
+        await t.app.events.publish(match);
+
+        // The unfiltered stream sees all three, in order: so the filtered ones have had their chance.
+        assert.deepEqual((await all.nextEvent()).json, other);
+        assert.deepEqual((await all.nextEvent()).json, sameJobOtherExec);
+        assert.deepEqual((await all.nextEvent()).json, match);
+
+        const j1 = await byJob.nextEvent();
+        assert.deepEqual(j1.json, sameJobOtherExec);
+        assert.equal(j1.id, '1', 'ids count the events of this stream only');
+        assert.deepEqual((await byJob.nextEvent()).json, match);
+
+        const x1 = await byExec.nextEvent();
+        assert.deepEqual(x1.json, match);
+        assert.equal(x1.id, '1');
+      } finally {
+        for (const s of [all, byJob, byExec]) s.close();
+      }
+    });
+
+    it('a viewer token is enough', async () => {
+      const s = await openStream(t, '/api/v1/events', await t.token('viewer', 'events-viewer'));
+      try {
+        assert.equal(s.status, 200);
+        assert.equal((await s.next()).retry, '3000');
+      } finally {
+        s.close();
+      }
+    });
+
+    it('without a token, or with an unknown one: 401', async () => {
+      assertError(await t.api('GET', '/api/v1/events', { token: null }), 401, 'unauthorized', 'missing API token');
+      assertError(await t.api('GET', '/api/v1/events', { token: 'vcr_not_a_real_token' }), 401, 'unauthorized');
+    });
+
+    it('unknown query parameters are refused', async () => {
+      assertError(await t.api('GET', '/api/v1/events?jobid=x'), 400, 'validation_failed', 'jobid');
+    });
+
+    it('a client that disconnects is unsubscribed; publishing afterwards is harmless', async () => {
+      await waitFor(async () => active === 0, 'earlier streams to be unsubscribed');
+      const s = await openStream(t, '/api/v1/events');
+      assert.equal((await s.next()).retry, '3000');
+      assert.equal(active, 1);
+      s.close();
+      await waitFor(async () => active === 0, 'the subscription to be removed after the client left');
+
+      await t.app.events.publish(event());
+      await t.app.events.publish(event({ kind: 'step', step_id: 'x' }));
+      const health = await t.api('GET', '/health', { token: null });
+      assert.equal(health.status, 200);
+
+      // and the route still serves new clients
+      const again = await openStream(t, '/api/v1/events');
+      try {
+        assert.equal((await again.next()).retry, '3000');
+        const e = event();
+        await t.app.events.publish(e);
+        assert.deepEqual((await again.nextEvent()).json, e);
+      } finally {
+        again.close();
+      }
+    });
+
+    it('a keep-alive comment is sent every 15 s', async () => {
+      assert.equal(KEEP_ALIVE_MS, 15_000);
+      mock.timers.enable({ apis: ['setInterval'] }); // only setInterval: the database and HTTP keep real time
+      let s: Stream | undefined;
+      try {
+        s = await openStream(t, '/api/v1/events');
+        assert.equal((await s.next()).retry, '3000');
+        mock.timers.tick(KEEP_ALIVE_MS - 1);
+        await assert.rejects(s.next(200), /no event-stream frame/);
+        mock.timers.tick(1);
+        assert.deepEqual(await s.next(), { comments: ['keep-alive'] });
+        mock.timers.tick(KEEP_ALIVE_MS);
+        assert.deepEqual(await s.next(), { comments: ['keep-alive'] });
+      } finally {
+        s?.close();
+        mock.timers.reset();
+      }
+    });
+  });
+
+  describe(`${kind}: event streams and shutdown`, () => {
+    it('app.close() ends open streams instead of waiting for them', async () => {
+      const t = await startTestApp(kind, API_ONLY);
+      let closed = false;
+      try {
+        const s = await openStream(t, '/api/v1/events');
+        assert.equal((await s.next()).retry, '3000');
+        await t.close();
+        closed = true;
+        await assert.rejects(s.next(2000), /the event stream ended/);
+      } finally {
+        if (!closed) await t.close();
+      }
+    });
+  });
+});

@@ -1,0 +1,56 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createMasker } from '../../src/engine/masking.ts';
+
+describe('createMasker', () => {
+  it('replaces every occurrence of a secret inside strings, deep, without touching the input', () => {
+    const mask = createMasker(['s3cr3t-token', 'pass1234']);
+    const input = {
+      url: 'https://api/x?key=s3cr3t-token&again=s3cr3t-token',
+      list: ['pass1234', 'no secret', 7, null, true, { deep: 'Bearer s3cr3t-token' }],
+      n: 42,
+    };
+    const copy = structuredClone(input);
+    assert.deepEqual(mask(input), {
+      url: 'https://api/x?key=***&again=***',
+      list: ['***', 'no secret', 7, null, true, { deep: 'Bearer ***' }],
+      n: 42,
+    });
+    assert.deepEqual(input, copy);
+    assert.equal(mask('pass1234'), '***');
+    assert.equal(mask(3), 3);
+    assert.equal(mask(null), null);
+  });
+
+  it('masks longer secrets first, so an overlapping shorter one leaves nothing behind', () => {
+    const mask = createMasker(['abcd', 'abcdefgh']);
+    assert.equal(mask('xx abcdefgh yy abcd'), 'xx *** yy ***');
+  });
+
+  it('ignores secrets shorter than 4 characters and non-strings', () => {
+    const mask = createMasker(['abc', '', 'abcd', 5 as unknown as string]);
+    assert.equal(mask('abc abcd'), 'abc ***');
+  });
+
+  it('treats regular expression characters literally and masks JSON- and URL-encoded forms', () => {
+    const mask = createMasker(['a.b*c+(d)', 'p"q\\r s&t']);
+    assert.equal(mask('a.b*c+(d) aXbbbc+(d)'), '*** aXbbbc+(d)');
+    assert.equal(mask('raw p"q\\r s&t'), 'raw ***');
+    assert.equal(mask(JSON.stringify({ v: 'p"q\\r s&t' })), '{"v":"***"}');
+    assert.equal(mask('?x=' + encodeURIComponent('p"q\\r s&t')), '?x=***');
+  });
+
+  it('masks object keys too, and keeps "__proto__" keys as plain keys', () => {
+    const mask = createMasker(['topsecret']);
+    const out = mask(JSON.parse('{"topsecret": 1, "__proto__": {"v": "topsecret"}}')) as any;
+    assert.deepEqual(Object.keys(out), ['***', '__proto__']);
+    assert.equal(Object.getPrototypeOf(out), Object.prototype);
+    assert.deepEqual(out['__proto__'], { v: '***' });
+  });
+
+  it('returns values unchanged (same reference) when there is nothing to mask', () => {
+    const v = { a: 'x' };
+    assert.equal(createMasker([])(v), v);
+    assert.equal(createMasker(['ab'])(v), v);
+  });
+});
