@@ -170,7 +170,7 @@ describe('vecron CLI', () => {
     it('serves /health and says where it listens', async () => {
       const h = await fetch(`${base}/health`);
       assert.equal(h.status, 200);
-      const body = await h.json();
+      const body = (await h.json()) as any;
       assert.equal(body.status, 'ok');
       assert.deepEqual(body.database, { kind: 'pglite', status: 'ok' });
       assert.ok(serverOutput.includes(`listening on ${base}`), serverOutput);

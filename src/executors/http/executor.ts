@@ -20,6 +20,7 @@ export const HTTP_MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
 const ERROR_BODY_BYTES = 2048;
 /** Our own deadline timer fires this much after ctx.deadline, so the engine's abort reason wins. */
 const DEADLINE_GRACE_MS = 100;
+const MAX_TIMER_MS = 2 ** 31 - 1 - DEADLINE_GRACE_MS;
 
 /** Query parameters whose values are masked in logs and error messages. */
 const SECRET_PARAM = /token|secret|passw|pwd|api[-_]?key|signature|credential|session|^auth|^(key|sig|code|pass)$/i;
@@ -164,7 +165,8 @@ function buildBody(config: HttpStepConfig, method: string, headers: Headers): st
  * (step_timeout, job_timeout); our own timer then only fires a little later, as a backstop.
  */
 function effectiveTimeout(config: HttpStepConfig, ctx: StepRunContext): { timeoutMs: number | null; graceMs: number } {
-  const untilDeadline = Number.isFinite(ctx.deadline) && ctx.deadline > 0 ? Math.max(0, ctx.deadline - Date.now()) : null;
+  let untilDeadline = Number.isFinite(ctx.deadline) && ctx.deadline > 0 ? Math.max(0, ctx.deadline - Date.now()) : null;
+  if (untilDeadline !== null && untilDeadline > MAX_TIMER_MS) untilDeadline = null; // Node timers overflow past ~24.8 days
   const own = config.timeout_seconds !== undefined ? config.timeout_seconds * 1000 : null;
   if (own !== null && (untilDeadline === null || own < untilDeadline)) return { timeoutMs: own, graceMs: 0 };
   return { timeoutMs: untilDeadline, graceMs: DEADLINE_GRACE_MS };
