@@ -12,6 +12,8 @@ import { EventBus } from './events/bus.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 import { Worker } from './queue/worker.ts';
 import type { RunVariables } from './engine/run-execution.ts';
+import { loadRunVariables } from './variables/repository.ts';
+import { secretKeyFor } from './secrets/crypto.ts';
 
 /** A running vecron process: whichever of the api, scheduler and worker roles its config asks for. */
 export interface App {
@@ -59,7 +61,8 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
           metrics,
           events,
           services: { db, blobs, config, logger },
-          loadVariables: async (_jobId, documentVariables): Promise<RunVariables> => ({ values: documentVariables, secrets: [] }),
+          loadVariables: (jobId, documentVariables): Promise<RunVariables> =>
+            loadRunVariables(db, secretKeyFor(config), jobId, documentVariables),
         },
         { concurrency: config.workerConcurrency, leaseSeconds: config.leaseSeconds, pollIntervalMs: config.pollIntervalMs },
       );

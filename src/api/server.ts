@@ -34,6 +34,7 @@ export async function buildApi(ctx: ApiContext, extraRoutes: RouteModule[] = [])
   const app = Fastify({
     loggerInstance: ctx.logger.child({ component: 'api' }),
     bodyLimit: ctx.config.maxBodyBytes,
+    routerOptions: { maxParamLength: 256 },
     ajv: { customOptions: { strict: false, allErrors: true, coerceTypes: 'array', removeAdditional: false, useDefaults: true } },
   }) as unknown as FastifyInstance;
 

@@ -61,6 +61,8 @@ export interface WebhookSettings {
   /** HMAC secret for signed triggers. */
   secret?: string;
   rate_limit_per_minute?: number;
+  /** Whether a secret is stored (answers only; the secret is never returned). */
+  has_secret?: boolean;
 }
 
 export interface JobDefinition {
@@ -102,4 +104,4 @@ export const JOB_LIMITS = {
 export const STEP_ID_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
 
 /** Server-managed properties accepted (and dropped) on input, so that a GET result can be PUT back. */
-export const IGNORED_JOB_PROPERTIES: readonly string[] = ['id', 'created_at', 'updated_at'];
+export const IGNORED_JOB_PROPERTIES: readonly string[] = ['id', 'created_at', 'updated_at', 'version', 'created_by', 'updated_by'];

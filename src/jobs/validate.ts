@@ -104,6 +104,8 @@ function jobSchema(stepItems: JsonSchema): JsonSchema {
         properties: {
           secret: { type: 'string', minLength: 16, maxLength: 512 },
           rate_limit_per_minute: { type: 'integer', minimum: 1, maximum: 100_000 },
+          // Set by the server (the secret itself is stored encrypted apart); ignored on input.
+          has_secret: { type: 'boolean' },
         },
       },
     },

@@ -8,6 +8,8 @@ import { listExecutions, EXECUTION_STATUSES } from '../../executions/history.ts'
 import { VecronError } from '../../errors.ts';
 import { jobDocumentSchema } from '../openapi-job.ts';
 import { JOBS_CHANNEL } from '../../scheduler/scheduler.ts';
+import { applyWebhookSecret, extractWebhookSecret } from '../../jobs/webhook-secret.ts';
+import { secretKeyFor } from '../../secrets/crypto.ts';
 
 export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<void> {
   const { db } = ctx;
@@ -24,8 +26,11 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
       body: jobDocumentSchema,
     },
   }, async (req, reply) => {
-    const def = parseJobDocument(req.body);
-    const job = await createJob(db, def, actor(req));
+    // A webhook secret is kept encrypted beside the job, never in the definition GET returns.
+    const { def, secret } = extractWebhookSecret(parseJobDocument(req.body));
+    const job = await db.transaction(async (tx) =>
+      applyWebhookSecret(tx, secretKeyFor(ctx.config), await createJob(tx, def, actor(req)), secret),
+    );
     req.auditResourceId = job.id;
     req.auditDetails = { name: job.name };
     changed(job.id);
@@ -58,8 +63,10 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
     config: { role: 'operator', audit: { action: 'job.update', resource: 'job' } },
     schema: { tags: ['jobs'], summary: 'Replace a job definition', params: idParams, body: jobDocumentSchema },
   }, async (req) => {
-    const def = parseJobDocument(req.body);
-    const job = await updateJob(db, (req.params as { id: string }).id, def, actor(req));
+    const { def, secret } = extractWebhookSecret(parseJobDocument(req.body));
+    const job = await db.transaction(async (tx) =>
+      applyWebhookSecret(tx, secretKeyFor(ctx.config), await updateJob(tx, (req.params as { id: string }).id, def, actor(req)), secret),
+    );
     req.auditDetails = { name: job.name, version: job.version };
     changed(job.id);
     return job;
