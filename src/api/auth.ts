@@ -17,7 +17,12 @@ export function installAuth(app: FastifyInstance, ctx: ApiContext): void {
     const declared = req.routeOptions.config?.role;
     const need = declared ?? (req.url.startsWith('/api/') ? 'admin' : 'public');
     if (need === 'public') return;
-    const header = req.headers.authorization;
+    let header = req.headers.authorization;
+    // Routes flagged queryToken (the SSE stream: EventSource cannot send headers) also accept ?access_token=.
+    if (!header && req.routeOptions.config?.queryToken) {
+      const t = (req.query as Record<string, unknown> | undefined)?.access_token;
+      if (typeof t === 'string' && t !== '') header = `Bearer ${t}`;
+    }
     if (!header) {
       reply.header('WWW-Authenticate', 'Bearer realm="vecron"');
       throw new VecronError('unauthorized', 'missing API token: send the header "Authorization: Bearer <token>"');

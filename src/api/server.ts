@@ -38,6 +38,9 @@ export async function buildApi(ctx: ApiContext, extraRoutes: RouteModule[] = [])
     ajv: { customOptions: { strict: false, allErrors: true, coerceTypes: 'array', removeAdditional: false, useDefaults: true } },
   }) as unknown as FastifyInstance;
 
+  // Bodies are JSON; a text/plain body must be refused (415), not handed to a route as a string.
+  // (The webhook route registers its own raw-body parser in its scope.)
+  app.removeContentTypeParser('text/plain');
   installErrorHandling(app);
   installAuth(app, ctx);
 

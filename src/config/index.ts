@@ -69,7 +69,8 @@ const postgresUrl: Parser<string> = (raw) => {
   try {
     u = new URL(raw);
   } catch {
-    throw new Error(`must be a URL like postgres://user:password@host:5432/vecron, got '${raw}'`);
+    // Never echo the value: it may hold a password.
+    throw new Error('must be a URL like postgres://user:password@host:5432/vecron');
   }
   if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
     throw new Error(`must start with postgres:// or postgresql://, got '${u.protocol}//'`);

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { VecronError } from '../errors.ts';
-import { checkKey, type BlobInfo, type BlobStore } from './blob-store.ts';
+import { checkKey, checkPrefix, type BlobInfo, type BlobStore } from './blob-store.ts';
 
 /**
  * Blob store on a local directory. Writes go to a temporary file first and are renamed into place,
@@ -82,6 +82,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   async list(prefix: string): Promise<BlobInfo[]> {
+    checkPrefix(prefix);
     const out: BlobInfo[] = [];
     const walk = async (dir: string): Promise<void> => {
       let entries;
