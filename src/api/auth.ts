@@ -46,9 +46,11 @@ export function installAuth(app: FastifyInstance, ctx: ApiContext): void {
     }
   });
 
-  app.addHook('onResponse', async (req, reply) => {
+  // onSend, not onResponse: the audit row is committed before the client gets its answer, so a
+  // caller never sees a success whose audit entry is missing (nor loses it if the process dies).
+  app.addHook('onSend', async (req, reply, payload) => {
     const audit = req.routeOptions.config?.audit;
-    if (!audit) return;
+    if (!audit) return payload;
     const status = reply.statusCode;
     const outcome: AuditOutcome = status < 400 ? 'success' : status === 401 || status === 403 ? 'denied' : 'failure';
     const params = req.params as Record<string, string> | undefined;
@@ -68,5 +70,6 @@ export function installAuth(app: FastifyInstance, ctx: ApiContext): void {
     } catch (err) {
       req.log.error({ err }, 'could not write the audit log entry');
     }
+    return payload;
   });
 }

@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import pg from 'pg';
 import { forEachDatabase } from '../helpers/db.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { API_ONLY, MISSING_ID, assertError, flatJob, waitFor } from './support.ts';
@@ -76,18 +77,20 @@ forEachDatabase((kind) => {
       const del = await entry('job.delete', id);
       assert.equal(del.status_code, 204);
 
+      await entry('job.disable', id);
+      await entry('job.enable', id);
       const forJob = await rows('resource_id = $1', [id]);
       assert.deepEqual(
-        forJob.map((r) => [r.action, r.outcome, r.actor_name, r.actor_role]),
+        forJob.map((r) => [r.action, r.outcome, r.actor_name, r.actor_role]).sort(),
         [
           ['job.create', 'success', 'audit-op', 'operator'],
-          ['job.update', 'success', 'audit-op', 'operator'],
+          ['job.delete', 'success', 'audit-op', 'operator'],
           ['job.disable', 'success', 'audit-op', 'operator'],
           ['job.enable', 'success', 'audit-op', 'operator'],
           ['job.trigger', 'success', 'audit-op', 'operator'],
-          ['job.delete', 'success', 'audit-op', 'operator'],
+          ['job.update', 'success', 'audit-op', 'operator'],
         ],
-        'one row per call, in order',
+        'one row per call',
       );
 
       const tok = await t.api('POST', '/api/v1/tokens', { body: { name: 'audited-token', role: 'viewer' } });
@@ -179,6 +182,64 @@ forEachDatabase((kind) => {
       const none = await t.api('GET', '/api/v1/audit?action=no.such.action');
       assert.deepEqual(none.body, { items: [], total: 0, page: 1, limit: 20 });
     });
+
+    it('every mutating route of the OpenAPI document writes one audit row, even for an anonymous caller', async () => {
+      const spec = (await t.api('GET', '/docs/json', { token: null })).body;
+      const calls: [string, string][] = [];
+      for (const [path, ops] of Object.entries<Record<string, unknown>>(spec.paths)) {
+        for (const method of Object.keys(ops)) {
+          if (['post', 'put', 'patch', 'delete'].includes(method)) calls.push([method.toUpperCase(), path.replace(/\{[^}]+\}/g, MISSING_ID)]);
+        }
+      }
+      assert.ok(calls.length >= 9, `the document lists the mutating routes: ${JSON.stringify(calls)}`);
+      for (const [method, path] of calls) {
+        const before = await count();
+        const r = await t.api(method, path, { token: null, body: {} });
+        assert.ok(r.status >= 400 && r.status < 500, `${method} ${path} without a token is refused: ${r.status}`);
+        await waitFor(async () => (await count()) === before + 1, `one audit row for ${method} ${path} (answered ${r.status})`, 5_000);
+        const [last] = (await rows()).slice(-1);
+        assert.equal(last.outcome, r.status === 401 || r.status === 403 ? 'denied' : 'failure', `${method} ${path}`);
+        assert.equal(last.status_code, r.status);
+      }
+    });
+
+    // Needs a second connection that holds a lock while the app runs: PostgreSQL only (PGlite has one).
+    if (kind === 'postgres') {
+      it('the audit row is written before the response is sent (a client never sees an unaudited success)', async () => {
+        const job = await t.api('POST', '/api/v1/jobs', { body: flatJob('audit-before-response') });
+        await entry('job.create', job.body.id);
+        const locker = new pg.Client({ connectionString: (t.app.db as unknown as { url: string }).url });
+        await locker.connect();
+        let released = false;
+        try {
+          await locker.query('BEGIN');
+          await locker.query('LOCK TABLE audit_log IN EXCLUSIVE MODE'); // blocks INSERTs, not reads
+          let answered = false;
+          const pending = t.api('POST', `/api/v1/jobs/${job.body.id}/disable`).then((r) => ((answered = true), r));
+          // wait until the app's audit INSERT is blocked on the lock
+          await waitFor(
+            async () =>
+              (
+                await t.app.db.query(
+                  "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO audit_log%'",
+                )
+              ).rows.length > 0,
+            'the audit INSERT waiting for the lock',
+          );
+          const answeredBeforeAudit = answered;
+          await locker.query('COMMIT');
+          released = true;
+          const r = await pending;
+          assert.equal(r.status, 200);
+          assert.equal(answeredBeforeAudit, false, 'the client had its answer while the audit row was still unwritten');
+          const now = await rows("action = 'job.disable' AND resource_id = $1", [job.body.id]);
+          assert.equal(now.length, 1, 'the row is there as soon as the response is');
+        } finally {
+          if (!released) await locker.query('ROLLBACK').catch(() => {});
+          await locker.end();
+        }
+      });
+    }
 
     it('read-only calls write nothing', async () => {
       const job = await t.api('POST', '/api/v1/jobs', { body: flatJob('audit-readonly') });
