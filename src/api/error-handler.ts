@@ -42,7 +42,7 @@ function schemaProblems(err: FastifyError): Problem[] {
   });
 }
 
-function toVecronError(err: FastifyError): VecronError | null {
+function toVecronError(err: FastifyError, maxBodyBytes?: number): VecronError | null {
   if (err instanceof VecronError) return err;
   if (err.validation) {
     const problems = schemaProblems(err);
@@ -56,7 +56,12 @@ function toVecronError(err: FastifyError): VecronError | null {
   if (status === 400 && (err instanceof SyntaxError || err.code?.startsWith('FST_ERR_CTP'))) {
     return new VecronError('invalid_json', `request body is not valid JSON: ${err.message}`);
   }
-  if (status === 413) return new VecronError('payload_too_large', err.message);
+  if (status === 413) {
+    return new VecronError(
+      'payload_too_large',
+      maxBodyBytes ? `request body is larger than the limit of ${maxBodyBytes} bytes (VECRON_MAX_BODY_BYTES)` : err.message,
+    );
+  }
   if (status === 415) return new VecronError('unsupported_media_type', `${err.message}; send Content-Type: application/json`);
   if (status >= 400 && status < 500) {
     const code: ErrorCode = status === 404 ? 'not_found' : status === 401 ? 'unauthorized' : status === 403 ? 'forbidden' : status === 429 ? 'rate_limited' : 'validation_failed';
@@ -65,9 +70,9 @@ function toVecronError(err: FastifyError): VecronError | null {
   return null;
 }
 
-export function installErrorHandling(app: FastifyInstance): void {
+export function installErrorHandling(app: FastifyInstance, maxBodyBytes?: number): void {
   app.setErrorHandler((err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
-    const known = toVecronError(err);
+    const known = toVecronError(err, maxBodyBytes);
     if (known) {
       const status = STATUS_BY_CODE[known.code] ?? 500;
       if (status >= 500) req.log.error({ err }, known.message);

@@ -41,7 +41,7 @@ export async function buildApi(ctx: ApiContext, extraRoutes: RouteModule[] = [])
   // Bodies are JSON; a text/plain body must be refused (415), not handed to a route as a string.
   // (The webhook route registers its own raw-body parser in its scope.)
   app.removeContentTypeParser('text/plain');
-  installErrorHandling(app);
+  installErrorHandling(app, ctx.config.maxBodyBytes);
   installAuth(app, ctx);
 
   await app.register(swagger, {

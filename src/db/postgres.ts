@@ -28,7 +28,7 @@ export interface PostgresOptions {
  */
 export async function openPostgres(url: string, opts: PostgresOptions = {}): Promise<Database> {
   const onError = opts.onError ?? (() => {});
-  const pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 10 });
+  const pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 10, connectionTimeoutMillis: 10_000 });
   pool.on('error', onError); // idle client errors must not crash the process
   const base = wrap(pool);
   await pool.query('SELECT 1'); // fail fast with a clear connection error

@@ -196,7 +196,7 @@ describe('API errors: request body size limit (VECRON_MAX_BODY_BYTES)', () => {
   it('a body over the limit is 413 payload_too_large; one under it is accepted', async () => {
     const big = flatJob('big-body', { description: 'x'.repeat(3000) });
     assert.ok(JSON.stringify(big).length > 2048);
-    assertError(await t.api('POST', '/api/v1/jobs', { body: big }), 413, 'payload_too_large', /too large/i);
+    assertError(await t.api('POST', '/api/v1/jobs', { body: big }), 413, 'payload_too_large', /larger than the limit of 2048 bytes/);
     const n = await t.app.db.query<{ n: number }>("SELECT count(*)::int AS n FROM jobs WHERE name = 'big-body'");
     assert.equal(n.rows[0].n, 0);
 

@@ -10,7 +10,11 @@ export async function healthRoutes(app: FastifyInstance, ctx: ApiContext): Promi
   }, async (_req, reply) => {
     let database = 'ok';
     try {
-      await ctx.db.query('SELECT 1');
+      // Bounded: a partitioned database must not make the health check hang.
+      await Promise.race([
+        ctx.db.query('SELECT 1'),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('database check timed out')), 3000).unref()),
+      ]);
     } catch {
       database = 'unreachable';
     }
