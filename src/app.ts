@@ -74,7 +74,7 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
     if (config.roles.includes('scheduler')) {
       scheduler = new Scheduler(
         db,
-        { intervalMs: config.schedulerIntervalMs, misfireThresholdMs: config.misfireThresholdSeconds * 1000 },
+        { intervalMs: config.schedulerIntervalMs, misfireThresholdMs: config.misfireThresholdSeconds * 1000, lookaheadMs: config.schedulerLookaheadMs },
         logger.child({ component: 'scheduler' }),
         metrics,
       );

@@ -24,6 +24,7 @@ export interface Config {
   schedulerIntervalMs: number;
   shutdownGraceSeconds: number;
   misfireThresholdSeconds: number;
+  schedulerLookaheadMs: number;
   dbPoolSize: number;
   s3: null | {
     endpoint: string | null;
@@ -125,6 +126,7 @@ export const settings = {
   schedulerIntervalMs: { env: 'VECRON_SCHEDULER_INTERVAL_MS', description: 'Longest sleep between scheduler rounds; a scheduler also wakes exactly at the next fire time and when a job changes.', default: '200', parse: int(10, 60000) },
   shutdownGraceSeconds: { env: 'VECRON_SHUTDOWN_GRACE_SECONDS', description: 'On SIGTERM/SIGINT, how long running executions may finish before they are handed back to the queue.', default: '25', parse: int(0, 3600) },
   misfireThresholdSeconds: { env: 'VECRON_MISFIRE_THRESHOLD_SECONDS', description: 'A fire time later than this (scheduler down or stalled) is a misfire, handled by the job\'s misfire_policy instead of being run late.', default: '5', parse: int(1, 86400) },
+  schedulerLookaheadMs: { env: 'VECRON_SCHEDULER_LOOKAHEAD_MS', description: 'Fire times this close are queued ahead and started by the workers exactly on time (0 = queue them when due).', default: '1000', parse: int(0, 60000) },
   dbPoolSize: { env: 'VECRON_DB_POOL_SIZE', description: 'PostgreSQL connections per process (ignored for PGlite).', default: '10', parse: int(1, 200) },
   s3Endpoint: { env: 'VECRON_S3_ENDPOINT', description: 'S3-compatible endpoint URL (e.g. MinIO `http://127.0.0.1:9000`). Setting `VECRON_S3_BUCKET` switches the blob store to S3.', default: null, parse: str },
   s3Bucket: { env: 'VECRON_S3_BUCKET', description: 'S3 bucket of the blob store. When unset, blobs live in `VECRON_BLOB_DIR`.', default: null, parse: str },
@@ -181,6 +183,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     schedulerIntervalMs: p.schedulerIntervalMs as number,
     shutdownGraceSeconds: p.shutdownGraceSeconds as number,
     misfireThresholdSeconds: p.misfireThresholdSeconds as number,
+    schedulerLookaheadMs: p.schedulerLookaheadMs as number,
     dbPoolSize: p.dbPoolSize as number,
     s3: p.s3Bucket
       ? {

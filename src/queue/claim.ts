@@ -13,6 +13,8 @@ export interface ClaimedExecution {
   started_at: Date;
   created_at: Date;
   serial: boolean;
+  /** Steps that already succeeded in earlier attempts (the run resumes after them). */
+  done_steps: { step_id: string; output: unknown; started_at: string | null; completed_at: string | null }[];
 }
 
 /**
@@ -40,7 +42,10 @@ export async function claimExecutions(db: Queryable, workerId: string, limit: nu
          lease_expires_at = now() + make_interval(secs => $3)
      FROM candidates c WHERE x.id = c.id
      RETURNING x.id, x.job_id, x.job_version, x.job_snapshot, x.trigger_type, x.trigger, x.fire_time, x.attempt,
-               x.max_attempts, x.started_at, x.created_at, x.serial`,
+               x.max_attempts, x.started_at, x.created_at, x.serial,
+               (SELECT coalesce(jsonb_agg(jsonb_build_object('step_id', r.step_id, 'output', r.output,
+                                  'started_at', r.started_at, 'completed_at', r.completed_at)), '[]'::jsonb)
+                FROM step_runs r WHERE r.execution_id = x.id AND r.status = 'succeeded') AS done_steps`,
     [workerId, limit, leaseSeconds],
   );
   return rows;

@@ -1,7 +1,7 @@
 import type { Database, Queryable } from '../db/database.ts';
 import type { JobRecord } from '../jobs/repository.ts';
 
-/** NOTIFY channel that wakes idle workers when work is queued. */
+/** NOTIFY channel that wakes idle workers when work is queued; payload `<execution id> <run_at epoch ms>`. */
 export const QUEUE_CHANNEL = 'vecron_queue';
 
 export type TriggerType = 'schedule' | 'manual' | 'webhook';
@@ -34,15 +34,27 @@ export interface EnqueueOptions {
  */
 export async function enqueueExecution(tx: Queryable, job: JobRecord, opts: EnqueueOptions): Promise<string | null> {
   const { id: _id, version, created_at, updated_at, created_by, updated_by, ...definition } = job;
+  const steps = job.steps;
+  // One statement: the execution, its step rows and the wake-up NOTIFY (sent at commit) together.
   const { rows } = await tx.query<{ id: string }>(
-    `INSERT INTO executions (job_id, job_version, job_snapshot, trigger_type, trigger, fire_time, max_attempts, run_at,
-                             serial, status, error, finished_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, now()), $9,
-             CASE WHEN $10::text IS NULL THEN 'queued' ELSE 'skipped' END,
-             CASE WHEN $10::text IS NULL THEN NULL ELSE jsonb_build_object('code', 'overlap_skipped', 'message', $10::text) END,
-             CASE WHEN $10::text IS NULL THEN NULL ELSE now() END)
-     ON CONFLICT (job_id, fire_time) DO NOTHING
-     RETURNING id`,
+    `WITH e AS (
+       INSERT INTO executions (job_id, job_version, job_snapshot, trigger_type, trigger, fire_time, max_attempts, run_at,
+                               serial, status, error, finished_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, now()), $9,
+               CASE WHEN $10::text IS NULL THEN 'queued' ELSE 'skipped' END,
+               CASE WHEN $10::text IS NULL THEN NULL ELSE jsonb_build_object('code', 'overlap_skipped', 'message', $10::text) END,
+               CASE WHEN $10::text IS NULL THEN NULL ELSE now() END)
+       ON CONFLICT (job_id, fire_time) DO NOTHING
+       RETURNING id, status, run_at
+     ), s AS (
+       INSERT INTO step_runs (execution_id, step_id, position, type)
+       SELECT e.id, u.step_id, u.position, u.type
+       FROM e, unnest($11::text[], $12::int[], $13::text[]) AS u(step_id, position, type)
+       WHERE e.status = 'queued'
+     )
+     SELECT e.id, CASE WHEN e.status = 'queued'
+                       THEN pg_notify($14, e.id::text || ' ' || floor(extract(epoch FROM e.run_at) * 1000)::bigint::text) END AS notified
+     FROM e`,
     [
       job.id,
       version,
@@ -54,23 +66,16 @@ export async function enqueueExecution(tx: Queryable, job: JobRecord, opts: Enqu
       opts.runAt ?? null,
       opts.serial ?? false,
       opts.skipReason ?? null,
+      steps.map((s) => s.id),
+      steps.map((_, i) => i),
+      steps.map((s) => s.type),
+      QUEUE_CHANNEL,
     ],
   );
-  const id = rows[0]?.id;
-  if (!id) return null;
-  if (opts.skipReason) return id;
-  const steps = job.steps;
-  await tx.query(
-    `INSERT INTO step_runs (execution_id, step_id, position, type)
-     SELECT $1, s.step_id, s.position, s.type
-     FROM unnest($2::text[], $3::int[], $4::text[]) AS s(step_id, position, type)`,
-    [id, steps.map((s) => s.id), steps.map((_, i) => i), steps.map((s) => s.type)],
-  );
-  await tx.query('SELECT pg_notify($1, $2)', [QUEUE_CHANNEL, id]);
-  return id;
+  return rows[0]?.id ?? null;
 }
 
-/** Enqueues in its own transaction (execution and step rows appear together or not at all). */
+/** Enqueues outside any transaction (the single statement is atomic by itself). */
 export function enqueue(db: Database, job: JobRecord, opts: EnqueueOptions): Promise<string | null> {
-  return db.transaction((tx) => enqueueExecution(tx, job, opts));
+  return enqueueExecution(db, job, opts);
 }

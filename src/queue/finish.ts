@@ -7,7 +7,8 @@ export function retryDelayMs(baseSeconds: number, attempt: number, random = Math
 }
 
 export type Outcome =
-  | { status: 'succeeded' }
+  /** `lastStep`: the final step's result, written in the same statement as the execution's status. */
+  | { status: 'succeeded'; lastStep?: { stepId: string; completedAt: Date; outputJson: string } }
   | { status: 'failed'; error: { code: string; message: string; retryable: boolean; step_id?: string; details?: unknown } };
 
 export interface FinishResult {
@@ -30,10 +31,16 @@ export async function finishAttempt(
   backoffSeconds: number,
 ): Promise<FinishResult> {
   if (outcome.status === 'succeeded') {
+    const last = outcome.lastStep;
     const r = await db.query(
-      `UPDATE executions SET status = 'succeeded', finished_at = now(), locked_by = NULL, lease_expires_at = NULL, error = NULL
+      `WITH s AS (
+         UPDATE step_runs SET status = 'succeeded', completed_at = $4, output = $5
+         WHERE $3::text IS NOT NULL AND execution_id = $1 AND step_id = $3
+           AND EXISTS (SELECT 1 FROM executions WHERE id = $1 AND locked_by = $2 AND status = 'running')
+       )
+       UPDATE executions SET status = 'succeeded', finished_at = now(), locked_by = NULL, lease_expires_at = NULL, error = NULL
        WHERE id = $1 AND locked_by = $2 AND status = 'running'`,
-      [exec.id, workerId],
+      [exec.id, workerId, last?.stepId ?? null, last?.completedAt ?? null, last?.outputJson ?? null],
     );
     return { status: 'succeeded', owned: r.rowCount > 0 };
   }

@@ -65,7 +65,13 @@ export class Worker {
 
   async start(): Promise<void> {
     this.stopped = false;
-    this.unlisten = await this.db.listen(QUEUE_CHANNEL, () => this.wake());
+    this.unlisten = await this.db.listen(QUEUE_CHANNEL, (payload) => {
+      // Work queued for later (a fire time enqueued ahead by the scheduler): wake exactly then.
+      const runAt = Number(payload.split(' ')[1]);
+      const wait = Number.isFinite(runAt) ? runAt - Date.now() : 0;
+      if (wait > 1) this.wakeAt(runAt);
+      else this.wake();
+    });
     this.timers.push(setInterval(() => this.wake(), this.opts.pollIntervalMs));
     this.timers.push(setInterval(() => void this.heartbeat(), Math.max(500, (this.opts.leaseSeconds * 1000) / 3)));
     this.timers.push(setInterval(() => void this.reap(), Math.max(500, (this.opts.leaseSeconds * 1000) / 2)));
@@ -81,16 +87,38 @@ export class Worker {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeTimer = null;
     await this.unlisten?.();
     this.unlisten = null;
     while (this.claiming) await new Promise((r) => setTimeout(r, 5));
     const all = () => Promise.all([...this.running.values()].map((r) => r.done));
-    const timedOut = await Promise.race([all().then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), graceMs))]);
+    let graceTimer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      all().then(() => false),
+      new Promise<boolean>((r) => (graceTimer = setTimeout(() => r(true), graceMs))),
+    ]);
+    clearTimeout(graceTimer);
     if (timedOut) {
       this.log.warn({ count: this.running.size }, 'grace period over: handing unfinished executions back to the queue');
       for (const r of this.running.values()) r.controller.abort(new StopRequest('shutdown'));
       await all();
     }
+  }
+
+  private wakeTimer: NodeJS.Timeout | null = null;
+  private wakeTimerAt = Infinity;
+
+  /** Wakes at `at` (epoch ms), keeping only the earliest pending wake-up. */
+  private wakeAt(at: number): void {
+    if (this.stopped || at >= this.wakeTimerAt) return;
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeTimerAt = at;
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = null;
+      this.wakeTimerAt = Infinity;
+      this.wake();
+    }, Math.max(0, at - Date.now()));
   }
 
   /** Claims as much work as there are free slots (coalescing concurrent wake-ups). */

@@ -20,8 +20,10 @@ export function planFires(
   schedule: Schedule,
   dueAt: Date,
   now: Date,
-  opts: { misfirePolicy: MisfirePolicy; thresholdMs: number; anchor: Date; maxBatch?: number },
+  opts: { misfirePolicy: MisfirePolicy; thresholdMs: number; anchor: Date; maxBatch?: number; horizon?: Date },
 ): FirePlan {
+  // Fire times up to `horizon` (>= now) are planned now and queued to run at their time.
+  const horizon = opts.horizon && opts.horizon > now ? opts.horizon : now;
   const times = fireTimes(schedule, opts.anchor);
   const cutoff = new Date(now.getTime() - opts.thresholdMs);
   const max = opts.maxBatch ?? 100;
@@ -34,7 +36,7 @@ export function planFires(
     t = times.next(new Date(cutoff.getTime() - 1));
   }
   let last: Date = dueAt;
-  while (t && t <= now && onTime.length < max) {
+  while (t && t <= horizon && onTime.length < max) {
     onTime.push(t);
     last = t;
     t = times.next(t);
@@ -50,5 +52,5 @@ export function planFires(
     return { fire, skipped, next: fire.length ? null : new Date(now.getTime() + schedule.delay_seconds * 1000) };
   }
   const next = times.next(onTime.length ? last : now);
-  return { fire, skipped, next: next && next <= now ? times.next(now) : next };
+  return { fire, skipped, next: next && next <= now ? times.next(horizon) : next };
 }

@@ -14,6 +14,8 @@ export interface SchedulerOptions {
   /** Longest sleep between rounds; the scheduler also wakes at the next fire time and on job changes. */
   intervalMs: number;
   misfireThresholdMs: number;
+  /** Fire times this close are queued ahead, to run at their exact time (workers wake by timer). */
+  lookaheadMs?: number;
   batchSize?: number;
   name?: string;
 }
@@ -90,8 +92,13 @@ export class Scheduler {
     do {
       fired = await this.db.transaction((tx) => this.fireDue(tx));
     } while (fired >= (this.opts.batchSize ?? 100) && !this.stopped);
+    // Wake when the earliest schedule enters the lookahead window ('skip' jobs: at their fire time).
     const { rows } = await this.db.query<{ next: Date | null }>(
-      `SELECT min(next_fire_at) AS next FROM schedules WHERE next_fire_at IS NOT NULL`,
+      `SELECT min(CASE WHEN j.definition->>'overlap_policy' = 'skip' THEN s.next_fire_at
+                       ELSE s.next_fire_at - make_interval(secs => $1) END) AS next
+       FROM schedules s JOIN jobs j ON j.id = s.job_id
+       WHERE s.next_fire_at IS NOT NULL AND j.enabled`,
+      [(this.opts.lookaheadMs ?? 0) / 1000],
     );
     const next = rows[0]?.next;
     if (!next) return this.opts.intervalMs;
@@ -102,21 +109,29 @@ export class Scheduler {
     const { rows } = await tx.query<any>(
       `SELECT s.job_id, s.job_version, s.next_fire_at, j.*
        FROM schedules s JOIN jobs j ON j.id = s.job_id
-       WHERE s.next_fire_at <= now() AND j.enabled AND s.job_version = j.version
+       WHERE s.next_fire_at <= now() + make_interval(secs => $2) AND j.enabled AND s.job_version = j.version
        ORDER BY s.next_fire_at
        LIMIT $1
        FOR UPDATE OF s SKIP LOCKED`,
-      [this.opts.batchSize ?? 100],
+      [this.opts.batchSize ?? 100, (this.opts.lookaheadMs ?? 0) / 1000],
     );
     const now = new Date();
+    const horizon = new Date(now.getTime() + (this.opts.lookaheadMs ?? 0));
+    let handled = 0;
     for (const row of rows) {
       const job = toJobRecord(row);
       const def = row.definition as JobDefinition;
       if (!def.schedule) continue;
+      // overlap_policy 'skip' decides at the fire time whether the previous run is still going,
+      // so such jobs are not planned ahead.
+      const ahead = def.overlap_policy !== 'skip';
+      if (!ahead && row.next_fire_at > now) continue;
+      handled++;
       const plan = planFires(def.schedule, row.next_fire_at, now, {
         misfirePolicy: def.misfire_policy,
         thresholdMs: this.opts.misfireThresholdMs,
         anchor: row.next_fire_at,
+        horizon: ahead ? horizon : now,
       });
       if (plan.skipped) {
         this.logger.warn({ job: job.name, dueAt: row.next_fire_at, policy: def.misfire_policy }, 'misfire: missed fire times were skipped');
@@ -126,6 +141,7 @@ export class Scheduler {
         await enqueueExecution(tx, job, {
           trigger: { type: 'schedule', time: f.at.toISOString(), ...(f.misfired ? { misfired: true } : {}) } as any,
           fireTime: f.at,
+          runAt: f.at > now ? f.at : undefined,
           serial: def.overlap_policy === 'queue',
           skipReason:
             def.overlap_policy === 'skip' && active
@@ -139,7 +155,7 @@ export class Scheduler {
         [job.id, plan.next, lastFire],
       );
     }
-    return rows.length;
+    return handled;
   }
 }
 

@@ -25,12 +25,24 @@ forEachDatabase((kind: DbKind) => {
     it('fires a */1 second job once per second, with no duplicates and no gaps, while three schedulers run', async () => {
       // Three schedulers, each with its own connection pool when on PostgreSQL (as three processes would).
       const extra: Database[] = kind === 'postgres' ? [await openPostgres((db as any).url, { poolSize: 2 }), await openPostgres((db as any).url, { poolSize: 2 })] : [db, db];
-      const schedulers = [db, ...extra].map((d, i) => new Scheduler(d, { intervalMs: 200, misfireThresholdMs: 5000, name: `s${i}` }, silentLogger));
+      // Fire times are queued up to 1 s ahead (lookahead); a worker must still start none of them early.
+      const schedulers = [db, ...extra].map((d, i) => new Scheduler(d, { intervalMs: 200, misfireThresholdMs: 5000, lookaheadMs: 1000, name: `s${i}` }, silentLogger));
       const job = await makeJob(db, { schedule: { type: 'cron', expression: '*/1 * * * * *' }, steps: [{ id: 'a', type: 'http', config: { url: server.url } }] });
+      const worker = makeWorker(db, { pollIntervalMs: 1000 });
+      await worker.start();
       await Promise.all(schedulers.map((s) => s.start()));
       await sleep(4300);
       await Promise.all(schedulers.map((s) => s.stop()));
+      await worker.stop(2000);
       for (const d of extra) if (d !== db) await d.close();
+      const started = await db.query<{ fire_time: Date; step_started: Date | null }>(
+        `SELECT e.fire_time, r.started_at AS step_started FROM executions e JOIN step_runs r ON r.execution_id = e.id WHERE e.job_id = $1`,
+        [job.id],
+      );
+      const ran = started.rows.filter((r) => r.step_started);
+      assert.ok(ran.length >= 3, `${ran.length} executions ran`);
+      for (const r of ran) assert.ok(r.step_started! >= r.fire_time, `step started ${r.step_started!.toISOString()} before its fire time ${r.fire_time.toISOString()}`);
+      await db.query(`UPDATE jobs SET enabled = false, version = version + 1 WHERE id = $1`, [job.id]);
 
       const { rows } = await db.query<{ fire_time: Date; n: number }>(
         `SELECT fire_time, count(*)::int AS n FROM executions WHERE job_id = $1 GROUP BY fire_time ORDER BY fire_time`,

@@ -1,0 +1,521 @@
+import { ByteWriter, encodeU32 } from '../binary/writer.ts';
+import { Reader } from '../binary/reader.ts';
+import { CodeWalker, type WalkContext } from '../binary/opcodes.ts';
+import { parseModule, skipLocals, type SectionInfo, type WasmModuleInfo } from '../binary/parse.ts';
+import { WasmFormatError } from '../binary/errors.ts';
+
+/**
+ * The one-time rewrite of a guest module at upload: fuel metering, interrupt polling, memory clamp.
+ *
+ * Fuel. A mutable i64 global, exported as `__vecron_fuel`: the host sets it to the run's budget
+ * before calling into the instance and reads it afterwards (consumed = budget - fuel). Every basic
+ * block is charged on entry with its cost: 1 unit per instruction, except the delimiters `else` and
+ * `end` which execute nothing (0). A block ends after `if`, `else`, `end`, `loop`, `br`, `br_if`,
+ * `br_table`, `return`, `unreachable` and the tail calls; calls do not end a block. So the fuel
+ * consumed is exact to the block: a trap in the middle of a block has paid for the whole block.
+ * `memory.copy`, `memory.fill` and `memory.init` additionally cost size/64 (computed from the size
+ * operand through a scratch local), charged and checked just before the instruction.
+ *
+ * Checks sit at function entries and loop headers (after that point's charge), so every cycle in
+ * the control flow (loops, recursion) passes a check. A check is one comparison,
+ * `fuel < poll_at` (i64.lt_s of two globals), and only when it holds does it call the injected slow
+ * path `$vecron_check`:
+ *   - if fuel < 0: call the imported `vecron_rt.out_of_fuel` (the host throws its fuel error there,
+ *     so the host can tell fuel exhaustion from a guest `unreachable`), then `unreachable`;
+ *   - otherwise call the imported `vecron_rt.poll`, then set poll_at = max(fuel - interval, 0).
+ * poll_at is never negative, so `fuel < 0` always takes the slow path.
+ *
+ * Interrupt. Design choice: the host cannot write a global of an instance running on another
+ * thread, and a shared memory flag would be a second memory (multi-memory is not in V8 11.3), while
+ * calling the host at every loop header would be slow. So the guest calls `vecron_rt.poll()` once
+ * every `pollInterval` units of fuel (2^16 by default, well under a millisecond of guest work); the
+ * host implements it with an `Atomics.load` on an Int32Array over a SharedArrayBuffer that the
+ * scheduler sets on timeout, and throws its timeout error when the flag is set. A busy loop thus
+ * stops cleanly within one interval; `worker.terminate()` stays the backstop (e.g. a host call that
+ * never returns).
+ *
+ * `__vecron_poll_at` (i64) is exported too: it starts at i64 max, so the first check polls and then
+ * settles poll_at; a host reusing an instance resets it to i64 max with the fuel.
+ *
+ * The start function, if any, would run during instantiation before the host can set the fuel, so
+ * the start section is removed and that function is exported as `__vecron_start` instead: the host
+ * calls it right after instantiating, with fuel set.
+ *
+ * Memory. Every memory's maximum, defined or imported, becomes min(declared max, memoryMaxPages),
+ * so `memory.grow` past the limit returns -1 inside the guest (for an imported memory the host must
+ * supply one whose maximum is within the clamp, which instantiation checks). An initial size above
+ * the limit fails here with `memory_limit`.
+ *
+ * Index shifts. The two imports are appended after the module's function imports, so every defined
+ * function index moves up by 2: `call`, `return_call`, `ref.func`, exports, element segments,
+ * global initializers, the start function and the `name` section are rewritten. The check function
+ * is appended last; the two globals and the new type are appended, so no other index moves.
+ */
+
+export const RT_MODULE = 'vecron_rt';
+export const OUT_OF_FUEL_IMPORT = 'out_of_fuel';
+export const POLL_IMPORT = 'poll';
+export const FUEL_EXPORT = '__vecron_fuel';
+export const POLL_AT_EXPORT = '__vecron_poll_at';
+export const START_EXPORT = '__vecron_start';
+export const DEFAULT_POLL_INTERVAL = 1 << 16;
+/** Bytes per fuel unit charged for memory.copy / memory.fill / memory.init (as a shift). */
+export const BULK_SHIFT = 6;
+
+export interface InstrumentOptions {
+  /** Clamp for every memory's maximum, in 64 KiB pages. */
+  memoryMaxPages: number;
+  /** Fuel units between two calls to `vecron_rt.poll` (default 2^16). */
+  pollInterval?: number;
+}
+
+export interface InstrumentMeta {
+  fuelExport: string;
+  pollAtExport: string;
+  /** Export name of the former start function, when the module had one. */
+  startExport?: string;
+  runtimeModule: string;
+  outOfFuelImport: string;
+  pollImport: string;
+  pollInterval: number;
+  memoryMaxPages: number;
+  /** Memory limits after the clamp (for the imported one, what the host must supply). */
+  memory?: { min: number; max: number; imported: boolean };
+}
+
+export interface InstrumentResult {
+  bytes: Uint8Array;
+  /** The original module's description. */
+  info: WasmModuleInfo;
+  meta: InstrumentMeta;
+}
+
+const SHIFT = 2; // functions imported by the rewrite
+
+// Per-body edit list (scratch, reused).
+const E_CHARGE = 0;
+const E_CHECK = 1;
+const E_FUNCIDX = 2;
+const E_DYN = 3;
+let eKind = new Uint8Array(1024);
+let ePos = new Int32Array(1024);
+let eVal = new Int32Array(1024);
+let eEnd = new Int32Array(1024);
+let eLen = 0;
+
+function pushEdit(kind: number, pos: number, val: number, end: number): number {
+  if (eLen === eKind.length) {
+    const n = eKind.length * 2;
+    const k = new Uint8Array(n);
+    k.set(eKind);
+    eKind = k;
+    const p = new Int32Array(n);
+    p.set(ePos);
+    ePos = p;
+    const v = new Int32Array(n);
+    v.set(eVal);
+    eVal = v;
+    const e = new Int32Array(n);
+    e.set(eEnd);
+    eEnd = e;
+  }
+  eKind[eLen] = kind;
+  ePos[eLen] = pos;
+  eVal[eLen] = val;
+  eEnd[eLen] = end;
+  return eLen++;
+}
+
+interface Ids {
+  fuel: number;
+  pollAt: number;
+  check: number;
+  outOfFuel: number;
+  poll: number;
+  funcImports: number;
+}
+
+export function instrument(bytes: Uint8Array, opts: InstrumentOptions): InstrumentResult {
+  const maxPages = opts.memoryMaxPages;
+  if (!Number.isInteger(maxPages) || maxPages < 0 || maxPages > 65536) {
+    throw new RangeError(`memoryMaxPages must be an integer in 0..65536, got ${maxPages}`);
+  }
+  const interval = opts.pollInterval ?? DEFAULT_POLL_INTERVAL;
+  if (!Number.isInteger(interval) || interval < 1) throw new RangeError(`pollInterval must be a positive integer`);
+
+  const info = parseModule(bytes, { walkCode: false });
+  for (const imp of info.imports) {
+    if (imp.module === RT_MODULE) {
+      throw new WasmFormatError('malformed', `the module imports '${imp.module}.${imp.name}': '${RT_MODULE}' is reserved`);
+    }
+  }
+  for (const exp of info.exports) {
+    if (exp.name.startsWith('__vecron_')) {
+      throw new WasmFormatError('malformed', `the module exports '${exp.name}': the '__vecron_' prefix is reserved`);
+    }
+  }
+
+  // Memory clamp.
+  const patchStart: number[] = [];
+  const patchEnd: number[] = [];
+  const patchBytes: (number[] | null)[] = [];
+  let memory: InstrumentMeta['memory'];
+  for (const m of info.memories) {
+    if (m.min > maxPages) {
+      throw new WasmFormatError(
+        'memory_limit',
+        `the ${m.imported ? 'imported' : 'declared'} memory's initial size is ${m.min} pages (${m.min * 64} KiB), above the limit of ${maxPages} pages (${maxPages * 64} KiB)`,
+        { offset: m.limitsStart },
+      );
+    }
+    const max = Math.min(m.max ?? 65536, maxPages);
+    memory = { min: m.min, max, imported: m.imported };
+    patchStart.push(m.limitsStart);
+    patchEnd.push(m.limitsEnd);
+    patchBytes.push([0x01, ...encodeU32(m.min), ...encodeU32(max)]);
+  }
+  // Function index references outside code.
+  const fi = info.importedFunctionCount;
+  const refs = info.funcRefs;
+  for (let i = 0; i < refs.length; i += 3) {
+    const idx = refs[i + 2];
+    if (idx < fi) continue;
+    patchStart.push(refs[i]);
+    patchEnd.push(refs[i + 1]);
+    patchBytes.push(encodeU32(idx + SHIFT));
+  }
+  let patchAt = 0;
+
+  const ids: Ids = {
+    fuel: info.globals.length,
+    pollAt: info.globals.length + 1,
+    outOfFuel: fi,
+    poll: fi + 1,
+    check: info.functionCount + SHIFT,
+    funcImports: fi,
+  };
+  const voidType = info.types.length;
+  const ctx: WalkContext = { typeCount: info.types.length, funcCount: info.functionCount };
+
+  const out = new ByteWriter(bytes.length + (bytes.length >> 2) + 256);
+  out.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
+
+  /** Copies [from, to) of the input, applying the patches that fall inside. */
+  const copy = (from: number, to: number): void => {
+    let cur = from;
+    while (patchAt < patchStart.length && patchStart[patchAt] < to) {
+      const s = patchStart[patchAt];
+      if (s < cur) {
+        patchAt++;
+        continue;
+      }
+      out.range(bytes, cur, s);
+      out.bytes(patchBytes[patchAt]!);
+      cur = patchEnd[patchAt];
+      patchAt++;
+    }
+    out.range(bytes, cur, to);
+  };
+  // Section with a 5-byte padded size, patched when done.
+  const open = (id: number): number => {
+    out.u8(id);
+    const at = out.len;
+    out.u32Padded(0);
+    return at;
+  };
+  const close = (at: number): void => out.patchU32Padded(at, out.len - at - 5);
+  /** A vector section: new count, the old entries (patched), then `append`. */
+  const vecSection = (id: number, sec: SectionInfo | undefined, added: number, append: () => void): void => {
+    const at = open(id);
+    out.u32((sec?.count ?? 0) + added);
+    if (sec) copy(sec.entriesStart!, sec.end);
+    append();
+    close(at);
+  };
+
+  const byId = new Map<number, SectionInfo>();
+  for (const s of info.sections) if (s.id !== 0) byId.set(s.id, s);
+  // Custom sections stay after the standard section they followed.
+  const customsAfter = new Map<number, SectionInfo[]>();
+  let anchor = 0;
+  for (const s of info.sections) {
+    if (s.id === 0) {
+      const list = customsAfter.get(anchor) ?? [];
+      list.push(s);
+      customsAfter.set(anchor, list);
+    } else anchor = s.id;
+  }
+  const emitCustoms = (after: number): void => {
+    for (const s of customsAfter.get(after) ?? []) {
+      if (s.name === 'name') {
+        const renamed = remapNameSection(bytes, s, fi);
+        if (renamed) out.bytes(renamed);
+      } else out.bytes(bytes.subarray(s.offset, s.end));
+    }
+  };
+
+  emitCustoms(0);
+  for (const id of [1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 10, 11]) {
+    const sec = byId.get(id);
+    switch (id) {
+      case 1:
+        vecSection(1, sec, 1, () => out.bytes([0x60, 0x00, 0x00]));
+        break;
+      case 2:
+        vecSection(2, sec, 2, () => {
+          out.name(RT_MODULE).name(OUT_OF_FUEL_IMPORT).u8(0x00).u32(voidType);
+          out.name(RT_MODULE).name(POLL_IMPORT).u8(0x00).u32(voidType);
+        });
+        break;
+      case 3:
+        vecSection(3, sec, 1, () => out.u32(voidType));
+        break;
+      case 6:
+        vecSection(6, sec, 2, () => {
+          out.bytes([0x7e, 0x01, 0x42, 0x00, 0x0b]); // fuel: mut i64 = 0
+          out.bytes([0x7e, 0x01, 0x42]).s64(0x7fffffffffffffffn).u8(0x0b); // poll_at: mut i64 = max
+        });
+        break;
+      case 7:
+        vecSection(7, sec, info.start === undefined ? 2 : 3, () => {
+          out.name(FUEL_EXPORT).u8(0x03).u32(ids.fuel);
+          out.name(POLL_AT_EXPORT).u8(0x03).u32(ids.pollAt);
+          if (info.start !== undefined) {
+            out.name(START_EXPORT).u8(0x00).u32(info.start < fi ? info.start : info.start + SHIFT);
+          }
+        });
+        break;
+      case 8:
+        // Dropped: the start function is exported as __vecron_start (see above).
+        if (sec) while (patchAt < patchStart.length && patchStart[patchAt] < sec.end) patchAt++;
+        break;
+      case 10: {
+        const at = open(10);
+        out.u32(info.bodies.length + 1);
+        for (let i = 0; i < info.bodies.length; i++) {
+          rewriteBody(bytes, info, i, ids, ctx, interval, out);
+        }
+        writeCheckBody(out, ids, interval);
+        close(at);
+        break;
+      }
+      default:
+        if (sec) {
+          const at = open(id);
+          copy(sec.start, sec.end);
+          close(at);
+        }
+    }
+    if (sec) emitCustoms(id);
+  }
+
+  return {
+    bytes: out.result().slice(),
+    info,
+    meta: {
+      fuelExport: FUEL_EXPORT,
+      pollAtExport: POLL_AT_EXPORT,
+      ...(info.start === undefined ? {} : { startExport: START_EXPORT }),
+      runtimeModule: RT_MODULE,
+      outOfFuelImport: OUT_OF_FUEL_IMPORT,
+      pollImport: POLL_IMPORT,
+      pollInterval: interval,
+      memoryMaxPages: maxPages,
+      ...(memory ? { memory } : {}),
+    },
+  };
+}
+
+/** `$vecron_check`: the slow path of a check (see the header comment). */
+function writeCheckBody(out: ByteWriter, ids: Ids, interval: number): void {
+  const at = out.len;
+  out.u32Padded(0);
+  out.u8(0x00); // no locals
+  // if (fuel < 0) { out_of_fuel(); unreachable }
+  out.u8(0x23).u32(ids.fuel).bytes([0x42, 0x00, 0x53, 0x04, 0x40]);
+  out.u8(0x10).u32(ids.outOfFuel).bytes([0x00, 0x0b]);
+  // poll()
+  out.u8(0x10).u32(ids.poll);
+  // poll_at = fuel > interval ? fuel - interval : 0
+  out.u8(0x23).u32(ids.fuel).u8(0x42).s64(interval).u8(0x7d);
+  out.bytes([0x42, 0x00]);
+  out.u8(0x23).u32(ids.fuel).u8(0x42).s64(interval).u8(0x55); // i64.gt_s
+  out.u8(0x1b); // select
+  out.u8(0x24).u32(ids.pollAt);
+  out.u8(0x0b);
+  out.patchU32Padded(at, out.len - at - 5);
+}
+
+function rewriteBody(
+  bytes: Uint8Array,
+  info: WasmModuleInfo,
+  i: number,
+  ids: Ids,
+  ctx: WalkContext,
+  interval: number,
+  out: ByteWriter,
+): void {
+  void interval;
+  const body = info.bodies[i];
+  const funcIndex = info.importedFunctionCount + i;
+  const r = new Reader(bytes, body.start, body.end);
+  r.funcIndex = funcIndex;
+  const localsStart = r.pos;
+  const groups = r.u32();
+  const groupsEnd = r.pos;
+  r.pos = localsStart;
+  const declared = skipLocals(r);
+  const localsEnd = r.pos;
+  const params = info.types[info.functionTypes[funcIndex]].params.length;
+  const tmp64 = params + declared;
+  const tmp32 = tmp64 + 1;
+
+  // Pass 1: decode, collect edits.
+  eLen = 0;
+  const fi = ids.funcImports;
+  let needTmp32 = false;
+  let cur = pushEdit(E_CHECK, r.pos, 0, 0);
+  const w = new CodeWalker(r, ctx, funcIndex);
+  while (!w.done) {
+    const op = w.next();
+    switch (op) {
+      case 0xb: // end
+      case 0x5: // else
+        cur = pushEdit(E_CHARGE, r.pos, 0, 0);
+        break;
+      case 0x3: // loop
+        eVal[cur]++;
+        cur = pushEdit(E_CHECK, r.pos, 0, 0);
+        break;
+      case 0x4: // if
+      case 0xc: // br
+      case 0xd: // br_if
+      case 0xe: // br_table
+      case 0xf: // return
+      case 0x0: // unreachable
+      case 0x13: // return_call_indirect
+        eVal[cur]++;
+        cur = pushEdit(E_CHARGE, r.pos, 0, 0);
+        break;
+      case 0x12: // return_call
+        eVal[cur]++;
+        if (w.imm >= fi) pushEdit(E_FUNCIDX, w.immStart, w.imm + SHIFT, r.pos);
+        cur = pushEdit(E_CHARGE, r.pos, 0, 0);
+        break;
+      case 0x10: // call
+      case 0xd2: // ref_func
+        eVal[cur]++;
+        if (w.imm >= fi) pushEdit(E_FUNCIDX, w.immStart, w.imm + SHIFT, r.pos);
+        break;
+      case 0xfc0a: // memory_copy
+      case 0xfc0b: // memory_fill
+      case 0xfc08: // memory_init
+        eVal[cur]++;
+        needTmp32 = true;
+        pushEdit(E_DYN, w.start, 0, 0);
+        break;
+      default:
+        eVal[cur]++;
+    }
+  }
+  if (r.pos !== body.end) r.fail('instructions after the final end of a function body');
+
+  // Pass 2: emit.
+  const sizeAt = out.len;
+  out.u32Padded(0);
+  out.u32(groups + (needTmp32 ? 2 : 1));
+  out.range(bytes, groupsEnd, localsEnd);
+  out.bytes([0x01, 0x7e]);
+  if (needTmp32) out.bytes([0x01, 0x7f]);
+  let pos = localsEnd;
+  const G = ids.fuel;
+  const P = ids.pollAt;
+  for (let e = 0; e < eLen; e++) {
+    const kind = eKind[e];
+    const cost = eVal[e];
+    if (kind === E_CHARGE && cost === 0) continue;
+    const at = ePos[e];
+    out.range(bytes, pos, at);
+    pos = at;
+    switch (kind) {
+      case E_CHARGE:
+        // fuel -= cost
+        out.u8(0x23).u32(G).u8(0x42).s32(cost).u8(0x7d).u8(0x24).u32(G);
+        break;
+      case E_CHECK:
+        if (cost > 0) {
+          // fuel -= cost (tee'd), then if (fuel < poll_at) check()
+          out.u8(0x23).u32(G).u8(0x42).s32(cost).u8(0x7d).u8(0x22).u32(tmp64).u8(0x24).u32(G).u8(0x20).u32(tmp64);
+        } else out.u8(0x23).u32(G);
+        out.u8(0x23).u32(P).bytes([0x53, 0x04, 0x40, 0x10]).u32(ids.check).u8(0x0b);
+        break;
+      case E_FUNCIDX:
+        out.u32(cost);
+        pos = eEnd[e];
+        break;
+      case E_DYN:
+        // size on top: local.set n; fuel -= n >> 6 (tee'd); if (fuel < poll_at) check(); local.get n
+        out.u8(0x21).u32(tmp32);
+        out.u8(0x23).u32(G).u8(0x20).u32(tmp32).bytes([0xad, 0x42, BULK_SHIFT, 0x88, 0x7d]);
+        out.u8(0x22).u32(tmp64).u8(0x24).u32(G).u8(0x20).u32(tmp64);
+        out.u8(0x23).u32(P).bytes([0x53, 0x04, 0x40, 0x10]).u32(ids.check).u8(0x0b);
+        out.u8(0x20).u32(tmp32);
+        break;
+    }
+  }
+  out.range(bytes, pos, body.end);
+  out.patchU32Padded(sizeAt, out.len - sizeAt - 5);
+}
+
+/**
+ * The `name` custom section with function indices shifted (subsections 1 function names, 2 local
+ * names, 3 label names); other subsections are kept. Returns null (drop it) if it does not parse.
+ */
+function remapNameSection(bytes: Uint8Array, sec: SectionInfo, fi: number): Uint8Array | null {
+  try {
+    const r = new Reader(bytes, sec.start, sec.end);
+    r.name();
+    const payloadStart = r.pos;
+    const w = new ByteWriter(sec.end - sec.start + 64);
+    w.name('name');
+    const shift = (idx: number): number => (idx < fi ? idx : idx + SHIFT);
+    while (r.pos < sec.end) {
+      const id = r.u8();
+      const size = r.u32();
+      const start = r.pos;
+      const end = start + size;
+      if (end > sec.end) return null;
+      if (id < 1 || id > 3) {
+        w.u8(id).u32(size).bytes(bytes.subarray(start, end));
+        r.pos = end;
+        continue;
+      }
+      const sub = new ByteWriter(size + 16);
+      const s = new Reader(bytes, start, end);
+      const n = s.u32();
+      sub.u32(n);
+      for (let k = 0; k < n; k++) {
+        sub.u32(shift(s.u32()));
+        const restStart = s.pos;
+        if (id === 1) s.name();
+        else {
+          const m = s.u32();
+          for (let j = 0; j < m; j++) {
+            s.u32();
+            s.name();
+          }
+        }
+        sub.bytes(bytes.subarray(restStart, s.pos));
+      }
+      if (s.pos !== end) return null;
+      w.u8(id).u32(sub.len).bytes(sub.result());
+      r.pos = end;
+    }
+    void payloadStart;
+    const outer = new ByteWriter(w.len + 8);
+    outer.u8(0).u32(w.len).bytes(w.result());
+    return outer.result();
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,368 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { assemble, I, T, parseModule, WasmFormatError, type AsmModule } from '../../src/wasm/binary/index.ts';
+import { instrument, type InstrumentOptions } from '../../src/wasm/instrument/index.ts';
+
+// The project's tsconfig has no WebAssembly typings (lib ES2023, no DOM): use the runtime global untyped.
+const WebAssembly: any = (globalThis as any).WebAssembly;
+
+const V = { params: [], results: [] };
+class OutOfFuel extends Error {}
+class Interrupted extends Error {}
+
+interface Run {
+  exports: Record<string, any>;
+  fuel: any;
+  polls: () => number;
+  setFuel: (n: bigint) => void;
+  consumed: () => bigint;
+}
+
+function prepare(
+  mod: AsmModule | Uint8Array,
+  opts: Partial<InstrumentOptions> = {},
+  extra: { imports?: Record<string, Record<string, unknown>>; interruptAfterPolls?: number } = {},
+): Run {
+  const bytes = mod instanceof Uint8Array ? mod : assemble(mod);
+  assert.ok(WebAssembly.validate(bytes), 'input module must be valid');
+  const out = instrument(bytes, { memoryMaxPages: 16, ...opts }).bytes;
+  let err = '';
+  try {
+    new WebAssembly.Module(out);
+  } catch (e) {
+    err = String(e);
+  }
+  assert.equal(err, '', 'instrumented module must validate');
+  let polls = 0;
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(out), {
+    ...extra.imports,
+    vecron_rt: {
+      out_of_fuel() {
+        throw new OutOfFuel('fuel exhausted');
+      },
+      poll() {
+        polls++;
+        if (extra.interruptAfterPolls !== undefined && polls >= extra.interruptAfterPolls) throw new Interrupted('timeout');
+      },
+    },
+  });
+  const fuel = inst.exports.__vecron_fuel as any;
+  let budget = 0n;
+  return {
+    exports: inst.exports as Record<string, any>,
+    fuel,
+    polls: () => polls,
+    setFuel: (n) => {
+      budget = n;
+      fuel.value = n;
+    },
+    consumed: () => budget - (fuel.value as bigint),
+  };
+}
+
+test('a straight-line function consumes exactly its instruction count', () => {
+  const r = prepare({
+    types: [{ params: [], results: [T.i32] }],
+    funcs: [{ type: 0, body: [...I.i32(1), ...I.i32(2), 0x6a] }],
+    exports: [{ name: 'f', kind: 0, index: 0 }],
+  });
+  r.setFuel(1000n);
+  assert.equal(r.exports.f(), 3);
+  assert.equal(r.consumed(), 3n);
+  r.setFuel(1000n);
+  r.exports.f();
+  assert.equal(r.consumed(), 3n);
+});
+
+test('branches are charged per block: only the block taken pays', () => {
+  // local.get 0; if (result i32) i32.const 10; i32.const 1; i32.add; else i32.const 20; end
+  const r = prepare({
+    types: [{ params: [T.i32], results: [T.i32] }],
+    funcs: [{ type: 0, body: [...I.get(0), 0x04, T.i32, ...I.i32(10), ...I.i32(1), 0x6a, 0x05, ...I.i32(20), 0x0b] }],
+    exports: [{ name: 'f', kind: 0, index: 0 }],
+  });
+  r.setFuel(1000n);
+  assert.equal(r.exports.f(1), 11);
+  assert.equal(r.consumed(), 2n + 3n);
+  r.setFuel(1000n);
+  assert.equal(r.exports.f(0), 20);
+  assert.equal(r.consumed(), 2n + 1n);
+});
+
+const sumLoop: AsmModule = {
+  types: [{ params: [T.i32], results: [T.i32] }],
+  funcs: [
+    {
+      type: 0,
+      locals: [[1, T.i32]],
+      body: [
+        0x03, 0x40, // loop                                   (1, entry block)
+        ...I.get(1), ...I.get(0), 0x6a, ...I.set(1), //        4 per iteration
+        ...I.get(0), ...I.i32(1), 0x6b, ...I.tee(0), //         4
+        ...I.brIf(0), //                                        1
+        0x0b, //                                                end (0)
+        ...I.get(1), //                                         1
+      ],
+    },
+  ],
+  exports: [{ name: 'sum', kind: 0, index: 0 }],
+};
+
+test('a loop consumes 9 per iteration plus its entry and exit blocks', () => {
+  const r = prepare(sumLoop);
+  for (const n of [1, 10, 1000]) {
+    r.setFuel(1_000_000n);
+    assert.equal(r.exports.sum(n), (n * (n + 1)) / 2);
+    assert.equal(r.consumed(), BigInt(9 * n + 2));
+  }
+});
+
+test('an endless loop stops with out_of_fuel, exact to the block', () => {
+  const r = prepare({
+    types: [V],
+    funcs: [{ type: 0, body: [0x03, 0x40, ...I.br(0), 0x0b] }],
+    exports: [{ name: 'spin', kind: 0, index: 0 }],
+  });
+  r.setFuel(1000n);
+  assert.throws(() => r.exports.spin(), OutOfFuel);
+  // entry block (loop = 1) + n header blocks of 1 (br): stops at the first check that sees fuel < 0
+  assert.equal(r.consumed(), 1001n);
+  // a guest trap is not a fuel trap
+  const t = prepare({ types: [V], funcs: [{ type: 0, body: [0x00] }], exports: [{ name: 'trap', kind: 0, index: 0 }] });
+  t.setFuel(10n);
+  assert.throws(() => t.exports.trap(), (e: unknown) => e instanceof WebAssembly.RuntimeError);
+  // no fuel set: the first check fails
+  const z = prepare(sumLoop);
+  assert.throws(() => z.exports.sum(5), OutOfFuel);
+});
+
+test('deep recursion without loops is metered at function entries', () => {
+  // f(n) = n == 0 ? 0 : f(n - 1)
+  const r = prepare({
+    types: [{ params: [T.i32], results: [T.i32] }],
+    funcs: [
+      {
+        type: 0,
+        body: [...I.get(0), 0x45, 0x04, T.i32, ...I.i32(0), 0x05, ...I.get(0), ...I.i32(1), 0x6b, ...I.call(0), 0x0b],
+      },
+    ],
+    exports: [{ name: 'f', kind: 0, index: 0 }],
+  });
+  r.setFuel(1_000_000n);
+  assert.equal(r.exports.f(100), 0);
+  // per level: get, eqz, if (3) + else branch get, const, sub, call (4); last level: 3 + 1
+  assert.equal(r.consumed(), BigInt(100 * 7 + 4));
+  r.setFuel(50n);
+  assert.throws(() => r.exports.f(100), OutOfFuel);
+});
+
+test('poll is called during a long loop, and an interrupt stops it cleanly', () => {
+  const r = prepare(sumLoop, { pollInterval: 1000 });
+  r.setFuel(10_000_000n);
+  r.exports.sum(100_000); // 900,002 units
+  // one poll per interval; each interval overshoots by at most one loop body (9)
+  assert.ok(r.polls() >= 890 && r.polls() <= 901, `polls: ${r.polls()}`);
+
+  const d = prepare(sumLoop); // default interval 2^16
+  d.setFuel(10_000_000_000n);
+  d.exports.sum(1_000_000);
+  assert.ok(d.polls() >= 130 && d.polls() <= 140, `polls: ${d.polls()}`);
+
+  const s = prepare({ types: [V], funcs: [{ type: 0, body: [0x03, 0x40, ...I.br(0), 0x0b] }], exports: [{ name: 'spin', kind: 0, index: 0 }] }, { pollInterval: 4096 }, { interruptAfterPolls: 5 });
+  s.setFuel(1n << 60n);
+  assert.throws(() => s.exports.spin(), Interrupted);
+  assert.equal(s.polls(), 5);
+});
+
+test('memory.copy / memory.fill / memory.init pay size/64 more', () => {
+  const r = prepare({
+    types: [{ params: [T.i32], results: [] }],
+    funcs: [
+      { type: 0, body: [...I.i32(0), ...I.i32(7), ...I.get(0), 0xfc, 11, 0] },
+      { type: 0, body: [...I.i32(100), ...I.i32(0), ...I.get(0), 0xfc, 10, 0, 0] },
+      { type: 0, body: [...I.i32(0), ...I.i32(0), ...I.get(0), 0xfc, 8, 0, 0] },
+    ],
+    memories: [{ min: 1 }],
+    dataCount: 1,
+    data: [[1, 0x80, 0x01, ...new Array(128).fill(3)]],
+    exports: [
+      { name: 'fill', kind: 0, index: 0 },
+      { name: 'copy', kind: 0, index: 1 },
+      { name: 'init', kind: 0, index: 2 },
+      { name: 'memory', kind: 2, index: 0 },
+    ],
+  });
+  r.setFuel(100_000n);
+  r.exports.fill(6400);
+  assert.equal(r.consumed(), 4n + 100n);
+  assert.equal(new Uint8Array(r.exports.memory.buffer)[6399], 7);
+  r.setFuel(100_000n);
+  r.exports.copy(640);
+  assert.equal(r.consumed(), 4n + 10n);
+  r.setFuel(100_000n);
+  r.exports.init(128);
+  assert.equal(r.consumed(), 4n + 2n);
+  // a huge fill with too little fuel is stopped before it runs
+  r.setFuel(50n);
+  assert.throws(() => r.exports.fill(65536), OutOfFuel);
+});
+
+test('memory maximum is clamped: growth past it fails inside the guest', () => {
+  const mod: AsmModule = {
+    types: [{ params: [T.i32], results: [T.i32] }],
+    funcs: [{ type: 0, body: [...I.get(0), 0x40, 0] }],
+    memories: [{ min: 1 }],
+    exports: [
+      { name: 'grow', kind: 0, index: 0 },
+      { name: 'memory', kind: 2, index: 0 },
+    ],
+  };
+  const r = prepare(mod, { memoryMaxPages: 4 });
+  r.setFuel(1000n);
+  assert.equal(r.exports.grow(3), 1);
+  assert.equal(r.exports.grow(1), -1);
+  assert.equal(r.exports.memory.buffer.byteLength, 4 * 65536);
+  // a declared smaller maximum is kept
+  const small = instrument(assemble({ ...mod, memories: [{ min: 1, max: 2 }] }), { memoryMaxPages: 4 });
+  assert.equal(parseModule(small.bytes).memories[0].max, 2);
+  // initial size above the limit
+  assert.throws(
+    () => instrument(assemble({ ...mod, memories: [{ min: 20 }] }), { memoryMaxPages: 16 }),
+    (e: unknown) => e instanceof WasmFormatError && e.code === 'memory_limit' && /20 pages/.test(e.message) && /16 pages/.test(e.message),
+  );
+});
+
+test('an imported memory is clamped too', () => {
+  const mod = assemble({
+    types: [{ params: [T.i32], results: [T.i32] }],
+    imports: [{ module: 'env', name: 'memory', memory: { min: 1, max: 1000 } }],
+    funcs: [{ type: 0, body: [...I.get(0), 0x40, 0] }],
+    exports: [{ name: 'grow', kind: 0, index: 0 }],
+  });
+  const { bytes, meta } = instrument(mod, { memoryMaxPages: 8 });
+  const info = parseModule(bytes);
+  assert.deepEqual([info.memories[0].min, info.memories[0].max, info.memories[0].imported], [1, 8, true]);
+  assert.deepEqual(meta.memory, { min: 1, max: 8, imported: true });
+  const rt = { out_of_fuel() {}, poll() {} };
+  const m = new WebAssembly.Module(bytes);
+  assert.throws(
+    () => new WebAssembly.Instance(m, { env: { memory: new WebAssembly.Memory({ initial: 1, maximum: 1000 }) }, vecron_rt: rt }),
+    WebAssembly.LinkError,
+  );
+  const inst = new WebAssembly.Instance(m, { env: { memory: new WebAssembly.Memory({ initial: 1, maximum: 8 }) }, vecron_rt: rt });
+  (inst.exports.__vecron_fuel as any).value = 100n;
+  assert.equal((inst.exports.grow as (n: number) => number)(7), 1);
+  assert.equal((inst.exports.grow as (n: number) => number)(1), -1);
+});
+
+test('function indices are remapped everywhere: calls, exports, tables, ref.func, start, names', () => {
+  const nameSection = [
+    1, // function names
+    ...(() => {
+      const enc = (s: string) => [s.length, ...Buffer.from(s)];
+      const payload = [4, 0, ...enc('log'), 1, ...enc('add'), 2, ...enc('boom'), 3, ...enc('init')];
+      return [payload.length, ...payload];
+    })(),
+  ];
+  const logged: number[] = [];
+  const r = prepare(
+    {
+      types: [{ params: [T.i32], results: [] }, { params: [T.i32, T.i32], results: [T.i32] }, V],
+      imports: [{ module: 'vecron', name: 'log', func: 0 }],
+      funcs: [
+        { type: 1, body: [...I.get(0), ...I.get(1), 0x6a, ...I.tee(0), ...I.call(0), ...I.get(0)] }, // 1 add (logs)
+        { type: 2, body: [0x00] }, // 2 boom
+        { type: 2, body: [...I.i32(42), ...I.gset(0)] }, // 3 init (start)
+        // 4: call_indirect through the table (slot 0 = add), 5: through ref.func in a global
+        { type: 1, body: [...I.get(0), ...I.get(1), ...I.i32(0), 0x11, 1, 0] },
+        { type: 1, body: [...I.get(0), ...I.get(1), ...I.gget(1), 0xd1, 0x1a, ...I.i32(1), 0x11, 1, 0] },
+      ],
+      tables: [{ type: T.funcref, min: 2 }],
+      globals: [
+        { type: T.i32, mutable: true, init: I.i32(0) },
+        { type: T.funcref, mutable: false, init: I.refFunc(1) },
+      ],
+      exports: [
+        { name: 'add', kind: 0, index: 1 },
+        { name: 'boom', kind: 0, index: 2 },
+        { name: 'viaTable', kind: 0, index: 4 },
+        { name: 'viaTable2', kind: 0, index: 5 },
+        { name: 'g', kind: 3, index: 0 },
+      ],
+      start: 3,
+      elements: [
+        [0, ...I.i32(0), 0x0b, 1, 1], // active, funcref indices: [add]
+        [4, ...I.i32(1), 0x0b, 1, ...I.refFunc(1), 0x0b], // active, exprs: [ref.func add]
+        [3, 0, 1, 5], // declarative
+      ],
+      customs: [{ name: 'name', bytes: nameSection }],
+    },
+    {},
+    { imports: { vecron: { log: (v: number) => logged.push(v) } } },
+  );
+  r.setFuel(10_000n);
+  assert.equal(r.exports.add(2, 3), 5);
+  assert.deepEqual(logged, [5]);
+  assert.equal(r.exports.viaTable(4, 5), 9);
+  assert.equal(r.exports.viaTable2(1, 1), 2);
+  // the start function did not run at instantiation; it is exported for the host to call with fuel
+  assert.equal(r.exports.g.value, 0);
+  r.exports.__vecron_start();
+  assert.equal(r.exports.g.value, 42);
+  // names still point at the right functions
+  assert.throws(
+    () => r.exports.boom(),
+    (e: any) => e instanceof WebAssembly.RuntimeError && /boom/.test(e.stack) && !/\binit\b/.test(e.stack.split('\n')[1]),
+  );
+});
+
+test('modules using SIMD, multi-value, tail calls and reference types still validate after the rewrite', () => {
+  const v128c = [0xfd, 12, ...new Array(16).fill(1)];
+  const r = prepare({
+    types: [{ params: [], results: [T.i32] }, { params: [T.i32], results: [T.i32, T.i32] }, { params: [T.i32], results: [T.i32] }],
+    funcs: [
+      // SIMD: i32x4.extract_lane 0 of (v + v)
+      { type: 0, body: [...v128c, ...v128c, 0xfd, 0xae, 0x01, 0xfd, 27, 0] },
+      // multi-value block
+      { type: 2, body: [...I.get(0), 0x02, 1, ...I.i32(2), 0x0b, 0x6a] },
+      // tail call into function 1
+      { type: 2, body: [...I.get(0), 0x12, 1] },
+      // ref types: table.grow / table.size
+      { type: 0, body: [0xd0, 0x70, ...I.i32(3), 0xfc, 15, 0, 0x1a, 0xfc, 16, 0] },
+    ],
+    tables: [{ type: T.funcref, min: 1 }],
+    exports: [
+      { name: 'simd', kind: 0, index: 0 },
+      { name: 'mv', kind: 0, index: 1 },
+      { name: 'tail', kind: 0, index: 2 },
+      { name: 'tables', kind: 0, index: 3 },
+    ],
+  });
+  r.setFuel(1000n);
+  assert.equal(r.exports.simd(), 0x01010101 * 2);
+  assert.equal(r.exports.mv(5), 7);
+  assert.equal(r.exports.tail(1), 3);
+  assert.equal(r.exports.tables(), 4);
+});
+
+test('reserved names are refused', () => {
+  assert.throws(
+    () => instrument(assemble({ types: [V], imports: [{ module: 'vecron_rt', name: 'poll', func: 0 }] }), { memoryMaxPages: 1 }),
+    /reserved/,
+  );
+  assert.throws(
+    () =>
+      instrument(assemble({ types: [V], funcs: [{ type: 0, body: [] }], exports: [{ name: '__vecron_fuel', kind: 0, index: 0 }] }), {
+        memoryMaxPages: 1,
+      }),
+    /reserved/,
+  );
+});
+
+test('unsupported features are refused by instrument too', () => {
+  const bytes = assemble({ types: [V], funcs: [{ type: 0, body: [...I.i32(0), 0xfe, 0x10, 2, 0, 0x1a] }], memories: [{ min: 1 }] });
+  assert.throws(
+    () => instrument(bytes, { memoryMaxPages: 1 }),
+    (e: unknown) => e instanceof WasmFormatError && e.code === 'unsupported_feature' && /threads/.test(e.message),
+  );
+});
