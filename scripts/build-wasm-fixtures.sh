@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# Rebuilds every WebAssembly fixture under fixtures/wasm/ from its source and
+# prints the sizes. Installs missing toolchains through apt (idempotent: apt is
+# only touched when something is missing).
+#
+#   scripts/build-wasm-fixtures.sh            install what is missing, rebuild all
+#   scripts/build-wasm-fixtures.sh --no-install   never call apt/npm; fail if a tool is missing
+#   scripts/build-wasm-fixtures.sh --check    rebuild into a temp dir and compare with the
+#                                             committed .wasm files (non-zero exit on a difference)
+#   scripts/build-wasm-fixtures.sh NAME...    only these fixtures (directory names)
+#
+# Toolchains (Debian bookworm):
+#   WAT        wat2wasm 1.0.32           apt: wabt
+#   C          clang 14 + wasm-ld        apt: clang lld wasi-libc libclang-rt-dev-wasm32
+#   Rust       /usr/bin/rustc 1.63       apt: rustc libstd-rust-dev-wasm32 (wasm32 std, no cargo/crates)
+#              (override with RUSTC=...; a rustup rustc needs the wasm32-unknown-unknown target)
+#   Go         go >= 1.24 (GOOS=wasip1, //go:wasmexport); not from apt (bookworm has 1.19);
+#              the one on PATH or /usr/local/go/bin is used
+#   AssemblyScript  npm devDependency `assemblyscript` (node_modules/.bin/asc)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+FIX="$ROOT/fixtures/wasm"
+INSTALL=1
+CHECK=0
+ONLY=()
+for arg in "$@"; do
+  case "$arg" in
+    --no-install) INSTALL=0 ;;
+    --check) CHECK=1 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -*) echo "unknown option: $arg" >&2; exit 2 ;;
+    *) ONLY+=("$arg") ;;
+  esac
+done
+
+RUSTC="${RUSTC:-/usr/bin/rustc}"
+export PATH="$PATH:/usr/local/go/bin"
+export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
+
+log() { printf '%s\n' "$*" >&2; }
+
+# ---------------------------------------------------------------- toolchains
+
+apt_missing=()
+command -v wat2wasm >/dev/null 2>&1 || apt_missing+=(wabt)
+command -v clang >/dev/null 2>&1 || apt_missing+=(clang)
+command -v wasm-ld >/dev/null 2>&1 || apt_missing+=(lld)
+[ -f /usr/lib/wasm32-wasi/libc.a ] || apt_missing+=(wasi-libc)
+ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 || apt_missing+=(libclang-rt-dev-wasm32)
+if [ "$RUSTC" = /usr/bin/rustc ]; then
+  [ -x /usr/bin/rustc ] || apt_missing+=(rustc)
+  [ -d /usr/lib/rustlib/wasm32-unknown-unknown ] || apt_missing+=(libstd-rust-dev-wasm32)
+fi
+
+if [ ${#apt_missing[@]} -gt 0 ]; then
+  if [ "$INSTALL" = 1 ]; then
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO="sudo"
+    log "installing: ${apt_missing[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${apt_missing[@]}" >/dev/null
+  else
+    log "missing apt packages: ${apt_missing[*]}"; exit 1
+  fi
+fi
+
+ASC="$ROOT/node_modules/.bin/asc"
+if [ ! -x "$ASC" ]; then
+  if [ "$INSTALL" = 1 ]; then
+    log "installing npm devDependencies (assemblyscript)"
+    (cd "$ROOT" && npm install --no-audit --no-fund >/dev/null)
+  fi
+  [ -x "$ASC" ] || { log "assemblyscript missing: run npm install"; exit 1; }
+fi
+
+if ! command -v go >/dev/null 2>&1; then
+  log "go >= 1.24 not found (needed for order-validation; bookworm's golang is too old)"; exit 1
+fi
+go_minor="$(go env GOVERSION | sed -E 's/^go1\.([0-9]+).*/\1/')"
+if [ "${go_minor:-0}" -lt 24 ]; then
+  log "go $(go env GOVERSION) is too old: need >= 1.24 for GOOS=wasip1 with //go:wasmexport"; exit 1
+fi
+
+# ---------------------------------------------------------------- builds
+
+OUT="$FIX"
+if [ "$CHECK" = 1 ]; then
+  OUT="$(mktemp -d)"
+  trap 'rm -rf "$OUT"' EXIT
+fi
+
+want() {
+  [ ${#ONLY[@]} -eq 0 ] && return 0
+  local n
+  for n in "${ONLY[@]}"; do [ "$n" = "$1" ] && return 0; done
+  return 1
+}
+
+built=()
+
+wat() { # dir name: fixtures/wasm/dir/name.wat -> name.wasm
+  mkdir -p "$OUT/$1"
+  wat2wasm --debug-names -o "$OUT/$1/$2.wasm" "$FIX/$1/$2.wat"
+  built+=("$1/$2.wasm")
+}
+
+if want customer-tiers; then
+  mkdir -p "$OUT/customer-tiers"
+  (cd "$FIX/customer-tiers" && "$RUSTC" --edition 2021 --target wasm32-unknown-unknown --crate-type cdylib \
+    -C opt-level=z -C lto -C codegen-units=1 -C strip=symbols -C panic=abort \
+    -o "$OUT/customer-tiers/customer-tiers.wasm" customer_tiers.rs)
+  built+=(customer-tiers/customer-tiers.wasm)
+fi
+
+if want low-stock; then
+  mkdir -p "$OUT/low-stock"
+  (cd "$ROOT" && "$ASC" fixtures/wasm/low-stock/low_stock.ts -O3 --runtime stub --use abort= --noAssert \
+    -o "$OUT/low-stock/low-stock.wasm")
+  built+=(low-stock/low-stock.wasm)
+fi
+
+if want order-validation; then
+  mkdir -p "$OUT/order-validation"
+  (cd "$FIX/order-validation" &&
+    GOOS=wasip1 GOARCH=wasm go build -trimpath -ldflags="-s -w -buildid=" \
+      -o "$OUT/order-validation/order-validation.wasm" . &&
+    GOOS=wasip1 GOARCH=wasm go build -tags reactor -buildmode=c-shared -trimpath -ldflags="-s -w -buildid=" \
+      -o "$OUT/order-validation/order-validation-reactor.wasm" .)
+  chmod -x "$OUT/order-validation/"*.wasm
+  built+=(order-validation/order-validation.wasm order-validation/order-validation-reactor.wasm)
+fi
+
+if want sum-amounts; then
+  mkdir -p "$OUT/sum-amounts"
+  (cd "$FIX/sum-amounts" && clang --target=wasm32-wasi -O2 -mexec-model=reactor -Wl,--strip-all \
+    -o "$OUT/sum-amounts/sum-amounts.wasm" sum_amounts.c)
+  chmod -x "$OUT/sum-amounts/sum-amounts.wasm"
+  built+=(sum-amounts/sum-amounts.wasm)
+fi
+
+if want compute-kernel; then
+  mkdir -p "$OUT/compute-kernel"
+  (cd "$FIX/compute-kernel" && clang --target=wasm32 -O2 -nostdlib -fno-builtin -Wl,--no-entry -Wl,--strip-all \
+    -o "$OUT/compute-kernel/compute-kernel.wasm" compute_kernel.c)
+  chmod -x "$OUT/compute-kernel/compute-kernel.wasm"
+  built+=(compute-kernel/compute-kernel.wasm)
+fi
+
+if want wasi-probe; then
+  mkdir -p "$OUT/wasi-probe"
+  (cd "$FIX/wasi-probe" && clang --target=wasm32-wasi -O2 -Wl,--strip-all \
+    -o "$OUT/wasi-probe/wasi-probe.wasm" wasi_probe.c)
+  chmod -x "$OUT/wasi-probe/wasi-probe.wasm"
+  built+=(wasi-probe/wasi-probe.wasm)
+fi
+
+if want customer-tiers; then chmod -x "$OUT/customer-tiers/customer-tiers.wasm"; fi
+
+# every hand-written module: fixtures/wasm/<dir>/<name>.wat
+for src in "$FIX"/*/*.wat; do
+  dir="$(basename "$(dirname "$src")")"
+  want "$dir" || continue
+  wat "$dir" "$(basename "$src" .wat)"
+done
+
+# ---------------------------------------------------------------- report
+
+status=0
+printf '%-52s %10s  %s\n' fixture bytes note
+for f in "${built[@]}"; do
+  size="$(stat -c %s "$OUT/$f")"
+  note=""
+  if [ "$CHECK" = 1 ]; then
+    if [ ! -f "$FIX/$f" ]; then note="NOT COMMITTED"; status=1
+    elif cmp -s "$OUT/$f" "$FIX/$f"; then note="same"
+    else note="DIFFERS from committed"; status=1
+    fi
+  fi
+  printf '%-52s %10s  %s\n' "$f" "$size" "$note"
+done
+exit $status
