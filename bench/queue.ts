@@ -782,7 +782,7 @@ async function vecronLag(ctx: Ctx): Promise<LagResult> {
   const w = await startVecronWorker(db, ctx);
   const scheduler = new Scheduler(
     db,
-    { intervalMs: ctx.config.schedulerIntervalMs, misfireThresholdMs: ctx.config.misfireThresholdSeconds * 1000 },
+    { intervalMs: ctx.config.schedulerIntervalMs, misfireThresholdMs: ctx.config.misfireThresholdSeconds * 1000, lookaheadMs: ctx.config.schedulerLookaheadMs },
     ctx.logger.child({ component: 'scheduler' }),
   );
   let stopped = false;

@@ -113,6 +113,8 @@ interface StepEnv {
   publish: (e: { kind: 'execution' | 'step'; status: string; step_id?: string; error?: unknown }) => unknown;
   log: Logger;
   vars: RunVariables;
+  /** Context not yet written (the first step was started by the claim): written with the next write. */
+  pendingContext?: string | null;
 }
 
 /**
@@ -121,8 +123,13 @@ interface StepEnv {
  */
 async function runStep(step: Step, s: StepEnv, contextJson: string | null, isLast: boolean): Promise<Outcome | null> {
   const { exec, env, fenced, mask } = s;
-  const startedAt = new Date();
-  if (contextJson !== null) {
+  let startedAt = new Date();
+  const markedByClaim = exec.first_step_id === step.id && exec.first_step_started_at !== null;
+  if (markedByClaim) {
+    // The claim already wrote this step's 'running' row; the context goes with the outcome.
+    startedAt = exec.first_step_started_at!;
+    s.pendingContext = contextJson;
+  } else if (contextJson !== null) {
     await fenced(
       env.db,
       `WITH c AS (UPDATE executions SET context = $5 WHERE id = $1 AND %FENCE% RETURNING id)
@@ -163,12 +170,12 @@ async function runStep(step: Step, s: StepEnv, contextJson: string | null, isLas
   env.metrics?.stepDuration.observe({ type: step.type, status: error ? 'failed' : 'succeeded' }, (completedAt.getTime() - startedAt.getTime()) / 1000);
   if (error) {
     const errJson = mask({ ...error.toJSON(), step_id: step.id }) as any;
-    await fenced(env.db, `UPDATE step_runs SET status = 'failed', completed_at = $3, error = $4 WHERE execution_id = $1 AND step_id = $2 AND %FENCE%`, [
-      exec.id,
-      step.id,
-      completedAt,
-      JSON.stringify(errJson),
-    ]);
+    await fenced(
+      env.db,
+      `WITH c AS (UPDATE executions SET context = coalesce($5::jsonb, context) WHERE id = $1 AND %FENCE% RETURNING id)
+       UPDATE step_runs SET status = 'failed', completed_at = $3, error = $4 WHERE execution_id = $1 AND step_id = $2 AND EXISTS (SELECT 1 FROM c)`,
+      [exec.id, step.id, completedAt, JSON.stringify(errJson), takeContext(s)],
+    );
     void s.publish({ kind: 'step', step_id: step.id, status: 'failed', error: errJson });
     s.log.warn({ step: step.id, code: error.code, err: errJson.message }, 'step failed');
     return { status: 'failed', error: { code: error.code, message: `step '${step.id}' failed: ${errJson.message}`, retryable: error.retryable, step_id: step.id, details: errJson.details } };
@@ -184,13 +191,14 @@ async function runStep(step: Step, s: StepEnv, contextJson: string | null, isLas
     return { status: 'failed', error: { code: e.code, message: `step '${step.id}' failed: ${e.message}`, retryable: false, step_id: step.id } };
   }
   void s.publish({ kind: 'step', step_id: step.id, status: 'succeeded' });
-  if (isLast) return { status: 'succeeded', lastStep: { stepId: step.id, completedAt, outputJson: json } };
-  await fenced(env.db, `UPDATE step_runs SET status = 'succeeded', completed_at = $3, output = $4 WHERE execution_id = $1 AND step_id = $2 AND %FENCE%`, [
-    exec.id,
-    step.id,
-    completedAt,
-    json,
-  ]);
+  if (isLast) return { status: 'succeeded', lastStep: { stepId: step.id, completedAt, outputJson: json }, contextJson: takeContext(s) };
+  const ctx = takeContext(s);
+  await fenced(
+    env.db,
+    `WITH c AS (UPDATE executions SET context = coalesce($5::jsonb, context) WHERE id = $1 AND %FENCE% RETURNING id)
+     UPDATE step_runs SET status = 'succeeded', completed_at = $3, output = $4 WHERE execution_id = $1 AND step_id = $2 AND EXISTS (SELECT 1 FROM c)`,
+    [exec.id, step.id, completedAt, json, ctx],
+  );
   // Later steps see the real (unmasked) output; only what is stored and shown is masked.
   s.steps[step.id] = { status: 'succeeded', output, started_at: startedAt.toISOString(), completed_at: completedAt.toISOString() };
   return null;
@@ -237,6 +245,12 @@ async function runStepOnce(step: Step, s: StepEnv): Promise<unknown> {
     clearTimeout(timer);
     s.signal.removeEventListener('abort', onParent);
   }
+}
+
+function takeContext(s: StepEnv): string | null {
+  const c = s.pendingContext ?? null;
+  s.pendingContext = null;
+  return c;
 }
 
 // Executor modules are loaded once per process (a dynamic import per step costs ~0.2 ms under tsx).

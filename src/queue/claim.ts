@@ -13,6 +13,9 @@ export interface ClaimedExecution {
   started_at: Date;
   created_at: Date;
   serial: boolean;
+  /** The step the claim marked running (the first one not yet succeeded), and when. */
+  first_step_id: string | null;
+  first_step_started_at: Date | null;
   /** Steps that already succeeded in earlier attempts (the run resumes after them). */
   done_steps: { step_id: string; output: unknown; started_at: string | null; completed_at: string | null }[];
 }
@@ -36,16 +39,27 @@ export async function claimExecutions(db: Queryable, workerId: string, limit: nu
        ORDER BY e.run_at, e.created_at
        LIMIT $2
        FOR UPDATE SKIP LOCKED
+     ), claimed AS (
+       UPDATE executions x
+       SET status = 'running', locked_by = $1, attempt = x.attempt + 1, started_at = now(), finished_at = NULL,
+           lease_expires_at = now() + make_interval(secs => $3)
+       FROM candidates c WHERE x.id = c.id
+       RETURNING x.id, x.job_id, x.job_version, x.job_snapshot, x.trigger_type, x.trigger, x.fire_time, x.attempt,
+                 x.max_attempts, x.started_at, x.created_at, x.serial
+     ), first_step AS (
+       -- The first step that has not succeeded yet starts with the claim (one statement less per run).
+       UPDATE step_runs r
+       SET status = 'running', started_at = clock_timestamp(), completed_at = NULL, attempt = claimed.attempt, error = NULL, output = NULL
+       FROM claimed
+       WHERE r.execution_id = claimed.id
+         AND r.position = (SELECT min(p.position) FROM step_runs p WHERE p.execution_id = claimed.id AND p.status <> 'succeeded')
+       RETURNING r.execution_id, r.step_id, r.started_at
      )
-     UPDATE executions x
-     SET status = 'running', locked_by = $1, attempt = x.attempt + 1, started_at = now(), finished_at = NULL,
-         lease_expires_at = now() + make_interval(secs => $3)
-     FROM candidates c WHERE x.id = c.id
-     RETURNING x.id, x.job_id, x.job_version, x.job_snapshot, x.trigger_type, x.trigger, x.fire_time, x.attempt,
-               x.max_attempts, x.started_at, x.created_at, x.serial,
-               (SELECT coalesce(jsonb_agg(jsonb_build_object('step_id', r.step_id, 'output', r.output,
-                                  'started_at', r.started_at, 'completed_at', r.completed_at)), '[]'::jsonb)
-                FROM step_runs r WHERE r.execution_id = x.id AND r.status = 'succeeded') AS done_steps`,
+     SELECT claimed.*, f.step_id AS first_step_id, f.started_at AS first_step_started_at,
+            (SELECT coalesce(jsonb_agg(jsonb_build_object('step_id', r.step_id, 'output', r.output,
+                               'started_at', r.started_at, 'completed_at', r.completed_at)), '[]'::jsonb)
+             FROM step_runs r WHERE r.execution_id = claimed.id AND r.status = 'succeeded') AS done_steps
+     FROM claimed LEFT JOIN first_step f ON f.execution_id = claimed.id`,
     [workerId, limit, leaseSeconds],
   );
   return rows;

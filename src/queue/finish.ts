@@ -8,7 +8,7 @@ export function retryDelayMs(baseSeconds: number, attempt: number, random = Math
 
 export type Outcome =
   /** `lastStep`: the final step's result, written in the same statement as the execution's status. */
-  | { status: 'succeeded'; lastStep?: { stepId: string; completedAt: Date; outputJson: string } }
+  | { status: 'succeeded'; lastStep?: { stepId: string; completedAt: Date; outputJson: string }; contextJson?: string | null }
   | { status: 'failed'; error: { code: string; message: string; retryable: boolean; step_id?: string; details?: unknown } };
 
 export interface FinishResult {
@@ -38,9 +38,10 @@ export async function finishAttempt(
          WHERE $3::text IS NOT NULL AND execution_id = $1 AND step_id = $3
            AND EXISTS (SELECT 1 FROM executions WHERE id = $1 AND locked_by = $2 AND status = 'running')
        )
-       UPDATE executions SET status = 'succeeded', finished_at = now(), locked_by = NULL, lease_expires_at = NULL, error = NULL
+       UPDATE executions SET status = 'succeeded', finished_at = now(), locked_by = NULL, lease_expires_at = NULL, error = NULL,
+              context = coalesce($6::jsonb, context)
        WHERE id = $1 AND locked_by = $2 AND status = 'running'`,
-      [exec.id, workerId, last?.stepId ?? null, last?.completedAt ?? null, last?.outputJson ?? null],
+      [exec.id, workerId, last?.stepId ?? null, last?.completedAt ?? null, last?.outputJson ?? null, outcome.contextJson ?? null],
     );
     return { status: 'succeeded', owned: r.rowCount > 0 };
   }

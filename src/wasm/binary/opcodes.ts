@@ -145,6 +145,8 @@ export class CodeWalker {
   /** Open blocks: 0 = function/block/loop, 1 = if, 2 = if after else. Length = nesting depth. */
   private readonly kinds: number[] = [];
   done = false;
+  /** After block/loop/if: the type index of a type-index block type, else -1. */
+  blockTypeIndex = -1;
 
   constructor(r: Reader, ctx: WalkContext, funcIndex?: number) {
     this.r = r;
@@ -179,6 +181,7 @@ export class CodeWalker {
     const r = this.r;
     if (r.pos >= r.end) r.fail('unexpected end of data');
     const b = r.bytes[r.pos];
+    this.blockTypeIndex = -1;
     if (b === 0x40 || (b >= 0x7b && b <= 0x7f) || b === 0x70 || b === 0x6f) {
       r.pos++;
       return;
@@ -192,6 +195,7 @@ export class CodeWalker {
       r.fail(`invalid block type 0x${b.toString(16)}`, at);
     }
     if (t >= this.ctx.typeCount) r.fail(`block type index ${t} out of range`, at);
+    this.blockTypeIndex = t;
   }
 
   private pushBlock(kind: number): void {

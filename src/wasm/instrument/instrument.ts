@@ -97,6 +97,8 @@ const E_CHARGE = 0;
 const E_CHECK = 1;
 const E_FUNCIDX = 2;
 const E_DYN = 3;
+const E_ENTRY = 4;
+const E_RELOAD = 5;
 let eKind = new Uint8Array(1024);
 let ePos = new Int32Array(1024);
 let eVal = new Int32Array(1024);
@@ -293,7 +295,7 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions): Instrume
         const at = open(10);
         out.u32(info.bodies.length + 1);
         for (let i = 0; i < info.bodies.length; i++) {
-          rewriteBody(bytes, info, i, ids, ctx, interval, out);
+          rewriteBody(bytes, info, i, ids, ctx, out);
         }
         writeCheckBody(out, ids, interval);
         close(at);
@@ -352,10 +354,8 @@ function rewriteBody(
   i: number,
   ids: Ids,
   ctx: WalkContext,
-  interval: number,
   out: ByteWriter,
 ): void {
-  void interval;
   const body = info.bodies[i];
   const funcIndex = info.importedFunctionCount + i;
   const r = new Reader(bytes, body.start, body.end);
@@ -367,32 +367,34 @@ function rewriteBody(
   const declared = skipLocals(r);
   const localsEnd = r.pos;
   const params = info.types[info.functionTypes[funcIndex]].params.length;
-  const tmp64 = params + declared;
-  const tmp32 = tmp64 + 1;
+  // Added locals: F (copy of fuel), P (copy of poll_at), N (size operand of bulk memory ops).
+  const F = params + declared;
+  const P = F + 1;
+  const N = F + 2;
 
-  // Pass 1: decode, collect edits.
+  // Pass 1: decode, collect edits (in increasing offset order).
   eLen = 0;
   const fi = ids.funcImports;
-  let needTmp32 = false;
-  let cur = pushEdit(E_CHECK, r.pos, 0, 0);
+  let needN = false;
+  let cur = pushEdit(E_ENTRY, r.pos, 0, 0);
   const w = new CodeWalker(r, ctx, funcIndex);
   while (!w.done) {
     const op = w.next();
     switch (op) {
-      case 0xb: // end
-      case 0x5: // else
+      case 0x0b: // end
+      case 0x05: // else
         cur = pushEdit(E_CHARGE, r.pos, 0, 0);
         break;
-      case 0x3: // loop
+      case 0x03: // loop
         eVal[cur]++;
         cur = pushEdit(E_CHECK, r.pos, 0, 0);
         break;
-      case 0x4: // if
-      case 0xc: // br
-      case 0xd: // br_if
-      case 0xe: // br_table
-      case 0xf: // return
-      case 0x0: // unreachable
+      case 0x04: // if
+      case 0x0c: // br
+      case 0x0d: // br_if
+      case 0x0e: // br_table
+      case 0x0f: // return
+      case 0x00: // unreachable
       case 0x13: // return_call_indirect
         eVal[cur]++;
         cur = pushEdit(E_CHARGE, r.pos, 0, 0);
@@ -403,15 +405,23 @@ function rewriteBody(
         cur = pushEdit(E_CHARGE, r.pos, 0, 0);
         break;
       case 0x10: // call
-      case 0xd2: // ref_func
+        eVal[cur]++;
+        if (w.imm >= fi) pushEdit(E_FUNCIDX, w.immStart, w.imm + SHIFT, r.pos);
+        pushEdit(E_RELOAD, r.pos, 0, 0);
+        break;
+      case 0x11: // call_indirect
+        eVal[cur]++;
+        pushEdit(E_RELOAD, r.pos, 0, 0);
+        break;
+      case 0xd2: // ref.func
         eVal[cur]++;
         if (w.imm >= fi) pushEdit(E_FUNCIDX, w.immStart, w.imm + SHIFT, r.pos);
         break;
-      case 0xfc0a: // memory_copy
-      case 0xfc0b: // memory_fill
-      case 0xfc08: // memory_init
+      case 0xfc0a: // memory.copy
+      case 0xfc0b: // memory.fill
+      case 0xfc08: // memory.init
         eVal[cur]++;
-        needTmp32 = true;
+        needN = true;
         pushEdit(E_DYN, w.start, 0, 0);
         break;
       default:
@@ -423,13 +433,18 @@ function rewriteBody(
   // Pass 2: emit.
   const sizeAt = out.len;
   out.u32Padded(0);
-  out.u32(groups + (needTmp32 ? 2 : 1));
+  out.u32(groups + (needN ? 2 : 1));
   out.range(bytes, groupsEnd, localsEnd);
-  out.bytes([0x01, 0x7e]);
-  if (needTmp32) out.bytes([0x01, 0x7f]);
+  out.bytes([0x02, 0x7e]);
+  if (needN) out.bytes([0x01, 0x7f]);
   let pos = localsEnd;
   const G = ids.fuel;
-  const P = ids.pollAt;
+  const GP = ids.pollAt;
+  // if (F < P) { check(); F = fuel; P = poll_at }
+  const check = (): void => {
+    out.u8(0x20).u32(F).u8(0x20).u32(P).bytes([0x53, 0x04, 0x40, 0x10]).u32(ids.check);
+    out.u8(0x23).u32(G).u8(0x21).u32(F).u8(0x23).u32(GP).u8(0x21).u32(P).u8(0x0b);
+  };
   for (let e = 0; e < eLen; e++) {
     const kind = eKind[e];
     const cost = eVal[e];
@@ -438,28 +453,33 @@ function rewriteBody(
     out.range(bytes, pos, at);
     pos = at;
     switch (kind) {
-      case E_CHARGE:
-        // fuel -= cost
-        out.u8(0x23).u32(G).u8(0x42).s32(cost).u8(0x7d).u8(0x24).u32(G);
-        break;
+      case E_ENTRY:
+        // F = fuel; P = poll_at
+        out.u8(0x23).u32(G).u8(0x21).u32(F).u8(0x23).u32(GP).u8(0x21).u32(P);
+      // falls through
       case E_CHECK:
-        if (cost > 0) {
-          // fuel -= cost (tee'd), then if (fuel < poll_at) check()
-          out.u8(0x23).u32(G).u8(0x42).s32(cost).u8(0x7d).u8(0x22).u32(tmp64).u8(0x24).u32(G).u8(0x20).u32(tmp64);
-        } else out.u8(0x23).u32(G);
-        out.u8(0x23).u32(P).bytes([0x53, 0x04, 0x40, 0x10]).u32(ids.check).u8(0x0b);
+        if (cost > 0) out.u8(0x20).u32(F).u8(0x42).s32(cost).u8(0x7d).u8(0x22).u32(F).u8(0x24).u32(G);
+        check();
+        break;
+      case E_CHARGE:
+        // fuel = F = F - cost
+        out.u8(0x20).u32(F).u8(0x42).s32(cost).u8(0x7d).u8(0x22).u32(F).u8(0x24).u32(G);
+        break;
+      case E_RELOAD:
+        // the callee (or the host) charged the global: F = fuel; P = poll_at
+        out.u8(0x23).u32(G).u8(0x21).u32(F).u8(0x23).u32(GP).u8(0x21).u32(P);
         break;
       case E_FUNCIDX:
         out.u32(cost);
         pos = eEnd[e];
         break;
       case E_DYN:
-        // size on top: local.set n; fuel -= n >> 6 (tee'd); if (fuel < poll_at) check(); local.get n
-        out.u8(0x21).u32(tmp32);
-        out.u8(0x23).u32(G).u8(0x20).u32(tmp32).bytes([0xad, 0x42, BULK_SHIFT, 0x88, 0x7d]);
-        out.u8(0x22).u32(tmp64).u8(0x24).u32(G).u8(0x20).u32(tmp64);
-        out.u8(0x23).u32(P).bytes([0x53, 0x04, 0x40, 0x10]).u32(ids.check).u8(0x0b);
-        out.u8(0x20).u32(tmp32);
+        // size on top: N = size; fuel = F = F - (N >> 6); check; size back on the stack
+        out.u8(0x21).u32(N);
+        out.u8(0x20).u32(F).u8(0x20).u32(N).bytes([0xad, 0x42, BULK_SHIFT, 0x88, 0x7d]);
+        out.u8(0x22).u32(F).u8(0x24).u32(G);
+        check();
+        out.u8(0x20).u32(N);
         break;
     }
   }
