@@ -30,14 +30,25 @@ export class EventBus {
     this.emitter.setMaxListeners(0);
   }
 
-  async start(): Promise<void> {
-    this.unlisten = await this.db.listen(EVENTS_CHANNEL, (payload) => {
-      try {
-        this.emitter.emit('event', JSON.parse(payload) as StatusEvent);
-      } catch {
-        /* ignore malformed payloads */
-      }
-    });
+  private listening: Promise<void> | null = null;
+  private subscribers = 0;
+
+  /** Nothing to do until someone subscribes: a worker-only process never listens to its own events. */
+  async start(): Promise<void> {}
+
+  private ensureListening(): Promise<void> {
+    this.listening ??= this.db
+      .listen(EVENTS_CHANNEL, (payload) => {
+        try {
+          this.emitter.emit('event', JSON.parse(payload) as StatusEvent);
+        } catch {
+          /* ignore malformed payloads */
+        }
+      })
+      .then((unlisten) => {
+        this.unlisten = unlisten;
+      });
+    return this.listening;
   }
 
   /** Queues the event; it is sent with the others of this tick. Resolves once it was sent. */
@@ -56,15 +67,33 @@ export class EventBus {
     else await this.db.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p', [EVENTS_CHANNEL, batch]);
   }
 
+  /** Delivers every event from now on (after `ready()` resolves, also those of other processes). */
   subscribe(fn: (e: StatusEvent) => void): () => void {
     this.emitter.on('event', fn);
-    return () => this.emitter.off('event', fn);
+    this.subscribers++;
+    void this.ensureListening().catch(() => {
+      this.listening = null;
+    });
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.emitter.off('event', fn);
+      this.subscribers--;
+    };
+  }
+
+  /** Resolves once this bus receives NOTIFY events (the first subscription starts listening). */
+  ready(): Promise<void> {
+    return this.listening ?? Promise.resolve();
   }
 
   async stop(): Promise<void> {
     if (this.flushing) await this.flushing.catch(() => {});
+    if (this.listening) await this.listening.catch(() => {});
     await this.unlisten?.();
     this.unlisten = null;
+    this.listening = null;
   }
 }
 

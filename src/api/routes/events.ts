@@ -64,6 +64,13 @@ export async function eventsRoutes(app: FastifyInstance, ctx: ApiContext): Promi
   }, async (req, reply) => {
     const q = req.query as { job_id?: string; execution_id?: string };
     const res = reply.raw;
+    // Listening starts with the first subscriber; be listening before the client sees the stream open.
+    const probe = ctx.events.subscribe(() => {});
+    try {
+      await ctx.events.ready();
+    } finally {
+      probe();
+    }
     reply.hijack();
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',

@@ -7,23 +7,28 @@ import { WasmFormatError } from '../binary/errors.ts';
 /**
  * The one-time rewrite of a guest module at upload: fuel metering, interrupt polling, memory clamp.
  *
- * Fuel. A mutable i64 global, exported as `__vecron_fuel`: the host sets it to the run's budget
- * before calling into the instance and reads it afterwards (consumed = budget - fuel). Every basic
- * block is charged on entry with its cost: 1 unit per instruction, except the delimiters `else` and
- * `end` which execute nothing (0). A block ends after `if`, `else`, `end`, `loop`, `br`, `br_if`,
- * `br_table`, `return`, `unreachable` and the tail calls; calls do not end a block. So the fuel
- * consumed is exact to the block: a trap in the middle of a block has paid for the whole block.
- * `memory.copy`, `memory.fill` and `memory.init` additionally cost size/64 (computed from the size
- * operand through a scratch local), charged and checked just before the instruction.
+ * Fuel. Two mutable i64 globals, exported: `__vecron_fuel` (a counter, C) and
+ * `__vecron_fuel_reserve` (R). The fuel left is C + R; use `setFuel` / `fuelLeft` below rather than
+ * the globals: the host sets the run's budget before calling into the instance and reads what is
+ * left afterwards. Every basic block is charged on entry with its cost, subtracted from C: 1 unit
+ * per instruction, except the delimiters `else` and `end`, which execute nothing (0). A block ends
+ * after `if`, `else`, `end`, `loop`, `br`, `br_if`, `br_table`, `return`, `unreachable` and the tail
+ * calls; calls do not end a block. So the fuel consumed is exact to the block: a trap in the middle
+ * of a block has paid for the whole block. `memory.copy`, `memory.fill` and `memory.init`
+ * additionally cost size/64 (from the size operand, through a scratch local), charged just before
+ * the instruction; that debt is collected by the next check.
  *
- * Checks sit at function entries and loop headers (after that point's charge), so every cycle in
- * the control flow (loops, recursion) passes a check. A check is one comparison,
- * `fuel < poll_at` (i64.lt_s of two globals), and only when it holds does it call the injected slow
- * path `$vecron_check`:
- *   - if fuel < 0: call the imported `vecron_rt.out_of_fuel` (the host throws its fuel error there,
+ * Checks sit at function entries (after the entry block's charge) and loop headers (before the
+ * iteration's charge), so every cycle in the control flow (loops, recursion) passes one. A check is
+ * `C < 0`; only then is the injected slow path `$vecron_check` called:
+ *   - if C + R < 0: call the imported `vecron_rt.out_of_fuel` (the host throws its fuel error there,
  *     so the host can tell fuel exhaustion from a guest `unreachable`), then `unreachable`;
- *   - otherwise call the imported `vecron_rt.poll`, then set poll_at = max(fuel - interval, 0).
- * poll_at is never negative, so `fuel < 0` always takes the slow path.
+ *   - otherwise call the imported `vecron_rt.poll`, then move fuel between the two:
+ *     C = min(C + R, interval), R = the rest.
+ * So the check is one compare with 0, and the slow path runs once per `interval` units, or when the
+ * fuel is out (C + R < 0 exactly when C < 0 once R is 0). This is the brief's "poll_at" scheme
+ * (poll when fuel < poll_at) with the fuel counted relative to poll_at, which saves a global load
+ * and a register in every check.
  *
  * Interrupt. Design choice: the host cannot write a global of an instance running on another
  * thread, and a shared memory flag would be a second memory (multi-memory is not in V8 11.3), while
@@ -34,8 +39,10 @@ import { WasmFormatError } from '../binary/errors.ts';
  * stops cleanly within one interval; `worker.terminate()` stays the backstop (e.g. a host call that
  * never returns).
  *
- * `__vecron_poll_at` (i64) is exported too: it starts at i64 max, so the first check polls and then
- * settles poll_at; a host reusing an instance resets it to i64 max with the fuel.
+ * Speed. Inside a function, C lives in a local (loaded at entry and after each call, stored to the
+ * global at each charge, so the global is exact even when the guest traps), and each loop is
+ * restructured so that the call to the slow path sits outside the hot loop (see rewriteBody): V8
+ * optimizes loops without calls much better.
  *
  * The start function, if any, would run during instantiation before the host can set the fuel, so
  * the start section is removed and that function is exported as `__vecron_start` instead: the host
@@ -49,18 +56,39 @@ import { WasmFormatError } from '../binary/errors.ts';
  * Index shifts. The two imports are appended after the module's function imports, so every defined
  * function index moves up by 2: `call`, `return_call`, `ref.func`, exports, element segments,
  * global initializers, the start function and the `name` section are rewritten. The check function
- * is appended last; the two globals and the new type are appended, so no other index moves.
+ * is appended last; the two globals and the new types are appended, so no other index moves.
  */
 
 export const RT_MODULE = 'vecron_rt';
 export const OUT_OF_FUEL_IMPORT = 'out_of_fuel';
 export const POLL_IMPORT = 'poll';
 export const FUEL_EXPORT = '__vecron_fuel';
-export const POLL_AT_EXPORT = '__vecron_poll_at';
+export const RESERVE_EXPORT = '__vecron_fuel_reserve';
 export const START_EXPORT = '__vecron_start';
 export const DEFAULT_POLL_INTERVAL = 1 << 16;
 /** Bytes per fuel unit charged for memory.copy / memory.fill / memory.init (as a shift). */
 export const BULK_SHIFT = 6;
+
+/** The exports of an instrumented instance that hold its fuel. */
+export interface FuelGlobals {
+  __vecron_fuel: { value: bigint };
+  __vecron_fuel_reserve: { value: bigint };
+}
+
+/** Sets the fuel left to `n` (before a call into the instance). */
+export function setFuel(exports: FuelGlobals | Record<string, unknown>, n: bigint | number, pollInterval = DEFAULT_POLL_INTERVAL): void {
+  const e = exports as FuelGlobals;
+  const total = BigInt(n);
+  const c = total > BigInt(pollInterval) ? BigInt(pollInterval) : total;
+  e.__vecron_fuel.value = c;
+  e.__vecron_fuel_reserve.value = total - c;
+}
+
+/** The fuel left (negative when the last block ran past the budget). */
+export function fuelLeft(exports: FuelGlobals | Record<string, unknown>): bigint {
+  const e = exports as FuelGlobals;
+  return e.__vecron_fuel.value + e.__vecron_fuel_reserve.value;
+}
 
 export interface InstrumentOptions {
   /** Clamp for every memory's maximum, in 64 KiB pages. */
@@ -71,7 +99,7 @@ export interface InstrumentOptions {
 
 export interface InstrumentMeta {
   fuelExport: string;
-  pollAtExport: string;
+  reserveExport: string;
   /** Export name of the former start function, when the module had one. */
   startExport?: string;
   runtimeModule: string;
@@ -93,12 +121,14 @@ export interface InstrumentResult {
 const SHIFT = 2; // functions imported by the rewrite
 
 // Per-body edit list (scratch, reused).
-const E_CHARGE = 0;
-const E_CHECK = 1;
-const E_FUNCIDX = 2;
-const E_DYN = 3;
-const E_ENTRY = 4;
-const E_RELOAD = 5;
+const E_CHARGE = 0; // insert: fuel -= val
+const E_ENTRY = 1; // insert: load the locals, charge val, check
+const E_U32 = 2; // replace [pos, end) with the u32 LEB128 of val (function index, branch depth)
+const E_DYN = 3; // insert: bulk memory size charge
+const E_RELOAD = 4; // insert: reload the locals after a call
+const E_BYTES = 5; // replace [pos, end) with extra[val]
+const E_LOOP = 6; // replace the loop instruction [pos, end) with the loop prologue extra[val]
+const E_LOOPEND = 7; // replace the loop's end [pos, end) with the epilogue
 let eKind = new Uint8Array(1024);
 let ePos = new Int32Array(1024);
 let eVal = new Int32Array(1024);
@@ -130,7 +160,7 @@ function pushEdit(kind: number, pos: number, val: number, end: number): number {
 
 interface Ids {
   fuel: number;
-  pollAt: number;
+  reserve: number;
   check: number;
   outOfFuel: number;
   poll: number;
@@ -190,7 +220,7 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions): Instrume
 
   const ids: Ids = {
     fuel: info.globals.length,
-    pollAt: info.globals.length + 1,
+    reserve: info.globals.length + 1,
     outOfFuel: fi,
     poll: fi + 1,
     check: info.functionCount + SHIFT,
@@ -256,12 +286,22 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions): Instrume
     }
   };
 
+  // The code first: loops with parameters may need extra types ([T*] -> [T*]).
+  const types: ExtraTypes = { base: voidType + 1, list: [], byKey: new Map() };
+  const code = new ByteWriter(bytes.length + (bytes.length >> 2) + 256);
+  code.u32(info.bodies.length + 1);
+  for (let i = 0; i < info.bodies.length; i++) rewriteBody(bytes, info, i, ids, ctx, types, code);
+  writeCheckBody(code, ids, interval);
+
   emitCustoms(0);
   for (const id of [1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 10, 11]) {
     const sec = byId.get(id);
     switch (id) {
       case 1:
-        vecSection(1, sec, 1, () => out.bytes([0x60, 0x00, 0x00]));
+        vecSection(1, sec, 1 + types.list.length, () => {
+          out.bytes([0x60, 0x00, 0x00]);
+          for (const t of types.list) out.bytes(t);
+        });
         break;
       case 2:
         vecSection(2, sec, 2, () => {
@@ -275,13 +315,13 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions): Instrume
       case 6:
         vecSection(6, sec, 2, () => {
           out.bytes([0x7e, 0x01, 0x42, 0x00, 0x0b]); // fuel: mut i64 = 0
-          out.bytes([0x7e, 0x01, 0x42]).s64(0x7fffffffffffffffn).u8(0x0b); // poll_at: mut i64 = max
+          out.bytes([0x7e, 0x01, 0x42, 0x00, 0x0b]); // reserve: mut i64 = 0
         });
         break;
       case 7:
         vecSection(7, sec, info.start === undefined ? 2 : 3, () => {
           out.name(FUEL_EXPORT).u8(0x03).u32(ids.fuel);
-          out.name(POLL_AT_EXPORT).u8(0x03).u32(ids.pollAt);
+          out.name(RESERVE_EXPORT).u8(0x03).u32(ids.reserve);
           if (info.start !== undefined) {
             out.name(START_EXPORT).u8(0x00).u32(info.start < fi ? info.start : info.start + SHIFT);
           }
@@ -292,13 +332,7 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions): Instrume
         if (sec) while (patchAt < patchStart.length && patchStart[patchAt] < sec.end) patchAt++;
         break;
       case 10: {
-        const at = open(10);
-        out.u32(info.bodies.length + 1);
-        for (let i = 0; i < info.bodies.length; i++) {
-          rewriteBody(bytes, info, i, ids, ctx, out);
-        }
-        writeCheckBody(out, ids, interval);
-        close(at);
+        out.u8(10).u32(code.len).bytes(code.result());
         break;
       }
       default:
@@ -316,7 +350,7 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions): Instrume
     info,
     meta: {
       fuelExport: FUEL_EXPORT,
-      pollAtExport: POLL_AT_EXPORT,
+      reserveExport: RESERVE_EXPORT,
       ...(info.start === undefined ? {} : { startExport: START_EXPORT }),
       runtimeModule: RT_MODULE,
       outOfFuelImport: OUT_OF_FUEL_IMPORT,
@@ -332,28 +366,72 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions): Instrume
 function writeCheckBody(out: ByteWriter, ids: Ids, interval: number): void {
   const at = out.len;
   out.u32Padded(0);
-  out.u8(0x00); // no locals
-  // if (fuel < 0) { out_of_fuel(); unreachable }
-  out.u8(0x23).u32(ids.fuel).bytes([0x42, 0x00, 0x53, 0x04, 0x40]);
+  out.bytes([0x01, 0x01, 0x7e]); // one i64 local: total
+  // total = C + R; if (total < 0) { out_of_fuel(); unreachable }
+  out.u8(0x23).u32(ids.fuel).u8(0x23).u32(ids.reserve).bytes([0x7c, 0x22, 0x00, 0x42, 0x00, 0x53, 0x04, 0x40]);
   out.u8(0x10).u32(ids.outOfFuel).bytes([0x00, 0x0b]);
-  // poll()
   out.u8(0x10).u32(ids.poll);
-  // poll_at = fuel > interval ? fuel - interval : 0
-  out.u8(0x23).u32(ids.fuel).u8(0x42).s64(interval).u8(0x7d);
-  out.bytes([0x42, 0x00]);
-  out.u8(0x23).u32(ids.fuel).u8(0x42).s64(interval).u8(0x55); // i64.gt_s
+  // C = total > interval ? interval : total; R = total - C
+  out.u8(0x42).s64(interval).bytes([0x20, 0x00]);
+  out.bytes([0x20, 0x00]).u8(0x42).s64(interval).u8(0x55); // i64.gt_s
   out.u8(0x1b); // select
-  out.u8(0x24).u32(ids.pollAt);
+  out.u8(0x24).u32(ids.fuel);
+  out.bytes([0x20, 0x00]).u8(0x23).u32(ids.fuel).u8(0x7d).u8(0x24).u32(ids.reserve);
   out.u8(0x0b);
   out.patchU32Padded(at, out.len - at - 5);
 }
 
+interface ExtraTypes {
+  base: number;
+  list: number[][];
+  byKey: Map<string, number>;
+}
+
+/** Type index of [T*] -> [T*] for the given value type bytes. */
+function loopParamType(types: ExtraTypes, params: number[]): number {
+  const key = params.join(',');
+  let idx = types.byKey.get(key);
+  if (idx === undefined) {
+    idx = types.base + types.list.length;
+    types.list.push([0x60, ...encodeU32(params.length), ...params, ...encodeU32(params.length), ...params]);
+    types.byKey.set(key, idx);
+  }
+  return idx;
+}
+
+const VALTYPE_BYTE: Record<string, number> = { i32: 0x7f, i64: 0x7e, f32: 0x7d, f64: 0x7c, v128: 0x7b, funcref: 0x70, externref: 0x6f };
+const LOOP_WRAP = 3; // labels added around each loop: $exit, $outer, $slow
+
+/**
+ * Rewrites one body. Loops are restructured so that the call to the slow path sits outside the
+ * hot loop (V8 optimizes loops without calls much better, e.g. unrolling):
+ *
+ *   block $exit (bt)                       ;; bt = the loop's block type [T*] -> [R*]
+ *     loop $outer (bt)
+ *       if (F < 0) { call $vecron_check; F = fuel }
+ *       block $slow ([T*] -> [T*])
+ *         loop $inner (bt)                 ;; the original loop: branches to it go here
+ *           br_if $slow (F < 0)            ;; the check, before this iteration is charged
+ *           fuel = F = F - <header block cost>
+ *           ...body...
+ *         end
+ *         br $exit
+ *       end
+ *       br $outer
+ *     end
+ *   end
+ *
+ * Branch depths crossing a rewritten loop grow by 3. F is a local holding the fuel counter (loaded
+ * at entry and after calls); every charge also stores F to the global, so the global is exact to
+ * the block even when the guest traps.
+ */
 function rewriteBody(
   bytes: Uint8Array,
   info: WasmModuleInfo,
   i: number,
   ids: Ids,
   ctx: WalkContext,
+  types: ExtraTypes,
   out: ByteWriter,
 ): void {
   const body = info.bodies[i];
@@ -367,32 +445,86 @@ function rewriteBody(
   const declared = skipLocals(r);
   const localsEnd = r.pos;
   const params = info.types[info.functionTypes[funcIndex]].params.length;
-  // Added locals: F (copy of fuel), P (copy of poll_at), N (size operand of bulk memory ops).
+  // Added locals: F (copy of the fuel counter), N (size operand of bulk memory ops).
   const F = params + declared;
-  const P = F + 1;
-  const N = F + 2;
+  const N = F + 1;
 
   // Pass 1: decode, collect edits (in increasing offset order).
   eLen = 0;
+  const extra: number[][] = []; // replacement bytes (br_table) and loop headers
   const fi = ids.funcImports;
   let needN = false;
+  // Labels: wrap count of each open label (function label at the bottom).
+  const wraps: number[] = [0];
+  let wrapped = 0; // loops open
   let cur = pushEdit(E_ENTRY, r.pos, 0, 0);
   const w = new CodeWalker(r, ctx, funcIndex);
+  const adjust = (d: number): number => {
+    let add = 0;
+    const top = wraps.length - 1;
+    for (let k = 0; k < d && k < top; k++) add += wraps[top - k];
+    return d + add;
+  };
   while (!w.done) {
     const op = w.next();
     switch (op) {
       case 0x0b: // end
+        if (wraps.pop() === LOOP_WRAP) {
+          wrapped--;
+          pushEdit(E_LOOPEND, w.start, 0, r.pos);
+        }
+        cur = pushEdit(E_CHARGE, r.pos, 0, 0);
+        break;
       case 0x05: // else
         cur = pushEdit(E_CHARGE, r.pos, 0, 0);
         break;
-      case 0x03: // loop
+      case 0x02: // block
         eVal[cur]++;
-        cur = pushEdit(E_CHECK, r.pos, 0, 0);
+        wraps.push(0);
         break;
+      case 0x03: {
+        // loop
+        eVal[cur]++;
+        let slowBt = [0x40];
+        if (w.blockTypeIndex >= 0) {
+          const ps = info.types[w.blockTypeIndex].params;
+          if (ps.length > 0) slowBt = encodeS33(loopParamType(types, ps.map((t) => VALTYPE_BYTE[t])));
+        }
+        const bt = Array.from(bytes.subarray(w.immStart, r.pos));
+        extra.push([0x02, ...bt, 0x03, ...bt, 0xff, 0x02, ...slowBt, 0x03, ...bt]);
+        pushEdit(E_LOOP, w.start, extra.length - 1, r.pos);
+        wraps.push(LOOP_WRAP);
+        wrapped++;
+        cur = pushEdit(E_CHARGE, r.pos, 0, 0);
+        break;
+      }
       case 0x04: // if
+        eVal[cur]++;
+        wraps.push(0);
+        cur = pushEdit(E_CHARGE, r.pos, 0, 0);
+        break;
       case 0x0c: // br
       case 0x0d: // br_if
+        eVal[cur]++;
+        if (wrapped > 0) {
+          const d = adjust(w.imm);
+          if (d !== w.imm) pushEdit(E_U32, w.immStart, d, r.pos);
+        }
+        cur = pushEdit(E_CHARGE, r.pos, 0, 0);
+        break;
       case 0x0e: // br_table
+        eVal[cur]++;
+        if (wrapped > 0) {
+          const t = new Reader(bytes, w.immStart, r.pos);
+          const n = t.u32();
+          const enc = new ByteWriter(r.pos - w.immStart + 8);
+          enc.u32(n);
+          for (let k = 0; k <= n; k++) enc.u32(adjust(t.u32()));
+          extra.push(Array.from(enc.result()));
+          pushEdit(E_BYTES, w.immStart, extra.length - 1, r.pos);
+        }
+        cur = pushEdit(E_CHARGE, r.pos, 0, 0);
+        break;
       case 0x0f: // return
       case 0x00: // unreachable
       case 0x13: // return_call_indirect
@@ -401,12 +533,12 @@ function rewriteBody(
         break;
       case 0x12: // return_call
         eVal[cur]++;
-        if (w.imm >= fi) pushEdit(E_FUNCIDX, w.immStart, w.imm + SHIFT, r.pos);
+        if (w.imm >= fi) pushEdit(E_U32, w.immStart, w.imm + SHIFT, r.pos);
         cur = pushEdit(E_CHARGE, r.pos, 0, 0);
         break;
       case 0x10: // call
         eVal[cur]++;
-        if (w.imm >= fi) pushEdit(E_FUNCIDX, w.immStart, w.imm + SHIFT, r.pos);
+        if (w.imm >= fi) pushEdit(E_U32, w.immStart, w.imm + SHIFT, r.pos);
         pushEdit(E_RELOAD, r.pos, 0, 0);
         break;
       case 0x11: // call_indirect
@@ -415,7 +547,7 @@ function rewriteBody(
         break;
       case 0xd2: // ref.func
         eVal[cur]++;
-        if (w.imm >= fi) pushEdit(E_FUNCIDX, w.immStart, w.imm + SHIFT, r.pos);
+        if (w.imm >= fi) pushEdit(E_U32, w.immStart, w.imm + SHIFT, r.pos);
         break;
       case 0xfc0a: // memory.copy
       case 0xfc0b: // memory.fill
@@ -435,56 +567,83 @@ function rewriteBody(
   out.u32Padded(0);
   out.u32(groups + (needN ? 2 : 1));
   out.range(bytes, groupsEnd, localsEnd);
-  out.bytes([0x02, 0x7e]);
+  out.bytes([0x01, 0x7e]);
   if (needN) out.bytes([0x01, 0x7f]);
   let pos = localsEnd;
   const G = ids.fuel;
-  const GP = ids.pollAt;
-  // if (F < P) { check(); F = fuel; P = poll_at }
+  // if (F < 0) { check(); F = fuel }
   const check = (): void => {
-    out.u8(0x20).u32(F).u8(0x20).u32(P).bytes([0x53, 0x04, 0x40, 0x10]).u32(ids.check);
-    out.u8(0x23).u32(G).u8(0x21).u32(F).u8(0x23).u32(GP).u8(0x21).u32(P).u8(0x0b);
+    out.u8(0x20).u32(F).bytes([0x42, 0x00, 0x53, 0x04, 0x40, 0x10]).u32(ids.check);
+    out.u8(0x23).u32(G).u8(0x21).u32(F).u8(0x0b);
+  };
+  const charge = (cost: number): void => {
+    // fuel = F = F - cost
+    out.u8(0x20).u32(F).u8(0x42).s32(cost).u8(0x7d).u8(0x22).u32(F).u8(0x24).u32(G);
   };
   for (let e = 0; e < eLen; e++) {
     const kind = eKind[e];
-    const cost = eVal[e];
-    if (kind === E_CHARGE && cost === 0) continue;
+    const val = eVal[e];
+    if (kind === E_CHARGE && val === 0) continue;
     const at = ePos[e];
     out.range(bytes, pos, at);
     pos = at;
     switch (kind) {
       case E_ENTRY:
-        // F = fuel; P = poll_at
-        out.u8(0x23).u32(G).u8(0x21).u32(F).u8(0x23).u32(GP).u8(0x21).u32(P);
-      // falls through
-      case E_CHECK:
-        if (cost > 0) out.u8(0x20).u32(F).u8(0x42).s32(cost).u8(0x7d).u8(0x22).u32(F).u8(0x24).u32(G);
+        // F = fuel; charge; check
+        out.u8(0x23).u32(G).u8(0x21).u32(F);
+        if (val > 0) charge(val);
         check();
         break;
       case E_CHARGE:
-        // fuel = F = F - cost
-        out.u8(0x20).u32(F).u8(0x42).s32(cost).u8(0x7d).u8(0x22).u32(F).u8(0x24).u32(G);
+        charge(val);
         break;
       case E_RELOAD:
-        // the callee (or the host) charged the global: F = fuel; P = poll_at
-        out.u8(0x23).u32(G).u8(0x21).u32(F).u8(0x23).u32(GP).u8(0x21).u32(P);
+        // the callee (or the host) charged the global: F = fuel
+        out.u8(0x23).u32(G).u8(0x21).u32(F);
         break;
-      case E_FUNCIDX:
-        out.u32(cost);
+      case E_U32:
+        out.u32(val);
+        pos = eEnd[e];
+        break;
+      case E_BYTES:
+        out.bytes(extra[val]);
+        pos = eEnd[e];
+        break;
+      case E_LOOP: {
+        const h = extra[val];
+        const mark = h.indexOf(0xff, 2);
+        out.bytes(h.slice(0, mark));
+        check();
+        out.bytes(h.slice(mark + 1));
+        // br_if $slow (F < 0)
+        out.u8(0x20).u32(F).bytes([0x42, 0x00, 0x53, 0x0d, 0x01]);
+        pos = eEnd[e];
+        break;
+      }
+      case E_LOOPEND:
+        // end $inner; br $exit; end $slow; br $outer; end $outer; end $exit
+        out.bytes([0x0b, 0x0c, 0x02, 0x0b, 0x0c, 0x00, 0x0b, 0x0b]);
         pos = eEnd[e];
         break;
       case E_DYN:
-        // size on top: N = size; fuel = F = F - (N >> 6); check; size back on the stack
+        // size on top: N = size; fuel = F = F - (N >> 6); size back on the stack. The next check
+        // point (loop header, entry) sees the debt; no call here, to keep loops call-free.
         out.u8(0x21).u32(N);
         out.u8(0x20).u32(F).u8(0x20).u32(N).bytes([0xad, 0x42, BULK_SHIFT, 0x88, 0x7d]);
         out.u8(0x22).u32(F).u8(0x24).u32(G);
-        check();
         out.u8(0x20).u32(N);
         break;
     }
   }
   out.range(bytes, pos, body.end);
   out.patchU32Padded(sizeAt, out.len - sizeAt - 5);
+}
+
+function encodeS33(v: number): number[] {
+  const w = new ByteWriter(8);
+  w.s32(v);
+  // s32 and s33 agree for non-negative values below 2^31
+  return Array.from(w.result());
 }
 
 /**
