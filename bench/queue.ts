@@ -26,6 +26,8 @@
  * (20), BENCH_LAG_JOBS (10), BENCH_WARMUP (100), BENCH_WRITE_DOCS (1; 0 = do not touch
  * docs/benchmarks.md), BENCH_TIME_LIMIT_SECONDS (240: hard stop).
  */
+import { mergeRunVariables } from '../src/variables/repository.ts';
+import { secretKeyFor } from '../src/secrets/crypto.ts';
 import { createServer, type Server } from 'node:http';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -436,7 +438,9 @@ async function startVecronWorker(db: Database, ctx: Ctx): Promise<VecronWorkerHa
       metrics,
       events,
       services: { db, blobs: ctx.blobs, config: ctx.config, logger: ctx.logger },
-      loadVariables: async (_jobId, documentVariables): Promise<RunVariables> => ({ values: documentVariables, secrets: [] }),
+      // As src/app.ts does: variables come with the claim and are merged here.
+      loadVariables: async (exec, documentVariables): Promise<RunVariables> =>
+        mergeRunVariables(exec.variable_rows ?? [], secretKeyFor(ctx.config), documentVariables),
     },
     { concurrency: CONCURRENCY, leaseSeconds: LEASE_SECONDS, pollIntervalMs: POLL_INTERVAL_MS },
   );

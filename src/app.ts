@@ -12,7 +12,7 @@ import { EventBus } from './events/bus.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 import { Worker } from './queue/worker.ts';
 import type { RunVariables } from './engine/run-execution.ts';
-import { loadRunVariables } from './variables/repository.ts';
+import { mergeRunVariables } from './variables/repository.ts';
 import { secretKeyFor } from './secrets/crypto.ts';
 
 /** A running vecron process: whichever of the api, scheduler and worker roles its config asks for. */
@@ -61,8 +61,8 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
           metrics,
           events,
           services: { db, blobs, config, logger },
-          loadVariables: (jobId, documentVariables): Promise<RunVariables> =>
-            loadRunVariables(db, secretKeyFor(config), jobId, documentVariables),
+          loadVariables: async (exec, documentVariables): Promise<RunVariables> =>
+            mergeRunVariables(exec.variable_rows ?? [], secretKeyFor(config), documentVariables),
         },
         { concurrency: config.workerConcurrency, leaseSeconds: config.leaseSeconds, pollIntervalMs: config.pollIntervalMs },
       );

@@ -28,7 +28,8 @@ export interface EngineEnv {
   events?: EventBus;
   services: Omit<ExecutorServices, 'variable'>;
   workerId: string;
-  loadVariables(jobId: string, documentVariables: Record<string, unknown>): Promise<RunVariables>;
+  /** The execution's variables from the rows the claim fetched, merged with the job document's. */
+  loadVariables(exec: ClaimedExecution, documentVariables: Record<string, unknown>): Promise<RunVariables>;
 }
 
 /** Why an execution was stopped from outside; set as the AbortSignal's reason. */
@@ -62,7 +63,7 @@ export async function runExecution(exec: ClaimedExecution, env: EngineEnv, signa
     if (r.rowCount === 0) throw new LeaseLost();
   };
 
-  const vars = await env.loadVariables(exec.job_id, job.variables ?? {});
+  const vars = await env.loadVariables(exec, job.variables ?? {});
   const mask = createMasker(vars.secrets);
   const steps: Record<string, StepState> = {};
   for (const r of exec.done_steps ?? []) {

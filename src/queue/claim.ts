@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/database.ts';
+import type { RunVariableRow } from '../variables/repository.ts';
 
 export interface ClaimedExecution {
   id: string;
@@ -16,6 +17,8 @@ export interface ClaimedExecution {
   /** The step the claim marked running (the first one not yet succeeded), and when. */
   first_step_id: string | null;
   first_step_started_at: Date | null;
+  /** Global and job-scoped variable rows (secrets still encrypted), fetched with the claim. */
+  variable_rows: RunVariableRow[];
   /** Steps that already succeeded in earlier attempts (the run resumes after them). */
   done_steps: { step_id: string; output: unknown; started_at: string | null; completed_at: string | null }[];
 }
@@ -58,7 +61,10 @@ export async function claimExecutions(db: Queryable, workerId: string, limit: nu
      SELECT claimed.*, f.step_id AS first_step_id, f.started_at AS first_step_started_at,
             (SELECT coalesce(jsonb_agg(jsonb_build_object('step_id', r.step_id, 'output', r.output,
                                'started_at', r.started_at, 'completed_at', r.completed_at)), '[]'::jsonb)
-             FROM step_runs r WHERE r.execution_id = claimed.id AND r.status = 'succeeded') AS done_steps
+             FROM step_runs r WHERE r.execution_id = claimed.id AND r.status = 'succeeded') AS done_steps,
+            (SELECT coalesce(jsonb_agg(jsonb_build_object('name', v.name, 'job_id', v.job_id, 'secret', v.secret,
+                               'value', v.value, 'encrypted_value', v.encrypted_value)), '[]'::jsonb)
+             FROM variables v WHERE v.job_id IS NULL OR v.job_id = claimed.job_id) AS variable_rows
      FROM claimed LEFT JOIN first_step f ON f.execution_id = claimed.id`,
     [workerId, limit, leaseSeconds],
   );

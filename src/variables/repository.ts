@@ -161,15 +161,27 @@ export async function loadRunVariables(
   jobId: string,
   jobDocumentVariables: Record<string, unknown> | null | undefined,
 ): Promise<{ values: Record<string, unknown>; secrets: string[] }> {
-  const { rows } = await db.query<VariableRow>(
+  const { rows } = await db.query<RunVariableRow>(
     `SELECT name, job_id, secret, value, encrypted_value FROM variables
      WHERE job_id IS NULL OR job_id = $1
      ORDER BY (job_id IS NOT NULL), name`,
     [jobId],
   );
+  return mergeRunVariables(rows, key, jobDocumentVariables);
+}
+
+/** The columns an execution needs (the queue's claim fetches them with the execution). */
+export type RunVariableRow = Pick<VariableRow, 'name' | 'job_id' | 'secret' | 'value' | 'encrypted_value'>;
+
+/** Merges fetched variable rows (global and the job's) with the job document's variables. */
+export function mergeRunVariables(
+  rows: RunVariableRow[],
+  key: Buffer,
+  jobDocumentVariables: Record<string, unknown> | null | undefined,
+): { values: Record<string, unknown>; secrets: string[] } {
   const values: Record<string, unknown> = {};
   const secrets: string[] = [];
-  const decrypt = (r: VariableRow): string => {
+  const decrypt = (r: RunVariableRow): string => {
     try {
       return decryptSecret(key, r.encrypted_value ?? '');
     } catch (err) {

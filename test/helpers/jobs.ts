@@ -22,7 +22,7 @@ export function makeWorker(db: Database, opts: Partial<WorkerOptions> = {}): Wor
       db,
       logger: silentLogger,
       services: { db, blobs: new FsBlobStore(tmpdir()), config, logger: silentLogger },
-      loadVariables: async (_id, v) => ({ values: v, secrets: [] }),
+      loadVariables: async (_exec, v) => ({ values: v, secrets: [] }),
     },
     { concurrency: 4, leaseSeconds: 30, pollIntervalMs: 100, ...opts },
   );

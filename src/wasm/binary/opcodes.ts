@@ -128,6 +128,7 @@ export const OP = {
 export interface WalkContext {
   typeCount: number;
   funcCount: number;
+  globalCount: number;
 }
 
 /**
@@ -145,6 +146,8 @@ export class CodeWalker {
   /** Open blocks: 0 = function/block/loop, 1 = if, 2 = if after else. Length = nesting depth. */
   private readonly kinds: number[] = [];
   done = false;
+  /** Params + declared locals of the body (index bound of local.get/set/tee). */
+  localCount = 0xffffffff;
   /** After block/loop/if: the type index of a type-index block type, else -1. */
   blockTypeIndex = -1;
 
@@ -224,19 +227,28 @@ export class CodeWalker {
         this.blockType();
         this.pushBlock(op === 0x04 ? 1 : 0);
         return op;
-      case I_IDX:
-        this.imm = r.u32();
-        if ((op === 0x10 || op === 0x12 || op === 0xd2) && this.imm >= this.ctx.funcCount) {
-          r.fail(`function index ${this.imm} out of range`, this.immStart);
+      case I_IDX: {
+        const v = (this.imm = r.u32());
+        if (op === 0x10 || op === 0x12 || op === 0xd2) {
+          if (v >= this.ctx.funcCount) r.fail(`function index ${v} out of range`, this.immStart);
+        } else if (op <= 0x0d) {
+          if (v >= this.kinds.length) r.fail(`branch depth ${v} out of range`, this.immStart);
+        } else if (op <= 0x22) {
+          if (v >= this.localCount) r.fail(`local index ${v} out of range`, this.immStart);
+        } else if (op <= 0x24) {
+          if (v >= this.ctx.globalCount) r.fail(`global index ${v} out of range`, this.immStart);
         }
         return op;
+      }
       case I_MEMARG:
         this.memarg();
         return op;
       case I_BRTABLE: {
         const n = r.u32();
         if (n > r.end - r.pos) r.fail('br_table longer than the body', this.immStart);
-        for (let i = 0; i <= n; i++) r.u32();
+        for (let i = 0; i <= n; i++) {
+          if (r.u32() >= this.kinds.length) r.fail('br_table depth out of range', this.immStart);
+        }
         return op;
       }
       case I_CALLIND: {

@@ -233,7 +233,7 @@ export function parseModule(bytes: Uint8Array, opts: ParseOptions = {}): WasmMod
     bodies: [],
     funcRefs: [],
   };
-  const ctx: WalkContext = { typeCount: 0, funcCount: 0 };
+  const ctx: WalkContext = { typeCount: 0, funcCount: 0, globalCount: 0 };
   let lastOrder = 0;
   let definedFuncs = 0;
   let sawFunctionSection = false;
@@ -450,14 +450,16 @@ export function parseModule(bytes: Uint8Array, opts: ParseOptions = {}): WasmMod
   if (info.memories.length > 1) throw unsupported('multi-memory', `${info.memories.length} memories`);
   info.functionCount = info.functionTypes.length;
   ctx.funcCount = info.functionCount;
+  ctx.globalCount = info.globals.length;
 
   if (walkCode && codeSection) {
     for (let i = 0; i < info.bodies.length; i++) {
       const b = info.bodies[i];
       const br = new Reader(bytes, b.start, b.end);
       br.funcIndex = info.importedFunctionCount + i;
-      skipLocals(br);
+      const locals = skipLocals(br);
       const w = new CodeWalker(br, ctx, info.importedFunctionCount + i);
+      w.localCount = info.types[info.functionTypes[info.importedFunctionCount + i]].params.length + locals;
       while (!w.done) w.next();
       if (br.pos !== b.end) br.fail('instructions after the final end of a function body');
     }

@@ -227,7 +227,7 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions): Instrume
     funcImports: fi,
   };
   const voidType = info.types.length;
-  const ctx: WalkContext = { typeCount: info.types.length, funcCount: info.functionCount };
+  const ctx: WalkContext = { typeCount: info.types.length, funcCount: info.functionCount, globalCount: info.globals.length };
 
   const out = new ByteWriter(bytes.length + (bytes.length >> 2) + 256);
   out.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
@@ -459,6 +459,9 @@ function rewriteBody(
   let wrapped = 0; // loops open
   let cur = pushEdit(E_ENTRY, r.pos, 0, 0);
   const w = new CodeWalker(r, ctx, funcIndex);
+  // Bounds checked against the original module, so that an invalid index can never become valid by
+  // pointing at a local or global added here.
+  w.localCount = F;
   const adjust = (d: number): number => {
     let add = 0;
     const top = wraps.length - 1;
