@@ -311,7 +311,16 @@ class Probe {
   }
 }
 
+// Labels are memoised: the regexes below would otherwise cost more for long statements than short
+// ones and bias the CPU column against the system with the longer SQL.
+const labels = new Map<string, string>();
 function statementLabel(sql: string): string {
+  let l = labels.get(sql);
+  if (l === undefined) labels.set(sql, (l = computeLabel(sql)));
+  return l;
+}
+
+function computeLabel(sql: string): string {
   const s = sql.replace(/\s+/g, ' ').trim();
   if (s.startsWith('WITH candidates AS')) return 'claimExecutions: WITH candidates … FOR UPDATE SKIP LOCKED';
   if (s.startsWith('WITH expired AS')) return 'reapExpiredLeases: WITH expired …';

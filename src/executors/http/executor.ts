@@ -34,8 +34,9 @@ export const execute: StepExecute<HttpStepConfig> = async (config, ctx) => {
   const safeUrl = shorten(redactUrl(url), MAX_URL_IN_MESSAGES);
 
   const { timeoutMs, graceMs } = effectiveTimeout(config, ctx);
-  const timeoutSignal = timeoutMs === null ? null : AbortSignal.timeout(timeoutMs + graceMs);
-  const signal = timeoutSignal ? AbortSignal.any([ctx.signal, timeoutSignal]) : ctx.signal;
+  // AbortSignal.timeout/any cost ~0.1 ms each on Node 20; a plain timer + one controller is cheaper.
+  const timeoutSignal = timeoutMs === null ? null : deadlineSignal(ctx.signal, timeoutMs + graceMs);
+  const signal = timeoutSignal ?? ctx.signal;
 
   const headers = buildHeaders(config, userinfo);
   const body = buildBody(config, method, headers);
@@ -95,6 +96,8 @@ export const execute: StepExecute<HttpStepConfig> = async (config, ctx) => {
       'http step request failed',
     );
     throw e;
+  } finally {
+    release(timeoutSignal);
   }
 };
 
@@ -164,6 +167,38 @@ function buildBody(config: HttpStepConfig, method: string, headers: Headers): st
  * When the deadline is the limit, the engine aborts ctx.signal at that moment with the precise reason
  * (step_timeout, job_timeout); our own timer then only fires a little later, as a backstop.
  */
+/**
+ * A signal that aborts with a TimeoutError DOMException after `ms` (like AbortSignal.timeout) or when
+ * `parent` aborts (with the parent's reason). The timer does not keep the process alive.
+ */
+function deadlineSignal(parent: AbortSignal, ms: number): AbortSignal {
+  const ac = new AbortController();
+  if (parent.aborted) {
+    ac.abort(parent.reason);
+    return ac.signal;
+  }
+  const onParent = () => (clearTimeout(timer), ac.abort(parent.reason));
+  const timer = setTimeout(() => {
+    parent.removeEventListener('abort', onParent);
+    ac.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
+  }, ms);
+  timer.unref?.();
+  parent.addEventListener('abort', onParent, { once: true });
+  const dispose = () => (clearTimeout(timer), parent.removeEventListener('abort', onParent));
+  ac.signal.addEventListener('abort', dispose, { once: true });
+  disposers.set(ac.signal, dispose);
+  return ac.signal;
+}
+
+const disposers = new WeakMap<AbortSignal, () => void>();
+
+/** Stops the timer of a deadlineSignal once the request is over (a job timeout can be an hour). */
+function release(signal: AbortSignal | null): void {
+  if (!signal) return;
+  disposers.get(signal)?.();
+  disposers.delete(signal);
+}
+
 function effectiveTimeout(config: HttpStepConfig, ctx: StepRunContext): { timeoutMs: number | null; graceMs: number } {
   let untilDeadline = Number.isFinite(ctx.deadline) && ctx.deadline > 0 ? Math.max(0, ctx.deadline - Date.now()) : null;
   if (untilDeadline !== null && untilDeadline > MAX_TIMER_MS) untilDeadline = null; // Node timers overflow past ~24.8 days

@@ -15,3 +15,4 @@ export {
   DEFAULT_POLL_INTERVAL,
   BULK_SHIFT,
 } from './instrument.ts';
+export { runtimeImports, FuelExhaustedError, InterruptedError, type RuntimeImportOptions } from './runtime.ts';

@@ -657,7 +657,6 @@ function remapNameSection(bytes: Uint8Array, sec: SectionInfo, fi: number): Uint
   try {
     const r = new Reader(bytes, sec.start, sec.end);
     r.name();
-    const payloadStart = r.pos;
     const w = new ByteWriter(sec.end - sec.start + 64);
     w.name('name');
     const shift = (idx: number): number => (idx < fi ? idx : idx + SHIFT);
@@ -693,7 +692,6 @@ function remapNameSection(bytes: Uint8Array, sec: SectionInfo, fi: number): Uint
       w.u8(id).u32(sub.len).bytes(sub.result());
       r.pos = end;
     }
-    void payloadStart;
     const outer = new ByteWriter(w.len + 8);
     outer.u8(0).u32(w.len).bytes(w.result());
     return outer.result();
