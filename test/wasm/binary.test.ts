@@ -120,6 +120,12 @@ test('malformed structure is refused with code malformed', () => {
   fails(oneFunc([0x05]), 'malformed', /else without if/);
   fails(oneFunc(I.call(7)), 'malformed', /function index 7/);
   fails(oneFunc([0x02, 0x05, 0x0b]), 'malformed', /block type index 5/);
+  // indices the rewrite could otherwise make valid (it adds locals, globals, functions, types)
+  fails(oneFunc([...I.get(0), 0x1a]), 'malformed', /local index 0/);
+  fails(oneFunc([...I.gget(0), 0x1a]), 'malformed', /global index 0/);
+  fails(oneFunc(I.br(1)), 'malformed', /branch depth 1/);
+  fails(oneFunc([...I.i32(0), 0x0e, 0, 3]), 'malformed', /br_table depth/);
+  fails(oneFunc([...I.i32(0), 0x11, 1, 0]), 'malformed', /type index 1/);
   // duplicate export
   fails(
     assemble({ types: [V], funcs: [{ type: 0, body: [] }], exports: [{ name: 'a', kind: 0, index: 0 }, { name: 'a', kind: 0, index: 0 }] }),

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { assemble, I, T, parseModule, WasmFormatError, type AsmModule } from '../../src/wasm/binary/index.ts';
-import { instrument, type InstrumentOptions } from '../../src/wasm/instrument/index.ts';
+import { instrument, setFuel, fuelLeft, type InstrumentOptions } from '../../src/wasm/instrument/index.ts';
 
 // The project's tsconfig has no WebAssembly typings (lib ES2023, no DOM): use the runtime global untyped.
 const WebAssembly: any = (globalThis as any).WebAssembly;
@@ -12,7 +12,6 @@ class Interrupted extends Error {}
 
 interface Run {
   exports: Record<string, any>;
-  fuel: any;
   polls: () => number;
   setFuel: (n: bigint) => void;
   consumed: () => bigint;
@@ -25,7 +24,7 @@ function prepare(
 ): Run {
   const bytes = mod instanceof Uint8Array ? mod : assemble(mod);
   assert.ok(WebAssembly.validate(bytes), 'input module must be valid');
-  const out = instrument(bytes, { memoryMaxPages: 16, ...opts }).bytes;
+  const { bytes: out, meta } = instrument(bytes, { memoryMaxPages: 16, ...opts });
   let err = '';
   try {
     new WebAssembly.Module(out);
@@ -46,17 +45,15 @@ function prepare(
       },
     },
   });
-  const fuel = inst.exports.__vecron_fuel as any;
   let budget = 0n;
   return {
     exports: inst.exports as Record<string, any>,
-    fuel,
     polls: () => polls,
     setFuel: (n) => {
       budget = n;
-      fuel.value = n;
+      setFuel(inst.exports, n, meta.pollInterval);
     },
-    consumed: () => budget - (fuel.value as bigint),
+    consumed: () => budget - fuelLeft(inst.exports),
   };
 }
 
@@ -72,6 +69,28 @@ test('a straight-line function consumes exactly its instruction count', () => {
   r.setFuel(1000n);
   r.exports.f();
   assert.equal(r.consumed(), 3n);
+});
+
+test('a run may use exactly its budget; one unit less traps; a trap has paid for its whole block', () => {
+  const r = prepare({
+    types: [{ params: [], results: [T.i32] }, V],
+    funcs: [
+      { type: 0, body: [...I.i32(1), ...I.i32(2), 0x6a] },
+      { type: 1, body: [...I.i32(1), ...I.i32(0), 0x6d, 0x1a] }, // 1 / 0: traps at the third instruction
+    ],
+    exports: [
+      { name: 'f', kind: 0, index: 0 },
+      { name: 'div0', kind: 0, index: 1 },
+    ],
+  });
+  r.setFuel(3n);
+  assert.equal(r.exports.f(), 3);
+  assert.equal(r.consumed(), 3n);
+  r.setFuel(2n);
+  assert.throws(() => r.exports.f(), OutOfFuel);
+  r.setFuel(100n);
+  assert.throws(() => r.exports.div0(), (e: unknown) => e instanceof WebAssembly.RuntimeError && /divide by zero/.test(String(e)));
+  assert.equal(r.consumed(), 4n);
 });
 
 test('branches are charged per block: only the block taken pays', () => {
@@ -202,9 +221,12 @@ test('memory.copy / memory.fill / memory.init pay size/64 more', () => {
   r.setFuel(100_000n);
   r.exports.init(128);
   assert.equal(r.consumed(), 4n + 2n);
-  // a huge fill with too little fuel is stopped before it runs
+  // the size charge is a debt that the next check point collects (no call sits next to the
+  // instruction, to keep loops call-free)
   r.setFuel(50n);
-  assert.throws(() => r.exports.fill(65536), OutOfFuel);
+  r.exports.fill(65536);
+  assert.equal(r.consumed(), 4n + 1024n);
+  assert.throws(() => r.exports.fill(1), OutOfFuel);
 });
 
 test('memory maximum is clamped: growth past it fails inside the guest', () => {
@@ -250,7 +272,7 @@ test('an imported memory is clamped too', () => {
     WebAssembly.LinkError,
   );
   const inst = new WebAssembly.Instance(m, { env: { memory: new WebAssembly.Memory({ initial: 1, maximum: 8 }) }, vecron_rt: rt });
-  (inst.exports.__vecron_fuel as any).value = 100n;
+  setFuel(inst.exports, 100n);
   assert.equal((inst.exports.grow as (n: number) => number)(7), 1);
   assert.equal((inst.exports.grow as (n: number) => number)(1), -1);
 });
@@ -345,6 +367,48 @@ test('modules using SIMD, multi-value, tail calls and reference types still vali
   assert.equal(r.exports.tables(), 4);
 });
 
+test('loops with parameters, nested loops and branches across them keep their meaning', () => {
+  const mod: AsmModule = {
+    types: [{ params: [T.i32], results: [T.i32] }, V, { params: [T.i32], results: [T.i32] }],
+    funcs: [
+      {
+        type: 0,
+        locals: [[2, T.i32]],
+        body: [
+          ...I.i32(0), // acc
+          0x03, 2, // loop $L1 (param i32) (result i32)
+          ...I.set(2), // local2 = acc
+          ...I.get(0), 0x45, 0x04, 0x40, ...I.get(2), ...I.br(2), 0x0b, // n == 0 -> return acc (br to the function label)
+          ...I.get(0), ...I.i32(1), 0x6b, ...I.set(0), // n--
+          ...I.get(0), ...I.set(1), // j = n
+          0x02, 0x40, // block $done
+          0x03, 0x40, // loop $L2
+          ...I.get(1), 0x45, ...I.brIf(1), // j == 0 -> $done
+          ...I.get(2), ...I.i32(1), 0x6a, ...I.set(2), // acc++
+          ...I.get(1), ...I.i32(1), 0x6b, ...I.set(1), // j--
+          ...I.get(1), ...I.i32(3), 0x70, // j % 3
+          0x0e, 2, 0, 0, 0, // br_table [$L2 $L2] default $L2
+          0x0b, // end $L2
+          0x0b, // end $done
+          ...I.get(2), ...I.br(0), // continue $L1 with acc
+          0x0b, // end $L1
+        ],
+      },
+    ],
+    exports: [{ name: 'tri', kind: 0, index: 0 }],
+  };
+  const plain = new WebAssembly.Instance(new WebAssembly.Module(assemble(mod))).exports;
+  const r = prepare(mod, { pollInterval: 7 });
+  for (const n of [0, 1, 2, 5, 30]) {
+    r.setFuel(1_000_000n);
+    assert.equal(r.exports.tri(n), (n * (n - 1)) / 2 + 0);
+    assert.equal(plain.tri(n), (n * (n - 1)) / 2 + 0);
+  }
+  assert.ok(r.polls() > 10);
+  r.setFuel(100n);
+  assert.throws(() => r.exports.tri(30), OutOfFuel);
+});
+
 test('reserved names are refused', () => {
   assert.throws(
     () => instrument(assemble({ types: [V], imports: [{ module: 'vecron_rt', name: 'poll', func: 0 }] }), { memoryMaxPages: 1 }),
@@ -365,4 +429,65 @@ test('unsupported features are refused by instrument too', () => {
     () => instrument(bytes, { memoryMaxPages: 1 }),
     (e: unknown) => e instanceof WasmFormatError && e.code === 'unsupported_feature' && /threads/.test(e.message),
   );
+});
+
+test('a busy loop in a worker thread stops cleanly when another thread sets the interrupt flag', async () => {
+  const { Worker } = await import('node:worker_threads');
+  const { bytes } = instrument(
+    assemble({
+      types: [V],
+      funcs: [{ type: 0, body: [0x03, 0x40, ...I.br(0), 0x0b] }],
+      exports: [{ name: 'spin', kind: 0, index: 0 }],
+    }),
+    { memoryMaxPages: 1 },
+  );
+  const sab = new SharedArrayBuffer(4);
+  const flag = new Int32Array(sab);
+  // Plain JS worker (the same logic as runtimeImports, inlined: a worker has no tsx here).
+  const worker = new Worker(
+    `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const flag = new Int32Array(workerData.sab);
+    const inst = new WebAssembly.Instance(new WebAssembly.Module(workerData.bytes), {
+      vecron_rt: {
+        out_of_fuel() { throw new Error('fuel'); },
+        poll() { if (Atomics.load(flag, 0) !== 0) throw new Error('interrupted'); },
+      },
+    });
+    inst.exports.__vecron_fuel.value = 65536n;
+    inst.exports.__vecron_fuel_reserve.value = 1n << 62n;
+    parentPort.postMessage('started');
+    const t = Date.now();
+    try { inst.exports.spin(); parentPort.postMessage({ error: 'returned' }); }
+    catch (e) { parentPort.postMessage({ error: e.message, ms: Date.now() - t, left: String(inst.exports.__vecron_fuel_reserve.value) }); }
+    `,
+    { eval: true, workerData: { bytes, sab } },
+  );
+  const result = await new Promise<{ error: string; ms: number }>((resolve, reject) => {
+    worker.on('message', (m) => {
+      if (m === 'started') setTimeout(() => Atomics.store(flag, 0, 1), 50);
+      else resolve(m);
+    });
+    worker.on('error', reject);
+  });
+  await worker.terminate();
+  assert.equal(result.error, 'interrupted');
+  assert.ok(result.ms >= 40 && result.ms < 2000, `stopped after ${result.ms} ms`);
+});
+
+test('runtimeImports: out_of_fuel and poll throw errors the host can tell apart', async () => {
+  const { runtimeImports, FuelExhaustedError, InterruptedError } = await import('../../src/wasm/instrument/index.ts');
+  const { bytes } = instrument(
+    assemble({ types: [V], funcs: [{ type: 0, body: [0x03, 0x40, ...I.br(0), 0x0b] }], exports: [{ name: 'spin', kind: 0, index: 0 }] }),
+    { memoryMaxPages: 1, pollInterval: 1000 },
+  );
+  const flag = new Int32Array(new SharedArrayBuffer(4));
+  let polls = 0;
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), runtimeImports({ interrupt: flag, onPoll: () => polls++ })).exports;
+  setFuel(inst, 100_000n, 1000);
+  assert.throws(() => inst.spin(), (e: unknown) => e instanceof FuelExhaustedError && e.code === 'fuel_exhausted');
+  assert.ok(polls >= 90, `polls ${polls}`);
+  Atomics.store(flag, 0, 1);
+  setFuel(inst, 100_000n, 1000);
+  assert.throws(() => inst.spin(), (e: unknown) => e instanceof InterruptedError && e.code === 'timeout');
 });
