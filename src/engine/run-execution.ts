@@ -81,7 +81,6 @@ export async function runExecution(exec: ClaimedExecution, env: EngineEnv, signa
     env.events?.publish({ ...e, execution_id: exec.id, job_id: exec.job_id, at: new Date().toISOString() }).catch(() => {});
 
   try {
-    void publish({ kind: 'execution', status: 'running' });
     // Written together with the first step's 'running' row (one statement less per execution).
     let contextJson: string | null = JSON.stringify(mask({ variables: vars.values, trigger: exec.trigger }));
 
@@ -127,7 +126,7 @@ async function runStep(step: Step, s: StepEnv, contextJson: string | null, isLas
   let startedAt = new Date();
   const markedByClaim = exec.first_step_id === step.id && exec.first_step_started_at !== null;
   if (markedByClaim) {
-    // The claim already wrote this step's 'running' row; the context goes with the outcome.
+    // The claim already wrote this step's 'running' row (and its event); the context goes with the next write.
     startedAt = exec.first_step_started_at!;
     s.pendingContext = contextJson;
   } else if (contextJson !== null) {
@@ -142,7 +141,7 @@ async function runStep(step: Step, s: StepEnv, contextJson: string | null, isLas
     await fenced(env.db, `UPDATE step_runs SET status = 'running', started_at = $3, completed_at = NULL, attempt = $4, error = NULL, output = NULL
                           WHERE execution_id = $1 AND step_id = $2 AND %FENCE%`, [exec.id, step.id, startedAt, exec.attempt]);
   }
-  void s.publish({ kind: 'step', step_id: step.id, status: 'running' });
+  if (!markedByClaim) void s.publish({ kind: 'step', step_id: step.id, status: 'running' });
   if (exec.fire_time && env.metrics && Object.keys(s.steps).length === 0) {
     env.metrics.scheduleLag.observe((startedAt.getTime() - exec.fire_time.getTime()) / 1000);
   }
@@ -191,8 +190,9 @@ async function runStep(step: Step, s: StepEnv, contextJson: string | null, isLas
     ]);
     return { status: 'failed', error: { code: e.code, message: `step '${step.id}' failed: ${e.message}`, retryable: false, step_id: step.id } };
   }
-  void s.publish({ kind: 'step', step_id: step.id, status: 'succeeded' });
+  // The last step's event goes out with the execution's final status (queue/finish.ts).
   if (isLast) return { status: 'succeeded', lastStep: { stepId: step.id, completedAt, outputJson: json }, contextJson: takeContext(s) };
+  void s.publish({ kind: 'step', step_id: step.id, status: 'succeeded' });
   const ctx = takeContext(s);
   await fenced(
     env.db,

@@ -59,6 +59,12 @@ export async function claimExecutions(db: Queryable, workerId: string, limit: nu
        RETURNING r.execution_id, r.step_id, r.started_at
      )
      SELECT claimed.*, f.step_id AS first_step_id, f.started_at AS first_step_started_at,
+            -- status events go out with the claim itself (delivered at commit)
+            pg_notify('vecron_events', json_build_object('kind', 'execution', 'execution_id', claimed.id, 'job_id', claimed.job_id,
+                      'status', 'running', 'at', now())::text) AS ev1,
+            CASE WHEN f.step_id IS NOT NULL THEN
+              pg_notify('vecron_events', json_build_object('kind', 'step', 'execution_id', claimed.id, 'job_id', claimed.job_id,
+                        'step_id', f.step_id, 'status', 'running', 'at', f.started_at)::text) END AS ev2,
             (SELECT coalesce(jsonb_agg(jsonb_build_object('step_id', r.step_id, 'output', r.output,
                                'started_at', r.started_at, 'completed_at', r.completed_at)), '[]'::jsonb)
              FROM step_runs r WHERE r.execution_id = claimed.id AND r.status = 'succeeded') AS done_steps,

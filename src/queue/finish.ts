@@ -32,18 +32,28 @@ export async function finishAttempt(
 ): Promise<FinishResult> {
   if (outcome.status === 'succeeded') {
     const last = outcome.lastStep;
+    // One statement: the last step's result, the final status, and their status events.
     const r = await db.query(
       `WITH s AS (
          UPDATE step_runs SET status = 'succeeded', completed_at = $4, output = $5
          WHERE $3::text IS NOT NULL AND execution_id = $1 AND step_id = $3
            AND EXISTS (SELECT 1 FROM executions WHERE id = $1 AND locked_by = $2 AND status = 'running')
+         RETURNING execution_id, step_id
+       ), u AS (
+         UPDATE executions SET status = 'succeeded', finished_at = now(), locked_by = NULL, lease_expires_at = NULL, error = NULL,
+                context = coalesce($6::jsonb, context)
+         WHERE id = $1 AND locked_by = $2 AND status = 'running'
+         RETURNING id, job_id, finished_at
        )
-       UPDATE executions SET status = 'succeeded', finished_at = now(), locked_by = NULL, lease_expires_at = NULL, error = NULL,
-              context = coalesce($6::jsonb, context)
-       WHERE id = $1 AND locked_by = $2 AND status = 'running'`,
+       SELECT u.id,
+              (SELECT pg_notify('vecron_events', json_build_object('kind', 'step', 'execution_id', u.id, 'job_id', u.job_id,
+                       'step_id', s.step_id, 'status', 'succeeded', 'at', $4::timestamptz)::text) FROM s) AS ev1,
+              pg_notify('vecron_events', json_build_object('kind', 'execution', 'execution_id', u.id, 'job_id', u.job_id,
+                       'status', 'succeeded', 'at', u.finished_at)::text) AS ev2
+       FROM u`,
       [exec.id, workerId, last?.stepId ?? null, last?.completedAt ?? null, last?.outputJson ?? null, outcome.contextJson ?? null],
     );
-    return { status: 'succeeded', owned: r.rowCount > 0 };
+    return { status: 'succeeded', owned: r.rows.length > 0 };
   }
   const err = outcome.error;
   const attemptEntry = JSON.stringify([{ attempt: exec.attempt, at: new Date().toISOString(), error: err }]);

@@ -187,6 +187,8 @@ export class Worker {
         this.metrics?.executionsFinished.inc({ status: result.status });
         if (job.schedule?.type === 'fixed_delay') await scheduleAfterFinish(this.db, exec.job_id, exec.job_version, new Date());
       }
+      // A success's events were sent by finishAttempt's own statement.
+      if (result.status === 'succeeded') return;
       void this.events
         ?.publish({
           kind: 'execution',
