@@ -1,13 +1,29 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Database, Queryable, QueryResult, Row } from './database.ts';
 
 // int8 (bigint) comes back as a JS number: our counters and byte sizes stay below 2^53.
 pg.types.setTypeParser(20, (v: string) => Number(v));
 
+/**
+ * Every parameterised statement is sent as a named prepared statement: PostgreSQL parses and plans
+ * it once per connection instead of on every call (the queue's statements are long CTEs that run
+ * thousands of times a minute). Names come from the SQL text, so the set is bounded by the code.
+ */
+const statementNames = new Map<string, string>();
+function statementName(sql: string): string {
+  let n = statementNames.get(sql);
+  if (!n) {
+    n = 'v_' + createHash('sha1').update(sql).digest('hex').slice(0, 20);
+    statementNames.set(sql, n);
+  }
+  return n;
+}
+
 function wrap(client: pg.Pool | pg.PoolClient | pg.Client): Queryable {
   return {
     async query<T = Row>(sql: string, params: unknown[] = []): Promise<QueryResult<T>> {
-      const r = await client.query(sql, params as any[]);
+      const r = await client.query({ name: statementName(sql), text: sql, values: params as any[] });
       return { rows: r.rows as T[], rowCount: r.rowCount ?? r.rows.length };
     },
     async exec(sql: string): Promise<void> {
