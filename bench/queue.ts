@@ -86,7 +86,7 @@ const CONCURRENCY = envInt('BENCH_CONCURRENCY', 8);
 const LAG_SECONDS = envInt('BENCH_LAG_SECONDS', 20);
 const LAG_JOBS = envInt('BENCH_LAG_JOBS', 10);
 const WARMUP = envInt('BENCH_WARMUP', 100, 0);
-const ROUNDS = envInt('BENCH_ROUNDS', 2);
+const ROUNDS = envInt('BENCH_ROUNDS', 3);
 const TIME_LIMIT_S = envInt('BENCH_TIME_LIMIT_SECONDS', 240);
 const WRITE_DOCS = process.env.BENCH_WRITE_DOCS !== '0';
 const POLL_INTERVAL_MS = 1000;
