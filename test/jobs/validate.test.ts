@@ -6,42 +6,10 @@ import type { JobDefinition } from '../../src/jobs/types.ts';
 import type { Problem } from '../../src/errors.ts';
 import { VecronError } from '../../src/errors.ts';
 import { stepDefinitions, stepTypes } from '../../src/executors/definitions.ts';
+import { seedJob } from '../api/support.ts';
 
-const seedExample = {
-  name: 'customer-analysis',
-  steps: [
-    {
-      id: 'fetch_customers',
-      name: 'Fetch Customer Data',
-      step_type: {
-        HttpRequest: {
-          method: 'GET',
-          url: 'https://api.example.com/customers',
-          auth: { Bearer: { token: '{{variables.api_token}}' } },
-        },
-      },
-    },
-    {
-      id: 'transform',
-      name: 'Transform and Analyze',
-      step_type: {
-        Wasm: { module_id: 'customer-transformer-v1', function_name: 'transform_data', fuel_limit: 1000000, timeout_seconds: 10 },
-      },
-    },
-    {
-      id: 'save_to_db',
-      name: 'Save to Database',
-      step_type: {
-        DatabaseQuery: {
-          database_type: 'PostgreSQL',
-          connection_string: '{{variables.db_url}}',
-          query: 'INSERT INTO customer_analysis (data) VALUES ($1)',
-          query_type: 'RawSql',
-        },
-      },
-    },
-  ],
-};
+// The design study's example job, in its own shape (shared with the API tests).
+const { variables: _v, ...seedExample } = seedJob();
 
 /** The same job as seedExample, written in the flat shape. */
 const flatExample = {
