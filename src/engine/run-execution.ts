@@ -57,9 +57,11 @@ interface StepState {
 export async function runExecution(exec: ClaimedExecution, env: EngineEnv, signal: AbortSignal): Promise<Outcome> {
   const job = exec.job_snapshot as JobDefinition;
   const log = env.logger.child({ execution: exec.id, job: job.name, attempt: exec.attempt });
-  const fence = `EXISTS (SELECT 1 FROM executions x WHERE x.id = $1 AND x.locked_by = '${env.workerId.replace(/'/g, "''")}' AND x.status = 'running')`;
+  // Every write is fenced: it applies only while this worker still owns the execution.
   const fenced = async (q: Queryable, sql: string, params: unknown[]): Promise<void> => {
-    const r = await q.query(sql.replace('%FENCE%', fence), params);
+    const w = params.length + 1;
+    const fence = `EXISTS (SELECT 1 FROM executions x WHERE x.id = $1 AND x.locked_by = $${w} AND x.status = 'running')`;
+    const r = await q.query(sql.replace('%FENCE%', fence), [...params, env.workerId]);
     if (r.rowCount === 0) throw new LeaseLost();
   };
 
