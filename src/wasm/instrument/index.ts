@@ -12,6 +12,7 @@ export {
   fuelLeft,
   type FuelGlobals,
   START_EXPORT,
+  GROW_FAILED_EXPORT,
   DEFAULT_POLL_INTERVAL,
   BULK_SHIFT,
 } from './instrument.ts';

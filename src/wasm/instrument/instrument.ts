@@ -65,6 +65,8 @@ export const POLL_IMPORT = 'poll';
 export const FUEL_EXPORT = '__vecron_fuel';
 export const RESERVE_EXPORT = '__vecron_fuel_reserve';
 export const START_EXPORT = '__vecron_start';
+/** With `trackGrowFailures`: an exported mutable i32 global set to 1 when a `memory.grow` returns -1. */
+export const GROW_FAILED_EXPORT = '__vecron_grow_failed';
 export const DEFAULT_POLL_INTERVAL = 1 << 16;
 /** Bytes per fuel unit charged for memory.copy / memory.fill / memory.init (as a shift). */
 export const BULK_SHIFT = 6;
@@ -95,6 +97,11 @@ export interface InstrumentOptions {
   memoryMaxPages: number;
   /** Fuel units between two calls to `vecron_rt.poll` (default 2^16). */
   pollInterval?: number;
+  /**
+   * Add the exported global `__vecron_grow_failed` (mut i32, 0), set to 1 after any `memory.grow`
+   * that returns -1, so the host can tell a trap after a failed growth (memory limit) from others.
+   */
+  trackGrowFailures?: boolean;
 }
 
 export interface InstrumentMeta {
@@ -109,6 +116,8 @@ export interface InstrumentMeta {
   memoryMaxPages: number;
   /** Memory limits after the clamp (for the imported one, what the host must supply). */
   memory?: { min: number; max: number; imported: boolean };
+  /** With `trackGrowFailures`: the export name of the grow-failure flag. */
+  growFailedExport?: string;
 }
 
 export interface InstrumentResult {
@@ -129,6 +138,7 @@ const E_RELOAD = 4; // insert: reload the locals after a call
 const E_BYTES = 5; // replace [pos, end) with extra[val]
 const E_LOOP = 6; // replace the loop instruction [pos, end) with the loop prologue extra[val]
 const E_LOOPEND = 7; // replace the loop's end [pos, end) with the epilogue
+const E_GROW = 8; // insert after memory.grow: flag a failed growth
 let eKind = new Uint8Array(1024);
 let ePos = new Int32Array(1024);
 let eVal = new Int32Array(1024);
@@ -165,6 +175,8 @@ interface Ids {
   outOfFuel: number;
   poll: number;
   funcImports: number;
+  /** Index of the grow-failure global, or -1. */
+  growFailed: number;
 }
 
 export function instrument(bytes: Uint8Array, opts: InstrumentOptions): InstrumentResult {
@@ -225,6 +237,7 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions): Instrume
     poll: fi + 1,
     check: info.functionCount + SHIFT,
     funcImports: fi,
+    growFailed: opts.trackGrowFailures ? info.globals.length + 2 : -1,
   };
   const voidType = info.types.length;
   const ctx: WalkContext = { typeCount: info.types.length, funcCount: info.functionCount, globalCount: info.globals.length };
@@ -313,15 +326,17 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions): Instrume
         vecSection(3, sec, 1, () => out.u32(voidType));
         break;
       case 6:
-        vecSection(6, sec, 2, () => {
+        vecSection(6, sec, ids.growFailed >= 0 ? 3 : 2, () => {
           out.bytes([0x7e, 0x01, 0x42, 0x00, 0x0b]); // fuel: mut i64 = 0
           out.bytes([0x7e, 0x01, 0x42, 0x00, 0x0b]); // reserve: mut i64 = 0
+          if (ids.growFailed >= 0) out.bytes([0x7f, 0x01, 0x41, 0x00, 0x0b]); // grow failed: mut i32 = 0
         });
         break;
       case 7:
-        vecSection(7, sec, info.start === undefined ? 2 : 3, () => {
+        vecSection(7, sec, (info.start === undefined ? 2 : 3) + (ids.growFailed >= 0 ? 1 : 0), () => {
           out.name(FUEL_EXPORT).u8(0x03).u32(ids.fuel);
           out.name(RESERVE_EXPORT).u8(0x03).u32(ids.reserve);
+          if (ids.growFailed >= 0) out.name(GROW_FAILED_EXPORT).u8(0x03).u32(ids.growFailed);
           if (info.start !== undefined) {
             out.name(START_EXPORT).u8(0x00).u32(info.start < fi ? info.start : info.start + SHIFT);
           }
@@ -358,6 +373,7 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions): Instrume
       pollInterval: interval,
       memoryMaxPages: maxPages,
       ...(memory ? { memory } : {}),
+      ...(ids.growFailed >= 0 ? { growFailedExport: GROW_FAILED_EXPORT } : {}),
     },
   };
 }
@@ -559,6 +575,13 @@ function rewriteBody(
         needN = true;
         pushEdit(E_DYN, w.start, 0, 0);
         break;
+      case 0x40: // memory.grow
+        eVal[cur]++;
+        if (ids.growFailed >= 0) {
+          needN = true;
+          pushEdit(E_GROW, r.pos, 0, 0);
+        }
+        break;
       default:
         eVal[cur]++;
     }
@@ -627,6 +650,11 @@ function rewriteBody(
         // end $inner; br $exit; end $slow; br $outer; end $outer; end $exit
         out.bytes([0x0b, 0x0c, 0x02, 0x0b, 0x0c, 0x00, 0x0b, 0x0b]);
         pos = eEnd[e];
+        break;
+      case E_GROW:
+        // result on top: N = result; if (N == -1) grow_failed = 1; result back on the stack.
+        out.u8(0x22).u32(N).bytes([0x41, 0x7f, 0x46, 0x04, 0x40, 0x41, 0x01, 0x24]).u32(ids.growFailed).u8(0x0b);
+        out.u8(0x20).u32(N);
         break;
       case E_DYN:
         // size on top: N = size; fuel = F = F - (N >> 6); size back on the stack. The next check

@@ -1,0 +1,119 @@
+/**
+ * `wasm-cli`: the module developer's tool.
+ *   wasm-cli test [module.wasm] --function NAME --input context.json [--fuel N] [--timeout S] [--memory MB] [--json]
+ * Runs a module from the local filesystem with the same runtime as the server (instrumentation,
+ * worker pool, limits, host functions, WASI) and prints the output, logs, fuel, memory and duration.
+ */
+import { readFileSync, existsSync, readdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { WasmRuntime, type WasmRunResult } from '../wasm/runtime/index.ts';
+import { VERSION } from '../version.ts';
+
+const positiveInt = (name: string) => (v: string) => {
+  if (!/^\d+$/.test(v) || Number(v) <= 0) throw new InvalidArgumentError(`${name} must be a positive whole number`);
+  return Number(v);
+};
+const positiveNumber = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number`);
+  return n;
+};
+
+function findModule(given: string | undefined): string {
+  if (given) return resolve(given);
+  // No path given: the single .wasm in the current directory or its build folders.
+  for (const dir of ['.', 'build', 'dist', 'target/wasm32-wasip1/release', 'target/wasm32-wasi/release']) {
+    if (!existsSync(dir)) continue;
+    const found = readdirSync(dir).filter((f) => f.endsWith('.wasm'));
+    if (found.length === 1) return resolve(dir, found[0]);
+    if (found.length > 1) throw new Error(`several .wasm files in ${dir}: name the module to test`);
+  }
+  throw new Error('no module given and no .wasm file found here: wasm-cli test <module.wasm> --function <name>');
+}
+
+function printHuman(r: WasmRunResult, file: string): void {
+  const out = process.stdout;
+  for (const l of r.logs) out.write(`[${l.level}] ${l.message}\n`);
+  if (r.stderr) out.write(`stderr: ${r.stderr.trimEnd()}\n`);
+  if (r.ok) {
+    out.write(JSON.stringify(r.output, null, 2) + '\n');
+  } else {
+    process.stderr.write(`error ${r.error.code}: ${r.error.message}\n`);
+    if (r.error.stack) process.stderr.write(r.error.stack + '\n');
+  }
+  const writes = Object.keys(r.contextWrites);
+  process.stderr.write(
+    `${file}: ${r.ok ? 'ok' : 'failed'} · fuel ${r.fuelConsumed.toLocaleString('en')}` +
+      (r.initFuelConsumed ? ` (+${r.initFuelConsumed.toLocaleString('en')} init)` : '') +
+      ` · memory ${(r.memoryPeakBytes / 1048576).toFixed(2)} MiB · ${r.durationMs.toFixed(2)} ms` +
+      (writes.length ? ` · set_context: ${writes.join(', ')}` : '') +
+      (r.exitCode !== null ? ` · exit ${r.exitCode}` : '') +
+      '\n',
+  );
+}
+
+const program = new Command();
+program.name('wasm-cli').description('build, test and publish vecron WebAssembly modules').version(VERSION);
+
+program
+  .command('test')
+  .argument('[module]', 'the .wasm file (default: the one .wasm in ., build/ or dist/)')
+  .requiredOption('-f, --function <name>', 'entry function (or _start for a WASI command)')
+  .option('-i, --input <file>', 'JSON file with the input (the job context); - for stdin', undefined)
+  .option('--fuel <n>', 'fuel limit (instructions)', positiveInt('--fuel'), 1_000_000)
+  .option('--timeout <seconds>', 'timeout in seconds', positiveNumber('--timeout'), 30)
+  .option('--memory <mb>', 'memory limit in MB', positiveInt('--memory'), 64)
+  .option('--json', 'print one machine-readable JSON object')
+  .description('run a module locally with the server runtime and its limits')
+  .action(async (moduleArg: string | undefined, opts: { function: string; input?: string; fuel: number; timeout: number; memory: number; json?: boolean }) => {
+    let file: string;
+    let input: unknown = {};
+    try {
+      file = findModule(moduleArg);
+      if (opts.input) {
+        const text = opts.input === '-' ? readFileSync(0, 'utf8') : readFileSync(resolve(opts.input), 'utf8');
+        try {
+          input = JSON.parse(text);
+        } catch (err) {
+          throw new Error(`${opts.input} is not valid JSON: ${(err as Error).message}`);
+        }
+      }
+    } catch (err) {
+      process.stderr.write(`wasm-cli: ${(err as Error).message}\n`);
+      process.exit(2);
+    }
+    const bytes = new Uint8Array(readFileSync(file));
+    const rt = new WasmRuntime({ poolSize: 1, cacheDir: null });
+    try {
+      let result: WasmRunResult;
+      try {
+        result = await rt.run({
+          bytes,
+          functionName: opts.function,
+          input,
+          context: input as Record<string, unknown>,
+          limits: { fuel: opts.fuel, timeoutMs: opts.timeout * 1000, memoryMb: opts.memory },
+          env: { JOB_ID: 'local', EXECUTION_ID: 'local' },
+        });
+      } catch (err) {
+        // A module refused before it runs (invalid binary, foreign import, ...).
+        const e = err as { code?: string; message: string };
+        const failure = { ok: false, error: { code: e.code ?? 'invalid_module', message: e.message }, file };
+        if (opts.json) process.stdout.write(JSON.stringify(failure) + '\n');
+        else process.stderr.write(`error ${failure.error.code}: ${failure.error.message}\n`);
+        process.exitCode = 1;
+        return;
+      }
+      if (opts.json) process.stdout.write(JSON.stringify({ file, ...result }) + '\n');
+      else printHuman(result, file);
+      process.exitCode = result.ok ? 0 : 1;
+    } finally {
+      await rt.close();
+    }
+  });
+
+program.parseAsync(process.argv).catch((err) => {
+  process.stderr.write(`wasm-cli: ${(err as Error).message}\n`);
+  process.exit(2);
+});

@@ -1,0 +1,739 @@
+/**
+ * The WASM sandbox runtime: prepares (validates, checks imports, instruments, compiles, caches) a
+ * guest module on the main thread, and runs it in a pool of worker threads, one fresh instance per
+ * run, with fuel, memory, time, stack and output limits, the vecron host functions and WASI
+ * preview 1 (through @bjorn3/browser_wasi_shim, no host filesystem).
+ *
+ * - prepare: SHA-256 of the bytes; cache key `${hash}:${memoryMaxPages}` (memory LRU bounded by
+ *   bytes, instrumented bytes + metadata on disk in `cacheDir`); `new WebAssembly.Module` once.
+ * - run: the compiled module is posted to a worker once (workers keep a key → module map); the
+ *   worker instantiates it, runs `__vecron_start` / `_initialize` with `initFuel`, writes the input
+ *   JSON through `alloc`, calls the entry (form A, B or C) and reads the output with every pointer
+ *   and length bounds-checked.
+ * - timeout: at `timeoutMs` the main thread sets the worker's interrupt flag (the instrumented guest
+ *   polls it and stops with `timeout`); if the worker has not answered 1 s later it is terminated and
+ *   replaced (still `timeout`), and the pool goes on serving.
+ * - the async bridge: a host function in the worker calls `callHost(op, payload)` (worker.ts), which
+ *   posts to the main thread and blocks on Atomics.wait; the main thread runs `hostOps[op]` and
+ *   writes the JSON reply into a shared buffer (or posts it on a MessagePort when it is larger) and
+ *   notifies. Not offered to guests yet; `debugHostCall` drives it for tests.
+ */
+import { createHash } from 'node:crypto';
+import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseModule, WasmFormatError, type WasmModuleInfo } from '../binary/index.ts';
+import { instrument, DEFAULT_POLL_INTERVAL, START_EXPORT, type InstrumentMeta } from '../instrument/index.ts';
+import { WA, type WasmModuleObject } from './wasm-api.ts';
+import { checkImports, WASI_MODULE, type AllowedImports } from './imports.ts';
+import {
+  CTL_DOORBELL,
+  CTL_HOST_LEN,
+  CTL_HOST_STATE,
+  CTL_INTERRUPT,
+  CTL_SLOTS,
+  HOST_DATA_BYTES,
+  HOST_INLINE,
+  HOST_PORT,
+  type FromWorker,
+  type RunMessage,
+  type WorkerRunResult,
+} from './protocol.ts';
+import {
+  DEFAULT_LIMITS,
+  WasmModuleError,
+  resolveLimits,
+  type EntryForm,
+  type PreparedExport,
+  type PreparedImport,
+  type PreparedModule,
+  type ResolvedLimits,
+  type WasmErrorCode,
+  type WasmRunRequest,
+  type WasmRunResult,
+} from './types.ts';
+
+export * from './types.ts';
+export { checkImports, WASI_PREVIEW1_FUNCTIONS, HOST_FUNCTIONS, type AllowedImports } from './imports.ts';
+
+export interface WasmRuntimeOptions {
+  /** Worker threads (default 2). */
+  poolSize?: number;
+  /** Directory for instrumented modules (default none: memory only). */
+  cacheDir?: string | null;
+  /** Bound of the in-memory cache of prepared modules (default 256 MiB). */
+  cacheMaxBytes?: number;
+  allowedImports?: AllowedImports;
+  /** Default limits for runs that do not say (merged under each request's limits). */
+  defaultLimits?: import('./types.ts').WasmLimits;
+  /** Asynchronous host operations reachable through the bridge (test hook; not offered to guests yet). */
+  hostOps?: Record<string, (payload: any) => Promise<any>>;
+  /** Fuel units between two polls of the interrupt flag (default 65536). */
+  pollInterval?: number;
+}
+
+interface CacheEntry {
+  info: Omit<PreparedModule, 'source' | 'prepareMs'>;
+  module: WasmModuleObject;
+  size: number;
+}
+
+interface DiskMeta {
+  info: Omit<PreparedModule, 'source' | 'prepareMs'>;
+  instrumentedSha256: string;
+  pollInterval: number;
+  version: number;
+}
+const DISK_VERSION = 2;
+
+interface Job {
+  kind: 'run' | 'host-test';
+  id: number;
+  msg: any;
+  entry?: CacheEntry;
+  stackKb: number;
+  timeoutMs: number;
+  resolve: (r: any) => void;
+  timer?: NodeJS.Timeout;
+  killTimer?: NodeJS.Timeout;
+  worker?: PoolWorker;
+}
+
+interface PoolWorker {
+  w: Worker;
+  ctl: Int32Array;
+  data: Uint8Array;
+  hostPort: MessagePort;
+  runPort: MessagePort;
+  stackKb: number;
+  sent: Set<string>;
+  ready: boolean;
+  dead: boolean;
+  job: Job | null;
+}
+
+const encoder = new TextEncoder();
+const WORKER_URL = new URL('./worker-boot.mjs', import.meta.url);
+const KILL_GRACE_MS = 1000;
+
+function sig(params: readonly string[] = [], results: readonly string[] = []): string {
+  return `(${params.join(',')})->(${results.join(',')})`;
+}
+
+function describe(info: WasmModuleInfo, meta: InstrumentMeta, hash: string, key: string, originalBytes: number, instrumentedBytes: number): CacheEntry['info'] {
+  const fnType = (index: number) => info.types[info.functionTypes[index]];
+  const exports: PreparedExport[] = info.exports.map((e) => {
+    if (e.kind !== 'function') return { name: e.name, kind: e.kind };
+    const t = fnType(e.index);
+    return { name: e.name, kind: e.kind, params: [...t.params], results: [...t.results] };
+  });
+  const imports: PreparedImport[] = info.imports.map((i) => {
+    if (i.kind !== 'function') return { module: i.module, name: i.name, kind: i.kind };
+    const t = info.types[i.typeIndex ?? 0];
+    return { module: i.module, name: i.name, kind: i.kind, params: [...t.params], results: [...t.results] };
+  });
+  const entries: { name: string; form: EntryForm }[] = [];
+  for (const e of exports) {
+    if (e.kind !== 'function') continue;
+    const s = sig(e.params, e.results);
+    if (s === '(i32,i32)->(i64)') entries.push({ name: e.name, form: 'A' });
+    else if (s === '(i32,i32)->(i32)') entries.push({ name: e.name, form: 'B' });
+    else if (e.name === '_start' && s === '()->()') entries.push({ name: e.name, form: 'C' });
+  }
+  const has = (n: string) => exports.some((e) => e.name === n && e.kind === 'function');
+  return {
+    hash,
+    key,
+    memoryMaxPages: meta.memoryMaxPages,
+    exports,
+    imports,
+    functionCount: info.functionCount,
+    entries,
+    command: has('_start'),
+    reactor: has('_initialize'),
+    hasStart: meta.startExport !== undefined,
+    usesWasi: info.imports.some((i) => i.module === WASI_MODULE),
+    memory: meta.memory,
+    originalBytes,
+    instrumentedBytes,
+  };
+}
+
+function errorResult(code: WasmErrorCode, message: string, durationMs: number): WasmRunResult {
+  return {
+    ok: false,
+    error: { code, message },
+    fuelConsumed: 0,
+    initFuelConsumed: 0,
+    memoryPeakBytes: 0,
+    durationMs,
+    logs: [],
+    contextWrites: {},
+    stdout: '',
+    stderr: '',
+    exitCode: null,
+  };
+}
+
+/** Picks the entry form of a run and checks the module's ABI exports; throws `abi_error`. */
+export function resolveEntry(info: CacheEntry['info'], functionName: string): EntryForm {
+  const exp = info.exports.find((e) => e.name === functionName);
+  const isCommand = info.command && !info.exports.some((e) => e.name === 'alloc');
+  if (functionName === '_start' || (!exp && isCommand)) {
+    const start = info.exports.find((e) => e.name === '_start');
+    if (!start || start.kind !== 'function') throw new WasmModuleError('abi_error', "the module does not export the WASI command entry '_start'");
+    const s = sig(start.params, start.results);
+    if (s !== '()->()') throw new WasmModuleError('abi_error', `'_start' has signature ${s}; expected ()->()`);
+    return 'C';
+  }
+  const fnNames = info.exports.filter((e) => e.kind === 'function').map((e) => e.name);
+  if (!exp) {
+    throw new WasmModuleError('abi_error', `the module does not export a function '${functionName}' (exported functions: ${fnNames.join(', ') || 'none'})`);
+  }
+  if (exp.kind !== 'function') throw new WasmModuleError('abi_error', `the export '${functionName}' is a ${exp.kind}, not a function`);
+  const s = sig(exp.params, exp.results);
+  let form: EntryForm;
+  if (s === '(i32,i32)->(i64)') form = 'A';
+  else if (s === '(i32,i32)->(i32)') form = 'B';
+  else {
+    throw new WasmModuleError(
+      'abi_error',
+      `the function '${functionName}' has signature ${s}; expected (i32,i32)->(i64) (form A) or (i32,i32)->(i32) (form B)`,
+    );
+  }
+  const mem = info.exports.find((e) => e.name === 'memory');
+  if (!mem) throw new WasmModuleError('abi_error', "the module does not export 'memory'");
+  if (mem.kind !== 'memory') throw new WasmModuleError('abi_error', `the export 'memory' is a ${mem.kind}, not a memory`);
+  const alloc = info.exports.find((e) => e.name === 'alloc');
+  if (!alloc) throw new WasmModuleError('abi_error', "the module does not export 'alloc' (expected alloc(size: i32) -> i32)");
+  if (alloc.kind !== 'function') throw new WasmModuleError('abi_error', `the export 'alloc' is a ${alloc.kind}, not a function`);
+  const as = sig(alloc.params, alloc.results);
+  if (as !== '(i32)->(i32)') throw new WasmModuleError('abi_error', `the function 'alloc' has signature ${as}; expected (i32)->(i32)`);
+  return form;
+}
+
+export class WasmRuntime {
+  private readonly poolSize: number;
+  private readonly cacheDir: string | null;
+  private readonly cacheMaxBytes: number;
+  private readonly allowed: AllowedImports;
+  private readonly hostOps: Record<string, (payload: any) => Promise<any>>;
+  private readonly pollInterval: number;
+  private readonly defaults: ResolvedLimits;
+  private readonly cache = new Map<string, CacheEntry>();
+  private cacheBytes = 0;
+  private readonly inflight = new Map<string, Promise<{ entry: CacheEntry; source: PreparedModule['source'] }>>();
+  private workers: PoolWorker[] = [];
+  private queue: Job[] = [];
+  private nextId = 1;
+  private closed = false;
+  private startFailures = 0;
+  private counters = { cacheHits: 0, cacheMisses: 0, diskHits: 0, compiles: 0, respawns: 0 };
+
+  constructor(opts: WasmRuntimeOptions = {}) {
+    this.poolSize = Math.max(1, Math.floor(opts.poolSize ?? 2));
+    this.cacheDir = opts.cacheDir ?? null;
+    this.cacheMaxBytes = opts.cacheMaxBytes ?? 256 * 1024 * 1024;
+    this.allowed = opts.allowedImports ?? {};
+    this.hostOps = opts.hostOps ?? {};
+    this.pollInterval = opts.pollInterval ?? DEFAULT_POLL_INTERVAL;
+    this.defaults = resolveLimits(opts.defaultLimits);
+  }
+
+  // ---- prepare ------------------------------------------------------------------------------
+
+  /**
+   * Validates, checks the imports, instruments and compiles a module, cached by the SHA-256 of its
+   * bytes and its memory limit. Throws WasmModuleError (`invalid_module`, `unsupported_feature`,
+   * `import_not_allowed`, `memory_limit`).
+   */
+  async prepare(bytes: Uint8Array, limits?: import('./types.ts').WasmLimits): Promise<PreparedModule> {
+    const t0 = performance.now();
+    const l = this.limits(limits);
+    const { entry, source } = await this.prepareEntry(bytes, l);
+    return { ...entry.info, source, prepareMs: performance.now() - t0 };
+  }
+
+  private limits(l: import('./types.ts').WasmLimits | undefined): ResolvedLimits {
+    resolveLimits(l); // validates
+    const out = { ...this.defaults, ...definedOnly(l ?? {}) } as ResolvedLimits;
+    if (out.memoryMb * 16 > 65536) out.memoryMb = 4096;
+    return out;
+  }
+
+  private async prepareEntry(bytes: Uint8Array, l: ResolvedLimits): Promise<{ entry: CacheEntry; source: PreparedModule['source'] }> {
+    if (!(bytes instanceof Uint8Array)) throw new WasmModuleError('invalid_module', 'the module must be a Uint8Array');
+    const pages = Math.min(65536, Math.max(0, Math.floor(l.memoryMb * 16)));
+    const hash = createHash('sha256').update(bytes).digest('hex');
+    const key = `${hash}:${pages}`;
+    const hit = this.cache.get(key);
+    if (hit) {
+      this.counters.cacheHits++;
+      this.cache.delete(key); // LRU: move to the end
+      this.cache.set(key, hit);
+      return { entry: hit, source: 'memory' };
+    }
+    const pending = this.inflight.get(key);
+    if (pending) {
+      this.counters.cacheHits++;
+      return pending;
+    }
+    this.counters.cacheMisses++;
+    const p = this.build(bytes, hash, key, pages);
+    this.inflight.set(key, p);
+    try {
+      const r = await p;
+      this.insert(key, r.entry);
+      return r;
+    } finally {
+      this.inflight.delete(key);
+    }
+  }
+
+  private async build(bytes: Uint8Array, hash: string, key: string, pages: number): Promise<{ entry: CacheEntry; source: PreparedModule['source'] }> {
+    const fromDisk = await this.readDisk(hash, pages);
+    if (fromDisk) {
+      // The imports are checked against this runtime's policy, which may differ from the writer's.
+      try {
+        checkImports(parseModule(bytes, { walkCode: false }), this.allowed);
+      } catch (e) {
+        throw toModuleError(e);
+      }
+      this.counters.diskHits++;
+      return { entry: fromDisk, source: 'disk' };
+    }
+    let info: WasmModuleInfo;
+    let out: ReturnType<typeof instrument>;
+    try {
+      info = parseModule(bytes);
+      checkImports(info, this.allowed);
+      out = instrument(bytes, { memoryMaxPages: pages, pollInterval: this.pollInterval, trackGrowFailures: true });
+    } catch (e) {
+      throw toModuleError(e);
+    }
+    const module = this.compile(out.bytes);
+    const desc = describe(info, out.meta, hash, key, bytes.byteLength, out.bytes.byteLength);
+    const entry: CacheEntry = { info: desc, module, size: out.bytes.byteLength * 3 + 4096 };
+    await this.writeDisk(hash, pages, desc, out.bytes);
+    return { entry, source: 'fresh' };
+  }
+
+  private compile(bytes: Uint8Array): WasmModuleObject {
+    try {
+      this.counters.compiles++;
+      return new WA.Module(bytes);
+    } catch (e) {
+      throw new WasmModuleError('invalid_module', `the module does not compile: ${(e as Error).message}`);
+    }
+  }
+
+  private insert(key: string, entry: CacheEntry): void {
+    if (this.cache.has(key)) return;
+    this.cache.set(key, entry);
+    this.cacheBytes += entry.size;
+    for (const [k, e] of this.cache) {
+      if (this.cacheBytes <= this.cacheMaxBytes || k === key) break;
+      this.cache.delete(k);
+      this.cacheBytes -= e.size;
+      for (const w of this.workers) {
+        if (w.sent.delete(k)) this.send(w, { type: 'evict', key: k });
+      }
+    }
+  }
+
+  private diskPath(hash: string, pages: number): string {
+    return join(this.cacheDir!, `${hash}-${pages}-p${this.pollInterval}`);
+  }
+
+  private async readDisk(hash: string, pages: number): Promise<CacheEntry | null> {
+    if (!this.cacheDir) return null;
+    const base = this.diskPath(hash, pages);
+    let meta: DiskMeta;
+    let bytes: Uint8Array;
+    try {
+      meta = JSON.parse(await readFile(`${base}.json`, 'utf8')) as DiskMeta;
+      bytes = new Uint8Array(await readFile(`${base}.wasm`));
+    } catch {
+      return null;
+    }
+    if (meta.version !== DISK_VERSION || meta.pollInterval !== this.pollInterval) return null;
+    if (createHash('sha256').update(bytes).digest('hex') !== meta.instrumentedSha256) return null;
+    let module: WasmModuleObject;
+    try {
+      module = this.compile(bytes);
+    } catch {
+      return null;
+    }
+    return { info: meta.info, module, size: bytes.byteLength * 3 + 4096 };
+  }
+
+  private async writeDisk(hash: string, pages: number, info: CacheEntry['info'], bytes: Uint8Array): Promise<void> {
+    if (!this.cacheDir) return;
+    try {
+      await mkdir(this.cacheDir, { recursive: true });
+      const base = this.diskPath(hash, pages);
+      const tmp = `${base}.${process.pid}.${Date.now()}.tmp`;
+      await writeFile(`${tmp}.wasm`, bytes);
+      await rename(`${tmp}.wasm`, `${base}.wasm`);
+      const meta: DiskMeta = { info, instrumentedSha256: createHash('sha256').update(bytes).digest('hex'), pollInterval: this.pollInterval, version: DISK_VERSION };
+      await writeFile(`${tmp}.json`, JSON.stringify(meta));
+      await rename(`${tmp}.json`, `${base}.json`);
+    } catch {
+      // The disk cache is an optimisation only.
+    }
+  }
+
+  // ---- run ----------------------------------------------------------------------------------
+
+  async run(req: WasmRunRequest): Promise<WasmRunResult> {
+    const t0 = performance.now();
+    const elapsed = () => performance.now() - t0;
+    if (this.closed) return errorResult('worker_crashed', 'the runtime is closed', elapsed());
+    let l: ResolvedLimits;
+    try {
+      l = this.limits(req.limits);
+    } catch (e) {
+      return errorResult('abi_error', (e as Error).message, elapsed());
+    }
+    let entry: CacheEntry;
+    let form: EntryForm;
+    let inputJson: string;
+    try {
+      entry = (await this.prepareEntry(req.bytes, l)).entry;
+      form = resolveEntry(entry.info, req.functionName);
+    } catch (e) {
+      const me = toModuleError(e);
+      return errorResult(me.code, me.message, elapsed());
+    }
+    try {
+      inputJson = JSON.stringify(req.input === undefined ? null : req.input);
+    } catch (e) {
+      return errorResult('abi_error', `the input is not JSON-serializable: ${(e as Error).message}`, elapsed());
+    }
+    const info = entry.info;
+    let contextJson: string;
+    try {
+      contextJson =
+        req.context !== undefined && req.context !== null
+          ? JSON.stringify(req.context)
+          : req.input !== null && typeof req.input === 'object'
+            ? inputJson
+            : '{}';
+    } catch (e) {
+      return errorResult('abi_error', `the context is not JSON-serializable: ${(e as Error).message}`, elapsed());
+    }
+    const msg: Omit<RunMessage, 'id' | 'module'> = {
+      type: 'run',
+      key: info.key,
+      form,
+      functionName: req.functionName,
+      inputJson,
+      fuel: Math.floor(l.fuel),
+      initFuel: Math.floor(l.initFuel),
+      maxOutputBytes: Math.floor(l.maxOutputBytes),
+      memoryMaxPages: info.memoryMaxPages,
+      importedMemory: info.memory?.imported ? { min: info.memory.min, max: info.memory.max } : undefined,
+      hasStart: info.hasStart,
+      callInitialize: info.reactor && form !== 'C',
+      usesWasi: info.usesWasi,
+      pollInterval: this.pollInterval,
+      contextJson,
+      env: { ...(req.env ?? {}) },
+    };
+    const r = await new Promise<WorkerRunResult>((resolve) => {
+      this.enqueue({ kind: 'run', id: this.nextId++, msg, entry, stackKb: l.stackKb, timeoutMs: l.timeoutMs, resolve });
+    });
+    const base = { ...r, durationMs: elapsed() };
+    const { ok: _ok, output: _output, error: _error, ...stats } = base;
+    if (r.ok) return { ok: true, output: r.output, ...stats };
+    return { ok: false, error: r.error!, ...stats };
+  }
+
+  /** Test hook: has a worker call the async bridge with `op` and returns what came back. */
+  debugHostCall(op: string, payload: unknown): Promise<{ ok: boolean; value?: unknown; error?: string }> {
+    return new Promise((resolve) => {
+      this.enqueue({
+        kind: 'host-test',
+        id: this.nextId++,
+        msg: { type: 'host-test', op, payload },
+        stackKb: this.defaults.stackKb,
+        timeoutMs: this.defaults.timeoutMs,
+        resolve,
+      });
+    });
+  }
+
+  stats(): { cacheHits: number; cacheMisses: number; workers: number; busy: number; diskHits: number; compiles: number; respawns: number; cacheBytes: number; queued: number } {
+    return {
+      cacheHits: this.counters.cacheHits,
+      cacheMisses: this.counters.cacheMisses,
+      workers: this.workers.filter((w) => !w.dead).length,
+      busy: this.workers.filter((w) => w.job !== null).length,
+      diskHits: this.counters.diskHits,
+      compiles: this.counters.compiles,
+      respawns: this.counters.respawns,
+      cacheBytes: this.cacheBytes,
+      queued: this.queue.length,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const q = this.queue;
+    this.queue = [];
+    for (const j of q) this.finish(j, crashed('the runtime was closed'));
+    const ws = this.workers;
+    this.workers = [];
+    await Promise.all(
+      ws.map(async (pw) => {
+        pw.dead = true;
+        if (pw.job) this.finish(pw.job, crashed('the runtime was closed'));
+        pw.hostPort.close();
+        pw.runPort.close();
+        await pw.w.terminate();
+      }),
+    );
+  }
+
+  // ---- the pool -----------------------------------------------------------------------------
+
+  private enqueue(job: Job): void {
+    if (this.closed) {
+      this.finish(job, crashed('the runtime is closed'));
+      return;
+    }
+    this.queue.push(job);
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.closed) return;
+    while (this.queue.length > 0) {
+      const job = this.queue[0];
+      const w = this.workers.find((x) => x.ready && !x.dead && x.job === null && x.stackKb === job.stackKb);
+      if (w) {
+        this.queue.shift();
+        this.dispatch(w, job);
+        continue;
+      }
+      const alive = this.workers.filter((x) => !x.dead);
+      const starting = alive.filter((x) => !x.ready && x.stackKb === job.stackKb).length;
+      const waiting = this.queue.filter((j) => j.stackKb === job.stackKb).length;
+      if (starting < waiting) {
+        if (alive.length < this.poolSize) {
+          this.spawn(job.stackKb);
+          continue;
+        }
+        // Replace an idle worker of another stack size, if any.
+        const idle = alive.find((x) => x.ready && x.job === null && x.stackKb !== job.stackKb);
+        if (idle) {
+          this.retire(idle);
+          this.spawn(job.stackKb);
+          continue;
+        }
+      }
+      return; // wait for a worker to be ready or free
+    }
+  }
+
+  /** Starts the pool's workers now rather than at the first runs. */
+  async warmup(): Promise<void> {
+    while (this.workers.filter((x) => !x.dead).length < this.poolSize) this.spawn(this.defaults.stackKb);
+    await Promise.all(
+      this.workers.map(
+        (pw) =>
+          new Promise<void>((resolve) => {
+            if (pw.ready || pw.dead) return resolve();
+            const check = () => (pw.ready || pw.dead ? resolve() : setTimeout(check, 5));
+            check();
+          }),
+      ),
+    );
+  }
+
+  private spawn(stackKb: number): PoolWorker {
+    const ctlBuf = new SharedArrayBuffer(CTL_SLOTS * 4);
+    const dataBuf = new SharedArrayBuffer(HOST_DATA_BYTES);
+    const { port1, port2 } = new MessageChannel();
+    const run = new MessageChannel();
+    const w = new Worker(WORKER_URL, {
+      workerData: { ctl: ctlBuf, data: dataBuf, hostPort: port2, runPort: run.port2 },
+      transferList: [port2, run.port2],
+      execArgv: [],
+      resourceLimits: { stackSizeMb: Math.max(0.25, stackKb / 1024), maxOldGenerationSizeMb: 64 },
+      stdout: false,
+      stderr: false,
+    });
+    const pw: PoolWorker = { w, ctl: new Int32Array(ctlBuf), data: new Uint8Array(dataBuf), hostPort: port1, runPort: run.port1, stackKb, sent: new Set(), ready: false, dead: false, job: null };
+    this.workers.push(pw);
+    w.on('message', (m: FromWorker) => this.onMessage(pw, m));
+    w.on('error', (err) => this.onDeath(pw, `the worker failed: ${err.message}`));
+    w.on('exit', (code) => this.onDeath(pw, `the worker exited with code ${code}`));
+    return pw;
+  }
+
+  private retire(pw: PoolWorker): void {
+    pw.dead = true;
+    this.workers = this.workers.filter((x) => x !== pw);
+    pw.hostPort.close();
+    pw.runPort.close();
+    void pw.w.terminate();
+  }
+
+  private onDeath(pw: PoolWorker, why: string): void {
+    if (pw.dead) return;
+    pw.dead = true;
+    this.workers = this.workers.filter((x) => x !== pw);
+    pw.hostPort.close();
+    pw.runPort.close();
+    this.counters.respawns++;
+    const job = pw.job;
+    pw.job = null;
+    if (job) this.finish(job, crashed(why));
+    if (!pw.ready) {
+      // It died while starting: do not respawn in a loop; fail what waits.
+      this.startFailures++;
+      if (this.startFailures >= 3) {
+        this.startFailures = 0;
+        const q = this.queue;
+        this.queue = [];
+        for (const j of q) this.finish(j, crashed(`the worker does not start: ${why}`));
+        return;
+      }
+    }
+    this.pump();
+  }
+
+  private dispatch(pw: PoolWorker, job: Job): void {
+    pw.job = job;
+    job.worker = pw;
+    pw.w.ref();
+    Atomics.store(pw.ctl, CTL_INTERRUPT, 0);
+    Atomics.store(pw.ctl, CTL_HOST_STATE, 0);
+    let m = { ...job.msg, id: job.id };
+    if (job.kind === 'run') {
+      const key = job.msg.key as string;
+      if (!pw.sent.has(key)) {
+        m = { ...m, module: job.entry!.module };
+        pw.sent.add(key);
+      }
+    }
+    job.timer = setTimeout(() => this.onTimeout(pw, job), job.timeoutMs);
+    this.send(pw, m);
+  }
+
+  private send(pw: PoolWorker, m: unknown): void {
+    pw.runPort.postMessage(m);
+    Atomics.add(pw.ctl, CTL_DOORBELL, 1);
+    Atomics.notify(pw.ctl, CTL_DOORBELL);
+  }
+
+  private onTimeout(pw: PoolWorker, job: Job): void {
+    if (pw.job !== job) return;
+    Atomics.store(pw.ctl, CTL_INTERRUPT, 1);
+    Atomics.notify(pw.ctl, CTL_INTERRUPT); // a guest sleeping in poll_oneoff
+    Atomics.notify(pw.ctl, CTL_HOST_STATE); // a host call waiting for the main thread
+    job.killTimer = setTimeout(() => {
+      if (pw.job !== job) return;
+      pw.job = null;
+      this.retire(pw);
+      this.counters.respawns++;
+      const r = crashed(`the run did not stop within ${KILL_GRACE_MS} ms of its timeout (${job.timeoutMs} ms); its worker was terminated`);
+      r.error = { code: 'timeout', message: r.error!.message };
+      this.finish(job, r);
+      this.pump();
+    }, KILL_GRACE_MS);
+  }
+
+  private finish(job: Job, r: WorkerRunResult): void {
+    if (job.timer) clearTimeout(job.timer);
+    if (job.killTimer) clearTimeout(job.killTimer);
+    if (job.kind === 'host-test') job.resolve({ ok: false, error: `${r.error?.code}: ${r.error?.message}` });
+    else job.resolve(r);
+  }
+
+  private onMessage(pw: PoolWorker, m: FromWorker): void {
+    switch (m.type) {
+      case 'ready':
+        pw.ready = true;
+        this.startFailures = 0;
+        this.pump();
+        if (pw.job === null) pw.w.unref(); // idle workers do not keep the process alive
+        return;
+      case 'host':
+        void this.answerHost(pw, m.op, m.payload);
+        return;
+      case 'result':
+      case 'host-test-result': {
+        const job = pw.job;
+        if (!job || job.id !== m.id) return;
+        pw.job = null;
+        pw.w.unref();
+        if (job.timer) clearTimeout(job.timer);
+        if (job.killTimer) clearTimeout(job.killTimer);
+        if (m.type === 'result') job.resolve(m.result);
+        else job.resolve({ ok: m.ok, value: m.value, error: m.error });
+        this.pump();
+        return;
+      }
+    }
+  }
+
+  private async answerHost(pw: PoolWorker, op: string, payload: unknown): Promise<void> {
+    const job = pw.job;
+    let reply: string;
+    try {
+      const handler = Object.prototype.hasOwnProperty.call(this.hostOps, op) ? this.hostOps[op] : undefined;
+      if (!handler) throw new Error(`no host operation '${op}'`);
+      const value = await handler(payload);
+      reply = JSON.stringify({ ok: true, value: value === undefined ? null : value });
+    } catch (e) {
+      reply = JSON.stringify({ ok: false, error: e instanceof Error ? e.message : String(e) });
+    }
+    if (pw.dead || pw.job !== job) return; // the run is over (timeout, crash)
+    const bytes = encoder.encode(reply);
+    if (bytes.byteLength <= pw.data.byteLength) {
+      pw.data.set(bytes);
+      Atomics.store(pw.ctl, CTL_HOST_LEN, bytes.byteLength);
+      Atomics.store(pw.ctl, CTL_HOST_STATE, HOST_INLINE);
+    } else {
+      pw.hostPort.postMessage(reply);
+      Atomics.store(pw.ctl, CTL_HOST_STATE, HOST_PORT);
+    }
+    Atomics.notify(pw.ctl, CTL_HOST_STATE);
+  }
+}
+
+function crashed(message: string): WorkerRunResult {
+  return {
+    ok: false,
+    error: { code: 'worker_crashed', message },
+    fuelConsumed: 0,
+    initFuelConsumed: 0,
+    memoryPeakBytes: 0,
+    logs: [],
+    contextWrites: {},
+    stdout: '',
+    stderr: '',
+    exitCode: null,
+  };
+}
+
+function definedOnly<T extends object>(o: T | undefined): Partial<T> {
+  const out: Partial<T> = {};
+  if (!o) return out;
+  for (const [k, v] of Object.entries(o)) if (v !== undefined && v !== null) (out as Record<string, unknown>)[k] = v;
+  return out;
+}
+
+function toModuleError(e: unknown): WasmModuleError {
+  if (e instanceof WasmModuleError) return e;
+  if (e instanceof WasmFormatError) {
+    if (e.code === 'memory_limit') return new WasmModuleError('memory_limit', e.message);
+    if (e.code === 'unsupported_feature') return new WasmModuleError('unsupported_feature', e.message);
+    return new WasmModuleError('invalid_module', e.message);
+  }
+  return new WasmModuleError('invalid_module', e instanceof Error ? e.message : String(e));
+}
+
+export { DEFAULT_LIMITS, START_EXPORT };

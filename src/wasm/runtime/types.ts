@@ -1,0 +1,151 @@
+/** Public types of the WASM sandbox runtime (see index.ts). */
+
+export type WasmErrorCode =
+  | 'fuel_exhausted'
+  | 'timeout'
+  | 'memory_limit'
+  | 'stack_overflow'
+  | 'trap'
+  | 'invalid_output'
+  | 'abi_error'
+  | 'import_not_allowed'
+  | 'invalid_module'
+  | 'unsupported_feature'
+  | 'output_too_large'
+  | 'worker_crashed';
+
+export interface WasmLimits {
+  /** Fuel for the call (≈ 1 unit per instruction). Default 1,000,000. */
+  fuel?: number;
+  /** Memory limit in MiB (the memory maximum is clamped to memoryMb * 16 pages). Default 64. */
+  memoryMb?: number;
+  /** Wall-clock limit of the whole run. Default 30,000. */
+  timeoutMs?: number;
+  /** Stack size of the worker thread running the guest, in KiB. Default 1024. */
+  stackKb?: number;
+  /** Cap on the output (and on stdout). Default 16 MiB. */
+  maxOutputBytes?: number;
+  /** Fuel for module initialisation (the start function, `_initialize`). Default 20,000,000. */
+  initFuel?: number;
+}
+
+export interface WasmLogLine {
+  level: 'debug' | 'info' | 'warn' | 'error';
+  message: string;
+  at: string;
+}
+
+export interface WasmRunRequest {
+  bytes: Uint8Array;
+  functionName: string;
+  input: unknown;
+  limits?: WasmLimits;
+  /** What `get_context` reads (the job context). Defaults to `input` when that is an object. */
+  context?: Record<string, unknown>;
+  /** WASI environment, e.g. JOB_ID, EXECUTION_ID. */
+  env?: Record<string, string>;
+}
+
+export interface WasmRunStats {
+  /** Fuel used by the call (and, for a WASI command, by the whole `_start`). */
+  fuelConsumed: number;
+  /** Fuel used by the start function and `_initialize`. */
+  initFuelConsumed: number;
+  memoryPeakBytes: number;
+  durationMs: number;
+}
+
+export type WasmRunResult = (
+  | { ok: true; output: unknown }
+  | { ok: false; error: { code: WasmErrorCode; message: string; stack?: string } }
+) &
+  WasmRunStats & {
+    logs: WasmLogLine[];
+    contextWrites: Record<string, unknown>;
+    stdout: string;
+    stderr: string;
+    exitCode: number | null;
+  };
+
+export type ValTypeName = string;
+
+export interface PreparedExport {
+  name: string;
+  kind: 'function' | 'table' | 'memory' | 'global';
+  params?: ValTypeName[];
+  results?: ValTypeName[];
+}
+
+export interface PreparedImport {
+  module: string;
+  name: string;
+  kind: 'function' | 'table' | 'memory' | 'global';
+  params?: ValTypeName[];
+  results?: ValTypeName[];
+}
+
+/** Entry forms: A `(i32,i32)->i64`, B `(i32,i32)->i32`, C a WASI command (`_start`). */
+export type EntryForm = 'A' | 'B' | 'C';
+
+export interface PreparedModule {
+  /** SHA-256 (hex) of the original bytes. */
+  hash: string;
+  /** Cache key: `${hash}:${memoryMaxPages}`. */
+  key: string;
+  memoryMaxPages: number;
+  exports: PreparedExport[];
+  imports: PreparedImport[];
+  functionCount: number;
+  /** Exported functions usable as entries, with their form. */
+  entries: { name: string; form: EntryForm }[];
+  /** Exports `_start` (a WASI command). */
+  command: boolean;
+  /** Exports `_initialize` (a reactor). */
+  reactor: boolean;
+  /** Had a start function (exported as `__vecron_start` after the rewrite). */
+  hasStart: boolean;
+  usesWasi: boolean;
+  /** The memory after the clamp, when there is one. */
+  memory?: { min: number; max: number; imported: boolean };
+  originalBytes: number;
+  instrumentedBytes: number;
+  /** Where this preparation came from. */
+  source: 'memory' | 'disk' | 'fresh';
+  /** Time spent in prepare for this call. */
+  prepareMs: number;
+}
+
+/** Raised by prepare (and reported by run as the error of the result). */
+export class WasmModuleError extends Error {
+  readonly code: WasmErrorCode;
+  constructor(code: WasmErrorCode, message: string) {
+    super(message);
+    this.name = 'WasmModuleError';
+    this.code = code;
+  }
+}
+
+export const DEFAULT_LIMITS = {
+  fuel: 1_000_000,
+  memoryMb: 64,
+  timeoutMs: 30_000,
+  stackKb: 1024,
+  maxOutputBytes: 16 * 1024 * 1024,
+  initFuel: 20_000_000,
+} as const;
+
+export type ResolvedLimits = { -readonly [K in keyof typeof DEFAULT_LIMITS]: number };
+
+export function resolveLimits(l: WasmLimits | undefined): ResolvedLimits {
+  const out = { ...DEFAULT_LIMITS } as ResolvedLimits;
+  if (l) {
+    for (const k of Object.keys(DEFAULT_LIMITS) as (keyof ResolvedLimits)[]) {
+      const v = l[k];
+      if (v === undefined || v === null) continue;
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new RangeError(`limit ${k} must be a non-negative number, got ${v}`);
+      out[k] = v;
+    }
+  }
+  if (out.memoryMb * 16 > 65536) out.memoryMb = 4096;
+  return out;
+}

@@ -1,0 +1,517 @@
+/**
+ * The worker thread of the WASM runtime: instantiates a compiled module (sent once per worker),
+ * runs one call in a fresh instance and reports the result. See index.ts for the design.
+ */
+import { parentPort, workerData, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { WASI, WASIProcExit, OpenFile, File, ConsoleStdout } from '@bjorn3/browser_wasi_shim';
+import { runtimeImports, setFuel, fuelLeft, FuelExhaustedError, InterruptedError, START_EXPORT } from '../instrument/index.ts';
+import { WA, type WasmInstanceObject, type WasmMemoryObject, type WasmModuleObject } from './wasm-api.ts';
+import {
+  CTL_DOORBELL,
+  CTL_HOST_LEN,
+  LINGER_MS,
+  CTL_HOST_STATE,
+  CTL_INTERRUPT,
+  HOST_INLINE,
+  HOST_PORT,
+  type FromWorker,
+  type RunMessage,
+  type ToWorker,
+  type WorkerRunResult,
+} from './protocol.ts';
+import type { WasmErrorCode, WasmLogLine } from './types.ts';
+
+const port = parentPort!;
+const { ctl: ctlBuf, data: dataBuf, hostPort, runPort } = workerData as {
+  ctl: SharedArrayBuffer;
+  data: SharedArrayBuffer;
+  hostPort: MessagePort;
+  runPort: MessagePort;
+};
+const ctl = new Int32Array(ctlBuf);
+const hostData = new Uint8Array(dataBuf);
+const modules = new Map<string, WasmModuleObject>();
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const utf8Lossy = new TextDecoder('utf-8');
+const encoder = new TextEncoder();
+
+const MAX_LOG_LINES = 1000;
+const MAX_LOG_BYTES = 64 * 1024;
+const LEVELS: WasmLogLine['level'][] = ['debug', 'info', 'warn', 'error'];
+const HOST_SPIN = 2000;
+
+/** An error with a runtime code, raised by the host side of a run. */
+class RunError extends Error {
+  readonly code: WasmErrorCode;
+  constructor(code: WasmErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+// ---- the async bridge -------------------------------------------------------------------------
+
+/**
+ * Calls an asynchronous host operation on the main thread and blocks this thread until it answers
+ * (spin briefly, then Atomics.wait in slices so that the interrupt flag is still honoured).
+ */
+export function callHost(op: string, payload: unknown): unknown {
+  Atomics.store(ctl, CTL_HOST_STATE, 0);
+  post({ type: 'host', op, payload });
+  let state = 0;
+  for (let i = 0; i < HOST_SPIN; i++) {
+    state = Atomics.load(ctl, CTL_HOST_STATE);
+    if (state !== 0) break;
+  }
+  while (state === 0) {
+    Atomics.wait(ctl, CTL_HOST_STATE, 0, 50);
+    state = Atomics.load(ctl, CTL_HOST_STATE);
+    if (state === 0) {
+      const flag = Atomics.load(ctl, CTL_INTERRUPT);
+      if (flag !== 0) throw new InterruptedError(flag);
+    }
+  }
+  let text: string;
+  if (state === HOST_INLINE) {
+    const n = Atomics.load(ctl, CTL_HOST_LEN);
+    text = utf8Lossy.decode(hostData.slice(0, n));
+  } else if (state === HOST_PORT) {
+    let m = receiveMessageOnPort(hostPort);
+    while (!m) m = receiveMessageOnPort(hostPort); // posted before the notify; cannot be long
+    text = m.message as string;
+  } else {
+    throw new Error(`host bridge: bad state ${state}`);
+  }
+  const reply = JSON.parse(text) as { ok: boolean; value?: unknown; error?: string };
+  if (!reply.ok) throw new Error(`host operation ${op} failed: ${reply.error}`);
+  return reply.value;
+}
+
+function post(m: FromWorker): void {
+  port.postMessage(m);
+}
+
+// ---- one run ------------------------------------------------------------------------------------
+
+function lookup(obj: unknown, path: string): unknown {
+  if (path === '') return obj;
+  let cur: unknown = obj;
+  for (const part of path.split('.')) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    if (Array.isArray(cur) && /^\d+$/.test(part)) {
+      cur = cur[Number(part)];
+      continue;
+    }
+    if (!Object.prototype.hasOwnProperty.call(cur, part)) return undefined;
+    cur = (cur as Record<string, unknown>)[part];
+  }
+  return cur;
+}
+
+class Capture {
+  chunks: Uint8Array[] = [];
+  size = 0;
+  overflow = false;
+  constructor(readonly cap: number, readonly throwOnOverflow: boolean) {}
+  write(b: Uint8Array): void {
+    if (this.size + b.byteLength > this.cap) {
+      this.overflow = true;
+      const room = this.cap - this.size;
+      if (room > 0) this.chunks.push(b.slice(0, room));
+      this.size = this.cap;
+      if (this.throwOnOverflow) throw new RunError('output_too_large', `stdout is larger than the cap of ${this.cap} bytes`);
+      return;
+    }
+    this.chunks.push(b.slice());
+    this.size += b.byteLength;
+  }
+  bytes(): Uint8Array {
+    if (this.chunks.length === 1) return this.chunks[0];
+    const out = new Uint8Array(this.size);
+    let o = 0;
+    for (const c of this.chunks) {
+      out.set(c, o);
+      o += c.byteLength;
+    }
+    return out;
+  }
+}
+
+function run(m: RunMessage): WorkerRunResult {
+  const logs: WasmLogLine[] = [];
+  const contextWrites: Record<string, unknown> = {};
+  let logsDropped = 0;
+  let contextBytes = 0;
+  let memory: WasmMemoryObject | undefined;
+  let instance: WasmInstanceObject | undefined;
+  let initFuelConsumed = 0;
+  let fuelConsumed = 0;
+  let phase: 'instantiate' | 'init' | 'call' = 'instantiate';
+  let exitCode: number | null = null;
+  const stdout = new Capture(m.maxOutputBytes, m.form === 'C');
+  const stderr = new Capture(Math.min(m.maxOutputBytes, 1024 * 1024), false);
+  const inputBytes = encoder.encode(m.inputJson);
+  let context: unknown;
+
+  const mem = (): WasmMemoryObject => {
+    if (!memory) throw new RunError('abi_error', "the module does not export 'memory'");
+    return memory;
+  };
+  const check = (what: string, ptr: number, len: number): void => {
+    const size = mem().buffer.byteLength;
+    if (ptr < 0 || len < 0 || ptr + len > size) {
+      throw new RunError('abi_error', `${what}: pointer ${ptr} + length ${len} = ${ptr + len} is outside the memory (${size} bytes)`);
+    }
+  };
+  const read = (what: string, ptr: number, len: number): Uint8Array => {
+    ptr >>>= 0;
+    len >>>= 0;
+    check(what, ptr, len);
+    return new Uint8Array(mem().buffer, ptr, len);
+  };
+  const guestAlloc = (what: string, bytes: Uint8Array): number => {
+    const alloc = instance!.exports.alloc as (n: number) => number;
+    if (typeof alloc !== 'function') throw new RunError('abi_error', "the module does not export 'alloc'");
+    const p = alloc(bytes.byteLength) >>> 0;
+    check(`${what}: alloc(${bytes.byteLength}) returned a pointer that`, p, bytes.byteLength);
+    new Uint8Array(mem().buffer).set(bytes, p);
+    return p;
+  };
+
+  const host = {
+    log(level: number, ptr: number, len: number): void {
+      const bytes = read('log', ptr, len);
+      if (logs.length >= MAX_LOG_LINES) {
+        logsDropped++;
+        return;
+      }
+      const cut = bytes.byteLength > MAX_LOG_BYTES;
+      let message = utf8Lossy.decode(cut ? bytes.subarray(0, MAX_LOG_BYTES) : bytes);
+      if (cut) message += ` … (${bytes.byteLength} bytes, truncated)`;
+      logs.push({ level: LEVELS[level] ?? (level > 3 ? 'error' : 'debug'), message, at: new Date().toISOString() });
+    },
+    get_context(keyPtr: number, keyLen: number): bigint {
+      let key: string;
+      try {
+        key = utf8.decode(read('get_context key', keyPtr, keyLen));
+      } catch (e) {
+        if (e instanceof RunError) throw e;
+        throw new RunError('abi_error', 'get_context: the key is not valid UTF-8');
+      }
+      if (context === undefined) context = JSON.parse(m.contextJson) as unknown;
+      const v = lookup(context, key);
+      if (v === undefined) return 0n;
+      const bytes = encoder.encode(JSON.stringify(v));
+      const p = guestAlloc('get_context', bytes);
+      return (BigInt(p) << 32n) | BigInt(bytes.byteLength);
+    },
+    set_context(keyPtr: number, keyLen: number, valPtr: number, valLen: number): number {
+      const kb = read('set_context key', keyPtr, keyLen);
+      const vb = read('set_context value', valPtr, valLen);
+      let key: string;
+      let value: unknown;
+      try {
+        key = utf8.decode(kb);
+        value = JSON.parse(utf8.decode(vb));
+      } catch {
+        return 1;
+      }
+      contextBytes += kb.byteLength + vb.byteLength;
+      if (contextBytes > m.maxOutputBytes) return 2;
+      contextWrites[key] = value;
+      return 0;
+    },
+  };
+
+  let wasi: WASI | undefined;
+  const imports: Record<string, Record<string, unknown>> = {
+    ...runtimeImports({ interrupt: ctl, index: CTL_INTERRUPT }),
+    vecron: host,
+    env: { ...host },
+  };
+  if (m.usesWasi) {
+    const stdin = new OpenFile(new File(m.form === 'C' ? inputBytes : new Uint8Array(0), { readonly: true }));
+    const out = new ConsoleStdout((b: Uint8Array) => stdout.write(b));
+    const err = new ConsoleStdout((b: Uint8Array) => stderr.write(b));
+    const env = Object.entries(m.env).map(([k, v]) => `${k}=${v}`);
+    wasi = new WASI([m.functionName], env, [stdin, out, err], { debug: false });
+    const wasiImport = wasi.wasiImport as Record<string, unknown>;
+    wasiImport.poll_oneoff = (inPtr: number, outPtr: number, nsubs: number, neventsPtr: number): number =>
+      pollOneoff(mem(), inPtr >>> 0, outPtr >>> 0, nsubs >>> 0, neventsPtr >>> 0);
+    imports.wasi_snapshot_preview1 = wasiImport;
+  }
+
+  const result = (r: Partial<WorkerRunResult> & { ok: boolean }): WorkerRunResult => {
+    if (logsDropped > 0) {
+      logs.push({ level: 'warn', message: `${logsDropped} more log lines dropped (cap ${MAX_LOG_LINES})`, at: new Date().toISOString() });
+    }
+    return {
+      fuelConsumed,
+      initFuelConsumed,
+      memoryPeakBytes: memory ? memory.buffer.byteLength : 0,
+      logs,
+      contextWrites,
+      stdout: utf8Lossy.decode(stdout.bytes()),
+      stderr: utf8Lossy.decode(stderr.bytes()),
+      exitCode,
+      ...r,
+    };
+  };
+
+  let budget = 0;
+  let exportsObj: Record<string, unknown> = {};
+  const measure = (): number => {
+    const left = Number(fuelLeft(exportsObj));
+    return budget - left;
+  };
+
+  try {
+    try {
+      if (m.importedMemory) {
+        memory = new WA.Memory({ initial: m.importedMemory.min, maximum: m.importedMemory.max });
+        imports.env.memory = memory;
+      }
+      instance = new WA.Instance(modules.get(m.key)!, imports);
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      if (/memory/i.test(msg) && (e instanceof RangeError || /allocat|maximum|size/i.test(msg))) {
+        throw new RunError('memory_limit', `instantiation failed within the memory limit: ${msg}`);
+      }
+      throw new RunError('trap', `instantiation failed: ${msg}`);
+    }
+    exportsObj = instance.exports;
+    if (!memory && instance.exports.memory) memory = instance.exports.memory as WasmMemoryObject;
+    if (wasi) (wasi as unknown as { inst: unknown }).inst = { exports: { memory: memory ?? { buffer: new ArrayBuffer(0) } } };
+
+    // Initialisation, with its own budget.
+    phase = 'init';
+    budget = m.initFuel;
+    setFuel(exportsObj, m.initFuel, m.pollInterval);
+    if (m.hasStart) {
+      (instance.exports[START_EXPORT] as () => void)();
+      if (fuelLeft(exportsObj) < 0n) throw new FuelExhaustedError();
+    }
+    if (m.callInitialize) {
+      (instance.exports._initialize as () => void)();
+      if (fuelLeft(exportsObj) < 0n) throw new FuelExhaustedError();
+    }
+    initFuelConsumed = measure();
+
+    phase = 'call';
+    budget = m.fuel;
+    setFuel(exportsObj, m.fuel, m.pollInterval);
+    let outBytes: Uint8Array;
+    if (m.form === 'C') {
+      try {
+        (instance.exports._start as () => void)();
+        exitCode = 0;
+      } catch (e) {
+        if (e instanceof WASIProcExit) exitCode = e.code;
+        else throw e;
+      }
+      fuelConsumed = measure();
+      if (fuelLeft(exportsObj) < 0n) throw new FuelExhaustedError();
+      if (exitCode !== 0) {
+        const tail = utf8Lossy.decode(stderr.bytes()).slice(-2000);
+        throw new RunError('trap', `the command exited with code ${exitCode}${tail ? `; stderr: ${tail}` : ''}`);
+      }
+      outBytes = stdout.bytes();
+    } else {
+      const ptr = guestAlloc('input', inputBytes);
+      const entry = instance.exports[m.functionName] as (p: number, l: number) => unknown;
+      const r = entry(ptr, inputBytes.byteLength);
+      fuelConsumed = measure();
+      if (fuelLeft(exportsObj) < 0n) throw new FuelExhaustedError();
+      const size = mem().buffer.byteLength;
+      if (m.form === 'A') {
+        const v = BigInt.asUintN(64, r as bigint);
+        const outPtr = Number(v >> 32n);
+        const outLen = Number(v & 0xffffffffn);
+        if (outPtr + outLen > size) {
+          throw new RunError('abi_error', `${m.functionName} returned pointer ${outPtr} + length ${outLen} = ${outPtr + outLen}, outside the memory (${size} bytes)`);
+        }
+        if (outLen > m.maxOutputBytes) {
+          throw new RunError('output_too_large', `the output is ${outLen} bytes, above the cap of ${m.maxOutputBytes}`);
+        }
+        outBytes = new Uint8Array(mem().buffer, outPtr, outLen);
+      } else {
+        const p = (r as number) >>> 0;
+        if (p >= size) throw new RunError('abi_error', `${m.functionName} returned pointer ${p}, outside the memory (${size} bytes)`);
+        const scan = new Uint8Array(mem().buffer, p, Math.min(size - p, m.maxOutputBytes + 1));
+        const end = scan.indexOf(0);
+        if (end < 0) {
+          if (scan.byteLength > m.maxOutputBytes) {
+            throw new RunError('output_too_large', `the output string at ${p} has no NUL within the cap of ${m.maxOutputBytes} bytes`);
+          }
+          throw new RunError('abi_error', `the output string at ${p} is not NUL-terminated before the end of memory (${size} bytes)`);
+        }
+        outBytes = scan.subarray(0, end);
+      }
+    }
+    let text: string;
+    try {
+      text = utf8.decode(outBytes);
+    } catch {
+      throw new RunError('invalid_output', `the output (${outBytes.byteLength} bytes) is not valid UTF-8`);
+    }
+    let output: unknown;
+    try {
+      output = JSON.parse(text);
+    } catch (e) {
+      const head = text.length > 200 ? `${text.slice(0, 200)}…` : text;
+      throw new RunError('invalid_output', `the output is not valid JSON (${(e as Error).message}): ${JSON.stringify(head)}`);
+    }
+    return result({ ok: true, output });
+  } catch (e) {
+    if (phase === 'init') initFuelConsumed = exportsObj.__vecron_fuel ? Math.min(measure(), budget) : 0;
+    else if (phase === 'call') fuelConsumed = Math.min(measure(), budget);
+    const gf = exportsObj.__vecron_grow_failed as { value: number } | undefined;
+    return result({ ok: false, error: classify(e, memory, m, phase, gf !== undefined && gf.value === 1) });
+  }
+}
+
+/**
+ * WASI `poll_oneoff`, replacing the shim's (which busy-waits and does not write `nevents`): clock
+ * subscriptions sleep with Atomics.wait on the interrupt flag, so a timeout still stops a sleeping
+ * guest; fd subscriptions are reported ready at once.
+ */
+function pollOneoff(memory: WasmMemoryObject, inPtr: number, outPtr: number, nsubs: number, neventsPtr: number): number {
+  const size = memory.buffer.byteLength;
+  if (nsubs === 0) return 28; // EINVAL
+  if (inPtr + nsubs * 48 > size || outPtr + nsubs * 32 > size || neventsPtr + 4 > size) return 21; // EFAULT
+  const dv = new DataView(memory.buffer);
+  let sleepNs = -1n;
+  let clockSub = -1;
+  const ready: number[] = [];
+  for (let i = 0; i < nsubs; i++) {
+    const at = inPtr + i * 48;
+    const tag = dv.getUint8(at + 8);
+    if (tag === 0) {
+      const clock = dv.getUint32(at + 16, true);
+      let timeout = dv.getBigUint64(at + 24, true);
+      const flags = dv.getUint16(at + 40, true);
+      if (flags & 1) {
+        // absolute
+        const now = clock === 0 ? BigInt(Date.now()) * 1_000_000n : BigInt(Math.round(performance.now() * 1e6));
+        timeout = timeout > now ? timeout - now : 0n;
+      }
+      if (sleepNs < 0n || timeout < sleepNs) {
+        sleepNs = timeout;
+        clockSub = i;
+      }
+    } else ready.push(i);
+  }
+  if (ready.length === 0 && sleepNs > 0n) {
+    const deadline = performance.now() + Number(sleepNs) / 1e6;
+    for (;;) {
+      const left = deadline - performance.now();
+      if (left <= 0) break;
+      Atomics.wait(ctl, CTL_INTERRUPT, 0, Math.min(left, 1000));
+      const flag = Atomics.load(ctl, CTL_INTERRUPT);
+      if (flag !== 0) throw new InterruptedError(flag);
+    }
+  }
+  const events = ready.length > 0 ? ready : [clockSub];
+  let n = 0;
+  for (const i of events) {
+    const sub = inPtr + i * 48;
+    const ev = outPtr + n * 32;
+    for (let k = 0; k < 32; k++) dv.setUint8(ev + k, 0);
+    dv.setBigUint64(ev, dv.getBigUint64(sub, true), true); // userdata
+    dv.setUint16(ev + 8, 0, true); // errno
+    dv.setUint8(ev + 10, dv.getUint8(sub + 8)); // type
+    n++;
+  }
+  dv.setUint32(neventsPtr, n, true);
+  return 0;
+}
+
+function wasmStack(e: Error): string | undefined {
+  const lines = (e.stack ?? '').split('\n').filter((l) => l.includes('wasm-function') || l.includes('wasm://'));
+  return lines.length > 0 ? lines.map((l) => l.trim()).join('\n') : undefined;
+}
+
+function classify(e: unknown, memory: WasmMemoryObject | undefined, m: RunMessage, phase: string, growFailed: boolean): { code: WasmErrorCode; message: string; stack?: string } {
+  const where = phase === 'init' ? ' during initialisation' : phase === 'instantiate' ? ' during instantiation' : '';
+  if (e instanceof RunError) return { code: e.code, message: e.message };
+  if (e instanceof FuelExhaustedError) {
+    return { code: 'fuel_exhausted', message: `the run used up its fuel${where} (${phase === 'init' ? m.initFuel : m.fuel} units)` };
+  }
+  if (e instanceof InterruptedError) return { code: 'timeout', message: `the run was interrupted at its timeout${where}` };
+  if (e instanceof WASIProcExit) {
+    return { code: 'trap', message: `the module called proc_exit(${e.code})${where}` };
+  }
+  if (e instanceof RangeError && /call stack/i.test(e.message)) {
+    return { code: 'stack_overflow', message: `stack overflow${where}: ${e.message}`, stack: wasmStack(e)?.split('\n').slice(0, 20).join('\n') };
+  }
+  const atClamp = memory !== undefined && memory.buffer.byteLength >= m.memoryMaxPages * 65536;
+  if (e instanceof WA.RuntimeError) {
+    if (atClamp || growFailed) {
+      const size = memory ? memory.buffer.byteLength : 0;
+      return {
+        code: 'memory_limit',
+        message: `the module trapped (${e.message}) after ${growFailed ? 'a memory.grow failed' : 'its memory reached the limit'}: memory ${size / 65536} pages, limit ${m.memoryMaxPages} pages (${m.memoryMaxPages * 64} KiB)${where}`,
+        stack: wasmStack(e),
+      };
+    }
+    return { code: 'trap', message: `${e.message}${where}`, stack: wasmStack(e) };
+  }
+  if (e instanceof RangeError) {
+    // A DataView / typed array access out of bounds in a WASI call.
+    if (/memory/i.test(e.message) && /alloc/i.test(e.message)) return { code: 'memory_limit', message: e.message };
+    return { code: 'abi_error', message: `a host call was given an out-of-bounds pointer${where}: ${e.message}` };
+  }
+  if (e instanceof Error) return { code: 'trap', message: `${e.name}: ${e.message}${where}`, stack: wasmStack(e) };
+  return { code: 'trap', message: `the module raised ${String(e)}${where}` };
+}
+
+function handle(msg: ToWorker): void {
+  if (msg.type === 'evict') {
+    modules.delete(msg.key);
+    return;
+  }
+  if (msg.type === 'host-test') {
+    try {
+      post({ type: 'host-test-result', id: msg.id, ok: true, value: callHost(msg.op, msg.payload) });
+    } catch (e) {
+      post({ type: 'host-test-result', id: msg.id, ok: false, error: (e as Error).message });
+    }
+    return;
+  }
+  if (msg.module) modules.set(msg.key, msg.module);
+  let res: WorkerRunResult;
+  if (!modules.has(msg.key)) {
+    res = {
+      ok: false,
+      error: { code: 'worker_crashed', message: `module ${msg.key} was not sent to this worker` },
+      fuelConsumed: 0, initFuelConsumed: 0, memoryPeakBytes: 0, logs: [], contextWrites: {}, stdout: '', stderr: '', exitCode: null,
+    };
+  } else {
+    res = run(msg);
+  }
+  post({ type: 'result', id: msg.id, result: res });
+}
+
+/**
+ * After a message, wait a little on the doorbell (a futex, cheaper to wake than the event loop) and
+ * take the next messages synchronously; then go back to the event loop.
+ */
+function serve(first: ToWorker): void {
+  handle(first);
+  let deadline = performance.now() + LINGER_MS;
+  for (;;) {
+    const bell = Atomics.load(ctl, CTL_DOORBELL);
+    const next = receiveMessageOnPort(runPort);
+    if (next) {
+      handle(next.message as ToWorker);
+      deadline = performance.now() + LINGER_MS;
+      continue;
+    }
+    const left = deadline - performance.now();
+    if (left <= 0) return;
+    Atomics.wait(ctl, CTL_DOORBELL, bell, left);
+  }
+}
+
+runPort.on('message', serve);
+post({ type: 'ready' });

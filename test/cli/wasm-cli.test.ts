@@ -1,0 +1,76 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const root = new URL('../../', import.meta.url).pathname;
+const fx = (p: string) => join(root, 'fixtures/wasm', p);
+
+function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/wasm-cli.ts', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('wasm-cli test', () => {
+  let dir: string;
+  let input: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'wasm-cli-'));
+    input = join(dir, 'context.json');
+    writeFileSync(
+      input,
+      JSON.stringify({
+        steps: { fetch_customers: { output: { data: { customers: [{ id: 'c1', name: 'Alice', total_orders: 150000 }, { id: 'c4', name: 'Dan', total_orders: 10000 }] } } } },
+      }),
+    );
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('runs a module with the server runtime and prints output, logs, fuel, memory and duration', async () => {
+    const r = await cli(['test', fx('customer-tiers/customer-tiers.wasm'), '--function', 'transform_data', '--input', input]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout.slice(r.stdout.indexOf('{'))), {
+      customers: [
+        { id: 'c1', name: 'Alice', revenue: 150000, tier: 'platinum' },
+        { id: 'c4', name: 'Dan', revenue: 10000, tier: 'bronze' },
+      ],
+      total_revenue: 160000,
+    });
+    assert.match(r.stdout, /\[info\] classified 2 customers/);
+    assert.match(r.stderr, /ok · fuel [\d,]+ .*· memory [\d.]+ MiB · [\d.]+ ms/);
+  });
+
+  it('--json prints one object; a limit breach exits 1 with its error code', async () => {
+    const r = await cli(['test', fx('endless-loop/endless-loop.wasm'), '--function', 'run', '--fuel', '5000', '--json']);
+    assert.equal(r.code, 1);
+    const o = JSON.parse(r.stdout);
+    assert.equal(o.ok, false);
+    assert.equal(o.error.code, 'fuel_exhausted');
+    assert.ok(o.fuelConsumed >= 5000);
+  });
+
+  it('a module with a foreign import is refused, naming the import', async () => {
+    const r = await cli(['test', fx('foreign-import/foreign-import.wasm'), '--function', 'run', '--json']);
+    assert.equal(r.code, 1);
+    const o = JSON.parse(r.stdout);
+    assert.equal(o.error.code, 'import_not_allowed');
+    assert.match(o.error.message, /evil/);
+  });
+
+  it('bad arguments exit 2 with a message', async () => {
+    const missing = await cli(['test', fx('echo/echo.wasm'), '--function', 'echo', '--input', join(dir, 'nope.json')]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /nope\.json/);
+    const badFuel = await cli(['test', fx('echo/echo.wasm'), '--function', 'echo', '--fuel', 'lots']);
+    assert.notEqual(badFuel.code, 0);
+    assert.match(badFuel.stderr, /--fuel must be a positive whole number/);
+  });
+});
