@@ -4,12 +4,20 @@
  * run, with fuel, memory, time, stack and output limits, the vecron host functions and WASI
  * preview 1 (through @bjorn3/browser_wasi_shim, no host filesystem).
  *
- * - prepare: SHA-256 of the bytes; cache key `${hash}:${memoryMaxPages}` (memory LRU bounded by
- *   bytes, instrumented bytes + metadata on disk in `cacheDir`); `new WebAssembly.Module` once.
+ * - prepare: SHA-256 of the bytes (a run may give it as `hash`: trusted on a cache hit, checked on
+ *   a miss); cache key `${hash}:${memoryMaxPages}` (memory LRU bounded by bytes, instrumented
+ *   bytes + metadata on disk in `cacheDir`); `new WebAssembly.Module` once.
  * - run: the compiled module is posted to a worker once (workers keep a key → module map); the
  *   worker instantiates it, runs `__vecron_start` / `_initialize` with `initFuel`, writes the input
  *   JSON through `alloc`, calls the entry (form A, B or C) and reads the output with every pointer
  *   and length bounds-checked.
+ * - the run hot path: the request is posted on the run port and the worker's doorbell rung; a worker
+ *   spins on the doorbell for `workerSpinUs` after each message (a futex or event-loop wake-up
+ *   costs tens of us on a VM) before it sleeps on it. The result comes back through a shared buffer
+ *   (the output as the guest's JSON text, parsed once, on the main thread), learned with
+ *   Atomics.waitAsync, optionally after a short synchronous spin (`resultSpinUs`) and/or polling
+ *   from setImmediate (`resultPollUs`); results that do not fit are posted (`sharedResults: false`
+ *   posts them all). Each run still gets a fresh instance, its own imports and its own limits.
  * - timeout: at `timeoutMs` the main thread sets the worker's interrupt flag (the instrumented guest
  *   polls it and stops with `timeout`); if the worker has not answered 1 s later it is terminated and
  *   replaced (still `timeout`), and the pool goes on serving.
@@ -31,10 +39,21 @@ import {
   CTL_HOST_LEN,
   CTL_HOST_STATE,
   CTL_INTERRUPT,
+  CTL_RESULT_ID,
+  CTL_RESULT_META_LEN,
+  CTL_RESULT_OUT_LEN,
+  CTL_RESULT_STATE,
   CTL_SLOTS,
+  RESULT_DATA_BYTES,
+  RESULT_INLINE,
+  RESULT_PENDING,
+  RESULT_SPIN_US,
+  RESULT_POLL_US,
+  WORKER_SPIN_US,
   HOST_DATA_BYTES,
   HOST_INLINE,
   HOST_PORT,
+  parseOutput,
   type FromWorker,
   type RunMessage,
   type WorkerRunResult,
@@ -70,12 +89,28 @@ export interface WasmRuntimeOptions {
   hostOps?: Record<string, (payload: any) => Promise<any>>;
   /** Fuel units between two polls of the interrupt flag (default 65536). */
   pollInterval?: number;
+  /**
+   * Results through a shared buffer (learned with Atomics.waitAsync) rather than postMessage
+   * (default true); results too large for the buffer are posted either way.
+   */
+  sharedResults?: boolean;
+  /** How long a worker spins on its doorbell after a message before it sleeps, in us (default 200). */
+  workerSpinUs?: number;
+  /** How long the main thread spins for a run's result before it awaits it, in us (default 0, max 1000). */
+  resultSpinUs?: number;
+  /**
+   * Then how long it polls for the result from setImmediate callbacks (the event loop keeps turning,
+   * the thread does not go to sleep) before it awaits it with Atomics.waitAsync, in us (default 0, max 10000).
+   */
+  resultPollUs?: number;
 }
 
 interface CacheEntry {
   info: Omit<PreparedModule, 'source' | 'prepareMs'>;
   module: WasmModuleObject;
   size: number;
+  /** resolveEntry's answers by function name (an EntryForm or the abi_error it raised). */
+  forms?: Map<string, EntryForm | WasmModuleError>;
 }
 
 interface DiskMeta {
@@ -103,6 +138,7 @@ interface PoolWorker {
   w: Worker;
   ctl: Int32Array;
   data: Uint8Array;
+  result: Uint8Array | null;
   hostPort: MessagePort;
   runPort: MessagePort;
   stackKb: number;
@@ -113,8 +149,12 @@ interface PoolWorker {
 }
 
 const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8');
+type WaitAsyncResult = { async: false; value: string } | { async: true; value: Promise<string> };
+const waitAsync = (Atomics as unknown as { waitAsync: (a: Int32Array, i: number, v: number) => WaitAsyncResult }).waitAsync;
 const WORKER_URL = new URL('./worker-boot.mjs', import.meta.url);
 const KILL_GRACE_MS = 1000;
+const HASH_RE = /^[0-9a-f]{64}$/;
 
 function sig(params: readonly string[] = [], results: readonly string[] = []): string {
   return `(${params.join(',')})->(${results.join(',')})`;
@@ -219,6 +259,10 @@ export class WasmRuntime {
   private readonly allowed: AllowedImports;
   private readonly hostOps: Record<string, (payload: any) => Promise<any>>;
   private readonly pollInterval: number;
+  private readonly sharedResults: boolean;
+  private readonly workerSpinUs: number;
+  private readonly resultSpinMs: number;
+  private readonly resultPollMs: number;
   private readonly defaults: ResolvedLimits;
   private readonly cache = new Map<string, CacheEntry>();
   private cacheBytes = 0;
@@ -237,6 +281,10 @@ export class WasmRuntime {
     this.allowed = opts.allowedImports ?? {};
     this.hostOps = opts.hostOps ?? {};
     this.pollInterval = opts.pollInterval ?? DEFAULT_POLL_INTERVAL;
+    this.sharedResults = opts.sharedResults ?? (typeof waitAsync === 'function');
+    this.workerSpinUs = Math.max(0, Math.min(100_000, opts.workerSpinUs ?? WORKER_SPIN_US));
+    this.resultSpinMs = Math.max(0, Math.min(1000, opts.resultSpinUs ?? RESULT_SPIN_US)) / 1000;
+    this.resultPollMs = Math.max(0, Math.min(10_000, opts.resultPollUs ?? RESULT_POLL_US)) / 1000;
     this.defaults = resolveLimits(opts.defaultLimits);
   }
 
@@ -261,10 +309,31 @@ export class WasmRuntime {
     return out;
   }
 
-  private async prepareEntry(bytes: Uint8Array, l: ResolvedLimits): Promise<{ entry: CacheEntry; source: PreparedModule['source'] }> {
+  /** The memory cache hit for these bytes (synchronous: no promise hop on the hot path), if any. */
+  private cached(bytes: Uint8Array, l: ResolvedLimits, vouched: string | undefined): CacheEntry | undefined {
+    if (!(bytes instanceof Uint8Array)) return undefined;
+    const pages = Math.min(65536, Math.max(0, Math.floor(l.memoryMb * 16)));
+    const hash = vouched ?? createHash('sha256').update(bytes).digest('hex');
+    const key = `${hash}:${pages}`;
+    const hit = this.cache.get(key);
+    if (hit) {
+      this.counters.cacheHits++;
+      this.cache.delete(key); // LRU: move to the end
+      this.cache.set(key, hit);
+    }
+    return hit;
+  }
+
+  private async prepareEntry(bytes: Uint8Array, l: ResolvedLimits, vouched?: string): Promise<{ entry: CacheEntry; source: PreparedModule['source'] }> {
     if (!(bytes instanceof Uint8Array)) throw new WasmModuleError('invalid_module', 'the module must be a Uint8Array');
+    if (vouched !== undefined && (typeof vouched !== 'string' || !HASH_RE.test(vouched))) {
+      throw new WasmModuleError('invalid_module', 'the hash must be the SHA-256 of the bytes, as 64 lowercase hex digits');
+    }
     const pages = Math.min(65536, Math.max(0, Math.floor(l.memoryMb * 16)));
     const hash = createHash('sha256').update(bytes).digest('hex');
+    if (vouched !== undefined && vouched !== hash) {
+      throw new WasmModuleError('invalid_module', `the given hash ${vouched} is not the SHA-256 of the bytes (${hash})`);
+    }
     const key = `${hash}:${pages}`;
     const hit = this.cache.get(key);
     if (hit) {
@@ -399,8 +468,24 @@ export class WasmRuntime {
     let form: EntryForm;
     let inputJson: string;
     try {
-      entry = (await this.prepareEntry(req.bytes, l)).entry;
-      form = resolveEntry(entry.info, req.functionName);
+      const vouched = req.hash;
+      if (vouched !== undefined && (typeof vouched !== 'string' || !HASH_RE.test(vouched))) {
+        throw new WasmModuleError('invalid_module', 'the hash must be the SHA-256 of the bytes, as 64 lowercase hex digits');
+      }
+      entry = this.cached(req.bytes, l, vouched) ?? (await this.prepareEntry(req.bytes, l, vouched)).entry;
+      let forms = entry.forms;
+      if (!forms) forms = entry.forms = new Map();
+      let f = forms.get(req.functionName);
+      if (f === undefined) {
+        try {
+          f = resolveEntry(entry.info, req.functionName);
+        } catch (e) {
+          f = toModuleError(e);
+        }
+        if (typeof req.functionName === 'string' && forms.size < 1024) forms.set(req.functionName, f);
+      }
+      if (f instanceof WasmModuleError) throw f;
+      form = f;
     } catch (e) {
       const me = toModuleError(e);
       return errorResult(me.code, me.message, elapsed());
@@ -437,7 +522,7 @@ export class WasmRuntime {
       callInitialize: info.reactor && form !== 'C',
       usesWasi: info.usesWasi,
       pollInterval: this.pollInterval,
-      contextJson,
+      contextJson: contextJson === inputJson ? undefined : contextJson, // not sent twice
       env: { ...(req.env ?? {}) },
     };
     const r = await new Promise<WorkerRunResult>((resolve) => {
@@ -490,6 +575,7 @@ export class WasmRuntime {
         if (pw.job) this.finish(pw.job, crashed('the runtime was closed'));
         pw.hostPort.close();
         pw.runPort.close();
+        Atomics.notify(pw.ctl, CTL_RESULT_STATE);
         await pw.w.terminate();
       }),
     );
@@ -554,17 +640,18 @@ export class WasmRuntime {
   private spawn(stackKb: number): PoolWorker {
     const ctlBuf = new SharedArrayBuffer(CTL_SLOTS * 4);
     const dataBuf = new SharedArrayBuffer(HOST_DATA_BYTES);
+    const resultBuf = this.sharedResults ? new SharedArrayBuffer(RESULT_DATA_BYTES) : undefined;
     const { port1, port2 } = new MessageChannel();
     const run = new MessageChannel();
     const w = new Worker(WORKER_URL, {
-      workerData: { ctl: ctlBuf, data: dataBuf, hostPort: port2, runPort: run.port2 },
+      workerData: { ctl: ctlBuf, data: dataBuf, result: resultBuf, spinUs: this.workerSpinUs, hostPort: port2, runPort: run.port2 },
       transferList: [port2, run.port2],
       execArgv: [],
       resourceLimits: { stackSizeMb: Math.max(0.25, stackKb / 1024), maxOldGenerationSizeMb: 64 },
       stdout: false,
       stderr: false,
     });
-    const pw: PoolWorker = { w, ctl: new Int32Array(ctlBuf), data: new Uint8Array(dataBuf), hostPort: port1, runPort: run.port1, stackKb, sent: new Set(), ready: false, dead: false, job: null };
+    const pw: PoolWorker = { w, ctl: new Int32Array(ctlBuf), data: new Uint8Array(dataBuf), result: resultBuf ? new Uint8Array(resultBuf) : null, hostPort: port1, runPort: run.port1, stackKb, sent: new Set(), ready: false, dead: false, job: null };
     this.workers.push(pw);
     w.on('message', (m: FromWorker) => this.onMessage(pw, m));
     w.on('error', (err) => this.onDeath(pw, `the worker failed: ${err.message}`));
@@ -577,6 +664,7 @@ export class WasmRuntime {
     this.workers = this.workers.filter((x) => x !== pw);
     pw.hostPort.close();
     pw.runPort.close();
+    Atomics.notify(pw.ctl, CTL_RESULT_STATE); // settles a pending waitAsync
     void pw.w.terminate();
   }
 
@@ -586,6 +674,7 @@ export class WasmRuntime {
     this.workers = this.workers.filter((x) => x !== pw);
     pw.hostPort.close();
     pw.runPort.close();
+    Atomics.notify(pw.ctl, CTL_RESULT_STATE);
     this.counters.respawns++;
     const job = pw.job;
     pw.job = null;
@@ -610,6 +699,7 @@ export class WasmRuntime {
     pw.w.ref();
     Atomics.store(pw.ctl, CTL_INTERRUPT, 0);
     Atomics.store(pw.ctl, CTL_HOST_STATE, 0);
+    Atomics.store(pw.ctl, CTL_RESULT_STATE, RESULT_PENDING);
     let m = { ...job.msg, id: job.id };
     if (job.kind === 'run') {
       const key = job.msg.key as string;
@@ -620,6 +710,76 @@ export class WasmRuntime {
     }
     job.timer = setTimeout(() => this.onTimeout(pw, job), job.timeoutMs);
     this.send(pw, m);
+    if (job.kind === 'run' && pw.result) this.awaitResult(pw, job);
+  }
+
+  /**
+   * The fast result channel: spin a little (if configured), then Atomics.waitAsync on the result
+   * state. A result posted on the port instead (too large) is taken by onMessage.
+   */
+  private awaitResult(pw: PoolWorker, job: Job): void {
+    if (this.resultSpinMs > 0) {
+      const end = performance.now() + this.resultSpinMs;
+      do {
+        if (Atomics.load(pw.ctl, CTL_RESULT_STATE) !== RESULT_PENDING) {
+          this.takeResult(pw, job);
+          return;
+        }
+      } while (performance.now() < end);
+    }
+    if (this.resultPollMs > 0) {
+      const end = performance.now() + this.resultPollMs;
+      const tick = (): void => {
+        if (pw.dead || pw.job !== job) return;
+        if (Atomics.load(pw.ctl, CTL_RESULT_STATE) !== RESULT_PENDING) this.takeResult(pw, job);
+        else if (performance.now() < end) setImmediate(tick);
+        else this.waitResult(pw, job);
+      };
+      setImmediate(tick);
+      return;
+    }
+    this.waitResult(pw, job);
+  }
+
+  private waitResult(pw: PoolWorker, job: Job): void {
+    const w = waitAsync(pw.ctl, CTL_RESULT_STATE, RESULT_PENDING);
+    if (!w.async) this.takeResult(pw, job);
+    else void w.value.then(() => this.takeResult(pw, job));
+  }
+
+  private takeResult(pw: PoolWorker, job: Job): void {
+    if (pw.dead || pw.job !== job) return;
+    const state = Atomics.load(pw.ctl, CTL_RESULT_STATE);
+    if (state === RESULT_PENDING) {
+      this.waitResult(pw, job); // a stray wake-up
+      return;
+    }
+    if (state !== RESULT_INLINE) return; // posted: onMessage takes it
+    if (Atomics.load(pw.ctl, CTL_RESULT_ID) !== job.id) return;
+    const metaLen = Atomics.load(pw.ctl, CTL_RESULT_META_LEN);
+    const outLen = Atomics.load(pw.ctl, CTL_RESULT_OUT_LEN);
+    const buf = pw.result!;
+    let r: WorkerRunResult;
+    try {
+      r = JSON.parse(decoder.decode(buf.subarray(0, metaLen))) as WorkerRunResult;
+      if (outLen >= 0) {
+        const parsed = parseOutput(decoder.decode(buf.subarray(metaLen, metaLen + outLen)));
+        if (parsed.ok) r.output = parsed.output;
+        else r = { ...r, ok: false, error: parsed.error };
+      }
+    } catch (e) {
+      r = crashed(`the worker's result could not be read: ${(e as Error).message}`);
+    }
+    this.complete(pw, job, r);
+  }
+
+  private complete(pw: PoolWorker, job: Job, r: any): void {
+    pw.job = null;
+    pw.w.unref();
+    if (job.timer) clearTimeout(job.timer);
+    if (job.killTimer) clearTimeout(job.killTimer);
+    job.resolve(r);
+    this.pump();
   }
 
   private send(pw: PoolWorker, m: unknown): void {
@@ -667,13 +827,7 @@ export class WasmRuntime {
       case 'host-test-result': {
         const job = pw.job;
         if (!job || job.id !== m.id) return;
-        pw.job = null;
-        pw.w.unref();
-        if (job.timer) clearTimeout(job.timer);
-        if (job.killTimer) clearTimeout(job.killTimer);
-        if (m.type === 'result') job.resolve(m.result);
-        else job.resolve({ ok: m.ok, value: m.value, error: m.error });
-        this.pump();
+        this.complete(pw, job, m.type === 'result' ? m.result : { ok: m.ok, value: m.value, error: m.error });
         return;
       }
     }

@@ -7,7 +7,22 @@ export const CTL_INTERRUPT = 0; // non-zero: the run must stop (set by the main 
 export const CTL_HOST_STATE = 1; // async bridge: 0 waiting, 1 result inline, 2 result on the port
 export const CTL_HOST_LEN = 2; // byte length of the inline result
 export const CTL_DOORBELL = 3; // bumped by the main thread after posting a message on the run port
-export const CTL_SLOTS = 4;
+export const CTL_RESULT_STATE = 4; // fast result channel: 0 pending, 1 in the result buffer, 2 posted on the port
+export const CTL_RESULT_ID = 5; // id of the run whose result is in the result buffer
+export const CTL_RESULT_META_LEN = 6; // byte length of the result's JSON (everything but the output)
+export const CTL_RESULT_OUT_LEN = 7; // byte length of the output's JSON text (after the meta), -1 if none
+export const CTL_SLOTS = 8;
+/** Size of the shared buffer for results; larger ones are posted on the port. */
+export const RESULT_DATA_BYTES = 64 * 1024;
+export const RESULT_PENDING = 0;
+export const RESULT_INLINE = 1;
+export const RESULT_POSTED = 2;
+/** Default time a worker spins on the doorbell after a message before it sleeps on it (us). */
+export const WORKER_SPIN_US = 200;
+/** Default time the main thread spins for a run's result before it awaits it (us). */
+export const RESULT_SPIN_US = 0;
+/** Default time the main thread polls for a run's result from setImmediate before it awaits it (us). */
+export const RESULT_POLL_US = 0;
 /** How long a worker waits on the doorbell after a run before going back to its event loop. */
 export const LINGER_MS = 5;
 /** Size of the shared buffer for inline host-call results; larger ones go through the port. */
@@ -35,8 +50,8 @@ export interface RunMessage {
   callInitialize: boolean;
   usesWasi: boolean;
   pollInterval: number;
-  /** What get_context reads, as JSON (parsed in the worker on the first get_context). */
-  contextJson: string;
+  /** What get_context reads, as JSON (parsed in the worker on the first get_context); absent: inputJson. */
+  contextJson?: string;
   env: Record<string, string>;
 }
 
@@ -73,3 +88,16 @@ export type FromWorker =
   | { type: 'result'; id: number; result: WorkerRunResult }
   | { type: 'host-test-result'; id: number; ok: boolean; value?: unknown; error?: string }
   | { type: 'host'; op: string; payload: unknown };
+
+/**
+ * Parses a run's output JSON text (in the worker, or on the main thread when the worker handed the
+ * text over unparsed through the shared result buffer).
+ */
+export function parseOutput(text: string): { ok: true; output: unknown } | { ok: false; error: { code: WasmErrorCode; message: string } } {
+  try {
+    return { ok: true, output: JSON.parse(text) };
+  } catch (e) {
+    const head = text.length > 200 ? `${text.slice(0, 200)}…` : text;
+    return { ok: false, error: { code: 'invalid_output', message: `the output is not valid JSON (${(e as Error).message}): ${JSON.stringify(head)}` } };
+  }
+}

@@ -44,6 +44,12 @@ export interface WasmRunRequest {
   context?: Record<string, unknown>;
   /** WASI environment, e.g. JOB_ID, EXECUTION_ID. */
   env?: Record<string, string>;
+  /**
+   * The SHA-256 of `bytes` (64 lowercase hex digits), when the caller already knows it: a memory
+   * cache hit under this hash then skips hashing the bytes. The caller vouches for it: on a hit the
+   * bytes are not looked at. On a miss the bytes are hashed and a wrong hash is an `invalid_module`.
+   */
+  hash?: string;
 }
 
 export interface WasmRunStats {

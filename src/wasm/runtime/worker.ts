@@ -12,8 +12,16 @@ import {
   LINGER_MS,
   CTL_HOST_STATE,
   CTL_INTERRUPT,
+  CTL_RESULT_ID,
+  CTL_RESULT_META_LEN,
+  CTL_RESULT_OUT_LEN,
+  CTL_RESULT_STATE,
+  RESULT_INLINE,
+  RESULT_POSTED,
+  WORKER_SPIN_US,
   HOST_INLINE,
   HOST_PORT,
+  parseOutput,
   type FromWorker,
   type RunMessage,
   type ToWorker,
@@ -22,18 +30,27 @@ import {
 import type { WasmErrorCode, WasmLogLine } from './types.ts';
 
 const port = parentPort!;
-const { ctl: ctlBuf, data: dataBuf, hostPort, runPort } = workerData as {
+const { ctl: ctlBuf, data: dataBuf, result: resultBuf, spinUs, hostPort, runPort } = workerData as {
   ctl: SharedArrayBuffer;
   data: SharedArrayBuffer;
+  result?: SharedArrayBuffer;
+  spinUs?: number;
   hostPort: MessagePort;
   runPort: MessagePort;
 };
 const ctl = new Int32Array(ctlBuf);
 const hostData = new Uint8Array(dataBuf);
+const resultData = resultBuf ? new Uint8Array(resultBuf) : null;
+const SPIN_MS = Math.max(0, spinUs ?? WORKER_SPIN_US) / 1000;
+/** The JSON text of the last successful run's output (sent as is on the fast result channel). */
+let lastOutputText: string | undefined;
 const modules = new Map<string, WasmModuleObject>();
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const utf8Lossy = new TextDecoder('utf-8');
 const encoder = new TextEncoder();
+
+/** The metering imports: stateless (they only read the interrupt flag), so shared by all runs. */
+const rtImports = runtimeImports({ interrupt: ctl, index: CTL_INTERRUPT });
 
 const MAX_LOG_LINES = 1000;
 const MAX_LOG_BYTES = 64 * 1024;
@@ -198,7 +215,7 @@ function run(m: RunMessage): WorkerRunResult {
         if (e instanceof RunError) throw e;
         throw new RunError('abi_error', 'get_context: the key is not valid UTF-8');
       }
-      if (context === undefined) context = JSON.parse(m.contextJson) as unknown;
+      if (context === undefined) context = JSON.parse(m.contextJson ?? m.inputJson) as unknown;
       const v = lookup(context, key);
       if (v === undefined) return 0n;
       const bytes = encoder.encode(JSON.stringify(v));
@@ -225,7 +242,7 @@ function run(m: RunMessage): WorkerRunResult {
 
   let wasi: WASI | undefined;
   const imports: Record<string, Record<string, unknown>> = {
-    ...runtimeImports({ interrupt: ctl, index: CTL_INTERRUPT }),
+    ...rtImports,
     vecron: host,
     env: { ...host },
   };
@@ -354,14 +371,14 @@ function run(m: RunMessage): WorkerRunResult {
     } catch {
       throw new RunError('invalid_output', `the output (${outBytes.byteLength} bytes) is not valid UTF-8`);
     }
-    let output: unknown;
-    try {
-      output = JSON.parse(text);
-    } catch (e) {
-      const head = text.length > 200 ? `${text.slice(0, 200)}…` : text;
-      throw new RunError('invalid_output', `the output is not valid JSON (${(e as Error).message}): ${JSON.stringify(head)}`);
+    if (resultData && text.length * 3 + 8192 <= resultData.byteLength) {
+      // Likely to fit the shared result buffer: the main thread parses it (once, there).
+      lastOutputText = text;
+      return result({ ok: true });
     }
-    return result({ ok: true, output });
+    const parsed = parseOutput(text);
+    if (!parsed.ok) throw new RunError(parsed.error.code, parsed.error.message);
+    return result({ ok: true, output: parsed.output });
   } catch (e) {
     if (phase === 'init') initFuelConsumed = exportsObj.__vecron_fuel ? Math.min(measure(), budget) : 0;
     else if (phase === 'call') fuelConsumed = Math.min(measure(), budget);
@@ -487,9 +504,50 @@ function handle(msg: ToWorker): void {
       fuelConsumed: 0, initFuelConsumed: 0, memoryPeakBytes: 0, logs: [], contextWrites: {}, stdout: '', stderr: '', exitCode: null,
     };
   } else {
+    lastOutputText = undefined;
     res = run(msg);
   }
-  post({ type: 'result', id: msg.id, result: res });
+  const text = res.ok ? lastOutputText : undefined;
+  lastOutputText = undefined;
+  if (!writeResult(msg.id, res, text)) {
+    if (text !== undefined) {
+      // Handed over unparsed but did not fit after all: parse it here.
+      const parsed = parseOutput(text);
+      if (parsed.ok) res.output = parsed.output;
+      else res = { ...res, ok: false, error: parsed.error };
+    }
+    // The state first: once the message is in, the main thread may already dispatch the next run
+    // (which resets the state), so nothing may touch it after the post.
+    Atomics.store(ctl, CTL_RESULT_STATE, RESULT_POSTED);
+    Atomics.notify(ctl, CTL_RESULT_STATE);
+    post({ type: 'result', id: msg.id, result: res });
+  }
+}
+
+/**
+ * The fast result channel: the result as JSON (the output as the guest's own JSON text, already
+ * validated) in the shared result buffer, then the state slot set and notified. False when it does
+ * not fit (the caller posts it instead).
+ */
+function writeResult(id: number, res: WorkerRunResult, outputText: string | undefined): boolean {
+  if (!resultData) return false;
+  let meta: string;
+  try {
+    meta = JSON.stringify(outputText !== undefined ? { ...res, output: undefined } : res);
+  } catch {
+    return false;
+  }
+  // Worst case 3 bytes per UTF-16 unit.
+  if ((meta.length + (outputText?.length ?? 0)) * 3 > resultData.byteLength) return false;
+  const a = encoder.encodeInto(meta, resultData);
+  let outLen = -1;
+  if (outputText !== undefined) outLen = encoder.encodeInto(outputText, resultData.subarray(a.written)).written;
+  Atomics.store(ctl, CTL_RESULT_ID, id);
+  Atomics.store(ctl, CTL_RESULT_META_LEN, a.written);
+  Atomics.store(ctl, CTL_RESULT_OUT_LEN, outLen);
+  Atomics.store(ctl, CTL_RESULT_STATE, RESULT_INLINE);
+  Atomics.notify(ctl, CTL_RESULT_STATE);
+  return true;
 }
 
 /**
@@ -507,6 +565,10 @@ function serve(first: ToWorker): void {
       deadline = performance.now() + LINGER_MS;
       continue;
     }
+    // Spin briefly (a futex wake-up costs tens of us on a VM), then sleep on the doorbell.
+    const spinEnd = performance.now() + SPIN_MS;
+    while (Atomics.load(ctl, CTL_DOORBELL) === bell && performance.now() < spinEnd);
+    if (Atomics.load(ctl, CTL_DOORBELL) !== bell) continue;
     const left = deadline - performance.now();
     if (left <= 0) return;
     Atomics.wait(ctl, CTL_DOORBELL, bell, left);
