@@ -8,7 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 
-const SUITES: string[] = ['queue'];
+const SUITES: string[] = ['queue', 'wasm'];
 
 const root = new URL('..', import.meta.url).pathname;
 const filters = process.argv.slice(2);
@@ -17,7 +17,10 @@ if (selected.length === 0) {
   console.error(`no benchmark suite matches ${filters.join(' ')} (suites: ${SUITES.join(', ')})`);
   process.exit(2);
 }
-const command = process.env.npm_lifecycle_event === 'bench' ? 'npm run bench' : 'node --import tsx bench/run.ts';
+const command =
+  process.env.npm_lifecycle_event === 'bench'
+    ? `npm run bench${filters.length ? ` -- ${filters.join(' ')}` : ''}`
+    : `node --import tsx bench/run.ts${filters.length ? ` ${filters.join(' ')}` : ''}`;
 
 function runSuite(name: string): Promise<number> {
   return new Promise((resolve) => {
