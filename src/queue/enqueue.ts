@@ -44,7 +44,7 @@ export async function enqueueExecution(tx: Queryable, job: JobRecord, opts: Enqu
                CASE WHEN $10::text IS NULL THEN 'queued' ELSE 'skipped' END,
                CASE WHEN $10::text IS NULL THEN NULL ELSE jsonb_build_object('code', 'overlap_skipped', 'message', $10::text) END,
                CASE WHEN $10::text IS NULL THEN NULL ELSE now() END)
-       ON CONFLICT (job_id, fire_time) DO NOTHING
+       ON CONFLICT (job_id, fire_time) WHERE fire_time IS NOT NULL DO NOTHING
        RETURNING id, status, run_at
      ), s AS (
        INSERT INTO step_runs (execution_id, step_id, position, type)
