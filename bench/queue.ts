@@ -68,18 +68,11 @@ import { stepDefinitions } from '../src/executors/definitions.ts';
 import type { Logger } from '../src/logger.ts';
 import type { RunVariables } from '../src/engine/run-execution.ts';
 import { fmtMs, fmtNum, latencyCells, markdownTable, summarize, type Summary } from './stats.ts';
-import { benchCommand, machineInfo, writeSection } from './report.ts';
+import { benchCommand, envInt, machineInfo, writeSection } from './report.ts';
 
 const HEADING = '## Queue and scheduler (issue 3)';
 const root = new URL('..', import.meta.url).pathname;
 
-const envInt = (name: string, def: number, min = 1): number => {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return def;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got '${raw}'`);
-  return n;
-};
 
 const N = envInt('BENCH_N', 2000);
 const CONCURRENCY = envInt('BENCH_CONCURRENCY', 8);

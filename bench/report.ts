@@ -73,3 +73,12 @@ export function machineInfo(): MachineInfo {
 export function benchCommand(suiteFile: string): string {
   return process.env.BENCH_COMMAND || `node --import tsx ${suiteFile}`;
 }
+
+/** A whole-number setting from the environment (BENCH_*), with a default and a lower bound. */
+export function envInt(name: string, def: number, min = 1): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got '${raw}'`);
+  return n;
+}

@@ -41,18 +41,11 @@ import { instrument, runtimeImports, setFuel, fuelLeft } from '../src/wasm/instr
 import { generateModule, withNonce } from './wasm/gen-module.ts';
 import { WA, type WInstance, type WMemory } from './wasm/wasm-api.ts';
 import { fmtNum, markdownTable, summarize, type Summary } from './stats.ts';
-import { benchCommand, machineInfo, writeSection } from './report.ts';
+import { benchCommand, envInt, machineInfo, writeSection } from './report.ts';
 
 const HEADING = '## WASM runtime (issue 4)';
 const root = new URL('..', import.meta.url).pathname;
 
-const envInt = (name: string, def: number, min = 1): number => {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return def;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got '${raw}'`);
-  return n;
-};
 
 const ITERATIONS = envInt('BENCH_WASM_ITERATIONS', 2000);
 const WARMUP = envInt('BENCH_WASM_WARMUP', 200, 0);

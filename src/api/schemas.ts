@@ -1,3 +1,5 @@
+import type { ExecutionStatus } from '../executions/history.ts';
+
 /** JSON schemas shared by routes (validation and the OpenAPI document). */
 export const errorSchema = {
   type: 'object',
@@ -35,4 +37,9 @@ export const errorResponses = {
 
 export function page<T>(items: T[], total: number, q: { page: number; limit: number }) {
   return { items, total, page: q.page, limit: q.limit };
+}
+
+/** `?status=failed,dead_lettered` -> ['failed', 'dead_lettered'] (checked by the repository). */
+export function splitStatuses(s: string | undefined): ExecutionStatus[] | undefined {
+  return s ? (s.split(',').map((x) => x.trim()).filter(Boolean) as ExecutionStatus[]) : undefined;
 }

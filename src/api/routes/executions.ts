@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApiContext } from '../context.ts';
-import { idParams, page, pageQuery } from '../schemas.ts';
+import { idParams, page, pageQuery, splitStatuses } from '../schemas.ts';
 import { getExecution, listExecutions, EXECUTION_STATUSES } from '../../executions/history.ts';
-import { splitStatuses } from './jobs.ts';
 import { requeueExecution } from '../../queue/finish.ts';
+import { QUEUE_CHANNEL } from '../../queue/enqueue.ts';
 import { VecronError } from '../../errors.ts';
 import { isUuid } from '../../ids.ts';
 
@@ -43,7 +43,7 @@ export async function executionRoutes(app: FastifyInstance, ctx: ApiContext): Pr
     if (!(await requeueExecution(ctx.db, id))) {
       throw new VecronError('conflict', `execution ${id} is ${before.status}; only failed or dead_lettered executions can be retried`);
     }
-    await ctx.db.notify('vecron_queue', id);
+    await ctx.db.notify(QUEUE_CHANNEL, id);
     return reply.status(202).send({ execution_id: id, status: 'queued' });
   });
 

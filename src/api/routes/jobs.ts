@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApiContext } from '../context.ts';
-import { idParams, page, pageQuery } from '../schemas.ts';
+import { idParams, page, pageQuery, splitStatuses } from '../schemas.ts';
 import { parseJobDocument } from '../../jobs/validate.ts';
 import { createJob, deleteJob, getJob, listJobs, setJobEnabled, updateJob } from '../../jobs/repository.ts';
 import { enqueue } from '../../queue/enqueue.ts';
@@ -130,8 +130,4 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
     const { items, total } = await listExecutions(db, { ...q, jobId: id, statuses: splitStatuses(q.status) });
     return page(items, total, q);
   });
-}
-
-export function splitStatuses(s: string | undefined): any[] | undefined {
-  return s ? s.split(',').map((x) => x.trim()).filter(Boolean) : undefined;
 }
