@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Local PostgreSQL + MariaDB servers for vecron's tests (and for .ci/run).
+# Local PostgreSQL + MariaDB servers, and an S3-compatible server (MinIO, scripts/s3-server.sh),
+# for vecron's tests (and for .ci/run).
 #
-#   eval "$(scripts/services.sh start)"   # install if missing, start both, export the URLs
-#   scripts/services.sh stop              # stop both (also cleans up stale pid files)
+#   eval "$(scripts/services.sh start)"   # install if missing, start all three, export the settings
+#   scripts/services.sh stop              # stop all three (also cleans up stale pid files)
 #   scripts/services.sh status            # show what is running
 #   scripts/services.sh env               # print the export lines only
 #   . scripts/services.sh start           # same as the eval form, from a sourced shell
 #
-# `start` prints exactly two lines on stdout, everything else goes to stderr:
+# `start` prints only export lines on stdout, everything else goes to stderr:
 #   export TEST_DATABASE_URL='postgres://vecron:vecron@127.0.0.1:55432/postgres'
 #   export TEST_MYSQL_URL='mysql://vecron:vecron@127.0.0.1:53306/'
+#   export TEST_S3_ENDPOINT='http://127.0.0.1:59000'   (and TEST_S3_BUCKET, TEST_S3_REGION,
+#   TEST_S3_ACCESS_KEY, TEST_S3_SECRET_KEY: see scripts/s3-server.sh, which has its own settings
+#   and, the first time on a machine, builds MinIO with `go install`: ~3 minutes)
 #
 # Both servers listen on 127.0.0.1 only, with throw-away data dirs (re-created on
 # every fresh start, durability turned off for speed) under
@@ -45,6 +49,7 @@ DB_PASS="${VECRON_DB_PASSWORD:-vecron}"
 WAIT="${VECRON_SERVICES_WAIT:-60}"
 HOST=127.0.0.1
 MODE="${1:-}"
+S3_SCRIPT="$(dirname "${BASH_SOURCE[0]}")/s3-server.sh"
 
 PG_DIR="$STATE/postgres"
 MY_DIR="$STATE/mariadb"
@@ -332,6 +337,13 @@ stop_pid() {
 print_env() {
   printf "export TEST_DATABASE_URL='%s'\n" "$PG_URL"
   printf "export TEST_MYSQL_URL='%s'\n" "$MY_URL"
+  bash "$S3_SCRIPT" env
+}
+
+s3_start() {
+  local out
+  out="$(bash "$S3_SCRIPT" start)" && [[ "$out" == *TEST_S3_ENDPOINT=* ]] ||
+    die "the S3 server (MinIO) did not start (see the [s3] messages above)"
 }
 
 status() {
@@ -340,6 +352,7 @@ status() {
   if pid_alive "$pid" postgres && pg_ready; then echo "postgres: running (pid $pid) $PG_URL"; else echo "postgres: not running"; fi
   pid="$(my_pid)"
   if pid_alive "$pid" mariadbd && my_ready; then echo "mariadb:  running (pid $pid) $MY_URL"; else echo "mariadb:  not running"; fi
+  bash "$S3_SCRIPT" status
 }
 
 case "${1:-}" in
@@ -349,6 +362,7 @@ case "${1:-}" in
     install_missing
     pg_start
     my_start
+    s3_start
     print_env
     ;;
   stop)
@@ -358,6 +372,7 @@ case "${1:-}" in
     }
     pg_stop
     my_stop
+    bash "$S3_SCRIPT" stop
     ;;
   restart)
     "$0" stop

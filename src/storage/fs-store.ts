@@ -19,8 +19,10 @@ export class FsBlobStore implements BlobStore {
     return join(this.root, ...checkKey(key).split('/'));
   }
 
+  /** A blob is a regular file: a directory (a key that only prefixes others) is "missing" (ENOENT). */
   private async info(key: string): Promise<BlobInfo> {
     const s = await stat(this.path(key));
+    if (!s.isFile()) throw Object.assign(new Error(`'${key}' is not a blob`), { code: 'ENOENT' });
     return { key, size: s.size, modifiedAt: s.mtime };
   }
 
@@ -59,13 +61,12 @@ export class FsBlobStore implements BlobStore {
   }
 
   async getStream(key: string): Promise<Readable> {
-    const p = this.path(key);
     try {
-      await stat(p);
+      await this.info(key);
     } catch (err) {
       throw this.mapMissing(err, key);
     }
-    return createReadStream(p);
+    return createReadStream(this.path(key));
   }
 
   async stat(key: string): Promise<BlobInfo | null> {
@@ -111,7 +112,8 @@ export class FsBlobStore implements BlobStore {
   }
 
   private mapMissing(err: unknown, key: string): unknown {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'EISDIR') {
       return new VecronError('not_found', `blob '${key}' does not exist`);
     }
     return err;
