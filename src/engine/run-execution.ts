@@ -131,17 +131,21 @@ async function runStep(step: Step, s: StepEnv, contextJson: string | null, isLas
     // The claim already wrote this step's 'running' row (and its event); the context goes with the next write.
     startedAt = exec.first_step_started_at!;
     s.pendingContext = contextJson;
-  } else if (contextJson !== null) {
+  } else {
+    // Step rows are created as steps start (a queued execution has none); a rerun updates its row.
+    const position = s.job.steps.indexOf(step);
     await fenced(
       env.db,
-      `WITH c AS (UPDATE executions SET context = $5 WHERE id = $1 AND %FENCE% RETURNING id)
-       UPDATE step_runs SET status = 'running', started_at = $3, completed_at = NULL, attempt = $4, error = NULL, output = NULL
-       WHERE execution_id = $1 AND step_id = $2 AND EXISTS (SELECT 1 FROM c)`,
-      [exec.id, step.id, startedAt, exec.attempt, contextJson],
+      `WITH c AS (${contextJson === null
+         ? `SELECT 1 WHERE %FENCE% AND $5::jsonb IS NULL` // context unchanged: nothing to write ($5 is null)
+         : `UPDATE executions SET context = $5::jsonb WHERE id = $1 AND %FENCE% RETURNING id`})
+       INSERT INTO step_runs AS r (execution_id, step_id, position, type, status, started_at, attempt)
+       SELECT $1::uuid, $2::text, $6::int, $7::text, 'running', $3::timestamptz, $4::int FROM c
+       ON CONFLICT (execution_id, step_id) DO UPDATE
+         SET status = 'running', started_at = excluded.started_at, completed_at = NULL, attempt = excluded.attempt,
+             error = NULL, output = NULL`,
+      [exec.id, step.id, startedAt, exec.attempt, contextJson, position, step.type],
     );
-  } else {
-    await fenced(env.db, `UPDATE step_runs SET status = 'running', started_at = $3, completed_at = NULL, attempt = $4, error = NULL, output = NULL
-                          WHERE execution_id = $1 AND step_id = $2 AND %FENCE%`, [exec.id, step.id, startedAt, exec.attempt]);
   }
   if (!markedByClaim) void s.publish({ kind: 'step', step_id: step.id, status: 'running' });
   if (exec.fire_time && env.metrics && Object.keys(s.steps).length === 0) {

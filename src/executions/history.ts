@@ -106,7 +106,13 @@ export async function getExecution(db: Queryable, id: string): Promise<Execution
   const view = toView(rows[0]);
   view.context = (rows[0] as any).context ?? null;
   const steps = await db.query<any>('SELECT * FROM step_runs WHERE execution_id = $1 ORDER BY position', [id]);
-  view.steps = steps.rows.map((s) => ({
+  const byId = new Map(steps.rows.map((s) => [s.step_id as string, s]));
+  // A step row exists once the step has started; the others are shown from the job's snapshot.
+  const planned: { id: string; type: string }[] = (rows[0] as any).job_snapshot?.steps ?? [];
+  const pending = planned
+    .map((p, position) => ({ step_id: p.id, position, type: p.type, status: 'pending', attempt: 0 }))
+    .filter((p) => !byId.has(p.step_id));
+  view.steps = [...steps.rows, ...pending].sort((a, b) => a.position - b.position).map((s) => ({
     id: s.step_id,
     position: s.position,
     type: s.type,

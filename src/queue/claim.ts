@@ -51,11 +51,19 @@ export async function claimExecutions(db: Queryable, workerId: string, limit: nu
                  x.max_attempts, x.started_at, x.created_at, x.serial
      ), first_step AS (
        -- The first step that has not succeeded yet starts with the claim (one statement less per run).
-       UPDATE step_runs r
-       SET status = 'running', started_at = clock_timestamp(), completed_at = NULL, attempt = claimed.attempt, error = NULL, output = NULL
+       -- Step rows are written when a step starts, not at enqueue: a queued execution has none yet.
+       INSERT INTO step_runs AS r (execution_id, step_id, position, type, status, started_at, attempt)
+       SELECT claimed.id, n.step->>'id', n.pos - 1, n.step->>'type', 'running', clock_timestamp(), claimed.attempt
        FROM claimed
-       WHERE r.execution_id = claimed.id
-         AND r.position = (SELECT min(p.position) FROM step_runs p WHERE p.execution_id = claimed.id AND p.status <> 'succeeded')
+       CROSS JOIN LATERAL (
+         SELECT j.step, j.pos FROM jsonb_array_elements(claimed.job_snapshot->'steps') WITH ORDINALITY AS j(step, pos)
+         WHERE NOT EXISTS (SELECT 1 FROM step_runs d WHERE d.execution_id = claimed.id AND d.step_id = j.step->>'id'
+                             AND d.status = 'succeeded')
+         ORDER BY j.pos LIMIT 1) n
+       WHERE true -- lets the parser tell ON CONFLICT from a join's ON
+       ON CONFLICT (execution_id, step_id) DO UPDATE
+         SET status = 'running', started_at = excluded.started_at, completed_at = NULL, attempt = excluded.attempt,
+             error = NULL, output = NULL
        RETURNING r.execution_id, r.step_id, r.started_at
      )
      SELECT claimed.*, f.step_id AS first_step_id, f.started_at AS first_step_started_at,

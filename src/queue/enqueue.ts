@@ -28,14 +28,13 @@ export interface EnqueueOptions {
 }
 
 /**
- * Creates one queued execution of `job` with a snapshot of its definition and a pending row per
- * step. Returns null when an execution for the same (job, fire time) already exists: that is how
+ * Creates one queued execution of `job` with a snapshot of its definition (step rows are written
+ * as the steps start). Returns null when an execution for the same (job, fire time) already exists: that is how
  * several schedulers produce exactly one execution per fire time.
  */
 export async function enqueueExecution(tx: Queryable, job: JobRecord, opts: EnqueueOptions): Promise<string | null> {
   const { id: _id, version, created_at, updated_at, created_by, updated_by, ...definition } = job;
-  const steps = job.steps;
-  // One statement: the execution, its step rows and the wake-up NOTIFY (sent at commit) together.
+  // One statement: the execution and the wake-up NOTIFY (sent at commit) together.
   const { rows } = await tx.query<{ id: string }>(
     `WITH e AS (
        INSERT INTO executions (job_id, job_version, job_snapshot, trigger_type, trigger, fire_time, max_attempts, run_at,
@@ -46,14 +45,9 @@ export async function enqueueExecution(tx: Queryable, job: JobRecord, opts: Enqu
                CASE WHEN $10::text IS NULL THEN NULL ELSE now() END)
        ON CONFLICT (job_id, fire_time) WHERE fire_time IS NOT NULL DO NOTHING
        RETURNING id, status, run_at
-     ), s AS (
-       INSERT INTO step_runs (execution_id, step_id, position, type)
-       SELECT e.id, u.step_id, u.position, u.type
-       FROM e, unnest($11::text[], $12::int[], $13::text[]) AS u(step_id, position, type)
-       WHERE e.status = 'queued'
      )
      SELECT e.id, CASE WHEN e.status = 'queued'
-                       THEN pg_notify($14, e.id::text || ' ' || floor(extract(epoch FROM e.run_at) * 1000)::bigint::text) END AS notified
+                       THEN pg_notify($11, e.id::text || ' ' || floor(extract(epoch FROM e.run_at) * 1000)::bigint::text) END AS notified
      FROM e`,
     [
       job.id,
@@ -66,9 +60,6 @@ export async function enqueueExecution(tx: Queryable, job: JobRecord, opts: Enqu
       opts.runAt ?? null,
       opts.serial ?? false,
       opts.skipReason ?? null,
-      steps.map((s) => s.id),
-      steps.map((_, i) => i),
-      steps.map((s) => s.type),
       QUEUE_CHANNEL,
     ],
   );

@@ -11,6 +11,55 @@ export type Outcome =
   | { status: 'succeeded'; lastStep?: { stepId: string; completedAt: Date; outputJson: string }; contextJson?: string | null }
   | { status: 'failed'; error: { code: string; message: string; retryable: boolean; step_id?: string; details?: unknown } };
 
+export interface Success {
+  executionId: string;
+  lastStep?: { stepId: string; completedAt: Date; outputJson: string };
+  contextJson?: string | null;
+}
+
+/**
+ * Records several successful executions of one worker in one statement: for each, the last step's
+ * result, the final status and their status events. Returns, in input order, whether the worker
+ * still owned each execution (writes are fenced on `locked_by`; a lost one is left untouched).
+ */
+export async function recordSuccesses(db: Queryable, workerId: string, items: Success[]): Promise<boolean[]> {
+  const { rows } = await db.query<{ id: string }>(
+    `WITH input AS (
+       SELECT * FROM unnest($2::uuid[], $3::text[], $4::timestamptz[], $5::text[], $6::text[])
+                AS i(id, step_id, completed_at, output, context)
+     ), u AS (
+       UPDATE executions e
+       SET status = 'succeeded', finished_at = now(), locked_by = NULL, lease_expires_at = NULL, error = NULL,
+           context = coalesce(i.context::jsonb, e.context)
+       FROM input i
+       WHERE e.id = i.id AND e.locked_by = $1 AND e.status = 'running'
+       RETURNING e.id, e.job_id, e.finished_at
+     ), s AS (
+       UPDATE step_runs r SET status = 'succeeded', completed_at = i.completed_at, output = i.output::jsonb
+       FROM input i JOIN u ON u.id = i.id
+       WHERE r.execution_id = i.id AND r.step_id = i.step_id
+       RETURNING r.execution_id, r.step_id, r.completed_at
+     )
+     SELECT u.id,
+            (SELECT pg_notify('vecron_events', json_build_object('kind', 'step', 'execution_id', u.id, 'job_id', u.job_id,
+                     'step_id', s.step_id, 'status', 'succeeded', 'at', s.completed_at)::text)
+             FROM s WHERE s.execution_id = u.id) AS ev1,
+            pg_notify('vecron_events', json_build_object('kind', 'execution', 'execution_id', u.id, 'job_id', u.job_id,
+                     'status', 'succeeded', 'at', u.finished_at)::text) AS ev2
+     FROM u`,
+    [
+      workerId,
+      items.map((x) => x.executionId),
+      items.map((x) => x.lastStep?.stepId ?? null),
+      items.map((x) => x.lastStep?.completedAt ?? null),
+      items.map((x) => x.lastStep?.outputJson ?? null),
+      items.map((x) => x.contextJson ?? null),
+    ],
+  );
+  const owned = new Set(rows.map((r) => r.id));
+  return items.map((x) => owned.has(x.executionId));
+}
+
 export interface FinishResult {
   /** Final status, or 'queued' when a retry was scheduled. */
   status: 'succeeded' | 'failed' | 'dead_lettered' | 'queued';
@@ -31,29 +80,8 @@ export async function finishAttempt(
   backoffSeconds: number,
 ): Promise<FinishResult> {
   if (outcome.status === 'succeeded') {
-    const last = outcome.lastStep;
-    // One statement: the last step's result, the final status, and their status events.
-    const r = await db.query(
-      `WITH s AS (
-         UPDATE step_runs SET status = 'succeeded', completed_at = $4, output = $5
-         WHERE $3::text IS NOT NULL AND execution_id = $1 AND step_id = $3
-           AND EXISTS (SELECT 1 FROM executions WHERE id = $1 AND locked_by = $2 AND status = 'running')
-         RETURNING execution_id, step_id
-       ), u AS (
-         UPDATE executions SET status = 'succeeded', finished_at = now(), locked_by = NULL, lease_expires_at = NULL, error = NULL,
-                context = coalesce($6::jsonb, context)
-         WHERE id = $1 AND locked_by = $2 AND status = 'running'
-         RETURNING id, job_id, finished_at
-       )
-       SELECT u.id,
-              (SELECT pg_notify('vecron_events', json_build_object('kind', 'step', 'execution_id', u.id, 'job_id', u.job_id,
-                       'step_id', s.step_id, 'status', 'succeeded', 'at', $4::timestamptz)::text) FROM s) AS ev1,
-              pg_notify('vecron_events', json_build_object('kind', 'execution', 'execution_id', u.id, 'job_id', u.job_id,
-                       'status', 'succeeded', 'at', u.finished_at)::text) AS ev2
-       FROM u`,
-      [exec.id, workerId, last?.stepId ?? null, last?.completedAt ?? null, last?.outputJson ?? null, outcome.contextJson ?? null],
-    );
-    return { status: 'succeeded', owned: r.rows.length > 0 };
+    const [owned] = await recordSuccesses(db, workerId, [{ executionId: exec.id, ...outcome }]);
+    return { status: 'succeeded', owned };
   }
   const err = outcome.error;
   const attemptEntry = JSON.stringify([{ attempt: exec.attempt, at: new Date().toISOString(), error: err }]);

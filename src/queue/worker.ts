@@ -5,7 +5,8 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { EventBus } from '../events/bus.ts';
 import { claimExecutions, reapExpiredLeases, renewLeases, type ClaimedExecution } from './claim.ts';
-import { finishAttempt, handBack, type Outcome } from './finish.ts';
+import { finishAttempt, handBack, type FinishResult, type Outcome } from './finish.ts';
+import { SuccessWriter } from './success-writer.ts';
 import { QUEUE_CHANNEL } from './enqueue.ts';
 import { runExecution, StopRequest, type EngineEnv } from '../engine/run-execution.ts';
 import { scheduleAfterFinish } from '../scheduler/sync.ts';
@@ -33,6 +34,7 @@ interface Running {
 export class Worker {
   readonly id: string;
   private readonly running = new Map<string, Running>();
+  private readonly successes: SuccessWriter;
   private claiming = false;
   private again = false;
   private stopped = true;
@@ -44,6 +46,7 @@ export class Worker {
     private readonly opts: WorkerOptions,
   ) {
     this.id = opts.id ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+    this.successes = new SuccessWriter(env.db, this.id);
   }
 
   private get db(): Database {
@@ -181,13 +184,17 @@ export class Worker {
       outcome = { status: 'failed', error: { code: 'internal', message: `internal error: ${(err as Error)?.message}`, retryable: true } };
     }
     try {
-      const result = await finishAttempt(this.db, exec, this.id, outcome, job.retry_backoff_seconds ?? 5);
+      // Successes go through the group-committing writer; failures are rare and written one by one.
+      const result: FinishResult =
+        outcome.status === 'succeeded'
+          ? { status: 'succeeded', owned: await this.successes.record({ executionId: exec.id, ...outcome }) }
+          : await finishAttempt(this.db, exec, this.id, outcome, job.retry_backoff_seconds ?? 5);
       if (!result.owned) return;
       if (result.status !== 'queued') {
         this.metrics?.executionsFinished.inc({ status: result.status });
         if (job.schedule?.type === 'fixed_delay') await scheduleAfterFinish(this.db, exec.job_id, exec.job_version, new Date());
       }
-      // A success's events were sent by finishAttempt's own statement.
+      // A success's events were sent with its own statement.
       if (result.status === 'succeeded') return;
       void this.events
         ?.publish({
