@@ -193,6 +193,61 @@ test('poll is called during a long loop, and an interrupt stops it cleanly', () 
   assert.equal(s.polls(), 5);
 });
 
+test('fuel passed between functions: wrappers, multi-value, locals past 127, tail calls, traps after calls', () => {
+  const x2i = { params: [T.i32], results: [T.i32] };
+  const rci = (type: number) => [0x13, type, 0x00]; // return_call_indirect type, table 0
+  const r = prepare({
+    types: [x2i, { params: [T.i32], results: [T.i32, T.i64] }],
+    funcs: [
+      /* 0 add1 */ { type: 0, body: [...I.get(0), ...I.i32(1), 0x6a] },
+      /* 1 multi: a branch to the function label with two values, a local past 127 */
+      { type: 1, locals: [[200, T.i32]], body: [...I.get(0), ...I.set(150), ...I.get(150), ...I.i64(7), ...I.br(0)] },
+      /* 2 via the table */ { type: 0, body: [...I.get(0), ...I.i32(0), 0x11, 0x00, 0x00] },
+      /* 3 countdown by return_call */
+      { type: 0, body: [...I.get(0), 0x45, 0x04, T.i32, ...I.get(0), 0x05, ...I.get(0), ...I.i32(1), 0x6b, 0x12, 3, 0x0b] },
+      /* 4 return_call_indirect: global form */ { type: 0, body: [...I.get(0), ...I.i32(0), ...rci(0)] },
+      /* 5 calls 4 */ { type: 0, body: [...I.get(0), ...I.call(4), ...I.i32(1), 0x6a] },
+      /* 6 tail-calls 4: global form too */ { type: 0, body: [...I.get(0), 0x12, 4] },
+      /* 7 global form, tail-calls 0 (through its wrapper) or the table */
+      { type: 0, body: [...I.get(0), 0x04, T.i32, ...I.get(0), 0x12, 0, 0x05, ...I.get(0), ...I.i32(0), ...rci(0), 0x0b] },
+      /* 8 a trap after a call */ { type: 0, body: [...I.get(0), ...I.call(0), 0x1a, ...I.i32(70000), 0x28, 0x02, 0x00] },
+      /* 9 ref.func */ { type: 0, body: [...I.refFunc(0), 0xd1] },
+      /* 10 br_table to the function label */ { type: 0, body: [...I.get(0), ...I.get(0), 0x0e, 0x01, 0x00, 0x00] },
+    ],
+    tables: [{ type: T.funcref, min: 1 }],
+    memories: [{ min: 1 }],
+    elements: [[0x00, ...I.i32(0), 0x0b, 0x01, 0x00]],
+    exports: ['add1', 'multi', 'viaTable', 'countdown', 'tailInd', 'callsTailInd', 'tailToGlobal', 'mixed', 'trapAfterCall', 'refFunc', 'brTable'].map((name, index) => ({ name, kind: 0, index })),
+  });
+  const expect = (name: string, arg: number, result: unknown, fuel: number) => {
+    r.setFuel(10_000_000n);
+    assert.deepEqual(r.exports[name](arg), result, name);
+    assert.equal(r.consumed(), BigInt(fuel), `${name}(${arg}) fuel`);
+  };
+  expect('add1', 4, 5, 3);
+  expect('multi', 9, [9, 7n], 5);
+  expect('viaTable', 4, 5, 3 + 3);
+  expect('countdown', 10, 0, 7 * 10 + 4);
+  expect('countdown', 1_000_000, 0, 7 * 1_000_000 + 4); // still a tail call: no stack overflow
+  expect('tailInd', 4, 5, 3 + 3);
+  expect('callsTailInd', 4, 6, 4 + 6);
+  expect('tailToGlobal', 4, 5, 2 + 6);
+  expect('mixed', 1, 2, 2 + 2 + 3);
+  expect('mixed', 0, 1, 2 + 3 + 3);
+  expect('refFunc', 0, 0, 2);
+  expect('brTable', 6, 6, 3);
+  // a trap after a call has paid for its whole block, and for the callee
+  r.setFuel(1000n);
+  assert.throws(() => r.exports.trapAfterCall(1), (e: unknown) => e instanceof WebAssembly.RuntimeError);
+  assert.equal(r.consumed(), 5n + 3n);
+  // the table holds the original type
+  assert.equal(r.exports.viaTable.length, 1);
+  // exhaustion is detected in the callee's entry check, exact to the block
+  r.setFuel(7n * 5n + 2n);
+  assert.throws(() => r.exports.countdown(10), OutOfFuel);
+  assert.equal(r.consumed(), 7n * 5n + 3n);
+});
+
 test('memory.copy / memory.fill / memory.init pay size/64 more', () => {
   const r = prepare({
     types: [{ params: [T.i32], results: [] }],

@@ -39,10 +39,17 @@ import { WasmFormatError } from '../binary/errors.ts';
  * stops cleanly within one interval; `worker.terminate()` stays the backstop (e.g. a host call that
  * never returns).
  *
- * Speed. Inside a function, C lives in a local (loaded at entry and after each call, stored to the
- * global at each charge, so the global is exact even when the guest traps), and each loop is
- * restructured so that the call to the slow path sits outside the hot loop (see rewriteBody): V8
- * optimizes loops without calls much better.
+ * Speed. Inside a function, C lives in a local F. Most functions take it as an extra last i64
+ * parameter and return it as an extra last result ("register form", see emitBody): direct calls
+ * pass it along, so no load of the global waits on a store at each call boundary (that chain made
+ * recursive code ~1.65x slower); F is stored to the global only where the global must be exact:
+ * before an instruction that can trap, before calls and before the slow path, so the fuel read
+ * after a trap is still exact to the block. Exports, tables, `ref.func` and the start function
+ * get a wrapper with the original type (global in, call, global out). A function with a tail call
+ * that cannot pass F (return_call_indirect, to an import or to such a function) keeps the "global
+ * form": F loaded at entry and after calls, stored at every charge. Each loop without calls is
+ * restructured so that the call to the slow path sits outside the hot loop (see scanBody): V8
+ * optimizes loops without calls much better; a loop that calls anyway keeps its check inline.
  *
  * The start function, if any, would run during instantiation before the host can set the fuel, so
  * the start section is removed and that function is exported as `__vecron_start` instead: the host
@@ -55,8 +62,9 @@ import { WasmFormatError } from '../binary/errors.ts';
  *
  * Index shifts. The two imports are appended after the module's function imports, so every defined
  * function index moves up by 2: `call`, `return_call`, `ref.func`, exports, element segments,
- * global initializers, the start function and the `name` section are rewritten. The check function
- * is appended last; the two globals and the new types are appended, so no other index moves.
+ * global initializers, the start function and the `name` section are rewritten (references other
+ * than direct calls go to the wrapper). The check function is appended after the defined functions,
+ * then the wrappers; the two globals and the new types are appended, so no other index moves.
  */
 
 export const RT_MODULE = 'vecron_rt';
@@ -139,6 +147,15 @@ const E_BYTES = 5; // replace [pos, end) with extra[val]
 const E_LOOP = 6; // replace the loop instruction [pos, end) with the loop prologue extra[val]
 const E_LOOPEND = 7; // replace the loop's end [pos, end) with the epilogue
 const E_GROW = 8; // insert after memory.grow: flag a failed growth
+const E_STORE = 9; // insert (register form): fuel = F
+const E_RET = 10; // insert before return (register form): push F
+const E_LOCAL = 11; // replace a local index [pos, end) with val + 1 (register form)
+const E_CALLPRE = 12; // insert before a call to body val: push F if it takes the fuel
+const E_CALLPOST = 13; // insert after a call to body val: F from its result or the global
+const E_TAIL = 14; // replace the index of a return_call to body val [pos, end)
+const E_REFFUNC = 15; // replace the index of a ref.func to body val [pos, end)
+const E_LOOPC = 16; // E_LOOP of a loop that contains a call: the check inside (see scanBody)
+const E_LOOPENDC = 17; // E_LOOPEND of such a loop
 let eKind = new Uint8Array(1024);
 let ePos = new Int32Array(1024);
 let eVal = new Int32Array(1024);
@@ -218,16 +235,7 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions): Instrume
     patchEnd.push(m.limitsEnd);
     patchBytes.push([0x01, ...encodeU32(m.min), ...encodeU32(max)]);
   }
-  // Function index references outside code.
   const fi = info.importedFunctionCount;
-  const refs = info.funcRefs;
-  for (let i = 0; i < refs.length; i += 3) {
-    const idx = refs[i + 2];
-    if (idx < fi) continue;
-    patchStart.push(refs[i]);
-    patchEnd.push(refs[i + 1]);
-    patchBytes.push(encodeU32(idx + SHIFT));
-  }
   let patchAt = 0;
 
   const ids: Ids = {
@@ -299,12 +307,40 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions): Instrume
     }
   };
 
-  // The code first: loops with parameters may need extra types ([T*] -> [T*]).
+  // The code first: loops with parameters and the register form need extra types.
   const types: ExtraTypes = { base: voidType + 1, list: [], byKey: new Map() };
-  const code = new ByteWriter(bytes.length + (bytes.length >> 2) + 256);
-  code.u32(info.bodies.length + 1);
-  for (let i = 0; i < info.bodies.length; i++) rewriteBody(bytes, info, i, ids, ctx, types, code);
-  writeCheckBody(code, ids, interval);
+  eLen = 0;
+  const plans: BodyPlan[] = [];
+  for (let i = 0; i < info.bodies.length; i++) plans.push(scanBody(bytes, info, i, ids, ctx, types));
+  const link: Linkage = {
+    reg: linkFunctions(plans),
+    wrapperOf: new Int32Array(info.bodies.length).fill(-1),
+    wrappers: [],
+    wrapperBase: ids.check + 1,
+  };
+  // Function index references outside code: the wrapper of a register-form function.
+  const refs = info.funcRefs;
+  for (let i = 0; i < refs.length; i += 3) {
+    const idx = refs[i + 2];
+    if (idx < fi) continue;
+    patchStart.push(refs[i]);
+    patchEnd.push(refs[i + 1]);
+    patchBytes.push(encodeU32(outsideRef(link, fi, idx)));
+  }
+  const startIndex = info.start === undefined ? -1 : outsideRef(link, fi, info.start);
+  const bodies = new ByteWriter(bytes.length + (bytes.length >> 2) + 256);
+  for (let i = 0; i < info.bodies.length; i++) emitBody(bytes, info, i, plans[i], ids, link, types, bodies);
+  writeCheckBody(bodies, ids, interval);
+  for (const j of link.wrappers) writeWrapper(bodies, info, j, ids);
+  const regTypes = new Map<number, number>();
+  const funcTypes = info.bodies.map((_, j) => {
+    const t = info.functionTypes[fi + j];
+    if (!link.reg[j]) return t;
+    let rt = regTypes.get(t);
+    if (rt === undefined) regTypes.set(t, (rt = registerType(types, info, t)));
+    return rt;
+  });
+  const codeCount = encodeU32(info.bodies.length + 1 + link.wrappers.length);
 
   emitCustoms(0);
   for (const id of [1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 10, 11]) {
@@ -322,9 +358,16 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions): Instrume
           out.name(RT_MODULE).name(POLL_IMPORT).u8(0x00).u32(voidType);
         });
         break;
-      case 3:
-        vecSection(3, sec, 1, () => out.u32(voidType));
+      case 3: {
+        // the register form has its own type; the check function; the wrappers
+        const at = open(3);
+        out.u32(info.bodies.length + 1 + link.wrappers.length);
+        for (let j = 0; j < info.bodies.length; j++) out.u32(funcTypes[j]);
+        out.u32(voidType);
+        for (const j of link.wrappers) out.u32(info.functionTypes[fi + j]);
+        close(at);
         break;
+      }
       case 6:
         vecSection(6, sec, ids.growFailed >= 0 ? 3 : 2, () => {
           out.bytes([0x7e, 0x01, 0x42, 0x00, 0x0b]); // fuel: mut i64 = 0
@@ -338,7 +381,7 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions): Instrume
           out.name(RESERVE_EXPORT).u8(0x03).u32(ids.reserve);
           if (ids.growFailed >= 0) out.name(GROW_FAILED_EXPORT).u8(0x03).u32(ids.growFailed);
           if (info.start !== undefined) {
-            out.name(START_EXPORT).u8(0x00).u32(info.start < fi ? info.start : info.start + SHIFT);
+            out.name(START_EXPORT).u8(0x00).u32(startIndex);
           }
         });
         break;
@@ -347,7 +390,7 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions): Instrume
         if (sec) while (patchAt < patchStart.length && patchStart[patchAt] < sec.end) patchAt++;
         break;
       case 10: {
-        out.u8(10).u32(code.len).bytes(code.result());
+        out.u8(10).u32(codeCount.length + bodies.len).bytes(codeCount).bytes(bodies.result());
         break;
       }
       default:
@@ -405,11 +448,16 @@ interface ExtraTypes {
 
 /** Type index of [T*] -> [T*] for the given value type bytes. */
 function loopParamType(types: ExtraTypes, params: number[]): number {
-  const key = params.join(',');
+  return extraType(types, [0x60, ...encodeU32(params.length), ...params, ...encodeU32(params.length), ...params]);
+}
+
+/** Type index of an added type (encoded), one per distinct encoding. */
+function extraType(types: ExtraTypes, enc: number[]): number {
+  const key = enc.join(',');
   let idx = types.byKey.get(key);
   if (idx === undefined) {
     idx = types.base + types.list.length;
-    types.list.push([0x60, ...encodeU32(params.length), ...params, ...encodeU32(params.length), ...params]);
+    types.list.push(enc);
     types.byKey.set(key, idx);
   }
   return idx;
@@ -418,9 +466,34 @@ function loopParamType(types: ExtraTypes, params: number[]): number {
 const VALTYPE_BYTE: Record<string, number> = { i32: 0x7f, i64: 0x7e, f32: 0x7d, f64: 0x7c, v128: 0x7b, funcref: 0x70, externref: 0x6f };
 const LOOP_WRAP = 3; // labels added around each loop: $exit, $outer, $slow
 
+/** What pass 1 learned about one body (its edits are eKind/ePos/eVal/eEnd[eFrom, eTo)). */
+interface BodyPlan {
+  eFrom: number;
+  eTo: number;
+  /** Replacement bytes (br_table) and loop headers. */
+  extra: number[][];
+  needN: boolean;
+  params: number;
+  declared: number;
+  groups: number;
+  groupsEnd: number;
+  localsEnd: number;
+  /** Has a tail call that cannot pass the fuel in a register (return_call_indirect, to an import). */
+  tailGlobal: boolean;
+  /** Body indices of defined functions this body tail-calls (return_call), or null. */
+  tailTargets: number[] | null;
+}
+
+/** Single-byte opcodes that cannot trap (control flow is handled on its own). */
+const SAFE_OP = new Uint8Array(256);
+for (const op of [0x01, 0x1a, 0x1b, 0x1c, 0x20, 0x21, 0x22, 0x23, 0x24, 0x3f, 0x40, 0x41, 0x42, 0x43, 0x44, 0xd0, 0xd1, 0xd2]) SAFE_OP[op] = 1;
+for (let op = 0x45; op <= 0xc4; op++) SAFE_OP[op] = 1;
+for (const op of [0x6d, 0x6e, 0x6f, 0x70, 0x7f, 0x80, 0x81, 0x82, 0xa8, 0xa9, 0xaa, 0xab, 0xae, 0xaf, 0xb0, 0xb1]) SAFE_OP[op] = 0; // div, rem, trunc
+
 /**
- * Rewrites one body. Loops are restructured so that the call to the slow path sits outside the
- * hot loop (V8 optimizes loops without calls much better, e.g. unrolling):
+ * Pass 1 over one body: decode it and collect its edits (in increasing offset order). Loops are
+ * restructured so that the call to the slow path sits outside the hot loop (V8 optimizes loops
+ * without calls much better, e.g. unrolling):
  *
  *   block $exit (bt)                       ;; bt = the loop's block type [T*] -> [R*]
  *     loop $outer (bt)
@@ -428,7 +501,7 @@ const LOOP_WRAP = 3; // labels added around each loop: $exit, $outer, $slow
  *       block $slow ([T*] -> [T*])
  *         loop $inner (bt)                 ;; the original loop: branches to it go here
  *           br_if $slow (F < 0)            ;; the check, before this iteration is charged
- *           fuel = F = F - <header block cost>
+ *           F = F - <header block cost>
  *           ...body...
  *         end
  *         br $exit
@@ -437,19 +510,11 @@ const LOOP_WRAP = 3; // labels added around each loop: $exit, $outer, $slow
  *     end
  *   end
  *
- * Branch depths crossing a rewritten loop grow by 3. F is a local holding the fuel counter (loaded
- * at entry and after calls); every charge also stores F to the global, so the global is exact to
- * the block even when the guest traps.
+ * Branch depths crossing a rewritten loop grow by 3. F is a local holding the fuel counter (see
+ * emitBody for when it is stored to the global). Pass 1 does not know yet whether the body passes
+ * the fuel in a register, so it records the edits of both forms; emitBody picks.
  */
-function rewriteBody(
-  bytes: Uint8Array,
-  info: WasmModuleInfo,
-  i: number,
-  ids: Ids,
-  ctx: WalkContext,
-  types: ExtraTypes,
-  out: ByteWriter,
-): void {
+function scanBody(bytes: Uint8Array, info: WasmModuleInfo, i: number, ids: Ids, ctx: WalkContext, types: ExtraTypes): BodyPlan {
   const body = info.bodies[i];
   const funcIndex = info.importedFunctionCount + i;
   const r = new Reader(bytes, body.start, body.end);
@@ -461,23 +526,44 @@ function rewriteBody(
   const declared = skipLocals(r);
   const localsEnd = r.pos;
   const params = info.types[info.functionTypes[funcIndex]].params.length;
-  // Added locals: F (copy of the fuel counter), N (size operand of bulk memory ops).
-  const F = params + declared;
-  const N = F + 1;
-
-  // Pass 1: decode, collect edits (in increasing offset order).
-  eLen = 0;
-  const extra: number[][] = []; // replacement bytes (br_table) and loop headers
+  const plan: BodyPlan = {
+    eFrom: eLen,
+    eTo: eLen,
+    extra: [],
+    needN: false,
+    params,
+    declared,
+    groups,
+    groupsEnd,
+    localsEnd,
+    tailGlobal: false,
+    tailTargets: null,
+  };
+  const extra = plan.extra;
   const fi = ids.funcImports;
-  let needN = false;
   // Labels: wrap count of each open label (function label at the bottom).
   const wraps: number[] = [0];
   let wrapped = 0; // loops open
+  // Open loops: their E_LOOP edit, and whether they contain a call so far.
+  const loops: number[] = [];
+  const loopCalls: number[] = [];
   let cur = pushEdit(E_ENTRY, r.pos, 0, 0);
+  // The global is behind F since the last block's charge (register form only).
+  let dirty = true;
+  const store = (at: number): void => {
+    if (dirty) {
+      pushEdit(E_STORE, at, 0, 0);
+      dirty = false;
+    }
+  };
+  const block = (at: number): void => {
+    cur = pushEdit(E_CHARGE, at, 0, 0);
+    dirty = true;
+  };
   const w = new CodeWalker(r, ctx, funcIndex);
   // Bounds checked against the original module, so that an invalid index can never become valid by
   // pointing at a local or global added here.
-  w.localCount = F;
+  w.localCount = params + declared;
   const adjust = (d: number): number => {
     let add = 0;
     const top = wraps.length - 1;
@@ -490,12 +576,18 @@ function rewriteBody(
       case 0x0b: // end
         if (wraps.pop() === LOOP_WRAP) {
           wrapped--;
-          pushEdit(E_LOOPEND, w.start, 0, r.pos);
+          const l = loops.pop()!;
+          const call = loopCalls.pop()!;
+          if (call) {
+            eKind[l] = E_LOOPC;
+            if (loopCalls.length) loopCalls[loopCalls.length - 1] = 1;
+          }
+          pushEdit(call ? E_LOOPENDC : E_LOOPEND, w.start, 0, r.pos);
         }
-        cur = pushEdit(E_CHARGE, r.pos, 0, 0);
+        block(r.pos);
         break;
       case 0x05: // else
-        cur = pushEdit(E_CHARGE, r.pos, 0, 0);
+        block(r.pos);
         break;
       case 0x02: // block
         eVal[cur]++;
@@ -510,17 +602,18 @@ function rewriteBody(
           if (ps.length > 0) slowBt = encodeS33(loopParamType(types, ps.map((t) => VALTYPE_BYTE[t])));
         }
         const bt = Array.from(bytes.subarray(w.immStart, r.pos));
-        extra.push([0x02, ...bt, 0x03, ...bt, 0xff, 0x02, ...slowBt, 0x03, ...bt]);
-        pushEdit(E_LOOP, w.start, extra.length - 1, r.pos);
+        extra.push([0x02, ...bt, 0x03, ...bt, 0xff, 0x02, ...slowBt, 0x03, ...bt], bt);
+        loops.push(pushEdit(E_LOOP, w.start, extra.length - 2, r.pos));
+        loopCalls.push(0);
         wraps.push(LOOP_WRAP);
         wrapped++;
-        cur = pushEdit(E_CHARGE, r.pos, 0, 0);
+        block(r.pos);
         break;
       }
       case 0x04: // if
         eVal[cur]++;
         wraps.push(0);
-        cur = pushEdit(E_CHARGE, r.pos, 0, 0);
+        block(r.pos);
         break;
       case 0x0c: // br
       case 0x0d: // br_if
@@ -529,7 +622,7 @@ function rewriteBody(
           const d = adjust(w.imm);
           if (d !== w.imm) pushEdit(E_U32, w.immStart, d, r.pos);
         }
-        cur = pushEdit(E_CHARGE, r.pos, 0, 0);
+        block(r.pos);
         break;
       case 0x0e: // br_table
         eVal[cur]++;
@@ -542,90 +635,207 @@ function rewriteBody(
           extra.push(Array.from(enc.result()));
           pushEdit(E_BYTES, w.immStart, extra.length - 1, r.pos);
         }
-        cur = pushEdit(E_CHARGE, r.pos, 0, 0);
+        block(r.pos);
         break;
       case 0x0f: // return
+        eVal[cur]++;
+        pushEdit(E_RET, w.start, 0, 0);
+        block(r.pos);
+        break;
       case 0x00: // unreachable
+        eVal[cur]++;
+        store(w.start);
+        block(r.pos);
+        break;
       case 0x13: // return_call_indirect
         eVal[cur]++;
-        cur = pushEdit(E_CHARGE, r.pos, 0, 0);
+        plan.tailGlobal = true;
+        block(r.pos);
         break;
       case 0x12: // return_call
         eVal[cur]++;
-        if (w.imm >= fi) pushEdit(E_U32, w.immStart, w.imm + SHIFT, r.pos);
-        cur = pushEdit(E_CHARGE, r.pos, 0, 0);
+        if (w.imm >= fi) {
+          store(w.start);
+          pushEdit(E_CALLPRE, w.start, w.imm - fi, 0);
+          pushEdit(E_TAIL, w.immStart, w.imm - fi, r.pos);
+          (plan.tailTargets ??= []).push(w.imm - fi);
+        } else plan.tailGlobal = true;
+        block(r.pos);
         break;
       case 0x10: // call
         eVal[cur]++;
-        if (w.imm >= fi) pushEdit(E_U32, w.immStart, w.imm + SHIFT, r.pos);
+        if (loopCalls.length) loopCalls[loopCalls.length - 1] = 1;
+        store(w.start);
+        if (w.imm >= fi) {
+          pushEdit(E_CALLPRE, w.start, w.imm - fi, 0);
+          pushEdit(E_U32, w.immStart, w.imm + SHIFT, r.pos);
+          pushEdit(E_CALLPOST, r.pos, w.imm - fi, 0);
+          dirty = true; // a callee in the register form does not store the global
+        } else pushEdit(E_RELOAD, r.pos, 0, 0);
+        break;
+      case 0x11: // call_indirect (calls the wrapper or an import: the global is up to date after)
+        eVal[cur]++;
+        if (loopCalls.length) loopCalls[loopCalls.length - 1] = 1;
+        store(w.start);
         pushEdit(E_RELOAD, r.pos, 0, 0);
         break;
-      case 0x11: // call_indirect
+      case 0x20: // local.get
+      case 0x21: // local.set
+      case 0x22: // local.tee
         eVal[cur]++;
-        pushEdit(E_RELOAD, r.pos, 0, 0);
+        if (w.imm >= params) pushEdit(E_LOCAL, w.immStart, w.imm, r.pos);
         break;
       case 0xd2: // ref.func
         eVal[cur]++;
-        if (w.imm >= fi) pushEdit(E_U32, w.immStart, w.imm + SHIFT, r.pos);
+        if (w.imm >= fi) pushEdit(E_REFFUNC, w.immStart, w.imm - fi, r.pos);
         break;
       case 0xfc0a: // memory.copy
       case 0xfc0b: // memory.fill
       case 0xfc08: // memory.init
         eVal[cur]++;
-        needN = true;
-        pushEdit(E_DYN, w.start, 0, 0);
+        plan.needN = true;
+        pushEdit(E_DYN, w.start, 0, 0); // stores the global
+        dirty = false;
         break;
       case 0x40: // memory.grow
         eVal[cur]++;
         if (ids.growFailed >= 0) {
-          needN = true;
+          plan.needN = true;
           pushEdit(E_GROW, r.pos, 0, 0);
         }
         break;
       default:
         eVal[cur]++;
+        if (op > 0xff ? op > 0xfc07 : SAFE_OP[op] === 0) store(w.start);
     }
   }
   if (r.pos !== body.end) r.fail('instructions after the final end of a function body');
+  plan.eTo = eLen;
+  return plan;
+}
 
-  // Pass 2: emit.
+/** Where each defined function's fuel lives across calls, and the wrappers that go with it. */
+interface Linkage {
+  /** Per body: 1 = register form (fuel in an extra i64 param and result), 0 = global form. */
+  reg: Uint8Array;
+  /** Per body: index of its wrapper (original type, fuel in the global), or -1. */
+  wrapperOf: Int32Array;
+  /** Body indices of the wrappers, in function index order. */
+  wrappers: number[];
+  /** Function index of the first wrapper. */
+  wrapperBase: number;
+}
+
+/** Index to use where a function is referenced with its original type (export, table, ref.func). */
+function outsideRef(link: Linkage, fi: number, idx: number): number {
+  if (idx < fi) return idx;
+  const j = idx - fi;
+  if (!link.reg[j]) return idx + SHIFT;
+  if (link.wrapperOf[j] < 0) {
+    link.wrapperOf[j] = link.wrapperBase + link.wrappers.length;
+    link.wrappers.push(j);
+  }
+  return link.wrapperOf[j];
+}
+
+/**
+ * Pass 2: emits one body. Two forms:
+ *
+ * Register form (most functions). The function takes the fuel counter as an extra last i64
+ * parameter (F) and returns it as an extra last result; direct calls between such functions pass
+ * it along, so no load of the global sits on the path from one call to the next (V8 keeps it in a
+ * register; through the global every call boundary waited for a store to reach a load). The body
+ * is wrapped in `block (result R*) ... end local.get F` so that branches to the function label
+ * keep their arity; `return` pushes F first; declared locals move up by one. F is stored to the
+ * global only where the global must be exact: before an instruction that can trap, before every
+ * call (so that a callee that overflows the stack, or an import, sees it) and before the slow
+ * path. Exports, tables, `ref.func` and the start function get a wrapper with the original type
+ * that loads the global, calls, and stores the result back.
+ *
+ * Global form (a function with a tail call that cannot pass the fuel: return_call_indirect, a
+ * return_call to an import or to a global-form function). F is loaded at entry and after calls,
+ * and every charge stores it to the global.
+ */
+function emitBody(bytes: Uint8Array, info: WasmModuleInfo, i: number, plan: BodyPlan, ids: Ids, link: Linkage, types: ExtraTypes, out: ByteWriter): void {
+  const body = info.bodies[i];
+  const reg = link.reg[i] === 1;
+  const fi = ids.funcImports;
+  const { params, declared, needN, extra } = plan;
+  // Added locals: F (fuel counter; the extra param in the register form), N (size operand of bulk
+  // memory ops, memory.grow result).
+  const F = reg ? params : params + declared;
+  const N = reg ? params + declared + 1 : F + 1;
+  const G = ids.fuel;
   const sizeAt = out.len;
   out.u32Padded(0);
-  out.u32(groups + (needN ? 2 : 1));
-  out.range(bytes, groupsEnd, localsEnd);
-  out.bytes([0x01, 0x7e]);
+  out.u32(plan.groups + (reg ? 0 : 1) + (needN ? 1 : 0));
+  out.range(bytes, plan.groupsEnd, plan.localsEnd);
+  if (!reg) out.bytes([0x01, 0x7e]);
   if (needN) out.bytes([0x01, 0x7f]);
-  let pos = localsEnd;
-  const G = ids.fuel;
-  // if (F < 0) { check(); F = fuel }
+  let pos = plan.localsEnd;
+  // if (F < 0) { [fuel = F;] check(); F = fuel }
   const check = (): void => {
-    out.u8(0x20).u32(F).bytes([0x42, 0x00, 0x53, 0x04, 0x40, 0x10]).u32(ids.check);
+    out.u8(0x20).u32(F).bytes([0x42, 0x00, 0x53, 0x04, 0x40]);
+    if (reg) out.u8(0x20).u32(F).u8(0x24).u32(G);
+    out.u8(0x10).u32(ids.check);
     out.u8(0x23).u32(G).u8(0x21).u32(F).u8(0x0b);
   };
   const charge = (cost: number): void => {
-    // fuel = F = F - cost
-    out.u8(0x20).u32(F).u8(0x42).s32(cost).u8(0x7d).u8(0x22).u32(F).u8(0x24).u32(G);
+    // F = F - cost; global form: fuel = F
+    out.u8(0x20).u32(F).u8(0x42).s32(cost).u8(0x7d);
+    if (reg) out.u8(0x21).u32(F);
+    else out.u8(0x22).u32(F).u8(0x24).u32(G);
   };
-  for (let e = 0; e < eLen; e++) {
+  const last = body.end - 1; // the final end
+  for (let e = plan.eFrom; e < plan.eTo; e++) {
     const kind = eKind[e];
     const val = eVal[e];
     if (kind === E_CHARGE && val === 0) continue;
+    if (!reg && (kind === E_STORE || kind === E_RET || kind === E_LOCAL)) continue;
     const at = ePos[e];
     out.range(bytes, pos, at);
     pos = at;
     switch (kind) {
       case E_ENTRY:
-        // F = fuel; charge; check
-        out.u8(0x23).u32(G).u8(0x21).u32(F);
+        if (reg) {
+          out.u8(0x02).bytes(resultBlockType(types, info.types[info.functionTypes[fi + i]].results));
+        } else out.u8(0x23).u32(G).u8(0x21).u32(F); // F = fuel
         if (val > 0) charge(val);
         check();
         break;
       case E_CHARGE:
         charge(val);
         break;
+      case E_STORE:
+        out.u8(0x20).u32(F).u8(0x24).u32(G);
+        break;
       case E_RELOAD:
         // the callee (or the host) charged the global: F = fuel
         out.u8(0x23).u32(G).u8(0x21).u32(F);
+        break;
+      case E_RET:
+        out.u8(0x20).u32(F);
+        break;
+      case E_LOCAL:
+        out.u32(val + 1);
+        pos = eEnd[e];
+        break;
+      case E_CALLPRE:
+        if (link.reg[val] && (reg || eKind[e + 1] !== E_TAIL)) out.u8(0x20).u32(F);
+        break;
+      case E_CALLPOST:
+        if (!link.reg[val]) out.u8(0x23).u32(G).u8(0x21).u32(F);
+        else if (reg) out.u8(0x21).u32(F);
+        else out.u8(0x22).u32(F).u8(0x24).u32(G);
+        break;
+      case E_TAIL:
+        // register form: the target is in the register form too (see linkFunctions)
+        out.u32(reg ? val + fi + SHIFT : outsideRef(link, fi, val + fi));
+        pos = eEnd[e];
+        break;
+      case E_REFFUNC:
+        out.u32(outsideRef(link, fi, val + fi));
+        pos = eEnd[e];
         break;
       case E_U32:
         out.u32(val);
@@ -651,6 +861,18 @@ function rewriteBody(
         out.bytes([0x0b, 0x0c, 0x02, 0x0b, 0x0c, 0x00, 0x0b, 0x0b]);
         pos = eEnd[e];
         break;
+      case E_LOOPC: {
+        // block $exit (bt) block (bt) block (bt) loop $inner (bt) if (F < 0) { check } ...
+        const bt = extra[val + 1];
+        out.u8(0x02).bytes(bt).u8(0x02).bytes(bt).u8(0x02).bytes(bt).u8(0x03).bytes(bt);
+        check();
+        pos = eEnd[e];
+        break;
+      }
+      case E_LOOPENDC:
+        out.bytes([0x0b, 0x0b, 0x0b, 0x0b]);
+        pos = eEnd[e];
+        break;
       case E_GROW:
         // result on top: N = result; if (N == -1) grow_failed = 1; result back on the stack.
         out.u8(0x22).u32(N).bytes([0x41, 0x7f, 0x46, 0x04, 0x40, 0x41, 0x01, 0x24]).u32(ids.growFailed).u8(0x0b);
@@ -666,8 +888,68 @@ function rewriteBody(
         break;
     }
   }
-  out.range(bytes, pos, body.end);
+  out.range(bytes, pos, last);
+  if (reg) out.u8(0x0b).u8(0x20).u32(F); // end of the wrapping block; the fuel as the last result
+  out.u8(0x0b);
   out.patchU32Padded(sizeAt, out.len - sizeAt - 5);
+}
+
+/** A wrapper with the original type around a register-form function: fuel from and to the global. */
+function writeWrapper(out: ByteWriter, info: WasmModuleInfo, j: number, ids: Ids): void {
+  const sizeAt = out.len;
+  out.u32Padded(0);
+  out.u8(0x00);
+  const n = info.types[info.functionTypes[ids.funcImports + j]].params.length;
+  for (let k = 0; k < n; k++) out.u8(0x20).u32(k);
+  out.u8(0x23).u32(ids.fuel).u8(0x10).u32(ids.funcImports + j + SHIFT).u8(0x24).u32(ids.fuel).u8(0x0b);
+  out.patchU32Padded(sizeAt, out.len - sizeAt - 5);
+}
+
+/** Block type of `[] -> results`. */
+function resultBlockType(types: ExtraTypes, results: string[]): number[] {
+  if (results.length === 0) return [0x40];
+  if (results.length === 1) return [VALTYPE_BYTE[results[0]]];
+  return encodeS33(extraType(types, [0x60, 0x00, ...encodeU32(results.length), ...results.map((t) => VALTYPE_BYTE[t])]));
+}
+
+/** Type index of the register form of type `t`: [P*, i64] -> [R*, i64]. */
+function registerType(types: ExtraTypes, info: WasmModuleInfo, t: number): number {
+  const { params, results } = info.types[t];
+  return extraType(types, [
+    0x60,
+    ...encodeU32(params.length + 1),
+    ...params.map((v) => VALTYPE_BYTE[v]),
+    0x7e,
+    ...encodeU32(results.length + 1),
+    ...results.map((v) => VALTYPE_BYTE[v]),
+    0x7e,
+  ]);
+}
+
+/**
+ * Chooses the form of each function: the register form unless it has a tail call that cannot pass
+ * the fuel (return_call_indirect, a return_call to an import), or tail-calls a function in the
+ * global form (the results would not match).
+ */
+function linkFunctions(plans: BodyPlan[]): Uint8Array {
+  const reg = new Uint8Array(plans.length).fill(1);
+  let withTargets: number[] | null = null;
+  for (let j = 0; j < plans.length; j++) {
+    if (plans[j].tailGlobal) reg[j] = 0;
+    if (plans[j].tailTargets) (withTargets ??= []).push(j);
+  }
+  if (withTargets) {
+    for (let changed = true; changed; ) {
+      changed = false;
+      for (const j of withTargets) {
+        if (reg[j] && plans[j].tailTargets!.some((t) => !reg[t])) {
+          reg[j] = 0;
+          changed = true;
+        }
+      }
+    }
+  }
+  return reg;
 }
 
 function encodeS33(v: number): number[] {
