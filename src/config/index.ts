@@ -36,6 +36,10 @@ export interface Config {
   };
   wasmPoolSize: number;
   requireSignedModules: boolean;
+  wasmMaxModuleBytes: number;
+  wasmMaxMemoryMb: number;
+  wasmMaxTableElements: number;
+  wasmCacheDir: string;
   maxBodyBytes: number;
 }
 
@@ -136,6 +140,10 @@ export const settings = {
   s3ForcePathStyle: { env: 'VECRON_S3_FORCE_PATH_STYLE', description: 'Use path-style bucket addressing (needed for MinIO).', default: 'true', parse: bool },
   wasmPoolSize: { env: 'VECRON_WASM_POOL_SIZE', description: 'Worker threads that run WebAssembly steps.', default: '2', parse: int(1, 64) },
   requireSignedModules: { env: 'VECRON_REQUIRE_SIGNED_MODULES', description: 'Refuse WASM module uploads without a valid Ed25519 signature.', default: 'false', parse: bool },
+  wasmMaxModuleBytes: { env: 'VECRON_WASM_MAX_MODULE_BYTES', description: 'Largest WASM module accepted at upload, in bytes.', default: '33554432', parse: int(1024, 2 ** 31 - 1) },
+  wasmMaxMemoryMb: { env: 'VECRON_WASM_MAX_MEMORY_MB', description: 'Largest memory a WASM module may declare as its initial size (checked at upload), in MiB.', default: '1024', parse: int(1, 4096) },
+  wasmMaxTableElements: { env: 'VECRON_WASM_MAX_TABLE_ELEMENTS', description: 'Largest initial size of a WASM module\'s tables (checked at upload).', default: '1000000', parse: int(1, 10_000_000) },
+  wasmCacheDir: { env: 'VECRON_WASM_CACHE_DIR', description: 'Directory of instrumented, precompiled-once WASM modules. Default `$VECRON_DATA_DIR/wasm-cache`.', default: null, parse: (r: string) => resolve(r) },
   maxBodyBytes: { env: 'VECRON_MAX_BODY_BYTES', description: 'Largest accepted request body (JSON or upload), in bytes.', default: '52428800', parse: int(1024, 2 ** 31 - 1) },
 } satisfies Record<string, Setting<unknown>>;
 
@@ -197,6 +205,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       : null,
     wasmPoolSize: p.wasmPoolSize as number,
     requireSignedModules: p.requireSignedModules as boolean,
+    wasmMaxModuleBytes: p.wasmMaxModuleBytes as number,
+    wasmMaxMemoryMb: p.wasmMaxMemoryMb as number,
+    wasmMaxTableElements: p.wasmMaxTableElements as number,
+    wasmCacheDir: (p.wasmCacheDir as string | null) ?? resolve(dataDir, 'wasm-cache'),
     maxBodyBytes: p.maxBodyBytes as number,
   };
 }
