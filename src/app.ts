@@ -14,6 +14,7 @@ import { Worker } from './queue/worker.ts';
 import type { RunVariables } from './engine/run-execution.ts';
 import { mergeRunVariables } from './variables/repository.ts';
 import { secretKeyFor } from './secrets/crypto.ts';
+import { runShutdownHooks } from './executors/shutdown.ts';
 
 /** A running vecron process: whichever of the api, scheduler and worker roles its config asks for. */
 export interface App {
@@ -107,6 +108,8 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
       url,
       async close() {
         for (const c of closers) await c().catch((err) => logger.error({ err }, 'error during shutdown'));
+        // Executors' pools (database steps) once no step runs any more.
+        await runShutdownHooks((err) => logger.error({ err }, 'error closing an executor resource'));
         if (ownsDb) await db.close();
       },
     };

@@ -26,6 +26,7 @@ export interface Config {
   misfireThresholdSeconds: number;
   schedulerLookaheadMs: number;
   dbPoolSize: number;
+  stepDbPoolSize: number;
   s3: null | {
     endpoint: string | null;
     bucket: string;
@@ -132,6 +133,7 @@ export const settings = {
   misfireThresholdSeconds: { env: 'VECRON_MISFIRE_THRESHOLD_SECONDS', description: 'A fire time later than this (scheduler down or stalled) is a misfire, handled by the job\'s misfire_policy instead of being run late.', default: '5', parse: int(1, 86400) },
   schedulerLookaheadMs: { env: 'VECRON_SCHEDULER_LOOKAHEAD_MS', description: 'Fire times this close are queued ahead and started by the workers exactly on time (0 = queue them when due).', default: '1000', parse: int(0, 60000) },
   dbPoolSize: { env: 'VECRON_DB_POOL_SIZE', description: 'PostgreSQL connections per process (ignored for PGlite).', default: '10', parse: int(1, 200) },
+  stepDbPoolSize: { env: 'VECRON_STEP_DB_POOL_SIZE', description: 'Connections per process to each database that `database` steps use (one pool per connection string, closed at shutdown).', default: '5', parse: int(1, 100) },
   s3Endpoint: { env: 'VECRON_S3_ENDPOINT', description: 'S3-compatible endpoint URL (e.g. MinIO `http://127.0.0.1:9000`). Setting `VECRON_S3_BUCKET` switches the blob store to S3.', default: null, parse: str },
   s3Bucket: { env: 'VECRON_S3_BUCKET', description: 'S3 bucket of the blob store. When unset, blobs live in `VECRON_BLOB_DIR`.', default: null, parse: str },
   s3Region: { env: 'VECRON_S3_REGION', description: 'S3 region.', default: 'us-east-1', parse: str },
@@ -193,6 +195,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     misfireThresholdSeconds: p.misfireThresholdSeconds as number,
     schedulerLookaheadMs: p.schedulerLookaheadMs as number,
     dbPoolSize: p.dbPoolSize as number,
+    stepDbPoolSize: p.stepDbPoolSize as number,
     s3: p.s3Bucket
       ? {
           endpoint: p.s3Endpoint as string | null,

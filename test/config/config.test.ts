@@ -66,6 +66,7 @@ describe('configuration', () => {
       schedulerIntervalMs: 200,
       shutdownGraceSeconds: 25,
       dbPoolSize: 10,
+      stepDbPoolSize: 5,
       s3: null,
       wasmPoolSize: 2,
       requireSignedModules: false,

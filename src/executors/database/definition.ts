@@ -8,7 +8,6 @@ import {
   isPlainObject,
   problem,
 } from '../definition.ts';
-import { executorNotAvailable } from '../definition.ts';
 
 export const DATABASE_TYPES = ['postgresql', 'mysql'] as const;
 export type DatabaseType = (typeof DATABASE_TYPES)[number];
@@ -107,7 +106,7 @@ function check(c: DatabaseStepConfig): Problem[] {
 export const database: StepDefinition<'database', DatabaseStepConfig> = {
   type: 'database',
   seedName: 'DatabaseQuery',
-  loadExecutor: executorNotAvailable('database'),
+  loadExecutor: () => import('./executor.ts'),
   title: 'SQL query or stored procedure on PostgreSQL or MySQL/MariaDB',
   configSchema,
   fromSeed,
