@@ -14,6 +14,8 @@ import { Worker } from './queue/worker.ts';
 import type { RunVariables } from './engine/run-execution.ts';
 import { mergeRunVariables } from './variables/repository.ts';
 import { secretKeyFor } from './secrets/crypto.ts';
+import { WasmRuntime } from './wasm/runtime/index.ts';
+import { ModuleRegistry } from './modules/registry.ts';
 import { runShutdownHooks } from './executors/shutdown.ts';
 
 /** A running vecron process: whichever of the api, scheduler and worker roles its config asks for. */
@@ -24,6 +26,9 @@ export interface App {
   logger: Logger;
   metrics: Metrics;
   events: EventBus;
+  modules: ModuleRegistry;
+  /** The process's WASM runtime, created on first use. */
+  wasm(): WasmRuntime;
   api: FastifyInstance | null;
   scheduler: Scheduler | null;
   worker: Worker | null;
@@ -52,6 +57,14 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
     closers.push(() => events.stop());
 
     if (config.bootstrapToken) await ensureBootstrapToken(db, config.bootstrapToken);
+
+    // One WASM runtime per process (its worker pool and module cache), created on first use.
+    let runtime: WasmRuntime | null = null;
+    const wasm = () => (runtime ??= new WasmRuntime({ poolSize: config.wasmPoolSize, cacheDir: config.wasmCacheDir }));
+    closers.push(async () => {
+      await runtime?.close();
+    });
+    const modules = new ModuleRegistry({ db, blobs, config, runtime: wasm, logger: logger.child({ component: 'modules' }), metrics });
 
     let worker: Worker | null = null;
     if (config.roles.includes('worker')) {
@@ -86,7 +99,7 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
     let api: FastifyInstance | null = null;
     let url: string | null = null;
     if (config.roles.includes('api')) {
-      api = await buildApi({ db, config, blobs, logger, metrics, events });
+      api = await buildApi({ db, config, blobs, logger, metrics, events, modules });
       await api.listen({ port: config.port, host: config.host });
       const addr = api.server.address();
       const port = typeof addr === 'object' && addr ? addr.port : config.port;
@@ -102,6 +115,8 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
       logger,
       metrics,
       events,
+      modules,
+      wasm,
       api,
       scheduler,
       worker,

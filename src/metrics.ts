@@ -55,8 +55,15 @@ export function createMetrics() {
     labelNames: ['kind'] as const,
     registers: [registry],
   });
+  const moduleLoads = new Counter({
+    name: 'vecron_wasm_module_loads_total',
+    help: 'WASM module loads for a run or a download, by result (ok, or refused by the integrity check)',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
   return {
     registry,
+    moduleLoads,
     httpRequests,
     httpDuration,
     executionsFinished,

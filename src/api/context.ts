@@ -5,6 +5,7 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Principal, TokenRole } from '../auth/roles.ts';
 import type { EventBus } from '../events/bus.ts';
+import type { ModuleRegistry } from '../modules/registry.ts';
 
 /** What route handlers need; built once by the app and handed to every route module. */
 export interface ApiContext {
@@ -14,6 +15,7 @@ export interface ApiContext {
   logger: Logger;
   metrics: Metrics;
   events: EventBus;
+  modules: ModuleRegistry;
 }
 
 declare module 'fastify' {

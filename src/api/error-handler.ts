@@ -7,6 +7,10 @@ export const STATUS_BY_CODE: Record<ErrorCode, number> = {
   invalid_json: 400,
   invalid_config: 400,
   invalid_signature: 400,
+  invalid_module: 400,
+  import_not_allowed: 400,
+  // the stored bytes are not what was uploaded: tampering or corruption on the server side
+  integrity_check_failed: 500,
   template_error: 422,
   unauthorized: 401,
   forbidden: 403,

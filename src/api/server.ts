@@ -12,6 +12,8 @@ import { tokenRoutes } from './routes/tokens.ts';
 import { webhooksRoutes } from './routes/webhooks.ts';
 import { eventsRoutes } from './routes/events.ts';
 import { variablesRoutes } from './routes/variables.ts';
+import { wasmModuleRoutes } from './routes/wasm-modules.ts';
+import { wasmKeyRoutes } from './routes/wasm-keys.ts';
 import { VERSION } from '../version.ts';
 
 export type RouteModule = (app: FastifyInstance, ctx: ApiContext) => Promise<void>;
@@ -26,6 +28,8 @@ export const routeModules: RouteModule[] = [
   webhooksRoutes,
   eventsRoutes,
   variablesRoutes,
+  wasmModuleRoutes,
+  wasmKeyRoutes,
 ];
 
 /** Builds the HTTP API (not yet listening). */

@@ -1,6 +1,7 @@
 import type { Problem } from '../../errors.ts';
 import { type JsonSchema, type StepDefinition, containsTemplate, dropNulls, isPlainObject, problem } from '../definition.ts';
 import { executorNotAvailable } from '../definition.ts';
+import { NAME_RULE, VERSION_RULE, parseModuleRef } from '../../modules/ref.ts';
 
 export interface WasmStepConfig {
   /** A module UUID, `name@1.2.0`, `name@latest`, or a plain module id/name. */
@@ -28,10 +29,6 @@ const configSchema: JsonSchema = {
   },
 };
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-const VERSION = /^(latest|v?\d+(\.\d+){0,2}(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?)$/;
-
 function fromSeed(seed: any): unknown {
   return isPlainObject(seed) ? dropNulls(seed) : seed;
 }
@@ -39,18 +36,10 @@ function fromSeed(seed: any): unknown {
 function check(c: WasmStepConfig): Problem[] {
   const out: Problem[] = [];
   const id = c.module_id;
-  if (!containsTemplate(id) && !UUID.test(id)) {
-    const at = id.lastIndexOf('@');
-    const name = at === -1 ? id : id.slice(0, at);
-    const version = at === -1 ? null : id.slice(at + 1);
-    if (!NAME.test(name) || (version !== null && !VERSION.test(version))) {
-      out.push(
-        problem(
-          'module_id',
-          `must be a module UUID, 'name', 'name@<version>' or 'name@latest' (letters, digits, '.', '_', '-'); got '${id}'`,
-        ),
-      );
-    }
+  if (!containsTemplate(id) && parseModuleRef(id) === null) {
+    out.push(
+      problem('module_id', `must be a module UUID, 'name', 'name@<version>' or 'name@latest' (name: ${NAME_RULE}; version: ${VERSION_RULE}); got '${id}'`),
+    );
   }
   return out;
 }
