@@ -1,6 +1,7 @@
 /**
  * `wasm-cli`: the module developer's tool.
  *   wasm-cli test [module.wasm] --function NAME --input context.json [--fuel N] [--timeout S] [--memory MB] [--json]
+ *   wasm-cli keygen | sign | upload | list | download   (the module registry: src/cli/wasm/registry-commands.ts)
  * Runs a module from the local filesystem with the same runtime as the server (instrumentation,
  * worker pool, limits, host functions, WASI) and prints the output, logs, fuel, memory and duration.
  */
@@ -9,6 +10,8 @@ import { resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { WasmRuntime, type WasmRunResult } from '../wasm/runtime/index.ts';
 import { VERSION } from '../version.ts';
+import { registerRegistryCommands } from './wasm/registry-commands.ts';
+import { CliError } from './wasm/server.ts';
 
 const positiveInt = (name: string) => (v: string) => {
   if (!/^\d+$/.test(v) || Number(v) <= 0) throw new InvalidArgumentError(`${name} must be a positive whole number`);
@@ -113,7 +116,10 @@ program
     }
   });
 
+registerRegistryCommands(program);
+
 program.parseAsync(process.argv).catch((err) => {
   process.stderr.write(`wasm-cli: ${(err as Error).message}\n`);
-  process.exit(2);
+  // A refusal by the server or a bad argument: 1; anything unexpected: 2.
+  process.exit(err instanceof CliError ? 1 : 2);
 });

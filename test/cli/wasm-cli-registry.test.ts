@@ -1,0 +1,107 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer } from 'node:net';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+
+const root = new URL('../../', import.meta.url).pathname;
+const fx = (p: string) => join(root, 'fixtures/wasm', p);
+
+function cli(args: string[], env: Record<string, string>, cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(root, 'bin/wasm-cli.js'), ...args], {
+      cwd,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** A loopback port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+describe('wasm-cli keygen, sign, upload, list, download against a real server', () => {
+  let t: TestApp;
+  let dir: string;
+  let env: Record<string, string>;
+  before(async () => {
+    t = await startTestApp('pglite');
+    dir = mkdtempSync(join(tmpdir(), 'wasm-cli-reg-'));
+    env = { VECRON_URL: t.url, VECRON_TOKEN: await t.token('operator') };
+  });
+  after(async () => {
+    await t?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('publishes a signed module and gets the same bytes back', async () => {
+    const keygen = await cli(['keygen', '--out', 'alice'], env, dir);
+    assert.equal(keygen.code, 0, keygen.stderr);
+    assert.equal(statSync(join(dir, 'alice.key')).mode & 0o777, 0o600);
+    const hex = /public key \(hex\): ([0-9a-f]{64})/.exec(keygen.stdout)![1];
+    assert.equal((await cli(['keygen', '--out', 'alice'], env, dir)).code, 1, 'keygen does not overwrite a key');
+    assert.equal((await t.api('POST', '/api/v1/wasm/keys', { body: { author: 'alice', public_key: hex } })).status, 201);
+
+    const sig = await cli(['sign', fx('echo/echo.wasm'), '--key', 'alice.key'], env, dir);
+    assert.equal(sig.code, 0, sig.stderr);
+    assert.match(sig.stdout.trim(), /^[0-9a-f]{128}$/);
+
+    const up = await cli(['upload', fx('customer-tiers/customer-tiers.wasm'), '-n', 'tiers', '-m', '1.0.0', '-a', 'alice', '-k', 'alice.key', '--json'], env, dir);
+    assert.equal(up.code, 0, up.stderr);
+    const m = JSON.parse(up.stdout);
+    assert.equal(m.signed, true);
+    assert.match(up.stderr, /uploading customer-tiers\.wasm \[#+\] 100%/);
+    const withSig = await cli(['upload', fx('echo/echo.wasm'), '-n', 'echo', '-m', '0.1.0', '-a', 'alice', '-s', sig.stdout.trim()], env, dir);
+    assert.equal(withSig.code, 0, withSig.stderr);
+    assert.match(withSig.stdout, /echo@0\.1\.0 uploaded: id [0-9a-f-]{36}, sha256 [0-9a-f]{64}, \d+ bytes, signed/);
+
+    const list = await cli(['list', '--search', 'tiers'], env, dir);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /^MODULE\s+ID\s+BYTES\s+SIGNED\s+AUTHOR\s+CREATED$/m);
+    assert.match(list.stdout, new RegExp(`^tiers@1\\.0\\.0\\s+${m.id}\\s+\\d+\\s+signed\\s+alice`, 'm'));
+    assert.match(list.stdout, /1 of 1 module\(s\)/);
+
+    const dl = await cli(['download', 'tiers@latest'], env, dir);
+    assert.equal(dl.code, 0, dl.stderr);
+    assert.ok(readFileSync(join(dir, 'tiers-1.0.0.wasm')).equals(readFileSync(fx('customer-tiers/customer-tiers.wasm'))));
+  });
+
+  it('reports refusals with the server\'s reason and exit code 1', async () => {
+    const other = await cli(['keygen', '--out', 'mallory'], env, dir);
+    assert.equal(other.code, 0);
+    const forged = await cli(['upload', fx('echo/echo.wasm'), '-n', 'forged', '-m', '1.0.0', '-a', 'alice', '-k', 'mallory.key'], env, dir);
+    assert.equal(forged.code, 1);
+    assert.match(forged.stderr, /upload failed: invalid_signature: the signature does not verify/);
+    const foreign = await cli(['upload', fx('foreign-import/foreign-import.wasm'), '-n', 'evil', '-m', '1.0.0', '-a', 'alice'], env, dir);
+    assert.equal(foreign.code, 1);
+    assert.match(foreign.stderr, /import_not_allowed: .*evil\.system/);
+    const missing = await cli(['download', 'nothing@1.0.0'], env, dir);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /download failed: not_found: module 'nothing@1\.0\.0' does not exist/);
+    const noToken = await cli(['list'], { VECRON_URL: t.url, VECRON_TOKEN: '' }, dir);
+    assert.equal(noToken.code, 1);
+    assert.match(noToken.stderr, /no API token/);
+    const port = await closedPort();
+    const down = await cli(['list'], { VECRON_URL: `http://127.0.0.1:${port}`, VECRON_TOKEN: 'x' }, dir);
+    assert.equal(down.code, 1);
+    assert.match(down.stderr, new RegExp(`cannot reach http://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\)`));
+    writeFileSync(join(dir, 'bad.key'), 'not a key');
+    const badKey = await cli(['sign', fx('echo/echo.wasm'), '--key', 'bad.key'], env, dir);
+    assert.equal(badKey.code, 1);
+    assert.match(badKey.stderr, /bad\.key is not a usable Ed25519 private key/);
+  });
+});
