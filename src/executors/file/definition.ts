@@ -2,13 +2,14 @@ import type { Problem } from '../../errors.ts';
 import {
   type JsonSchema,
   type StepDefinition,
+  containsTemplate,
   dropNulls,
   enumFromSeed,
   isPlainObject,
   problem,
   relativePathProblem,
 } from '../definition.ts';
-import { executorNotAvailable } from '../definition.ts';
+import { parseFilter } from './filter.ts';
 
 export type FileColumnType = 'string' | 'number' | 'integer' | 'boolean' | 'date';
 
@@ -18,13 +19,13 @@ export interface FileStepConfig {
   /** Path in the blob store, relative to the execution folder (or a template). */
   path: string;
   csv?: { delimiter?: string; header?: boolean; encoding?: 'utf8' | 'utf8-bom' | 'latin1' | 'utf16le' };
-  /** Sheet name, or 1-based sheet position. Default: the first sheet. */
-  xlsx?: { sheet?: string | number };
+  /** Sheet name, or 1-based sheet position (default: the first sheet); whether row 1 is a header (default true). */
+  xlsx?: { sheet?: string | number; header?: boolean };
   /** Source column -> target column. Columns not listed are kept as they are. */
   columns?: Record<string, string>;
   /** Column -> type to convert values to. */
   types?: Record<string, FileColumnType>;
-  /** Condition expression a row must satisfy to be kept (read only). */
+  /** Condition a row must satisfy to be kept (read only), e.g. `amount > 1000 and status = 'OK'` (see filter.ts). */
   filter?: string;
   /** For write: template producing the rows, e.g. `{{steps.fetch.output.rows}}`. */
   source?: string;
@@ -58,6 +59,7 @@ const configSchema: JsonSchema = {
       additionalProperties: false,
       properties: {
         sheet: { type: ['string', 'integer'], minLength: 1, maxLength: 31, minimum: 1 },
+        header: { type: 'boolean' },
       },
     },
     columns: { type: 'object', additionalProperties: { type: 'string', minLength: 1 } },
@@ -90,13 +92,20 @@ function check(c: FileStepConfig): Problem[] {
   }
   if (c.operation === 'read' && c.source !== undefined) out.push(problem('source', "'source' only applies to operation 'write'"));
   if (c.operation === 'write' && c.filter !== undefined) out.push(problem('filter', "'filter' only applies to operation 'read'"));
+  if (c.filter !== undefined && !containsTemplate(c.filter)) {
+    try {
+      parseFilter(c.filter);
+    } catch (err) {
+      out.push(problem('filter', (err as Error).message));
+    }
+  }
   return out;
 }
 
 export const file: StepDefinition<'file', FileStepConfig> = {
   type: 'file',
   seedName: 'FileProcessing',
-  loadExecutor: executorNotAvailable('file'),
+  loadExecutor: () => import('./executor.ts'),
   title: 'Read or write CSV / Excel (xlsx) files in the execution folder',
   configSchema,
   fromSeed,
