@@ -10,7 +10,6 @@ import {
   relativePathProblem,
   taggedFromSeed,
 } from '../definition.ts';
-import { executorNotAvailable } from '../definition.ts';
 
 export type SftpAuth =
   | { type: 'password'; password: string }
@@ -112,7 +111,7 @@ function check(c: SftpStepConfig): Problem[] {
 export const sftp: StepDefinition<'sftp', SftpStepConfig> = {
   type: 'sftp',
   seedName: 'Sftp',
-  loadExecutor: executorNotAvailable('sftp'),
+  loadExecutor: () => import('./executor.ts'),
   title: 'Download or upload files over SFTP',
   configSchema,
   fromSeed,
