@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Local PostgreSQL + MariaDB servers, and an S3-compatible server (MinIO, scripts/s3-server.sh),
-# for vecron's tests (and for .ci/run).
+# for vecron's tests (and for .ci/run). Also installs openssh-server when missing: the sftp tests
+# start their own sshd on a loopback port (test/helpers/sshd.ts).
 #
 #   eval "$(scripts/services.sh start)"   # install if missing, start all three, export the settings
 #   scripts/services.sh stop              # stop all three (also cleans up stale pid files)
@@ -122,6 +123,8 @@ install_missing() {
   local pkgs=()
   { [[ -n "$(pg_bindir)" ]] && command -v psql >/dev/null; } || pkgs+=(postgresql postgresql-client)
   have_mariadb || pkgs+=(mariadb-server mariadb-client)
+  # The sftp step's tests start their own sshd (test/helpers/sshd.ts); it only has to be installed.
+  { [[ -x /usr/sbin/sshd ]] && command -v ssh-keygen >/dev/null; } || pkgs+=(openssh-server openssh-client)
   ((${#pkgs[@]})) || return 0
   ((IS_ROOT)) || die "missing packages (${pkgs[*]}); install them with: sudo apt-get install ${pkgs[*]}"
 
@@ -148,6 +151,7 @@ install_missing() {
   log "installed ${pkgs[*]} in $(since "$t0")"
   [[ -n "$(pg_bindir)" ]] || die "PostgreSQL binaries still missing after install"
   have_mariadb || die "MariaDB binaries still missing after install"
+  [[ -x /usr/sbin/sshd ]] || die "sshd still missing after install"
 }
 
 # --- PostgreSQL ---------------------------------------------------------------------------
