@@ -76,6 +76,9 @@ export const execute: StepExecute<SftpStepConfig> = async (config, ctx) => {
     for (let attempt = 0; ; attempt++) {
       try {
         return await withSession(config, ac.signal, async (sftp, fingerprint) => {
+          if (!config.host_key_fingerprint) {
+            ctx.logger.warn({ host: config.host, host_key_fingerprint: fingerprint }, 'sftp step: host key not pinned (set host_key_fingerprint); accepted the key seen');
+          }
           const files =
             config.operation === 'download'
               ? await download(sftp, config, ctx, folder, localBase, ac.signal)
