@@ -10,10 +10,10 @@ import { unsupported, WasmFormatError } from './errors.ts';
 
 // Immediate classes of single-byte opcodes.
 const I_BAD = 0;
-const I_NONE = 1;
+export const I_NONE = 1;
 const I_BLOCK = 2;
 const I_IDX = 3;
-const I_MEMARG = 4;
+export const I_MEMARG = 4;
 const I_BRTABLE = 5;
 const I_CALLIND = 6;
 const I_I32 = 7;
@@ -26,7 +26,8 @@ const I_MEMIDX = 13;
 const I_FC = 14;
 const I_FD = 15;
 
-const OP_CLASS = new Uint8Array(256);
+/** Immediate class of each single-byte opcode (I_*). */
+export const OP_CLASS = new Uint8Array(256);
 function setRange(from: number, to: number, cls: number): void {
   for (let i = from; i <= to; i++) OP_CLASS[i] = cls;
 }
@@ -180,7 +181,8 @@ export class CodeWalker {
     if (m !== 0) throw unsupported('multi-memory', `memory index ${m}`, at, this.r.funcIndex);
   }
 
-  private blockType(): void {
+  /** Reads a block type (sets blockTypeIndex). */
+  readBlockType(): void {
     const r = this.r;
     if (r.pos >= r.end) r.fail('unexpected end of data');
     const b = r.bytes[r.pos];
@@ -224,7 +226,7 @@ export class CodeWalker {
         }
         return op;
       case I_BLOCK:
-        this.blockType();
+        this.readBlockType();
         this.pushBlock(op === 0x04 ? 1 : 0);
         return op;
       case I_IDX: {

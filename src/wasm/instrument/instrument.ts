@@ -1,8 +1,8 @@
 import { ByteWriter, encodeU32 } from '../binary/writer.ts';
 import { Reader } from '../binary/reader.ts';
-import { CodeWalker, type WalkContext } from '../binary/opcodes.ts';
+import { CodeWalker, OP_CLASS, I_NONE, I_MEMARG, type WalkContext } from '../binary/opcodes.ts';
 import { parseModule, skipLocals, type SectionInfo, type WasmModuleInfo } from '../binary/parse.ts';
-import { WasmFormatError } from '../binary/errors.ts';
+import { WasmFormatError, malformed, unsupported } from '../binary/errors.ts';
 
 /**
  * The one-time rewrite of a guest module at upload: fuel metering, interrupt polling, memory clamp.
@@ -48,7 +48,7 @@ import { WasmFormatError } from '../binary/errors.ts';
  * get a wrapper with the original type (global in, call, global out). A function with a tail call
  * that cannot pass F (return_call_indirect, to an import or to such a function) keeps the "global
  * form": F loaded at entry and after calls, stored at every charge. Each loop without calls is
- * restructured so that the call to the slow path sits outside the hot loop (see scanBody): V8
+ * restructured so that the call to the slow path sits outside the hot loop (see LOOP_WRAP): V8
  * optimizes loops without calls much better; a loop that calls anyway keeps its check inline.
  *
  * The start function, if any, would run during instantiation before the host can set the fuel, so
@@ -137,54 +137,6 @@ export interface InstrumentResult {
 
 const SHIFT = 2; // functions imported by the rewrite
 
-// Per-body edit list (scratch, reused).
-const E_CHARGE = 0; // insert: fuel -= val
-const E_ENTRY = 1; // insert: load the locals, charge val, check
-const E_U32 = 2; // replace [pos, end) with the u32 LEB128 of val (function index, branch depth)
-const E_DYN = 3; // insert: bulk memory size charge
-const E_RELOAD = 4; // insert: reload the locals after a call
-const E_BYTES = 5; // replace [pos, end) with extra[val]
-const E_LOOP = 6; // replace the loop instruction [pos, end) with the loop prologue extra[val]
-const E_LOOPEND = 7; // replace the loop's end [pos, end) with the epilogue
-const E_GROW = 8; // insert after memory.grow: flag a failed growth
-const E_STORE = 9; // insert (register form): fuel = F
-const E_RET = 10; // insert before return (register form): push F
-const E_LOCAL = 11; // replace a local index [pos, end) with val + 1 (register form)
-const E_CALLPRE = 12; // insert before a call to body val: push F if it takes the fuel
-const E_CALLPOST = 13; // insert after a call to body val: F from its result or the global
-const E_TAIL = 14; // replace the index of a return_call to body val [pos, end)
-const E_REFFUNC = 15; // replace the index of a ref.func to body val [pos, end)
-const E_LOOPC = 16; // E_LOOP of a loop that contains a call: the check inside (see scanBody)
-const E_LOOPENDC = 17; // E_LOOPEND of such a loop
-let eKind = new Uint8Array(1024);
-let ePos = new Int32Array(1024);
-let eVal = new Int32Array(1024);
-let eEnd = new Int32Array(1024);
-let eLen = 0;
-
-function pushEdit(kind: number, pos: number, val: number, end: number): number {
-  if (eLen === eKind.length) {
-    const n = eKind.length * 2;
-    const k = new Uint8Array(n);
-    k.set(eKind);
-    eKind = k;
-    const p = new Int32Array(n);
-    p.set(ePos);
-    ePos = p;
-    const v = new Int32Array(n);
-    v.set(eVal);
-    eVal = v;
-    const e = new Int32Array(n);
-    e.set(eEnd);
-    eEnd = e;
-  }
-  eKind[eLen] = kind;
-  ePos[eLen] = pos;
-  eVal[eLen] = val;
-  eEnd[eLen] = end;
-  return eLen++;
-}
-
 interface Ids {
   fuel: number;
   reserve: number;
@@ -196,7 +148,16 @@ interface Ids {
   growFailed: number;
 }
 
-export function instrument(bytes: Uint8Array, opts: InstrumentOptions): InstrumentResult {
+/** Internal: what the runtime's prepare needs besides the options. */
+export interface InstrumentHooks {
+  /**
+   * Called once every body has been decoded and validated, before the module is rewritten (the
+   * runtime checks the import policy here, so that code errors are reported first, as before).
+   */
+  afterValidate?: (info: WasmModuleInfo) => void;
+}
+
+export function instrument(bytes: Uint8Array, opts: InstrumentOptions & InstrumentHooks): InstrumentResult {
   const maxPages = opts.memoryMaxPages;
   if (!Number.isInteger(maxPages) || maxPages < 0 || maxPages > 65536) {
     throw new RangeError(`memoryMaxPages must be an integer in 0..65536, got ${maxPages}`);
@@ -205,6 +166,41 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions): Instrume
   if (!Number.isInteger(interval) || interval < 1) throw new RangeError(`pollInterval must be a positive integer`);
 
   const info = parseModule(bytes, { walkCode: false });
+  const fi = info.importedFunctionCount;
+  const nb = info.bodies.length;
+  const ids: Ids = {
+    fuel: info.globals.length,
+    reserve: info.globals.length + 1,
+    outOfFuel: fi,
+    poll: fi + 1,
+    check: info.functionCount + SHIFT,
+    funcImports: fi,
+    growFailed: opts.trackGrowFailures ? info.globals.length + 2 : -1,
+  };
+  const voidType = info.types.length;
+  const wctx: WalkContext = { typeCount: info.types.length, funcCount: info.functionCount, globalCount: info.globals.length };
+
+  // The code first (one pass that decodes, validates and writes each body): loops with parameters
+  // and the register form need extra types, and the form of each function is known only then.
+  const types: ExtraTypes = { base: voidType + 1, list: [], byKey: new Map() };
+  const link: Linkage = { reg: new Uint8Array(nb).fill(1), wrapperOf: new Int32Array(nb).fill(-1), wrappers: [], wrapperBase: ids.check + 1 };
+  let codeBytes = 0;
+  for (const b of info.bodies) codeBytes += b.end - b.start;
+  const S = new Emit(bytes, info, ids, wctx, types, link, codeBytes + (codeBytes >> 1) + 4096);
+  // First pass: every function in the register form (the usual case). A tail call that cannot pass
+  // the fuel puts its function (and those that tail-call it) in the global form: then every body
+  // is written again, now that the form of each callee is known.
+  for (let i = 0; i < nb; i++) emitBody(S, i, true);
+  const reg = linkFunctions(S.tailGlobal, S.tailTargets);
+  if (reg.indexOf(0) >= 0) {
+    link.reg = reg;
+    link.wrapperOf.fill(-1);
+    link.wrappers = [];
+    S.o = 0;
+    for (let i = 0; i < nb; i++) emitBody(S, i, reg[i] === 1);
+  }
+  if (opts.afterValidate) opts.afterValidate(info);
+
   for (const imp of info.imports) {
     if (imp.module === RT_MODULE) {
       throw new WasmFormatError('malformed', `the module imports '${imp.module}.${imp.name}': '${RT_MODULE}' is reserved`);
@@ -235,24 +231,40 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions): Instrume
     patchEnd.push(m.limitsEnd);
     patchBytes.push([0x01, ...encodeU32(m.min), ...encodeU32(max)]);
   }
-  const fi = info.importedFunctionCount;
-  let patchAt = 0;
+  // Function index references outside code: the wrapper of a register-form function.
+  const refs = info.funcRefs;
+  for (let i = 0; i < refs.length; i += 3) {
+    const idx = refs[i + 2];
+    if (idx < fi) continue;
+    patchStart.push(refs[i]);
+    patchEnd.push(refs[i + 1]);
+    patchBytes.push(encodeU32(outsideRef(link, fi, idx)));
+  }
+  const startIndex = info.start === undefined ? -1 : outsideRef(link, fi, info.start);
+  // The added bodies, after the module's own.
+  const bodies = new ByteWriter(0);
+  bodies.buf = S.ob;
+  bodies.len = S.o;
+  writeCheckBody(bodies, ids, interval);
+  for (const j of link.wrappers) writeWrapper(bodies, info, j, ids);
+  const regTypes = new Map<number, number>();
+  const funcTypes = new Array<number>(nb);
+  for (let j = 0; j < nb; j++) {
+    const t = info.functionTypes[fi + j];
+    if (!link.reg[j]) funcTypes[j] = t;
+    else {
+      let rt = regTypes.get(t);
+      if (rt === undefined) regTypes.set(t, (rt = registerType(types, info, t)));
+      funcTypes[j] = rt;
+    }
+  }
+  const codeCount = encodeU32(nb + 1 + link.wrappers.length);
 
-  const ids: Ids = {
-    fuel: info.globals.length,
-    reserve: info.globals.length + 1,
-    outOfFuel: fi,
-    poll: fi + 1,
-    check: info.functionCount + SHIFT,
-    funcImports: fi,
-    growFailed: opts.trackGrowFailures ? info.globals.length + 2 : -1,
-  };
-  const voidType = info.types.length;
-  const ctx: WalkContext = { typeCount: info.types.length, funcCount: info.functionCount, globalCount: info.globals.length };
-
-  const out = new ByteWriter(bytes.length + (bytes.length >> 2) + 256);
+  let codeSectionSize = 0;
+  for (const s of info.sections) if (s.id === 10) codeSectionSize = s.end - s.offset;
+  const out = new ByteWriter(bytes.length - codeSectionSize + bodies.len + 4096);
   out.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
-
+  let patchAt = 0;
   /** Copies [from, to) of the input, applying the patches that fall inside. */
   const copy = (from: number, to: number): void => {
     let cur = from;
@@ -307,41 +319,6 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions): Instrume
     }
   };
 
-  // The code first: loops with parameters and the register form need extra types.
-  const types: ExtraTypes = { base: voidType + 1, list: [], byKey: new Map() };
-  eLen = 0;
-  const plans: BodyPlan[] = [];
-  for (let i = 0; i < info.bodies.length; i++) plans.push(scanBody(bytes, info, i, ids, ctx, types));
-  const link: Linkage = {
-    reg: linkFunctions(plans),
-    wrapperOf: new Int32Array(info.bodies.length).fill(-1),
-    wrappers: [],
-    wrapperBase: ids.check + 1,
-  };
-  // Function index references outside code: the wrapper of a register-form function.
-  const refs = info.funcRefs;
-  for (let i = 0; i < refs.length; i += 3) {
-    const idx = refs[i + 2];
-    if (idx < fi) continue;
-    patchStart.push(refs[i]);
-    patchEnd.push(refs[i + 1]);
-    patchBytes.push(encodeU32(outsideRef(link, fi, idx)));
-  }
-  const startIndex = info.start === undefined ? -1 : outsideRef(link, fi, info.start);
-  const bodies = new ByteWriter(bytes.length + (bytes.length >> 2) + 256);
-  for (let i = 0; i < info.bodies.length; i++) emitBody(bytes, info, i, plans[i], ids, link, types, bodies);
-  writeCheckBody(bodies, ids, interval);
-  for (const j of link.wrappers) writeWrapper(bodies, info, j, ids);
-  const regTypes = new Map<number, number>();
-  const funcTypes = info.bodies.map((_, j) => {
-    const t = info.functionTypes[fi + j];
-    if (!link.reg[j]) return t;
-    let rt = regTypes.get(t);
-    if (rt === undefined) regTypes.set(t, (rt = registerType(types, info, t)));
-    return rt;
-  });
-  const codeCount = encodeU32(info.bodies.length + 1 + link.wrappers.length);
-
   emitCustoms(0);
   for (const id of [1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 10, 11]) {
     const sec = byId.get(id);
@@ -361,8 +338,8 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions): Instrume
       case 3: {
         // the register form has its own type; the check function; the wrappers
         const at = open(3);
-        out.u32(info.bodies.length + 1 + link.wrappers.length);
-        for (let j = 0; j < info.bodies.length; j++) out.u32(funcTypes[j]);
+        out.u32(nb + 1 + link.wrappers.length);
+        for (let j = 0; j < nb; j++) out.u32(funcTypes[j]);
         out.u32(voidType);
         for (const j of link.wrappers) out.u32(info.functionTypes[fi + j]);
         close(at);
@@ -390,7 +367,7 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions): Instrume
         if (sec) while (patchAt < patchStart.length && patchStart[patchAt] < sec.end) patchAt++;
         break;
       case 10: {
-        out.u8(10).u32(codeCount.length + bodies.len).bytes(codeCount).bytes(bodies.result());
+        out.u8(10).u32(codeCount.length + bodies.len).bytes(codeCount).range(bodies.buf, 0, bodies.len);
         break;
       }
       default:
@@ -419,6 +396,868 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions): Instrume
       ...(ids.growFailed >= 0 ? { growFailedExport: GROW_FAILED_EXPORT } : {}),
     },
   };
+}
+
+/** State of one instrument() call, and of the body being written. */
+class Emit {
+  readonly bytes: Uint8Array;
+  readonly info: WasmModuleInfo;
+  readonly ids: Ids;
+  readonly wctx: WalkContext;
+  readonly types: ExtraTypes;
+  readonly link: Linkage;
+  /** Reader over the current body (the inline fast paths fall back to it). */
+  readonly rd: Reader;
+  /** Decodes the rare instructions (prefixed, typed select, call_indirect, ...). */
+  readonly walker: CodeWalker;
+  /** The code section's bodies written so far: ob[0, o). */
+  ob: Uint8Array;
+  o = 0;
+  /** Per body: has a tail call that cannot pass the fuel (return_call_indirect, to an import). */
+  readonly tailGlobal: Uint8Array;
+  /** Pairs [caller body, callee body] of the return_calls between defined functions, or null. */
+  tailTargets: number[] | null = null;
+  /** Per type index: the block type of `[] -> results` (the register form's wrapping block). */
+  readonly resultBt: (number[] | undefined)[] = [];
+  // The body being written.
+  i = 0;
+  reg = true;
+  end = 0;
+  funcIndex = 0;
+  params = 0;
+  localCount = 0;
+  /** The fuel counter's local; N: the scratch local (bulk memory size, memory.grow result). */
+  F = 0;
+  N = 0;
+  G = 0;
+  /** Next input byte. */
+  p = 0;
+  /** Output start and cost of the current basic block. */
+  bs = 0;
+  cost = 0;
+  /** The global is behind F since the last block's charge (register form only). */
+  dirty = true;
+  /** Open labels (the function's included); open loops. */
+  depth = 0;
+  loops = 0;
+  needN = false;
+
+  constructor(bytes: Uint8Array, info: WasmModuleInfo, ids: Ids, wctx: WalkContext, types: ExtraTypes, link: Linkage, capacity: number) {
+    this.bytes = bytes;
+    this.info = info;
+    this.ids = ids;
+    this.wctx = wctx;
+    this.types = types;
+    this.link = link;
+    this.rd = new Reader(bytes);
+    this.walker = new CodeWalker(this.rd, wctx);
+    this.ob = new Uint8Array(capacity);
+    this.tailGlobal = new Uint8Array(info.bodies.length);
+    this.G = ids.fuel;
+  }
+}
+
+/** Bytes one instruction can add at most to the output, besides br_table (checked on its own). */
+const OUT_MARGIN = 512;
+
+function growOut(S: Emit, need: number): void {
+  let cap = S.ob.length * 2;
+  while (cap < S.o + need) cap *= 2;
+  const next = new Uint8Array(cap);
+  next.set(S.ob.subarray(0, S.o));
+  S.ob = next;
+}
+
+function putU32(ob: Uint8Array, o: number, v: number): number {
+  v >>>= 0;
+  while (v >= 0x80) {
+    ob[o++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  ob[o++] = v;
+  return o;
+}
+
+function putStore(ob: Uint8Array, o: number, F: number, G: number): number {
+  ob[o++] = 0x20;
+  o = putU32(ob, o, F);
+  ob[o++] = 0x24;
+  return putU32(ob, o, G);
+}
+
+/** F = fuel */
+function putReload(ob: Uint8Array, o: number, F: number, G: number): number {
+  ob[o++] = 0x23;
+  o = putU32(ob, o, G);
+  ob[o++] = 0x21;
+  return putU32(ob, o, F);
+}
+
+/** `if (F < 0) { [fuel = F;] call $check; F = fuel }` */
+function putCheck(ob: Uint8Array, o: number, F: number, G: number, C: number, reg: boolean): number {
+  ob[o++] = 0x20;
+  o = putU32(ob, o, F);
+  ob[o++] = 0x42;
+  ob[o++] = 0x00;
+  ob[o++] = 0x53;
+  ob[o++] = 0x04;
+  ob[o++] = 0x40;
+  if (reg) o = putStore(ob, o, F, G);
+  ob[o++] = 0x10;
+  o = putU32(ob, o, C);
+  o = putReload(ob, o, F, G);
+  ob[o++] = 0x0b;
+  return o;
+}
+
+const scratch = new Uint8Array(128);
+
+/**
+ * Ends the current basic block: inserts its charge (F = F - cost; global form: and fuel = F) in
+ * front of its bytes [bs, o), which move up. A block that costs nothing gets no charge.
+ */
+function endBlock(S: Emit): void {
+  const cost = S.cost;
+  if (cost === 0) return;
+  const c = scratch;
+  const F = S.F;
+  let k = 0;
+  c[k++] = 0x20;
+  k = putU32(c, k, F);
+  c[k++] = 0x42;
+  let v = cost; // > 0: signed LEB128
+  while (v >= 0x40) {
+    c[k++] = (v & 0x7f) | 0x80;
+    v = Math.floor(v / 128);
+  }
+  c[k++] = v;
+  c[k++] = 0x7d;
+  if (S.reg) {
+    c[k++] = 0x21;
+    k = putU32(c, k, F);
+  } else {
+    c[k++] = 0x22;
+    k = putU32(c, k, F);
+    c[k++] = 0x24;
+    k = putU32(c, k, S.G);
+  }
+  const ob = S.ob;
+  const bs = S.bs;
+  if (S.o > bs) ob.copyWithin(bs + k, bs, S.o);
+  for (let j = 0; j < k; j++) ob[bs + j] = c[j];
+  S.o += k;
+}
+
+function startBlock(S: Emit): void {
+  S.bs = S.o;
+  S.cost = 0;
+  S.dirty = true;
+}
+
+/** Before an instruction that can trap: fuel = F, if the global is behind. */
+function exact(S: Emit): void {
+  if (S.dirty) {
+    if (S.reg) S.o = putStore(S.ob, S.o, S.F, S.G);
+    S.dirty = false;
+  }
+}
+
+/** Single-byte opcodes that cannot trap (control flow is handled on its own). */
+const SAFE_OP = new Uint8Array(256);
+for (const op of [0x01, 0x1a, 0x1b, 0x1c, 0x20, 0x21, 0x22, 0x23, 0x24, 0x3f, 0x40, 0x41, 0x42, 0x43, 0x44, 0xd0, 0xd1, 0xd2]) SAFE_OP[op] = 1;
+for (let op = 0x45; op <= 0xc4; op++) SAFE_OP[op] = 1;
+for (const op of [0x6d, 0x6e, 0x6f, 0x70, 0x7f, 0x80, 0x81, 0x82, 0xa8, 0xa9, 0xaa, 0xab, 0xae, 0xaf, 0xb0, 0xb1]) SAFE_OP[op] = 0; // div, rem, trunc
+
+// What `straight` does with each opcode; K_OTHER: control flow and the rare ones (emitBody).
+const K_OTHER = 0;
+const K_LOCAL = 1;
+const K_NUM = 2; // no immediate, cannot trap
+const K_TRAP = 3; // no immediate, can trap
+const K_CONST = 4; // i32.const, i64.const
+const K_MEM = 5;
+const K_GLOBAL = 6;
+const K_FLOAT = 7; // f32.const, f64.const
+const KIND = new Uint8Array(256);
+for (let op = 0; op < 256; op++) {
+  if (OP_CLASS[op] === I_NONE && op !== 0x00 && op !== 0x05 && op !== 0x0b && op !== 0x0f) KIND[op] = SAFE_OP[op] ? K_NUM : K_TRAP;
+  else if (OP_CLASS[op] === I_MEMARG) KIND[op] = K_MEM;
+}
+KIND[0x20] = KIND[0x21] = KIND[0x22] = K_LOCAL;
+KIND[0x23] = KIND[0x24] = K_GLOBAL;
+KIND[0x41] = KIND[0x42] = K_CONST;
+KIND[0x43] = KIND[0x44] = K_FLOAT;
+
+/**
+ * The hot loop: copies the straight-line instructions from S.p (locals, constants, numeric ops,
+ * loads and stores, globals), renumbering the declared locals in the register form and storing the
+ * fuel before the first one that can trap; counts them into the block's cost. Stops at the first
+ * other instruction and returns its opcode (S.p at it), or -1 when the output needs room, -2 at the
+ * end of the body. Small on purpose: V8 optimizes it early, which is what a cold process needs.
+ */
+function straight(S: Emit): number {
+  const src = S.bytes;
+  const end = S.end;
+  const reg = S.reg;
+  const params = S.params;
+  const ob = S.ob;
+  const limit = ob.length - OUT_MARGIN;
+  let p = S.p;
+  let o = S.o;
+  let cost = S.cost;
+  let ret = 0;
+  for (;;) {
+    if (o > limit) {
+      ret = -1;
+      break;
+    }
+    if (p >= end) {
+      ret = -2;
+      break;
+    }
+    const op = src[p];
+    const k = KIND[op];
+    if (k === K_LOCAL) {
+      let v = p + 1 < end ? src[p + 1] : 0x80;
+      let q = p + 2;
+      if (v >= 0x80) {
+        S.rd.pos = p + 1;
+        v = S.rd.u32();
+        q = S.rd.pos;
+      }
+      if (v >= S.localCount) throw malformed(`local index ${v} out of range`, p + 1, S.funcIndex);
+      ob[o++] = op;
+      if (reg && v >= params) {
+        if (v < 0x7f) ob[o++] = v + 1;
+        else o = putU32(ob, o, v + 1);
+      } else for (let r = p + 1; r < q; r++) ob[o++] = src[r];
+      p = q;
+    } else if (k === K_NUM) {
+      ob[o++] = op;
+      p++;
+    } else if (k === K_CONST) {
+      let q = p + 2;
+      if (p + 1 >= end || src[p + 1] >= 0x80) {
+        S.rd.pos = p + 1;
+        if (op === 0x41) S.rd.s32();
+        else S.rd.skipS64();
+        q = S.rd.pos;
+      }
+      for (let r = p; r < q; r++) ob[o++] = src[r];
+      p = q;
+    } else if (k === K_MEM) {
+      let align = p + 1 < end ? src[p + 1] : 0x80;
+      let q = p + 2;
+      if (align >= 0x80) {
+        S.rd.pos = p + 1;
+        align = S.rd.u32();
+        q = S.rd.pos;
+      }
+      if (align & 0x40) throw unsupported('multi-memory', 'memory access with a memory index', p, S.funcIndex);
+      if (align >= 32) throw malformed('alignment out of range', p + 1, S.funcIndex);
+      if (q < end && src[q] < 0x80) q++;
+      else {
+        S.rd.pos = q;
+        S.rd.u32();
+        q = S.rd.pos;
+      }
+      if (S.dirty) {
+        if (reg) o = putStore(ob, o, S.F, S.G);
+        S.dirty = false;
+      }
+      for (let r = p; r < q; r++) ob[o++] = src[r];
+      p = q;
+    } else if (k === K_GLOBAL) {
+      let v = p + 1 < end ? src[p + 1] : 0x80;
+      let q = p + 2;
+      if (v >= 0x80) {
+        S.rd.pos = p + 1;
+        v = S.rd.u32();
+        q = S.rd.pos;
+      }
+      if (v >= S.wctx.globalCount) throw malformed(`global index ${v} out of range`, p + 1, S.funcIndex);
+      for (let r = p; r < q; r++) ob[o++] = src[r];
+      p = q;
+    } else if (k === K_TRAP) {
+      if (S.dirty) {
+        if (reg) o = putStore(ob, o, S.F, S.G);
+        S.dirty = false;
+      }
+      ob[o++] = op;
+      p++;
+    } else if (k === K_FLOAT) {
+      const q = p + 1 + (op === 0x43 ? 4 : 8);
+      if (q > end) throw malformed('unexpected end of data', p + 1, S.funcIndex);
+      for (let r = p; r < q; r++) ob[o++] = src[r];
+      p = q;
+    } else {
+      ret = op;
+      break;
+    }
+    cost++;
+  }
+  S.p = p;
+  S.o = o;
+  S.cost = cost;
+  return ret;
+}
+
+/**
+ * Writes one body, instrumented, at S.ob[S.o]: decodes and validates each instruction once (the
+ * same checks as CodeWalker, which decodes the rare ones) and writes it with what the rewrite adds,
+ * as it goes. The charge of a basic block is known at its end: it is then inserted at the block's
+ * start (endBlock). A loop is first written in the call-free form (see LOOP_WRAP); if a call turns
+ * up inside, its prologue is rewritten in the form with the check inline when the loop ends.
+ *
+ * Register form (reg): the function takes the fuel counter as an extra last i64 parameter (F) and
+ * returns it as an extra last result; direct calls between such functions pass it along, so no
+ * load of the global sits on the path from one call to the next (V8 keeps it in a register;
+ * through the global every call boundary waited for a store to reach a load). The body is wrapped
+ * in `block (result R*) ... end local.get F` so that branches to the function label keep their
+ * arity; `return` pushes F first; declared locals move up by one. F is stored to the global only
+ * where the global must be exact: before an instruction that can trap, before every call (so that
+ * a callee that overflows the stack, or an import, sees it) and before the slow path. Exports,
+ * tables, `ref.func` and the start function get a wrapper with the original type that loads the
+ * global, calls, and stores the result back.
+ *
+ * Global form (a function with a tail call that cannot pass the fuel: return_call_indirect, a
+ * return_call to an import or to a global-form function). F is an added local, loaded at entry and
+ * after calls, and every charge stores it to the global.
+ */
+function emitBody(S: Emit, i: number, reg: boolean): void {
+  const src = S.bytes;
+  const info = S.info;
+  const body = info.bodies[i];
+  const fi = S.ids.funcImports;
+  const funcIndex = fi + i;
+  const rd = S.rd;
+  rd.pos = body.start;
+  rd.end = body.end;
+  rd.funcIndex = funcIndex;
+  const groups = rd.u32();
+  const groupsEnd = rd.pos;
+  rd.pos = body.start;
+  const declared = skipLocals(rd);
+  const localsEnd = rd.pos;
+  const typeIndex = info.functionTypes[funcIndex];
+  const params = info.types[typeIndex].params.length;
+  S.i = i;
+  S.reg = reg;
+  S.end = body.end;
+  S.funcIndex = funcIndex;
+  S.params = params;
+  S.localCount = params + declared;
+  // Added locals: F (the fuel counter; the extra param in the register form), N (size operand of
+  // bulk memory ops, memory.grow result), declared only if used.
+  const F = (S.F = reg ? params : params + declared);
+  S.N = params + declared + 1;
+  const G = S.G;
+
+  if (S.o + (localsEnd - body.start) + OUT_MARGIN > S.ob.length) growOut(S, localsEnd - body.start + OUT_MARGIN);
+  let ob = S.ob;
+  let o = S.o;
+  const sizeAt = o;
+  o += 5;
+  const hdrAt = o;
+  o = putU32(ob, o, groups + (reg ? 0 : 1));
+  for (let q = groupsEnd; q < localsEnd; q++) ob[o++] = src[q];
+  if (!reg) {
+    ob[o++] = 0x01;
+    ob[o++] = 0x7e;
+  }
+  const hdrEnd = o;
+  if (reg) {
+    let bt = S.resultBt[typeIndex];
+    if (bt === undefined) bt = S.resultBt[typeIndex] = resultBlockType(S.types, info.types[typeIndex].results);
+    ob[o++] = 0x02;
+    for (let q = 0; q < bt.length; q++) ob[o++] = bt[q];
+  } else o = putReload(ob, o, F, G);
+  // The entry block: its charge goes before the check.
+  S.o = o;
+  startBlock(S);
+  S.o = putCheck(ob, o, F, G, S.ids.check, reg);
+  S.needN = false;
+  S.depth = 1;
+  labKind[0] = 0;
+  labCum[0] = 0;
+  S.loops = 0;
+  S.p = localsEnd;
+
+  for (;;) {
+    const op = straight(S);
+    if (op === -1) {
+      growOut(S, OUT_MARGIN);
+      continue;
+    }
+    if (op === -2) throw malformed('function body ends before its final end', S.p, funcIndex);
+    if (S.o + OUT_MARGIN > S.ob.length) growOut(S, OUT_MARGIN);
+    control(S, op);
+    if (S.depth === 0) break;
+  }
+  if (S.p !== body.end) throw malformed('instructions after the final end of a function body', S.p, funcIndex);
+  ob = S.ob;
+  o = S.o;
+  if (S.needN) {
+    // N is declared after all: one more local group (i32) at the end of the header
+    const oldCount = groups + (reg ? 0 : 1);
+    const newCountLen = putU32(scratch, 0, oldCount + 1);
+    const oldCountLen = putU32(scratch, 0, oldCount);
+    const grow = newCountLen - oldCountLen + 2;
+    if (o + grow + 8 > ob.length) {
+      growOut(S, grow + 8);
+      ob = S.ob;
+    }
+    ob.copyWithin(hdrEnd + grow, hdrEnd, o);
+    if (newCountLen !== oldCountLen) ob.copyWithin(hdrAt + newCountLen, hdrAt + oldCountLen, hdrEnd);
+    putU32(ob, hdrAt, oldCount + 1);
+    ob[hdrEnd + grow - 2] = 0x01;
+    ob[hdrEnd + grow - 1] = 0x7f;
+    o += grow;
+  }
+  const size = o - sizeAt - 5;
+  for (let q = 0; q < 4; q++) ob[sizeAt + q] = ((size >>> (7 * q)) & 0x7f) | 0x80;
+  ob[sizeAt + 4] = (size >>> 28) & 0x0f;
+  S.o = o;
+}
+
+/** Reads an index immediate (u32) at S.p, the instruction's first immediate. */
+function readIdx(S: Emit): number {
+  const src = S.bytes;
+  const p = S.p;
+  if (p < S.end) {
+    const v = src[p];
+    if (v < 0x80) {
+      S.p = p + 1;
+      return v;
+    }
+  }
+  S.rd.pos = p;
+  const v = S.rd.u32();
+  S.p = S.rd.pos;
+  return v;
+}
+
+/** A branch depth, shifted by the labels added around the loops it crosses. */
+function branchDepth(S: Emit, v: number): number {
+  if (S.loops === 0) return v;
+  const top = S.depth - 1;
+  return v + labCum[top] - labCum[top - (v < top ? v : top)];
+}
+
+/** One control instruction (or a rare one) at S.p: see emitBody. */
+function control(S: Emit, op: number): void {
+  const start = S.p;
+  switch (op) {
+    case 0x0b: {
+      // end
+      S.p = start + 1;
+      const d = --S.depth;
+      endBlock(S);
+      if (d > 0 && labCum[d] !== labCum[d - 1]) loopEnd(S, d);
+      else if (d === 0 && S.reg) {
+        // the function's end; the register form ends its wrapping block and returns F too
+        const ob = S.ob;
+        ob[S.o++] = 0x0b;
+        ob[S.o++] = 0x20;
+        S.o = putU32(ob, S.o, S.F);
+        ob[S.o++] = 0x0b;
+      } else S.ob[S.o++] = 0x0b;
+      startBlock(S);
+      return;
+    }
+    case 0x05: // else
+      if (labKind[S.depth - 1] !== 1) throw malformed('else without if', start, S.funcIndex);
+      labKind[S.depth - 1] = 2;
+      S.p = start + 1;
+      endBlock(S);
+      S.ob[S.o++] = 0x05;
+      startBlock(S);
+      return;
+    case 0x02: // block
+    case 0x04: {
+      // if
+      S.cost++;
+      const p = blockType(S, start + 1);
+      const d = S.depth;
+      if (d === labKind.length) growLabels();
+      labKind[d] = op === 0x04 ? 1 : 0;
+      labCum[d] = labCum[d - 1];
+      S.depth = d + 1;
+      const ob = S.ob;
+      let o = S.o;
+      for (let q = start; q < p; q++) ob[o++] = S.bytes[q];
+      S.o = o;
+      S.p = p;
+      if (op === 0x04) {
+        endBlock(S);
+        startBlock(S);
+      }
+      return;
+    }
+    case 0x03:
+      loopStart(S);
+      return;
+    case 0x0c: // br
+    case 0x0d: {
+      // br_if
+      S.cost++;
+      S.p = start + 1;
+      const v = readIdx(S);
+      if (v >= S.depth) throw malformed(`branch depth ${v} out of range`, start + 1, S.funcIndex);
+      endBlock(S);
+      const ob = S.ob;
+      ob[S.o++] = op;
+      S.o = putU32(ob, S.o, branchDepth(S, v));
+      startBlock(S);
+      return;
+    }
+    case 0x0f: // return
+      S.cost++;
+      S.p = start + 1;
+      endBlock(S);
+      if (S.reg) {
+        S.ob[S.o++] = 0x20;
+        S.o = putU32(S.ob, S.o, S.F);
+      }
+      S.ob[S.o++] = 0x0f;
+      startBlock(S);
+      return;
+    case 0x00: // unreachable
+      S.cost++;
+      S.p = start + 1;
+      exact(S);
+      endBlock(S);
+      S.ob[S.o++] = 0x00;
+      startBlock(S);
+      return;
+    case 0x10: {
+      // call
+      S.cost++;
+      S.p = start + 1;
+      const v = readIdx(S);
+      if (v >= S.wctx.funcCount) throw malformed(`function index ${v} out of range`, start + 1, S.funcIndex);
+      if (S.loops > 0) labCall[loopLab[S.loops - 1]] = 1;
+      exact(S);
+      const fi = S.ids.funcImports;
+      const ob = S.ob;
+      let o = S.o;
+      const F = S.F;
+      if (v >= fi) {
+        const calleeReg = S.link.reg[v - fi] === 1;
+        if (calleeReg) {
+          ob[o++] = 0x20;
+          o = putU32(ob, o, F);
+        }
+        ob[o++] = 0x10;
+        o = putU32(ob, o, v + SHIFT);
+        if (!calleeReg) o = putReload(ob, o, F, S.G);
+        else if (S.reg) {
+          ob[o++] = 0x21;
+          o = putU32(ob, o, F);
+        } else {
+          ob[o++] = 0x22;
+          o = putU32(ob, o, F);
+          ob[o++] = 0x24;
+          o = putU32(ob, o, S.G);
+        }
+        S.dirty = true; // a callee in the register form does not store the global
+      } else {
+        for (let q = start; q < S.p; q++) ob[o++] = S.bytes[q];
+        o = putReload(ob, o, F, S.G); // the host may have charged the global
+      }
+      S.o = o;
+      return;
+    }
+    case 0x0e:
+      brTable(S);
+      return;
+    default:
+      rare(S, op);
+  }
+}
+
+const LOOP_FORM_MAX = 128;
+
+function loopStart(S: Emit): void {
+  const start = S.p;
+  S.cost++;
+  const p = blockType(S, start + 1);
+  const bti = S.walker.blockTypeIndex;
+  let slowBt: number[] | null = null;
+  if (bti >= 0) {
+    const ps = S.info.types[bti].params;
+    if (ps.length > 0) slowBt = encodeS33(loopParamType(S.types, ps.map((t) => VALTYPE_BYTE[t])));
+  }
+  S.p = p;
+  endBlock(S);
+  const d = S.depth;
+  if (d === labKind.length) growLabels();
+  S.depth = d + 1;
+  labKind[d] = 0;
+  labCum[d] = labCum[d - 1] + LOOP_WRAP;
+  labLs[d] = S.o;
+  labBt[d] = start + 1;
+  labBtLen[d] = p - start - 1;
+  labCall[d] = 0;
+  loopLab[S.loops++] = d;
+  // block $exit (bt) loop $outer (bt) check block $slow (slowBt) loop $inner (bt) br_if $slow (F < 0)
+  const src = S.bytes;
+  const ob = S.ob;
+  let o = S.o;
+  ob[o++] = 0x02;
+  for (let q = start + 1; q < p; q++) ob[o++] = src[q];
+  ob[o++] = 0x03;
+  for (let q = start + 1; q < p; q++) ob[o++] = src[q];
+  o = putCheck(ob, o, S.F, S.G, S.ids.check, S.reg);
+  ob[o++] = 0x02;
+  if (slowBt === null) ob[o++] = 0x40;
+  else for (let q = 0; q < slowBt.length; q++) ob[o++] = slowBt[q];
+  ob[o++] = 0x03;
+  for (let q = start + 1; q < p; q++) ob[o++] = src[q];
+  ob[o++] = 0x20;
+  o = putU32(ob, o, S.F);
+  ob[o++] = 0x42;
+  ob[o++] = 0x00;
+  ob[o++] = 0x53;
+  ob[o++] = 0x0d;
+  ob[o++] = 0x01;
+  labLe[d] = o;
+  S.o = o;
+  startBlock(S);
+}
+
+/** The end of the loop of label d (its last block is charged). */
+function loopEnd(S: Emit, d: number): void {
+  S.loops--;
+  const ob = S.ob;
+  if (labCall[d]) {
+    // The loop calls: its check inline (block $exit block block loop $inner, check), and so does
+    // the loop around it.
+    const ls = labLs[d];
+    const le = labLe[d];
+    const c = scratch;
+    let k = 0;
+    const bt = labBt[d];
+    const btLen = labBtLen[d];
+    for (let r = 0; r < 4; r++) {
+      c[k++] = r === 3 ? 0x03 : 0x02;
+      for (let q = 0; q < btLen; q++) c[k++] = S.bytes[bt + q];
+    }
+    k = putCheck(c, k, S.F, S.G, S.ids.check, S.reg);
+    ob.copyWithin(ls + k, le, S.o);
+    for (let q = 0; q < k; q++) ob[ls + q] = c[q];
+    let o = S.o - (le - ls - k);
+    if (S.loops > 0) labCall[loopLab[S.loops - 1]] = 1;
+    ob[o++] = 0x0b;
+    ob[o++] = 0x0b;
+    ob[o++] = 0x0b;
+    ob[o++] = 0x0b;
+    S.o = o;
+  } else {
+    // end $inner; br $exit; end $slow; br $outer; end $outer; end $exit
+    let o = S.o;
+    ob[o++] = 0x0b;
+    ob[o++] = 0x0c;
+    ob[o++] = 0x02;
+    ob[o++] = 0x0b;
+    ob[o++] = 0x0c;
+    ob[o++] = 0x00;
+    ob[o++] = 0x0b;
+    ob[o++] = 0x0b;
+    S.o = o;
+  }
+}
+
+function brTable(S: Emit): void {
+  const start = S.p;
+  S.cost++;
+  const rd = S.rd;
+  rd.pos = start + 1;
+  const n = rd.u32();
+  if (n > S.end - rd.pos) throw malformed('br_table longer than the body', start + 1, S.funcIndex);
+  const need = 5 * (n + 2) + OUT_MARGIN;
+  if (S.o + need > S.ob.length) growOut(S, need);
+  endBlock(S);
+  const ob = S.ob;
+  let o = S.o;
+  ob[o++] = 0x0e;
+  o = putU32(ob, o, n);
+  for (let k = 0; k <= n; k++) {
+    const v = rd.u32();
+    if (v >= S.depth) throw malformed('br_table depth out of range', start + 1, S.funcIndex);
+    o = putU32(ob, o, branchDepth(S, v));
+  }
+  S.p = rd.pos;
+  S.o = o;
+  startBlock(S);
+}
+
+/** return_call, ref.func, and what the walker decodes (prefixed ops, call_indirect, memory.grow...). */
+function rare(S: Emit, op: number): void {
+  const start = S.p;
+  const fi = S.ids.funcImports;
+  S.cost++;
+  if (op === 0x12 || op === 0xd2) {
+    // return_call, ref.func
+    S.p = start + 1;
+    const v = readIdx(S);
+    if (v >= S.wctx.funcCount) throw malformed(`function index ${v} out of range`, start + 1, S.funcIndex);
+    if (op === 0xd2) {
+      S.ob[S.o++] = 0xd2;
+      S.o = putU32(S.ob, S.o, v < fi ? v : outsideRef(S.link, fi, v));
+      return;
+    }
+    if (v >= fi) {
+      exact(S);
+      const j = v - fi;
+      (S.tailTargets ??= []).push(S.i, j);
+      // register form: the target is in the register form too (see linkFunctions)
+      if (S.reg && S.link.reg[j] === 1) {
+        S.ob[S.o++] = 0x20;
+        S.o = putU32(S.ob, S.o, S.F);
+      }
+      S.ob[S.o++] = 0x12;
+      S.o = putU32(S.ob, S.o, S.reg ? v + SHIFT : outsideRef(S.link, fi, v));
+    } else {
+      S.tailGlobal[S.i] = 1;
+      copyInstr(S, start);
+    }
+    endBlock(S);
+    startBlock(S);
+    return;
+  }
+  S.rd.pos = start;
+  const wop = S.walker.next();
+  S.p = S.rd.pos;
+  const N = S.N;
+  switch (wop) {
+    case 0x11: // call_indirect (calls the wrapper or an import: the global is up to date after)
+      if (S.loops > 0) labCall[loopLab[S.loops - 1]] = 1;
+      exact(S);
+      copyInstr(S, start);
+      S.o = putReload(S.ob, S.o, S.F, S.G);
+      return;
+    case 0x13: // return_call_indirect
+      S.tailGlobal[S.i] = 1;
+      copyInstr(S, start);
+      endBlock(S);
+      startBlock(S);
+      return;
+    case 0xfc0a: // memory.copy
+    case 0xfc0b: // memory.fill
+    case 0xfc08: {
+      // memory.init
+      // size on top: N = size; fuel = F = F - (N >> 6); size back on the stack. The next check
+      // point (loop header, entry) sees the debt; no call here, to keep loops call-free.
+      S.needN = true;
+      const ob = S.ob;
+      let o = S.o;
+      ob[o++] = 0x21;
+      o = putU32(ob, o, N);
+      ob[o++] = 0x20;
+      o = putU32(ob, o, S.F);
+      ob[o++] = 0x20;
+      o = putU32(ob, o, N);
+      ob[o++] = 0xad;
+      ob[o++] = 0x42;
+      ob[o++] = BULK_SHIFT;
+      ob[o++] = 0x88;
+      ob[o++] = 0x7d;
+      ob[o++] = 0x22;
+      o = putU32(ob, o, S.F);
+      ob[o++] = 0x24;
+      o = putU32(ob, o, S.G);
+      ob[o++] = 0x20;
+      S.o = putU32(ob, o, N);
+      S.dirty = false;
+      copyInstr(S, start);
+      return;
+    }
+    case 0x40: // memory.grow
+      copyInstr(S, start);
+      if (S.ids.growFailed >= 0) {
+        // result on top: N = result; if (N == -1) grow_failed = 1; result back on the stack.
+        S.needN = true;
+        const ob = S.ob;
+        let o = S.o;
+        ob[o++] = 0x22;
+        o = putU32(ob, o, N);
+        ob[o++] = 0x41;
+        ob[o++] = 0x7f;
+        ob[o++] = 0x46;
+        ob[o++] = 0x04;
+        ob[o++] = 0x40;
+        ob[o++] = 0x41;
+        ob[o++] = 0x01;
+        ob[o++] = 0x24;
+        o = putU32(ob, o, S.ids.growFailed);
+        ob[o++] = 0x0b;
+        ob[o++] = 0x20;
+        S.o = putU32(ob, o, N);
+      }
+      return;
+    default:
+      if (wop > 0xff ? wop > 0xfc07 : SAFE_OP[wop] === 0) exact(S);
+      copyInstr(S, start);
+  }
+}
+
+/** Copies the input instruction [start, S.p). */
+function copyInstr(S: Emit, start: number): void {
+  const ob = S.ob;
+  const src = S.bytes;
+  let o = S.o;
+  for (let q = start; q < S.p; q++) ob[o++] = src[q];
+  S.o = o;
+}
+
+/** Reads a block type at p (as CodeWalker does; the walker keeps its type index); returns the end. */
+function blockType(S: Emit, p: number): number {
+  if (p < S.end) {
+    const b = S.bytes[p];
+    if (b === 0x40 || (b >= 0x7b && b <= 0x7f) || b === 0x70 || b === 0x6f) {
+      S.walker.blockTypeIndex = -1;
+      return p + 1;
+    }
+  }
+  S.rd.pos = p;
+  S.walker.readBlockType();
+  return S.rd.pos;
+}
+
+// Label stack of the body being written (scratch, reused): per open label its kind (0 function /
+// block / loop, 1 if, 2 if after else), the running sum of the labels this rewrite wraps around
+// the labels up to it (LOOP_WRAP per loop; for branch depths), and for loops the output range of
+// the prologue, where its block type sits in the input and whether the loop contains a call.
+let labKind = new Uint8Array(256);
+let labCum = new Int32Array(256);
+let labLs = new Int32Array(256);
+let labLe = new Int32Array(256);
+let labBt = new Int32Array(256);
+let labBtLen = new Uint8Array(256);
+let labCall = new Uint8Array(256);
+/** Label index of each open loop, innermost last. */
+let loopLab = new Int32Array(256);
+
+function growLabels(): void {
+  const n = labKind.length * 2;
+  const u8 = (a: Uint8Array) => {
+    const b = new Uint8Array(n);
+    b.set(a);
+    return b;
+  };
+  const i32 = (a: Int32Array) => {
+    const b = new Int32Array(n);
+    b.set(a);
+    return b;
+  };
+  labKind = u8(labKind);
+  labCum = i32(labCum);
+  labLs = i32(labLs);
+  labLe = i32(labLe);
+  labBt = i32(labBt);
+  labBtLen = u8(labBtLen);
+  labCall = u8(labCall);
+  loopLab = i32(loopLab);
 }
 
 /** `$vecron_check`: the slow path of a check (see the header comment). */
@@ -464,36 +1303,10 @@ function extraType(types: ExtraTypes, enc: number[]): number {
 }
 
 const VALTYPE_BYTE: Record<string, number> = { i32: 0x7f, i64: 0x7e, f32: 0x7d, f64: 0x7c, v128: 0x7b, funcref: 0x70, externref: 0x6f };
-const LOOP_WRAP = 3; // labels added around each loop: $exit, $outer, $slow
-
-/** What pass 1 learned about one body (its edits are eKind/ePos/eVal/eEnd[eFrom, eTo)). */
-interface BodyPlan {
-  eFrom: number;
-  eTo: number;
-  /** Replacement bytes (br_table) and loop headers. */
-  extra: number[][];
-  needN: boolean;
-  params: number;
-  declared: number;
-  groups: number;
-  groupsEnd: number;
-  localsEnd: number;
-  /** Has a tail call that cannot pass the fuel in a register (return_call_indirect, to an import). */
-  tailGlobal: boolean;
-  /** Body indices of defined functions this body tail-calls (return_call), or null. */
-  tailTargets: number[] | null;
-}
-
-/** Single-byte opcodes that cannot trap (control flow is handled on its own). */
-const SAFE_OP = new Uint8Array(256);
-for (const op of [0x01, 0x1a, 0x1b, 0x1c, 0x20, 0x21, 0x22, 0x23, 0x24, 0x3f, 0x40, 0x41, 0x42, 0x43, 0x44, 0xd0, 0xd1, 0xd2]) SAFE_OP[op] = 1;
-for (let op = 0x45; op <= 0xc4; op++) SAFE_OP[op] = 1;
-for (const op of [0x6d, 0x6e, 0x6f, 0x70, 0x7f, 0x80, 0x81, 0x82, 0xa8, 0xa9, 0xaa, 0xab, 0xae, 0xaf, 0xb0, 0xb1]) SAFE_OP[op] = 0; // div, rem, trunc
-
 /**
- * Pass 1 over one body: decode it and collect its edits (in increasing offset order). Loops are
- * restructured so that the call to the slow path sits outside the hot loop (V8 optimizes loops
- * without calls much better, e.g. unrolling):
+ * Labels added around each loop: $exit, $outer, $slow. A loop without calls is restructured so
+ * that the call to the slow path sits outside the hot loop (V8 optimizes loops without calls much
+ * better, e.g. unrolling):
  *
  *   block $exit (bt)                       ;; bt = the loop's block type [T*] -> [R*]
  *     loop $outer (bt)
@@ -510,209 +1323,11 @@ for (const op of [0x6d, 0x6e, 0x6f, 0x70, 0x7f, 0x80, 0x81, 0x82, 0xa8, 0xa9, 0x
  *     end
  *   end
  *
- * Branch depths crossing a rewritten loop grow by 3. F is a local holding the fuel counter (see
- * emitBody for when it is stored to the global). Pass 1 does not know yet whether the body passes
- * the fuel in a register, so it records the edits of both forms; emitBody picks.
+ * A loop that calls keeps its check inline: block $exit (bt) block (bt) block (bt) loop $inner (bt)
+ * if (F < 0) {...} ... end end end end. Either way branch depths crossing a loop grow by 3.
  */
-function scanBody(bytes: Uint8Array, info: WasmModuleInfo, i: number, ids: Ids, ctx: WalkContext, types: ExtraTypes): BodyPlan {
-  const body = info.bodies[i];
-  const funcIndex = info.importedFunctionCount + i;
-  const r = new Reader(bytes, body.start, body.end);
-  r.funcIndex = funcIndex;
-  const localsStart = r.pos;
-  const groups = r.u32();
-  const groupsEnd = r.pos;
-  r.pos = localsStart;
-  const declared = skipLocals(r);
-  const localsEnd = r.pos;
-  const params = info.types[info.functionTypes[funcIndex]].params.length;
-  const plan: BodyPlan = {
-    eFrom: eLen,
-    eTo: eLen,
-    extra: [],
-    needN: false,
-    params,
-    declared,
-    groups,
-    groupsEnd,
-    localsEnd,
-    tailGlobal: false,
-    tailTargets: null,
-  };
-  const extra = plan.extra;
-  const fi = ids.funcImports;
-  // Labels: wrap count of each open label (function label at the bottom).
-  const wraps: number[] = [0];
-  let wrapped = 0; // loops open
-  // Open loops: their E_LOOP edit, and whether they contain a call so far.
-  const loops: number[] = [];
-  const loopCalls: number[] = [];
-  let cur = pushEdit(E_ENTRY, r.pos, 0, 0);
-  // The global is behind F since the last block's charge (register form only).
-  let dirty = true;
-  const store = (at: number): void => {
-    if (dirty) {
-      pushEdit(E_STORE, at, 0, 0);
-      dirty = false;
-    }
-  };
-  const block = (at: number): void => {
-    cur = pushEdit(E_CHARGE, at, 0, 0);
-    dirty = true;
-  };
-  const w = new CodeWalker(r, ctx, funcIndex);
-  // Bounds checked against the original module, so that an invalid index can never become valid by
-  // pointing at a local or global added here.
-  w.localCount = params + declared;
-  const adjust = (d: number): number => {
-    let add = 0;
-    const top = wraps.length - 1;
-    for (let k = 0; k < d && k < top; k++) add += wraps[top - k];
-    return d + add;
-  };
-  while (!w.done) {
-    const op = w.next();
-    switch (op) {
-      case 0x0b: // end
-        if (wraps.pop() === LOOP_WRAP) {
-          wrapped--;
-          const l = loops.pop()!;
-          const call = loopCalls.pop()!;
-          if (call) {
-            eKind[l] = E_LOOPC;
-            if (loopCalls.length) loopCalls[loopCalls.length - 1] = 1;
-          }
-          pushEdit(call ? E_LOOPENDC : E_LOOPEND, w.start, 0, r.pos);
-        }
-        block(r.pos);
-        break;
-      case 0x05: // else
-        block(r.pos);
-        break;
-      case 0x02: // block
-        eVal[cur]++;
-        wraps.push(0);
-        break;
-      case 0x03: {
-        // loop
-        eVal[cur]++;
-        let slowBt = [0x40];
-        if (w.blockTypeIndex >= 0) {
-          const ps = info.types[w.blockTypeIndex].params;
-          if (ps.length > 0) slowBt = encodeS33(loopParamType(types, ps.map((t) => VALTYPE_BYTE[t])));
-        }
-        const bt = Array.from(bytes.subarray(w.immStart, r.pos));
-        extra.push([0x02, ...bt, 0x03, ...bt, 0xff, 0x02, ...slowBt, 0x03, ...bt], bt);
-        loops.push(pushEdit(E_LOOP, w.start, extra.length - 2, r.pos));
-        loopCalls.push(0);
-        wraps.push(LOOP_WRAP);
-        wrapped++;
-        block(r.pos);
-        break;
-      }
-      case 0x04: // if
-        eVal[cur]++;
-        wraps.push(0);
-        block(r.pos);
-        break;
-      case 0x0c: // br
-      case 0x0d: // br_if
-        eVal[cur]++;
-        if (wrapped > 0) {
-          const d = adjust(w.imm);
-          if (d !== w.imm) pushEdit(E_U32, w.immStart, d, r.pos);
-        }
-        block(r.pos);
-        break;
-      case 0x0e: // br_table
-        eVal[cur]++;
-        if (wrapped > 0) {
-          const t = new Reader(bytes, w.immStart, r.pos);
-          const n = t.u32();
-          const enc = new ByteWriter(r.pos - w.immStart + 8);
-          enc.u32(n);
-          for (let k = 0; k <= n; k++) enc.u32(adjust(t.u32()));
-          extra.push(Array.from(enc.result()));
-          pushEdit(E_BYTES, w.immStart, extra.length - 1, r.pos);
-        }
-        block(r.pos);
-        break;
-      case 0x0f: // return
-        eVal[cur]++;
-        pushEdit(E_RET, w.start, 0, 0);
-        block(r.pos);
-        break;
-      case 0x00: // unreachable
-        eVal[cur]++;
-        store(w.start);
-        block(r.pos);
-        break;
-      case 0x13: // return_call_indirect
-        eVal[cur]++;
-        plan.tailGlobal = true;
-        block(r.pos);
-        break;
-      case 0x12: // return_call
-        eVal[cur]++;
-        if (w.imm >= fi) {
-          store(w.start);
-          pushEdit(E_CALLPRE, w.start, w.imm - fi, 0);
-          pushEdit(E_TAIL, w.immStart, w.imm - fi, r.pos);
-          (plan.tailTargets ??= []).push(w.imm - fi);
-        } else plan.tailGlobal = true;
-        block(r.pos);
-        break;
-      case 0x10: // call
-        eVal[cur]++;
-        if (loopCalls.length) loopCalls[loopCalls.length - 1] = 1;
-        store(w.start);
-        if (w.imm >= fi) {
-          pushEdit(E_CALLPRE, w.start, w.imm - fi, 0);
-          pushEdit(E_U32, w.immStart, w.imm + SHIFT, r.pos);
-          pushEdit(E_CALLPOST, r.pos, w.imm - fi, 0);
-          dirty = true; // a callee in the register form does not store the global
-        } else pushEdit(E_RELOAD, r.pos, 0, 0);
-        break;
-      case 0x11: // call_indirect (calls the wrapper or an import: the global is up to date after)
-        eVal[cur]++;
-        if (loopCalls.length) loopCalls[loopCalls.length - 1] = 1;
-        store(w.start);
-        pushEdit(E_RELOAD, r.pos, 0, 0);
-        break;
-      case 0x20: // local.get
-      case 0x21: // local.set
-      case 0x22: // local.tee
-        eVal[cur]++;
-        if (w.imm >= params) pushEdit(E_LOCAL, w.immStart, w.imm, r.pos);
-        break;
-      case 0xd2: // ref.func
-        eVal[cur]++;
-        if (w.imm >= fi) pushEdit(E_REFFUNC, w.immStart, w.imm - fi, r.pos);
-        break;
-      case 0xfc0a: // memory.copy
-      case 0xfc0b: // memory.fill
-      case 0xfc08: // memory.init
-        eVal[cur]++;
-        plan.needN = true;
-        pushEdit(E_DYN, w.start, 0, 0); // stores the global
-        dirty = false;
-        break;
-      case 0x40: // memory.grow
-        eVal[cur]++;
-        if (ids.growFailed >= 0) {
-          plan.needN = true;
-          pushEdit(E_GROW, r.pos, 0, 0);
-        }
-        break;
-      default:
-        eVal[cur]++;
-        if (op > 0xff ? op > 0xfc07 : SAFE_OP[op] === 0) store(w.start);
-    }
-  }
-  if (r.pos !== body.end) r.fail('instructions after the final end of a function body');
-  plan.eTo = eLen;
-  return plan;
-}
+const LOOP_WRAP = 3;
+
 
 /** Where each defined function's fuel lives across calls, and the wrappers that go with it. */
 interface Linkage {
@@ -738,161 +1353,6 @@ function outsideRef(link: Linkage, fi: number, idx: number): number {
   return link.wrapperOf[j];
 }
 
-/**
- * Pass 2: emits one body. Two forms:
- *
- * Register form (most functions). The function takes the fuel counter as an extra last i64
- * parameter (F) and returns it as an extra last result; direct calls between such functions pass
- * it along, so no load of the global sits on the path from one call to the next (V8 keeps it in a
- * register; through the global every call boundary waited for a store to reach a load). The body
- * is wrapped in `block (result R*) ... end local.get F` so that branches to the function label
- * keep their arity; `return` pushes F first; declared locals move up by one. F is stored to the
- * global only where the global must be exact: before an instruction that can trap, before every
- * call (so that a callee that overflows the stack, or an import, sees it) and before the slow
- * path. Exports, tables, `ref.func` and the start function get a wrapper with the original type
- * that loads the global, calls, and stores the result back.
- *
- * Global form (a function with a tail call that cannot pass the fuel: return_call_indirect, a
- * return_call to an import or to a global-form function). F is loaded at entry and after calls,
- * and every charge stores it to the global.
- */
-function emitBody(bytes: Uint8Array, info: WasmModuleInfo, i: number, plan: BodyPlan, ids: Ids, link: Linkage, types: ExtraTypes, out: ByteWriter): void {
-  const body = info.bodies[i];
-  const reg = link.reg[i] === 1;
-  const fi = ids.funcImports;
-  const { params, declared, needN, extra } = plan;
-  // Added locals: F (fuel counter; the extra param in the register form), N (size operand of bulk
-  // memory ops, memory.grow result).
-  const F = reg ? params : params + declared;
-  const N = reg ? params + declared + 1 : F + 1;
-  const G = ids.fuel;
-  const sizeAt = out.len;
-  out.u32Padded(0);
-  out.u32(plan.groups + (reg ? 0 : 1) + (needN ? 1 : 0));
-  out.range(bytes, plan.groupsEnd, plan.localsEnd);
-  if (!reg) out.bytes([0x01, 0x7e]);
-  if (needN) out.bytes([0x01, 0x7f]);
-  let pos = plan.localsEnd;
-  // if (F < 0) { [fuel = F;] check(); F = fuel }
-  const check = (): void => {
-    out.u8(0x20).u32(F).bytes([0x42, 0x00, 0x53, 0x04, 0x40]);
-    if (reg) out.u8(0x20).u32(F).u8(0x24).u32(G);
-    out.u8(0x10).u32(ids.check);
-    out.u8(0x23).u32(G).u8(0x21).u32(F).u8(0x0b);
-  };
-  const charge = (cost: number): void => {
-    // F = F - cost; global form: fuel = F
-    out.u8(0x20).u32(F).u8(0x42).s32(cost).u8(0x7d);
-    if (reg) out.u8(0x21).u32(F);
-    else out.u8(0x22).u32(F).u8(0x24).u32(G);
-  };
-  const last = body.end - 1; // the final end
-  for (let e = plan.eFrom; e < plan.eTo; e++) {
-    const kind = eKind[e];
-    const val = eVal[e];
-    if (kind === E_CHARGE && val === 0) continue;
-    if (!reg && (kind === E_STORE || kind === E_RET || kind === E_LOCAL)) continue;
-    const at = ePos[e];
-    out.range(bytes, pos, at);
-    pos = at;
-    switch (kind) {
-      case E_ENTRY:
-        if (reg) {
-          out.u8(0x02).bytes(resultBlockType(types, info.types[info.functionTypes[fi + i]].results));
-        } else out.u8(0x23).u32(G).u8(0x21).u32(F); // F = fuel
-        if (val > 0) charge(val);
-        check();
-        break;
-      case E_CHARGE:
-        charge(val);
-        break;
-      case E_STORE:
-        out.u8(0x20).u32(F).u8(0x24).u32(G);
-        break;
-      case E_RELOAD:
-        // the callee (or the host) charged the global: F = fuel
-        out.u8(0x23).u32(G).u8(0x21).u32(F);
-        break;
-      case E_RET:
-        out.u8(0x20).u32(F);
-        break;
-      case E_LOCAL:
-        out.u32(val + 1);
-        pos = eEnd[e];
-        break;
-      case E_CALLPRE:
-        if (link.reg[val] && (reg || eKind[e + 1] !== E_TAIL)) out.u8(0x20).u32(F);
-        break;
-      case E_CALLPOST:
-        if (!link.reg[val]) out.u8(0x23).u32(G).u8(0x21).u32(F);
-        else if (reg) out.u8(0x21).u32(F);
-        else out.u8(0x22).u32(F).u8(0x24).u32(G);
-        break;
-      case E_TAIL:
-        // register form: the target is in the register form too (see linkFunctions)
-        out.u32(reg ? val + fi + SHIFT : outsideRef(link, fi, val + fi));
-        pos = eEnd[e];
-        break;
-      case E_REFFUNC:
-        out.u32(outsideRef(link, fi, val + fi));
-        pos = eEnd[e];
-        break;
-      case E_U32:
-        out.u32(val);
-        pos = eEnd[e];
-        break;
-      case E_BYTES:
-        out.bytes(extra[val]);
-        pos = eEnd[e];
-        break;
-      case E_LOOP: {
-        const h = extra[val];
-        const mark = h.indexOf(0xff, 2);
-        out.bytes(h.slice(0, mark));
-        check();
-        out.bytes(h.slice(mark + 1));
-        // br_if $slow (F < 0)
-        out.u8(0x20).u32(F).bytes([0x42, 0x00, 0x53, 0x0d, 0x01]);
-        pos = eEnd[e];
-        break;
-      }
-      case E_LOOPEND:
-        // end $inner; br $exit; end $slow; br $outer; end $outer; end $exit
-        out.bytes([0x0b, 0x0c, 0x02, 0x0b, 0x0c, 0x00, 0x0b, 0x0b]);
-        pos = eEnd[e];
-        break;
-      case E_LOOPC: {
-        // block $exit (bt) block (bt) block (bt) loop $inner (bt) if (F < 0) { check } ...
-        const bt = extra[val + 1];
-        out.u8(0x02).bytes(bt).u8(0x02).bytes(bt).u8(0x02).bytes(bt).u8(0x03).bytes(bt);
-        check();
-        pos = eEnd[e];
-        break;
-      }
-      case E_LOOPENDC:
-        out.bytes([0x0b, 0x0b, 0x0b, 0x0b]);
-        pos = eEnd[e];
-        break;
-      case E_GROW:
-        // result on top: N = result; if (N == -1) grow_failed = 1; result back on the stack.
-        out.u8(0x22).u32(N).bytes([0x41, 0x7f, 0x46, 0x04, 0x40, 0x41, 0x01, 0x24]).u32(ids.growFailed).u8(0x0b);
-        out.u8(0x20).u32(N);
-        break;
-      case E_DYN:
-        // size on top: N = size; fuel = F = F - (N >> 6); size back on the stack. The next check
-        // point (loop header, entry) sees the debt; no call here, to keep loops call-free.
-        out.u8(0x21).u32(N);
-        out.u8(0x20).u32(F).u8(0x20).u32(N).bytes([0xad, 0x42, BULK_SHIFT, 0x88, 0x7d]);
-        out.u8(0x22).u32(F).u8(0x24).u32(G);
-        out.u8(0x20).u32(N);
-        break;
-    }
-  }
-  out.range(bytes, pos, last);
-  if (reg) out.u8(0x0b).u8(0x20).u32(F); // end of the wrapping block; the fuel as the last result
-  out.u8(0x0b);
-  out.patchU32Padded(sizeAt, out.len - sizeAt - 5);
-}
 
 /** A wrapper with the original type around a register-form function: fuel from and to the global. */
 function writeWrapper(out: ByteWriter, info: WasmModuleInfo, j: number, ids: Ids): void {
@@ -931,19 +1391,15 @@ function registerType(types: ExtraTypes, info: WasmModuleInfo, t: number): numbe
  * the fuel (return_call_indirect, a return_call to an import), or tail-calls a function in the
  * global form (the results would not match).
  */
-function linkFunctions(plans: BodyPlan[]): Uint8Array {
-  const reg = new Uint8Array(plans.length).fill(1);
-  let withTargets: number[] | null = null;
-  for (let j = 0; j < plans.length; j++) {
-    if (plans[j].tailGlobal) reg[j] = 0;
-    if (plans[j].tailTargets) (withTargets ??= []).push(j);
-  }
-  if (withTargets) {
+function linkFunctions(tailGlobal: Uint8Array, tailTargets: number[] | null): Uint8Array {
+  const reg = new Uint8Array(tailGlobal.length);
+  for (let j = 0; j < reg.length; j++) reg[j] = tailGlobal[j] ? 0 : 1;
+  if (tailTargets) {
     for (let changed = true; changed; ) {
       changed = false;
-      for (const j of withTargets) {
-        if (reg[j] && plans[j].tailTargets!.some((t) => !reg[t])) {
-          reg[j] = 0;
+      for (let k = 0; k < tailTargets.length; k += 2) {
+        if (reg[tailTargets[k]] && !reg[tailTargets[k + 1]]) {
+          reg[tailTargets[k]] = 0;
           changed = true;
         }
       }

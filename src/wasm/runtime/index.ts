@@ -374,9 +374,15 @@ export class WasmRuntime {
     let info: WasmModuleInfo;
     let out: ReturnType<typeof instrument>;
     try {
-      info = parseModule(bytes);
-      checkImports(info, this.allowed);
-      out = instrument(bytes, { memoryMaxPages: pages, pollInterval: this.pollInterval, trackGrowFailures: true });
+      // instrument() decodes and validates every body (the checks of parseModule's walk) before it
+      // rewrites anything; the import policy is checked right after, so code errors come first.
+      out = instrument(bytes, {
+        memoryMaxPages: pages,
+        pollInterval: this.pollInterval,
+        trackGrowFailures: true,
+        afterValidate: (i) => checkImports(i, this.allowed),
+      });
+      info = out.info;
     } catch (e) {
       throw toModuleError(e);
     }
