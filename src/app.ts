@@ -74,7 +74,7 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
           logger: logger.child({ component: 'worker' }),
           metrics,
           events,
-          services: { db, blobs, config, logger },
+          services: { db, blobs, config, logger, modules, wasm },
           loadVariables: async (exec, documentVariables): Promise<RunVariables> =>
             mergeRunVariables(exec.variable_rows ?? [], secretKeyFor(config), documentVariables),
         },

@@ -11,6 +11,7 @@ import { StepError, isStepError } from './step-error.ts';
 import { resolveTemplates } from './templates.ts';
 import { createMasker } from './masking.ts';
 import { retryDelayMs } from '../queue/finish.ts';
+import { replayPlan, type StepPlan } from './routing.ts';
 
 /** Largest step output kept in the execution record (JSON bytes). */
 export const MAX_STEP_OUTPUT_BYTES = 16 * 1024 * 1024;
@@ -88,14 +89,62 @@ export async function runExecution(exec: ClaimedExecution, env: EngineEnv, signa
 
     // The job timeout counts per attempt, from the moment this worker started it.
     const deadline = Date.now() + job.timeout_seconds * 1000;
-    const todo = job.steps.filter((st) => steps[st.id]?.status !== 'succeeded');
-    for (let i = 0; i < todo.length; i++) {
-      const isLast = i === todo.length - 1;
-      const result = await runStep(todo[i], { exec, env, job, context, steps, deadline, signal, mask, fenced, publish, log, vars }, contextJson, isLast);
-      contextJson = null;
-      if (result) return result;
+    const se: StepEnv = { exec, env, job, context, steps, deadline, signal, mask, fenced, publish, log, vars, writes: {} };
+    // A resumed execution keeps the set_context values of its earlier attempts.
+    const earlier = exec.context?.set_context;
+    if (earlier && typeof earlier === 'object') {
+      applyContextWrites(se, '(earlier attempt)', earlier);
+      contextJson = se.pendingContext ?? contextJson;
+      se.pendingContext = null;
     }
-    return { status: 'succeeded' };
+    // Where to start: the route the already-succeeded steps chose (a fresh run starts at the first step).
+    const done = new Map(Object.entries(steps).map(([id, st]) => [id, st.output]));
+    let plan: StepPlan;
+    try {
+      plan = replayPlan(job.steps, done);
+    } catch (err) {
+      return failedOutcome(err as StepError, null);
+    }
+    for (;;) {
+      let index: number | null;
+      try {
+        index = plan.take();
+      } catch (err) {
+        return failedOutcome(err as StepError, null);
+      }
+      if (index === null) return { status: 'succeeded', contextJson: takeContext(se) };
+      const step = job.steps[index];
+      const result = await runStep(step, se, contextJson);
+      contextJson = null;
+      if ('status' in result) return result;
+      let routingFailure: StepError | null = null;
+      try {
+        plan.afterSuccess(index, result.output);
+      } catch (err) {
+        routingFailure = err as StepError;
+      }
+      const last = routingFailure === null && plan.peek() === null;
+      // Steps the route never reached are recorded as skipped (linear jobs have none).
+      const skipped = last ? plan.notRun().filter((i: number) => steps[job.steps[i].id]?.status !== 'succeeded') : [];
+      if (last && skipped.length === 0) {
+        // The last step's result goes with the execution's final status, in one statement (queue/finish.ts).
+        return { status: 'succeeded', lastStep: { stepId: step.id, completedAt: result.completedAt, outputJson: result.json }, contextJson: takeContext(se) };
+      }
+      await recordStepSuccess(step, se, result);
+      if (routingFailure) return failedOutcome(routingFailure, step.id);
+      if (last) {
+        await fenced(
+          env.db,
+          `INSERT INTO step_runs (execution_id, step_id, position, type, status)
+           SELECT $1::uuid, u.id, u.position, u.type, 'skipped' FROM unnest($2::text[], $3::int[], $4::text[]) AS u(id, position, type)
+           WHERE %FENCE%
+           ON CONFLICT (execution_id, step_id) DO UPDATE SET status = 'skipped', started_at = NULL, completed_at = NULL, output = NULL, error = NULL`,
+          [exec.id, skipped.map((i: number) => job.steps[i].id), skipped, skipped.map((i: number) => job.steps[i].type)],
+        );
+        for (const i of skipped) void publish({ kind: 'step', step_id: job.steps[i].id, status: 'skipped' });
+        return { status: 'succeeded', contextJson: takeContext(se) };
+      }
+    }
   } catch (err) {
     if (err instanceof LeaseLost) throw new StopRequest('lease_lost');
     throw err;
@@ -117,16 +166,37 @@ interface StepEnv {
   vars: RunVariables;
   /** Context not yet written (the first step was started by the claim): written with the next write. */
   pendingContext?: string | null;
+  /** Values steps wrote with set_context: top-level names of the job context for later steps. */
+  writes: Record<string, unknown>;
+  /** The claim's start of the first step applies to the first step run of this attempt only. */
+  claimStartUsed?: boolean;
+}
+
+interface StepSuccess {
+  output: unknown;
+  /** The output as stored (secrets masked), JSON. */
+  json: string;
+  startedAt: Date;
+  completedAt: Date;
+}
+
+function failedOutcome(e: StepError, stepId: string | null): Outcome {
+  return {
+    status: 'failed',
+    error: { code: e.code, message: e.message, retryable: e.retryable, ...(stepId ? { step_id: stepId } : {}), details: e.details },
+  };
 }
 
 /**
- * Runs one step. Returns null to go on, or the execution's outcome: a failure, or (for the last
- * step) a success that carries the step's result, so the queue writes both in one statement.
+ * Runs one step and records its start and, on failure, its end. Returns the failed execution's
+ * outcome, or the step's result for the caller to record (it may be the last one, written with the
+ * execution's final status).
  */
-async function runStep(step: Step, s: StepEnv, contextJson: string | null, isLast: boolean): Promise<Outcome | null> {
+async function runStep(step: Step, s: StepEnv, contextJson: string | null): Promise<Outcome | StepSuccess> {
   const { exec, env, fenced, mask } = s;
   let startedAt = new Date();
-  const markedByClaim = exec.first_step_id === step.id && exec.first_step_started_at !== null;
+  const markedByClaim = !s.claimStartUsed && exec.first_step_id === step.id && exec.first_step_started_at !== null;
+  s.claimStartUsed = true;
   if (markedByClaim) {
     // The claim already wrote this step's 'running' row (and its event); the context goes with the next write.
     startedAt = exec.first_step_started_at!;
@@ -196,19 +266,20 @@ async function runStep(step: Step, s: StepEnv, contextJson: string | null, isLas
     ]);
     return { status: 'failed', error: { code: e.code, message: `step '${step.id}' failed: ${e.message}`, retryable: false, step_id: step.id } };
   }
-  // The last step's event goes out with the execution's final status (queue/finish.ts).
-  if (isLast) return { status: 'succeeded', lastStep: { stepId: step.id, completedAt, outputJson: json }, contextJson: takeContext(s) };
+  return { output, json, startedAt, completedAt };
+}
+
+/** Writes a step's success (not the last one: that goes with the final status) and publishes it. */
+async function recordStepSuccess(step: Step, s: StepEnv, r: StepSuccess): Promise<void> {
   void s.publish({ kind: 'step', step_id: step.id, status: 'succeeded' });
-  const ctx = takeContext(s);
-  await fenced(
-    env.db,
+  await s.fenced(
+    s.env.db,
     `WITH c AS (UPDATE executions SET context = coalesce($5::jsonb, context) WHERE id = $1 AND %FENCE% RETURNING id)
      UPDATE step_runs SET status = 'succeeded', completed_at = $3, output = $4 WHERE execution_id = $1 AND step_id = $2 AND EXISTS (SELECT 1 FROM c)`,
-    [exec.id, step.id, completedAt, json, ctx],
+    [s.exec.id, step.id, r.completedAt, r.json, takeContext(s)],
   );
   // Later steps see the real (unmasked) output; only what is stored and shown is masked.
-  s.steps[step.id] = { status: 'succeeded', output, started_at: startedAt.toISOString(), completed_at: completedAt.toISOString() };
-  return null;
+  s.steps[step.id] = { status: 'succeeded', output: r.output, started_at: r.startedAt.toISOString(), completed_at: r.completedAt.toISOString() };
 }
 
 async function runStepOnce(step: Step, s: StepEnv): Promise<unknown> {
@@ -237,6 +308,7 @@ async function runStepOnce(step: Step, s: StepEnv): Promise<unknown> {
     context: s.context,
     services: { ...s.env.services, variable: (name) => s.vars.values[name] },
     logger: s.log.child({ step: step.id }),
+    setContext: (writes) => applyContextWrites(s, step.id, writes),
   };
   try {
     const mod = await loadExecutor(step.type);
@@ -251,6 +323,30 @@ async function runStepOnce(step: Step, s: StepEnv): Promise<unknown> {
   } finally {
     clearTimeout(timer);
     s.signal.removeEventListener('abort', onParent);
+  }
+}
+
+/** The job context's own names; set_context cannot overwrite them. */
+const RESERVED_CONTEXT_KEYS = new Set(['job', 'execution', 'variables', 'trigger', 'steps']);
+
+/**
+ * set_context writes become top-level names of the job context (`{{key}}` in later steps'
+ * templates, `get_context("key")` in later modules) and are kept in the execution record under
+ * `context.set_context`.
+ */
+function applyContextWrites(s: StepEnv, stepId: string, writes: Record<string, unknown>): void {
+  let changed = false;
+  for (const [k, v] of Object.entries(writes)) {
+    if (RESERVED_CONTEXT_KEYS.has(k)) {
+      s.log.warn({ step: stepId, key: k }, `set_context('${k}') ignored: '${k}' is a reserved name of the job context`);
+      continue;
+    }
+    s.writes[k] = v;
+    s.context[k] = v;
+    changed = true;
+  }
+  if (changed) {
+    s.pendingContext = JSON.stringify(s.mask({ variables: s.vars.values, trigger: s.exec.trigger, set_context: s.writes }));
   }
 }
 

@@ -6,6 +6,8 @@ import type { Config } from '../config/index.ts';
 import type { Database } from '../db/database.ts';
 import type { Logger } from '../logger.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
+import type { ModuleRegistry } from '../modules/registry.ts';
+import type { WasmRuntime } from '../wasm/runtime/index.ts';
 
 /** Shared services an executor may use. */
 export interface ExecutorServices {
@@ -15,6 +17,10 @@ export interface ExecutorServices {
   logger: Logger;
   /** Looks up a variable (global or job-scoped, secrets decrypted), e.g. a named DB connection. */
   variable(name: string): unknown;
+  /** The module registry (wasm steps). */
+  modules?: ModuleRegistry;
+  /** The process's WASM runtime, created on first use (wasm steps). */
+  wasm?: () => WasmRuntime;
 }
 
 export interface StepRunContext {
@@ -32,6 +38,8 @@ export interface StepRunContext {
   context: Record<string, unknown>;
   services: ExecutorServices;
   logger: Logger;
+  /** Records values for later steps (the wasm step's set_context writes); see docs/jobs.md. */
+  setContext?(writes: Record<string, unknown>): void;
 }
 
 /** Runs one step with an already template-resolved config; returns the step's output (JSON). */

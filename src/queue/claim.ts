@@ -14,7 +14,9 @@ export interface ClaimedExecution {
   started_at: Date;
   created_at: Date;
   serial: boolean;
-  /** The step the claim marked running (the first one not yet succeeded), and when. */
+  /** The context recorded so far (variables, trigger, set_context writes); null for a fresh execution. */
+  context: { set_context?: Record<string, unknown> } | null;
+  /** The step the claim marked running (the first step, for an execution starting from the beginning), and when. */
   first_step_id: string | null;
   first_step_started_at: Date | null;
   /** Global and job-scoped variable rows (secrets still encrypted), fetched with the claim. */
@@ -48,19 +50,18 @@ export async function claimExecutions(db: Queryable, workerId: string, limit: nu
            lease_expires_at = now() + make_interval(secs => $3)
        FROM candidates c WHERE x.id = c.id
        RETURNING x.id, x.job_id, x.job_version, x.job_snapshot, x.trigger_type, x.trigger, x.fire_time, x.attempt,
-                 x.max_attempts, x.started_at, x.created_at, x.serial
+                 x.max_attempts, x.started_at, x.created_at, x.serial, x.context
      ), first_step AS (
        -- The first step that has not succeeded yet starts with the claim (one statement less per run).
        -- Step rows are written when a step starts, not at enqueue: a queued execution has none yet.
+       -- Only for an execution starting from the beginning: one that resumes after succeeded steps
+       -- continues where its route says (src/engine/routing.ts), which the engine works out.
        INSERT INTO step_runs AS r (execution_id, step_id, position, type, status, started_at, attempt)
-       SELECT claimed.id, n.step->>'id', n.pos - 1, n.step->>'type', 'running', clock_timestamp(), claimed.attempt
+       SELECT claimed.id, claimed.job_snapshot->'steps'->0->>'id', 0, claimed.job_snapshot->'steps'->0->>'type',
+              'running', clock_timestamp(), claimed.attempt
        FROM claimed
-       CROSS JOIN LATERAL (
-         SELECT j.step, j.pos FROM jsonb_array_elements(claimed.job_snapshot->'steps') WITH ORDINALITY AS j(step, pos)
-         WHERE NOT EXISTS (SELECT 1 FROM step_runs d WHERE d.execution_id = claimed.id AND d.step_id = j.step->>'id'
-                             AND d.status = 'succeeded')
-         ORDER BY j.pos LIMIT 1) n
-       WHERE true -- lets the parser tell ON CONFLICT from a join's ON
+       WHERE jsonb_array_length(claimed.job_snapshot->'steps') > 0
+         AND NOT EXISTS (SELECT 1 FROM step_runs d WHERE d.execution_id = claimed.id AND d.status = 'succeeded')
        ON CONFLICT (execution_id, step_id) DO UPDATE
          SET status = 'running', started_at = excluded.started_at, completed_at = NULL, attempt = excluded.attempt,
              error = NULL, output = NULL

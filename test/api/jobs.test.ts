@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { forEachDatabase } from '../helpers/db.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { API_ONLY, MISSING_ID, SEED_CANONICAL_STEPS, UUID_RE, assertError, flatJob, seedJob } from './support.ts';
+import { API_ONLY, MISSING_ID, SEED_CANONICAL_STEPS, UUID_RE, assertError, flatJob, seedJob, uploadSeedModule } from './support.ts';
 
 forEachDatabase((kind) => {
   describe(`${kind}: jobs API`, () => {
@@ -12,6 +12,7 @@ forEachDatabase((kind) => {
     before(async () => {
       t = await startTestApp(kind, API_ONLY);
       operator = await t.token('operator', 'ops-bot');
+      await uploadSeedModule(t);
     });
     after(async () => {
       await t?.close();

@@ -130,3 +130,18 @@ export async function waitFor<T>(fn: () => Promise<T>, what: string, ms = 10_000
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/**
+ * Puts the module the seed's example job names (`customer-transformer-v1`, entry `transform_data`)
+ * in the registry: jobs naming a missing module or function are refused when saved.
+ */
+export async function uploadSeedModule(t: { url: string; adminToken: string }): Promise<void> {
+  const { readFileSync } = await import('node:fs');
+  const form = new FormData();
+  form.set('file', new Blob([readFileSync(new URL('../../fixtures/wasm/customer-tiers/customer-tiers.wasm', import.meta.url))]), 'm.wasm');
+  form.set('name', 'customer-transformer-v1');
+  form.set('version', '1.0.0');
+  form.set('author', 'seed');
+  const res = await fetch(`${t.url}/api/v1/wasm/modules`, { method: 'POST', headers: { authorization: `Bearer ${t.adminToken}` }, body: form });
+  if (res.status !== 201) throw new Error(`uploading the seed module failed: ${res.status} ${await res.text()}`);
+}

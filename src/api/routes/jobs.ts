@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ApiContext } from '../context.ts';
 import { idParams, page, pageQuery, splitStatuses } from '../schemas.ts';
 import { parseJobDocument } from '../../jobs/validate.ts';
+import { checkJobModules } from '../../modules/job-check.ts';
 import { createJob, deleteJob, getJob, listJobs, setJobEnabled, updateJob } from '../../jobs/repository.ts';
 import { enqueue } from '../../queue/enqueue.ts';
 import { listExecutions, EXECUTION_STATUSES } from '../../executions/history.ts';
@@ -28,6 +29,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
   }, async (req, reply) => {
     // A webhook secret is kept encrypted beside the job, never in the definition GET returns.
     const { def, secret } = extractWebhookSecret(parseJobDocument(req.body));
+    await checkJobModules(db, def);
     const job = await db.transaction(async (tx) =>
       applyWebhookSecret(tx, secretKeyFor(ctx.config), await createJob(tx, def, actor(req)), secret),
     );
@@ -64,6 +66,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
     schema: { tags: ['jobs'], summary: 'Replace a job definition', params: idParams, body: jobDocumentSchema },
   }, async (req) => {
     const { def, secret } = extractWebhookSecret(parseJobDocument(req.body));
+    await checkJobModules(db, def);
     const job = await db.transaction(async (tx) =>
       applyWebhookSecret(tx, secretKeyFor(ctx.config), await updateJob(tx, (req.params as { id: string }).id, def, actor(req)), secret),
     );

@@ -6,6 +6,9 @@ import { idParams, page, pageQuery } from '../schemas.ts';
 import { listModules, listPermissions, moduleStats, toView, writePermissions } from '../../modules/repository.ts';
 import { MAX_PERMISSIONS, PERMISSION_TYPES, parsePermissions } from '../../modules/permissions.ts';
 import type { UploadInput } from '../../modules/registry.ts';
+import { logsOfExecution, logsOfModule } from '../../modules/execution-logs.ts';
+import { isUuid } from '../../ids.ts';
+import { notFound } from '../../errors.ts';
 
 const UPLOAD_FIELDS = ['name', 'version', 'description', 'author', 'signature'] as const;
 
@@ -198,5 +201,39 @@ export async function wasmModuleRoutes(app: FastifyInstance, ctx: ApiContext): P
       .header('x-vecron-module-sha256', module.hash)
       .header('repr-digest', `sha-256=:${Buffer.from(module.hash, 'hex').toString('base64')}:`)
       .send(bytes);
+  });
+
+  app.get('/api/v1/wasm/executions/:execution_id/logs', {
+    config: { role: 'viewer' },
+    schema: {
+      tags: ['wasm modules'],
+      summary: "An execution's WASM runs",
+      description: 'One entry per module run: step, attempt, module, fuel consumed, peak memory, duration, and the error (code, message, wasm stack) of a failed run.',
+      params: { type: 'object', properties: { execution_id: { type: 'string' } }, required: ['execution_id'] },
+      querystring: { type: 'object', additionalProperties: false, properties: { module_id: { type: 'string' } } },
+    },
+  }, async (req) => {
+    const { execution_id } = req.params as { execution_id: string };
+    const { module_id } = req.query as { module_id?: string };
+    if (!isUuid(execution_id)) throw notFound('execution', execution_id);
+    const exists = await db.query('SELECT 1 FROM executions WHERE id = $1', [execution_id]);
+    if (!exists.rows.length) throw notFound('execution', execution_id);
+    const moduleId = module_id === undefined ? undefined : (await ctx.modules.get(module_id)).id;
+    return { logs: await logsOfExecution(db, execution_id, moduleId) };
+  });
+
+  app.get('/api/v1/wasm/modules/:id/logs', {
+    config: { role: 'viewer' },
+    schema: {
+      tags: ['wasm modules'],
+      summary: "A module's runs, newest first",
+      params: idParams,
+      querystring: { type: 'object', additionalProperties: false, properties: { ...pageQuery } },
+    },
+  }, async (req) => {
+    const m = await ctx.modules.get((req.params as { id: string }).id);
+    const q = req.query as { page: number; limit: number };
+    const { items, total } = await logsOfModule(db, m.id, q);
+    return page(items, total, q);
   });
 }

@@ -1,6 +1,5 @@
 import type { Problem } from '../../errors.ts';
 import { type JsonSchema, type StepDefinition, containsTemplate, dropNulls, isPlainObject, problem } from '../definition.ts';
-import { executorNotAvailable } from '../definition.ts';
 import { NAME_RULE, VERSION_RULE, parseModuleRef } from '../../modules/ref.ts';
 
 export interface WasmStepConfig {
@@ -47,7 +46,7 @@ function check(c: WasmStepConfig): Problem[] {
 export const wasm: StepDefinition<'wasm', WasmStepConfig> = {
   type: 'wasm',
   seedName: 'Wasm',
-  loadExecutor: executorNotAvailable('wasm'),
+  loadExecutor: () => import('./executor.ts'),
   title: 'Sandboxed WebAssembly function (fuel, memory and time limited)',
   configSchema,
   fromSeed,

@@ -1,0 +1,110 @@
+/**
+ * The wasm step: loads the module from the registry (hash checked on every load), runs it in the
+ * sandbox runtime with the step's limits, logs the run (fuel, memory, duration, error), and turns
+ * the module's answer into the step's output, its set_context writes and its verdict.
+ */
+import type { StepExecute, StepRunContext } from '../executor.ts';
+import type { WasmStepConfig } from './definition.ts';
+import { StepError } from '../../engine/step-error.ts';
+import { isVecronError } from '../../errors.ts';
+import type { LoadedModule } from '../../modules/registry.ts';
+import type { WasmRunResult } from '../../wasm/runtime/index.ts';
+import { insertWasmLog } from '../../modules/execution-logs.ts';
+
+/** Module failures that the same module and input can never get past: no retry. */
+const PERMANENT = new Set(['abi_error', 'import_not_allowed', 'invalid_module', 'unsupported_feature', 'invalid_output']);
+
+async function load(config: WasmStepConfig, ctx: StepRunContext): Promise<LoadedModule> {
+  const modules = ctx.services.modules;
+  if (!modules) throw new StepError('step_type_unavailable', 'this process has no module registry: wasm steps cannot run here', { retryable: false });
+  try {
+    return await modules.loadForRun(config.module_id, { execution_id: ctx.executionId, step_id: ctx.stepId, job_id: ctx.jobId });
+  } catch (err) {
+    if (isVecronError(err) && err.code === 'not_found') {
+      throw new StepError('module_not_found', `${err.message} (step config module_id '${config.module_id}')`, { retryable: false });
+    }
+    if (isVecronError(err) && err.code === 'integrity_check_failed') throw new StepError('integrity_check_failed', err.message, { retryable: false });
+    throw new StepError('module_unavailable', `could not load module '${config.module_id}': ${(err as Error).message}`, { cause: err });
+  }
+}
+
+export const execute: StepExecute<WasmStepConfig> = async (config, ctx) => {
+  const { module, bytes } = await load(config, ctx);
+  const runtime = ctx.services.wasm?.();
+  if (!runtime) throw new StepError('step_type_unavailable', 'this process has no WASM runtime', { retryable: false });
+  const timeoutMs = Math.max(1, Math.min(config.timeout_seconds * 1000, ctx.deadline - Date.now()));
+  let result: WasmRunResult;
+  try {
+    result = await runtime.run({
+      bytes,
+      hash: module.hash, // loadForRun has just hashed these bytes
+      functionName: config.function_name,
+      input: config.input !== undefined ? config.input : ctx.context,
+      context: ctx.context,
+      limits: { fuel: config.fuel_limit, timeoutMs, memoryMb: config.memory_limit_mb },
+      env: { JOB_ID: ctx.jobId, EXECUTION_ID: ctx.executionId },
+    });
+  } catch (err) {
+    // Refused before it ran (e.g. the entry function's form): a problem of the module, not of the moment.
+    const e = err as { code?: string; message: string };
+    result = {
+      ok: false,
+      error: { code: (e.code ?? 'invalid_module') as never, message: e.message },
+      fuelConsumed: 0,
+      initFuelConsumed: 0,
+      memoryPeakBytes: 0,
+      durationMs: 0,
+      logs: [],
+      contextWrites: {},
+      stdout: '',
+      stderr: '',
+      exitCode: null,
+    };
+  }
+  for (const l of result.logs) ctx.logger[l.level === 'debug' ? 'debug' : l.level]({ module: `${module.name}@${module.version}` }, l.message);
+
+  const verdict = verdictOf(result);
+  await insertWasmLog(ctx.services.db, {
+    executionId: ctx.executionId,
+    stepId: ctx.stepId,
+    attempt: ctx.attempt,
+    module,
+    functionName: config.function_name,
+    result,
+    error: verdict.error,
+  });
+  if (verdict.error) {
+    throw new StepError(verdict.error.code, verdict.error.message, {
+      retryable: verdict.retryable,
+      details: {
+        module: `${module.name}@${module.version}`,
+        module_id: module.id,
+        ...(verdict.error.stack ? { stack: verdict.error.stack } : {}),
+        ...(verdict.error.errors ? { errors: verdict.error.errors } : {}),
+        fuel_consumed: result.fuelConsumed,
+        memory_used_bytes: result.memoryPeakBytes,
+        ...(result.stderr ? { stderr: result.stderr.slice(0, 4000) } : {}),
+      },
+    });
+  }
+  if (Object.keys(result.contextWrites).length) ctx.setContext?.(result.contextWrites);
+  return (result as { output: unknown }).output;
+};
+
+interface Verdict {
+  error: { code: string; message: string; stack?: string; errors?: unknown[] } | null;
+  retryable: boolean;
+}
+
+/** A module error, or an output of `{"valid": false, "errors": [...]}`: both fail the step. */
+function verdictOf(r: WasmRunResult): Verdict {
+  if (!r.ok) return { error: { code: r.error.code, message: r.error.message, stack: r.error.stack }, retryable: !PERMANENT.has(r.error.code) };
+  const out = r.output as { valid?: unknown; errors?: unknown } | null;
+  if (out && typeof out === 'object' && !Array.isArray(out) && out.valid === false) {
+    const errors = Array.isArray(out.errors) ? out.errors : out.errors === undefined ? [] : [out.errors];
+    const text = errors.map((e) => (typeof e === 'string' ? e : JSON.stringify(e))).join('; ');
+    // The module judged the data: the same data fails the same way, so it is not retried.
+    return { error: { code: 'validation_failed', message: `the module found the data invalid: ${text || '(no errors given)'}`, errors }, retryable: false };
+  }
+  return { error: null, retryable: false };
+}

@@ -1,0 +1,85 @@
+/** One row per run of a module in a job (the design study's wasm_execution_logs), and their queries. */
+import type { Queryable } from '../db/database.ts';
+import { iso } from '../ids.ts';
+import type { WasmRunResult } from '../wasm/runtime/index.ts';
+import type { ModuleRow } from './repository.ts';
+
+export interface WasmLogInput {
+  executionId: string;
+  stepId: string;
+  attempt: number;
+  module: ModuleRow;
+  functionName: string;
+  result: WasmRunResult;
+  error: { code: string; message: string; stack?: string; errors?: unknown[] } | null;
+}
+
+export async function insertWasmLog(db: Queryable, l: WasmLogInput): Promise<void> {
+  await db.query(
+    `INSERT INTO wasm_execution_logs (execution_id, step_id, attempt, module_id, module_name, module_version, function_name,
+                                      fuel_consumed, memory_used_bytes, duration_ms, error)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+    [
+      l.executionId,
+      l.stepId,
+      l.attempt,
+      l.module.id,
+      l.module.name,
+      l.module.version,
+      l.functionName,
+      l.result.fuelConsumed + l.result.initFuelConsumed,
+      l.result.memoryPeakBytes,
+      l.result.durationMs,
+      l.error ? JSON.stringify(l.error) : null,
+    ],
+  );
+}
+
+export interface WasmLogView {
+  id: string;
+  execution_id: string;
+  step_id: string;
+  attempt: number;
+  module_id: string | null;
+  module_name: string;
+  module_version: string;
+  function_name: string;
+  fuel_consumed: number;
+  memory_used_bytes: number;
+  duration_ms: number;
+  error: { code: string; message: string; stack?: string; errors?: unknown[] } | null;
+  created_at: string;
+}
+
+const toView = (r: any): WasmLogView => ({
+  id: r.id,
+  execution_id: r.execution_id,
+  step_id: r.step_id,
+  attempt: r.attempt,
+  module_id: r.module_id,
+  module_name: r.module_name,
+  module_version: r.module_version,
+  function_name: r.function_name,
+  fuel_consumed: Number(r.fuel_consumed),
+  memory_used_bytes: Number(r.memory_used_bytes),
+  duration_ms: Number(r.duration_ms),
+  error: r.error,
+  created_at: iso(r.created_at)!,
+});
+
+export async function logsOfExecution(db: Queryable, executionId: string, moduleId?: string): Promise<WasmLogView[]> {
+  const { rows } = await db.query(
+    `SELECT * FROM wasm_execution_logs WHERE execution_id = $1 AND ($2::uuid IS NULL OR module_id = $2) ORDER BY created_at, id`,
+    [executionId, moduleId ?? null],
+  );
+  return rows.map(toView);
+}
+
+export async function logsOfModule(db: Queryable, moduleId: string, q: { page: number; limit: number }): Promise<{ items: WasmLogView[]; total: number }> {
+  const total = Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM wasm_execution_logs WHERE module_id = $1', [moduleId])).rows[0].n);
+  const { rows } = await db.query(
+    'SELECT * FROM wasm_execution_logs WHERE module_id = $1 ORDER BY created_at DESC, id LIMIT $2 OFFSET $3',
+    [moduleId, q.limit, (q.page - 1) * q.limit],
+  );
+  return { items: rows.map(toView), total };
+}
