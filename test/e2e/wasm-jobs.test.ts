@@ -291,5 +291,28 @@ forEachDatabase((kind: DbKind) => {
       assert.equal(done.status, 'succeeded');
       assert.equal(step(done, 'never').status, 'skipped');
     });
+
+    it('a module whose stored bytes were altered after upload is refused at run time, with an audit alert', async () => {
+      const m = await upload(fixture('echo/echo.wasm'), 'tampered');
+      const job = await createJob({
+        name: `tampered-${kind}`,
+        max_retries: 2,
+        steps: [{ id: 'run', type: 'wasm', config: { module_id: 'tampered@1.0.0', function_name: 'echo', input: { a: 1 } } }],
+      });
+      const good = await trigger(job.id);
+      assert.equal(good.status, 'succeeded');
+      const evil = Buffer.from(fixture('echo/echo.wasm'));
+      evil[evil.length - 3] ^= 0x55;
+      await t.app.blobs.put(m.minio_path, evil);
+      const e = await trigger(job.id);
+      assert.equal(e.status, 'failed');
+      assert.equal(e.attempt, 1, 'an integrity failure is not retried');
+      assert.equal(e.error.code, 'integrity_check_failed');
+      assert.match(e.error.message, /failed its integrity check/);
+      const audit = await t.api('GET', `/api/v1/audit?action=wasm.module.integrity_failure&resource_id=${m.id}`);
+      assert.equal(audit.body.items.length, 1);
+      assert.equal(audit.body.items[0].outcome, 'alert');
+      assert.equal(audit.body.items[0].details.execution_id, e.id);
+    });
   });
 });
