@@ -148,3 +148,19 @@ test('entry resolution is cached per module but still reports ABI errors every t
   const ok = await rt.run({ bytes: echo, functionName: 'echo_cstr', input: [1] });
   assert.deepEqual(ok.ok && ok.output, [1]);
 });
+
+test('the same byte array changed in place between runs is hashed (and prepared) again', async () => {
+  const rt = make({});
+  const bytes = echo.slice();
+  for (let i = 0; i < 3; i++) {
+    const r = await rt.run({ bytes, functionName: 'echo', input: i });
+    assert.deepEqual(r.ok && r.output, i);
+  }
+  bytes[1] = 0; // no longer a module (bad magic): must not be answered from the cache
+  const bad = await rt.run({ bytes, functionName: 'echo', input: 1 });
+  assert.equal(bad.ok, false);
+  if (!bad.ok) assert.equal(bad.error.code, 'invalid_module');
+  bytes[1] = echo[1];
+  const again = await rt.run({ bytes, functionName: 'echo', input: 2 });
+  assert.deepEqual(again.ok && again.output, 2);
+});

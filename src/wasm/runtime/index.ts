@@ -17,7 +17,11 @@
  *   (the output as the guest's JSON text, parsed once, on the main thread), learned with
  *   Atomics.waitAsync, optionally after a short synchronous spin (`resultSpinUs`) and/or polling
  *   from setImmediate (`resultPollUs`); results that do not fit are posted (`sharedResults: false`
- *   posts them all). Each run still gets a fresh instance, its own imports and its own limits.
+ *   posts them all). Each run still gets a fresh instance, its own imports and its own limits: after
+ *   a run of a module without WASI or an imported memory, the worker instantiates that module again
+ *   while it waits (a spare, never used), so the next run of it skips instantiation; the host
+ *   functions act on the run in progress. A run that passes the same Uint8Array again gets its
+ *   SHA-256 from a memo checked by a byte comparison (see hashOf).
  * - timeout: at `timeoutMs` the main thread sets the worker's interrupt flag (the instrumented guest
  *   polls it and stops with `timeout`); if the worker has not answered 1 s later it is terminated and
  *   replaced (still `timeout`), and the pool goes on serving.
@@ -155,6 +159,9 @@ const waitAsync = (Atomics as unknown as { waitAsync: (a: Int32Array, i: number,
 const WORKER_URL = new URL('./worker-boot.mjs', import.meta.url);
 const KILL_GRACE_MS = 1000;
 const HASH_RE = /^[0-9a-f]{64}$/;
+/** Hashes of module byte arrays the caller passed before (see WasmRuntime.hashOf). */
+const hashMemo = new WeakMap<Uint8Array, { copy: Buffer; hash: string }>();
+const HASH_MEMO_MAX_BYTES = 16 * 1024 * 1024;
 
 function sig(params: readonly string[] = [], results: readonly string[] = []): string {
   return `(${params.join(',')})->(${results.join(',')})`;
@@ -313,7 +320,7 @@ export class WasmRuntime {
   private cached(bytes: Uint8Array, l: ResolvedLimits, vouched: string | undefined): CacheEntry | undefined {
     if (!(bytes instanceof Uint8Array)) return undefined;
     const pages = Math.min(65536, Math.max(0, Math.floor(l.memoryMb * 16)));
-    const hash = vouched ?? createHash('sha256').update(bytes).digest('hex');
+    const hash = vouched ?? this.hashOf(bytes);
     const key = `${hash}:${pages}`;
     const hit = this.cache.get(key);
     if (hit) {
@@ -324,13 +331,26 @@ export class WasmRuntime {
     return hit;
   }
 
+  /**
+   * SHA-256 of the bytes, hex. A caller that runs the same Uint8Array again gets the hash from a
+   * memo kept with that array (weakly), after a byte comparison with a copy taken when it was
+   * hashed (far cheaper than hashing again; a changed array is hashed again).
+   */
+  private hashOf(bytes: Uint8Array): string {
+    const memo = hashMemo.get(bytes);
+    if (memo !== undefined && memo.copy.length === bytes.byteLength && memo.copy.equals(bytes)) return memo.hash;
+    const hash = createHash('sha256').update(bytes).digest('hex');
+    if (bytes.byteLength <= HASH_MEMO_MAX_BYTES) hashMemo.set(bytes, { copy: Buffer.from(bytes), hash });
+    return hash;
+  }
+
   private async prepareEntry(bytes: Uint8Array, l: ResolvedLimits, vouched?: string): Promise<{ entry: CacheEntry; source: PreparedModule['source'] }> {
     if (!(bytes instanceof Uint8Array)) throw new WasmModuleError('invalid_module', 'the module must be a Uint8Array');
     if (vouched !== undefined && (typeof vouched !== 'string' || !HASH_RE.test(vouched))) {
       throw new WasmModuleError('invalid_module', 'the hash must be the SHA-256 of the bytes, as 64 lowercase hex digits');
     }
     const pages = Math.min(65536, Math.max(0, Math.floor(l.memoryMb * 16)));
-    const hash = createHash('sha256').update(bytes).digest('hex');
+    const hash = this.hashOf(bytes);
     if (vouched !== undefined && vouched !== hash) {
       throw new WasmModuleError('invalid_module', `the given hash ${vouched} is not the SHA-256 of the bytes (${hash})`);
     }

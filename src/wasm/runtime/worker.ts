@@ -154,11 +154,120 @@ class Capture {
   }
 }
 
+/** The state of the run in progress, which the host functions (shared by all runs) work on. */
+interface RunState {
+  m: RunMessage;
+  logs: WasmLogLine[];
+  contextWrites: Record<string, unknown>;
+  logsDropped: number;
+  contextBytes: number;
+  memory: WasmMemoryObject | undefined;
+  instance: WasmInstanceObject | undefined;
+  context: unknown;
+}
+let cur: RunState | null = null;
+
+const mem = (): WasmMemoryObject => {
+  const memory = cur!.memory;
+  if (!memory) throw new RunError('abi_error', "the module does not export 'memory'");
+  return memory;
+};
+const check = (what: string, ptr: number, len: number): void => {
+  const size = mem().buffer.byteLength;
+  if (ptr < 0 || len < 0 || ptr + len > size) {
+    throw new RunError('abi_error', `${what}: pointer ${ptr} + length ${len} = ${ptr + len} is outside the memory (${size} bytes)`);
+  }
+};
+const read = (what: string, ptr: number, len: number): Uint8Array => {
+  ptr >>>= 0;
+  len >>>= 0;
+  check(what, ptr, len);
+  return new Uint8Array(mem().buffer, ptr, len);
+};
+const guestAlloc = (what: string, bytes: Uint8Array): number => {
+  const alloc = cur!.instance!.exports.alloc as (n: number) => number;
+  if (typeof alloc !== 'function') throw new RunError('abi_error', "the module does not export 'alloc'");
+  const p = alloc(bytes.byteLength) >>> 0;
+  check(`${what}: alloc(${bytes.byteLength}) returned a pointer that`, p, bytes.byteLength);
+  new Uint8Array(mem().buffer).set(bytes, p);
+  return p;
+};
+
+/** The vecron host functions (module `vecron`, or `env`): they act on the run in progress. */
+const host = {
+  log(level: number, ptr: number, len: number): void {
+    const bytes = read('log', ptr, len);
+    const st = cur!;
+    if (st.logs.length >= MAX_LOG_LINES) {
+      st.logsDropped++;
+      return;
+    }
+    const cut = bytes.byteLength > MAX_LOG_BYTES;
+    let message = utf8Lossy.decode(cut ? bytes.subarray(0, MAX_LOG_BYTES) : bytes);
+    if (cut) message += ` … (${bytes.byteLength} bytes, truncated)`;
+    st.logs.push({ level: LEVELS[level] ?? (level > 3 ? 'error' : 'debug'), message, at: new Date().toISOString() });
+  },
+  get_context(keyPtr: number, keyLen: number): bigint {
+    let key: string;
+    try {
+      key = utf8.decode(read('get_context key', keyPtr, keyLen));
+    } catch (e) {
+      if (e instanceof RunError) throw e;
+      throw new RunError('abi_error', 'get_context: the key is not valid UTF-8');
+    }
+    const st = cur!;
+    if (st.context === undefined) st.context = JSON.parse(st.m.contextJson ?? st.m.inputJson) as unknown;
+    const v = lookup(st.context, key);
+    if (v === undefined) return 0n;
+    const bytes = encoder.encode(JSON.stringify(v));
+    const p = guestAlloc('get_context', bytes);
+    return (BigInt(p) << 32n) | BigInt(bytes.byteLength);
+  },
+  set_context(keyPtr: number, keyLen: number, valPtr: number, valLen: number): number {
+    const kb = read('set_context key', keyPtr, keyLen);
+    const vb = read('set_context value', valPtr, valLen);
+    let key: string;
+    let value: unknown;
+    try {
+      key = utf8.decode(kb);
+      value = JSON.parse(utf8.decode(vb));
+    } catch {
+      return 1;
+    }
+    const st = cur!;
+    st.contextBytes += kb.byteLength + vb.byteLength;
+    if (st.contextBytes > st.m.maxOutputBytes) return 2;
+    st.contextWrites[key] = value;
+    return 0;
+  },
+};
+/** The imports of a module without WASI and without an imported memory: the same for every run. */
+const plainImports: Record<string, Record<string, unknown>> = { ...rtImports, vecron: host, env: { ...host } };
+
+/**
+ * An instance made ahead of time, never used: after a run of a module without WASI or an imported
+ * memory, the worker instantiates the module again while it waits for the next request, so the
+ * next run of the same module finds its fresh instance ready.
+ */
+let spare: { key: string; instance: WasmInstanceObject } | null = null;
+
+function prepareSpare(m: RunMessage): void {
+  spare = null;
+  if (m.usesWasi || m.importedMemory) return;
+  const module = modules.get(m.key);
+  if (!module) return;
+  try {
+    spare = { key: m.key, instance: new WA.Instance(module, plainImports) };
+  } catch {
+    // The next run instantiates it again and reports the error.
+  }
+}
+
 function run(m: RunMessage): WorkerRunResult {
-  const logs: WasmLogLine[] = [];
-  const contextWrites: Record<string, unknown> = {};
-  let logsDropped = 0;
-  let contextBytes = 0;
+  const st: RunState = { m, logs: [], contextWrites: {}, logsDropped: 0, contextBytes: 0, memory: undefined, instance: undefined, context: undefined };
+  cur = st;
+  const logs = st.logs;
+  const contextWrites = st.contextWrites;
   let memory: WasmMemoryObject | undefined;
   let instance: WasmInstanceObject | undefined;
   let initFuelConsumed = 0;
@@ -168,84 +277,10 @@ function run(m: RunMessage): WorkerRunResult {
   const stdout = new Capture(m.maxOutputBytes, m.form === 'C');
   const stderr = new Capture(Math.min(m.maxOutputBytes, 1024 * 1024), false);
   const inputBytes = encoder.encode(m.inputJson);
-  let context: unknown;
-
-  const mem = (): WasmMemoryObject => {
-    if (!memory) throw new RunError('abi_error', "the module does not export 'memory'");
-    return memory;
-  };
-  const check = (what: string, ptr: number, len: number): void => {
-    const size = mem().buffer.byteLength;
-    if (ptr < 0 || len < 0 || ptr + len > size) {
-      throw new RunError('abi_error', `${what}: pointer ${ptr} + length ${len} = ${ptr + len} is outside the memory (${size} bytes)`);
-    }
-  };
-  const read = (what: string, ptr: number, len: number): Uint8Array => {
-    ptr >>>= 0;
-    len >>>= 0;
-    check(what, ptr, len);
-    return new Uint8Array(mem().buffer, ptr, len);
-  };
-  const guestAlloc = (what: string, bytes: Uint8Array): number => {
-    const alloc = instance!.exports.alloc as (n: number) => number;
-    if (typeof alloc !== 'function') throw new RunError('abi_error', "the module does not export 'alloc'");
-    const p = alloc(bytes.byteLength) >>> 0;
-    check(`${what}: alloc(${bytes.byteLength}) returned a pointer that`, p, bytes.byteLength);
-    new Uint8Array(mem().buffer).set(bytes, p);
-    return p;
-  };
-
-  const host = {
-    log(level: number, ptr: number, len: number): void {
-      const bytes = read('log', ptr, len);
-      if (logs.length >= MAX_LOG_LINES) {
-        logsDropped++;
-        return;
-      }
-      const cut = bytes.byteLength > MAX_LOG_BYTES;
-      let message = utf8Lossy.decode(cut ? bytes.subarray(0, MAX_LOG_BYTES) : bytes);
-      if (cut) message += ` … (${bytes.byteLength} bytes, truncated)`;
-      logs.push({ level: LEVELS[level] ?? (level > 3 ? 'error' : 'debug'), message, at: new Date().toISOString() });
-    },
-    get_context(keyPtr: number, keyLen: number): bigint {
-      let key: string;
-      try {
-        key = utf8.decode(read('get_context key', keyPtr, keyLen));
-      } catch (e) {
-        if (e instanceof RunError) throw e;
-        throw new RunError('abi_error', 'get_context: the key is not valid UTF-8');
-      }
-      if (context === undefined) context = JSON.parse(m.contextJson ?? m.inputJson) as unknown;
-      const v = lookup(context, key);
-      if (v === undefined) return 0n;
-      const bytes = encoder.encode(JSON.stringify(v));
-      const p = guestAlloc('get_context', bytes);
-      return (BigInt(p) << 32n) | BigInt(bytes.byteLength);
-    },
-    set_context(keyPtr: number, keyLen: number, valPtr: number, valLen: number): number {
-      const kb = read('set_context key', keyPtr, keyLen);
-      const vb = read('set_context value', valPtr, valLen);
-      let key: string;
-      let value: unknown;
-      try {
-        key = utf8.decode(kb);
-        value = JSON.parse(utf8.decode(vb));
-      } catch {
-        return 1;
-      }
-      contextBytes += kb.byteLength + vb.byteLength;
-      if (contextBytes > m.maxOutputBytes) return 2;
-      contextWrites[key] = value;
-      return 0;
-    },
-  };
 
   let wasi: WASI | undefined;
-  const imports: Record<string, Record<string, unknown>> = {
-    ...rtImports,
-    vecron: host,
-    env: { ...host },
-  };
+  const plain = !m.usesWasi && !m.importedMemory;
+  const imports: Record<string, Record<string, unknown>> = plain ? plainImports : { ...rtImports, vecron: host, env: { ...host } };
   if (m.usesWasi) {
     const stdin = new OpenFile(new File(m.form === 'C' ? inputBytes : new Uint8Array(0), { readonly: true }));
     const out = new ConsoleStdout((b: Uint8Array) => stdout.write(b));
@@ -259,8 +294,8 @@ function run(m: RunMessage): WorkerRunResult {
   }
 
   const result = (r: Partial<WorkerRunResult> & { ok: boolean }): WorkerRunResult => {
-    if (logsDropped > 0) {
-      logs.push({ level: 'warn', message: `${logsDropped} more log lines dropped (cap ${MAX_LOG_LINES})`, at: new Date().toISOString() });
+    if (st.logsDropped > 0) {
+      logs.push({ level: 'warn', message: `${st.logsDropped} more log lines dropped (cap ${MAX_LOG_LINES})`, at: new Date().toISOString() });
     }
     return {
       fuelConsumed,
@@ -268,8 +303,8 @@ function run(m: RunMessage): WorkerRunResult {
       memoryPeakBytes: memory ? memory.buffer.byteLength : 0,
       logs,
       contextWrites,
-      stdout: utf8Lossy.decode(stdout.bytes()),
-      stderr: utf8Lossy.decode(stderr.bytes()),
+      stdout: stdout.size === 0 ? '' : utf8Lossy.decode(stdout.bytes()),
+      stderr: stderr.size === 0 ? '' : utf8Lossy.decode(stderr.bytes()),
       exitCode,
       ...r,
     };
@@ -288,7 +323,9 @@ function run(m: RunMessage): WorkerRunResult {
         memory = new WA.Memory({ initial: m.importedMemory.min, maximum: m.importedMemory.max });
         imports.env.memory = memory;
       }
-      instance = new WA.Instance(modules.get(m.key)!, imports);
+      if (plain && spare !== null && spare.key === m.key) instance = spare.instance;
+      else instance = new WA.Instance(modules.get(m.key)!, imports);
+      spare = null;
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
       if (/memory/i.test(msg) && (e instanceof RangeError || /allocat|maximum|size/i.test(msg))) {
@@ -298,6 +335,8 @@ function run(m: RunMessage): WorkerRunResult {
     }
     exportsObj = instance.exports;
     if (!memory && instance.exports.memory) memory = instance.exports.memory as WasmMemoryObject;
+    st.instance = instance;
+    st.memory = memory;
     if (wasi) (wasi as unknown as { inst: unknown }).inst = { exports: { memory: memory ?? { buffer: new ArrayBuffer(0) } } };
 
     // Initialisation, with its own budget.
@@ -485,6 +524,7 @@ function classify(e: unknown, memory: WasmMemoryObject | undefined, m: RunMessag
 function handle(msg: ToWorker): void {
   if (msg.type === 'evict') {
     modules.delete(msg.key);
+    if (spare !== null && spare.key === msg.key) spare = null;
     return;
   }
   if (msg.type === 'host-test') {
@@ -522,6 +562,9 @@ function handle(msg: ToWorker): void {
     Atomics.notify(ctl, CTL_RESULT_STATE);
     post({ type: 'result', id: msg.id, result: res });
   }
+  cur = null;
+  // Off the critical path: the main thread is taking the result meanwhile.
+  if (modules.has(msg.key)) prepareSpare(msg);
 }
 
 /**
