@@ -23,7 +23,7 @@
  *
  * Environment: BENCH_DATABASE_URL or TEST_DATABASE_URL (postgres superuser URL; when neither is set,
  * `bash scripts/services.sh start` is run), BENCH_N (2000), BENCH_CONCURRENCY (8), BENCH_LAG_SECONDS
- * (20), BENCH_LAG_JOBS (10), BENCH_WARMUP (100), BENCH_WRITE_DOCS (1; 0 = do not touch
+ * (20), BENCH_LAG_JOBS (10), BENCH_WARMUP (300), BENCH_ROUNDS (5), BENCH_WRITE_DOCS (1; 0 = do not touch
  * docs/benchmarks.md), BENCH_TIME_LIMIT_SECONDS (240: hard stop).
  */
 import { mergeRunVariables } from '../src/variables/repository.ts';
@@ -78,8 +78,8 @@ const N = envInt('BENCH_N', 2000);
 const CONCURRENCY = envInt('BENCH_CONCURRENCY', 8);
 const LAG_SECONDS = envInt('BENCH_LAG_SECONDS', 20);
 const LAG_JOBS = envInt('BENCH_LAG_JOBS', 10);
-const WARMUP = envInt('BENCH_WARMUP', 100, 0);
-const ROUNDS = envInt('BENCH_ROUNDS', 3);
+const WARMUP = envInt('BENCH_WARMUP', 300, 0);
+const ROUNDS = envInt('BENCH_ROUNDS', 5);
 const TIME_LIMIT_S = envInt('BENCH_TIME_LIMIT_SECONDS', 240);
 const WRITE_DOCS = process.env.BENCH_WRITE_DOCS !== '0';
 const POLL_INTERVAL_MS = 1000;
@@ -1050,7 +1050,10 @@ function report(res: Results, m: ReturnType<typeof machineInfo>): { markdown: st
   out.push('');
   out.push(throughputTable(res.throughput));
   out.push('');
-  out.push(`Ratio vecron/graphile-worker (PostgreSQL): **${Number.isFinite(ratio) ? ratio.toFixed(2) : 'n/a'}**.`);
+  out.push(`Ratio vecron/graphile-worker (PostgreSQL): **${Number.isFinite(ratio) ? ratio.toFixed(2) : 'n/a'}** (best rounds).`);
+  const medianOf = (xs: number[] | undefined) => (xs && xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] : NaN);
+  const [mv, mg] = [medianOf(res.throughput[0]?.rounds), medianOf(res.throughput[1]?.rounds)];
+  if (Number.isFinite(mv / mg)) out.push(`Ratio of the medians of the rounds: **${(mv / mg).toFixed(2)}** (${fmtNum(mv)} vs ${fmtNum(mg)} executions/s).`);
   for (const r of res.throughput) {
     const rounds = r.rounds && r.rounds.length > 1 ? `; rounds: ${r.rounds.map((x) => fmtNum(x)).join(', ')} executions/s` : '';
     out.push(`- ${r.system} on ${r.database}: ${r.verified}${r.failed ? `, ${r.failed} failed` : ''}${rounds}.`);
