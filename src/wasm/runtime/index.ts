@@ -32,6 +32,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseModule, WasmFormatError, type WasmModuleInfo } from '../binary/index.ts';
@@ -100,7 +101,11 @@ export interface WasmRuntimeOptions {
   sharedResults?: boolean;
   /** How long a worker spins on its doorbell after a message before it sleeps, in us (default 200). */
   workerSpinUs?: number;
-  /** How long the main thread spins for a run's result before it awaits it, in us (default 0, max 1000). */
+  /**
+   * How long the main thread spins for a run's result before it awaits it, in us (max 1000). Unset:
+   * automatic, a short spin only for modules whose recent runs answered within 150 us, and only while a
+   * core is free (see awaitResult).
+   */
   resultSpinUs?: number;
   /**
    * Then how long it polls for the result from setImmediate callbacks (the event loop keeps turning,
@@ -136,6 +141,8 @@ interface Job {
   timer?: NodeJS.Timeout;
   killTimer?: NodeJS.Timeout;
   worker?: PoolWorker;
+  /** performance.now() when it was handed to a worker (for the adaptive result spin). */
+  dispatchedAt?: number;
 }
 
 interface PoolWorker {
@@ -155,6 +162,9 @@ interface PoolWorker {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8');
 type WaitAsyncResult = { async: false; value: string } | { async: true; value: Promise<string> };
+/** Longest the main thread spins for a result in automatic mode (ms). */
+const AUTO_SPIN_CAP_MS = 0.15;
+
 const waitAsync = (Atomics as unknown as { waitAsync: (a: Int32Array, i: number, v: number) => WaitAsyncResult }).waitAsync;
 const WORKER_URL = new URL('./worker-boot.mjs', import.meta.url);
 const KILL_GRACE_MS = 1000;
@@ -269,6 +279,12 @@ export class WasmRuntime {
   private readonly sharedResults: boolean;
   private readonly workerSpinUs: number;
   private readonly resultSpinMs: number;
+  /** No resultSpinUs given: spin only for runs that usually answer within AUTO_SPIN_CAP_MS (see awaitResult). */
+  private readonly resultSpinAuto: boolean;
+  /** Recent dispatch-to-result time per prepared module (ms, moving average). */
+  private readonly recentRunMs = new Map<string, number>();
+  private readonly cores = availableParallelism();
+  private spinProbe = 0;
   private readonly resultPollMs: number;
   private readonly defaults: ResolvedLimits;
   private readonly cache = new Map<string, CacheEntry>();
@@ -290,6 +306,7 @@ export class WasmRuntime {
     this.pollInterval = opts.pollInterval ?? DEFAULT_POLL_INTERVAL;
     this.sharedResults = opts.sharedResults ?? (typeof waitAsync === 'function');
     this.workerSpinUs = Math.max(0, Math.min(100_000, opts.workerSpinUs ?? WORKER_SPIN_US));
+    this.resultSpinAuto = opts.resultSpinUs === undefined;
     this.resultSpinMs = Math.max(0, Math.min(1000, opts.resultSpinUs ?? RESULT_SPIN_US)) / 1000;
     this.resultPollMs = Math.max(0, Math.min(10_000, opts.resultPollUs ?? RESULT_POLL_US)) / 1000;
     this.defaults = resolveLimits(opts.defaultLimits);
@@ -735,6 +752,7 @@ export class WasmRuntime {
       }
     }
     job.timer = setTimeout(() => this.onTimeout(pw, job), job.timeoutMs);
+    job.dispatchedAt = performance.now();
     this.send(pw, m);
     if (job.kind === 'run' && pw.result) this.awaitResult(pw, job);
   }
@@ -744,8 +762,9 @@ export class WasmRuntime {
    * state. A result posted on the port instead (too large) is taken by onMessage.
    */
   private awaitResult(pw: PoolWorker, job: Job): void {
-    if (this.resultSpinMs > 0) {
-      const end = performance.now() + this.resultSpinMs;
+    const spinMs = this.resultSpinAuto ? this.autoSpinMs(job) : this.resultSpinMs;
+    if (spinMs > 0) {
+      const end = performance.now() + spinMs;
       do {
         if (Atomics.load(pw.ctl, CTL_RESULT_STATE) !== RESULT_PENDING) {
           this.takeResult(pw, job);
@@ -765,6 +784,33 @@ export class WasmRuntime {
       return;
     }
     this.waitResult(pw, job);
+  }
+
+  /**
+   * How long to spin for this run's result before sleeping on it. Waking the main thread costs
+   * ~40-80 us on a VM, more than a short run itself: for a module whose runs have been answering
+   * within AUTO_SPIN_CAP_MS, spinning a little longer than it usually takes gets the result without
+   * that wake-up. Never when the spinning thread would take a core from a busy worker (every other
+   * core runs a guest), and never for slow modules, so a busy or slow pool does not burn CPU.
+   */
+  private autoSpinMs(job: Job): number {
+    let busy = 0;
+    for (const w of this.workers) if (w.job) busy++;
+    if (busy >= this.cores) return 0;
+    const recent = this.recentRunMs.get(job.msg.key as string);
+    // A module not known to be fast is still given a full spin now and then, so that a slow spell
+    // (a busy machine: no spin, so slow answers, so no spin) does not switch spinning off for good.
+    if (recent === undefined || recent > AUTO_SPIN_CAP_MS) return ++this.spinProbe % 16 === 0 ? AUTO_SPIN_CAP_MS : 0;
+    return Math.min(AUTO_SPIN_CAP_MS, recent * 1.5 + 0.01);
+  }
+
+  private noteRunTime(job: Job): void {
+    if (job.kind !== 'run' || job.dispatchedAt === undefined) return;
+    const key = job.msg.key as string;
+    const took = performance.now() - job.dispatchedAt;
+    const prev = this.recentRunMs.get(key);
+    if (prev === undefined && this.recentRunMs.size > 10_000) this.recentRunMs.clear();
+    this.recentRunMs.set(key, prev === undefined ? took : prev * 0.8 + took * 0.2);
   }
 
   private waitResult(pw: PoolWorker, job: Job): void {
@@ -800,6 +846,7 @@ export class WasmRuntime {
   }
 
   private complete(pw: PoolWorker, job: Job, r: any): void {
+    this.noteRunTime(job);
     pw.job = null;
     pw.w.unref();
     if (job.timer) clearTimeout(job.timer);
