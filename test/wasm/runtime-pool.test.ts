@@ -216,3 +216,26 @@ test('the import policy applies to disk-cache hits too', async () => {
     await strict.close();
   }
 });
+
+test('an aborted signal stops a running guest with cancelled, drops a waiting one, and the pool goes on', async () => {
+  const loop = fx('endless-loop/endless-loop.wasm');
+  const limits = { fuel: 1e15, timeoutMs: 20_000 };
+  const ac = new AbortController();
+  // Both workers busy with endless loops, a third run waits in the queue.
+  const running = [rt.run({ bytes: loop, functionName: 'run', input: {}, limits, signal: ac.signal }), rt.run({ bytes: loop, functionName: 'run', input: {}, limits, signal: ac.signal })];
+  const waiting = rt.run({ bytes: loop, functionName: 'run', input: {}, limits, signal: ac.signal });
+  await new Promise((r) => setTimeout(r, 150));
+  const t0 = Date.now();
+  ac.abort();
+  const results = await Promise.all([...running, waiting]);
+  const tookMs = Date.now() - t0;
+  for (const r of results) {
+    assert.equal(r.ok, false);
+    assert.equal(!r.ok && r.error.code, 'cancelled', JSON.stringify(!r.ok && r.error));
+  }
+  assert.ok(tookMs < limits.timeoutMs / 2, `stopped by the abort, not the timeout (${tookMs} ms)`);
+  const pre = await rt.run({ bytes: loop, functionName: 'run', input: {}, limits, signal: AbortSignal.abort() });
+  assert.equal(!pre.ok && pre.error.code, 'cancelled');
+  const after = await rt.run({ bytes: echo, functionName: 'echo', input: { still: 'serving' } });
+  assert.deepEqual(after.ok && after.output, { still: 'serving' });
+});

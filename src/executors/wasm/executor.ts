@@ -43,6 +43,8 @@ export const execute: StepExecute<WasmStepConfig> = async (config, ctx) => {
       context: ctx.context,
       limits: { fuel: config.fuel_limit, timeoutMs, memoryMb: config.memory_limit_mb },
       env: { JOB_ID: ctx.jobId, EXECUTION_ID: ctx.executionId },
+      // A cancelled execution, a lost lease or a shutdown stops the module, not just the wait for it.
+      signal: ctx.signal,
     });
   } catch (err) {
     // Refused before it ran (e.g. the entry function's form): a problem of the module, not of the moment.

@@ -143,6 +143,8 @@ interface Job {
   worker?: PoolWorker;
   /** performance.now() when it was handed to a worker (for the adaptive result spin). */
   dispatchedAt?: number;
+  /** Its caller aborted it (WasmRunRequest.signal). */
+  cancelled?: boolean;
 }
 
 interface PoolWorker {
@@ -568,8 +570,17 @@ export class WasmRuntime {
       contextJson: contextJson === inputJson ? undefined : contextJson, // not sent twice
       env: { ...(req.env ?? {}) },
     };
+    if (req.signal?.aborted) return errorResult('cancelled', 'the run was cancelled before it started', elapsed());
+    let onAbort: (() => void) | undefined;
     const r = await new Promise<WorkerRunResult>((resolve) => {
-      this.enqueue({ kind: 'run', id: this.nextId++, msg, entry, stackKb: l.stackKb, timeoutMs: l.timeoutMs, resolve });
+      const job: Job = { kind: 'run', id: this.nextId++, msg, entry, stackKb: l.stackKb, timeoutMs: l.timeoutMs, resolve };
+      if (req.signal) {
+        onAbort = () => this.cancel(job);
+        req.signal.addEventListener('abort', onAbort, { once: true });
+      }
+      this.enqueue(job);
+    }).finally(() => {
+      if (onAbort) req.signal!.removeEventListener('abort', onAbort);
     });
     const base = { ...r, durationMs: elapsed() };
     const { ok: _ok, output: _output, error: _error, ...stats } = base;
@@ -847,6 +858,7 @@ export class WasmRuntime {
 
   private complete(pw: PoolWorker, job: Job, r: any): void {
     this.noteRunTime(job);
+    if (job.cancelled && !r.ok) r = { ...r, error: { code: 'cancelled', message: 'the run was cancelled by its caller (the step was aborted)' } };
     pw.job = null;
     pw.w.unref();
     if (job.timer) clearTimeout(job.timer);
@@ -859,6 +871,22 @@ export class WasmRuntime {
     pw.runPort.postMessage(m);
     Atomics.add(pw.ctl, CTL_DOORBELL, 1);
     Atomics.notify(pw.ctl, CTL_DOORBELL);
+  }
+
+  /** The caller gave up on a run: drop it if it waits, else stop it like a timeout. */
+  private cancel(job: Job): void {
+    job.cancelled = true;
+    const i = this.queue.indexOf(job);
+    if (i !== -1) {
+      this.queue.splice(i, 1);
+      this.finish(job, crashed('cancelled'));
+      return;
+    }
+    const pw = job.worker;
+    if (pw && pw.job === job && !job.killTimer) {
+      if (job.timer) clearTimeout(job.timer);
+      this.onTimeout(pw, job);
+    }
   }
 
   private onTimeout(pw: PoolWorker, job: Job): void {
@@ -879,6 +907,7 @@ export class WasmRuntime {
   }
 
   private finish(job: Job, r: WorkerRunResult): void {
+    if (job.cancelled && !r.ok) r = { ...r, error: { code: 'cancelled', message: 'the run was cancelled by its caller (the step was aborted)' } };
     if (job.timer) clearTimeout(job.timer);
     if (job.killTimer) clearTimeout(job.killTimer);
     if (job.kind === 'host-test') job.resolve({ ok: false, error: `${r.error?.code}: ${r.error?.message}` });

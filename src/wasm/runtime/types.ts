@@ -12,7 +12,8 @@ export type WasmErrorCode =
   | 'invalid_module'
   | 'unsupported_feature'
   | 'output_too_large'
-  | 'worker_crashed';
+  | 'worker_crashed'
+  | 'cancelled';
 
 export interface WasmLimits {
   /** Fuel for the call (≈ 1 unit per instruction). Default 1,000,000. */
@@ -50,6 +51,11 @@ export interface WasmRunRequest {
    * bytes are not looked at. On a miss the bytes are hashed and a wrong hash is an `invalid_module`.
    */
   hash?: string;
+  /**
+   * Aborting it stops the run the way a timeout does (the interrupt flag, then the worker as a
+   * backstop) and ends it with `cancelled`; a run still waiting for a worker is dropped.
+   */
+  signal?: AbortSignal;
 }
 
 export interface WasmRunStats {
