@@ -12,6 +12,7 @@ import { resolveTemplates } from './templates.ts';
 import { createMasker } from './masking.ts';
 import { retryDelayMs } from '../queue/finish.ts';
 import { replayPlan, type StepPlan } from './routing.ts';
+import { sleep } from './sleep.ts';
 
 /** Largest step output kept in the execution record (JSON bytes). */
 export const MAX_STEP_OUTPUT_BYTES = 16 * 1024 * 1024;
@@ -366,13 +367,4 @@ function loadExecutor(type: Step['type']): Promise<StepExecutorModule> {
     executors.set(type, m);
   }
   return m;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const t = setTimeout(() => (signal.removeEventListener('abort', onAbort), resolve()), ms);
-    const onAbort = () => (clearTimeout(t), reject(signal.reason));
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }

@@ -7,36 +7,12 @@ import type { StepRunContext } from '../../src/executors/executor.ts';
 import { StepError } from '../../src/engine/step-error.ts';
 import { runShutdownHooks } from '../../src/executors/shutdown.ts';
 import { parseJobDocument } from '../../src/jobs/validate.ts';
-import { createLogger } from '../../src/logger.ts';
 import { forEachSqlServer, openSqlServer, type SqlServer } from '../helpers/sql-servers.ts';
 import { waitFor } from '../helpers/http-server.ts';
+import { stepError, stepRunContext } from '../helpers/steps.ts';
 
-const logger = createLogger('silent');
-
-function runCtx(vars: Record<string, unknown> = {}, over: Partial<StepRunContext> = {}): StepRunContext {
-  return {
-    jobId: 'job-1',
-    executionId: 'exec-1',
-    stepId: 'db',
-    attempt: 1,
-    signal: new AbortController().signal,
-    deadline: Date.now() + 60_000,
-    context: {},
-    services: { variable: (n: string) => vars[n], config: { stepDbPoolSize: 3 } } as any,
-    logger,
-    ...over,
-  };
-}
-
-async function stepError(p: Promise<unknown>): Promise<StepError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof StepError, `expected a StepError, got ${err}`);
-    return err;
-  }
-  assert.fail('expected the step to fail');
-}
+const runCtx = (vars: Record<string, unknown> = {}, over: Partial<StepRunContext> = {}) =>
+  stepRunContext({ stepId: 'db', services: { variable: (n: string) => vars[n], config: { stepDbPoolSize: 3 } as any }, ...over });
 
 /** A loopback port with nothing listening. */
 async function closedPort(): Promise<number> {

@@ -13,7 +13,7 @@ import { runInNewContext } from 'node:vm';
 import { execute, executionFolder } from '../../src/executors/file/executor.ts';
 import type { FileStepConfig } from '../../src/executors/file/definition.ts';
 import { FsBlobStore } from '../../src/storage/fs-store.ts';
-import { createLogger } from '../../src/logger.ts';
+import { stepRunContext } from '../helpers/steps.ts';
 
 const MB = 1024 * 1024;
 const SIZE_MB = Number(process.env.VECRON_LARGE_CSV_MB ?? 200);
@@ -51,17 +51,13 @@ function* csvChunks(targetBytes: number, counts: { rows: number; matching: numbe
 
 it(`streams a ${SIZE_MB} MB CSV through the file step with bounded memory`, { timeout: 600_000 }, async (t) => {
   const blobs = new FsBlobStore(dir);
-  const ctx = {
+  const ctx = stepRunContext({
     jobId: 'job-large',
     executionId: 'exec-large',
     stepId: 'read',
-    attempt: 1,
-    signal: new AbortController().signal,
     deadline: Date.now() + 600_000,
-    context: {},
-    services: { blobs, variable: () => undefined } as any,
-    logger: createLogger('silent'),
-  };
+    services: { blobs, variable: () => undefined },
+  });
   const key = executionFolder(ctx) + 'big/txn.csv';
   const counts = { rows: 0, matching: 0, bytes: 0 };
 

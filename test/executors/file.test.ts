@@ -11,39 +11,16 @@ import type { StepRunContext } from '../../src/executors/executor.ts';
 import { StepError } from '../../src/engine/step-error.ts';
 import { FsBlobStore } from '../../src/storage/fs-store.ts';
 import { parseJobDocument } from '../../src/jobs/validate.ts';
-import { createLogger } from '../../src/logger.ts';
+import { stepError, stepRunContext } from '../helpers/steps.ts';
 
-const logger = createLogger('silent');
 let dir: string;
 let blobs: FsBlobStore;
 
-function runCtx(over: Partial<StepRunContext> = {}): StepRunContext {
-  return {
-    jobId: 'job-f',
-    executionId: 'exec-f',
-    stepId: 'file',
-    attempt: 1,
-    signal: new AbortController().signal,
-    deadline: Date.now() + 60_000,
-    context: {},
-    services: { blobs, variable: () => undefined } as any,
-    logger,
-    ...over,
-  };
-}
+const runCtx = (over: Partial<StepRunContext> = {}) =>
+  stepRunContext({ jobId: 'job-f', executionId: 'exec-f', stepId: 'file', services: { blobs, variable: () => undefined }, ...over });
 const folder = executionFolder({ jobId: 'job-f', executionId: 'exec-f' });
 const put = (path: string, data: string | Buffer) => blobs.put(folder + path, typeof data === 'string' ? Buffer.from(data) : data);
 const run = (c: Partial<FileStepConfig>, ctx = runCtx()) => execute({ max_output_rows: 100, ...c } as FileStepConfig, ctx) as Promise<any>;
-
-async function stepError(p: Promise<unknown>): Promise<StepError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof StepError, `expected a StepError, got ${err}`);
-    return err;
-  }
-  assert.fail('expected the step to fail');
-}
 
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'vecron-file-step-'));

@@ -7,7 +7,7 @@ import { clearTokenCache } from '../../src/executors/http/oauth2.ts';
 import type { HttpStepConfig } from '../../src/executors/http/definition.ts';
 import type { StepRunContext } from '../../src/executors/executor.ts';
 import { StepError } from '../../src/engine/step-error.ts';
-import { createLogger } from '../../src/logger.ts';
+import { stepError, stepRunContext } from '../helpers/steps.ts';
 
 /* ---------------------------------------------------------------------------------------------- */
 
@@ -56,35 +56,10 @@ const echo: Handler = (req, res, body) => {
   });
 };
 
-const logger = createLogger('silent');
-
-function runCtx(over: Partial<StepRunContext> = {}): StepRunContext {
-  return {
-    jobId: 'job-1',
-    executionId: 'exec-1',
-    stepId: 'call',
-    attempt: 1,
-    signal: new AbortController().signal,
-    deadline: Date.now() + 30_000,
-    context: {},
-    services: {} as any,
-    logger,
-    ...over,
-  };
-}
+const runCtx = (over: Partial<StepRunContext> = {}) => stepRunContext({ stepId: 'call', deadline: Date.now() + 30_000, ...over });
 
 const run = (config: Partial<HttpStepConfig> & { url: string }, ctx = runCtx()) =>
   execute({ method: 'GET', ...config } as HttpStepConfig, ctx) as Promise<any>;
-
-async function stepError(p: Promise<unknown>): Promise<StepError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof StepError, `expected a StepError, got ${err}`);
-    return err;
-  }
-  assert.fail('expected the step to fail');
-}
 
 const basicOf = (h: string | undefined) => Buffer.from(String(h).replace(/^Basic /, ''), 'base64').toString('utf8');
 

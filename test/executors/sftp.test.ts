@@ -7,22 +7,12 @@ import { join } from 'node:path';
 import { execute } from '../../src/executors/sftp/executor.ts';
 import type { SftpStepConfig } from '../../src/executors/sftp/definition.ts';
 import type { StepRunContext } from '../../src/executors/executor.ts';
-import { StepError } from '../../src/engine/step-error.ts';
 import { FsBlobStore } from '../../src/storage/fs-store.ts';
 import { createLogger } from '../../src/logger.ts';
 import { giveToUser, startSshServer, withSshd, type SshServer } from '../helpers/sshd.ts';
+import { stepError, stepRunContext } from '../helpers/steps.ts';
 
 const silent = createLogger('silent');
-
-async function stepError(p: Promise<unknown>): Promise<StepError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof StepError, `expected a StepError, got ${err}`);
-    return err;
-  }
-  assert.fail('expected the step to fail');
-}
 
 withSshd('sftp step', () => {
   describe('sftp step (OpenSSH server on loopback)', () => {
@@ -31,18 +21,8 @@ withSshd('sftp step', () => {
     let blobs: FsBlobStore;
     const folder = 'jobs/job-s/executions/exec-s/';
 
-    const ctx = (over: Partial<StepRunContext> = {}): StepRunContext => ({
-      jobId: 'job-s',
-      executionId: 'exec-s',
-      stepId: 'sftp',
-      attempt: 1,
-      signal: new AbortController().signal,
-      deadline: Date.now() + 60_000,
-      context: {},
-      services: { blobs, variable: () => undefined } as any,
-      logger: silent,
-      ...over,
-    });
+    const ctx = (over: Partial<StepRunContext> = {}) =>
+      stepRunContext({ jobId: 'job-s', executionId: 'exec-s', stepId: 'sftp', services: { blobs, variable: () => undefined }, ...over });
     const base = (): SftpStepConfig => ({
       operation: 'download',
       host: ssh.host,

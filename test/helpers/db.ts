@@ -47,18 +47,31 @@ export async function openPgliteTestDb(): Promise<Database> {
   return wrapPglite(pgl);
 }
 
-/** A fresh, migrated database on the PostgreSQL server of TEST_DATABASE_URL; dropped on close. */
-export async function openPostgresTestDb(): Promise<Database & { url: string }> {
+/** Creates an empty database `<prefix>_<random>` on the PostgreSQL server of TEST_DATABASE_URL. */
+export async function createPostgresDatabase(prefix: string): Promise<{ url: string; drop(): Promise<void> }> {
   const adminUrl = process.env.TEST_DATABASE_URL;
   if (!adminUrl) throw new Error('TEST_DATABASE_URL is not set');
-  const name = `vecron_test_${randomBytes(6).toString('hex')}`;
+  const name = `${prefix}_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();
   const u = new URL(adminUrl);
   u.pathname = `/${name}`;
-  const url = u.toString();
+  return {
+    url: u.toString(),
+    async drop() {
+      const a = new pg.Client({ connectionString: adminUrl });
+      await a.connect();
+      await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await a.end();
+    },
+  };
+}
+
+/** A fresh, migrated database on the PostgreSQL server of TEST_DATABASE_URL; dropped on close. */
+export async function openPostgresTestDb(): Promise<Database & { url: string }> {
+  const { url, drop } = await createPostgresDatabase('vecron_test');
   const db = await openPostgres(url, { poolSize: 10 });
   await migrate(db);
   return {
@@ -66,10 +79,7 @@ export async function openPostgresTestDb(): Promise<Database & { url: string }> 
     url,
     async close() {
       await db.close();
-      const a = new pg.Client({ connectionString: adminUrl });
-      await a.connect();
-      await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await a.end();
+      await drop();
     },
   };
 }

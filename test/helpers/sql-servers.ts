@@ -12,6 +12,7 @@ import pg from 'pg';
 import mysql from 'mysql2/promise';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { createPostgresDatabase } from './db.ts';
 
 export type SqlKind = 'pglite' | 'postgres' | 'mysql';
 
@@ -43,26 +44,16 @@ export async function openSqlServer(kind: SqlKind): Promise<SqlServer> {
     };
   }
   if (kind === 'postgres') {
-    const adminUrl = process.env.TEST_DATABASE_URL!;
-    const name = `vecron_step_${randomBytes(6).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: adminUrl });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    const u = new URL(adminUrl);
-    u.pathname = `/${name}`;
-    const own = new pg.Pool({ connectionString: u.toString(), max: 2 });
+    const { url, drop } = await createPostgresDatabase('vecron_step');
+    const own = new pg.Pool({ connectionString: url, max: 2 });
     return {
       kind,
       type: 'postgresql',
-      url: u.toString(),
+      url,
       sql: async (text, params) => (await own.query(text, params as any[])).rows,
       async close() {
         await own.end();
-        const a = new pg.Client({ connectionString: adminUrl });
-        await a.connect();
-        await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-        await a.end();
+        await drop();
       },
     };
   }

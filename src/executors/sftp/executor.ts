@@ -28,6 +28,7 @@ import type { StepExecute, StepRunContext } from '../executor.ts';
 import type { SftpStepConfig } from './definition.ts';
 import { relativePathProblem } from '../definition.ts';
 import { StepError } from '../../engine/step-error.ts';
+import { sleep } from '../../engine/sleep.ts';
 import { checkKey } from '../../storage/blob-store.ts';
 
 const DEFAULT_RETRIES = 2;
@@ -373,13 +374,4 @@ function toStepError(err: unknown, signal: AbortSignal, config: SftpStepConfig):
     return new StepError('sftp_connection_failed', `cannot connect to ${where}: ${e.message ?? e.code}`, { retryable: true, cause: err, details: { host: where, cause: e.code ?? e.level } });
   }
   return new StepError('sftp_transfer_failed', `SFTP ${config.operation} with ${where} failed: ${e?.message ?? String(err)}`, { retryable: true, cause: err });
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const t = setTimeout(() => (signal.removeEventListener('abort', onAbort), resolve()), ms);
-    const onAbort = () => (clearTimeout(t), reject(signal.reason));
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
