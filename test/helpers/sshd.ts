@@ -29,6 +29,8 @@ export interface SshServer {
   fingerprint: string;
   /** The user's home directory (absolute; remote paths are the same paths). */
   home: string;
+  /** Kills the server's session processes (SIGKILL), cutting every open connection; the server keeps listening. */
+  cutConnections(): void;
   stop(): Promise<void>;
 }
 
@@ -150,6 +152,26 @@ export async function startSshServer(): Promise<SshServer> {
     otherKey: readFileSync(join(dir, 'other_key'), 'utf8'),
     fingerprint,
     home,
+    cutConnections() {
+      // The listener forks a privileged monitor per connection, which forks the user's session.
+      const children = (pid: number): number[] => {
+        try {
+          return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' }).split('\n').filter((l) => l.trim()).map(Number);
+        } catch {
+          return []; // ps exits 1 when there is none
+        }
+      };
+      const all: number[] = [];
+      const walk = (pid: number) => children(pid).forEach((c) => (all.push(c), walk(c)));
+      walk(child.pid!);
+      for (const pid of all) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+    },
     async stop() {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));

@@ -7,6 +7,8 @@
  *   execution folder itself), keeping their relative paths.
  * - upload: `local_path` is a file or a folder of the execution folder; files go to `remote_path`
  *   (a directory, or the target file name for a single file), remote directories created as needed.
+ *   Each file is written to `.<name>.vecron-<random>.part` beside its target and renamed onto it
+ *   when complete (see putAtomically), so a failed upload never leaves a partial file under the name.
  * - Host key: with `host_key_fingerprint` any other key is refused (sftp_host_key_mismatch); the key
  *   seen is always in the output, so it can be pinned.
  * - Connection errors (refused, reset, handshake timeout) are retried inside the step with
@@ -18,10 +20,11 @@
  * Failure codes: sftp_connection_failed, sftp_auth_failed, sftp_host_key_mismatch, sftp_invalid_key,
  * sftp_file_not_found, sftp_permission_denied, sftp_timeout, sftp_transfer_failed, sftp_invalid_path, aborted.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Client, type ConnectConfig, type SFTPWrapper, type Stats } from 'ssh2';
 import picomatch from 'picomatch';
 import type { StepExecute, StepRunContext } from '../executor.ts';
@@ -38,6 +41,8 @@ const HANDSHAKE_TIMEOUT_MS = 20_000;
 /** Most files one step transfers (a guard against listing a whole server by mistake). */
 const MAX_FILES = 10_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** How long an aborted step waits for its transfer to clean up (remove a temporary upload) before closing. */
+const ABORT_CLEANUP_MS = 2_000;
 
 // SFTP status codes (draft-ietf-secsh-filexfer-02).
 const NO_SUCH_FILE = 2;
@@ -162,6 +167,7 @@ async function withSession<T>(config: SftpStepConfig, signal: AbortSignal, fn: (
   });
   ready.catch(() => {});
   // A lost connection during the transfer rejects this, so a hanging stream cannot hang the step.
+  let connectionLost = false;
   let failed: (e: unknown) => void = () => {};
   const lost = new Promise<never>((_, reject) => (failed = reject));
   lost.catch(() => {});
@@ -175,13 +181,21 @@ async function withSession<T>(config: SftpStepConfig, signal: AbortSignal, fn: (
       throw new StepError('sftp_invalid_key', `the private key cannot be used: ${(err as Error).message}`, { retryable: false });
     }
     await Promise.race([ready, lost]);
-    client.on('error', (err) => failed(err));
-    client.on('close', () => failed(Object.assign(new Error('the connection was closed during the transfer'), { code: 'ECONNRESET' })));
+    client.on('error', (err) => ((connectionLost = true), failed(err)));
+    client.on('close', () => ((connectionLost = true), failed(Object.assign(new Error('the connection was closed during the transfer'), { code: 'ECONNRESET' }))));
     const sftp = await Promise.race([
       new Promise<SFTPWrapper>((resolve, reject) => client.sftp((err, s) => (err ? reject(err) : resolve(s)))),
       lost,
     ]);
-    return await Promise.race([fn(sftp, seen), lost]);
+    const work = fn(sftp, seen);
+    try {
+      return await Promise.race([work, lost]);
+    } catch (err) {
+      // Aborted (timeout, cancel, shutdown) with the connection still up: the work sees the same
+      // signal and stops; give it a moment to clean up (an upload removes its temporary file).
+      if (signal.aborted && !connectionLost) await Promise.race([work.catch(() => {}), delay(ABORT_CLEANUP_MS, undefined, { ref: false })]);
+      throw err;
+    }
   } finally {
     signal.removeEventListener('abort', onAbort);
     client.removeAllListeners('close');
@@ -324,15 +338,72 @@ async function upload(sftp: SFTPWrapper, config: SftpStepConfig, ctx: StepRunCon
     if (signal.aborted) throw signal.reason;
     const target = asFile ? remote : posix.join(remote, f.rel);
     if (createDirs) await mkdirp(sftp, posix.dirname(target), known);
-    const rs = await blobs.getStream(folder + f.path);
-    const ws = sftp.createWriteStream(target) as unknown as Writable;
-    await pipeline(rs, ws).catch((err) => {
-      throw remoteError(err, target);
-    });
+    await putAtomically(sftp, () => blobs.getStream(folder + f.path), target, signal, ctx);
     out.push({ name: posix.basename(target), path: f.path, remote_path: target, size: f.size });
     ctx.logger.debug({ remote: target, path: f.path, size: f.size }, 'sftp step: uploaded');
   }
   return out;
+}
+
+/** The temporary name an upload of `target` is written under: hidden, in the same directory (so the
+ * rename stays on one file system), recognisable, unique per upload. */
+function partName(target: string): string {
+  return posix.join(posix.dirname(target), `.${posix.basename(target)}.vecron-${randomBytes(6).toString('hex')}.part`);
+}
+
+const unlink = (sftp: SFTPWrapper, p: string) => new Promise<void>((resolve, reject) => sftp.unlink(p, (err) => (err ? reject(err) : resolve())));
+const rename = (sftp: SFTPWrapper, from: string, to: string) => new Promise<void>((resolve, reject) => sftp.rename(from, to, (err) => (err ? reject(err) : resolve())));
+
+/** Renames `from` onto `to`, replacing `to` if it exists. */
+async function renameOnto(sftp: SFTPWrapper, from: string, to: string): Promise<void> {
+  let posixRename: Promise<void> | null = null;
+  try {
+    // OpenSSH's extension is rename(2): an existing target is replaced atomically, so a reader of
+    // `to` sees the old file or the new one, never neither. ssh2 throws at once if the server did
+    // not announce the extension.
+    posixRename = new Promise<void>((resolve, reject) => sftp.ext_openssh_rename(from, to, (err) => (err ? reject(err) : resolve())));
+  } catch {
+    /* not offered: below */
+  }
+  if (posixRename) return posixRename;
+  // Plain SFTP rename (draft-02 SSH_FXP_RENAME) fails when the target exists, so the old file is
+  // removed first: NOT atomic — for a moment there is no file under the final name (a reader may
+  // see it missing, never half-written), and if the rename then fails the old file is gone.
+  await unlink(sftp, to).catch((err) => {
+    if ((err as { code?: unknown }).code !== NO_SUCH_FILE) throw err;
+  });
+  await rename(sftp, from, to);
+}
+
+/**
+ * Uploads to a temporary name next to `target`, then renames it onto `target`: the final name never
+ * holds a half-written file, and a failed upload leaves an existing target as it was. On failure
+ * (the source blob cannot be read, the server refuses a write, the step is aborted) the temporary
+ * file is removed — unless the connection itself is gone, when nothing can be removed and a
+ * `.<name>.vecron-<random>.part` file stays on the server.
+ */
+async function putAtomically(sftp: SFTPWrapper, source: () => Promise<Readable>, target: string, signal: AbortSignal, ctx: StepRunContext): Promise<void> {
+  const tmp = partName(target);
+  let written = false;
+  let opened = false;
+  try {
+    const rs = await source();
+    const ws = sftp.createWriteStream(tmp) as unknown as Writable;
+    written = true;
+    ws.once('open', () => (opened = true));
+    const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+    await pipeline(rs, ws, { signal });
+    await closed; // the remote handle is closed: every byte is in the file
+    await renameOnto(sftp, tmp, target);
+  } catch (err) {
+    if (written) {
+      await unlink(sftp, tmp).catch((e) => {
+        // Not opened: the server refused to create it (no such directory, permission denied).
+        if (opened && (e as { code?: unknown }).code !== NO_SUCH_FILE) ctx.logger.warn({ remote: tmp, err: (e as Error).message }, 'sftp step: could not remove the temporary file of a failed upload');
+      });
+    }
+    throw signal.aborted ? signal.reason : remoteError(err, target);
+  }
 }
 
 /* ------------------------------------------------------------------------------------------------
