@@ -15,6 +15,7 @@
  * file_filter_error, file_sheet_not_found, file_invalid_source, file_io_error (retryable), aborted.
  */
 import { PassThrough, Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { parse as csvParse } from 'csv-parse';
 import { stringify as csvStringify } from 'csv-stringify';
 import ExcelJS from 'exceljs';
@@ -22,7 +23,7 @@ import type { StepExecute, StepRunContext } from '../executor.ts';
 import type { FileColumnType, FileStepConfig } from './definition.ts';
 import { relativePathProblem } from '../definition.ts';
 import { StepError } from '../../engine/step-error.ts';
-import { checkKey } from '../../storage/blob-store.ts';
+import { checkKey, type BlobInfo } from '../../storage/blob-store.ts';
 import { FilterSyntaxError, parseFilter } from './filter.ts';
 
 type Row = Record<string, unknown>;
@@ -336,14 +337,22 @@ async function write(config: FileStepConfig, key: string, ctx: StepRunContext): 
   });
   const columns = t.columns(srcColumns);
   t.checkColumns(columns);
+  // Why the encoding side failed (a value that does not convert, an abort): reported rather than
+  // what the store makes of its stream being destroyed.
+  let producerError: unknown;
   const rows = function* (): Generator<unknown[]> {
-    for (let i = 0; i < source.length; i++) {
-      const r = source[i] as any;
-      const row: Row = {};
-      srcColumns.forEach((c, j) => (row[columns[j]] = Array.isArray(r) ? r[Number(c.slice(3)) - 1] : r[c]));
-      t.convert(row, i + 1);
-      if (ctx.signal.aborted) throw ctx.signal.reason;
-      yield columns.map((c) => row[c] ?? null);
+    try {
+      for (let i = 0; i < source.length; i++) {
+        const r = source[i] as any;
+        const row: Row = {};
+        srcColumns.forEach((c, j) => (row[columns[j]] = Array.isArray(r) ? r[Number(c.slice(3)) - 1] : r[c]));
+        t.convert(row, i + 1);
+        if (ctx.signal.aborted) throw ctx.signal.reason;
+        yield columns.map((c) => row[c] ?? null);
+      }
+    } catch (err) {
+      producerError ??= err;
+      throw err;
     }
   };
 
@@ -358,7 +367,11 @@ async function write(config: FileStepConfig, key: string, ctx: StepRunContext): 
       columns: header ? columns : undefined,
       cast: { boolean: (b) => (b ? 'true' : 'false'), date: (d) => d.toISOString(), object: (o) => JSON.stringify(o) },
     });
-    body = Readable.from(rows(), { objectMode: true }).pipe(stringifier).pipe(encoder(enc));
+    const encoded = encoder(enc);
+    // pipeline, not .pipe(): a failure anywhere destroys `body` too, so the store sees the write fail
+    // (and discards it) instead of waiting for the rest of a stream that will never come.
+    done = pipeline(Readable.from(rows(), { objectMode: true }), stringifier, encoded);
+    body = encoded;
   } else {
     const pass = new PassThrough();
     const wb = new ExcelJS.stream.xlsx.WorkbookWriter({ stream: pass, useStyles: false, useSharedStrings: false });
@@ -370,10 +383,21 @@ async function write(config: FileStepConfig, key: string, ctx: StepRunContext): 
       ws.commit();
       await wb.commit();
     })();
-    done.catch((err) => pass.destroy(err));
+    done.catch((err) => {
+      producerError ??= err;
+      pass.destroy(err);
+    });
     body = pass;
   }
-  const [info] = await Promise.all([ctx.services.blobs.putStream(key, body), done]);
+  done.catch(() => {}); // reported below
+  let info: BlobInfo;
+  try {
+    info = await ctx.services.blobs.putStream(key, body);
+  } catch (err) {
+    body.destroy(); // the store gave up: stop producing
+    throw producerError ?? err;
+  }
+  await done;
   ctx.logger.debug({ path: config.path, rows: source.length, bytes: info.size }, 'file step write done');
   return { path: config.path, format: config.format, columns, row_count: source.length, bytes: info.size };
 }
