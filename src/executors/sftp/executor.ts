@@ -181,6 +181,9 @@ async function withSession<T>(config: SftpStepConfig, signal: AbortSignal, fn: (
       throw new StepError('sftp_invalid_key', `the private key cannot be used: ${(err as Error).message}`, { retryable: false });
     }
     await Promise.race([ready, lost]);
+    // SFTP sends many small packets and waits for their answers: with Nagle's algorithm on, a 48 MB
+    // upload took 28 s on loopback, without it 0.5 s.
+    client.setNoDelay(true);
     client.on('error', (err) => ((connectionLost = true), failed(err)));
     client.on('close', () => ((connectionLost = true), failed(Object.assign(new Error('the connection was closed during the transfer'), { code: 'ECONNRESET' }))));
     const sftp = await Promise.race([
