@@ -126,7 +126,7 @@ export async function runExecution(exec: ClaimedExecution, env: EngineEnv, signa
       }
       const last = routingFailure === null && plan.peek() === null;
       // Steps the route never reached are recorded as skipped (linear jobs have none).
-      const skipped = last ? plan.notRun().filter((i: number) => steps[job.steps[i].id]?.status !== 'succeeded') : [];
+      const skipped = last ? plan.notRun().filter((i) => steps[job.steps[i].id]?.status !== 'succeeded') : [];
       if (last && skipped.length === 0) {
         // The last step's result goes with the execution's final status, in one statement (queue/finish.ts).
         return { status: 'succeeded', lastStep: { stepId: step.id, completedAt: result.completedAt, outputJson: result.json }, contextJson: takeContext(se) };
@@ -134,15 +134,7 @@ export async function runExecution(exec: ClaimedExecution, env: EngineEnv, signa
       await recordStepSuccess(step, se, result);
       if (routingFailure) return failedOutcome(routingFailure, step.id);
       if (last) {
-        await fenced(
-          env.db,
-          `INSERT INTO step_runs (execution_id, step_id, position, type, status)
-           SELECT $1::uuid, u.id, u.position, u.type, 'skipped' FROM unnest($2::text[], $3::int[], $4::text[]) AS u(id, position, type)
-           WHERE %FENCE%
-           ON CONFLICT (execution_id, step_id) DO UPDATE SET status = 'skipped', started_at = NULL, completed_at = NULL, output = NULL, error = NULL`,
-          [exec.id, skipped.map((i: number) => job.steps[i].id), skipped, skipped.map((i: number) => job.steps[i].type)],
-        );
-        for (const i of skipped) void publish({ kind: 'step', step_id: job.steps[i].id, status: 'skipped' });
+        await recordSkipped(se, skipped);
         return { status: 'succeeded', contextJson: takeContext(se) };
       }
     }
@@ -268,6 +260,20 @@ async function runStep(step: Step, s: StepEnv, contextJson: string | null): Prom
     return { status: 'failed', error: { code: e.code, message: `step '${step.id}' failed: ${e.message}`, retryable: false, step_id: step.id } };
   }
   return { output, json, startedAt, completedAt };
+}
+
+/** Records the steps (by index) that the route never reached as skipped. */
+async function recordSkipped(s: StepEnv, indexes: number[]): Promise<void> {
+  const steps = indexes.map((i) => s.job.steps[i]);
+  await s.fenced(
+    s.env.db,
+    `INSERT INTO step_runs (execution_id, step_id, position, type, status)
+     SELECT $1::uuid, u.id, u.position, u.type, 'skipped' FROM unnest($2::text[], $3::int[], $4::text[]) AS u(id, position, type)
+     WHERE %FENCE%
+     ON CONFLICT (execution_id, step_id) DO UPDATE SET status = 'skipped', started_at = NULL, completed_at = NULL, output = NULL, error = NULL`,
+    [s.exec.id, steps.map((st) => st.id), indexes, steps.map((st) => st.type)],
+  );
+  for (const st of steps) void s.publish({ kind: 'step', step_id: st.id, status: 'skipped' });
 }
 
 /** Writes a step's success (not the last one: that goes with the final status) and publishes it. */

@@ -19,16 +19,13 @@ import { MODULE_NAME, MODULE_VERSION, NAME_RULE, VERSION_RULE, parseModuleRef, t
 import {
   deleteModuleRow,
   duplicateVersion,
-  findModuleById,
   findModuleByRef,
   insertModule,
   latestOf,
   listModuleVersions,
-  listPermissions,
   type ModuleInfo,
   type ModuleRow,
 } from './repository.ts';
-import type { Permission } from './permissions.ts';
 
 export interface RegistryDeps {
   db: Database;
@@ -50,11 +47,10 @@ export interface UploadInput {
   signature?: unknown;
 }
 
-/** A module ready to run: its row, bytes that were just hashed and found intact, and its permissions. */
+/** A module ready to run: its row, and bytes that were just hashed and found intact. */
 export interface LoadedModule {
   module: ModuleRow;
   bytes: Buffer;
-  permissions: Permission[];
 }
 
 export const modulePath = (id: string): string => `wasm-modules/${id}.wasm`;
@@ -220,7 +216,7 @@ export class ModuleRegistry {
    * refuses the run, writes a security alert to the audit log and counts in a metric.
    */
   async loadForRun(ref: string | ModuleRow, context: Record<string, string> = {}): Promise<LoadedModule> {
-    const { db, blobs, logger, metrics } = this.deps;
+    const { blobs, logger, metrics } = this.deps;
     const module = typeof ref === 'string' ? await this.resolve(ref) : ref;
     let bytes: Buffer;
     try {
@@ -242,8 +238,7 @@ export class ModuleRegistry {
       );
     }
     metrics?.moduleLoads.inc({ result: 'ok' });
-    const permissions = (await listPermissions(db, module.id)).map((p) => ({ type: p.type, resource_pattern: p.resource_pattern }));
-    return { module, bytes, permissions };
+    return { module, bytes };
   }
 
   private async integrityAlert(module: ModuleRow, reason: string, actual: string | null, context: Record<string, unknown>): Promise<void> {
@@ -261,13 +256,9 @@ export class ModuleRegistry {
 
   /** The original bytes for download, checked like a load (a tampered module is not handed out). */
   async download(id: string): Promise<{ module: ModuleRow; bytes: Buffer }> {
-    const module = await this.get(id);
+    const module = await this.resolve(id);
     const { bytes } = await this.loadForRun(module, { purpose: 'download' });
     return { module, bytes };
-  }
-
-  async get(idOrRef: string): Promise<ModuleRow> {
-    return this.resolve(idOrRef);
   }
 
   /** Jobs whose wasm steps would run this module (by id, by name@version, or by name@latest while it is the latest). */
@@ -300,9 +291,7 @@ export class ModuleRegistry {
   }
 
   /** Deletes a module's rows and bytes; refused (409) while a job still references it, naming the jobs. */
-  async delete(id: string): Promise<ModuleRow> {
-    const module = await findModuleById(this.deps.db, id);
-    if (!module) throw notFound('module', id);
+  async delete(module: ModuleRow): Promise<void> {
     const jobs = await this.referencingJobs(module);
     if (jobs.length) {
       throw new VecronError(
@@ -318,7 +307,6 @@ export class ModuleRegistry {
       // The rows are gone; an orphaned blob is harmless and is reported for cleanup.
       this.deps.logger.warn({ err, path: module.minio_path }, 'module deleted, but its blob could not be removed');
     });
-    return module;
   }
 }
 

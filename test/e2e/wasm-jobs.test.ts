@@ -11,26 +11,12 @@ import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { forEachDatabase, type DbKind } from '../helpers/db.ts';
 import { json, startHttpServer, waitFor, type TestServer } from '../helpers/http-server.ts';
 import { openSqlServer, type SqlServer } from '../helpers/sql-servers.ts';
+import { CUSTOMERS, CUSTOMER_TIERS as TIERS } from '../fixtures/customer-tiers.ts';
 
 const root = new URL('../../', import.meta.url);
 const fixture = (p: string) => readFileSync(new URL(`fixtures/wasm/${p}`, root));
 const example = (name: string) => JSON.parse(readFileSync(new URL(`examples/${name}/job.json`, root), 'utf8'));
 
-const CUSTOMERS = [
-  { id: 'c1', name: 'Alice', total_orders: 150000 },
-  { id: 'c2', name: 'Bob', total_orders: 75000.5 },
-  { id: 'c3', name: 'Carol', total_orders: 20000 },
-  { id: 'c4', name: 'Dan', total_orders: 10000 },
-];
-const TIERS = {
-  customers: [
-    { id: 'c1', name: 'Alice', revenue: 150000, tier: 'platinum' },
-    { id: 'c2', name: 'Bob', revenue: 75000.5, tier: 'gold' },
-    { id: 'c3', name: 'Carol', revenue: 20000, tier: 'silver' },
-    { id: 'c4', name: 'Dan', revenue: 10000, tier: 'bronze' },
-  ],
-  total_revenue: 255000.5,
-};
 const VALID_ORDER = { id: 'o-1', amount: 120.5, customer: { email: 'an@example.vn' }, items: [{ sku: 'A', qty: 1 }] };
 const INVALID_ORDER = { id: 'o-2', amount: 0, customer: { email: 'bad-email' }, items: Array.from({ length: 51 }, (_, i) => ({ sku: `S${i}` })) };
 

@@ -2,6 +2,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { WasmRuntime, type WasmRunResult } from '../../src/wasm/runtime/index.ts';
+import { CUSTOMERS as customers, CUSTOMER_TIERS } from '../fixtures/customer-tiers.ts';
 
 // The use cases of fixtures/wasm/README.md, in every language, through the real runtime.
 const root = new URL('../../fixtures/wasm/', import.meta.url);
@@ -14,12 +15,6 @@ function ok(r: WasmRunResult): unknown {
   return r.output;
 }
 
-const customers = [
-  { id: 'c1', name: 'Alice', total_orders: 150000 },
-  { id: 'c2', name: 'Bob', total_orders: 75000.5 },
-  { id: 'c3', name: 'Carol', total_orders: 20000 },
-  { id: 'c4', name: 'Dan', total_orders: 10000 },
-];
 
 test('customer-tiers (Rust, form A)', async () => {
   const r = await rt.run({
@@ -27,15 +22,7 @@ test('customer-tiers (Rust, form A)', async () => {
     functionName: 'transform_data',
     input: { steps: { fetch_customers: { output: { data: { customers } } } } },
   });
-  assert.deepEqual(ok(r), {
-    customers: [
-      { id: 'c1', name: 'Alice', revenue: 150000, tier: 'platinum' },
-      { id: 'c2', name: 'Bob', revenue: 75000.5, tier: 'gold' },
-      { id: 'c3', name: 'Carol', revenue: 20000, tier: 'silver' },
-      { id: 'c4', name: 'Dan', revenue: 10000, tier: 'bronze' },
-    ],
-    total_revenue: 255000.5,
-  });
+  assert.deepEqual(ok(r), CUSTOMER_TIERS);
   assert.equal(r.logs.length, 1);
   assert.equal(r.logs[0].level, 'info');
   assert.equal(r.logs[0].message, 'classified 4 customers');

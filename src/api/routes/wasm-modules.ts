@@ -137,7 +137,7 @@ export async function wasmModuleRoutes(app: FastifyInstance, ctx: ApiContext): P
       params: idParams,
     },
   }, async (req) => {
-    const m = await ctx.modules.get((req.params as { id: string }).id);
+    const m = await ctx.modules.resolve((req.params as { id: string }).id);
     const [permissions, stats, usedBy] = await Promise.all([listPermissions(db, m.id), moduleStats(db, m.id), ctx.modules.referencingJobs(m)]);
     return {
       ...toView(m),
@@ -168,7 +168,7 @@ export async function wasmModuleRoutes(app: FastifyInstance, ctx: ApiContext): P
         body: permissionsBody,
       },
       handler: async (req) => {
-        const m = await ctx.modules.get((req.params as { id: string }).id);
+        const m = await ctx.modules.resolve((req.params as { id: string }).id);
         req.auditResourceId = m.id;
         const perms = parsePermissions((req.body as { permissions: unknown }).permissions);
         await writePermissions(db, m.id, perms, actor(req), replace);
@@ -183,10 +183,10 @@ export async function wasmModuleRoutes(app: FastifyInstance, ctx: ApiContext): P
     config: { role: 'operator', audit: { action: 'wasm.module.delete', resource: 'wasm_module' } },
     schema: { tags: ['wasm modules'], summary: 'Delete a module (refused while a job uses it)', params: idParams },
   }, async (req, reply) => {
-    const target = await ctx.modules.get((req.params as { id: string }).id);
+    const target = await ctx.modules.resolve((req.params as { id: string }).id);
     req.auditResourceId = target.id;
     req.auditDetails = { name: target.name, version: target.version, hash: target.hash };
-    await ctx.modules.delete(target.id);
+    await ctx.modules.delete(target);
     return reply.status(204).send();
   });
 
@@ -218,7 +218,7 @@ export async function wasmModuleRoutes(app: FastifyInstance, ctx: ApiContext): P
     if (!isUuid(execution_id)) throw notFound('execution', execution_id);
     const exists = await db.query('SELECT 1 FROM executions WHERE id = $1', [execution_id]);
     if (!exists.rows.length) throw notFound('execution', execution_id);
-    const moduleId = module_id === undefined ? undefined : (await ctx.modules.get(module_id)).id;
+    const moduleId = module_id === undefined ? undefined : (await ctx.modules.resolve(module_id)).id;
     return { logs: await logsOfExecution(db, execution_id, moduleId) };
   });
 
@@ -231,7 +231,7 @@ export async function wasmModuleRoutes(app: FastifyInstance, ctx: ApiContext): P
       querystring: { type: 'object', additionalProperties: false, properties: { ...pageQuery } },
     },
   }, async (req) => {
-    const m = await ctx.modules.get((req.params as { id: string }).id);
+    const m = await ctx.modules.resolve((req.params as { id: string }).id);
     const q = req.query as { page: number; limit: number };
     const { items, total } = await logsOfModule(db, m.id, q);
     return page(items, total, q);

@@ -164,6 +164,9 @@ interface PoolWorker {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8');
 type WaitAsyncResult = { async: false; value: string } | { async: true; value: Promise<string> };
+/** The memory maximum, in pages, that a memory limit clamps to (part of the cache key). */
+const pagesOf = (l: ResolvedLimits): number => Math.min(65536, Math.max(0, Math.floor(l.memoryMb * 16)));
+
 /** Longest the main thread spins for a result in automatic mode (ms). */
 const AUTO_SPIN_CAP_MS = 0.15;
 
@@ -338,16 +341,18 @@ export class WasmRuntime {
   /** The memory cache hit for these bytes (synchronous: no promise hop on the hot path), if any. */
   private cached(bytes: Uint8Array, l: ResolvedLimits, vouched: string | undefined): CacheEntry | undefined {
     if (!(bytes instanceof Uint8Array)) return undefined;
-    const pages = Math.min(65536, Math.max(0, Math.floor(l.memoryMb * 16)));
-    const hash = vouched ?? this.hashOf(bytes);
-    const key = `${hash}:${pages}`;
-    const hit = this.cache.get(key);
-    if (hit) {
+    return this.hit(`${vouched ?? this.hashOf(bytes)}:${pagesOf(l)}`);
+  }
+
+  /** A memory cache hit under `key` (counted, and moved to the LRU's end), if any. */
+  private hit(key: string): CacheEntry | undefined {
+    const entry = this.cache.get(key);
+    if (entry) {
       this.counters.cacheHits++;
       this.cache.delete(key); // LRU: move to the end
-      this.cache.set(key, hit);
+      this.cache.set(key, entry);
     }
-    return hit;
+    return entry;
   }
 
   /**
@@ -368,19 +373,14 @@ export class WasmRuntime {
     if (vouched !== undefined && (typeof vouched !== 'string' || !HASH_RE.test(vouched))) {
       throw new WasmModuleError('invalid_module', 'the hash must be the SHA-256 of the bytes, as 64 lowercase hex digits');
     }
-    const pages = Math.min(65536, Math.max(0, Math.floor(l.memoryMb * 16)));
+    const pages = pagesOf(l);
     const hash = this.hashOf(bytes);
     if (vouched !== undefined && vouched !== hash) {
       throw new WasmModuleError('invalid_module', `the given hash ${vouched} is not the SHA-256 of the bytes (${hash})`);
     }
     const key = `${hash}:${pages}`;
-    const hit = this.cache.get(key);
-    if (hit) {
-      this.counters.cacheHits++;
-      this.cache.delete(key); // LRU: move to the end
-      this.cache.set(key, hit);
-      return { entry: hit, source: 'memory' };
-    }
+    const hit = this.hit(key);
+    if (hit) return { entry: hit, source: 'memory' };
     const pending = this.inflight.get(key);
     if (pending) {
       this.counters.cacheHits++;
