@@ -6,8 +6,8 @@
  *
  * 1. Throughput end to end: N executions whose only work is one HTTP request to an in-process
  *    server on 127.0.0.1 that answers 204 at once; wall time from the first enqueue until the last
- *    execution is finished. vecron: a job with one `http` step, enqueued with enqueue() from
- *    src/queue/enqueue.ts, run by src/queue/worker.ts (services built like src/app.ts);
+ *    execution is finished. vecron: a job with one `http` step, enqueued with enqueueExecution() from
+ *    src/state/enqueue.ts, run by src/queue/worker.ts (services built like src/app.ts);
  *    graphile-worker: a task doing the same fetch, enqueued with addJob().
  *    Both: one worker process (this one), concurrency 8, poll interval 1 s, 10 pooled connections
  *    (plus the LISTEN connection), enqueued 50 at a time from a separate pool of 10.
@@ -57,11 +57,10 @@ import { migrate } from '../src/db/migrate.ts';
 import { openBlobStore } from '../src/storage/index.ts';
 import type { BlobStore } from '../src/storage/blob-store.ts';
 import { createMetrics } from '../src/metrics.ts';
-import { EventBus } from '../src/events/bus.ts';
 import { Worker } from '../src/queue/worker.ts';
 import { Scheduler } from '../src/scheduler/scheduler.ts';
-import { enqueue } from '../src/queue/enqueue.ts';
-import { claimExecutions } from '../src/queue/claim.ts';
+import { enqueueExecution } from '../src/state/enqueue.ts';
+import { claimExecutions } from '../src/state/claim.ts';
 import { createJob, type JobRecord } from '../src/jobs/repository.ts';
 import { parseJobDocument } from '../src/jobs/validate.ts';
 import { stepDefinitions } from '../src/executors/definitions.ts';
@@ -426,21 +425,18 @@ async function startVecronWorker(db: Database, ctx: Ctx): Promise<VecronWorkerHa
   const metrics = createMetrics();
   const done = new Completion();
   // Count final outcomes in-process: the worker increments this counter right after it has
-  // committed the outcome (queue/finish.ts), i.e. when `executions.status` is final.
+  // committed the outcome (state/finish.ts), i.e. when `executions.status` is final.
   const counter = metrics.executionsFinished as unknown as { inc: (...args: unknown[]) => void };
   const inc = counter.inc.bind(counter);
   counter.inc = (...args: unknown[]) => {
     inc(...args);
     done.tick((args[0] as { status?: string } | undefined)?.status === 'succeeded');
   };
-  const events = new EventBus(db);
-  await events.start();
   const worker = new Worker(
     {
       db,
       logger: ctx.logger.child({ component: 'worker' }),
       metrics,
-      events,
       services: { db, blobs: ctx.blobs, config: ctx.config, logger: ctx.logger },
       // As src/app.ts does: variables come with the claim and are merged here.
       loadVariables: async (exec, documentVariables): Promise<RunVariables> =>
@@ -456,7 +452,6 @@ async function startVecronWorker(db: Database, ctx: Ctx): Promise<VecronWorkerHa
       // All work has finished when the bench stops a worker; a short grace also keeps
       // Worker.stop's grace timer (it is not cleared) from holding the process open for long.
       await worker.stop(2_000);
-      await events.stop();
     },
   };
 }
@@ -465,7 +460,7 @@ async function enqueueVecron(db: Database, job: JobRecord, n: number): Promise<v
   for (let i = 0; i < n; i += ENQUEUE_BATCH) {
     const k = Math.min(ENQUEUE_BATCH, n - i);
     await Promise.all(
-      Array.from({ length: k }, () => enqueue(db, job, { trigger: { type: 'manual', time: new Date().toISOString() } })),
+      Array.from({ length: k }, () => enqueueExecution(db, job, { trigger: { type: 'manual', time: new Date().toISOString() } })),
     );
   }
 }
@@ -937,8 +932,8 @@ async function idleLatencies(ctx: Ctx): Promise<{ name: string; s: Summary }[]> 
     out.push({ name: 'claimExecutions on an empty queue (limit 8)', s: await timed(200, () => claimExecutions(db, 'bench-probe', CONCURRENCY, LEASE_SECONDS)) });
     const job = await createJob(db, jobDocument(`latency-${randomBytes(3).toString('hex')}`, ctx.target.url), 'bench');
     out.push({
-      name: 'enqueue() of one execution (5 statements in a transaction)',
-      s: await timed(100, () => enqueue(db, job, { trigger: { type: 'manual', time: new Date().toISOString() } })),
+      name: 'enqueueExecution() of one execution (one statement: row, event, NOTIFY)',
+      s: await timed(100, () => enqueueExecution(db, job, { trigger: { type: 'manual', time: new Date().toISOString() } })),
     });
     // Node side: the engine calls loadExecutor() (a dynamic import) for every step it runs.
     await stepDefinitions.http.loadExecutor();
@@ -1118,7 +1113,7 @@ function report(res: Results, m: ReturnType<typeof machineInfo>): { markdown: st
     out.push('');
   }
   if (v?.producerStatements) {
-    out.push(`vecron enqueue (\`enqueue()\`: one transaction; its duration under load p50 ${v.enqueueTxMs ? fmtMs(v.enqueueTxMs.p50) : 'n/a'}, p99 ${v.enqueueTxMs ? fmtMs(v.enqueueTxMs.p99) : 'n/a'}):`);
+    out.push(`vecron enqueue (\`enqueueExecution()\`: one statement; its duration under load p50 ${v.enqueueTxMs ? fmtMs(v.enqueueTxMs.p50) : 'n/a'}, p99 ${v.enqueueTxMs ? fmtMs(v.enqueueTxMs.p99) : 'n/a'}):`);
     out.push('');
     out.push(statementsTable(v.producerStatements));
     out.push('');

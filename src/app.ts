@@ -8,7 +8,7 @@ import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { ensureBootstrapToken } from './auth/tokens.ts';
 import { buildApi } from './api/server.ts';
-import { EventBus } from './events/bus.ts';
+import { EventBus, startEventPruner } from './events/bus.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 import { Worker } from './queue/worker.ts';
 import type { RunVariables } from './engine/run-execution.ts';
@@ -53,8 +53,8 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
     const blobs = await openBlobStore(config);
     const metrics = createMetrics();
     const events = new EventBus(db);
-    await events.start();
     closers.push(() => events.stop());
+    closers.push(startEventPruner(db, config.eventRetentionSeconds, (err) => logger.warn({ err }, 'pruning old status events failed')));
 
     if (config.bootstrapToken) await ensureBootstrapToken(db, config.bootstrapToken);
 
@@ -73,7 +73,6 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
           db,
           logger: logger.child({ component: 'worker' }),
           metrics,
-          events,
           services: { db, blobs, config, logger, modules, wasm },
           loadVariables: async (exec, documentVariables): Promise<RunVariables> =>
             mergeRunVariables(exec.variable_rows ?? [], secretKeyFor(config), documentVariables),

@@ -24,6 +24,9 @@ declare module 'fastify' {
     role?: TokenRole | 'public';
     /** Records the call in the audit log under this action name (every mutating route sets it). */
     audit?: { action: string; resource: string };
+    /** The route also accepts the API token as `?access_token=` (browsers' EventSource cannot send
+     * an Authorization header). Read by the auth hook; only for read-only streaming routes. */
+    queryToken?: boolean;
   }
   interface FastifyRequest {
     principal: Principal | null;

@@ -25,6 +25,7 @@ export interface Config {
   shutdownGraceSeconds: number;
   misfireThresholdSeconds: number;
   schedulerLookaheadMs: number;
+  eventRetentionSeconds: number;
   dbPoolSize: number;
   stepDbPoolSize: number;
   s3: null | {
@@ -130,8 +131,9 @@ export const settings = {
   pollIntervalMs: { env: 'VECRON_POLL_INTERVAL_MS', description: 'Queue polling interval, the fallback when no LISTEN/NOTIFY wake-up arrives.', default: '1000', parse: int(10, 60000) },
   schedulerIntervalMs: { env: 'VECRON_SCHEDULER_INTERVAL_MS', description: 'Longest sleep between scheduler rounds; a scheduler also wakes exactly at the next fire time and when a job changes.', default: '200', parse: int(10, 60000) },
   shutdownGraceSeconds: { env: 'VECRON_SHUTDOWN_GRACE_SECONDS', description: 'On SIGTERM/SIGINT, how long running executions may finish before they are handed back to the queue.', default: '25', parse: int(0, 3600) },
-  misfireThresholdSeconds: { env: 'VECRON_MISFIRE_THRESHOLD_SECONDS', description: 'A fire time later than this (scheduler down or stalled) is a misfire, handled by the job\'s misfire_policy instead of being run late.', default: '5', parse: int(1, 86400) },
+  misfireThresholdSeconds: { env: 'VECRON_MISFIRE_THRESHOLD_SECONDS', description: 'A fire time later than this (scheduler down or stalled) is a misfire, handled by the job\'s misfire_policy instead of being run late (Quartz\'s default, 60 s: a short stall or restart still runs every fire time).', default: '60', parse: int(1, 86400) },
   schedulerLookaheadMs: { env: 'VECRON_SCHEDULER_LOOKAHEAD_MS', description: 'Fire times this close are queued ahead and started by the workers exactly on time (0 = queue them when due).', default: '1000', parse: int(0, 60000) },
+  eventRetentionSeconds: { env: 'VECRON_EVENT_RETENTION_SECONDS', description: 'How long status events are stored for clients of the event stream that reconnect (`Last-Event-ID`); older ones are pruned every minute.', default: '3600', parse: int(60, 30 * 86400) },
   dbPoolSize: { env: 'VECRON_DB_POOL_SIZE', description: 'PostgreSQL connections per process (ignored for PGlite).', default: '10', parse: int(1, 200) },
   stepDbPoolSize: { env: 'VECRON_STEP_DB_POOL_SIZE', description: 'Connections per process to each database that `database` steps use (one pool per connection string, closed at shutdown).', default: '5', parse: int(1, 100) },
   s3Endpoint: { env: 'VECRON_S3_ENDPOINT', description: 'S3-compatible endpoint URL (e.g. MinIO `http://127.0.0.1:9000`). Setting `VECRON_S3_BUCKET` switches the blob store to S3.', default: null, parse: str },
@@ -194,6 +196,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownGraceSeconds: p.shutdownGraceSeconds as number,
     misfireThresholdSeconds: p.misfireThresholdSeconds as number,
     schedulerLookaheadMs: p.schedulerLookaheadMs as number,
+    eventRetentionSeconds: p.eventRetentionSeconds as number,
     dbPoolSize: p.dbPoolSize as number,
     stepDbPoolSize: p.stepDbPoolSize as number,
     s3: p.s3Bucket

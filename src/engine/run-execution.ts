@@ -1,16 +1,17 @@
-import type { Database, Queryable } from '../db/database.ts';
+import type { Database } from '../db/database.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import type { EventBus } from '../events/bus.ts';
 import type { JobDefinition, Step } from '../jobs/types.ts';
-import type { ClaimedExecution } from '../queue/claim.ts';
-import type { Outcome } from '../queue/finish.ts';
+import type { ClaimedExecution } from '../state/claim.ts';
+import type { Outcome } from '../state/finish.ts';
+import { failStep, skipSteps, startStep, succeedStep, type StepOwner, type StepRef } from '../state/steps.ts';
+import { SKIP_REASONS } from '../state/statuses.ts';
 import type { ExecutorServices, StepExecutorModule, StepRunContext } from '../executors/executor.ts';
 import { stepDefinitions } from '../executors/definitions.ts';
 import { StepError, isStepError } from './step-error.ts';
 import { resolveTemplates } from './templates.ts';
 import { createMasker } from './masking.ts';
-import { retryDelayMs } from '../queue/finish.ts';
+import { retryDelayMs } from '../queue/backoff.ts';
 import { replayPlan, type StepPlan } from './routing.ts';
 import { sleep } from './sleep.ts';
 
@@ -27,7 +28,6 @@ export interface EngineEnv {
   db: Database;
   logger: Logger;
   metrics?: Metrics;
-  events?: EventBus;
   services: Omit<ExecutorServices, 'variable'>;
   workerId: string;
   /** The execution's variables from the rows the claim fetched, merged with the job document's. */
@@ -59,12 +59,11 @@ interface StepState {
 export async function runExecution(exec: ClaimedExecution, env: EngineEnv, signal: AbortSignal): Promise<Outcome> {
   const job = exec.job_snapshot as JobDefinition;
   const log = env.logger.child({ execution: exec.id, job: job.name, attempt: exec.attempt });
-  // Every write is fenced: it applies only while this worker still owns the execution.
-  const fenced = async (q: Queryable, sql: string, params: unknown[]): Promise<void> => {
-    const w = params.length + 1;
-    const fence = `EXISTS (SELECT 1 FROM executions x WHERE x.id = $1 AND x.locked_by = $${w} AND x.status = 'running')`;
-    const r = await q.query(sql.replace('%FENCE%', fence), [...params, env.workerId]);
-    if (r.rowCount === 0) throw new LeaseLost();
+  // Every step write goes through src/state and is fenced: it applies only while this worker still
+  // owns the execution; when it did not apply, the lease was lost.
+  const owner: StepOwner = { executionId: exec.id, jobId: exec.job_id, workerId: env.workerId };
+  const fenced = async (write: Promise<boolean>): Promise<void> => {
+    if (!(await write)) throw new LeaseLost();
   };
 
   const vars = await env.loadVariables(exec, job.variables ?? {});
@@ -81,16 +80,13 @@ export async function runExecution(exec: ClaimedExecution, env: EngineEnv, signa
     steps,
   };
 
-  const publish = (e: { kind: 'execution' | 'step'; status: string; step_id?: string; error?: unknown }) =>
-    env.events?.publish({ ...e, execution_id: exec.id, job_id: exec.job_id, at: new Date().toISOString() }).catch(() => {});
-
   try {
     // Written together with the first step's 'running' row (one statement less per execution).
     let contextJson: string | null = JSON.stringify(mask({ variables: vars.values, trigger: exec.trigger }));
 
     // The job timeout counts per attempt, from the moment this worker started it.
     const deadline = Date.now() + job.timeout_seconds * 1000;
-    const se: StepEnv = { exec, env, job, context, steps, deadline, signal, mask, fenced, publish, log, vars, writes: {} };
+    const se: StepEnv = { exec, env, job, context, steps, deadline, signal, mask, owner, fenced, log, vars, writes: {} };
     // A resumed execution keeps the set_context values of its earlier attempts.
     const earlier = exec.context?.set_context;
     if (earlier && typeof earlier === 'object') {
@@ -134,7 +130,7 @@ export async function runExecution(exec: ClaimedExecution, env: EngineEnv, signa
       await recordStepSuccess(step, se, result);
       if (routingFailure) return failedOutcome(routingFailure, step.id);
       if (last) {
-        await recordSkipped(se, skipped);
+        await fenced(skipSteps(env.db, owner, skipped.map((i) => stepRef(job, i)), SKIP_REASONS.offRoute));
         return { status: 'succeeded', contextJson: takeContext(se) };
       }
     }
@@ -153,8 +149,8 @@ interface StepEnv {
   deadline: number;
   signal: AbortSignal;
   mask: (v: unknown) => unknown;
-  fenced: (q: Queryable, sql: string, params: unknown[]) => Promise<void>;
-  publish: (e: { kind: 'execution' | 'step'; status: string; step_id?: string; error?: unknown }) => unknown;
+  owner: StepOwner;
+  fenced: (write: Promise<boolean>) => Promise<void>;
   log: Logger;
   vars: RunVariables;
   /** Context not yet written (the first step was started by the claim): written with the next write. */
@@ -186,7 +182,7 @@ function failedOutcome(e: StepError, stepId: string | null): Outcome {
  * execution's final status).
  */
 async function runStep(step: Step, s: StepEnv, contextJson: string | null): Promise<Outcome | StepSuccess> {
-  const { exec, env, fenced, mask } = s;
+  const { exec, env, fenced, mask, owner } = s;
   let startedAt = new Date();
   const markedByClaim = !s.claimStartUsed && exec.first_step_id === step.id && exec.first_step_started_at !== null;
   s.claimStartUsed = true;
@@ -196,21 +192,8 @@ async function runStep(step: Step, s: StepEnv, contextJson: string | null): Prom
     s.pendingContext = contextJson;
   } else {
     // Step rows are created as steps start (a queued execution has none); a rerun updates its row.
-    const position = s.job.steps.indexOf(step);
-    await fenced(
-      env.db,
-      `WITH c AS (${contextJson === null
-         ? `SELECT 1 WHERE %FENCE% AND $5::jsonb IS NULL` // context unchanged: nothing to write ($5 is null)
-         : `UPDATE executions SET context = $5::jsonb WHERE id = $1 AND %FENCE% RETURNING id`})
-       INSERT INTO step_runs AS r (execution_id, step_id, position, type, status, started_at, attempt)
-       SELECT $1::uuid, $2::text, $6::int, $7::text, 'running', $3::timestamptz, $4::int FROM c
-       ON CONFLICT (execution_id, step_id) DO UPDATE
-         SET status = 'running', started_at = excluded.started_at, completed_at = NULL, attempt = excluded.attempt,
-             error = NULL, output = NULL`,
-      [exec.id, step.id, startedAt, exec.attempt, contextJson, position, step.type],
-    );
+    await fenced(startStep(env.db, owner, stepRef(s.job, s.job.steps.indexOf(step)), startedAt, exec.attempt, contextJson));
   }
-  if (!markedByClaim) void s.publish({ kind: 'step', step_id: step.id, status: 'running' });
   if (exec.fire_time && env.metrics && Object.keys(s.steps).length === 0) {
     env.metrics.scheduleLag.observe((startedAt.getTime() - exec.fire_time.getTime()) / 1000);
   }
@@ -239,13 +222,7 @@ async function runStep(step: Step, s: StepEnv, contextJson: string | null): Prom
   env.metrics?.stepDuration.observe({ type: step.type, status: error ? 'failed' : 'succeeded' }, (completedAt.getTime() - startedAt.getTime()) / 1000);
   if (error) {
     const errJson = mask({ ...error.toJSON(), step_id: step.id }) as any;
-    await fenced(
-      env.db,
-      `WITH c AS (UPDATE executions SET context = coalesce($5::jsonb, context) WHERE id = $1 AND %FENCE% RETURNING id)
-       UPDATE step_runs SET status = 'failed', completed_at = $3, error = $4 WHERE execution_id = $1 AND step_id = $2 AND EXISTS (SELECT 1 FROM c)`,
-      [exec.id, step.id, completedAt, JSON.stringify(errJson), takeContext(s)],
-    );
-    void s.publish({ kind: 'step', step_id: step.id, status: 'failed', error: errJson });
+    await fenced(failStep(env.db, owner, step.id, completedAt, errJson, takeContext(s)));
     s.log.warn({ step: step.id, code: error.code, err: errJson.message }, 'step failed');
     return { status: 'failed', error: { code: error.code, message: `step '${step.id}' failed: ${errJson.message}`, retryable: error.retryable, step_id: step.id, details: errJson.details } };
   }
@@ -254,37 +231,19 @@ async function runStep(step: Step, s: StepEnv, contextJson: string | null): Prom
   const json = JSON.stringify(masked);
   if (json.length > MAX_STEP_OUTPUT_BYTES) {
     const e = new StepError('output_too_large', `step output is ${json.length} bytes; the limit is ${MAX_STEP_OUTPUT_BYTES}`, { retryable: false });
-    await fenced(env.db, `UPDATE step_runs SET status = 'failed', completed_at = $3, error = $4 WHERE execution_id = $1 AND step_id = $2 AND %FENCE%`, [
-      exec.id, step.id, completedAt, JSON.stringify({ ...e.toJSON(), step_id: step.id }),
-    ]);
+    await fenced(failStep(env.db, owner, step.id, completedAt, { ...e.toJSON(), step_id: step.id }, takeContext(s)));
     return { status: 'failed', error: { code: e.code, message: `step '${step.id}' failed: ${e.message}`, retryable: false, step_id: step.id } };
   }
   return { output, json, startedAt, completedAt };
 }
 
-/** Records the steps (by index) that the route never reached as skipped. */
-async function recordSkipped(s: StepEnv, indexes: number[]): Promise<void> {
-  const steps = indexes.map((i) => s.job.steps[i]);
-  await s.fenced(
-    s.env.db,
-    `INSERT INTO step_runs (execution_id, step_id, position, type, status)
-     SELECT $1::uuid, u.id, u.position, u.type, 'skipped' FROM unnest($2::text[], $3::int[], $4::text[]) AS u(id, position, type)
-     WHERE %FENCE%
-     ON CONFLICT (execution_id, step_id) DO UPDATE SET status = 'skipped', started_at = NULL, completed_at = NULL, output = NULL, error = NULL`,
-    [s.exec.id, steps.map((st) => st.id), indexes, steps.map((st) => st.type)],
-  );
-  for (const st of steps) void s.publish({ kind: 'step', step_id: st.id, status: 'skipped' });
+function stepRef(job: JobDefinition, index: number): StepRef {
+  return { id: job.steps[index].id, position: index, type: job.steps[index].type };
 }
 
-/** Writes a step's success (not the last one: that goes with the final status) and publishes it. */
+/** Writes a step's success (not the last one: that goes with the final status) and its event. */
 async function recordStepSuccess(step: Step, s: StepEnv, r: StepSuccess): Promise<void> {
-  void s.publish({ kind: 'step', step_id: step.id, status: 'succeeded' });
-  await s.fenced(
-    s.env.db,
-    `WITH c AS (UPDATE executions SET context = coalesce($5::jsonb, context) WHERE id = $1 AND %FENCE% RETURNING id)
-     UPDATE step_runs SET status = 'succeeded', completed_at = $3, output = $4 WHERE execution_id = $1 AND step_id = $2 AND EXISTS (SELECT 1 FROM c)`,
-    [s.exec.id, step.id, r.completedAt, r.json, takeContext(s)],
-  );
+  await s.fenced(succeedStep(s.env.db, s.owner, step.id, r.completedAt, r.json, takeContext(s)));
   // Later steps see the real (unmasked) output; only what is stored and shown is masked.
   s.steps[step.id] = { status: 'succeeded', output: r.output, started_at: r.startedAt.toISOString(), completed_at: r.completedAt.toISOString() };
 }

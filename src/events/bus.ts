@@ -1,76 +1,55 @@
 import { EventEmitter } from 'node:events';
 import type { Database } from '../db/database.ts';
+import { EVENTS_CHANNEL } from '../db/channels.ts';
+import { eventsAfter, eventsBySeq, oldestEventSeq, pruneEvents, type EventFilter, type StatusEvent } from '../state/events.ts';
 
-/** Execution and step status changes, for the live event stream and the dashboard. */
-export interface StatusEvent {
-  kind: 'execution' | 'step';
-  execution_id: string;
-  job_id: string;
-  step_id?: string;
-  status: string;
-  at: string;
-  error?: unknown;
-}
-
-export const EVENTS_CHANNEL = 'vecron_events';
+export type { StatusEvent, EventFilter };
 
 /**
- * Events cross process boundaries through NOTIFY, so an API process sees the status changes made
- * by workers in other processes. Payloads stay small (NOTIFY's limit is 8000 bytes): ids and
- * status only; clients fetch details from the API. Events published in the same tick leave in one
- * statement, so a busy worker does not spend a round trip per status change.
+ * Delivers execution and step status events to this process's subscribers (the live stream).
+ * Events are written by the transitions in src/state, into `status_events`, whose trigger sends
+ * each on NOTIFY at commit: so an API process sees the changes made by workers in other processes,
+ * in commit order. Nothing is published from here. A process listens only once someone subscribes.
  */
 export class EventBus {
   private readonly emitter = new EventEmitter();
   private unlisten: (() => Promise<void>) | null = null;
-  private pending: string[] = [];
-  private flushing: Promise<void> | null = null;
+  private listening: Promise<void> | null = null;
+  /** Delivery stays in NOTIFY order even when an event has to be read from the table first. */
+  private delivering: Promise<void> = Promise.resolve();
 
   constructor(private readonly db: Database) {
     this.emitter.setMaxListeners(0);
   }
 
-  private listening: Promise<void> | null = null;
-  private subscribers = 0;
-
-  /** Nothing to do until someone subscribes: a worker-only process never listens to its own events. */
-  async start(): Promise<void> {}
-
   private ensureListening(): Promise<void> {
     this.listening ??= this.db
-      .listen(EVENTS_CHANNEL, (payload) => {
-        try {
-          this.emitter.emit('event', JSON.parse(payload) as StatusEvent);
-        } catch {
-          /* ignore malformed payloads */
-        }
-      })
+      .listen(EVENTS_CHANNEL, (payload) => this.receive(payload))
       .then((unlisten) => {
         this.unlisten = unlisten;
       });
     return this.listening;
   }
 
-  /** Queues the event; it is sent with the others of this tick. Resolves once it was sent. */
-  publish(e: StatusEvent): Promise<void> {
-    const small = e.error === undefined ? e : { ...e, error: summarize(e.error) };
-    this.pending.push(JSON.stringify(small));
-    this.flushing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flush());
-    return this.flushing;
-  }
-
-  private async flush(): Promise<void> {
-    const batch = this.pending;
-    this.pending = [];
-    this.flushing = null;
-    if (batch.length === 1) await this.db.notify(EVENTS_CHANNEL, batch[0]);
-    else await this.db.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p', [EVENTS_CHANNEL, batch]);
+  private receive(payload: string): void {
+    let e: Partial<StatusEvent>;
+    try {
+      e = JSON.parse(payload);
+    } catch {
+      return; // not ours
+    }
+    if (typeof e.seq !== 'number') return;
+    const complete = e.kind !== undefined;
+    this.delivering = this.delivering.then(async () => {
+      // An event too large for a NOTIFY payload arrives as its seq alone.
+      const events = complete ? [e as StatusEvent] : await eventsBySeq(this.db, [e.seq!]).catch(() => []);
+      for (const ev of events) this.emitter.emit('event', ev);
+    });
   }
 
   /** Delivers every event from now on (after `ready()` resolves, also those of other processes). */
   subscribe(fn: (e: StatusEvent) => void): () => void {
     this.emitter.on('event', fn);
-    this.subscribers++;
     void this.ensureListening().catch(() => {
       this.listening = null;
     });
@@ -79,7 +58,6 @@ export class EventBus {
       if (done) return;
       done = true;
       this.emitter.off('event', fn);
-      this.subscribers--;
     };
   }
 
@@ -88,16 +66,43 @@ export class EventBus {
     return this.listening ?? Promise.resolve();
   }
 
+  /** The stored events after `afterSeq` matching `filter`, oldest first, one page (for a replay). */
+  after(afterSeq: number, filter: EventFilter, limit?: number): Promise<StatusEvent[]> {
+    return eventsAfter(this.db, afterSeq, filter, limit);
+  }
+
+  /** The oldest stored event's seq (older ones were pruned), or null when none is stored. */
+  oldestSeq(): Promise<number | null> {
+    return oldestEventSeq(this.db);
+  }
+
   async stop(): Promise<void> {
-    if (this.flushing) await this.flushing.catch(() => {});
     if (this.listening) await this.listening.catch(() => {});
     await this.unlisten?.();
     this.unlisten = null;
     this.listening = null;
+    await this.delivering;
   }
 }
 
-function summarize(error: unknown): unknown {
-  const s = JSON.stringify(error);
-  return s.length > 2000 ? { truncated: s.slice(0, 2000) } : error;
+/**
+ * Deletes stored events older than `retentionSeconds` every `everyMs` (and once at start). Every
+ * process may run one; they share the work. Returns the stop function.
+ */
+export function startEventPruner(db: Database, retentionSeconds: number, onError: (err: unknown) => void, everyMs = 60_000): () => Promise<void> {
+  let running: Promise<unknown> | null = null;
+  const run = () => {
+    running ??= pruneEvents(db, retentionSeconds)
+      .catch(onError)
+      .finally(() => {
+        running = null;
+      });
+  };
+  const timer = setInterval(run, everyMs);
+  timer.unref();
+  run();
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
 }

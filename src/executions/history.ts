@@ -1,15 +1,17 @@
 import type { Queryable } from '../db/database.ts';
 import { VecronError, notFound } from '../errors.ts';
 import { isUuid, iso } from '../ids.ts';
+import { EXECUTION_STATUSES, type ExecutionStatus, type StepStatus } from '../state/statuses.ts';
 
-export const EXECUTION_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'dead_lettered', 'cancelled'] as const;
-export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
+export { EXECUTION_STATUSES, type ExecutionStatus };
 
 export interface StepRunView {
   id: string;
   position: number;
   type: string;
-  status: string;
+  status: StepStatus;
+  /** Why a skipped step did not run. */
+  reason: string | null;
   attempt: number;
   output: unknown;
   error: unknown;
@@ -117,6 +119,7 @@ export async function getExecution(db: Queryable, id: string): Promise<Execution
     position: s.position,
     type: s.type,
     status: s.status,
+    reason: s.reason ?? null,
     attempt: s.attempt,
     output: s.output ?? null,
     error: s.error ?? null,

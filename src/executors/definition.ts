@@ -41,15 +41,6 @@ export interface StepDefinition<T extends string = string, C = unknown> {
   readonly loadExecutor: () => Promise<StepExecutorModule<C>>;
 }
 
-/** Loader for a step type whose executor is not part of this build yet: runs fail with a clear code. */
-export function executorNotAvailable(type: string): () => Promise<StepExecutorModule> {
-  return async () => ({
-    execute: async () => {
-      throw new StepError('step_type_unavailable', `step type '${type}' cannot run yet: its executor is not part of this vecron version`, { retryable: false });
-    },
-  });
-}
-
 /* ------------------------------------------------------------------------------------------------
  * Helpers shared by the step definitions.
  * ---------------------------------------------------------------------------------------------- */

@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/database.ts';
-import { recordSuccesses, type Success } from './finish.ts';
+import { recordSuccesses, type Success } from '../state/finish.ts';
 
 /** Upper bound on the executions recorded by one statement. */
 const MAX_BATCH = 64;

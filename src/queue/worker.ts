@@ -3,11 +3,12 @@ import { randomBytes } from 'node:crypto';
 import type { Database } from '../db/database.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import type { EventBus } from '../events/bus.ts';
-import { claimExecutions, reapExpiredLeases, renewLeases, type ClaimedExecution } from './claim.ts';
-import { finishAttempt, handBack, type FinishResult, type Outcome } from './finish.ts';
+import { QUEUE_CHANNEL } from '../db/channels.ts';
+import { claimExecutions, type ClaimedExecution } from '../state/claim.ts';
+import { finishAttempt, handBack, type FinishResult, type Outcome } from '../state/finish.ts';
+import { reapExpiredLeases } from '../state/reap.ts';
+import { renewLeases } from './lease.ts';
 import { SuccessWriter } from './success-writer.ts';
-import { QUEUE_CHANNEL } from './enqueue.ts';
 import { runExecution, StopRequest, type EngineEnv } from '../engine/run-execution.ts';
 import { scheduleAfterFinish } from '../scheduler/sync.ts';
 import type { JobDefinition } from '../jobs/types.ts';
@@ -57,9 +58,6 @@ export class Worker {
   }
   private get metrics(): Metrics | undefined {
     return this.env.metrics;
-  }
-  private get events(): EventBus | undefined {
-    return this.env.events;
   }
 
   get activeCount(): number {
@@ -189,23 +187,12 @@ export class Worker {
         outcome.status === 'succeeded'
           ? { status: 'succeeded', owned: await this.successes.record({ executionId: exec.id, ...outcome }) }
           : await finishAttempt(this.db, exec, this.id, outcome, job.retry_backoff_seconds ?? 5);
+      // The status events were written with the outcome itself (src/state).
       if (!result.owned) return;
       if (result.status !== 'queued') {
         this.metrics?.executionsFinished.inc({ status: result.status });
         if (job.schedule?.type === 'fixed_delay') await scheduleAfterFinish(this.db, exec.job_id, exec.job_version, new Date());
       }
-      // A success's events were sent with its own statement.
-      if (result.status === 'succeeded') return;
-      void this.events
-        ?.publish({
-          kind: 'execution',
-          execution_id: exec.id,
-          job_id: exec.job_id,
-          status: result.status,
-          at: new Date().toISOString(),
-          ...(outcome.status === 'failed' ? { error: outcome.error } : {}),
-        })
-        .catch(() => {});
     } catch (err) {
       // The lease will expire and another worker will pick the execution up again.
       this.log.error({ err, execution: exec.id }, 'could not record the outcome of an execution');

@@ -4,8 +4,8 @@ import { fireTimes } from './next-fire.ts';
 export interface FirePlan {
   /** Fire times to turn into executions now, oldest first. */
   fire: { at: Date; misfired: boolean }[];
-  /** Fire times that were due but are dropped (misfire), counted for logs and metrics. */
-  skipped: number;
+  /** Fire times that were due but are dropped (misfire): the first, the last and how many (counted up to 10,000). */
+  missed: { first: Date; last: Date; count: number } | null;
   /** The schedule's next fire time after this round, or null (fixed_delay waits for the run to end). */
   next: Date | null;
 }
@@ -42,15 +42,26 @@ export function planFires(
     t = times.next(t);
   }
   const fire = onTime.map((at) => ({ at, misfired: false }));
-  let skipped = 0;
+  let missed: FirePlan['missed'] = null;
   if (misfired) {
     if (opts.misfirePolicy === 'fire_once' && fire.length === 0) fire.push({ at: dueAt, misfired: true });
-    else skipped = 1;
+    else missed = countMissed(times, dueAt, cutoff);
   }
   if (schedule.type === 'fixed_delay') {
     // Normally the end of the run sets the next fire time; with nothing fired, count from now.
-    return { fire, skipped, next: fire.length ? null : new Date(now.getTime() + schedule.delay_seconds * 1000) };
+    return { fire, missed, next: fire.length ? null : new Date(now.getTime() + schedule.delay_seconds * 1000) };
   }
   const next = times.next(onTime.length ? last : now);
-  return { fire, skipped, next: next && next <= now ? times.next(horizon) : next };
+  return { fire, missed, next: next && next <= now ? times.next(horizon) : next };
+}
+
+/** The fire times from `first` up to (not including) `cutoff`: the missed ones. */
+function countMissed(times: ReturnType<typeof fireTimes>, first: Date, cutoff: Date): NonNullable<FirePlan['missed']> {
+  let last = first;
+  let count = 1;
+  for (let t = times.next(first); t && t < cutoff && count < 10_000; t = times.next(t)) {
+    last = t;
+    count++;
+  }
+  return { first, last, count };
 }

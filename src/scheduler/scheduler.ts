@@ -4,11 +4,10 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { JobDefinition } from '../jobs/types.ts';
 import { toJobRecord } from '../jobs/repository.ts';
-import { enqueueExecution } from '../queue/enqueue.ts';
+import { JOBS_CHANNEL } from '../db/channels.ts';
+import { enqueueExecution } from '../state/enqueue.ts';
 import { planFires } from './plan.ts';
 import { syncSchedules } from './sync.ts';
-
-export const JOBS_CHANNEL = 'vecron_jobs';
 
 export interface SchedulerOptions {
   /** Longest sleep between rounds; the scheduler also wakes at the next fire time and on job changes. */
@@ -133,19 +132,31 @@ export class Scheduler {
         anchor: row.next_fire_at,
         horizon: ahead ? horizon : now,
       });
-      if (plan.skipped) {
-        this.logger.warn({ job: job.name, dueAt: row.next_fire_at, policy: def.misfire_policy }, 'misfire: missed fire times were skipped');
+      if (plan.missed) {
+        // Missed fire times are not run (misfire_policy skip, or fire_once with a run on time), but
+        // they stay visible: one skipped execution at the first of them, saying how many.
+        const { first, last, count } = plan.missed;
+        const span = count === 1 ? `the fire time ${first.toISOString()}` : `${count} fire times from ${first.toISOString()} to ${last.toISOString()}`;
+        this.logger.warn({ job: job.name, dueAt: first, missed: count, policy: def.misfire_policy }, 'misfire: missed fire times were skipped');
+        await enqueueExecution(tx, job, {
+          trigger: { type: 'schedule', time: first.toISOString() },
+          fireTime: first,
+          skip: {
+            code: 'misfire',
+            message: `not run: ${span} passed more than ${this.opts.misfireThresholdMs / 1000} s ago (the scheduler was down or stalled; misfire_policy ${def.misfire_policy})`,
+          },
+        });
       }
       for (const f of plan.fire) {
         const active = def.overlap_policy === 'allow' ? false : await hasActiveExecution(tx, job.id);
         await enqueueExecution(tx, job, {
-          trigger: { type: 'schedule', time: f.at.toISOString(), ...(f.misfired ? { misfired: true } : {}) } as any,
+          trigger: { type: 'schedule', time: f.at.toISOString(), ...(f.misfired ? { misfired: true } : {}) },
           fireTime: f.at,
           runAt: f.at > now ? f.at : undefined,
           serial: def.overlap_policy === 'queue',
-          skipReason:
+          skip:
             def.overlap_policy === 'skip' && active
-              ? 'not run: the previous execution of this job was still queued or running (overlap_policy skip)'
+              ? { code: 'overlap_skipped', message: 'not run: the previous execution of this job was still queued or running (overlap_policy skip)' }
               : undefined,
         });
       }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { forEachDatabase } from '../helpers/db.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
-import type { StatusEvent } from '../../src/events/bus.ts';
+import type { StatusEvent } from '../../src/state/events.ts';
 import { KEEP_ALIVE_MS } from '../../src/api/routes/events.ts';
 import { API_ONLY, assertError, waitFor } from './support.ts';
 
@@ -90,14 +90,19 @@ async function openStream(t: TestApp, path: string, token: string | null = t.adm
   };
 }
 
-const event = (over: Partial<StatusEvent> = {}): StatusEvent => ({
-  kind: 'execution',
-  execution_id: randomUUID(),
-  job_id: randomUUID(),
-  status: 'running',
-  at: new Date().toISOString(),
-  ...over,
-});
+/**
+ * Appends an event to the real event log (the table and its NOTIFY trigger, as every transition in
+ * src/state does) for executions that need not exist; returns it as stored.
+ */
+async function append(t: TestApp, over: Partial<StatusEvent> = {}): Promise<StatusEvent> {
+  const e = { kind: 'execution', execution_id: randomUUID(), job_id: randomUUID(), status: 'running', ...over };
+  const { rows } = await t.app.db.query<{ j: StatusEvent }>(
+    `INSERT INTO status_events (kind, execution_id, job_id, step_id, status, error) VALUES ($1, $2, $3, $4, $5, $6)
+     RETURNING status_event_json(status_events) AS j`,
+    [e.kind, e.execution_id, e.job_id, e.step_id ?? null, e.status, e.error === undefined ? null : JSON.stringify(e.error)],
+  );
+  return rows[0].j;
+}
 
 forEachDatabase((kind) => {
   describe(`${kind}: GET /api/v1/events (server-sent events)`, () => {
@@ -124,7 +129,7 @@ forEachDatabase((kind) => {
       await t?.close();
     });
 
-    it('streams events with kind, a counting id and the JSON payload', async () => {
+    it('streams events with kind, their sequence number as id and the JSON payload', async () => {
       const s = await openStream(t, '/api/v1/events');
       try {
         assert.equal(s.status, 200);
@@ -133,19 +138,20 @@ forEachDatabase((kind) => {
         assert.equal(s.headers.get('x-accel-buffering'), 'no');
         assert.equal((await s.next()).retry, '3000');
 
-        const e1 = event();
-        const e2 = event({ kind: 'step', step_id: 'fetch', status: 'failed', error: { code: 'http_status', message: 'boom' } });
-        await t.app.events.publish(e1);
-        await t.app.events.publish(e2);
+        const e1 = await append(t);
+        const e2 = await append(t, { kind: 'step', step_id: 'fetch', status: 'failed', error: { code: 'http_status', message: 'boom' } });
+        assert.ok(e2.seq > e1.seq);
 
         const f1 = await s.nextEvent();
         assert.equal(f1.event, 'execution');
-        assert.equal(f1.id, '1');
+        assert.equal(f1.id, String(e1.seq));
         assert.deepEqual(f1.json, e1);
         const f2 = await s.nextEvent();
         assert.equal(f2.event, 'step');
-        assert.equal(f2.id, '2');
+        assert.equal(f2.id, String(e2.seq));
         assert.deepEqual(f2.json, e2);
+        assert.equal(f2.json.step_id, 'fetch');
+        assert.deepEqual(f2.json.error, { code: 'http_status', message: 'boom' });
       } finally {
         s.close();
       }
@@ -160,12 +166,9 @@ forEachDatabase((kind) => {
       try {
         for (const s of [all, byJob, byExec]) assert.equal((await s.next()).retry, '3000');
 
-        const other = event({ status: 'queued' });
-        const sameJobOtherExec = event({ job_id: jobA, status: 'queued' });
-        const match = event({ job_id: jobA, execution_id: execA, status: 'succeeded' });
-        await t.app.events.publish(other);
-        await t.app.events.publish(sameJobOtherExec);
-        await t.app.events.publish(match);
+        const other = await append(t, { status: 'queued' });
+        const sameJobOtherExec = await append(t, { job_id: jobA, status: 'queued' });
+        const match = await append(t, { job_id: jobA, execution_id: execA, status: 'succeeded' });
 
         // The unfiltered stream sees all three, in order: so the filtered ones have had their chance.
         assert.deepEqual((await all.nextEvent()).json, other);
@@ -174,12 +177,12 @@ forEachDatabase((kind) => {
 
         const j1 = await byJob.nextEvent();
         assert.deepEqual(j1.json, sameJobOtherExec);
-        assert.equal(j1.id, '1', 'ids count the events of this stream only');
+        assert.equal(j1.id, String(sameJobOtherExec.seq), 'ids are the events\' sequence numbers');
         assert.deepEqual((await byJob.nextEvent()).json, match);
 
         const x1 = await byExec.nextEvent();
         assert.deepEqual(x1.json, match);
-        assert.equal(x1.id, '1');
+        assert.equal(x1.id, String(match.seq));
       } finally {
         for (const s of [all, byJob, byExec]) s.close();
       }
@@ -202,6 +205,9 @@ forEachDatabase((kind) => {
 
     it('unknown query parameters are refused', async () => {
       assertError(await t.api('GET', '/api/v1/events?jobid=x'), 400, 'validation_failed', 'jobid');
+      assertError(await t.api('GET', '/api/v1/events?job_id=x'), 400, 'validation_failed', 'job_id');
+      assertError(await t.api('GET', '/api/v1/events?last_event_id=-1'), 400, 'validation_failed', 'last_event_id');
+      assertError(await t.api('GET', '/api/v1/events', { headers: { 'last-event-id': 'abc' } }), 400, 'validation_failed', 'last-event-id');
     });
 
     it('a client that disconnects is unsubscribed; publishing afterwards is harmless', async () => {
@@ -212,8 +218,8 @@ forEachDatabase((kind) => {
       s.close();
       await waitFor(async () => active === 0, 'the subscription to be removed after the client left');
 
-      await t.app.events.publish(event());
-      await t.app.events.publish(event({ kind: 'step', step_id: 'x' }));
+      await append(t);
+      await append(t, { kind: 'step', step_id: 'x' });
       const health = await t.api('GET', '/health', { token: null });
       assert.equal(health.status, 200);
 
@@ -221,8 +227,7 @@ forEachDatabase((kind) => {
       const again = await openStream(t, '/api/v1/events');
       try {
         assert.equal((await again.next()).retry, '3000');
-        const e = event();
-        await t.app.events.publish(e);
+        const e = await append(t);
         assert.deepEqual((await again.nextEvent()).json, e);
       } finally {
         again.close();

@@ -29,7 +29,7 @@ forEachDatabase((kind: DbKind) => {
       await waitFor(async () => seen.some((e) => e.execution_id === id && e.kind === 'execution' && e.status === 'failed'), 'final event');
       unsubscribe();
       const mine = seen.filter((e) => e.execution_id === id).map((e) => `${e.kind}:${e.step_id ?? ''}:${e.status}`);
-      assert.deepEqual(mine, ['execution::running', 'step:a:running', 'step:a:succeeded', 'step:b:running', 'step:b:failed', 'execution::failed']);
+      assert.deepEqual(mine, ['execution::queued', 'execution::running', 'step:a:running', 'step:a:succeeded', 'step:b:running', 'step:b:failed', 'execution::failed']);
       assert.ok(seen.filter((e) => e.execution_id === id).every((e) => e.job_id === job.body.id && typeof e.at === 'string'));
 
       const ok = await t.api('POST', '/api/v1/jobs', { body: { name: 'evented-ok', steps: [{ id: 'only', type: 'http', config: { url: server.url } }] } });
@@ -40,7 +40,7 @@ forEachDatabase((kind: DbKind) => {
       unsub2();
       assert.deepEqual(
         seen2.filter((e) => e.execution_id === id2).map((e) => `${e.kind}:${e.step_id ?? ''}:${e.status}`),
-        ['execution::running', 'step:only:running', 'step:only:succeeded', 'execution::succeeded'],
+        ['execution::queued', 'execution::running', 'step:only:running', 'step:only:succeeded', 'execution::succeeded'],
       );
     });
   });

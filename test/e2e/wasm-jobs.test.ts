@@ -194,7 +194,8 @@ forEachDatabase((kind: DbKind) => {
       assert.equal(bad.error.code, 'validation_failed');
       assert.match(bad.error.message, /Order amount must be positive; Invalid customer email; Order cannot have more than 50 items/);
       assert.deepEqual(step(bad, 'validate').error.details.errors, ['Order amount must be positive', 'Invalid customer email', 'Order cannot have more than 50 items']);
-      assert.equal(step(bad, 'create_shipment').status, 'pending');
+      assert.equal(step(bad, 'create_shipment').status, 'skipped', 'steps after a failure are skipped, not left pending');
+      assert.equal(step(bad, 'create_shipment').reason, 'an earlier step failed');
       const [log] = await logs(bad.id);
       assert.equal(log.error.code, 'validation_failed');
       assert.ok(log.fuel_consumed > 1_000_000, `a Go module's run costs millions of fuel: ${log.fuel_consumed}`);

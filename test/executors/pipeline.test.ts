@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Database } from '../../src/db/database.ts';
-import { enqueue } from '../../src/queue/enqueue.ts';
+import { enqueueExecution as enqueue } from '../../src/state/enqueue.ts';
 import { Worker } from '../../src/queue/worker.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { secretKeyFor } from '../../src/secrets/crypto.ts';

@@ -1,8 +1,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Database, Queryable } from '../../src/db/database.ts';
-import { enqueue } from '../../src/queue/enqueue.ts';
-import { claimExecutions } from '../../src/queue/claim.ts';
+import { enqueueExecution as enqueue } from '../../src/state/enqueue.ts';
+import { claimExecutions } from '../../src/state/claim.ts';
 import { SuccessWriter } from '../../src/queue/success-writer.ts';
 import { forEachDatabase, openTestDb, type DbKind } from '../helpers/db.ts';
 import { makeJob } from '../helpers/jobs.ts';

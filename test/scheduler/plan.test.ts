@@ -12,7 +12,7 @@ describe('planFires', () => {
     const p = planFires(everySecond, at('2026-01-01T00:00:10Z'), at('2026-01-01T00:00:10.020Z'), { misfirePolicy: 'fire_once', thresholdMs: 5000, anchor: at('2026-01-01T00:00:10Z') });
     assert.deepEqual(p.fire.map((f) => f.at.toISOString()), ['2026-01-01T00:00:10.000Z']);
     assert.equal(p.next?.toISOString(), '2026-01-01T00:00:11.000Z');
-    assert.equal(p.skipped, 0);
+    assert.equal(p.missed, null);
   });
 
   it('catches up fire times within the misfire threshold, one execution each', () => {
@@ -26,7 +26,8 @@ describe('planFires', () => {
     const p = planFires(everySecond, at('2026-01-01T00:00:00Z'), now, { misfirePolicy: 'fire_once', thresholdMs: 2000, anchor: at('2026-01-01T00:00:00Z') });
     // 3600 missed fire times; only those not older than 2 s are run.
     assert.deepEqual(p.fire.map((f) => f.at.toISOString()), ['2026-01-01T00:59:59.000Z', '2026-01-01T01:00:00.000Z']);
-    assert.equal(p.skipped, 1);
+    // the others are reported as missed: from the first due one to the last one before the threshold
+    assert.deepEqual(p.missed, { first: at('2026-01-01T00:00:00Z'), last: at('2026-01-01T00:59:58Z'), count: 3599 });
     assert.equal(p.next?.toISOString(), '2026-01-01T01:00:01.000Z');
   });
 
@@ -41,7 +42,8 @@ describe('planFires', () => {
     assert.equal(once.next?.toISOString(), '2026-01-04T23:00:00.000Z');
     const skip = planFires(daily, due, now, { misfirePolicy: 'skip', thresholdMs: 5000, anchor: due });
     assert.equal(skip.fire.length, 0);
-    assert.equal(skip.skipped, 1);
+    assert.deepEqual(skip.missed, { first: due, last: at('2026-01-03T23:00:00Z'), count: 3 });
+    assert.equal(once.missed, null, 'fire_once ran them as one execution: nothing is missed');
     assert.equal(skip.next?.toISOString(), '2026-01-04T23:00:00.000Z');
   });
 
@@ -60,6 +62,7 @@ describe('planFires', () => {
     assert.equal(p.next, null);
     const late = planFires(once, at('2026-01-01T00:00:00Z'), at('2026-01-02T00:00:00Z'), { misfirePolicy: 'skip', thresholdMs: 5000, anchor: at('2026-01-01T00:00:00Z') });
     assert.equal(late.fire.length, 0);
+    assert.deepEqual(late.missed, { first: at('2026-01-01T00:00:00Z'), last: at('2026-01-01T00:00:00Z'), count: 1 });
     assert.equal(late.next, null);
   });
 

@@ -68,9 +68,16 @@ forEachDatabase((kind: DbKind) => {
       await s.round();
       const count = async (id: string) => (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM executions WHERE job_id = $1', [id])).rows[0].n;
       assert.equal(await count(fireOnce.id), 1);
-      assert.equal(await count(skip.id), 0);
       const ex = await db.query<{ trigger: any }>('SELECT trigger FROM executions WHERE job_id = $1', [fireOnce.id]);
       assert.equal(ex.rows[0].trigger.misfired, true);
+      // skip runs none, but the dropped fire times stay visible: one skipped execution with reason misfire
+      assert.equal(await count(skip.id), 1);
+      const dropped = (await db.query<any>('SELECT * FROM executions WHERE job_id = $1', [skip.id])).rows[0];
+      assert.equal(dropped.status, 'skipped');
+      assert.equal(dropped.error.code, 'misfire');
+      assert.match(dropped.error.message, /^not run: [34] fire times from .* passed more than 5 s ago .*misfire_policy skip/);
+      assert.equal(dropped.fire_time.getTime(), (await db.query<{ t: Date }>(`SELECT date_trunc('hour', now()) - interval '3 hours' AS t`)).rows[0].t.getTime());
+      assert.ok(dropped.finished_at, 'a skipped execution is final');
       const next = await db.query<{ next_fire_at: Date }>('SELECT next_fire_at FROM schedules WHERE job_id = $1', [skip.id]);
       assert.ok(next.rows[0].next_fire_at > new Date(), 'schedule continues from now');
     });

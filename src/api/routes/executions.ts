@@ -2,9 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import type { ApiContext } from '../context.ts';
 import { idParams, page, pageQuery, splitStatuses } from '../schemas.ts';
 import { getExecution, listExecutions, EXECUTION_STATUSES } from '../../executions/history.ts';
-import { requeueExecution } from '../../queue/finish.ts';
-import { QUEUE_CHANNEL } from '../../queue/enqueue.ts';
-import { VecronError } from '../../errors.ts';
+import { cancelExecution, retryExecution } from '../../state/operator.ts';
+import { VecronError, notFound } from '../../errors.ts';
 import { isUuid } from '../../ids.ts';
 
 export async function executionRoutes(app: FastifyInstance, ctx: ApiContext): Promise<void> {
@@ -39,11 +38,12 @@ export async function executionRoutes(app: FastifyInstance, ctx: ApiContext): Pr
     schema: { tags: ['executions'], summary: 'Run a failed or dead-lettered execution again, from its failed step', params: idParams },
   }, async (req, reply) => {
     const id = (req.params as { id: string }).id;
-    const before = await getExecution(ctx.db, id);
-    if (!(await requeueExecution(ctx.db, id))) {
-      throw new VecronError('conflict', `execution ${id} is ${before.status}; only failed or dead_lettered executions can be retried`);
+    if (!isUuid(id)) throw notFound('execution', id);
+    const r = await retryExecution(ctx.db, id, req.principal?.name ?? 'unknown');
+    if (!r.applied) {
+      if (r.status === null) throw notFound('execution', id);
+      throw new VecronError('conflict', `execution ${id} is ${r.status}; only failed or dead_lettered executions can be retried`);
     }
-    await ctx.db.notify(QUEUE_CHANNEL, id);
     return reply.status(202).send({ execution_id: id, status: 'queued' });
   });
 
@@ -52,16 +52,11 @@ export async function executionRoutes(app: FastifyInstance, ctx: ApiContext): Pr
     schema: { tags: ['executions'], summary: 'Cancel a queued or running execution (a running one stops at its next lease renewal)', params: idParams },
   }, async (req) => {
     const id = (req.params as { id: string }).id;
-    if (!isUuid(id)) throw new VecronError('not_found', `execution '${id}' does not exist`);
-    const r = await ctx.db.query<{ id: string }>(
-      `UPDATE executions SET status = 'cancelled', finished_at = now(), locked_by = NULL, lease_expires_at = NULL,
-              error = jsonb_build_object('code', 'cancelled', 'message', 'cancelled by ' || $2::text)
-       WHERE id = $1 AND status IN ('queued', 'running') RETURNING id`,
-      [id, req.principal?.name ?? 'unknown'],
-    );
-    if (!r.rows[0]) {
-      const e = await getExecution(ctx.db, id);
-      throw new VecronError('conflict', `execution ${id} is already ${e.status}`);
+    if (!isUuid(id)) throw notFound('execution', id);
+    const r = await cancelExecution(ctx.db, id, req.principal?.name ?? 'unknown');
+    if (!r.applied) {
+      if (r.status === null) throw notFound('execution', id);
+      throw new VecronError('conflict', `execution ${id} is already ${r.status}`);
     }
     return getExecution(ctx.db, id);
   });

@@ -4,11 +4,11 @@ import { idParams, page, pageQuery, splitStatuses } from '../schemas.ts';
 import { parseJobDocument } from '../../jobs/validate.ts';
 import { checkJobModules } from '../../modules/job-check.ts';
 import { createJob, deleteJob, getJob, listJobs, setJobEnabled, updateJob } from '../../jobs/repository.ts';
-import { enqueue } from '../../queue/enqueue.ts';
+import { enqueueExecution } from '../../state/enqueue.ts';
 import { listExecutions, EXECUTION_STATUSES } from '../../executions/history.ts';
 import { VecronError } from '../../errors.ts';
 import { jobDocumentSchema } from '../openapi-job.ts';
-import { JOBS_CHANNEL } from '../../scheduler/scheduler.ts';
+import { JOBS_CHANNEL } from '../../db/channels.ts';
 import { applyWebhookSecret, extractWebhookSecret } from '../../jobs/webhook-secret.ts';
 import { secretKeyFor } from '../../secrets/crypto.ts';
 
@@ -106,7 +106,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
     },
   }, async (req, reply) => {
     const job = await getJob(db, (req.params as { id: string }).id);
-    const executionId = await enqueue(db, job, {
+    const executionId = await enqueueExecution(db, job, {
       trigger: { type: 'manual', time: new Date().toISOString(), user: actor(req), payload: req.body ?? {} },
     });
     if (!executionId) throw new VecronError('conflict', 'the execution could not be queued');

@@ -4,7 +4,7 @@ import type { ApiContext } from '../context.ts';
 import { errorSchema, idParams } from '../schemas.ts';
 import { getJob } from '../../jobs/repository.ts';
 import { loadWebhookSecret, storeWebhookSecret, syncWebhookSecretFlag } from '../../jobs/webhook-secret.ts';
-import { enqueueExecution } from '../../queue/enqueue.ts';
+import { enqueueExecution } from '../../state/enqueue.ts';
 import { secretKeyFor } from '../../secrets/crypto.ts';
 import { VecronError } from '../../errors.ts';
 

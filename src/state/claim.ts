@@ -1,5 +1,8 @@
 import type { Queryable } from '../db/database.ts';
 import type { RunVariableRow } from '../variables/repository.ts';
+import { eventsCte } from './events.ts';
+import { execFrom, stepFrom } from './statuses.ts';
+import { RESTART_STEP } from './steps.ts';
 
 export interface ClaimedExecution {
   id: string;
@@ -26,17 +29,19 @@ export interface ClaimedExecution {
 }
 
 /**
- * Takes up to `limit` runnable executions for `workerId`, under a lease of `leaseSeconds`.
- * `SKIP LOCKED` lets many workers claim at once without waiting on each other or taking the same
- * row. A serial execution (overlap_policy 'queue') is runnable only when no earlier execution of
- * its job is still queued or running, which also holds between two workers claiming concurrently:
- * the earlier one is either locked by the other worker (skipped) or visible as queued/running.
+ * `claim` (queued -> running): takes up to `limit` runnable executions for `workerId`, under a
+ * lease of `leaseSeconds`, in one statement that also starts each one's first step and writes
+ * their events. `SKIP LOCKED` lets many workers claim at once without waiting on each other or
+ * taking the same row. A serial execution (overlap_policy 'queue') is runnable only when no earlier
+ * execution of its job is still queued or running, which also holds between two workers claiming
+ * concurrently: the earlier one is either locked by the other worker (skipped) or visible as
+ * queued/running.
  */
 export async function claimExecutions(db: Queryable, workerId: string, limit: number, leaseSeconds: number): Promise<ClaimedExecution[]> {
   const { rows } = await db.query<ClaimedExecution>(
     `WITH candidates AS (
        SELECT e.id FROM executions e
-       WHERE e.status = 'queued' AND e.run_at <= now()
+       WHERE e.status IN (${execFrom('claim')}) AND e.run_at <= now()
          AND (NOT e.serial OR NOT EXISTS (
                SELECT 1 FROM executions o
                WHERE o.job_id = e.job_id AND o.serial AND o.id <> e.id
@@ -62,18 +67,16 @@ export async function claimExecutions(db: Queryable, workerId: string, limit: nu
        FROM claimed
        WHERE jsonb_array_length(claimed.job_snapshot->'steps') > 0
          AND NOT EXISTS (SELECT 1 FROM step_runs d WHERE d.execution_id = claimed.id AND d.status = 'succeeded')
-       ON CONFLICT (execution_id, step_id) DO UPDATE
-         SET status = 'running', started_at = excluded.started_at, completed_at = NULL, attempt = excluded.attempt,
-             error = NULL, output = NULL
+       ON CONFLICT (execution_id, step_id) DO UPDATE SET ${RESTART_STEP}
+       WHERE r.status IN (${stepFrom('start')})
        RETURNING r.execution_id, r.step_id, r.started_at
-     )
+     ), ${eventsCte([
+       { from: 'claimed', kind: 'execution', executionId: 'claimed.id', jobId: 'claimed.job_id', status: `'running'`, at: 'claimed.started_at',
+         order: 'extract(epoch FROM claimed.created_at) * 1000000', phase: 0 },
+       { from: 'first_step f JOIN claimed ON claimed.id = f.execution_id', kind: 'step', executionId: 'f.execution_id', jobId: 'claimed.job_id',
+         stepId: 'f.step_id', status: `'running'`, at: 'f.started_at', order: 'extract(epoch FROM claimed.created_at) * 1000000', phase: 1 },
+     ])}
      SELECT claimed.*, f.step_id AS first_step_id, f.started_at AS first_step_started_at,
-            -- status events go out with the claim itself (delivered at commit)
-            pg_notify('vecron_events', json_build_object('kind', 'execution', 'execution_id', claimed.id, 'job_id', claimed.job_id,
-                      'status', 'running', 'at', now())::text) AS ev1,
-            CASE WHEN f.step_id IS NOT NULL THEN
-              pg_notify('vecron_events', json_build_object('kind', 'step', 'execution_id', claimed.id, 'job_id', claimed.job_id,
-                        'step_id', f.step_id, 'status', 'running', 'at', f.started_at)::text) END AS ev2,
             (SELECT coalesce(jsonb_agg(jsonb_build_object('step_id', r.step_id, 'output', r.output,
                                'started_at', r.started_at, 'completed_at', r.completed_at)), '[]'::jsonb)
              FROM step_runs r WHERE r.execution_id = claimed.id AND r.status = 'succeeded') AS done_steps,
@@ -83,57 +86,5 @@ export async function claimExecutions(db: Queryable, workerId: string, limit: nu
      FROM claimed LEFT JOIN first_step f ON f.execution_id = claimed.id`,
     [workerId, limit, leaseSeconds],
   );
-  return rows;
-}
-
-/** Extends the leases of executions this worker still runs; returns the ids it still owns. */
-export async function renewLeases(db: Queryable, workerId: string, ids: string[], leaseSeconds: number): Promise<Set<string>> {
-  if (ids.length === 0) return new Set();
-  const { rows } = await db.query<{ id: string }>(
-    `UPDATE executions SET lease_expires_at = now() + make_interval(secs => $3)
-     WHERE id = ANY($1::uuid[]) AND locked_by = $2 AND status = 'running'
-     RETURNING id`,
-    [ids, workerId, leaseSeconds],
-  );
-  return new Set(rows.map((r) => r.id));
-}
-
-export interface ReapedExecution {
-  id: string;
-  job_id: string;
-  status: 'queued' | 'dead_lettered';
-  locked_by: string;
-}
-
-/**
- * Executions whose worker stopped renewing its lease (crashed, killed, partitioned) go back to the
- * queue, or to the dead-letter state when that was their last attempt, so a module that kills its
- * worker every time cannot loop forever. The step that was running is run again by the next worker.
- */
-export async function reapExpiredLeases(db: Queryable): Promise<ReapedExecution[]> {
-  const { rows } = await db.query<ReapedExecution>(
-    `WITH expired AS (
-       SELECT id, locked_by FROM executions
-       WHERE status = 'running' AND lease_expires_at < now()
-       FOR UPDATE SKIP LOCKED
-     )
-     UPDATE executions x
-     SET status = CASE WHEN x.attempt >= x.max_attempts THEN 'dead_lettered' ELSE 'queued' END,
-         locked_by = NULL, lease_expires_at = NULL, run_at = now(),
-         finished_at = CASE WHEN x.attempt >= x.max_attempts THEN now() ELSE NULL END,
-         error = jsonb_build_object('code', 'lease_expired', 'message',
-                   'worker ' || e.locked_by || ' stopped renewing its lease (it crashed or was killed); attempt ' || x.attempt || ' of ' || x.max_attempts),
-         attempts = x.attempts || jsonb_build_array(jsonb_build_object('attempt', x.attempt, 'at', now(), 'worker', e.locked_by,
-                   'error', jsonb_build_object('code', 'lease_expired', 'message', 'worker stopped renewing its lease')))
-     FROM expired e WHERE x.id = e.id
-     RETURNING x.id, x.job_id, x.status, e.locked_by`,
-  );
-  if (rows.length) {
-    await db.query(
-      `UPDATE step_runs SET status = 'pending', started_at = NULL
-       WHERE execution_id = ANY($1::uuid[]) AND status = 'running'`,
-      [rows.map((r) => r.id)],
-    );
-  }
   return rows;
 }

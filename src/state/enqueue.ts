@@ -1,0 +1,74 @@
+import type { Queryable } from '../db/database.ts';
+import { QUEUE_CHANNEL } from '../db/channels.ts';
+import type { JobRecord } from '../jobs/repository.ts';
+import { eventsCte } from './events.ts';
+
+export type TriggerType = 'schedule' | 'manual' | 'webhook';
+
+export interface TriggerInfo {
+  type: TriggerType;
+  /** When the trigger happened (the fire time for schedules). */
+  time: string;
+  user?: string | null;
+  payload?: unknown;
+  headers?: Record<string, string>;
+  query?: Record<string, unknown>;
+  /** A scheduled run that fired late under misfire_policy fire_once. */
+  misfired?: boolean;
+}
+
+/** Why a fire time was recorded as skipped instead of run. */
+export interface SkipReason {
+  /** `overlap_skipped`: the previous execution was still going (overlap_policy skip); `misfire`: the fire time was missed (misfire_policy). */
+  code: 'overlap_skipped' | 'misfire';
+  message: string;
+}
+
+export interface EnqueueOptions {
+  trigger: TriggerInfo;
+  /** Fire time of a scheduled run; (job, fire_time) is unique, so a second insert is a no-op. */
+  fireTime?: Date | null;
+  runAt?: Date;
+  /** overlap_policy 'queue': run after the job's earlier executions, one at a time. */
+  serial?: boolean;
+  /** `skip` instead of `enqueue`: the fire time is recorded as a skipped execution, not run. */
+  skip?: SkipReason;
+}
+
+/**
+ * `enqueue` (-> queued) or `skip` (-> skipped): creates one execution of `job` with a snapshot of
+ * its definition (step rows are written as the steps start), its event and, when queued, the
+ * NOTIFY that wakes a worker (sent at commit), in one statement. Returns null when an execution
+ * for the same (job, fire time) already exists: that is how several schedulers produce exactly one
+ * execution per fire time.
+ */
+export async function enqueueExecution(db: Queryable, job: JobRecord, opts: EnqueueOptions): Promise<string | null> {
+  const { id: _id, version, created_at, updated_at, created_by, updated_by, ...definition } = job;
+  const { rows } = await db.query<{ id: string }>(
+    `WITH e AS (
+       INSERT INTO executions (job_id, job_version, job_snapshot, trigger_type, trigger, fire_time, max_attempts, run_at,
+                               serial, status, error, finished_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, now()), $9,
+               CASE WHEN $10::jsonb IS NULL THEN 'queued' ELSE 'skipped' END, $10::jsonb,
+               CASE WHEN $10::jsonb IS NULL THEN NULL ELSE now() END)
+       ON CONFLICT (job_id, fire_time) WHERE fire_time IS NOT NULL DO NOTHING
+       RETURNING id, job_id, status, run_at, created_at, error
+     ), ${eventsCte([{ from: 'e', kind: 'execution', executionId: 'e.id', jobId: 'e.job_id', status: 'e.status', at: 'e.created_at', reason: `e.error->>'code'`, error: 'e.error', phase: 0 }])}
+     SELECT e.id, CASE WHEN e.status = 'queued'
+                       THEN pg_notify('${QUEUE_CHANNEL}', e.id::text || ' ' || floor(extract(epoch FROM e.run_at) * 1000)::bigint::text) END AS notified
+     FROM e`,
+    [
+      job.id,
+      version,
+      JSON.stringify(definition),
+      opts.trigger.type,
+      JSON.stringify(opts.trigger),
+      opts.fireTime ?? null,
+      job.max_retries + 1,
+      opts.runAt ?? null,
+      opts.serial ?? false,
+      opts.skip ? JSON.stringify(opts.skip) : null,
+    ],
+  );
+  return rows[0]?.id ?? null;
+}

@@ -1,0 +1,120 @@
+import type { Queryable } from '../db/database.ts';
+import type { ExecutionStatus, StepStatus } from './statuses.ts';
+
+/**
+ * An execution or step status change, as stored in `status_events` (migration 008) and sent on
+ * NOTIFY vecron_events and the live stream. `seq` orders all events of the cluster.
+ */
+export interface StatusEvent {
+  seq: number;
+  kind: 'execution' | 'step';
+  execution_id: string;
+  job_id: string;
+  step_id?: string;
+  status: ExecutionStatus | StepStatus;
+  at: string;
+  /** Why a step or execution was skipped ('an earlier step failed', 'misfire', ...). */
+  reason?: string;
+  /** The error of a failed step or attempt, cut to about 2 KB. */
+  error?: unknown;
+}
+
+/** Largest error JSON kept in an event; the full error is in the execution record. */
+const MAX_EVENT_ERROR_CHARS = 2000;
+
+/** The error as an event carries it: as is when small, else its first 2,000 characters. */
+export function eventError(error: unknown): string | null {
+  if (error === undefined || error === null) return null;
+  const s = JSON.stringify(error);
+  return s.length > MAX_EVENT_ERROR_CHARS ? JSON.stringify({ truncated: s.slice(0, MAX_EVENT_ERROR_CHARS) }) : s;
+}
+
+/** One source of events inside a transition's statement: a SELECT over a CTE that changed rows. */
+export interface EventSource {
+  /** FROM clause (and WHERE) the values below are read from. */
+  from: string;
+  kind: 'execution' | 'step';
+  executionId: string;
+  jobId: string;
+  stepId?: string;
+  /** SQL expression of the new status. */
+  status: string;
+  at?: string;
+  reason?: string;
+  error?: string;
+  /** Sort keys: events of one statement are numbered by (order, phase, position). */
+  order?: string;
+  phase: number;
+  position?: string;
+}
+
+/**
+ * A data-modifying CTE named `ev` that appends the events of one transition, in order, in the
+ * same statement as the change itself (so the event exists exactly when the change committed).
+ * The table's trigger sends each one on NOTIFY at commit.
+ */
+export function eventsCte(sources: EventSource[]): string {
+  const selects = sources.map(
+    (s) =>
+      `SELECT ${s.order ?? '0'}::bigint AS n, ${s.phase}::int AS o, ${s.position ?? '0'}::int AS p, '${s.kind}'::text AS kind,
+              ${s.executionId}::uuid AS execution_id, ${s.jobId}::uuid AS job_id, ${s.stepId ?? 'NULL'}::text AS step_id,
+              ${s.status}::text AS status, coalesce(${s.at ?? 'NULL'}::timestamptz, now()) AS at,
+              ${s.reason ?? 'NULL'}::text AS reason, ${s.error ?? 'NULL'}::jsonb AS error
+       FROM ${s.from}`,
+  );
+  return `ev AS (
+    INSERT INTO status_events (kind, execution_id, job_id, step_id, status, at, reason, error)
+    SELECT kind, execution_id, job_id, step_id, status, at, reason, error
+    FROM (${selects.join('\n UNION ALL ')}) evs ORDER BY n, o, p)`;
+}
+
+export interface EventFilter {
+  jobId?: string;
+  executionId?: string;
+}
+
+/** Events after `afterSeq`, oldest first, at most `limit` (a page of a replay). */
+export async function eventsAfter(db: Queryable, afterSeq: number, filter: EventFilter, limit = 1000): Promise<StatusEvent[]> {
+  const { rows } = await db.query<{ j: StatusEvent }>(
+    `SELECT status_event_json(e) AS j FROM status_events e
+     WHERE e.seq > $1 AND ($2::uuid IS NULL OR e.job_id = $2) AND ($3::uuid IS NULL OR e.execution_id = $3)
+     ORDER BY e.seq LIMIT $4`,
+    [afterSeq, filter.jobId ?? null, filter.executionId ?? null, limit],
+  );
+  return rows.map((r) => r.j);
+}
+
+/** Events by seq (those too large for a NOTIFY payload). */
+export async function eventsBySeq(db: Queryable, seqs: number[]): Promise<StatusEvent[]> {
+  const { rows } = await db.query<{ j: StatusEvent }>(
+    'SELECT status_event_json(e) AS j FROM status_events e WHERE e.seq = ANY($1::bigint[]) ORDER BY e.seq',
+    [seqs],
+  );
+  return rows.map((r) => r.j);
+}
+
+/** The oldest event still kept, or null when there is none. */
+export async function oldestEventSeq(db: Queryable): Promise<number | null> {
+  const { rows } = await db.query<{ seq: string | number | null }>('SELECT min(seq) AS seq FROM status_events');
+  return rows[0]?.seq == null ? null : Number(rows[0].seq);
+}
+
+/**
+ * Deletes events older than `retentionSeconds`, oldest first, `batch` at a time (each round reads
+ * at most `batch` rows by the primary key, so it costs little when there is nothing to delete).
+ * Several processes may prune at once. Returns how many were deleted.
+ */
+export async function pruneEvents(db: Queryable, retentionSeconds: number, batch = 5000): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const r = await db.query(
+      `WITH oldest AS (SELECT seq, at FROM status_events ORDER BY seq LIMIT $2)
+       DELETE FROM status_events e USING oldest o
+       WHERE e.seq = o.seq AND o.at < now() - make_interval(secs => $1)
+       RETURNING e.seq`,
+      [retentionSeconds, batch],
+    );
+    total += r.rows.length;
+    if (r.rows.length < batch) return total;
+  }
+}
