@@ -1,4 +1,4 @@
-import { eventsCte, type EventSource } from './events.ts';
+import type { EventSource } from './events.ts';
 import { stepFrom } from './statuses.ts';
 
 /**

@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/database.ts';
+import { EVENTS_CHANNEL } from '../db/channels.ts';
 import type { ExecutionStatus, StepStatus } from './statuses.ts';
 
 /**
@@ -49,9 +50,14 @@ export interface EventSource {
 }
 
 /**
- * A data-modifying CTE named `ev` that appends the events of one transition, in order, in the
- * same statement as the change itself (so the event exists exactly when the change committed).
- * The table's trigger sends each one on NOTIFY at commit.
+ * Two CTEs: `ev` appends the events of one transition, in order, in the same statement as the
+ * change itself (so an event exists exactly when its change committed); `ev_notify` sends each on
+ * NOTIFY vecron_events (delivered at commit, in seq order). The statement must join `ev_notify`
+ * (`${NOTIFIED}` after its final FROM) for the NOTIFYs to be sent. An event larger than a NOTIFY
+ * payload allows (8000 bytes) is announced by its seq alone; listeners read it from the table.
+ *
+ * (A trigger on status_events would do the NOTIFY too, but costs 0.1-0.2 ms per statement on the
+ * queue's hot path: measured on this machine, see docs/benchmarks.md.)
  */
 export function eventsCte(sources: EventSource[]): string {
   const selects = sources.map(
@@ -65,7 +71,48 @@ export function eventsCte(sources: EventSource[]): string {
   return `ev AS (
     INSERT INTO status_events (kind, execution_id, job_id, step_id, status, at, reason, error)
     SELECT kind, execution_id, job_id, step_id, status, at, reason, error
-    FROM (${selects.join('\n UNION ALL ')}) evs ORDER BY n, o, p)`;
+    FROM (${selects.join('\n UNION ALL ')}) evs ORDER BY n, o, p
+    RETURNING seq, status_event_json(status_events)::text AS payload
+  ), ${NOTIFY_CTE}`;
+}
+
+/** Materialized: evaluated once however the final query joins it, so each NOTIFY is sent once. */
+const NOTIFY_CTE = `ev_notify AS MATERIALIZED (
+    SELECT count(pg_notify('${EVENTS_CHANNEL}', CASE WHEN octet_length(o.payload) < 7900 THEN o.payload
+                                                  ELSE json_build_object('seq', o.seq)::text END)) AS notified
+    FROM (SELECT seq, payload FROM ev ORDER BY seq) o
+  )`;
+
+/** Joined after a transition's final FROM: sends the NOTIFYs of its events. */
+export const NOTIFIED = 'CROSS JOIN ev_notify';
+
+/**
+ * Appends events that no row change goes with (tests of the stream use it); the transitions
+ * write theirs with `eventsCte`. Returns them as stored.
+ */
+export async function appendEvents(
+  db: Queryable,
+  events: { kind: 'execution' | 'step'; execution_id: string; job_id: string; step_id?: string; status: string; reason?: string; error?: unknown }[],
+): Promise<StatusEvent[]> {
+  const { rows } = await db.query<{ payload: string }>(
+    `WITH input AS (
+       SELECT * FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::jsonb[]) WITH ORDINALITY
+         AS i(kind, execution_id, job_id, step_id, status, reason, error, n)
+     ), ${eventsCte([{ from: 'input', kind: 'execution', executionId: 'input.execution_id', jobId: 'input.job_id', stepId: 'input.step_id',
+                       status: 'input.status', reason: 'input.reason', error: 'input.error', order: 'input.n', phase: 0 }]).replace(
+                       `'execution'::text AS kind`, 'input.kind AS kind')}
+     SELECT ev.payload FROM ev ${NOTIFIED} ORDER BY ev.seq`,
+    [
+      events.map((e) => e.kind),
+      events.map((e) => e.execution_id),
+      events.map((e) => e.job_id),
+      events.map((e) => e.step_id ?? null),
+      events.map((e) => e.status),
+      events.map((e) => e.reason ?? null),
+      events.map((e) => (e.error === undefined ? null : JSON.stringify(e.error))),
+    ],
+  );
+  return rows.map((r) => JSON.parse(r.payload));
 }
 
 export interface EventFilter {

@@ -3,105 +3,15 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { forEachDatabase } from '../helpers/db.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
-import type { StatusEvent } from '../../src/state/events.ts';
+import { appendEvents, type StatusEvent } from '../../src/state/events.ts';
 import { KEEP_ALIVE_MS } from '../../src/api/routes/events.ts';
 import { API_ONLY, assertError, waitFor } from './support.ts';
+import { openStream, type Stream } from '../helpers/sse.ts';
 
-interface Frame {
-  event?: string;
-  id?: string;
-  data?: string;
-  retry?: string;
-  comments: string[];
-}
-
-/** A server-sent event stream read incrementally with fetch. */
-interface Stream {
-  status: number;
-  headers: Headers;
-  /** The next frame (skipping none), within `ms`. */
-  next(ms?: number): Promise<Frame>;
-  /** The next frame that carries an event. */
-  nextEvent(ms?: number): Promise<Frame & { json: StatusEvent }>;
-  close(): void;
-}
-
-async function openStream(t: TestApp, path: string, token: string | null = t.adminToken): Promise<Stream> {
-  const ac = new AbortController();
-  const res = await fetch(t.url + path, {
-    headers: token ? { authorization: `Bearer ${token}`, accept: 'text/event-stream' } : {},
-    signal: ac.signal,
-  });
-  const reader = res.body!.getReader();
-  const decoder = new TextDecoder();
-  let buffer = '';
-  const frames: Frame[] = [];
-  let pending: ReturnType<typeof reader.read> | null = null;
-
-  const parse = () => {
-    for (let i = buffer.indexOf('\n\n'); i >= 0; i = buffer.indexOf('\n\n')) {
-      const block = buffer.slice(0, i);
-      buffer = buffer.slice(i + 2);
-      const f: Frame = { comments: [] };
-      for (const line of block.split('\n')) {
-        if (line.startsWith(':')) f.comments.push(line.slice(1).trim());
-        else {
-          const c = line.indexOf(':');
-          const field = line.slice(0, c) as 'event' | 'id' | 'data' | 'retry';
-          f[field] = line.slice(c + 1).replace(/^ /, '');
-        }
-      }
-      frames.push(f);
-    }
-  };
-
-  const next = async (ms = 5000): Promise<Frame> => {
-    const deadline = Date.now() + ms;
-    while (frames.length === 0) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no event-stream frame within ${ms} ms`);
-      // A read still pending after a timeout is kept for the next call, so no chunk is lost.
-      pending ??= reader.read();
-      let timer: NodeJS.Timeout | undefined;
-      const r = await Promise.race([
-        pending,
-        new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), left))),
-      ]).finally(() => clearTimeout(timer));
-      if (r === null) continue;
-      pending = null;
-      if (r.done) throw new Error('the event stream ended');
-      buffer += decoder.decode(r.value, { stream: true });
-      parse();
-    }
-    return frames.shift()!;
-  };
-
-  return {
-    status: res.status,
-    headers: res.headers,
-    next,
-    async nextEvent(ms = 5000) {
-      for (;;) {
-        const f = await next(ms);
-        if (f.data !== undefined) return { ...f, json: JSON.parse(f.data) };
-      }
-    },
-    close: () => ac.abort(),
-  };
-}
-
-/**
- * Appends an event to the real event log (the table and its NOTIFY trigger, as every transition in
- * src/state does) for executions that need not exist; returns it as stored.
- */
+/** Appends an event to the real event log (the table and NOTIFY, as every transition in src/state does), for executions that need not exist. */
 async function append(t: TestApp, over: Partial<StatusEvent> = {}): Promise<StatusEvent> {
-  const e = { kind: 'execution', execution_id: randomUUID(), job_id: randomUUID(), status: 'running', ...over };
-  const { rows } = await t.app.db.query<{ j: StatusEvent }>(
-    `INSERT INTO status_events (kind, execution_id, job_id, step_id, status, error) VALUES ($1, $2, $3, $4, $5, $6)
-     RETURNING status_event_json(status_events) AS j`,
-    [e.kind, e.execution_id, e.job_id, e.step_id ?? null, e.status, e.error === undefined ? null : JSON.stringify(e.error)],
-  );
-  return rows[0].j;
+  const [e] = await appendEvents(t.app.db, [{ kind: 'execution', execution_id: randomUUID(), job_id: randomUUID(), status: 'running', ...over }]);
+  return e;
 }
 
 forEachDatabase((kind) => {
@@ -231,6 +141,76 @@ forEachDatabase((kind) => {
         assert.deepEqual((await again.nextEvent()).json, e);
       } finally {
         again.close();
+      }
+    });
+
+    it('a client that reconnects with Last-Event-ID gets what it missed, in order, then the live events, without repeats', async () => {
+      const job = randomUUID();
+      const s1 = await openStream(t, `/api/v1/events?job_id=${job}`);
+      let lastSeen: StatusEvent;
+      try {
+        assert.equal((await s1.next()).retry, '3000');
+        await append(t, { job_id: job, status: 'queued' });
+        lastSeen = (await s1.nextEvent()).json;
+      } finally {
+        s1.close(); // the connection drops
+      }
+      // while the client is away: two events of its job, one of another job
+      const missed1 = await append(t, { job_id: job, status: 'running' });
+      await append(t, { status: 'running' });
+      const missed2 = await append(t, { job_id: job, kind: 'step', step_id: 'a', status: 'running' });
+
+      const s2 = await openStream(t, `/api/v1/events?job_id=${job}`, t.adminToken, { 'last-event-id': String(lastSeen.seq) });
+      try {
+        assert.equal((await s2.next()).retry, '3000', 'the stream still starts with retry:');
+        const r1 = await s2.nextEvent();
+        assert.equal(r1.id, String(missed1.seq));
+        assert.deepEqual(r1.json, missed1);
+        assert.deepEqual((await s2.nextEvent()).json, missed2, 'filters apply to the replay too');
+        const live = await append(t, { job_id: job, status: 'succeeded' });
+        assert.deepEqual((await s2.nextEvent()).json, live);
+        await assert.rejects(s2.nextEvent(300), /no event-stream frame/, 'nothing twice');
+      } finally {
+        s2.close();
+      }
+
+      // the same with ?last_event_id= (for clients that cannot set the header on their first connection)
+      const s3 = await openStream(t, `/api/v1/events?job_id=${job}&last_event_id=${missed1.seq}`);
+      try {
+        assert.equal((await s3.next()).retry, '3000');
+        assert.deepEqual((await s3.nextEvent()).json, missed2);
+      } finally {
+        s3.close();
+      }
+    });
+
+    it('a replay from before the oldest stored event starts with a resync event', async () => {
+      const job = randomUUID();
+      const first = await append(t, { job_id: job, status: 'queued' });
+      const kept = await append(t, { job_id: job, status: 'running' });
+      await t.app.db.query('DELETE FROM status_events WHERE seq <= $1', [first.seq]); // as pruning does
+      const s = await openStream(t, `/api/v1/events?job_id=${job}&last_event_id=${first.seq - 1}`);
+      try {
+        assert.equal((await s.next()).retry, '3000');
+        const resync = await s.next();
+        assert.equal(resync.event, 'resync');
+        assert.match(JSON.parse(resync.data!).reason, /no longer stored; reload the current state/);
+        assert.deepEqual((await s.nextEvent()).json, kept);
+      } finally {
+        s.close();
+      }
+    });
+
+    it('an event too large for a NOTIFY payload still arrives whole', async () => {
+      const s = await openStream(t, '/api/v1/events');
+      try {
+        assert.equal((await s.next()).retry, '3000');
+        const big = await append(t, { kind: 'step', step_id: 'big', status: 'failed', error: { code: 'x', message: 'm'.repeat(10_000) } });
+        const f = await s.nextEvent();
+        assert.deepEqual(f.json, big);
+        assert.equal((f.json.error as any).message.length, 10_000);
+      } finally {
+        s.close();
       }
     });
 
