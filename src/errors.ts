@@ -3,29 +3,30 @@
  * stable `code`; the API turns the code into an HTTP status in one place (src/api/error-handler.ts).
  * Anything that is not a VecronError is a bug and becomes a 500.
  */
-export type ErrorCode =
-  | 'validation_failed'
-  | 'invalid_json'
-  | 'invalid_config'
-  | 'unauthorized'
-  | 'forbidden'
-  | 'not_found'
-  | 'conflict'
-  | 'rate_limited'
-  | 'payload_too_large'
-  | 'unsupported_media_type'
-  | 'unavailable'
-  | 'invalid_signature'
-  | 'invalid_module'
-  | 'import_not_allowed'
-  | 'integrity_check_failed'
-  | 'template_error'
-  | 'step_failed'
-  | 'step_timeout'
-  | 'job_timeout'
-  | 'step_type_unavailable'
-  | 'http_error'
-  | 'internal';
+export const ERROR_CODES = [
+  'validation_failed',
+  'invalid_json',
+  'invalid_config',
+  'unauthorized',
+  'forbidden',
+  'not_found',
+  'conflict',
+  'rate_limited',
+  'payload_too_large',
+  'unsupported_media_type',
+  'unavailable',
+  'invalid_signature',
+  'invalid_module',
+  'import_not_allowed',
+  'integrity_check_failed',
+  'internal',
+] as const;
+/**
+ * Exactly the codes vecron throws as VecronErrors, each documented in docs/api.md's error table
+ * (test/api/error-docs.test.ts holds the three together). A step's failures are StepErrors
+ * (src/engine/step-error.ts) with their own codes, recorded in the execution, never thrown to the API.
+ */
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export interface Problem {
   /** JSON path of the offending value, e.g. `steps[1].config.url`; `` for the whole document. */

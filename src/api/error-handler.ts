@@ -5,13 +5,9 @@ import { VecronError, type ErrorCode, type Problem } from '../errors.ts';
 export const STATUS_BY_CODE: Record<ErrorCode, number> = {
   validation_failed: 400,
   invalid_json: 400,
-  invalid_config: 400,
   invalid_signature: 400,
   invalid_module: 400,
   import_not_allowed: 400,
-  // the stored bytes are not what was uploaded: tampering or corruption on the server side
-  integrity_check_failed: 500,
-  template_error: 422,
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
@@ -19,13 +15,12 @@ export const STATUS_BY_CODE: Record<ErrorCode, number> = {
   payload_too_large: 413,
   unsupported_media_type: 415,
   rate_limited: 429,
-  unavailable: 503,
-  step_failed: 500,
-  step_timeout: 500,
-  job_timeout: 500,
-  step_type_unavailable: 500,
-  http_error: 502,
+  // the server's own settings or key file are wrong: nothing the caller sent
+  invalid_config: 500,
+  // the stored bytes are not what was uploaded: tampering or corruption on the server side
+  integrity_check_failed: 500,
   internal: 500,
+  unavailable: 503,
 };
 
 /** Fastify's schema errors carry an instancePath like `/limit`; we report `limit` or `query.limit`. */
