@@ -11,12 +11,19 @@ export type { StatusEvent, EventFilter };
  * each on NOTIFY at commit: so an API process sees the changes made by workers in other processes,
  * in commit order. Nothing is published from here. A process listens only once someone subscribes.
  */
+/** How long a skipped-over seq counts as pending (a transaction still running), and how many at most. */
+const PENDING_MS = 30_000;
+const MAX_PENDING = 1000;
+
 export class EventBus {
   private readonly emitter = new EventEmitter();
   private unlisten: (() => Promise<void>) | null = null;
   private listening: Promise<void> | null = null;
   /** Delivery stays in NOTIFY order even when an event has to be read from the table first. */
   private delivering: Promise<void> = Promise.resolve();
+  /** The highest seq received, and the lower ones not received yet (with when they were noticed). */
+  private highest = 0;
+  private readonly pending = new Map<number, number>();
 
   constructor(private readonly db: Database) {
     this.emitter.setMaxListeners(0);
@@ -43,8 +50,37 @@ export class EventBus {
     this.delivering = this.delivering.then(async () => {
       // An event too large for a NOTIFY payload arrives as its seq alone.
       const events = complete ? [e as StatusEvent] : await eventsBySeq(this.db, [e.seq!]).catch(() => []);
-      for (const ev of events) this.emitter.emit('event', ev);
+      for (const ev of events) {
+        this.track(ev.seq);
+        this.emitter.emit('event', ev);
+      }
     });
+  }
+
+  /**
+   * Seqs are taken when a transition's statement runs and delivered when its transaction commits,
+   * so a lower seq may arrive after a higher one (two transactions committing at once, or the
+   * scheduler's round, which commits all its fire times together). The seqs skipped over are
+   * pending until they arrive, or for PENDING_MS (then they are taken as rolled back).
+   */
+  private track(seq: number): void {
+    const now = Date.now();
+    if (this.highest === 0) this.highest = seq;
+    else if (seq > this.highest) {
+      for (let s = Math.max(this.highest + 1, seq - MAX_PENDING); s < seq; s++) this.pending.set(s, now);
+      this.highest = seq;
+    } else this.pending.delete(seq);
+    for (const [s, at] of this.pending) if (now - at > PENDING_MS || s < this.highest - MAX_PENDING) this.pending.delete(s);
+  }
+
+  /** The highest seq this process has received (0 before the first). */
+  get highestSeq(): number {
+    return this.highest;
+  }
+
+  /** The seqs below `high` not received yet (transactions that have not committed), oldest first. */
+  pendingBelow(high: number): number[] {
+    return [...this.pending.keys()].filter((s) => s < high).sort((a, b) => a - b);
   }
 
   /** Delivers every event from now on (after `ready()` resolves, also those of other processes). */
@@ -69,6 +105,11 @@ export class EventBus {
   /** The stored events after `afterSeq` matching `filter`, oldest first, one page (for a replay). */
   after(afterSeq: number, filter: EventFilter, limit?: number): Promise<StatusEvent[]> {
     return eventsAfter(this.db, afterSeq, filter, limit);
+  }
+
+  /** The stored events among `seqs` matching `filter`, oldest first. */
+  bySeq(seqs: number[], filter: EventFilter): Promise<StatusEvent[]> {
+    return eventsBySeq(this.db, seqs, filter);
   }
 
   /** The oldest stored event's seq (older ones were pruned), or null when none is stored. */

@@ -131,11 +131,14 @@ export async function eventsAfter(db: Queryable, afterSeq: number, filter: Event
   return rows.map((r) => r.j);
 }
 
-/** Events by seq (those too large for a NOTIFY payload). */
-export async function eventsBySeq(db: Queryable, seqs: number[]): Promise<StatusEvent[]> {
+/** Events by seq (those too large for a NOTIFY payload; those a reconnecting client had not received yet). */
+export async function eventsBySeq(db: Queryable, seqs: number[], filter: EventFilter = {}): Promise<StatusEvent[]> {
+  if (seqs.length === 0) return [];
   const { rows } = await db.query<{ j: StatusEvent }>(
-    'SELECT status_event_json(e) AS j FROM status_events e WHERE e.seq = ANY($1::bigint[]) ORDER BY e.seq',
-    [seqs],
+    `SELECT status_event_json(e) AS j FROM status_events e
+     WHERE e.seq = ANY($1::bigint[]) AND ($2::uuid IS NULL OR e.job_id = $2) AND ($3::uuid IS NULL OR e.execution_id = $3)
+     ORDER BY e.seq`,
+    [seqs, filter.jobId ?? null, filter.executionId ?? null],
   );
   return rows.map((r) => r.j);
 }

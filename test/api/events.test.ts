@@ -184,6 +184,55 @@ forEachDatabase((kind) => {
       }
     });
 
+    if (kind === 'postgres') {
+      // Needs two connections at once: a transaction that took its seq stays open while another commits.
+      it('an event that commits after a higher one is neither lost nor repeated across a reconnection', async () => {
+        const job = randomUUID();
+        const s1 = await openStream(t, `/api/v1/events?job_id=${job}`);
+        let release!: () => void;
+        const gate = new Promise<void>((r) => (release = r));
+        let lowSeq = 0;
+        let tookSeq!: () => void;
+        const took = new Promise<void>((r) => (tookSeq = r));
+        let slow: Promise<void> | undefined;
+        let lastId: string;
+        try {
+          assert.equal((await s1.next()).retry, '3000');
+          await append(t, { job_id: job, status: 'queued' });
+          await s1.nextEvent();
+          // a transaction takes a seq and has not committed yet ...
+          slow = t.app.db.transaction(async (tx) => {
+            [{ seq: lowSeq }] = await appendEvents(tx, [{ kind: 'execution', execution_id: randomUUID(), job_id: job, status: 'running' }]);
+            tookSeq();
+            await gate;
+          });
+          await took;
+          // ... while a later one commits: its id says the lower seq is still pending
+          const high = await append(t, { job_id: job, status: 'succeeded' });
+          assert.ok(high.seq > lowSeq);
+          const f = await s1.nextEvent();
+          assert.deepEqual(f.json, high);
+          assert.equal(f.id, `${high.seq},${lowSeq}`);
+          lastId = f.id!;
+        } finally {
+          s1.close(); // the client leaves before the slow transaction commits
+        }
+        release();
+        await slow;
+
+        const s2 = await openStream(t, `/api/v1/events?job_id=${job}`, t.adminToken, { 'last-event-id': lastId });
+        try {
+          assert.equal((await s2.next()).retry, '3000');
+          const late = await s2.nextEvent();
+          assert.equal(late.json.seq, lowSeq, 'the event that committed late is replayed');
+          assert.equal(late.id, String(lastId.split(',')[0]), 'and nothing is pending any more');
+          await assert.rejects(s2.nextEvent(300), /no event-stream frame/, 'the higher one is not sent again');
+        } finally {
+          s2.close();
+        }
+      });
+    }
+
     it('a replay from before the oldest stored event starts with a resync event', async () => {
       const job = randomUUID();
       const first = await append(t, { job_id: job, status: 'queued' });

@@ -9,13 +9,30 @@ export const KEEP_ALIVE_MS = 15_000;
 export const RETRY_MS = 3000;
 /** Events read per query of a replay. */
 const REPLAY_PAGE = 1000;
+/** How long the seqs a reconnecting client had not received yet are carried in its ids. */
+const CARRY_MS = 30_000;
+/** `high[,pending...]`: see parseCursor. */
+const CURSOR = '^[0-9]{1,15}(,[0-9]{1,15}){0,1000}$';
+
+/**
+ * An event id is a cursor: `high` and the seqs below it still `pending` when the event was sent
+ * (taken by transactions that had not committed yet). Every event up to `high` but those was
+ * delivered (or did not match the stream's filters), so a replay sends the stored events above
+ * `high` and the pending ones: nothing twice, nothing missed. Usually there is nothing pending and
+ * the id is the event's seq.
+ */
+function parseCursor(id: string): { high: number; pending: number[] } {
+  const [high, ...pending] = id.split(',').map(Number);
+  return { high, pending };
+}
 
 /**
  * Live execution and step status changes as server-sent events.
  *
- * Each event's `id:` is its sequence number in the stored event log (`status_events`). A client
- * that reconnects sends the last one it saw as `Last-Event-ID` (EventSource does so by itself; or
- * `?last_event_id=`): it first gets every stored event after it that matches its filters, in
+ * Each event's `id:` is its sequence number in the stored event log (`status_events`), followed by
+ * the lower ones not committed yet when there are any (see parseCursor). A client that reconnects
+ * sends the last one it saw as `Last-Event-ID` (EventSource does so by itself; or
+ * `?last_event_id=`): it first gets every stored event it missed that matches its filters, in
  * order, then the live ones, without gaps or repeats. If events it missed were already pruned
  * (VECRON_EVENT_RETENTION_SECONDS), a `resync` event says so: reload the current state then.
  */
@@ -44,7 +61,7 @@ export async function eventsRoutes(app: FastifyInstance, ctx: ApiContext): Promi
       tags: ['events'],
       summary: 'Live status events (server-sent events)',
       description:
-        'A `text/event-stream` of execution and step status changes: `event: execution|step`, `id: <seq>`, ' +
+        'A `text/event-stream` of execution and step status changes: `event: execution|step`, `id: <seq>[,<pending seq>...]`, ' +
         '`data: {"seq","kind","execution_id","job_id","step_id?","status","at","reason?","error?"}`. `seq` orders all ' +
         'events of the cluster. Optional filters `job_id` and `execution_id`. On reconnection, the `Last-Event-ID` ' +
         'header (or `last_event_id`) replays the stored events after it first; `event: resync` means some were ' +
@@ -56,14 +73,14 @@ export async function eventsRoutes(app: FastifyInstance, ctx: ApiContext): Promi
         properties: {
           job_id: { type: 'string', format: 'uuid' },
           execution_id: { type: 'string', format: 'uuid' },
-          last_event_id: { type: 'string', pattern: '^[0-9]{1,15}$', description: 'Replay the stored events after this seq (as the Last-Event-ID header)' },
+          last_event_id: { type: 'string', pattern: CURSOR, description: 'Replay the stored events after this event id (as the Last-Event-ID header)' },
           access_token: { type: 'string', description: 'API token, for clients that cannot send an Authorization header' },
         },
       },
       headers: {
         type: 'object',
         properties: {
-          'last-event-id': { type: 'string', pattern: '^[0-9]{1,15}$', description: 'The last event id the client saw' },
+          'last-event-id': { type: 'string', pattern: CURSOR, description: 'The last event id the client saw' },
         },
       },
     },
@@ -71,7 +88,7 @@ export async function eventsRoutes(app: FastifyInstance, ctx: ApiContext): Promi
     const q = req.query as { job_id?: string; execution_id?: string; last_event_id?: string };
     const header = req.headers['last-event-id'];
     const lastId = q.last_event_id ?? (typeof header === 'string' ? header : undefined);
-    const after = lastId === undefined ? null : Number(lastId);
+    const from = lastId === undefined ? null : parseCursor(lastId);
     const filter = { jobId: q.job_id, executionId: q.execution_id };
     const matches = (e: StatusEvent) =>
       (!q.job_id || e.job_id === q.job_id) && (!q.execution_id || e.execution_id === q.execution_id);
@@ -79,7 +96,7 @@ export async function eventsRoutes(app: FastifyInstance, ctx: ApiContext): Promi
 
     // Subscribe before reading the replay, so nothing committed in between is lost; live events
     // wait in `held` until the replay is written (and are dropped if the replay already had them).
-    let held: StatusEvent[] | null = after === null ? null : [];
+    let held: StatusEvent[] | null = from === null ? null : [];
     let live: ((e: StatusEvent) => void) | null = null;
     const unsubscribe = ctx.events.subscribe((e) => {
       if (!matches(e)) return;
@@ -118,33 +135,55 @@ export async function eventsRoutes(app: FastifyInstance, ctx: ApiContext): Promi
     const write = (chunk: string) => {
       if (!res.writableEnded && !res.destroyed) res.write(chunk);
     };
-    const send = (e: StatusEvent) => write(`id: ${e.seq}\nevent: ${e.kind}\ndata: ${JSON.stringify(e)}\n\n`);
+    // What this client may not have yet, from its Last-Event-ID: carried in the ids until sent.
+    const carried = new Map<number, number>();
+    let sentHigh = 0;
+    const cursor = (high: number): string => {
+      sentHigh = Math.max(sentHigh, high);
+      const now = Date.now();
+      const pending = new Set(ctx.events.pendingBelow(sentHigh));
+      for (const [seq, until] of carried) {
+        if (until < now) carried.delete(seq);
+        else if (seq < sentHigh) pending.add(seq);
+      }
+      return [sentHigh, ...[...pending].sort((x, y) => x - y)].join(',');
+    };
+    const send = (e: StatusEvent, high: number) => {
+      carried.delete(e.seq);
+      write(`id: ${cursor(high)}\nevent: ${e.kind}\ndata: ${JSON.stringify(e)}\n\n`);
+    };
 
-    if (after !== null) {
+    if (from !== null) {
       try {
         const sent = new Set<number>();
+        for (const seq of from.pending) carried.set(seq, Date.now() + CARRY_MS);
         const oldest = await ctx.events.oldestSeq();
-        if (oldest !== null && oldest > after + 1) {
-          write(`event: resync\ndata: ${JSON.stringify({ reason: `events after ${after} up to ${oldest - 1} are no longer stored; reload the current state`, oldest_seq: oldest })}\n\n`);
+        if (oldest !== null && oldest > from.high + 1) {
+          write(`event: resync\ndata: ${JSON.stringify({ reason: `events after ${from.high} up to ${oldest - 1} are no longer stored; reload the current state`, oldest_seq: oldest })}\n\n`);
         }
-        for (let from = after; !closed; ) {
-          const page = await ctx.events.after(from, filter, REPLAY_PAGE);
+        // first those that were pending when the client left, then everything after its high mark
+        for (const e of await ctx.events.bySeq(from.pending, filter)) {
+          send(e, from.high);
+          sent.add(e.seq);
+        }
+        for (let after = from.high; !closed; ) {
+          const page = await ctx.events.after(after, filter, REPLAY_PAGE);
           for (const e of page) {
-            send(e);
+            send(e, e.seq);
             sent.add(e.seq);
           }
           if (page.length < REPLAY_PAGE) break;
-          from = page[page.length - 1].seq;
+          after = page[page.length - 1].seq;
         }
-        for (const e of held ?? []) if (!sent.has(e.seq)) send(e);
+        for (const e of held ?? []) if (!sent.has(e.seq)) send(e, ctx.events.highestSeq);
       } catch (err) {
         req.log.warn({ err }, 'event replay failed; the stream continues with live events');
         write(`event: resync\ndata: ${JSON.stringify({ reason: 'the stored events could not be read; reload the current state' })}\n\n`);
-        for (const e of held ?? []) send(e);
+        for (const e of held ?? []) send(e, ctx.events.highestSeq);
       }
       held = null;
     }
-    live = send;
+    live = (e) => send(e, ctx.events.highestSeq);
     if (closed) return;
     keepAlive = setInterval(() => write(': keep-alive\n\n'), KEEP_ALIVE_MS);
     keepAlive.unref();
