@@ -1153,7 +1153,7 @@ function observations(
         `and ${v.writesPerExec?.toFixed(1)} vs ${g.writesPerExec?.toFixed(1)} row writes per execution, and this Node process spends ` +
         `${fmtMs(v.nodeCpuMsPerExec)} vs ${fmtMs(g.nodeCpuMsPerExec)} of CPU per execution. graphile-worker keeps a job as one row, ` +
         `claimed by one function call and deleted on success; vecron keeps an execution row and a row per step with output, context ` +
-        `and timestamps (the run history), fences every write on its lease and publishes status events.`,
+        `and timestamps (the run history), fences every write on its lease and stores a status event per change (5 per execution here: queued, running, step running, step succeeded, succeeded), written by the same statements.`,
     );
     if (ratio < 1) {
       const slotMs = (1000 / v.perSec) * CONCURRENCY;
@@ -1170,16 +1170,6 @@ function observations(
           `Fewer statements per execution is the lever, more than SQL tuning: the claim itself is ` +
           `cheap (${idle('claimExecutions') ? fmtMs(idle('claimExecutions')!.p50) : '?'} p50 on the idle database) and amortised over ` +
           `${(1 / (v.statements?.find((r) => r.label.startsWith('claimExecutions'))?.perExec ?? 1)).toFixed(1)} executions per claim.`,
-      );
-    }
-  }
-  if (v?.statements) {
-    const notify = v.statements.find((s) => s.label.startsWith('NOTIFY vecron_events'));
-    if (notify) {
-      o.push(
-        `EventBus.publish sends ${notify.perExec.toFixed(1)} NOTIFYs per execution (execution running, step running, step succeeded, execution succeeded), ` +
-          `each a separate statement on a pooled connection: ${notify.sharePct.toFixed(0)} % of the worker's statement time. They are not awaited by the ` +
-          `engine, but they take pool connections and server CPU from the statements that are.`,
       );
     }
   }

@@ -54,7 +54,7 @@ interface StepState {
 /**
  * Runs the steps of one claimed execution in order, from the first one that has not succeeded yet
  * (so a retried or taken-over execution resumes where it stopped). Each step's output is persisted
- * the moment the step ends. Returns the outcome; the caller records it (queue/finish.ts).
+ * the moment the step ends. Returns the outcome; the caller records it (state/finish.ts).
  */
 export async function runExecution(exec: ClaimedExecution, env: EngineEnv, signal: AbortSignal): Promise<Outcome> {
   const job = exec.job_snapshot as JobDefinition;
@@ -124,7 +124,7 @@ export async function runExecution(exec: ClaimedExecution, env: EngineEnv, signa
       // Steps the route never reached are recorded as skipped (linear jobs have none).
       const skipped = last ? plan.notRun().filter((i) => steps[job.steps[i].id]?.status !== 'succeeded') : [];
       if (last && skipped.length === 0) {
-        // The last step's result goes with the execution's final status, in one statement (queue/finish.ts).
+        // The last step's result goes with the execution's final status, in one statement (state/finish.ts).
         return { status: 'succeeded', lastStep: { stepId: step.id, completedAt: result.completedAt, outputJson: result.json }, contextJson: takeContext(se) };
       }
       await recordStepSuccess(step, se, result);
