@@ -40,6 +40,7 @@ export class Worker {
   private stopped = true;
   private timers: NodeJS.Timeout[] = [];
   private unlisten: (() => Promise<void>) | null = null;
+  private offReconnect: (() => void) | null = null;
 
   constructor(
     private readonly env: Omit<EngineEnv, 'workerId'>,
@@ -75,6 +76,11 @@ export class Worker {
       if (wait > 1) this.wakeAt(runAt);
       else this.wake();
     });
+    // Notifications sent while the listener was away are lost: renew leases and poll at once.
+    this.offReconnect = this.db.onReconnect(() => {
+      void this.heartbeat();
+      this.wake();
+    });
     this.timers.push(setInterval(() => this.wake(), this.opts.pollIntervalMs));
     this.timers.push(setInterval(() => void this.heartbeat(), Math.max(500, (this.opts.leaseSeconds * 1000) / 3)));
     this.timers.push(setInterval(() => void this.reap(), Math.max(500, (this.opts.leaseSeconds * 1000) / 2)));
@@ -92,6 +98,8 @@ export class Worker {
     this.timers = [];
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     this.wakeTimer = null;
+    this.offReconnect?.();
+    this.offReconnect = null;
     await this.unlisten?.();
     this.unlisten = null;
     while (this.claiming) await new Promise((r) => setTimeout(r, 5));

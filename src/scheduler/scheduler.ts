@@ -32,6 +32,7 @@ export class Scheduler {
   private again = false;
   private stopped = true;
   private unlisten: (() => Promise<void>) | null = null;
+  private offReconnect: (() => void) | null = null;
   readonly name: string;
 
   constructor(
@@ -46,6 +47,8 @@ export class Scheduler {
   async start(): Promise<void> {
     this.stopped = false;
     this.unlisten = await this.db.listen(JOBS_CHANNEL, () => this.wake());
+    // Job changes notified while the listener was away are lost, and fire times came due: a round now.
+    this.offReconnect = this.db.onReconnect(() => this.wake());
     this.wake();
   }
 
@@ -53,6 +56,8 @@ export class Scheduler {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    this.offReconnect?.();
+    this.offReconnect = null;
     await this.unlisten?.();
     this.unlisten = null;
     while (this.running) await new Promise((r) => setTimeout(r, 5));
