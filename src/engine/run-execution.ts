@@ -13,6 +13,7 @@ import { createMasker } from './masking.ts';
 import { retryDelayMs } from '../queue/finish.ts';
 import { replayPlan, type StepPlan } from './routing.ts';
 import { sleep } from './sleep.ts';
+import { saveOutcome, type LeaseTracker } from '../queue/outcome-retry.ts';
 
 /** Largest step output kept in the execution record (JSON bytes). */
 export const MAX_STEP_OUTPUT_BYTES = 16 * 1024 * 1024;
@@ -30,6 +31,8 @@ export interface EngineEnv {
   events?: EventBus;
   services: Omit<ExecutorServices, 'variable'>;
   workerId: string;
+  /** The worker's leases: a write that meets a database outage is retried while the lease holds. */
+  leases?: LeaseTracker;
   /** The execution's variables from the rows the claim fetched, merged with the job document's. */
   loadVariables(exec: ClaimedExecution, documentVariables: Record<string, unknown>): Promise<RunVariables>;
 }
@@ -63,7 +66,13 @@ export async function runExecution(exec: ClaimedExecution, env: EngineEnv, signa
   const fenced = async (q: Queryable, sql: string, params: unknown[]): Promise<void> => {
     const w = params.length + 1;
     const fence = `EXISTS (SELECT 1 FROM executions x WHERE x.id = $1 AND x.locked_by = $${w} AND x.status = 'running')`;
-    const r = await q.query(sql.replace('%FENCE%', fence), [...params, env.workerId]);
+    const r = await saveOutcome(() => q.query(sql.replace('%FENCE%', fence), [...params, env.workerId]), {
+      what: 'a step result',
+      executionId: exec.id,
+      leases: env.leases,
+      until: env.leases ? undefined : Date.now() + 30_000,
+      log,
+    });
     if (r.rowCount === 0) throw new LeaseLost();
   };
 
