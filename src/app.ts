@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { Gauge } from 'prom-client';
 import type { Config } from './config/index.ts';
 import type { Database } from './db/database.ts';
 import { openDatabase } from './db/open.ts';
@@ -52,6 +53,23 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
   try {
     const blobs = await openBlobStore(config);
     const metrics = createMetrics();
+    // The database connection as this process sees it (alert when 0 for more than a few seconds).
+    new Gauge({
+      name: 'vecron_database_up',
+      help: '1 while the database answers this process, 0 from a connection failure until it answers again',
+      registers: [metrics.registry],
+      collect() {
+        this.set(db.connectionState().ok ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'vecron_database_listener_up',
+      help: '1 while the LISTEN connection (wake-ups, live events) is connected or not needed, 0 while it reconnects',
+      registers: [metrics.registry],
+      collect() {
+        this.set(db.connectionState().listener === 'reconnecting' ? 0 : 1);
+      },
+    });
     const events = new EventBus(db);
     await events.start();
     closers.push(() => events.stop());
@@ -108,6 +126,7 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
       logger.info({ url, database: db.kind, blobs: blobs.kind }, 'vecron API listening');
     }
 
+    logger.info({ roles: config.roles, database: db.kind }, 'vecron started');
     return {
       config,
       db,

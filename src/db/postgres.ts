@@ -55,8 +55,9 @@ export interface PostgresOptions {
  */
 export async function openPostgres(url: string, opts: PostgresOptions = {}): Promise<Database> {
   const onError = opts.onError ?? (() => {});
-  const minMs = opts.reconnectMinMs ?? 200;
-  const maxMs = opts.reconnectMaxMs ?? 5_000;
+  const minMs = opts.reconnectMinMs ?? 100;
+  // At most 1 s between attempts: wake-ups and live events are back within about a second of the database.
+  const maxMs = opts.reconnectMaxMs ?? 1_000;
   const pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 10, connectionTimeoutMillis: 10_000, keepAlive: true });
 
   // The connection state: failed on a connection error, healthy again on the next success.
