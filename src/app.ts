@@ -3,6 +3,7 @@ import { Gauge } from 'prom-client';
 import type { Config } from './config/index.ts';
 import type { Database } from './db/database.ts';
 import { openDatabase } from './db/open.ts';
+import { describeDbError } from './db/transient.ts';
 import { openBlobStore } from './storage/index.ts';
 import type { BlobStore } from './storage/blob-store.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -47,11 +48,13 @@ export interface StartOptions {
 
 export async function startApp(config: Config, opts: StartOptions = {}): Promise<App> {
   const logger = opts.logger ?? createLogger(config.logLevel);
-  const db = opts.db ?? (await openDatabase(config, { onError: (err) => logger.warn({ err }, 'database connection error') }));
+  // Only the message: node-postgres errors may carry the whole client object.
+  const db = opts.db ?? (await openDatabase(config, { onError: (err) => logger.warn({ err: describeDbError(err) }, 'database connection error') }));
   const ownsDb = !opts.db;
   const closers: (() => Promise<void>)[] = [];
   try {
     const blobs = await openBlobStore(config);
+    if (ownsDb) db.onReconnect(() => logger.info('database listener reconnected: catching up on missed notifications'));
     const metrics = createMetrics();
     // The database connection as this process sees it (alert when 0 for more than a few seconds).
     new Gauge({

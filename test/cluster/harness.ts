@@ -317,7 +317,7 @@ export interface Verdict {
  * more than once unless its execution was taken over from a worker that died or froze (one
  * re-run per takeover: the step that was running).
  */
-export async function verdict(c: Cluster, jobIds: string[], everySeconds: number, steps = 3): Promise<Verdict> {
+export async function verdict(c: Cluster, jobIds: string[], everySeconds: number | Map<string, number>, steps = 3): Promise<Verdict> {
   const execs = await c.query<{ id: string; job_id: string; fire_time: Date; status: string; attempts: any[] }>(
     `SELECT id, job_id, fire_time, status, attempts FROM executions WHERE job_id = ANY($1::uuid[]) ORDER BY job_id, fire_time`,
     [jobIds],
@@ -329,8 +329,9 @@ export async function verdict(c: Cluster, jobIds: string[], everySeconds: number
   let gaps = 0;
   const byJob = new Map<string, number[]>();
   for (const e of execs) (byJob.get(e.job_id) ?? byJob.set(e.job_id, []).get(e.job_id)!).push(e.fire_time.getTime());
-  for (const times of byJob.values()) {
-    for (let i = 1; i < times.length; i++) gaps += Math.max(0, Math.round((times[i] - times[i - 1]) / (everySeconds * 1000)) - 1);
+  for (const [job, times] of byJob) {
+    const every = typeof everySeconds === 'number' ? everySeconds : everySeconds.get(job)!;
+    for (let i = 1; i < times.length; i++) gaps += Math.max(0, Math.round((times[i] - times[i - 1]) / (every * 1000)) - 1);
   }
   const v: Verdict = {
     executions: execs.length,
