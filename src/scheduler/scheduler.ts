@@ -7,6 +7,7 @@ import { toJobRecord } from '../jobs/repository.ts';
 import { enqueueExecution } from '../queue/enqueue.ts';
 import { planFires } from './plan.ts';
 import { syncSchedules } from './sync.ts';
+import { describeDbError, isTransientDbError } from '../db/transient.ts';
 
 export const JOBS_CHANNEL = 'vecron_jobs';
 
@@ -75,6 +76,11 @@ export class Scheduler {
     this.running = true;
     void this.round()
       .catch((err) => {
+        // The database is away: try again every second (onReconnect wakes it as soon as it is back).
+        if (isTransientDbError(err)) {
+          this.logger.warn({ err: describeDbError(err) }, 'scheduler round failed: database unavailable');
+          return Math.max(this.opts.intervalMs, 1000);
+        }
         this.logger.error({ err }, 'scheduler round failed');
         return this.opts.intervalMs;
       })

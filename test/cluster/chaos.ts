@@ -63,6 +63,16 @@ try {
       return { events_after_ms: first === null ? null : first - r.backAt, lag_p50_from_2s_ms: median(window) };
     }),
     lag_p50_before_ms: median(all.filter((l) => l.fire < restarts[0].stoppedAt).map((l) => l.lag)),
+    // Median lag by 5 s of fire time, from the first restart (seconds relative to it).
+    lag_p50_timeline_ms: (() => {
+      const out: Record<string, number | null> = {};
+      const t0 = restarts[0].stoppedAt;
+      const end = Math.max(...all.map((l) => l.fire));
+      for (let from = t0 - 15_000; from < end; from += 5000) {
+        out[`${Math.round((from - t0) / 1000)}s`] = median(all.filter((l) => l.fire >= from && l.fire < from + 5000).map((l) => l.lag));
+      }
+      return out;
+    })(),
   };
   process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   await sse.stop();

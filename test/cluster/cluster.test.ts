@@ -27,6 +27,7 @@ describe('cluster: processes by role on one PostgreSQL, under faults', { skip: !
   const t: Record<string, number> = {};
   let sse: SseClient;
   let frozen: VecronProcess;
+  const down: Record<string, { status: number; body: any }> = {};
 
   before(async () => {
     await c.start();
@@ -66,7 +67,12 @@ describe('cluster: processes by role on one PostgreSQL, under faults', { skip: !
     await sleep(4000);
 
     // PostgreSQL restart in the middle of the load.
-    const { stoppedAt, backAt } = await c.restartDatabase(DOWN_MS);
+    const { stoppedAt, backAt } = await c.restartDatabase(DOWN_MS, async () => {
+      await sleep(1500);
+      down.health = await c.api('GET', '/health');
+      down.ready = await fetch(`${c.apiUrl}/ready`).then(async (r) => ({ status: r.status, body: await r.json() }));
+      down.jobs = await c.api('GET', '/api/v1/jobs');
+    });
     t.stoppedAt = stoppedAt;
     t.backAt = backAt;
     await sleep(8000);
@@ -105,6 +111,17 @@ describe('cluster: processes by role on one PostgreSQL, under faults', { skip: !
     assert.deepEqual(v.rerunsWithoutTakeover, [], 'a step ran twice in an execution no worker lost (the database restart must not cause re-runs)');
     assert.deepEqual(v.rerunsBeyondTakeovers, [], 'at most one re-run (the running step) per takeover');
     assert.ok(v.takeovers >= 1, `the killed and the frozen worker's executions were taken over (${v.takeovers})`);
+  });
+
+  it('while the database is away: /health says degraded with the reason, /ready and the API answer 503', () => {
+    assert.equal(down.health.status, 200);
+    assert.equal(down.health.body.status, 'degraded');
+    assert.equal(down.health.body.database.status, 'unreachable');
+    assert.match(down.health.body.database.reason, /ECONNREFUSED|terminat|connect/i);
+    assert.equal(down.ready.status, 503);
+    assert.equal(down.ready.body.status, 'not_ready');
+    assert.equal(down.jobs.status, 503, JSON.stringify(down.jobs.body));
+    assert.equal(down.jobs.body.error.code, 'unavailable');
   });
 
   it('every process is alive at the end, and none logged an unhandled error', async () => {

@@ -154,7 +154,7 @@ export class Cluster {
   async start(): Promise<void> {
     this.pg = new PostgresServer(await freePort());
     this.pg.init();
-    this.pg.start();
+    await this.pg.start();
     this.db = new pg.Pool({ connectionString: this.pg.url, max: 2 });
     this.db.on('error', () => {}); // the suite restarts the server under it
     await this.counter.start();
@@ -270,11 +270,11 @@ export class Cluster {
   }
 
   /** Restarts PostgreSQL as an operator would: fast stop, `downMs` down, start. Returns when it is back. */
-  async restartDatabase(downMs: number): Promise<{ stoppedAt: number; backAt: number }> {
-    this.pg.stop();
+  async restartDatabase(downMs: number, whileDown?: () => Promise<void>): Promise<{ stoppedAt: number; backAt: number }> {
+    await this.pg.stop();
     const stoppedAt = Date.now();
-    await sleep(downMs);
-    this.pg.start();
+    await Promise.all([sleep(downMs), whileDown?.()]);
+    await this.pg.start();
     return { stoppedAt, backAt: Date.now() };
   }
 

@@ -4,7 +4,7 @@
  * When run as root, the server runs as the `postgres` user (PostgreSQL refuses to run as root),
  * as scripts/services.sh does.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,10 +38,24 @@ export class PostgresServer {
     this.url = `postgres://vecron@127.0.0.1:${port}/postgres`;
   }
 
+  private command(cmd: string, args: string[]): string[] {
+    return isRoot ? ['runuser', '-u', 'postgres', '--', join(this.bin, cmd), ...args] : [join(this.bin, cmd), ...args];
+  }
+
   private run(cmd: string, args: string[]): void {
-    const full = isRoot ? ['runuser', '-u', 'postgres', '--', join(this.bin, cmd), ...args] : [join(this.bin, cmd), ...args];
+    const full = this.command(cmd, args);
     const r = spawnSync(full[0], full.slice(1), { encoding: 'utf8', cwd: this.dir });
     if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr}${r.stdout}`);
+  }
+
+  /** Without blocking the event loop (the suite's SSE client and probes go on meanwhile). */
+  private runAsync(cmd: string, args: string[]): Promise<void> {
+    const full = this.command(cmd, args);
+    return new Promise((resolve, reject) =>
+      execFile(full[0], full.slice(1), { cwd: this.dir }, (err, stdout, stderr) =>
+        err ? reject(new Error(`${cmd} ${args.join(' ')} failed: ${stderr}${stdout}`)) : resolve(),
+      ),
+    );
   }
 
   init(): void {
@@ -69,18 +83,18 @@ export class PostgresServer {
     );
   }
 
-  start(): void {
-    this.run('pg_ctl', ['-D', this.data, '-l', join(this.dir, 'postgres.log'), '-w', '-t', '60', '-s', 'start']);
+  start(): Promise<void> {
+    return this.runAsync('pg_ctl', ['-D', this.data, '-l', join(this.dir, 'postgres.log'), '-w', '-t', '60', '-s', 'start']);
   }
 
   /** Fast shutdown: open connections are terminated (57P01), as an operator's restart does. */
-  stop(): void {
-    this.run('pg_ctl', ['-D', this.data, '-m', 'fast', '-w', '-t', '60', '-s', 'stop']);
+  stop(): Promise<void> {
+    return this.runAsync('pg_ctl', ['-D', this.data, '-m', 'fast', '-w', '-t', '60', '-s', 'stop']);
   }
 
   destroy(): void {
     try {
-      this.stop();
+      this.run('pg_ctl', ['-D', this.data, '-m', 'immediate', '-w', '-t', '60', '-s', 'stop']);
     } catch {
       /* not running */
     }
