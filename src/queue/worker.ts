@@ -222,9 +222,11 @@ export class Worker {
         this.metrics?.executionsFinished.inc({ status: result.status });
         if (job.schedule?.type === 'fixed_delay') {
           const finishedAt = new Date();
+          // Not bound by the lease (the execution is finished and unlocked): by one lease length.
           await saveOutcome(() => scheduleAfterFinish(this.db, exec.job_id, exec.job_version, finishedAt), {
-            ...retry,
             what: 'the next fire time',
+            executionId: exec.id,
+            log: this.log,
             until: Date.now() + this.opts.leaseSeconds * 1000,
           });
         }
