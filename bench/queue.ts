@@ -272,6 +272,8 @@ class Probe {
       },
       withSession: (fn) => db.withSession((s) => fn(wrapQ(s))),
       listen: (channel, onMessage) => db.listen(channel, onMessage),
+      onReconnect: (fn) => db.onReconnect(fn),
+      connectionState: () => db.connectionState(),
       async notify(channel: string, payload: string): Promise<void> {
         const t = performance.now();
         try {

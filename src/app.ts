@@ -1,7 +1,9 @@
 import type { FastifyInstance } from 'fastify';
+import { Gauge } from 'prom-client';
 import type { Config } from './config/index.ts';
 import type { Database } from './db/database.ts';
 import { openDatabase } from './db/open.ts';
+import { describeDbError } from './db/transient.ts';
 import { openBlobStore } from './storage/index.ts';
 import type { BlobStore } from './storage/blob-store.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -46,12 +48,31 @@ export interface StartOptions {
 
 export async function startApp(config: Config, opts: StartOptions = {}): Promise<App> {
   const logger = opts.logger ?? createLogger(config.logLevel);
-  const db = opts.db ?? (await openDatabase(config, { onError: (err) => logger.warn({ err }, 'database connection error') }));
+  // Only the message: node-postgres errors may carry the whole client object.
+  const db = opts.db ?? (await openDatabase(config, { onError: (err) => logger.warn({ err: describeDbError(err) }, 'database connection error') }));
   const ownsDb = !opts.db;
   const closers: (() => Promise<void>)[] = [];
   try {
     const blobs = await openBlobStore(config);
+    if (ownsDb) db.onReconnect(() => logger.info('database listener reconnected: catching up on missed notifications'));
     const metrics = createMetrics();
+    // The database connection as this process sees it (alert when 0 for more than a few seconds).
+    new Gauge({
+      name: 'vecron_database_up',
+      help: '1 while the database answers this process, 0 from a connection failure until it answers again',
+      registers: [metrics.registry],
+      collect() {
+        this.set(db.connectionState().ok ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'vecron_database_listener_up',
+      help: '1 while the LISTEN connection (wake-ups, live events) is connected or not needed, 0 while it reconnects',
+      registers: [metrics.registry],
+      collect() {
+        this.set(db.connectionState().listener === 'reconnecting' ? 0 : 1);
+      },
+    });
     const events = new EventBus(db);
     closers.push(() => events.stop());
     closers.push(startEventPruner(db, config.eventRetentionSeconds, (err) => logger.warn({ err }, 'pruning old status events failed')));
@@ -107,6 +128,7 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
       logger.info({ url, database: db.kind, blobs: blobs.kind }, 'vecron API listening');
     }
 
+    logger.info({ roles: config.roles, database: db.kind }, 'vecron started');
     return {
       config,
       db,

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { VecronError, type ErrorCode, type Problem } from '../errors.ts';
+import { isTransientDbError } from '../db/transient.ts';
 
 /** The one place where error codes become HTTP statuses. */
 export const STATUS_BY_CODE: Record<ErrorCode, number> = {
@@ -51,6 +52,8 @@ function toVecronError(err: FastifyError, maxBodyBytes?: number): VecronError | 
       { problems },
     );
   }
+  // The database is away (restart, failover): the request may succeed in a moment.
+  if (isTransientDbError(err)) return new VecronError('unavailable', 'the database is unavailable right now; retry in a moment');
   const status = err.statusCode ?? 500;
   if (status === 400 && (err instanceof SyntaxError || err.code?.startsWith('FST_ERR_CTP'))) {
     return new VecronError('invalid_json', `request body is not valid JSON: ${err.message}`);

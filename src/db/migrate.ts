@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Database } from './database.ts';
+import { VecronError } from '../errors.ts';
 
 const MIGRATIONS_DIR = new URL('./migrations/', import.meta.url).pathname;
 // Any constant works; it only has to be the same in every vecron process.
@@ -21,7 +22,26 @@ export function listMigrations(dir = MIGRATIONS_DIR): Migration[] {
 }
 
 /**
- * Applies pending migrations. A session-level advisory lock serialises processes that start at
+ * An old binary must not run on a schema a newer one migrated (as graphile-worker refuses to):
+ * its queries may no longer fit the tables, and it could not tell. During a rolling upgrade the
+ * old processes that already run keep going (migrations only add, see docs/operations.md), but an
+ * old one that restarts stops here with a message that says what to do.
+ */
+function refuseNewerSchema(applied: { id: number; name: string }[], known: Migration[]): void {
+  const latestKnown = known.length ? known[known.length - 1].id : 0;
+  const newer = applied.filter((r) => r.id > latestKnown);
+  if (newer.length === 0) return;
+  const latest = newer[newer.length - 1];
+  throw new VecronError(
+    'unavailable',
+    `the database schema is newer than this vecron: it has migration ${latest.name}, this version knows up to ` +
+      `${known.length ? known[known.length - 1].name : 'none'}; run the vecron version that applied it (or a newer one)`,
+    { database_migration: latest.id, known_migration: latestKnown },
+  );
+}
+
+/**
+ * Applies pending migrations (refusing a schema newer than this binary's migrations). A session-level advisory lock serialises processes that start at
  * the same moment: the second one waits, then finds nothing left to do. Each migration runs in its
  * own transaction together with its bookkeeping row, so a failure leaves no half-applied file.
  */
@@ -34,9 +54,9 @@ export async function migrate(db: Database, migrations = listMigrations()): Prom
         name text NOT NULL,
         applied_at timestamptz NOT NULL DEFAULT now()
       )`);
-      const done = new Set(
-        (await s.query<{ id: number }>('SELECT id FROM vecron_migrations')).rows.map((r) => r.id),
-      );
+      const appliedRows = (await s.query<{ id: number; name: string }>('SELECT id, name FROM vecron_migrations ORDER BY id')).rows;
+      refuseNewerSchema(appliedRows, migrations);
+      const done = new Set(appliedRows.map((r) => r.id));
       const applied: number[] = [];
       for (const m of migrations) {
         if (done.has(m.id)) continue;

@@ -41,6 +41,12 @@ export function wrapPglite(pg: PGlite): Database {
     async notify(channel, payload) {
       await pg.query('SELECT pg_notify($1, $2)', [channel, payload]);
     },
+    // One in-process connection: it cannot drop, so there is nothing to reconnect.
+    onReconnect: () => () => {},
+    connectionState: () =>
+      pg.closed
+        ? { ok: false, reason: 'the embedded database is closed', since: null, listener: 'idle' }
+        : { ok: true, reason: null, since: null, listener: 'connected' },
     async close() {
       if (!pg.closed) await pg.close();
     },

@@ -14,6 +14,7 @@ import { createMasker } from './masking.ts';
 import { retryDelayMs } from '../queue/backoff.ts';
 import { replayPlan, type StepPlan } from './routing.ts';
 import { sleep } from './sleep.ts';
+import { saveOutcome, type LeaseTracker } from '../queue/outcome-retry.ts';
 
 /** Largest step output kept in the execution record (JSON bytes). */
 export const MAX_STEP_OUTPUT_BYTES = 16 * 1024 * 1024;
@@ -30,6 +31,8 @@ export interface EngineEnv {
   metrics?: Metrics;
   services: Omit<ExecutorServices, 'variable'>;
   workerId: string;
+  /** The worker's leases: a write that meets a database outage is retried while the lease holds. */
+  leases?: LeaseTracker;
   /** The execution's variables from the rows the claim fetched, merged with the job document's. */
   loadVariables(exec: ClaimedExecution, documentVariables: Record<string, unknown>): Promise<RunVariables>;
 }
@@ -60,10 +63,18 @@ export async function runExecution(exec: ClaimedExecution, env: EngineEnv, signa
   const job = exec.job_snapshot as JobDefinition;
   const log = env.logger.child({ execution: exec.id, job: job.name, attempt: exec.attempt });
   // Every step write goes through src/state and is fenced: it applies only while this worker still
-  // owns the execution; when it did not apply, the lease was lost.
+  // owns the execution; when it did not apply, the lease was lost. A write that meets a database
+  // outage is retried while the lease holds (src/queue/outcome-retry.ts).
   const owner: StepOwner = { executionId: exec.id, jobId: exec.job_id, workerId: env.workerId };
-  const fenced = async (write: Promise<boolean>): Promise<void> => {
-    if (!(await write)) throw new LeaseLost();
+  const fenced = async (write: () => Promise<boolean>): Promise<void> => {
+    const applied = await saveOutcome(write, {
+      what: 'a step result',
+      executionId: exec.id,
+      leases: env.leases,
+      until: env.leases ? undefined : Date.now() + 30_000,
+      log,
+    });
+    if (!applied) throw new LeaseLost();
   };
 
   const vars = await env.loadVariables(exec, job.variables ?? {});
@@ -130,7 +141,7 @@ export async function runExecution(exec: ClaimedExecution, env: EngineEnv, signa
       await recordStepSuccess(step, se, result);
       if (routingFailure) return failedOutcome(routingFailure, step.id);
       if (last) {
-        await fenced(skipSteps(env.db, owner, skipped.map((i) => stepRef(job, i)), SKIP_REASONS.offRoute));
+        await fenced(() => skipSteps(env.db, owner, skipped.map((i) => stepRef(job, i)), SKIP_REASONS.offRoute));
         return { status: 'succeeded', contextJson: takeContext(se) };
       }
     }
@@ -150,7 +161,7 @@ interface StepEnv {
   signal: AbortSignal;
   mask: (v: unknown) => unknown;
   owner: StepOwner;
-  fenced: (write: Promise<boolean>) => Promise<void>;
+  fenced: (write: () => Promise<boolean>) => Promise<void>;
   log: Logger;
   vars: RunVariables;
   /** Context not yet written (the first step was started by the claim): written with the next write. */
@@ -192,7 +203,7 @@ async function runStep(step: Step, s: StepEnv, contextJson: string | null): Prom
     s.pendingContext = contextJson;
   } else {
     // Step rows are created as steps start (a queued execution has none); a rerun updates its row.
-    await fenced(startStep(env.db, owner, stepRef(s.job, s.job.steps.indexOf(step)), startedAt, exec.attempt, contextJson));
+    await fenced(() => startStep(env.db, owner, stepRef(s.job, s.job.steps.indexOf(step)), startedAt, exec.attempt, contextJson));
   }
   if (exec.fire_time && env.metrics && Object.keys(s.steps).length === 0) {
     env.metrics.scheduleLag.observe((startedAt.getTime() - exec.fire_time.getTime()) / 1000);
@@ -222,7 +233,8 @@ async function runStep(step: Step, s: StepEnv, contextJson: string | null): Prom
   env.metrics?.stepDuration.observe({ type: step.type, status: error ? 'failed' : 'succeeded' }, (completedAt.getTime() - startedAt.getTime()) / 1000);
   if (error) {
     const errJson = mask({ ...error.toJSON(), step_id: step.id }) as any;
-    await fenced(failStep(env.db, owner, step.id, completedAt, errJson, takeContext(s)));
+    const ctxJson = takeContext(s);
+    await fenced(() => failStep(env.db, owner, step.id, completedAt, errJson, ctxJson));
     s.log.warn({ step: step.id, code: error.code, err: errJson.message }, 'step failed');
     return { status: 'failed', error: { code: error.code, message: `step '${step.id}' failed: ${errJson.message}`, retryable: error.retryable, step_id: step.id, details: errJson.details } };
   }
@@ -231,7 +243,8 @@ async function runStep(step: Step, s: StepEnv, contextJson: string | null): Prom
   const json = JSON.stringify(masked);
   if (json.length > MAX_STEP_OUTPUT_BYTES) {
     const e = new StepError('output_too_large', `step output is ${json.length} bytes; the limit is ${MAX_STEP_OUTPUT_BYTES}`, { retryable: false });
-    await fenced(failStep(env.db, owner, step.id, completedAt, { ...e.toJSON(), step_id: step.id }, takeContext(s)));
+    const ctxJson = takeContext(s);
+    await fenced(() => failStep(env.db, owner, step.id, completedAt, { ...e.toJSON(), step_id: step.id }, ctxJson));
     return { status: 'failed', error: { code: e.code, message: `step '${step.id}' failed: ${e.message}`, retryable: false, step_id: step.id } };
   }
   return { output, json, startedAt, completedAt };
@@ -243,7 +256,8 @@ function stepRef(job: JobDefinition, index: number): StepRef {
 
 /** Writes a step's success (not the last one: that goes with the final status) and its event. */
 async function recordStepSuccess(step: Step, s: StepEnv, r: StepSuccess): Promise<void> {
-  await s.fenced(succeedStep(s.env.db, s.owner, step.id, r.completedAt, r.json, takeContext(s)));
+  const ctxJson = takeContext(s);
+  await s.fenced(() => succeedStep(s.env.db, s.owner, step.id, r.completedAt, r.json, ctxJson));
   // Later steps see the real (unmasked) output; only what is stored and shown is masked.
   s.steps[step.id] = { status: 'succeeded', output: r.output, started_at: r.startedAt.toISOString(), completed_at: r.completedAt.toISOString() };
 }

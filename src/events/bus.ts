@@ -27,6 +27,16 @@ export class EventBus {
 
   constructor(private readonly db: Database) {
     this.emitter.setMaxListeners(0);
+    // Events NOTIFYed while the listener was away never arrive: tell the subscribers to catch up.
+    this.offReconnect = db.onReconnect(() => this.emitter.emit('resync'));
+  }
+
+  private offReconnect: () => void;
+
+  /** Calls `fn` when events may have been missed (the listener was reconnected); returns an unsubscribe function. */
+  onResync(fn: () => void): () => void {
+    this.emitter.on('resync', fn);
+    return () => void this.emitter.off('resync', fn);
   }
 
   private ensureListening(): Promise<void> {
@@ -118,6 +128,7 @@ export class EventBus {
   }
 
   async stop(): Promise<void> {
+    this.offReconnect();
     if (this.listening) await this.listening.catch(() => {});
     await this.unlisten?.();
     this.unlisten = null;

@@ -9,6 +9,7 @@ import { finishAttempt, handBack, type FinishResult, type Outcome } from '../sta
 import { reapExpiredLeases } from '../state/reap.ts';
 import { renewLeases } from './lease.ts';
 import { SuccessWriter } from './success-writer.ts';
+import { LeaseTracker, OutcomeAbandoned, saveOutcome } from './outcome-retry.ts';
 import { runExecution, StopRequest, type EngineEnv } from '../engine/run-execution.ts';
 import { scheduleAfterFinish } from '../scheduler/sync.ts';
 import type { JobDefinition } from '../jobs/types.ts';
@@ -36,11 +37,14 @@ export class Worker {
   readonly id: string;
   private readonly running = new Map<string, Running>();
   private readonly successes: SuccessWriter;
+  /** How long each running execution's lease is known to hold: bounds the retries of its writes. */
+  private readonly leases: LeaseTracker;
   private claiming = false;
   private again = false;
   private stopped = true;
   private timers: NodeJS.Timeout[] = [];
   private unlisten: (() => Promise<void>) | null = null;
+  private offReconnect: (() => void) | null = null;
 
   constructor(
     private readonly env: Omit<EngineEnv, 'workerId'>,
@@ -48,6 +52,7 @@ export class Worker {
   ) {
     this.id = opts.id ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
     this.successes = new SuccessWriter(env.db, this.id);
+    this.leases = new LeaseTracker(opts.leaseSeconds * 1000);
   }
 
   private get db(): Database {
@@ -73,6 +78,11 @@ export class Worker {
       if (wait > 1) this.wakeAt(runAt);
       else this.wake();
     });
+    // Notifications sent while the listener was away are lost: renew leases and poll at once.
+    this.offReconnect = this.db.onReconnect(() => {
+      void this.heartbeat();
+      this.wake();
+    });
     this.timers.push(setInterval(() => this.wake(), this.opts.pollIntervalMs));
     this.timers.push(setInterval(() => void this.heartbeat(), Math.max(500, (this.opts.leaseSeconds * 1000) / 3)));
     this.timers.push(setInterval(() => void this.reap(), Math.max(500, (this.opts.leaseSeconds * 1000) / 2)));
@@ -90,6 +100,8 @@ export class Worker {
     this.timers = [];
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     this.wakeTimer = null;
+    this.offReconnect?.();
+    this.offReconnect = null;
     await this.unlisten?.();
     this.unlisten = null;
     while (this.claiming) await new Promise((r) => setTimeout(r, 5));
@@ -145,8 +157,12 @@ export class Worker {
     while (!this.stopped) {
       const free = this.opts.concurrency - this.running.size;
       if (free <= 0) return;
+      const sentAt = Date.now();
       const claimed = await claimExecutions(this.db, this.id, free, this.opts.leaseSeconds);
-      for (const exec of claimed) this.launch(exec);
+      for (const exec of claimed) {
+        this.leases.renewed(exec.id, sentAt);
+        this.launch(exec);
+      }
       if (claimed.length < free) return;
     }
   }
@@ -157,6 +173,7 @@ export class Worker {
     this.metrics?.runningExecutions.inc();
     const done = this.execute(exec, controller.signal).finally(() => {
       this.running.delete(exec.id);
+      this.leases.forget(exec.id);
       this.metrics?.runningExecutions.dec();
       this.wake();
     });
@@ -167,15 +184,21 @@ export class Worker {
     const job = exec.job_snapshot as JobDefinition;
     let outcome: Outcome;
     try {
-      outcome = await runExecution(exec, { ...this.env, workerId: this.id }, signal);
+      outcome = await runExecution(exec, { ...this.env, workerId: this.id, leases: this.leases }, signal);
     } catch (err) {
       const stop = err instanceof StopRequest ? err : signal.reason instanceof StopRequest ? signal.reason : null;
+      if (err instanceof OutcomeAbandoned) {
+        // A step's result could not be saved before the lease ran out: another worker takes over.
+        this.log.error({ execution: exec.id, err: err.message }, 'could not record a step result while the lease held');
+        return;
+      }
       if (stop?.kind === 'lease_lost') {
         this.log.warn({ execution: exec.id }, 'lease lost: another worker owns this execution now');
         return;
       }
       if (stop?.kind === 'shutdown') {
-        await handBack(this.db, exec.id, this.id).catch((e) => this.log.error({ err: e }, 'hand-back failed'));
+        await saveOutcome(() => handBack(this.db, exec.id, this.id), { what: 'the hand-back', executionId: exec.id, leases: this.leases, log: this.log })
+          .catch((e) => this.log.error({ err: e }, 'hand-back failed'));
         return;
       }
       this.log.error({ err, execution: exec.id }, 'execution crashed');
@@ -183,18 +206,32 @@ export class Worker {
     }
     try {
       // Successes go through the group-committing writer; failures are rare and written one by one.
-      const result: FinishResult =
-        outcome.status === 'succeeded'
-          ? { status: 'succeeded', owned: await this.successes.record({ executionId: exec.id, ...outcome }) }
-          : await finishAttempt(this.db, exec, this.id, outcome, job.retry_backoff_seconds ?? 5);
+      // Retried through a database outage while the lease holds (the heartbeat keeps renewing it).
+      const retry = { what: 'the outcome', executionId: exec.id, leases: this.leases, log: this.log };
+      const result: FinishResult = await saveOutcome(
+        async (): Promise<FinishResult> =>
+          outcome.status === 'succeeded'
+            ? { status: 'succeeded', owned: await this.successes.record({ executionId: exec.id, ...outcome }) }
+            : await finishAttempt(this.db, exec, this.id, outcome, job.retry_backoff_seconds ?? 5),
+        retry,
+      );
       // The status events were written with the outcome itself (src/state).
       if (!result.owned) return;
       if (result.status !== 'queued') {
         this.metrics?.executionsFinished.inc({ status: result.status });
-        if (job.schedule?.type === 'fixed_delay') await scheduleAfterFinish(this.db, exec.job_id, exec.job_version, new Date());
+        if (job.schedule?.type === 'fixed_delay') {
+          const finishedAt = new Date();
+          // Not bound by the lease (the execution is finished and unlocked): by one lease length.
+          await saveOutcome(() => scheduleAfterFinish(this.db, exec.job_id, exec.job_version, finishedAt), {
+            what: 'the next fire time',
+            executionId: exec.id,
+            log: this.log,
+            until: Date.now() + this.opts.leaseSeconds * 1000,
+          });
+        }
       }
     } catch (err) {
-      // The lease will expire and another worker will pick the execution up again.
+      // Only once the lease is lost or ran out: another worker will pick the execution up again.
       this.log.error({ err, execution: exec.id }, 'could not record the outcome of an execution');
     }
   }
@@ -203,9 +240,16 @@ export class Worker {
     const ids = [...this.running.keys()];
     if (ids.length === 0) return;
     try {
+      const sentAt = Date.now();
       const owned = await renewLeases(this.db, this.id, ids, this.opts.leaseSeconds);
       for (const id of ids) {
-        if (!owned.has(id)) this.running.get(id)?.controller.abort(new StopRequest('lease_lost'));
+        if (owned.has(id)) {
+          this.leases.renewed(id, sentAt);
+          continue;
+        }
+        // Another worker owns it now: stop it, and stop retrying its writes.
+        this.leases.markLost(id);
+        this.running.get(id)?.controller.abort(new StopRequest('lease_lost'));
       }
     } catch (err) {
       this.log.warn({ err }, 'lease renewal failed');

@@ -8,6 +8,7 @@ import { JOBS_CHANNEL } from '../db/channels.ts';
 import { enqueueExecution } from '../state/enqueue.ts';
 import { planFires } from './plan.ts';
 import { syncSchedules } from './sync.ts';
+import { describeDbError, isTransientDbError } from '../db/transient.ts';
 
 export interface SchedulerOptions {
   /** Longest sleep between rounds; the scheduler also wakes at the next fire time and on job changes. */
@@ -31,6 +32,7 @@ export class Scheduler {
   private again = false;
   private stopped = true;
   private unlisten: (() => Promise<void>) | null = null;
+  private offReconnect: (() => void) | null = null;
   readonly name: string;
 
   constructor(
@@ -45,6 +47,8 @@ export class Scheduler {
   async start(): Promise<void> {
     this.stopped = false;
     this.unlisten = await this.db.listen(JOBS_CHANNEL, () => this.wake());
+    // Job changes notified while the listener was away are lost, and fire times came due: a round now.
+    this.offReconnect = this.db.onReconnect(() => this.wake());
     this.wake();
   }
 
@@ -52,6 +56,8 @@ export class Scheduler {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    this.offReconnect?.();
+    this.offReconnect = null;
     await this.unlisten?.();
     this.unlisten = null;
     while (this.running) await new Promise((r) => setTimeout(r, 5));
@@ -69,6 +75,11 @@ export class Scheduler {
     this.running = true;
     void this.round()
       .catch((err) => {
+        // The database is away: try again every second (onReconnect wakes it as soon as it is back).
+        if (isTransientDbError(err)) {
+          this.logger.warn({ err: describeDbError(err) }, 'scheduler round failed: database unavailable');
+          return Math.max(this.opts.intervalMs, 1000);
+        }
         this.logger.error({ err }, 'scheduler round failed');
         return this.opts.intervalMs;
       })

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { VecronError } from '../errors.ts';
+import { markTransient } from './retry.ts';
 import { checkKey, checkPrefix, type BlobInfo, type BlobStore } from './blob-store.ts';
 
 /**
@@ -37,7 +38,7 @@ export class FsBlobStore implements BlobStore {
       await rm(tmp, { force: true });
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOSPC' || code === 'EDQUOT') {
-        throw new VecronError('unavailable', `blob store at ${this.root} is full: could not write '${key}'`);
+        throw markTransient(new VecronError('unavailable', `blob store at ${this.root} is full: could not write '${key}'`));
       }
       throw err;
     }

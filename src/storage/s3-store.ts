@@ -10,6 +10,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Config } from '../config/index.ts';
+import { markTransient } from './retry.ts';
 import { VecronError } from '../errors.ts';
 import { checkKey, checkPrefix, type BlobInfo, type BlobStore } from './blob-store.ts';
 
@@ -77,7 +78,8 @@ export class S3BlobStore implements BlobStore {
         `${where} refused access (${name}): could not ${op} '${key}'; check VECRON_S3_ACCESS_KEY_ID and VECRON_S3_SECRET_ACCESS_KEY`,
       );
     }
-    return new VecronError('unavailable', `${where}: could not ${op} '${key}': ${name}: ${e.message ?? ''}`.trim());
+    // Anything else (5xx, throttling, a dropped connection) may pass: steps retry it (storage/retry.ts).
+    return markTransient(new VecronError('unavailable', `${where}: could not ${op} '${key}': ${name}: ${e.message ?? ''}`.trim()));
   }
 
   /** After a 404 without a body (HEAD): is it the key or the whole bucket that is missing? */

@@ -27,7 +27,12 @@ forEachDatabase((kind) => {
       const r = await t.api('GET', '/health', { token: null });
       assert.equal(r.status, 200);
       assert.equal(r.body.status, 'ok');
-      assert.deepEqual(r.body.database, { kind, status: 'ok' });
+      assert.equal(r.body.database.kind, kind);
+      assert.equal(r.body.database.status, 'ok');
+      assert.equal(r.body.database.reason, undefined);
+      const ready = await t.api('GET', '/ready', { token: null });
+      assert.equal(ready.status, 200);
+      assert.equal(ready.body.status, 'ready');
       assert.equal(r.body.blob_store, 'fs');
       assert.deepEqual(r.body.roles, ['api']);
       assert.match(r.body.version, /^\d+\.\d+\.\d+/);
@@ -70,13 +75,20 @@ forEachDatabase((kind) => {
       if (t) rmSync(t.dataDir, { recursive: true, force: true });
     });
 
-    it('answers 503 degraded with database status unreachable', async () => {
+    it('/health stays 200 but says degraded with the reason; /ready answers 503', async () => {
       assert.equal((await t.api('GET', '/health', { token: null })).status, 200);
       await t.app.db.close();
       const r = await t.api('GET', '/health', { token: null });
-      assert.equal(r.status, 503);
+      assert.equal(r.status, 200, 'liveness: the process is alive');
       assert.equal(r.body.status, 'degraded');
-      assert.deepEqual(r.body.database, { kind, status: 'unreachable' });
+      assert.equal(r.body.database.kind, kind);
+      assert.equal(r.body.database.status, 'unreachable');
+      assert.equal(typeof r.body.database.reason, 'string');
+      assert.ok(r.body.database.reason.length > 0);
+      const ready = await t.api('GET', '/ready', { token: null });
+      assert.equal(ready.status, 503);
+      assert.equal(ready.body.status, 'not_ready');
+      assert.equal(ready.body.database.reason, r.body.database.reason);
     });
   });
 });

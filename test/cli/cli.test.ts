@@ -4,7 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -172,7 +172,7 @@ describe('vecron CLI', () => {
       assert.equal(h.status, 200);
       const body = (await h.json()) as any;
       assert.equal(body.status, 'ok');
-      assert.deepEqual(body.database, { kind: 'pglite', status: 'ok' });
+      assert.deepEqual([body.database.kind, body.database.status], ['pglite', 'ok']);
       assert.ok(serverOutput.includes(`listening on ${base}`), serverOutput);
     });
 
@@ -234,5 +234,39 @@ describe('vecron CLI', () => {
       const names = r.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).pop());
       assert.deepEqual(names.sort(), ['bootstrap', 'ci']);
     });
+  });
+
+  describe('a signal while the server is still starting', () => {
+    // Before: the handlers went in after start, so an early SIGTERM killed the process by signal.
+    for (const delayMs of [300, 2000]) {
+      it(`SIGTERM ${delayMs} ms after Node booted exits with code 0 and leaves no lock file`, async () => {
+        const dir = mkdtempSync(join(tmpdir(), 'vecron-cli-early-'));
+        try {
+          // bin/vecron.js, what operators run: its handlers go in before tsx and the modules load.
+          const child = spawn(process.execPath, ['--import', './test/fixtures/announce-boot.mjs', 'bin/vecron.js', 'start'], {
+            cwd: ROOT,
+            env: cleanEnv({ VECRON_DATA_DIR: dir, VECRON_PORT: String(await freePort()), VECRON_HOST: '127.0.0.1' }),
+            stdio: ['ignore', 'pipe', 'pipe'],
+          });
+          let out = '';
+          child.stdout!.on('data', (d) => (out += d));
+          const booted = new Promise<void>((resolve) =>
+            child.stderr!.on('data', (d) => {
+              out += d;
+              if (out.includes('node-booted')) resolve();
+            }),
+          );
+          await booted;
+          await new Promise((r) => setTimeout(r, delayMs));
+          child.kill('SIGTERM');
+          const exit = await exitOf(child, 60_000);
+          if (!exit) child.kill('SIGKILL');
+          assert.deepEqual(exit, { code: 0, signal: null }, out);
+          assert.equal(existsSync(join(dir, 'vecron.pid')), false, 'the lock file is removed');
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+      });
+    }
   });
 });

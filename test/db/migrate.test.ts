@@ -41,6 +41,29 @@ describe('migrations', () => {
     }
   });
 
+  it('refuse to run an old binary on a schema a newer one migrated, and change nothing', async () => {
+    const db = wrapPglite(await PGlite.create());
+    try {
+      const newer = [
+        { id: 1, name: '001_a.sql', sql: 'CREATE TABLE a (x int);' },
+        { id: 2, name: '002_b.sql', sql: 'CREATE TABLE b (x int);' },
+      ];
+      assert.deepEqual(await migrate(db, newer), [1, 2]);
+      const older = [newer[0]];
+      await assert.rejects(migrate(db, older), (err: any) => {
+        assert.equal(err.code, 'unavailable');
+        assert.match(err.message, /schema is newer than this vecron: it has migration 002_b\.sql, this version knows up to 001_a\.sql/);
+        assert.deepEqual(err.details, { database_migration: 2, known_migration: 1 });
+        return true;
+      });
+      // Same binary, or a newer one: fine.
+      assert.deepEqual(await migrate(db, newer), []);
+      assert.deepEqual(await migrate(db, [...newer, { id: 3, name: '003_c.sql', sql: 'CREATE TABLE c (x int);' }]), [3]);
+    } finally {
+      await db.close();
+    }
+  });
+
   it('are applied exactly once when several processes start at the same moment (PostgreSQL)', { skip: !process.env.TEST_DATABASE_URL && 'TEST_DATABASE_URL is not set' }, async () => {
     const base = await openPostgresTestDb(); // already migrated: use a fresh schema in it instead
     try {

@@ -24,6 +24,7 @@ import type { FileColumnType, FileStepConfig } from './definition.ts';
 import { relativePathProblem } from '../definition.ts';
 import { StepError } from '../../engine/step-error.ts';
 import { checkKey, type BlobInfo } from '../../storage/blob-store.ts';
+import { withBlobRetry, type RetryingBlobStore } from '../../storage/retry.ts';
 import { FilterSyntaxError, parseFilter } from './filter.ts';
 
 type Row = Record<string, unknown>;
@@ -176,13 +177,19 @@ interface ReadOutput {
   bytes: number;
 }
 
+/** The blob store, retrying transient errors within this step's deadline. */
+function blobsFor(ctx: StepRunContext): RetryingBlobStore {
+  return withBlobRetry(ctx.services.blobs, { signal: ctx.signal, deadline: ctx.deadline, logger: ctx.logger });
+}
+
 async function read(config: FileStepConfig, key: string, ctx: StepRunContext): Promise<ReadOutput> {
-  const info = await ctx.services.blobs.stat(key);
+  const blobs = blobsFor(ctx);
+  const info = await blobs.stat(key);
   if (!info) throw notFound(config.path);
   const t = transformer(config);
   const max = config.max_output_rows ?? 100;
   const out: ReadOutput = { path: config.path, format: config.format, columns: [], row_count: 0, rows_read: 0, rows: [], truncated: false, bytes: info.size };
-  const source = await ctx.services.blobs.getStream(key);
+  const source = await blobs.getStream(key);
   const onRow = (row: Row, line: number) => {
     out.rows_read++;
     t.convert(row, line);
@@ -356,45 +363,50 @@ async function write(config: FileStepConfig, key: string, ctx: StepRunContext): 
     }
   };
 
-  let body: Readable;
   let done: Promise<unknown> = Promise.resolve();
-  if (config.format === 'csv') {
-    const header = config.csv?.header ?? true;
-    const enc = config.csv?.encoding ?? 'utf8';
-    const stringifier = csvStringify({
-      delimiter: config.csv?.delimiter ?? ',',
-      header,
-      columns: header ? columns : undefined,
-      cast: { boolean: (b) => (b ? 'true' : 'false'), date: (d) => d.toISOString(), object: (o) => JSON.stringify(o) },
-    });
-    const encoded = encoder(enc);
-    // pipeline, not .pipe(): a failure anywhere destroys `body` too, so the store sees the write fail
-    // (and discards it) instead of waiting for the rest of a stream that will never come.
-    done = pipeline(Readable.from(rows(), { objectMode: true }), stringifier, encoded);
-    body = encoded;
-  } else {
-    const pass = new PassThrough();
-    const wb = new ExcelJS.stream.xlsx.WorkbookWriter({ stream: pass, useStyles: false, useSharedStrings: false });
-    const sheet = typeof config.xlsx?.sheet === 'string' ? config.xlsx.sheet : 'Sheet1';
-    const ws = wb.addWorksheet(sheet);
-    done = (async () => {
-      if (config.xlsx?.header ?? true) ws.addRow(columns).commit();
-      for (const r of rows()) ws.addRow(r.map((v) => (v !== null && typeof v === 'object' ? JSON.stringify(v) : v))).commit();
-      ws.commit();
-      await wb.commit();
-    })();
-    done.catch((err) => {
-      producerError ??= err;
-      pass.destroy(err);
-    });
-    body = pass;
-  }
-  done.catch(() => {}); // reported below
+  // The body is produced afresh for each try: a blob store that fails for a moment is retried.
+  const open = (): Readable => {
+    let body: Readable;
+    producerError = undefined;
+    if (config.format === 'csv') {
+      const header = config.csv?.header ?? true;
+      const enc = config.csv?.encoding ?? 'utf8';
+      const stringifier = csvStringify({
+        delimiter: config.csv?.delimiter ?? ',',
+        header,
+        columns: header ? columns : undefined,
+        cast: { boolean: (b) => (b ? 'true' : 'false'), date: (d) => d.toISOString(), object: (o) => JSON.stringify(o) },
+      });
+      const encoded = encoder(enc);
+      // pipeline, not .pipe(): a failure anywhere destroys `body` too, so the store sees the write fail
+      // (and discards it) instead of waiting for the rest of a stream that will never come.
+      done = pipeline(Readable.from(rows(), { objectMode: true }), stringifier, encoded);
+      body = encoded;
+    } else {
+      const pass = new PassThrough();
+      const wb = new ExcelJS.stream.xlsx.WorkbookWriter({ stream: pass, useStyles: false, useSharedStrings: false });
+      const sheet = typeof config.xlsx?.sheet === 'string' ? config.xlsx.sheet : 'Sheet1';
+      const ws = wb.addWorksheet(sheet);
+      done = (async () => {
+        if (config.xlsx?.header ?? true) ws.addRow(columns).commit();
+        for (const r of rows()) ws.addRow(r.map((v) => (v !== null && typeof v === 'object' ? JSON.stringify(v) : v))).commit();
+        ws.commit();
+        await wb.commit();
+      })();
+      done.catch((err) => {
+        producerError ??= err;
+        pass.destroy(err);
+      });
+      body = pass;
+    }
+    done.catch(() => {}); // reported below
+    return body;
+  };
   let info: BlobInfo;
   try {
-    info = await ctx.services.blobs.putStream(key, body);
+    // On failure the body is destroyed (the store gave up: stop producing).
+    info = await blobsFor(ctx).putStreamFrom(key, open);
   } catch (err) {
-    body.destroy(); // the store gave up: stop producing
     throw producerError ?? err;
   }
   await done;

@@ -33,6 +33,7 @@ import { relativePathProblem } from '../definition.ts';
 import { StepError } from '../../engine/step-error.ts';
 import { sleep } from '../../engine/sleep.ts';
 import { checkKey } from '../../storage/blob-store.ts';
+import { withBlobRetry } from '../../storage/retry.ts';
 
 const DEFAULT_RETRIES = 2;
 const BACKOFF_BASE_MS = 500;
@@ -281,10 +282,12 @@ async function download(sftp: SFTPWrapper, config: SftpStepConfig, ctx: StepRunC
     if (signal.aborted) throw signal.reason;
     const path = localBase ? `${localBase}/${f.rel}` : f.rel;
     const key = localKey(folder, path);
-    const rs = sftp.createReadStream(f.remote) as unknown as Readable;
-    const info = await ctx.services.blobs.putStream(key, rs).catch((err) => {
-      throw remoteError(err, f.remote);
-    });
+    // A fresh read of the remote file for each try: a blob store that fails for a moment is retried.
+    const info = await withBlobRetry(ctx.services.blobs, { signal, deadline: ctx.deadline, logger: ctx.logger })
+      .putStreamFrom(key, () => sftp.createReadStream(f.remote) as unknown as Readable)
+      .catch((err) => {
+        throw remoteError(err, f.remote);
+      });
     out.push({ name: posix.basename(f.rel), path, remote_path: f.remote, size: info.size });
     ctx.logger.debug({ remote: f.remote, path, size: info.size }, 'sftp step: downloaded');
   }
@@ -311,7 +314,7 @@ async function mkdirp(sftp: SFTPWrapper, dir: string, known: Set<string>): Promi
 }
 
 async function upload(sftp: SFTPWrapper, config: SftpStepConfig, ctx: StepRunContext, folder: string, localBase: string, signal: AbortSignal): Promise<SftpFile[]> {
-  const blobs = ctx.services.blobs;
+  const blobs = withBlobRetry(ctx.services.blobs, { signal, deadline: ctx.deadline, logger: ctx.logger });
   const match = matcher(config.pattern);
   let todo: { path: string; rel: string; size: number }[];
   const single = localBase ? await blobs.stat(localKey(folder, localBase)) : null;
