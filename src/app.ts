@@ -17,6 +17,7 @@ import { secretKeyFor } from './secrets/crypto.ts';
 import { WasmRuntime } from './wasm/runtime/index.ts';
 import { ModuleRegistry } from './modules/registry.ts';
 import { runShutdownHooks } from './executors/shutdown.ts';
+import { configureEgress, registerOwnListenAddress } from './egress/index.ts';
 
 /** A running vecron process: whichever of the api, scheduler and worker roles its config asks for. */
 export interface App {
@@ -57,6 +58,7 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
     closers.push(() => events.stop());
 
     if (config.bootstrapToken) await ensureBootstrapToken(db, config.bootstrapToken);
+    configureEgress({ allow: config.egressAllow, deny: config.egressDeny });
 
     // One WASM runtime per process (its worker pool and module cache), created on first use.
     let runtime: WasmRuntime | null = null;
@@ -105,6 +107,9 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
       const port = typeof addr === 'object' && addr ? addr.port : config.port;
       url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
       closers.unshift(() => api!.close());
+      // Jobs may not call this API from the worker's network position (the egress policy refuses it).
+      const forget = registerOwnListenAddress(config.host, port);
+      closers.push(async () => forget());
       logger.info({ url, database: db.kind, blobs: blobs.kind }, 'vecron API listening');
     }
 
