@@ -6,7 +6,7 @@ import { openBlobStore } from './storage/index.ts';
 import type { BlobStore } from './storage/blob-store.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
-import { ensureBootstrapToken } from './auth/tokens.ts';
+import { ensureBootstrapToken, tokenKeyFor } from './auth/tokens.ts';
 import { buildApi } from './api/server.ts';
 import { EventBus } from './events/bus.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
@@ -57,7 +57,7 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
     await events.start();
     closers.push(() => events.stop());
 
-    if (config.bootstrapToken) await ensureBootstrapToken(db, config.bootstrapToken);
+    if (config.bootstrapToken) await ensureBootstrapToken(db, tokenKeyFor(config), config.bootstrapToken);
     configureEgress({ allow: config.egressAllow, deny: config.egressDeny });
 
     // One WASM runtime per process (its worker pool and module cache), created on first use.

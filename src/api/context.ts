@@ -24,6 +24,8 @@ declare module 'fastify' {
     role?: TokenRole | 'public';
     /** Records the call in the audit log under this action name (every mutating route sets it). */
     audit?: { action: string; resource: string };
+    /** The setting behind the route's bodyLimit, named in a 413 answer. */
+    bodyLimitSetting?: string;
   }
   interface FastifyRequest {
     principal: Principal | null;
