@@ -4,7 +4,7 @@
  * executors record what they sent from the config before secret substitution (ctx.shownConfig),
  * and this pass catches a secret that comes back another way (an upstream echoing it). Besides the
  * plain value it masks the forms a secret commonly travels in: JSON-escaped, URL-encoded
- * (encodeURIComponent and application/x-www-form-urlencoded), base64 and base64url (at each of the
+ * (encodeURIComponent, encodeURI, a URL's path and query, application/x-www-form-urlencoded), base64 and base64url (at each of the
  * three byte alignments, so inside a longer encoded text such as a Basic header too), hex, and the
  * hex/base64 SHA-256, SHA-1 and MD5 digests of it.
  */
@@ -40,6 +40,15 @@ function variants(secret: string): string[] {
   out.push(JSON.stringify(secret).slice(1, -1));
   out.push(encodeURIComponent(secret));
   out.push(new URLSearchParams([['', secret]]).toString().slice(1));
+  out.push(encodeURI(secret));
+  // As a URL parser writes it into a path or a query string (what an upstream echoes as its URL).
+  for (const f of [(x: string) => new URL(`http://h/${x}`).pathname.slice(1), (x: string) => new URL(`http://h/?${x}`).search.slice(1)]) {
+    try {
+      out.push(f(secret));
+    } catch {
+      /* not URL text */
+    }
+  }
   const bytes = Buffer.from(secret, 'utf8');
   const hex = bytes.toString('hex');
   const encoded = [...base64Fragments(bytes, 'base64'), ...base64Fragments(bytes, 'base64url'), hex, hex.toUpperCase()];
