@@ -6,6 +6,7 @@ import { installErrorHandling } from './error-handler.ts';
 import { installAuth } from './auth.ts';
 import { installInputLimits } from './input-limits.ts';
 import { serializeRequest } from './log-redaction.ts';
+import { installResponseSchemas } from './response-schemas.ts';
 import { healthRoutes } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { executionRoutes } from './routes/executions.ts';
@@ -50,6 +51,7 @@ export async function buildApi(ctx: ApiContext, extraRoutes: RouteModule[] = [])
   app.removeContentTypeParser('text/plain');
   installErrorHandling(app);
   installInputLimits(app, { maxDepth: ctx.config.jsonMaxDepth, maxKeys: ctx.config.jsonMaxKeys });
+  installResponseSchemas(app);
   installAuth(app, ctx);
 
   await app.register(swagger, {

@@ -46,7 +46,7 @@ describe('schema fuzzing (Schemathesis) finds no 5xx', { timeout: 420_000 }, () 
       'run',
       `${t.url}/docs/json`,
       '--base-url', t.url,
-      '--checks', 'not_a_server_error',
+      '--checks', 'not_a_server_error,status_code_conformance,response_schema_conformance',
       '--header', `Authorization: Bearer ${t.adminToken}`,
       '--hypothesis-max-examples', String(MAX_EXAMPLES),
       '--hypothesis-seed', process.env.VECRON_FUZZ_SEED ?? '12',
