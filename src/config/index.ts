@@ -163,7 +163,7 @@ export const settings = {
   egressDeny: { env: 'VECRON_EGRESS_DENY', description: 'Destinations steps may not connect to, besides the default-refused classes (link-local, cloud metadata, multicast, unspecified, broadcast, vecron\'s own address): CIDR ranges, addresses and host-name globs, e.g. `127.0.0.0/8,::1/128,10.0.0.0/8` to lock loopback and private ranges down. See docs/security.md.', default: null, parse: parseEgressRules },
   webhookMaxBytes: { env: 'VECRON_WEBHOOK_MAX_BYTES', description: 'Largest webhook body, in bytes; the job and its secret are looked up before the body is read, and a larger body is refused (413) without being buffered.', default: '1048576', parse: int(1, 2 ** 31 - 1) },
   webhookToleranceSeconds: { env: 'VECRON_WEBHOOK_TOLERANCE_SECONDS', description: 'How far `X-Vecron-Timestamp` of a signed webhook may be from the server clock, in seconds; signatures seen within this window are refused as replays.', default: '300', parse: int(10, 86400) },
-  webhookMaxFailuresPerMinute: { env: 'VECRON_WEBHOOK_MAX_FAILURES_PER_MINUTE', description: 'Failed webhook signatures accepted per source address and per job in a minute; more are answered 429 without reading the body (cluster-wide).', default: '20', parse: int(1, 1_000_000) },
+  webhookMaxFailuresPerMinute: { env: 'VECRON_WEBHOOK_MAX_FAILURES_PER_MINUTE', description: 'Failed webhook signatures accepted per source address in a minute (and 5 times as many per job, from all sources); more are answered 429 without reading the body. Counted cluster-wide.', default: '20', parse: int(1, 1_000_000) },
 } satisfies Record<string, Setting<unknown>>;
 
 type Settings = typeof settings;
