@@ -8,7 +8,7 @@ import { openBlobStore } from './storage/index.ts';
 import type { BlobStore } from './storage/blob-store.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
-import { ensureBootstrapToken } from './auth/tokens.ts';
+import { ensureBootstrapToken, tokenKeyFor } from './auth/tokens.ts';
 import { buildApi } from './api/server.ts';
 import { EventBus, startEventPruner } from './events/bus.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
@@ -19,6 +19,7 @@ import { secretKeyFor } from './secrets/crypto.ts';
 import { WasmRuntime } from './wasm/runtime/index.ts';
 import { ModuleRegistry } from './modules/registry.ts';
 import { runShutdownHooks } from './executors/shutdown.ts';
+import { configureEgress, registerOwnListenAddress } from './egress/index.ts';
 
 /** A running vecron process: whichever of the api, scheduler and worker roles its config asks for. */
 export interface App {
@@ -77,7 +78,8 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
     closers.push(() => events.stop());
     closers.push(startEventPruner(db, config.eventRetentionSeconds, (err) => logger.warn({ err }, 'pruning old status events failed')));
 
-    if (config.bootstrapToken) await ensureBootstrapToken(db, config.bootstrapToken);
+    if (config.bootstrapToken) await ensureBootstrapToken(db, tokenKeyFor(config), config.bootstrapToken);
+    configureEgress({ allow: config.egressAllow, deny: config.egressDeny });
 
     // One WASM runtime per process (its worker pool and module cache), created on first use.
     let runtime: WasmRuntime | null = null;
@@ -125,6 +127,9 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
       const port = typeof addr === 'object' && addr ? addr.port : config.port;
       url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
       closers.unshift(() => api!.close());
+      // Jobs may not call this API from the worker's network position (the egress policy refuses it).
+      const forget = registerOwnListenAddress(config.host, port);
+      closers.push(async () => forget());
       logger.info({ url, database: db.kind, blobs: blobs.kind }, 'vecron API listening');
     }
 

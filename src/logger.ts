@@ -7,6 +7,21 @@ export function createLogger(level: string, name = 'vecron'): Logger {
   return pino({
     name,
     level,
-    redact: { paths: ['req.headers.authorization', 'headers.authorization', '*.password', '*.token', '*.secret'], censor: '***' },
+    redact: {
+      paths: [
+        'req.headers.authorization',
+        'req.headers.cookie',
+        'req.headers["x-vecron-signature"]',
+        'headers.authorization',
+        'headers.cookie',
+        'req.query.access_token',
+        'query.access_token',
+        '*.access_token',
+        '*.password',
+        '*.token',
+        '*.secret',
+      ],
+      censor: '***',
+    },
   });
 }

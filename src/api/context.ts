@@ -27,6 +27,8 @@ declare module 'fastify' {
     /** The route also accepts the API token as `?access_token=` (browsers' EventSource cannot send
      * an Authorization header). Read by the auth hook; only for read-only streaming routes. */
     queryToken?: boolean;
+    /** The setting behind the route's bodyLimit, named in a 413 answer. */
+    bodyLimitSetting?: string;
   }
   interface FastifyRequest {
     principal: Principal | null;

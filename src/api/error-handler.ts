@@ -42,7 +42,7 @@ function schemaProblems(err: FastifyError): Problem[] {
   });
 }
 
-function toVecronError(err: FastifyError, maxBodyBytes?: number): VecronError | null {
+function toVecronError(err: FastifyError, req: FastifyRequest): VecronError | null {
   if (err instanceof VecronError) return err;
   if (err.validation) {
     const problems = schemaProblems(err);
@@ -59,10 +59,10 @@ function toVecronError(err: FastifyError, maxBodyBytes?: number): VecronError | 
     return new VecronError('invalid_json', `request body is not valid JSON: ${err.message}`);
   }
   if (status === 413) {
-    return new VecronError(
-      'payload_too_large',
-      maxBodyBytes ? `request body is larger than the limit of ${maxBodyBytes} bytes (VECRON_MAX_BODY_BYTES)` : err.message,
-    );
+    // Each route has its limit (JSON, uploads, webhooks); name it and the setting behind it.
+    const limit = req.routeOptions?.bodyLimit;
+    const setting = req.routeOptions?.config?.bodyLimitSetting ?? 'VECRON_MAX_JSON_BYTES';
+    return new VecronError('payload_too_large', limit ? `request body is larger than the limit of ${limit} bytes (${setting})` : err.message);
   }
   if (status === 415) return new VecronError('unsupported_media_type', `${err.message}; send Content-Type: application/json`);
   if (status >= 400 && status < 500) {
@@ -72,9 +72,9 @@ function toVecronError(err: FastifyError, maxBodyBytes?: number): VecronError | 
   return null;
 }
 
-export function installErrorHandling(app: FastifyInstance, maxBodyBytes?: number): void {
+export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
-    const known = toVecronError(err, maxBodyBytes);
+    const known = toVecronError(err, req);
     if (known) {
       const status = STATUS_BY_CODE[known.code] ?? 500;
       if (status >= 500) req.log.error({ err }, known.message);

@@ -17,7 +17,8 @@ export const errorSchema = {
 } as const;
 
 export const pageQuery = {
-  page: { type: 'integer', minimum: 1, default: 1 },
+  // Bounded: an unbounded page (1e20) overflowed the OFFSET computation into a 500.
+  page: { type: 'integer', minimum: 1, maximum: 100_000, default: 1 },
   limit: { type: 'integer', minimum: 1, maximum: 200, default: 20 },
 } as const;
 

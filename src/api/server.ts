@@ -4,6 +4,9 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { ApiContext } from './context.ts';
 import { installErrorHandling } from './error-handler.ts';
 import { installAuth } from './auth.ts';
+import { installInputLimits } from './input-limits.ts';
+import { serializeRequest } from './log-redaction.ts';
+import { installResponseSchemas } from './response-schemas.ts';
 import { healthRoutes } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { executionRoutes } from './routes/executions.ts';
@@ -36,8 +39,9 @@ export const routeModules: RouteModule[] = [
 export async function buildApi(ctx: ApiContext, extraRoutes: RouteModule[] = []): Promise<FastifyInstance> {
   // Cast: Fastify infers pino's own Logger type from loggerInstance, which its plugin types reject.
   const app = Fastify({
-    loggerInstance: ctx.logger.child({ component: 'api' }),
-    bodyLimit: ctx.config.maxBodyBytes,
+    loggerInstance: ctx.logger.child({ component: 'api' }, { serializers: { req: serializeRequest } }),
+    // JSON routes (jobs, variables, ...); uploads and webhooks set their own limit per route.
+    bodyLimit: ctx.config.maxJsonBytes,
     routerOptions: { maxParamLength: 256 },
     ajv: { customOptions: { strict: false, allErrors: true, coerceTypes: 'array', removeAdditional: false, useDefaults: true } },
   }) as unknown as FastifyInstance;
@@ -45,7 +49,9 @@ export async function buildApi(ctx: ApiContext, extraRoutes: RouteModule[] = [])
   // Bodies are JSON; a text/plain body must be refused (415), not handed to a route as a string.
   // (The webhook route registers its own raw-body parser in its scope.)
   app.removeContentTypeParser('text/plain');
-  installErrorHandling(app, ctx.config.maxBodyBytes);
+  installErrorHandling(app);
+  installInputLimits(app, { maxDepth: ctx.config.jsonMaxDepth, maxKeys: ctx.config.jsonMaxKeys });
+  installResponseSchemas(app);
   installAuth(app, ctx);
 
   await app.register(swagger, {

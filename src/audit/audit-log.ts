@@ -38,6 +38,39 @@ export async function writeAudit(db: Queryable, e: AuditEntry): Promise<void> {
   );
 }
 
+/**
+ * One audit row per action, source address, outcome and minute, with a count in `details.count`:
+ * for anonymous calls that were refused (bad webhook signatures, missing tokens), so a flood of
+ * them costs one row a minute instead of one per call. Cluster-wide (a unique key in the table).
+ */
+export async function writeAggregatedAudit(db: Queryable, e: AuditEntry): Promise<void> {
+  const minute = new Date(Math.floor(Date.now() / 60_000) * 60_000).toISOString();
+  const key = [e.action, e.ip ?? '', e.outcome, e.statusCode ?? '', minute].join('|');
+  await db.query(
+    `INSERT INTO audit_log
+       (actor_name, action, resource_type, resource_id, outcome, status_code, details, ip, request_id, aggregate_key)
+     VALUES ($1, $2, $3, $4, $5, $6,
+             jsonb_build_object('aggregated', true, 'count', 1, 'minute', $7::text, 'last_resource_id', $4::text, 'last', $8::jsonb),
+             $9, $10, $11)
+     ON CONFLICT (aggregate_key) WHERE aggregate_key IS NOT NULL DO UPDATE
+       SET details = audit_log.details
+             || jsonb_build_object('count', (audit_log.details ->> 'count')::int + 1, 'last_resource_id', $4::text, 'last', $8::jsonb)`,
+    [
+      e.actorName ?? 'anonymous',
+      e.action,
+      e.resourceType ?? null,
+      e.resourceId ?? null,
+      e.outcome,
+      e.statusCode ?? null,
+      minute,
+      e.details === undefined ? null : JSON.stringify(e.details),
+      e.ip ?? null,
+      e.requestId ?? null,
+      key,
+    ],
+  );
+}
+
 export interface AuditQuery {
   page: number;
   limit: number;

@@ -1,19 +1,40 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import type { Queryable } from '../db/database.ts';
+import type { Config } from '../config/index.ts';
+import { secretKeyFor } from '../secrets/crypto.ts';
 import { VecronError, notFound } from '../errors.ts';
 import { isRole, ROLES, type Principal, type TokenRole } from './roles.ts';
 
 /**
- * API tokens are random 256-bit strings shown once at creation; only their SHA-256 is stored.
- * A fast hash is enough here: the tokens have full entropy, so there is nothing to brute-force.
+ * API tokens are random 256-bit strings shown once at creation. Only HMAC-SHA256(token) is stored,
+ * keyed with a key derived from the server's secret key (VECRON_SECRET_KEY or
+ * `$VECRON_DATA_DIR/secret.key`): a copy of the database alone cannot even confirm a guessed token.
+ * No part of a token (no prefix) is stored or shown; a token is known by its id and name.
+ * A fast MAC is enough: the tokens have full entropy, so there is nothing to brute-force.
  */
-export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
+export type TokenKey = Buffer;
+
+/** The token-hashing key, derived from the 32-byte secret key (see src/secrets/crypto.ts). */
+export function tokenKeyFrom(secretKey: Buffer): TokenKey {
+  return Buffer.from(hkdfSync('sha256', secretKey, 'vecron-api-tokens-v1', 'vecron API token HMAC key', 32));
+}
+
+const keys = new WeakMap<object, TokenKey>();
+/** The token key of a process's configuration (derived once). */
+export function tokenKeyFor(config: Config): TokenKey {
+  let k = keys.get(config);
+  if (!k) keys.set(config, (k = tokenKeyFrom(secretKeyFor(config))));
+  return k;
+}
+
+export const hashToken = (key: TokenKey, token: string): string => createHmac('sha256', key).update(token).digest('hex');
+/** The hash of tokens stored before migration 010 (rewritten as HMAC on their next use). */
+const legacyHash = (token: string): string => createHash('sha256').update(token).digest('hex');
 
 export interface TokenInfo {
   id: string;
   name: string;
   role: TokenRole;
-  prefix: string;
   created_at: string;
   created_by: string | null;
   last_used_at: string | null;
@@ -24,7 +45,6 @@ interface TokenRow {
   id: string;
   name: string;
   role: TokenRole;
-  prefix: string;
   created_at: Date;
   created_by: string | null;
   last_used_at: Date | null;
@@ -36,7 +56,6 @@ const toInfo = (r: TokenRow): TokenInfo => ({
   id: r.id,
   name: r.name,
   role: r.role,
-  prefix: r.prefix,
   created_at: r.created_at.toISOString(),
   created_by: r.created_by,
   last_used_at: iso(r.last_used_at),
@@ -52,6 +71,7 @@ function checkRole(role: unknown): TokenRole {
 
 export async function createToken(
   db: Queryable,
+  key: TokenKey,
   opts: { name: string; role: TokenRole; createdBy?: string | null },
 ): Promise<TokenInfo & { token: string }> {
   const role = checkRole(opts.role);
@@ -59,30 +79,37 @@ export async function createToken(
   if (!name) throw new VecronError('validation_failed', 'token name must not be empty');
   const token = `vcr_${randomBytes(32).toString('base64url')}`;
   const { rows } = await db.query<TokenRow>(
-    `INSERT INTO api_tokens (name, role, token_hash, prefix, created_by)
-     VALUES ($1, $2, $3, $4, $5) RETURNING *`,
-    [name, role, hashToken(token), token.slice(0, 10), opts.createdBy ?? null],
+    `INSERT INTO api_tokens (name, role, token_hash, hash_scheme, created_by)
+     VALUES ($1, $2, $3, 'hmac-sha256', $4) RETURNING *`,
+    [name, role, hashToken(key, token), opts.createdBy ?? null],
   );
   return { ...toInfo(rows[0]), token };
 }
 
 /** Makes sure an admin token with exactly `token` exists and is not revoked (VECRON_BOOTSTRAP_TOKEN). */
-export async function ensureBootstrapToken(db: Queryable, token: string): Promise<void> {
+export async function ensureBootstrapToken(db: Queryable, key: TokenKey, token: string): Promise<void> {
+  // A row stored before migration 010 (plain SHA-256) is brought to HMAC first, so it is not doubled.
   await db.query(
-    `INSERT INTO api_tokens (name, role, token_hash, prefix, created_by)
-     VALUES ('bootstrap', 'admin', $1, $2, 'VECRON_BOOTSTRAP_TOKEN')
+    `UPDATE api_tokens SET token_hash = $1, hash_scheme = 'hmac-sha256' WHERE hash_scheme = 'sha256' AND token_hash = $2`,
+    [hashToken(key, token), legacyHash(token)],
+  );
+  await db.query(
+    `INSERT INTO api_tokens (name, role, token_hash, hash_scheme, created_by)
+     VALUES ('bootstrap', 'admin', $1, 'hmac-sha256', 'VECRON_BOOTSTRAP_TOKEN')
      ON CONFLICT (token_hash) DO UPDATE SET revoked_at = NULL, role = 'admin'`,
-    [hashToken(token), token.slice(0, 10)],
+    [hashToken(key, token)],
   );
 }
 
 /** Returns who holds `token`, or null when it is unknown or revoked. */
-export async function authenticate(db: Queryable, token: string): Promise<Principal | null> {
+export async function authenticate(db: Queryable, key: TokenKey, token: string): Promise<Principal | null> {
+  // A token stored before migration 010 matches by its plain SHA-256 once, and is rewritten as HMAC.
   const { rows } = await db.query<{ id: string; name: string; role: TokenRole }>(
-    `UPDATE api_tokens SET last_used_at = now()
-     WHERE token_hash = $1 AND revoked_at IS NULL
+    `UPDATE api_tokens SET last_used_at = now(), token_hash = $1, hash_scheme = 'hmac-sha256'
+     WHERE revoked_at IS NULL
+       AND ((hash_scheme = 'hmac-sha256' AND token_hash = $1) OR (hash_scheme = 'sha256' AND token_hash = $2))
      RETURNING id, name, role`,
-    [hashToken(token)],
+    [hashToken(key, token), legacyHash(token)],
   );
   return rows[0] ?? null;
 }

@@ -9,7 +9,7 @@
 import { Command, Option } from 'commander';
 import { loadConfig, settingsTable, type Config } from '../config/index.ts';
 import { openDatabase } from '../db/open.ts';
-import { createToken, listTokens, revokeToken } from '../auth/tokens.ts';
+import { createToken, listTokens, revokeToken, tokenKeyFor } from '../auth/tokens.ts';
 import { ROLES, type TokenRole } from '../auth/roles.ts';
 import { writeAudit } from '../audit/audit-log.ts';
 import { startApp } from '../app.ts';
@@ -79,8 +79,8 @@ token
   .option('--name <name>', 'a name that says who or what uses the token', 'cli')
   .option('--json', 'print a JSON object instead of the bare token')
   .action(async (opts: { role: TokenRole; name: string; json?: boolean }) => {
-    await withDb(async (db) => {
-      const t = await createToken(db, { name: opts.name, role: opts.role, createdBy: 'cli' });
+    await withDb(async (db, config) => {
+      const t = await createToken(db, tokenKeyFor(config), { name: opts.name, role: opts.role, createdBy: 'cli' });
       await writeAudit(db, { actorName: 'cli', action: 'token.create', resourceType: 'token', resourceId: t.id, outcome: 'success', details: { name: t.name, role: t.role } });
       process.stdout.write(opts.json ? JSON.stringify(t, null, 2) + '\n' : `${t.token}\n`);
       if (!opts.json) process.stderr.write(`created ${t.role} token '${t.name}' (id ${t.id}); store it now, it is not shown again\n`);
@@ -92,7 +92,7 @@ token
   .action(async () => {
     await withDb(async (db) => {
       for (const t of await listTokens(db)) {
-        process.stdout.write(`${t.id}  ${t.role.padEnd(8)}  ${t.prefix}…  ${t.name}${t.revoked_at ? '  (revoked)' : ''}\n`);
+        process.stdout.write(`${t.id}  ${t.role.padEnd(8)}  ${t.name}${t.revoked_at ? '  (revoked)' : ''}\n`);
       }
     });
   });

@@ -5,6 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { VecronError, type Problem } from '../errors.ts';
+import { parseEgressRules, type EgressRules } from '../egress/rules.ts';
 
 export type Role = 'api' | 'scheduler' | 'worker';
 
@@ -43,6 +44,14 @@ export interface Config {
   wasmMaxTableElements: number;
   wasmCacheDir: string;
   maxBodyBytes: number;
+  maxJsonBytes: number;
+  jsonMaxDepth: number;
+  jsonMaxKeys: number;
+  egressAllow: EgressRules;
+  egressDeny: EgressRules;
+  webhookMaxBytes: number;
+  webhookToleranceSeconds: number;
+  webhookMaxFailuresPerMinute: number;
 }
 
 type Parser<T> = (raw: string) => T;
@@ -148,7 +157,15 @@ export const settings = {
   wasmMaxMemoryMb: { env: 'VECRON_WASM_MAX_MEMORY_MB', description: 'Largest memory a WASM module may declare as its initial size (checked at upload), in MiB.', default: '1024', parse: int(1, 4096) },
   wasmMaxTableElements: { env: 'VECRON_WASM_MAX_TABLE_ELEMENTS', description: 'Largest initial size of a WASM module\'s tables (checked at upload).', default: '1000000', parse: int(1, 10_000_000) },
   wasmCacheDir: { env: 'VECRON_WASM_CACHE_DIR', description: 'Directory of instrumented, precompiled-once WASM modules. Default `$VECRON_DATA_DIR/wasm-cache`.', default: null, parse: (r: string) => resolve(r) },
-  maxBodyBytes: { env: 'VECRON_MAX_BODY_BYTES', description: 'Largest accepted request body (JSON or upload), in bytes.', default: '52428800', parse: int(1024, 2 ** 31 - 1) },
+  maxBodyBytes: { env: 'VECRON_MAX_BODY_BYTES', description: 'Largest accepted upload (WASM modules), in bytes.', default: '52428800', parse: int(1024, 2 ** 31 - 1) },
+  maxJsonBytes: { env: 'VECRON_MAX_JSON_BYTES', description: 'Largest accepted JSON request body (jobs, variables, tokens, ...), in bytes; refused with 413 before it is read past the limit.', default: '1048576', parse: int(1024, 2 ** 31 - 1) },
+  jsonMaxDepth: { env: 'VECRON_JSON_MAX_DEPTH', description: 'Deepest nesting of arrays and objects accepted in a JSON request body (and a JSON webhook payload); checked before parsing.', default: '64', parse: int(2, 1000) },
+  jsonMaxKeys: { env: 'VECRON_JSON_MAX_KEYS', description: 'Most object keys plus array elements accepted in one JSON request body (and a JSON webhook payload); checked before parsing.', default: '20000', parse: int(10, 10_000_000) },
+  egressAllow: { env: 'VECRON_EGRESS_ALLOW', description: 'Destinations steps may connect to although the egress policy would refuse them: comma-separated CIDR ranges, addresses and host-name globs (`*.corp.example`). An allowed address beats VECRON_EGRESS_DENY and the default-refused classes; an allowed host name only beats VECRON_EGRESS_DENY. See docs/security.md.', default: null, parse: parseEgressRules },
+  egressDeny: { env: 'VECRON_EGRESS_DENY', description: 'Destinations steps may not connect to, besides the default-refused classes (link-local, cloud metadata, multicast, unspecified, broadcast, vecron\'s own address): CIDR ranges, addresses and host-name globs, e.g. `127.0.0.0/8,::1/128,10.0.0.0/8` to lock loopback and private ranges down. See docs/security.md.', default: null, parse: parseEgressRules },
+  webhookMaxBytes: { env: 'VECRON_WEBHOOK_MAX_BYTES', description: 'Largest webhook body, in bytes; the job and its secret are looked up before the body is read, and a larger body is refused (413) without being buffered.', default: '1048576', parse: int(1, 2 ** 31 - 1) },
+  webhookToleranceSeconds: { env: 'VECRON_WEBHOOK_TOLERANCE_SECONDS', description: 'How far `X-Vecron-Timestamp` of a signed webhook may be from the server clock, in seconds; signatures seen within this window are refused as replays.', default: '300', parse: int(10, 86400) },
+  webhookMaxFailuresPerMinute: { env: 'VECRON_WEBHOOK_MAX_FAILURES_PER_MINUTE', description: 'Failed webhook signatures accepted per source address in a minute (and 5 times as many per job, from all sources); more are answered 429 without reading the body. Counted cluster-wide.', default: '20', parse: int(1, 1_000_000) },
 } satisfies Record<string, Setting<unknown>>;
 
 type Settings = typeof settings;
@@ -216,6 +233,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     wasmMaxTableElements: p.wasmMaxTableElements as number,
     wasmCacheDir: (p.wasmCacheDir as string | null) ?? resolve(dataDir, 'wasm-cache'),
     maxBodyBytes: p.maxBodyBytes as number,
+    maxJsonBytes: p.maxJsonBytes as number,
+    jsonMaxDepth: p.jsonMaxDepth as number,
+    jsonMaxKeys: p.jsonMaxKeys as number,
+    egressAllow: (p.egressAllow as EgressRules | null) ?? { cidrs: [], hosts: [] },
+    egressDeny: (p.egressDeny as EgressRules | null) ?? { cidrs: [], hosts: [] },
+    webhookMaxBytes: p.webhookMaxBytes as number,
+    webhookToleranceSeconds: p.webhookToleranceSeconds as number,
+    webhookMaxFailuresPerMinute: p.webhookMaxFailuresPerMinute as number,
   };
 }
 

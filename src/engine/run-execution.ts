@@ -11,6 +11,7 @@ import { stepDefinitions } from '../executors/definitions.ts';
 import { StepError, isStepError } from './step-error.ts';
 import { resolveTemplates } from './templates.ts';
 import { createMasker } from './masking.ts';
+import { storedFormOf } from './credentials.ts';
 import { retryDelayMs } from '../queue/backoff.ts';
 import { replayPlan, type StepPlan } from './routing.ts';
 import { sleep } from './sleep.ts';
@@ -166,6 +167,8 @@ interface StepEnv {
   vars: RunVariables;
   /** Context not yet written (the first step was started by the claim): written with the next write. */
   pendingContext?: string | null;
+  /** The variables with secrets masked, for shownConfig (computed once, on first use). */
+  maskedVariables?: Record<string, unknown>;
   /** Values steps wrote with set_context: top-level names of the job context for later steps. */
   writes: Record<string, unknown>;
   /** The claim's start of the first step applies to the first step run of this attempt only. */
@@ -239,7 +242,7 @@ async function runStep(step: Step, s: StepEnv, contextJson: string | null): Prom
     return { status: 'failed', error: { code: error.code, message: `step '${step.id}' failed: ${errJson.message}`, retryable: error.retryable, step_id: step.id, details: errJson.details } };
   }
 
-  const masked = mask(output ?? null);
+  const masked = mask(storedFormOf(output ?? null));
   const json = JSON.stringify(masked);
   if (json.length > MAX_STEP_OUTPUT_BYTES) {
     const e = new StepError('output_too_large', `step output is ${json.length} bytes; the limit is ${MAX_STEP_OUTPUT_BYTES}`, { retryable: false });
@@ -289,6 +292,8 @@ async function runStepOnce(step: Step, s: StepEnv): Promise<unknown> {
     services: { ...s.env.services, variable: (name) => s.vars.values[name] },
     logger: s.log.child({ step: step.id }),
     setContext: (writes) => applyContextWrites(s, step.id, writes),
+    shownConfig: () => shownConfig(step, s),
+    mask: s.mask,
   };
   try {
     const mod = await loadExecutor(step.type);
@@ -303,6 +308,20 @@ async function runStepOnce(step: Step, s: StepEnv): Promise<unknown> {
   } finally {
     clearTimeout(timer);
     s.signal.removeEventListener('abort', onParent);
+  }
+}
+
+/**
+ * The step's config resolved against the context with secret variables masked (`***`), then masked
+ * again (a secret reaching the config through a step output or the trigger): what executors record
+ * of what they sent. Computed only when an executor asks.
+ */
+function shownConfig(step: Step, s: StepEnv): unknown {
+  s.maskedVariables ??= s.mask(s.vars.values) as Record<string, unknown>;
+  try {
+    return s.mask(resolveTemplates(step.config, { ...s.context, variables: s.maskedVariables }));
+  } catch {
+    return s.mask(step.config);
   }
 }
 

@@ -38,6 +38,13 @@ export interface StepRunContext {
   context: Record<string, unknown>;
   services: ExecutorServices;
   logger: Logger;
+  /**
+   * The step's config resolved with every secret shown as `***` (what the step may record of what it
+   * sent: URL, headers, DSN, host). Absent when an executor runs outside the engine (tests).
+   */
+  shownConfig?(): unknown;
+  /** Masks secrets in a value the executor stores itself (e.g. the wasm step's execution log). */
+  mask?(value: unknown): unknown;
   /** Records values for later steps (the wasm step's set_context writes); see docs/jobs.md. */
   setContext?(writes: Record<string, unknown>): void;
 }

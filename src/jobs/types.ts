@@ -61,6 +61,8 @@ export interface WebhookSettings {
   /** HMAC secret for signed triggers. */
   secret?: string;
   rate_limit_per_minute?: number;
+  /** How the sender signs: 'timestamped' (default, `<timestamp>.<body>`) or the older 'body' only. */
+  signature_scheme?: 'timestamped' | 'body';
   /** Whether a secret is stored (answers only; the secret is never returned). */
   has_secret?: boolean;
 }

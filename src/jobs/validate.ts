@@ -104,6 +104,9 @@ function jobSchema(stepItems: JsonSchema): JsonSchema {
         properties: {
           secret: { type: 'string', minLength: 16, maxLength: 512 },
           rate_limit_per_minute: { type: 'integer', minimum: 1, maximum: 100_000 },
+          // 'timestamped' (default): HMAC over `<X-Vecron-Timestamp>.<body>`; 'body': the old
+          // body-only HMAC, replayable, for senders that cannot send a timestamp yet.
+          signature_scheme: { type: 'string', enum: ['timestamped', 'body'] },
           // Set by the server (the secret itself is stored encrypted apart); ignored on input.
           has_secret: { type: 'boolean' },
         },

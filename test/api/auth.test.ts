@@ -8,6 +8,7 @@ import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { openTestDb } from '../helpers/db.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { startApp, type App } from '../../src/app.ts';
+import { hashToken, tokenKeyFor } from '../../src/auth/tokens.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { Database } from '../../src/db/database.ts';
 import { API_ONLY, MISSING_ID, assertError, flatJob } from './support.ts';
@@ -143,14 +144,18 @@ describe('API authentication and roles', () => {
     assert.match(value, /^vcr_[A-Za-z0-9_-]{43}$/);
     assert.equal(c.body.name, 'deploy-bot');
     assert.equal(c.body.role, 'operator');
-    assert.equal(c.body.prefix, value.slice(0, 10));
+    assert.ok(!('prefix' in c.body), 'no part of the token besides the value shown once');
     assert.equal(c.body.created_by, 'test-admin');
     assert.equal(c.body.revoked_at, null);
     assert.ok(!('token_hash' in c.body));
 
     const stored = await t.app.db.query<any>('SELECT *, row_to_json(api_tokens)::text AS raw FROM api_tokens WHERE id = $1', [c.body.id]);
-    assert.equal(stored.rows[0].token_hash, createHash('sha256').update(value).digest('hex'));
+    // HMAC-SHA256 keyed from the server's secret key, not a plain hash: the database alone cannot confirm a guess.
+    assert.equal(stored.rows[0].token_hash, hashToken(tokenKeyFor(t.app.config), value));
+    assert.notEqual(stored.rows[0].token_hash, createHash('sha256').update(value).digest('hex'));
+    assert.equal(stored.rows[0].hash_scheme, 'hmac-sha256');
     assert.ok(!stored.rows[0].raw.includes(value), 'the token value itself is not stored');
+    for (let n = 6; n <= value.length; n++) assert.ok(!stored.rows[0].raw.includes(value.slice(0, n)), 'no prefix of it either');
 
     // it works, with its role
     assert.equal((await t.api('GET', '/api/v1/jobs', { token: value })).status, 200);
@@ -160,15 +165,15 @@ describe('API authentication and roles', () => {
     assert.equal(list.status, 200);
     const mine = list.body.items.find((x: any) => x.id === c.body.id);
     assert.deepEqual(
-      { name: mine.name, role: mine.role, prefix: mine.prefix, revoked_at: mine.revoked_at },
-      { name: 'deploy-bot', role: 'operator', prefix: value.slice(0, 10), revoked_at: null },
+      { name: mine.name, role: mine.role, revoked_at: mine.revoked_at },
+      { name: 'deploy-bot', role: 'operator', revoked_at: null },
     );
     assert.ok(mine.last_used_at, 'last use is recorded');
     const text = JSON.stringify(list.body);
     assert.ok(!text.includes(value), 'the list never shows a token value');
     assert.ok(!text.includes(stored.rows[0].token_hash), 'nor a hash');
     for (const item of list.body.items) {
-      assert.deepEqual(Object.keys(item).sort(), ['created_at', 'created_by', 'id', 'last_used_at', 'name', 'prefix', 'revoked_at', 'role']);
+      assert.deepEqual(Object.keys(item).sort(), ['created_at', 'created_by', 'id', 'last_used_at', 'name', 'revoked_at', 'role']);
     }
 
     const revoked = await t.api('DELETE', `/api/v1/tokens/${c.body.id}`);

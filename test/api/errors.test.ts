@@ -184,10 +184,10 @@ describe('API errors: every bad input gets a 4xx {error: {code, message}} naming
   });
 });
 
-describe('API errors: request body size limit (VECRON_MAX_BODY_BYTES)', () => {
+describe('API errors: request body size limit (VECRON_MAX_JSON_BYTES)', () => {
   let t: TestApp;
   before(async () => {
-    t = await startTestApp('pglite', { ...API_ONLY, VECRON_MAX_BODY_BYTES: '2048' });
+    t = await startTestApp('pglite', { ...API_ONLY, VECRON_MAX_JSON_BYTES: '2048' });
   });
   after(async () => {
     await t?.close();
@@ -196,7 +196,7 @@ describe('API errors: request body size limit (VECRON_MAX_BODY_BYTES)', () => {
   it('a body over the limit is 413 payload_too_large; one under it is accepted', async () => {
     const big = flatJob('big-body', { description: 'x'.repeat(3000) });
     assert.ok(JSON.stringify(big).length > 2048);
-    assertError(await t.api('POST', '/api/v1/jobs', { body: big }), 413, 'payload_too_large', /larger than the limit of 2048 bytes/);
+    assertError(await t.api('POST', '/api/v1/jobs', { body: big }), 413, 'payload_too_large', /larger than the limit of 2048 bytes \(VECRON_MAX_JSON_BYTES\)/);
     const n = await t.app.db.query<{ n: number }>("SELECT count(*)::int AS n FROM jobs WHERE name = 'big-body'");
     assert.equal(n.rows[0].n, 0);
 

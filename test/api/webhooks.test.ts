@@ -11,7 +11,21 @@ import { loadSecretKey, secretKeyFor } from '../../src/secrets/crypto.ts';
 
 const DOC_SECRET = 'doc-secret-0123456789abcdef';
 
-const sign = (secret: string, body: string) => 'sha256=' + createHmac('sha256', secret).update(body).digest('hex');
+/** Timestamps of the signatures sign() made, for hook() to send along. */
+const timestamps = new Map<string, string>();
+let signed = 0;
+/** A timestamped signature (the default scheme); each call a different timestamp within the tolerance. */
+const sign = (secret: string, body: string) => {
+  const ts = String(Math.floor(Date.now() / 1000) - (signed++ % 120));
+  const sig = 'sha256=' + createHmac('sha256', secret).update(`${ts}.${body}`).digest('hex');
+  timestamps.set(sig, ts);
+  return sig;
+};
+const withTimestamp = (headers: Record<string, string>): Record<string, string> => {
+  const sig = Object.entries(headers).find(([k]) => k.toLowerCase() === 'x-vecron-signature')?.[1];
+  const has = Object.keys(headers).some((k) => k.toLowerCase() === 'x-vecron-timestamp');
+  return sig && !has && timestamps.has(sig) ? { ...headers, 'x-vecron-timestamp': timestamps.get(sig)! } : headers;
+};
 
 forEachDatabase((kind) => {
   describe(`${kind}: webhook triggers`, () => {
@@ -21,7 +35,7 @@ forEachDatabase((kind) => {
     let secret: string;
 
     const hook = (jobId: string, body: string, headers: Record<string, string> = {}, query = '') =>
-      t.api('POST', `/api/v1/webhooks/${jobId}${query}`, { token: null, rawBody: body, headers });
+      t.api('POST', `/api/v1/webhooks/${jobId}${query}`, { token: null, rawBody: body, headers: withTimestamp(headers) });
 
     before(async () => {
       t = await startTestApp(kind, API_ONLY);
@@ -105,8 +119,15 @@ forEachDatabase((kind) => {
         'does not match',
       );
       const tampered = assertError(await hook(job.id, '{"x":2}', { 'x-vecron-signature': sign(secret, body) }), 401, 'unauthorized', 'does not match');
-      const expected = sign(secret, body).slice(7);
-      for (const e of [missing, malformed, wrong, tampered]) {
+      const expectedSig = sign(secret, body);
+      const expected = expectedSig.slice(7);
+      const tsMismatch = assertError(
+        await hook(job.id, body, { 'x-vecron-signature': expectedSig, 'x-vecron-timestamp': String(Number(timestamps.get(expectedSig)) + 1) }),
+        401,
+        'unauthorized',
+        'does not match',
+      );
+      for (const e of [missing, malformed, wrong, tampered, tsMismatch]) {
         assert.ok(!e.message.includes(expected) && !e.message.includes(secret), 'never reveals the expected value');
       }
       // the API token is no substitute for the signature

@@ -108,7 +108,7 @@ describe('vecron CLI', () => {
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
     assert.equal(lines.length, 1, `only the ci token (the bogus one was not created): ${r.stdout}`);
-    assert.match(lines[0], /^[0-9a-f-]{36}\s+operator\s+vcr_\S*…\s+ci$/);
+    assert.match(lines[0], /^[0-9a-f-]{36}\s+operator\s+ci$/); // no part of the token value
     assert.ok(!r.stdout.includes(ciToken), 'the token value is not printed');
   });
 
@@ -180,7 +180,8 @@ describe('vecron CLI', () => {
       const created = await call('POST', '/api/v1/jobs', {
         name: 'ping',
         schedule: { type: 'cron', expression: '*/30 * * * * *' },
-        steps: [{ id: 'ping', type: 'http', config: { url: `${base}/health` } }],
+        // Not vecron's own /health: the egress policy refuses a job calling vecron's own API.
+        steps: [{ id: 'ping', type: 'http', config: { url: 'https://example.com/' } }],
       });
       assert.equal(created.status, 201, JSON.stringify(created.body));
       const id = created.body.id;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { loadConfig, type Config } from '../../src/config/index.ts';
 import { startApp, type App } from '../../src/app.ts';
 import { createLogger } from '../../src/logger.ts';
-import { createToken } from '../../src/auth/tokens.ts';
+import { createToken, tokenKeyFor } from '../../src/auth/tokens.ts';
 import type { TokenRole } from '../../src/auth/roles.ts';
 import { openTestDb, type DbKind } from './db.ts';
 
@@ -33,7 +33,7 @@ export async function startTestApp(kind: DbKind, env: Record<string, string> = {
   });
   const db = await openTestDb(kind);
   const app = await startApp(config, { db, logger: createLogger(config.logLevel) });
-  const adminToken = (await createToken(db, { name: 'test-admin', role: 'admin' })).token;
+  const adminToken = (await createToken(db, tokenKeyFor(config), { name: 'test-admin', role: 'admin' })).token;
   const url = app.url!;
   return {
     app,
@@ -61,7 +61,7 @@ export async function startTestApp(kind: DbKind, env: Record<string, string> = {
       return { status: res.status, body: parsed, headers: res.headers };
     },
     async token(role, name = `test-${role}`) {
-      return (await createToken(db, { name, role })).token;
+      return (await createToken(db, tokenKeyFor(config), { name, role })).token;
     },
     async close() {
       await app.close();

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApiContext } from '../context.ts';
 import { idParams } from '../schemas.ts';
-import { createToken, listTokens, revokeToken } from '../../auth/tokens.ts';
+import { createToken, listTokens, revokeToken, tokenKeyFor } from '../../auth/tokens.ts';
 import { ROLES, type TokenRole } from '../../auth/roles.ts';
 
 export async function tokenRoutes(app: FastifyInstance, ctx: ApiContext): Promise<void> {
@@ -24,7 +24,7 @@ export async function tokenRoutes(app: FastifyInstance, ctx: ApiContext): Promis
     },
   }, async (req, reply) => {
     const body = req.body as { name: string; role: TokenRole };
-    const t = await createToken(ctx.db, { ...body, createdBy: req.principal?.name });
+    const t = await createToken(ctx.db, tokenKeyFor(ctx.config), { ...body, createdBy: req.principal?.name });
     req.auditResourceId = t.id;
     req.auditDetails = { name: t.name, role: t.role };
     return reply.status(201).send(t);

@@ -3,6 +3,7 @@ import multipart from '@fastify/multipart';
 import type { ApiContext } from '../context.ts';
 import { VecronError } from '../../errors.ts';
 import { idParams, page, pageQuery } from '../schemas.ts';
+import { assertStorableText } from '../input-limits.ts';
 import { listModules, listPermissions, moduleStats, toView, writePermissions } from '../../modules/repository.ts';
 import { MAX_PERMISSIONS, PERMISSION_TYPES, parsePermissions } from '../../modules/permissions.ts';
 import type { UploadInput } from '../../modules/registry.ts';
@@ -64,7 +65,8 @@ export async function wasmModuleRoutes(app: FastifyInstance, ctx: ApiContext): P
     });
 
     scope.post('/api/v1/wasm/modules', {
-      config: { role: 'operator', audit: { action: 'wasm.module.upload', resource: 'wasm_module' } },
+      config: { role: 'operator', audit: { action: 'wasm.module.upload', resource: 'wasm_module' }, bodyLimitSetting: 'VECRON_MAX_BODY_BYTES' },
+      bodyLimit: ctx.config.maxBodyBytes,
       // The multipart body is read and checked by the handler; the schema documents it.
       validatorCompiler: () => () => true,
       schema: {
@@ -93,6 +95,7 @@ export async function wasmModuleRoutes(app: FastifyInstance, ctx: ApiContext): P
               throw new VecronError('validation_failed', `unknown field '${part.fieldname}'; the fields are file, ${UPLOAD_FIELDS.join(', ')}`);
             }
             fields[part.fieldname] = String(part.value);
+            assertStorableText(fields[part.fieldname], part.fieldname);
           }
         }
       } catch (err) {
@@ -100,10 +103,10 @@ export async function wasmModuleRoutes(app: FastifyInstance, ctx: ApiContext): P
         if (code === 'FST_REQ_FILE_TOO_LARGE') {
           throw new VecronError('payload_too_large', `the module is larger than ${ctx.config.wasmMaxModuleBytes} bytes (VECRON_WASM_MAX_MODULE_BYTES)`);
         }
-        if (code?.startsWith('FST_') && code !== 'FST_REQ_FILE_TOO_LARGE') {
-          throw new VecronError('validation_failed', `the multipart body could not be read: ${(err as Error).message}`);
-        }
-        throw err;
+        if (err instanceof VecronError) throw err;
+        // Anything else the multipart reader throws (no boundary, a truncated or malformed body) is
+        // the request's fault, not ours.
+        throw new VecronError('validation_failed', `the multipart body could not be read: ${(err as Error).message}`);
       }
       req.auditDetails = { name: fields.name, version: fields.version, author: fields.author, signed: Boolean(fields.signature) };
       if (!file) throw new VecronError('validation_failed', "missing the 'file' part with the .wasm module", { problems: [{ path: 'file', message: 'is required' }] });

@@ -1,46 +1,87 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiContext } from '../context.ts';
 import { errorSchema, idParams } from '../schemas.ts';
-import { getJob } from '../../jobs/repository.ts';
+import { getJob, type JobRecord } from '../../jobs/repository.ts';
+import { bumpCounter, overLimit } from '../request-counters.ts';
+import { assertStorableText, checkJsonShape, type JsonLimits } from '../input-limits.ts';
 import { loadWebhookSecret, storeWebhookSecret, syncWebhookSecretFlag } from '../../jobs/webhook-secret.ts';
 import { enqueueExecution } from '../../state/enqueue.ts';
 import { secretKeyFor } from '../../secrets/crypto.ts';
 import { VecronError } from '../../errors.ts';
 
 export const SIGNATURE_HEADER = 'x-vecron-signature';
+export const TIMESTAMP_HEADER = 'x-vecron-timestamp';
 export const DEFAULT_WEBHOOK_RATE_LIMIT_PER_MINUTE = 60;
+/** The per-job failure limit is this many times the per-source one (many sources share a job). */
+const JOB_FAILURE_FACTOR = 5;
 
 /** Request headers that never reach the execution context. */
 const DROPPED_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', SIGNATURE_HEADER]);
 
 const JSON_CONTENT_TYPE = /^application\/(?:[\w.+-]*\+)?json\s*(?:;|$)/i;
 
-/** `sha256=<hex>` for `body` signed with `secret`: what a webhook sender puts in X-Vecron-Signature. */
-export function signWebhookBody(secret: string, body: string | Buffer): string {
-  return 'sha256=' + createHmac('sha256', secret).update(body).digest('hex');
+/**
+ * `sha256=<hex>` for a webhook: HMAC-SHA256 keyed with the job's secret over `<timestamp>.<body>`
+ * (the default scheme), or over the body alone when `timestamp` is null (the older 'body' scheme).
+ */
+export function signWebhook(secret: string, body: string | Buffer, timestamp: number | string | null): string {
+  const mac = createHmac('sha256', secret);
+  if (timestamp !== null) mac.update(`${timestamp}.`);
+  return 'sha256=' + mac.update(body).digest('hex');
 }
 
-/** Throws 401 unless `header` is a valid signature of `raw`; compares in constant time. */
-function verifySignature(header: string | string[] | undefined, raw: Buffer, secret: string): void {
+/** The older body-only signature (`webhook.signature_scheme: body`). */
+export function signWebhookBody(secret: string, body: string | Buffer): string {
+  return signWebhook(secret, body, null);
+}
+
+/** Why a signature was refused: counted towards the failure throttle. */
+class SignatureRefused extends VecronError {
+  constructor(message: string) {
+    super('unauthorized', message);
+  }
+}
+
+/**
+ * Checks the signature (and the timestamp, in the timestamped scheme) of a webhook; throws
+ * SignatureRefused. Returns the signature's hex, the key for replay detection. Constant-time compare.
+ */
+function verifySignature(req: FastifyRequest, raw: Buffer, secret: string, scheme: 'timestamped' | 'body', toleranceSeconds: number): string {
+  const header = req.headers[SIGNATURE_HEADER];
   if (header === undefined || header === '') {
-    throw new VecronError(
-      'unauthorized',
-      `missing signature: send the header "X-Vecron-Signature: sha256=<hex HMAC-SHA256 of the request body, keyed with the job's webhook secret>"`,
+    throw new SignatureRefused(
+      scheme === 'body'
+        ? `missing signature: send the header "X-Vecron-Signature: sha256=<hex HMAC-SHA256 of the request body, keyed with the job's webhook secret>"`
+        : `missing signature: send "X-Vecron-Timestamp: <Unix seconds>" and "X-Vecron-Signature: sha256=<hex HMAC-SHA256 of '<timestamp>.<body>', keyed with the job's webhook secret>"`,
     );
   }
   const m = typeof header === 'string' ? /^sha256=([0-9a-f]{64})$/i.exec(header.trim()) : null;
-  if (!m) {
-    throw new VecronError('unauthorized', 'invalid signature: the X-Vecron-Signature header must have the form "sha256=<64 hex digits>"');
+  if (!m) throw new SignatureRefused('invalid signature: the X-Vecron-Signature header must have the form "sha256=<64 hex digits>"');
+  let timestamp: string | null = null;
+  if (scheme === 'timestamped') {
+    const t = req.headers[TIMESTAMP_HEADER];
+    if (typeof t !== 'string' || !/^\d{1,12}$/.test(t.trim())) {
+      throw new SignatureRefused('missing or invalid X-Vecron-Timestamp: send the Unix time in seconds at which the request was signed');
+    }
+    timestamp = t.trim();
+    const skew = Math.abs(Date.now() / 1000 - Number(timestamp));
+    if (skew > toleranceSeconds) {
+      throw new SignatureRefused(
+        `stale webhook: X-Vecron-Timestamp is ${Math.round(skew)} s away from the server clock (tolerance ${toleranceSeconds} s, VECRON_WEBHOOK_TOLERANCE_SECONDS); sign each request when it is sent`,
+      );
+    }
   }
   const given = Buffer.from(m[1], 'hex');
-  const expected = createHmac('sha256', secret).update(raw).digest();
+  const expected = Buffer.from(signWebhook(secret, raw, timestamp).slice(7), 'hex');
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-    throw new VecronError(
-      'unauthorized',
-      "invalid signature: X-Vecron-Signature does not match the request body (sign the exact bytes sent, with HMAC-SHA256 and the job's webhook secret)",
+    throw new SignatureRefused(
+      scheme === 'body'
+        ? "invalid signature: X-Vecron-Signature does not match the request body (sign the exact bytes sent, with HMAC-SHA256 and the job's webhook secret)"
+        : "invalid signature: X-Vecron-Signature does not match '<X-Vecron-Timestamp>.<body>' (sign the timestamp, a dot and the exact bytes sent, with HMAC-SHA256 and the job's webhook secret)",
     );
   }
+  return m[1].toLowerCase();
 }
 
 function triggerHeaders(req: FastifyRequest): Record<string, string> {
@@ -58,16 +99,23 @@ function triggerHeaders(req: FastifyRequest): Record<string, string> {
   return out;
 }
 
-function parsePayload(req: FastifyRequest, raw: Buffer): unknown {
+function parsePayload(req: FastifyRequest, raw: Buffer, limits: JsonLimits): unknown {
   const contentType = req.headers['content-type'] ?? '';
   const text = raw.toString('utf8');
-  if (!JSON_CONTENT_TYPE.test(contentType)) return text;
+  if (!JSON_CONTENT_TYPE.test(contentType)) {
+    assertStorableText(text, 'body');
+    return text;
+  }
   if (raw.length === 0) return null;
+  checkJsonShape(text, limits);
+  let payload: unknown;
   try {
-    return JSON.parse(text.replace(/^\uFEFF/, ''));
+    payload = JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch (err) {
     throw new VecronError('invalid_json', `request body is not valid JSON: ${(err as Error).message}`);
   }
+  assertStorableText(payload, 'body');
+  return payload;
 }
 
 /**
@@ -76,6 +124,14 @@ function parsePayload(req: FastifyRequest, raw: Buffer): unknown {
  */
 export async function webhooksRoutes(app: FastifyInstance, ctx: ApiContext): Promise<void> {
   const { db } = ctx;
+  const maxFailures = ctx.config.webhookMaxFailuresPerMinute;
+  const tolerance = ctx.config.webhookToleranceSeconds;
+  /** What preParsing found, for the handler. */
+  const webhookState = new WeakMap<FastifyRequest, { job: JobRecord; secret: string }>();
+  const refuseThrottled = (reply: FastifyReply, retryAfter: number): never => {
+    reply.header('Retry-After', String(retryAfter));
+    throw new VecronError('rate_limited', `too many failed webhook signatures; retry in ${retryAfter} s`, { retry_after_seconds: retryAfter });
+  };
 
   // Own scope: the HMAC covers the exact bytes sent, so this route reads every body as a Buffer.
   await app.register(async (scope) => {
@@ -83,12 +139,17 @@ export async function webhooksRoutes(app: FastifyInstance, ctx: ApiContext): Pro
     scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
     scope.post('/api/v1/webhooks/:job_id', {
-      config: { role: 'public', audit: { action: 'job.webhook', resource: 'job' } },
+      config: { role: 'public', audit: { action: 'job.webhook', resource: 'job' }, bodyLimitSetting: 'VECRON_WEBHOOK_MAX_BYTES' },
+      bodyLimit: ctx.config.webhookMaxBytes,
       schema: {
         tags: ['webhooks'],
         summary: 'Trigger a job from a signed webhook',
         description:
-          'No API token: send `X-Vecron-Signature: sha256=<hex HMAC-SHA256 of the raw body, keyed with the job\'s webhook secret>`. ' +
+          'No API token. Send `X-Vecron-Timestamp: <Unix seconds>` and `X-Vecron-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>", ' +
+          "keyed with the job's webhook secret>` (jobs with `webhook.signature_scheme: body` sign the raw body only). A timestamp more than " +
+          'VECRON_WEBHOOK_TOLERANCE_SECONDS (300) from the server clock, or a signature already seen in that window, is refused. ' +
+          'The job and its secret are looked up before the body is read; a body over VECRON_WEBHOOK_MAX_BYTES is 413. Failed signatures ' +
+          'are throttled per source address and per job (429). ' +
           'A JSON body (Content-Type application/json) becomes `trigger.payload` parsed, any other body as text; headers ' +
           '(lower-cased, without authorization, cookie and the signature) and the query string become `trigger.headers` and ' +
           '`trigger.query`. At most `webhook.rate_limit_per_minute` (default 60) webhook executions per job per minute.',
@@ -97,6 +158,7 @@ export async function webhooksRoutes(app: FastifyInstance, ctx: ApiContext): Pro
         response: {
           202: {
             type: 'object',
+            required: ['execution_id', 'job_id', 'status'],
             properties: { execution_id: { type: 'string' }, job_id: { type: 'string' }, status: { type: 'string' } },
           },
           400: errorSchema,
@@ -104,22 +166,48 @@ export async function webhooksRoutes(app: FastifyInstance, ctx: ApiContext): Pro
           403: errorSchema,
           404: errorSchema,
           409: errorSchema,
+          413: errorSchema,
+          415: errorSchema,
           429: errorSchema,
         },
       },
+      // Before the body is read: the job, its secret and the failure throttle. An unknown job, a job
+      // without a secret or a throttled source costs no buffering of what it sends.
+      preParsing: async (req, reply, payload) => {
+        const { job_id: jobId } = req.params as { job_id: string };
+        req.auditResourceId = jobId;
+        const ipKey = `webhook.fail.ip:${req.ip}`;
+        const throttled = await overLimit(db, [{ key: ipKey, max: maxFailures }]);
+        if (throttled) refuseThrottled(reply, throttled.retryAfter);
+        const job = await getJob(db, jobId);
+        const secret = await loadWebhookSecret(db, secretKeyFor(ctx.config), job.id);
+        if (secret === null) {
+          throw new VecronError('forbidden', 'webhook is not enabled for this job: set webhook.secret or rotate a secret');
+        }
+        const jobThrottled = await overLimit(db, [{ key: `webhook.fail.job:${job.id}`, max: maxFailures * JOB_FAILURE_FACTOR }]);
+        if (jobThrottled) refuseThrottled(reply, jobThrottled.retryAfter);
+        webhookState.set(req, { job, secret });
+        return payload;
+      },
     }, async (req, reply) => {
-      const { job_id: jobId } = req.params as { job_id: string };
-      req.auditResourceId = jobId;
-      const job = await getJob(db, jobId);
-      const key = secretKeyFor(ctx.config);
-      const secret = await loadWebhookSecret(db, key, job.id);
-      if (secret === null) {
-        throw new VecronError('forbidden', 'webhook is not enabled for this job: set webhook.secret or rotate a secret');
-      }
+      const state = webhookState.get(req);
+      if (!state) throw new VecronError('not_found', 'job not found');
+      const { job, secret } = state;
       const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      verifySignature(req.headers[SIGNATURE_HEADER], raw, secret);
+      const scheme = job.webhook?.signature_scheme === 'body' ? 'body' : 'timestamped';
+      let signature: string;
+      try {
+        signature = verifySignature(req, raw, secret, scheme, tolerance);
+      } catch (err) {
+        if (err instanceof SignatureRefused) {
+          // Counted per source and per job, cluster-wide; the audit row is aggregated (auth.ts).
+          await bumpCounter(db, `webhook.fail.ip:${req.ip}`, 60);
+          await bumpCounter(db, `webhook.fail.job:${job.id}`, 60);
+        }
+        throw err;
+      }
       if (!job.enabled) throw new VecronError('conflict', 'job is disabled');
-      const payload = parsePayload(req, raw);
+      const payload = parsePayload(req, raw, { maxDepth: ctx.config.jsonMaxDepth, maxKeys: ctx.config.jsonMaxKeys });
 
       const limit = job.webhook?.rate_limit_per_minute ?? DEFAULT_WEBHOOK_RATE_LIMIT_PER_MINUTE;
       const time = new Date().toISOString();
@@ -130,8 +218,9 @@ export async function webhooksRoutes(app: FastifyInstance, ctx: ApiContext): Pro
         headers: triggerHeaders(req),
         query: { ...((req.query as Record<string, unknown>) ?? {}) },
       };
-      // Count and insert under a per-job lock, so concurrent calls on any cluster member cannot
-      // both take the last slot.
+      // Count, refuse a replay and insert under a per-job lock, so concurrent calls on any cluster
+      // member cannot both take the last slot. The signature is recorded in the same transaction:
+      // a call refused by the rate limit can be sent again with the same signature.
       const outcome = await db.transaction(async (tx) => {
         await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`vecron.webhook.${job.id}`]);
         const { rows } = await tx.query<{ retry_after: number }>(
@@ -143,8 +232,24 @@ export async function webhooksRoutes(app: FastifyInstance, ctx: ApiContext): Pro
           [job.id, limit - 1],
         );
         if (rows[0]) return { retryAfter: rows[0].retry_after };
+        // The body-only scheme cannot tell a replay from a sender posting the same body again: it
+        // stays as it was (replayable), which is why it must be chosen explicitly.
+        if (scheme === 'body') return { executionId: await enqueueExecution(tx, job, { trigger }) };
+        const seen = await tx.query(
+          `INSERT INTO webhook_signatures_seen (signature, job_id, expires_at)
+           VALUES ($1, $2, now() + make_interval(secs => $3))
+           ON CONFLICT (signature) DO UPDATE SET expires_at = EXCLUDED.expires_at
+             WHERE webhook_signatures_seen.expires_at <= now()
+           RETURNING signature`,
+          [`${job.id}:${signature}`, job.id, tolerance * 2],
+        );
+        if (seen.rowCount === 0) return { replay: true as const };
         return { executionId: await enqueueExecution(tx, job, { trigger }) };
       });
+      if (Math.random() < 0.02) void db.query('DELETE FROM webhook_signatures_seen WHERE expires_at <= now()').catch(() => {});
+      if ('replay' in outcome) {
+        throw new VecronError('conflict', 'replayed webhook: this signature was already accepted; sign every request anew (with a fresh X-Vecron-Timestamp)');
+      }
       if ('retryAfter' in outcome) {
         reply.header('Retry-After', String(outcome.retryAfter));
         req.auditDetails = { rate_limit_per_minute: limit };

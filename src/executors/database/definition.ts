@@ -1,4 +1,5 @@
 import type { Problem } from '../../errors.ts';
+import { egressHostProblem } from '../../egress/index.ts';
 import {
   type JsonSchema,
   type StepDefinition,
@@ -96,6 +97,8 @@ function check(c: DatabaseStepConfig): Problem[] {
     if (c.database_type === 'mysql' && !/^(mysql|mariadb):\/\//i.test(s)) {
       out.push(problem('connection_string', "must be a 'mysql://…' URL or a template such as '${DB_URL}'"));
     }
+    const refused = literalHostProblem(s, c.database_type);
+    if (refused) out.push(problem('connection_string', refused));
   }
   if (c.query_type === 'stored_procedure' && !containsTemplate(c.query) && !PROCEDURE_NAME.test(c.query.trim())) {
     out.push(problem('query', "for a stored_procedure, 'query' must be the procedure name (e.g. 'reporting.refresh_daily'); arguments go in 'parameters'"));
@@ -112,3 +115,21 @@ export const database: StepDefinition<'database', DatabaseStepConfig> = {
   fromSeed,
   check,
 };
+
+/** The egress policy's verdict on a literal connection string's host (URL form; key=value host=). */
+function literalHostProblem(s: string, type: string): string | null {
+  const defaultPort = type === 'mysql' ? 3306 : 5432;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) {
+    try {
+      const u = new URL(s.replace(/^(postgres(ql)?|mysql|mariadb):/i, 'http:'));
+      if (!u.hostname) return null;
+      return egressHostProblem(u.hostname, u.port ? Number(u.port) : defaultPort);
+    } catch {
+      return null;
+    }
+  }
+  const host = /(?:^|\s)(?:host|hostaddr)\s*=\s*'?([^'\s]+)/.exec(s)?.[1];
+  const port = /(?:^|\s)port\s*=\s*'?(\d+)/.exec(s)?.[1];
+  if (!host || host.startsWith('/')) return null;
+  return egressHostProblem(host, port ? Number(port) : defaultPort);
+}

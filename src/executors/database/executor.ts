@@ -13,6 +13,7 @@
  * Failure codes: db_connection_not_found, db_invalid_config, db_connection_failed, db_auth_failed,
  * db_query_failed, db_timeout, db_row_limit_exceeded, db_procedure_not_found, aborted.
  */
+import { EgressSocket, egressConnect, egressDeniedIn } from '../../egress/index.ts';
 import { connect as netConnect } from 'node:net';
 import pg from 'pg';
 import mysql from 'mysql2';
@@ -39,6 +40,9 @@ export interface DatabaseStepOutput {
   affected_rows: number | null;
   command: string | null;
   duration_ms: number;
+  /** What the step connected with, from the config before secret substitution: a named connection's
+   * name, or the connection string with its password (and any secret) shown as `***`. */
+  connection: string;
 }
 
 interface RunRequest {
@@ -82,6 +86,7 @@ export const execute: StepExecute<DatabaseStepConfig> = async (config, ctx) => {
       );
     }
     const output: DatabaseStepOutput = {
+      connection: shownConnection(config, ctx),
       rows: r.rows,
       row_count: r.rows.length,
       fields: r.fields,
@@ -135,6 +140,24 @@ function connectionString(config: DatabaseStepConfig, ctx: StepRunContext): stri
   }
   if (/^(mysql|mariadb):\/\//i.test(s)) return s.replace(/^mariadb:/i, 'mysql:');
   throw invalid(`the connection string for mysql must be a 'mysql://…' URL (got scheme '${scheme(s)}')`);
+}
+
+/** The connection as recorded in the output: never the password, whatever form the string has. */
+function shownConnection(config: DatabaseStepConfig, ctx: StepRunContext): string {
+  if (config.connection !== undefined) return `named connection '${config.connection}'`;
+  const shown = (ctx.shownConfig?.() as DatabaseStepConfig | undefined)?.connection_string ?? config.connection_string ?? '';
+  const s = String(shown).trim();
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) {
+    try {
+      const u = new URL(s);
+      if (u.password) u.password = '***';
+      for (const k of [...u.searchParams.keys()]) if (/pass|secret|key|token/i.test(k)) u.searchParams.set(k, '***');
+      return u.toString().replace(/%2A%2A%2A/g, '***');
+    } catch {
+      return s.replace(/:[^:@/]*@/, ':***@');
+    }
+  }
+  return s.replace(/(password|sslpassword|sslkey)\s*=\s*('(?:[^'\\]|\\.)*'|\S+)/gi, '$1=***');
 }
 
 function scheme(s: string): string {
@@ -323,6 +346,8 @@ function createPgPool(key: string, url: string, size: number): PgPool {
   const target = { host: probe.host || 'localhost', port: probe.port || 5432 };
   const pool = new pg.Pool({
     ...opts,
+    // Every connection (the pool reconnects at any time) passes the egress policy; unix sockets are local.
+    ...(target.host.startsWith('/') ? {} : { stream: () => new EgressSocket() }),
     max: size,
     idleTimeoutMillis: IDLE_TIMEOUT_MS,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
@@ -346,7 +371,7 @@ function createPgPool(key: string, url: string, size: number): PgPool {
 /** Sends a PostgreSQL CancelRequest for the backend `pid` (a connection of its own, as the protocol wants). */
 function pgCancel(target: { host: string; port: number }, pid: number, secret: number): Promise<void> {
   return new Promise((resolve) => {
-    const sock = target.host.startsWith('/') ? netConnect(`${target.host}/.s.PGSQL.${target.port}`) : netConnect(target.port, target.host);
+    const sock = target.host.startsWith('/') ? netConnect(`${target.host}/.s.PGSQL.${target.port}`) : egressConnect(target.host, target.port);
     const done = () => (sock.destroy(), resolve());
     sock.setTimeout(CANCEL_GRACE_MS, done);
     sock.on('error', done);
@@ -494,8 +519,17 @@ function createMyPool(key: string, url: string, size: number): MyPool {
   } catch {
     throw invalid('the mysql connection string is not a valid URL');
   }
+  const host = u.hostname || 'localhost';
+  const port = Number(u.port) || 3306;
   const options: mysql.PoolOptions = {
     uri: url,
+    // Every connection passes the egress policy (see src/egress).
+    stream: () => {
+      const sock = egressConnect(host, port);
+      sock.setNoDelay(true);
+      sock.once('connect', () => sock.setKeepAlive(true));
+      return sock;
+    },
     connectionLimit: size,
     maxIdle: size,
     idleTimeout: IDLE_TIMEOUT_MS,
@@ -524,7 +558,7 @@ function createMyPool(key: string, url: string, size: number): MyPool {
 /** `KILL QUERY` from a connection of its own (the pool may be exhausted). */
 function myKill(p: MyPool, threadId: number): Promise<void> {
   return new Promise((resolve) => {
-    const c = mysql.createConnection({ uri: p.options.uri, connectTimeout: CANCEL_GRACE_MS });
+    const c = mysql.createConnection({ uri: p.options.uri, stream: p.options.stream, connectTimeout: CANCEL_GRACE_MS });
     c.on('error', () => {});
     c.query('KILL QUERY ?', [threadId], () => c.end(() => resolve()));
   });
@@ -590,6 +624,8 @@ function abortError(signal: AbortSignal, cause: unknown): StepError {
 
 function toStepError(err: unknown, ctx: StepRunContext, type: DatabaseType, host: string): StepError {
   if (err instanceof StepError) return err;
+  const denied = egressDeniedIn(err);
+  if (denied) return denied;
   if (ctx.signal.aborted) return abortError(ctx.signal, err);
   const e = err as { code?: string; errno?: number; sqlState?: string; message?: string; position?: string; detail?: string; hint?: string };
   const msg = (e?.message ?? String(err)).slice(0, 1000);

@@ -1,9 +1,11 @@
 import type { Problem } from '../../errors.ts';
+import { egressUrlProblem } from '../../egress/index.ts';
 import {
   type JsonSchema,
   type StepDefinition,
   dropNulls,
   formatPath,
+  containsTemplate,
   httpUrlProblem,
   isPlainObject,
   problem,
@@ -124,9 +126,14 @@ function fromSeed(seed: any): unknown {
   return c;
 }
 
+/** A literal URL that the egress policy refuses is refused at save time (a templated one at run time). */
+function literalEgressProblem(url: string): string | null {
+  return containsTemplate(url) ? null : egressUrlProblem(url);
+}
+
 function check(c: HttpStepConfig): Problem[] {
   const out: Problem[] = [];
-  const urlProblem = httpUrlProblem(c.url);
+  const urlProblem = httpUrlProblem(c.url) ?? literalEgressProblem(c.url);
   if (urlProblem) out.push(problem('url', urlProblem));
   if (c.body !== undefined && c.body_text !== undefined) {
     out.push(problem('body_text', "'body' and 'body_text' are mutually exclusive; use 'body' for JSON, 'body_text' for raw text"));
@@ -137,7 +144,7 @@ function check(c: HttpStepConfig): Problem[] {
     else if (/[\r\n\0]/.test(value)) out.push(problem(at, 'header value must not contain line breaks or NUL'));
   }
   if (c.auth?.type === 'oauth2_client_credentials') {
-    const p = httpUrlProblem(c.auth.token_url);
+    const p = httpUrlProblem(c.auth.token_url) ?? literalEgressProblem(c.auth.token_url);
     if (p) out.push(problem('auth.token_url', p));
   }
   return out;

@@ -1,9 +1,16 @@
 /**
  * The http step: one HTTP request with Node's fetch (undici).
  *
- * Output: `{ status, headers, body, duration_ms, url }` where `headers` has lower-case names
+ * Output: `{ status, headers, body, duration_ms, url, request }` where `headers` has lower-case names
  * (several `set-cookie` headers are joined with '\n'), and `body` is parsed JSON for JSON content
  * types, text for textual ones (or anything that decodes as UTF-8), `{ base64 }` for binary ones.
+ * `url` and `request` (`{ method, url, headers }`) record what was sent, built from the step's
+ * config as it was before secrets were substituted (`ctx.shownConfig`), so a secret is `***` there
+ * in whatever encoding it was sent; credential-named headers and query values are `***` whatever
+ * their value, in the response headers too.
+ *
+ * Every connection (redirect hops and OAuth2 token requests included) passes the egress policy
+ * (src/egress); a refused destination is the step error egress_denied, before any connection.
  *
  * Failures are StepErrors with stable codes: http_status, http_connection, timeout, aborted,
  * http_response_too_large, http_invalid_json, http_invalid_request, oauth2_failed.
@@ -13,6 +20,8 @@ import type { HttpStepConfig } from './definition.ts';
 import { StepError } from '../../engine/step-error.ts';
 import { VERSION } from '../../version.ts';
 import { causeCode, getAccessToken, invalidateAccessToken } from './oauth2.ts';
+import { egressDeniedIn, egressFetch } from '../../egress/index.ts';
+import { redactHeaders, redactUrl, withStoredForm } from '../../engine/credentials.ts';
 
 /** Largest response body read (10 MiB); beyond it the step fails with http_response_too_large. */
 export const HTTP_MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
@@ -22,8 +31,9 @@ const ERROR_BODY_BYTES = 2048;
 const DEADLINE_GRACE_MS = 100;
 const MAX_TIMER_MS = 2 ** 31 - 1 - DEADLINE_GRACE_MS;
 
-/** Query parameters whose values are masked in logs and error messages. */
-const SECRET_PARAM = /token|secret|passw|pwd|api[-_]?key|signature|credential|session|^auth|^(key|sig|code|pass)$/i;
+/** Most redirects followed (the fetch standard's limit). */
+const MAX_REDIRECTS = 20;
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 /** Longest URL quoted in messages and logs. */
 const MAX_URL_IN_MESSAGES = 300;
 
@@ -42,6 +52,7 @@ export const execute: StepExecute<HttpStepConfig> = async (config, ctx) => {
   const body = buildBody(config, method, headers);
   const redirect = config.follow_redirects === false ? 'manual' : 'follow';
   const auth = config.auth;
+  const send = (h: Headers) => fetchFollowing(url, { method, headers: h, body, signal }, redirect === 'follow', safeUrl);
 
   let status: number | undefined;
   try {
@@ -52,7 +63,7 @@ export const execute: StepExecute<HttpStepConfig> = async (config, ctx) => {
       if (t.cached) cachedToken = t.token;
     }
 
-    let res = await fetch(url, { method, headers, body, redirect, signal });
+    let { res, finalUrl } = await send(headers);
     if (res.status === 401 && cachedToken !== null && auth?.type === 'oauth2_client_credentials') {
       // The cached token may have been revoked or may have expired early: one fresh token, one retry.
       await res.body?.cancel().catch(() => {});
@@ -60,7 +71,7 @@ export const execute: StepExecute<HttpStepConfig> = async (config, ctx) => {
       ctx.logger.debug({ method, url: safeUrl }, 'http step: cached OAuth2 token refused (401), fetching a new one');
       const t = await getAccessToken(auth, signal);
       headers.set('authorization', `Bearer ${t.token}`);
-      res = await fetch(url, { method, headers, body, redirect, signal });
+      ({ res, finalUrl } = await send(headers));
     }
     status = res.status;
 
@@ -80,15 +91,19 @@ export const execute: StepExecute<HttpStepConfig> = async (config, ctx) => {
 
     const contentType = res.headers.get('content-type');
     const bytes = method === 'HEAD' ? new Uint8Array(0) : await readBody(res, HTTP_MAX_RESPONSE_BYTES, false, safeUrl);
+    const request = shownRequest(ctx, config, method);
     const output = {
       status: res.status,
       headers: headerRecord(res.headers),
       body: decodeBody(bytes, contentType, safeUrl),
       duration_ms: Math.round(performance.now() - started),
-      url: res.url || url,
+      url: finalUrl === url ? request.url : redactUrl(finalUrl),
+      request,
     };
     ctx.logger.debug({ method, url: safeUrl, status: res.status, duration_ms: output.duration_ms }, 'http step request done');
-    return output;
+    // Later steps see the response headers as received (a login's set-cookie); the execution
+    // record gets credential-named headers as ***.
+    return withStoredForm(output, { ...output, headers: redactHeaders(output.headers) });
   } catch (err) {
     const e = toStepError(err, { ctx, timeoutSignal, timeoutMs, safeUrl });
     ctx.logger.debug(
@@ -129,6 +144,80 @@ function targetUrl(config: HttpStepConfig): { url: string; userinfo: { user: str
     u.search = u.search && u.search !== '?' ? `${u.search}&${extra}` : `?${extra}`;
   }
   return { url: u.toString(), userinfo };
+}
+
+/**
+ * What was sent, from the config before secret substitution (`ctx.shownConfig`; the config itself
+ * when the step runs outside the engine): URL without userinfo, headers with credentials as `***`.
+ */
+function shownRequest(ctx: StepRunContext, config: HttpStepConfig, method: string): { method: string; url: string; headers: Record<string, string> } {
+  const shown = (ctx.shownConfig?.() as HttpStepConfig | undefined) ?? config;
+  let url = '(invalid URL)';
+  let headers: Record<string, string> = {};
+  try {
+    const t = targetUrl(shown);
+    url = redactUrl(t.url);
+    const h = buildHeaders(shown, t.userinfo);
+    if (shown.body !== undefined && !h.has('content-type')) h.set('content-type', 'application/json');
+    else if (shown.body_text !== undefined && !h.has('content-type')) h.set('content-type', 'text/plain; charset=utf-8');
+    headers = redactHeaders(Object.fromEntries(h));
+  } catch {
+    // A shown value that does not form a URL/header (e.g. a secret host shown as ***): the mask stays.
+    url = redactUrl(targetUrlOrNull(config) ?? '') ;
+  }
+  return { method, url, headers };
+}
+
+function targetUrlOrNull(config: HttpStepConfig): string | null {
+  try {
+    return targetUrl(config).url;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * fetch with redirects followed here, hop by hop, so every hop's destination passes the egress
+ * policy (the connector checks each connection; a literal address in a Location header too).
+ * Methods change as the fetch standard says (303, and 301/302 after POST, become GET without a
+ * body); credentials are dropped when a redirect leaves the origin.
+ */
+async function fetchFollowing(
+  url: string,
+  init: { method: string; headers: Headers; body: string | undefined; signal: AbortSignal },
+  follow: boolean,
+  safeUrl: string,
+): Promise<{ res: Response; finalUrl: string }> {
+  let current = url;
+  let { method, body } = init;
+  const headers = new Headers(init.headers);
+  for (let hop = 0; ; hop++) {
+    const res = await egressFetch(current, { method, headers, body, redirect: 'manual', signal: init.signal });
+    const location = res.headers.get('location');
+    if (!follow || !REDIRECT_STATUSES.has(res.status) || location === null) return { res, finalUrl: current };
+    await res.body?.cancel().catch(() => {});
+    if (hop >= MAX_REDIRECTS) {
+      throw new StepError('http_too_many_redirects', `${safeUrl} redirected more than ${MAX_REDIRECTS} times`, { retryable: false });
+    }
+    let next: URL;
+    try {
+      next = new URL(location, current);
+    } catch {
+      throw new StepError('http_invalid_redirect', `${safeUrl} redirected to an invalid URL`, { retryable: false });
+    }
+    if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+      throw new StepError('http_invalid_redirect', `${safeUrl} redirected to a non-http(s) URL (${next.protocol.slice(0, -1)})`, { retryable: false });
+    }
+    if (res.status === 303 ? method !== 'HEAD' : (res.status === 301 || res.status === 302) && method === 'POST') {
+      method = 'GET';
+      body = undefined;
+      for (const h of ['content-type', 'content-length', 'content-encoding', 'content-language', 'content-location']) headers.delete(h);
+    }
+    if (next.origin !== new URL(current).origin) {
+      for (const h of ['authorization', 'cookie', 'proxy-authorization']) headers.delete(h);
+    }
+    current = next.toString();
+  }
 }
 
 function buildHeaders(config: HttpStepConfig, userinfo: { user: string; pass: string } | null): Headers {
@@ -318,6 +407,8 @@ function toStepError(
     return new StepError('timeout', `HTTP request to ${o.safeUrl} timed out after ${s}s`, { retryable: true, cause: err });
   }
   if (err instanceof StepError) return err;
+  const denied = egressDeniedIn(err);
+  if (denied) return denied;
   const code = causeCode(err);
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
     // undici's own inactivity limits (300 s by default) fired before ours.
@@ -340,32 +431,4 @@ function shorten(s: string, max: number): string {
   return s.length <= max ? s : `${s.slice(0, max - 3)}...`;
 }
 
-/** The URL without userinfo, with the values of secret-looking query parameters masked. */
-export function redactUrl(url: string): string {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return '(invalid URL)';
-  }
-  u.username = '';
-  u.password = '';
-  if (u.search) {
-    const parts = u.search
-      .slice(1)
-      .split('&')
-      .map((p) => {
-        const eq = p.indexOf('=');
-        const name = eq < 0 ? p : p.slice(0, eq);
-        let decoded = name;
-        try {
-          decoded = decodeURIComponent(name.replace(/\+/g, ' '));
-        } catch {
-          /* keep */
-        }
-        return eq >= 0 && SECRET_PARAM.test(decoded) ? `${name}=***` : p;
-      });
-    u.search = `?${parts.join('&')}`;
-  }
-  return u.toString();
-}
+export { redactUrl };

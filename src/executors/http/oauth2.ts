@@ -6,6 +6,7 @@
  * configured with a wrong secret never borrows the token another job obtained with the right one.
  * Concurrent steps asking for the same token share one token request.
  */
+import { egressFetch } from '../../egress/index.ts';
 import { createHash } from 'node:crypto';
 import { StepError } from '../../engine/step-error.ts';
 import type { HttpAuth } from './definition.ts';
@@ -111,7 +112,7 @@ async function requestToken(auth: ClientCredentials, signal: AbortSignal): Promi
   let res: Response;
   let text: string;
   try {
-    res = await fetch(auth.token_url, {
+    res = await egressFetch(auth.token_url, {
       method: 'POST',
       headers: {
         authorization: basicCredentials(auth.client_id, auth.client_secret),

@@ -1,4 +1,5 @@
 import type { Problem } from '../../errors.ts';
+import { egressHostProblem } from '../../egress/index.ts';
 import {
   type JsonSchema,
   type StepDefinition,
@@ -91,6 +92,10 @@ function check(c: SftpStepConfig): Problem[] {
   if (!containsTemplate(c.host)) {
     if (/^[a-z]+:\/\//i.test(c.host)) out.push(problem('host', `must be a host name or IP address, not a URL (got '${c.host}')`));
     else if (!HOST.test(c.host)) out.push(problem('host', `must be a host name or IP address (got '${c.host}')`));
+    else if (c.port === undefined || !containsTemplate(String(c.port))) {
+      const refused = egressHostProblem(c.host.replace(/^\[(.*)\]$/, '$1'), Number(c.port ?? 22));
+      if (refused) out.push(problem('host', refused));
+    }
   }
   if (c.host_key_fingerprint !== undefined && !containsTemplate(c.host_key_fingerprint) && !FINGERPRINT.test(c.host_key_fingerprint)) {
     out.push(problem('host_key_fingerprint', "must be 'SHA256:<43 base64 characters>' as printed by 'ssh-keygen -lf <key>'"));

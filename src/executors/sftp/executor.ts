@@ -31,6 +31,7 @@ import type { StepExecute, StepRunContext } from '../executor.ts';
 import type { SftpStepConfig } from './definition.ts';
 import { relativePathProblem } from '../definition.ts';
 import { StepError } from '../../engine/step-error.ts';
+import { egressConnect, egressDeniedIn, resolveEgress } from '../../egress/index.ts';
 import { sleep } from '../../engine/sleep.ts';
 import { checkKey } from '../../storage/blob-store.ts';
 import { withBlobRetry } from '../../storage/retry.ts';
@@ -63,6 +64,7 @@ export interface SftpStepOutput {
   count: number;
   total_bytes: number;
   host_key_fingerprint: string | null;
+  server: { host: string; port: number; username: string };
 }
 
 export const execute: StepExecute<SftpStepConfig> = async (config, ctx) => {
@@ -90,8 +92,11 @@ export const execute: StepExecute<SftpStepConfig> = async (config, ctx) => {
             config.operation === 'download'
               ? await download(sftp, config, ctx, folder, localBase, ac.signal)
               : await upload(sftp, config, ctx, folder, localBase, ac.signal);
+          const shown = (ctx.shownConfig?.() as SftpStepConfig | undefined) ?? config;
           const out: SftpStepOutput = {
             operation: config.operation,
+            // What the step connected to, from the config before secret substitution.
+            server: { host: String(shown.host), port: Number(shown.port ?? 22), username: String(shown.username) },
             files,
             count: files.length,
             total_bytes: files.reduce((n, f) => n + f.size, 0),
@@ -160,6 +165,10 @@ async function withSession<T>(config: SftpStepConfig, signal: AbortSignal, fn: (
     options.privateKey = config.auth.private_key;
     if (config.auth.passphrase) options.passphrase = config.auth.passphrase;
   }
+
+  // The egress policy first: resolved and checked here, and the socket connects to that address.
+  const target = await resolveEgress(options.host!, options.port!);
+  options.sock = egressConnect(target.address, target.port);
 
   const ready = new Promise<void>((resolve, reject) => {
     client.once('ready', resolve);
@@ -439,6 +448,8 @@ function toStepError(err: unknown, signal: AbortSignal, config: SftpStepConfig):
     return new StepError('aborted', `the SFTP ${config.operation} was aborted`, { retryable: true, cause: err });
   }
   if (err instanceof StepError) return err;
+  const denied = egressDeniedIn(err);
+  if (denied) return denied;
   const where = `${config.host}:${config.port ?? 22}`;
   if (err instanceof HostKeyMismatch) {
     return new StepError('sftp_host_key_mismatch', `refusing ${where}: ${err.message}`, { retryable: false, details: { expected: err.expected, actual: err.actual } });

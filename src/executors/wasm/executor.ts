@@ -63,9 +63,12 @@ export const execute: StepExecute<WasmStepConfig> = async (config, ctx) => {
       exitCode: null,
     };
   }
-  for (const l of result.logs) ctx.logger[l.level === 'debug' ? 'debug' : l.level]({ module: `${module.name}@${module.version}` }, l.message);
+  // The module's log lines and its error are stored/logged here, outside the engine's masking: mask them.
+  const mask = (v: unknown): any => (ctx.mask ? ctx.mask(v) : v);
+  for (const l of result.logs) ctx.logger[l.level === 'debug' ? 'debug' : l.level]({ module: `${module.name}@${module.version}` }, mask(l.message));
 
   const verdict = verdictOf(result);
+  if (verdict.error) verdict.error = mask(verdict.error);
   await insertWasmLog(ctx.services.db, {
     executionId: ctx.executionId,
     stepId: ctx.stepId,
