@@ -276,12 +276,15 @@ test('memory.copy / memory.fill / memory.init pay size/64 more', () => {
   r.setFuel(100_000n);
   r.exports.init(128);
   assert.equal(r.consumed(), 4n + 2n);
-  // the size charge is a debt that the next check point collects (no call sits next to the
-  // instruction, to keep loops call-free)
+  // the size is charged before the instruction runs: without the fuel for it, it never starts
   r.setFuel(50n);
-  r.exports.fill(65536);
-  assert.equal(r.consumed(), 4n + 1024n);
-  assert.throws(() => r.exports.fill(1), OutOfFuel);
+  new Uint8Array(r.exports.memory.buffer).fill(0);
+  assert.throws(() => r.exports.fill(65536), OutOfFuel);
+  assert.equal(new Uint8Array(r.exports.memory.buffer)[0], 0, 'the fill did not run');
+  // a size beyond the memory is charged as the whole memory at most (it traps without the work)
+  r.setFuel(100_000n);
+  assert.throws(() => r.exports.fill(-1), WebAssembly.RuntimeError);
+  assert.equal(r.consumed(), 4n + (16n * 65536n) / 64n); // the clamp: 16 pages
 });
 
 test('memory maximum is clamped: growth past it fails inside the guest', () => {
@@ -327,7 +330,7 @@ test('an imported memory is clamped too', () => {
     WebAssembly.LinkError,
   );
   const inst = new WebAssembly.Instance(m, { env: { memory: new WebAssembly.Memory({ initial: 1, maximum: 8 }) }, vecron_rt: rt });
-  setFuel(inst.exports, 100n);
+  setFuel(inst.exports, 10_000n);
   assert.equal((inst.exports.grow as (n: number) => number)(7), 1);
   assert.equal((inst.exports.grow as (n: number) => number)(1), -1);
 });

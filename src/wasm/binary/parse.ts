@@ -25,6 +25,9 @@ export interface MemoryInfo extends Limits {
 export interface TableInfo extends Limits {
   element: 'funcref' | 'externref';
   imported: boolean;
+  /** Offsets of the encoded limits (flags..max) in the module, for rewriting. */
+  limitsStart: number;
+  limitsEnd: number;
 }
 
 export interface GlobalInfo {
@@ -137,8 +140,9 @@ function tableType(r: Reader): Omit<TableInfo, 'imported'> {
   const at = r.pos;
   const t = valType(r);
   if (t !== 'funcref' && t !== 'externref') r.fail(`invalid table element type ${t}`, at);
+  const limitsStart = r.pos;
   const l = limits(r, 'table', 0xffffffff);
-  return { element: t, min: l.min, ...(l.max === undefined ? {} : { max: l.max }) };
+  return { element: t, min: l.min, ...(l.max === undefined ? {} : { max: l.max }), limitsStart, limitsEnd: r.pos };
 }
 
 function globalType(r: Reader): { type: ValType; mutable: boolean } {
