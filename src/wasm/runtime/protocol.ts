@@ -44,6 +44,11 @@ export interface RunMessage {
   initFuel: number;
   maxOutputBytes: number;
   memoryMaxPages: number;
+  tableMaxEntries: number;
+  /** Exports holding the module's tables (their sizes count in memoryPeakBytes). */
+  tableExports: string[];
+  /** The run's timeout: host calls stop the run once it has passed (besides the interrupt flag). */
+  timeoutMs: number;
   /** The imported memory to create (env.memory), if any. */
   importedMemory?: { min: number; max: number };
   hasStart: boolean;
