@@ -94,6 +94,8 @@ export interface WasmRuntimeOptions {
   hostOps?: Record<string, (payload: any) => Promise<any>>;
   /** Fuel units between two polls of the interrupt flag (default 65536). */
   pollInterval?: number;
+  /** How long after the interrupt a run that has not stopped gets before its worker is terminated (default 1000 ms). */
+  killGraceMs?: number;
   /**
    * Results through a shared buffer (learned with Atomics.waitAsync) rather than postMessage
    * (default true); results too large for the buffer are posted either way.
@@ -287,6 +289,7 @@ export class WasmRuntime {
   private readonly allowed: AllowedImports;
   private readonly hostOps: Record<string, (payload: any) => Promise<any>>;
   private readonly pollInterval: number;
+  private readonly killGraceMs: number;
   private readonly sharedResults: boolean;
   private readonly workerSpinUs: number;
   private readonly resultSpinMs: number;
@@ -320,6 +323,7 @@ export class WasmRuntime {
     this.allowed = opts.allowedImports ?? {};
     this.hostOps = opts.hostOps ?? {};
     this.pollInterval = opts.pollInterval ?? DEFAULT_POLL_INTERVAL;
+    this.killGraceMs = Math.max(0, opts.killGraceMs ?? KILL_GRACE_MS);
     this.sharedResults = opts.sharedResults ?? (typeof waitAsync === 'function');
     this.workerSpinUs = Math.max(0, Math.min(100_000, opts.workerSpinUs ?? WORKER_SPIN_US));
     this.resultSpinAuto = opts.resultSpinUs === undefined;
@@ -950,11 +954,11 @@ export class WasmRuntime {
       pw.job = null;
       this.retire(pw);
       this.counters.respawns++;
-      const r = crashed(`the run did not stop within ${KILL_GRACE_MS} ms of its timeout (${job.timeoutMs} ms); its worker was terminated`);
+      const r = crashed(`the run did not stop within ${this.killGraceMs} ms of its timeout (${job.timeoutMs} ms); its worker was terminated`);
       r.error = { code: 'timeout', message: r.error!.message };
       this.finish(job, r);
       this.pump();
-    }, KILL_GRACE_MS);
+    }, this.killGraceMs);
   }
 
   private finish(job: Job, r: WorkerRunResult): void {

@@ -3,6 +3,8 @@
  * runs one call in a fresh instance and reports the result. See index.ts for the design.
  */
 import { parentPort, workerData, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { WASI, WASIProcExit, OpenFile, File, ConsoleStdout } from '@bjorn3/browser_wasi_shim';
 import { runtimeImports, setFuel, fuelLeft, FuelExhaustedError, InterruptedError, START_EXPORT, GROW_FAILED_TABLE } from '../instrument/index.ts';
 import { HOST_BOUNDS, HOST_COSTS, TABLE_ENTRY_BYTES } from '../instrument/costs.ts';
@@ -54,6 +56,22 @@ const encoder = new TextEncoder();
 
 /** The metering imports: stateless (they only read the interrupt flag), so shared by all runs. */
 const rtImports = runtimeImports({ interrupt: ctl, index: CTL_INTERRUPT });
+
+/**
+ * A full collection, run after a run that used much memory (off the critical path): a dropped
+ * instance gives its memory back only when it is collected, and this heap is small, so without it
+ * tens of MiB of a finished guest could stay resident until some later collection.
+ */
+const collect: (() => void) | null = (() => {
+  try {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as unknown;
+    return typeof gc === 'function' ? (gc as () => void) : null;
+  } catch {
+    return null;
+  }
+})();
+const COLLECT_AFTER_BYTES = 16 * 1024 * 1024;
 
 const MAX_LOG_LINES = HOST_BOUNDS.maxLogLines;
 const MAX_LOG_BYTES = HOST_BOUNDS.maxLogLineBytes;
@@ -246,6 +264,13 @@ const host = {
     const key = decodeKey('get_context key', keyPtr, keyLen);
     const st = cur!;
     let bytes = st.answers.get(key);
+    if (bytes === undefined && key === '' && Object.keys(st.contextWrites).length === 0) {
+      // The whole context: its JSON text as given, not parsed and written again.
+      const text = st.m.contextJson ?? st.m.inputJson;
+      charge(jsonCost(text.length));
+      bytes = encoder.encode(text);
+      st.answers.set(key, bytes);
+    }
     if (bytes === undefined) {
       if (st.context === undefined) {
         const text = st.m.contextJson ?? st.m.inputJson;
@@ -665,6 +690,7 @@ function handle(msg: ToWorker): void {
   }
   cur = null;
   // Off the critical path: the main thread is taking the result meanwhile.
+  if (collect !== null && res.memoryPeakBytes > COLLECT_AFTER_BYTES) collect();
   if (modules.has(msg.key)) prepareSpare(msg);
 }
 
