@@ -160,3 +160,10 @@ test('class 2: a worker terminated in an operation V8 cannot interrupt keeps its
   const cpu = await cpuOver(1000);
   assert.ok(cpu < 500, `the process used ${cpu.toFixed(0)} ms of CPU in the second after`);
 });
+
+test('class 1: an output just under the 16 MiB cap that parses into millions of values does not reach the worker heap', async () => {
+  const r = await rt.run({ bytes: hostCalls, functionName: 'huge_output', input: {}, limits: { timeoutMs: 20_000 } });
+  assert.ok(r.ok, !r.ok ? `${r.error.code}: ${r.error.message}` : '');
+  assert.equal((r.output as number[]).length, 8_388_607);
+  await healthy();
+});

@@ -984,7 +984,14 @@ export class WasmRuntime {
       case 'host-test-result': {
         const job = pw.job;
         if (!job || job.id !== m.id) return;
-        this.complete(pw, job, m.type === 'result' ? m.result : { ok: m.ok, value: m.value, error: m.error });
+        let r: any = m.type === 'result' ? m.result : { ok: m.ok, value: m.value, error: m.error };
+        if (m.type === 'result' && r.outputText !== undefined) {
+          // A large output, parsed here (the workers' heaps are small on purpose).
+          const parsed = parseOutput(r.outputText);
+          const { outputText: _t, ...rest } = r;
+          r = parsed.ok ? { ...rest, output: parsed.output } : { ...rest, ok: false, error: parsed.error };
+        }
+        this.complete(pw, job, r);
         return;
       }
     }

@@ -77,6 +77,8 @@ export type ToWorker = RunMessage | EvictMessage | HostTestMessage;
 export interface WorkerRunResult {
   ok: boolean;
   output?: unknown;
+  /** A large output's JSON text (validated UTF-8), parsed on the main thread (see parseOutput). */
+  outputText?: string;
   error?: { code: WasmErrorCode; message: string; stack?: string };
   fuelConsumed: number;
   initFuelConsumed: number;

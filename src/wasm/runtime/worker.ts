@@ -516,9 +516,9 @@ function run(m: RunMessage): WorkerRunResult {
       lastOutputText = text;
       return result({ ok: true });
     }
-    const parsed = parseOutput(text);
-    if (!parsed.ok) throw new RunError(parsed.error.code, parsed.error.message);
-    return result({ ok: true, output: parsed.output });
+    // A large output is parsed on the main thread, never on this small heap: a guest's JSON can
+    // expand tenfold when parsed (`[{},{},...]`), and a heap overflow here would abort the process.
+    return result({ ok: true, outputText: text });
   } catch (e) {
     if (phase === 'init') initFuelConsumed = exportsObj.__vecron_fuel ? Math.min(measure(), budget) : 0;
     else if (phase === 'call') fuelConsumed = Math.min(measure(), budget);
@@ -675,7 +675,7 @@ function handle(msg: ToWorker): void {
   }
   const text = res.ok ? lastOutputText : undefined;
   lastOutputText = undefined;
-  if (!writeResult(msg.id, res, text)) {
+  if (res.outputText !== undefined || !writeResult(msg.id, res, text)) {
     if (text !== undefined) {
       // Handed over unparsed but did not fit after all: parse it here.
       const parsed = parseOutput(text);
