@@ -1,6 +1,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -142,8 +143,10 @@ test('class 4: modules at the engine limits run, or are refused in terms of the 
 test('class 2: a worker terminated in an operation V8 cannot interrupt keeps its place until its thread exits', async () => {
   const small = new WasmRuntime({ poolSize: 1, killGraceMs: 1 });
   try {
+    const respawns = small.stats().respawns;
     const r = await small.run({ bytes: fx('sandbox-holes/long-fill.wasm'), functionName: 'run', input: {}, limits: { fuel: 1e15, timeoutMs: 50, memoryMb: 256 } });
     assert.ok(!r.ok && r.error.code === 'timeout', JSON.stringify(!r.ok && r.error));
+    assert.equal(small.stats().respawns, respawns + 1, 'the worker was terminated in the middle of a 256 MiB fill');
     // at no point more threads than the pool size
     let s = small.stats();
     assert.ok(s.workers + s.retiring <= 1, JSON.stringify(s));
@@ -166,4 +169,31 @@ test('class 1: an output just under the 16 MiB cap that parses into millions of 
   assert.ok(r.ok, !r.ok ? `${r.error.code}: ${r.error.message}` : '');
   assert.equal((r.output as number[]).length, 8_388_607);
   await healthy();
+});
+
+test('class 2: a terminated worker never holds the process: it exits as soon as its work is done', async () => {
+  // A child process: a run terminated in the middle of a long fill, then the script just ends
+  // (no close()): the process must exit on its own, at once.
+  const script = `
+    import { readFileSync } from 'node:fs';
+    import { WasmRuntime } from ${JSON.stringify(new URL('../../src/wasm/runtime/index.ts', import.meta.url).href)};
+    const rt = new WasmRuntime({ poolSize: 1, killGraceMs: 1 });
+    const bytes = new Uint8Array(readFileSync(${JSON.stringify(new URL('sandbox-holes/long-fill.wasm', root).pathname)}));
+    const r = await rt.run({ bytes, functionName: 'run', input: {}, limits: { fuel: 1e15, timeoutMs: 50, memoryMb: 256 } });
+    console.log(JSON.stringify({ code: r.ok ? 'ok' : r.error.code, respawns: rt.stats().respawns }));
+  `;
+  const t0 = performance.now();
+  const out = await new Promise<{ code: number | null; stdout: string; ms: number }>((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let stdout = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    const kill = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('exit', (code) => {
+      clearTimeout(kill);
+      resolve({ code, stdout, ms: performance.now() - t0 });
+    });
+  });
+  assert.equal(out.code, 0, `the child did not exit on its own: ${out.stdout}`);
+  assert.deepEqual(JSON.parse(out.stdout), { code: 'timeout', respawns: 1 });
+  assert.ok(out.ms < 20_000, `the child took ${out.ms.toFixed(0)} ms`);
 });
