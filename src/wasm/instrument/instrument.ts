@@ -64,6 +64,16 @@ import { ENGINE_LIMITS } from './engine-limits.ts';
  * supply one whose maximum is within the clamp, which instantiation checks). An initial size above
  * the limit fails here with `memory_limit`.
  *
+ * Tables. Their entries, all tables together, are clamped to `tableMaxEntries` the same way: the
+ * minimums must fit (else `memory_limit`), each maximum is lowered so that the sum of the maximums
+ * fits (growth room goes to the tables in index order), so `table.grow` past it returns -1. Each
+ * table is exported as `__vecron_table_<i>` so that the host can count its entries.
+ *
+ * Engine limits. A function whose type is at V8's 1,000 parameters or results is put in the
+ * global form (no extra parameter or result); other counts that the rewrite would push past a
+ * V8 limit (locals, body size, imports, functions, ...) are refused here, in terms of the module
+ * as uploaded (see engine-limits.ts).
+ *
  * Index shifts. The two imports are appended after the module's function imports, so every defined
  * function index moves up by 2: `call`, `return_call`, `ref.func`, exports, element segments,
  * global initializers, the start function and the `name` section are rewritten (references other

@@ -23,8 +23,11 @@
  *   functions act on the run in progress. A run that passes the same Uint8Array again gets its
  *   SHA-256 from a memo checked by a byte comparison (see hashOf).
  * - timeout: at `timeoutMs` the main thread sets the worker's interrupt flag (the instrumented guest
- *   polls it and stops with `timeout`); if the worker has not answered 1 s later it is terminated and
- *   replaced (still `timeout`), and the pool goes on serving.
+ *   polls it and stops with `timeout`); if the worker has not answered 1 s later it is terminated
+ *   (still `timeout`) and replaced once its thread has exited (it keeps its place in the pool until
+ *   then, and never holds the process); the pool goes on serving. Every operation whose work grows
+ *   with an operand, and every host call, is charged before it runs (costs.ts), so none can keep a
+ *   thread long after its interrupt.
  * - the async bridge: a host function in the worker calls `callHost(op, payload)` (worker.ts), which
  *   posts to the main thread and blocks on Atomics.wait; the main thread runs `hostOps[op]` and
  *   writes the JSON reply into a shared buffer (or posts it on a MessagePort when it is larger) and
