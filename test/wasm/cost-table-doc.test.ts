@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { SIZE_COSTS, HOST_COSTS, HOST_BOUNDS, TABLE_ENTRY_BYTES } from '../../src/wasm/instrument/costs.ts';
 import { ENGINE_LIMITS } from '../../src/wasm/instrument/engine-limits.ts';
+import { MAX_ELEMENT_ENTRIES } from '../../src/wasm/binary/parse.ts';
 import { DEFAULT_LIMITS } from '../../src/wasm/runtime/index.ts';
 import { wasm } from '../../src/executors/wasm/definition.ts';
 
@@ -40,6 +41,7 @@ test('every bound in docs/abi.md is the one in the code, with its setting', () =
   assert.match(tables, new RegExp(`${fmt(DEFAULT_LIMITS.tableLimit)} entries.*${TABLE_ENTRY_BYTES} bytes an entry.*step \`table_limit\`.*VECRON_WASM_MAX_TABLE_ELEMENTS`));
   assert.equal((wasm.configSchema.properties as any).table_limit.default, DEFAULT_LIMITS.tableLimit);
   assert.match(row('timeout'), new RegExp(`${DEFAULT_LIMITS.timeoutMs / 1000} s.*step \`timeout_seconds\``));
+  assert.match(row('element segment entries'), new RegExp(`${fmt(MAX_ELEMENT_ENTRIES)}, all segments together`));
   assert.match(row('WASI iovecs'), new RegExp(fmt(HOST_BOUNDS.maxIovecs)));
   assert.match(row('`poll_oneoff` subscriptions'), new RegExp(fmt(HOST_BOUNDS.maxPollSubscriptions)));
   assert.match(row('`get_context` / `set_context` keys'), new RegExp(`${HOST_BOUNDS.maxKeyBytes / 1024} KiB`));

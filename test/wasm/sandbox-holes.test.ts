@@ -197,3 +197,22 @@ test('class 2: a terminated worker never holds the process: it exits as soon as 
   assert.deepEqual(JSON.parse(out.stdout), { code: 'timeout', respawns: 1 });
   assert.ok(out.ms < 20_000, `the child took ${out.ms.toFixed(0)} ms`);
 });
+
+test('class 1: element segments are bounded on their counts, before the host keeps anything per entry', async () => {
+  const { assemble, uleb, I, T } = await import('../../src/wasm/binary/index.ts');
+  const n = 9_000_000;
+  const seg = new Array<number>(n + 8);
+  seg.length = 0;
+  seg.push(0x01, 0x00, ...uleb(n));
+  for (let i = 0; i < n; i++) seg.push(0);
+  const bytes = assemble({
+    types: [{ params: [T.i32, T.i32], results: [T.i64] }, { params: [T.i32], results: [T.i32] }],
+    funcs: [{ type: 1, body: [...I.i32(1024)] }, { type: 0, body: [...I.i64(0)] }],
+    memories: [{ min: 1 }],
+    exports: [{ name: 'memory', kind: 2, index: 0 }, { name: 'alloc', kind: 0, index: 0 }, { name: 'run', kind: 0, index: 1 }],
+    elements: [seg],
+  });
+  const heap0 = process.memoryUsage().heapUsed;
+  await hostile(bytes, 'run', 'unsupported_feature', { msg: /9000000 entries or more in all, above the sandbox's limit of 1000000 \(at byte offset/ });
+  assert.ok(process.memoryUsage().heapUsed < heap0 + 64 * 2 ** 20, 'no per-entry state was built');
+});

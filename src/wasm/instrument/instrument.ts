@@ -273,7 +273,8 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions & Instrume
   // Memory clamp.
   const patchStart: number[] = [];
   const patchEnd: number[] = [];
-  const patchBytes: (number[] | null)[] = [];
+  /** Bytes to write, or a function index to write as a LEB128 (the many references). */
+  const patchBytes: (number[] | number)[] = [];
   let memory: InstrumentMeta['memory'];
   for (const m of info.memories) {
     if (m.min > maxPages) {
@@ -312,17 +313,21 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions & Instrume
     patchEnd.push(t.limitsEnd);
     patchBytes.push([0x01, ...encodeU32(t.min), ...encodeU32(max)]);
   }
-  // The patches must be in input order (copy walks them once).
-  sortPatches(patchStart, patchEnd, patchBytes);
-  // Function index references outside code: the wrapper of a register-form function.
+  // Function index references outside code (in input order): the wrapper of a register-form
+  // function. Kept apart from the few limit patches and merged with them below.
+  const refStart: number[] = [];
+  const refEnd: number[] = [];
+  const refTo: number[] = [];
   const refs = info.funcRefs;
   for (let i = 0; i < refs.length; i += 3) {
     const idx = refs[i + 2];
     if (idx < fi) continue;
-    patchStart.push(refs[i]);
-    patchEnd.push(refs[i + 1]);
-    patchBytes.push(encodeU32(outsideRef(link, fi, idx)));
+    refStart.push(refs[i]);
+    refEnd.push(refs[i + 1]);
+    refTo.push(outsideRef(link, fi, idx));
   }
+  // The patches in input order (copy walks them once): the limits, sorted, merged with the references.
+  mergePatches(patchStart, patchEnd, patchBytes, refStart, refEnd, refTo);
   const startIndex = info.start === undefined ? -1 : outsideRef(link, fi, info.start);
   // The added bodies, after the module's own.
   const bodies = new ByteWriter(0);
@@ -372,7 +377,9 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions & Instrume
         continue;
       }
       out.range(bytes, cur, s);
-      out.bytes(patchBytes[patchAt]!);
+      const pb = patchBytes[patchAt];
+      if (typeof pb === 'number') out.u32(pb);
+      else out.bytes(pb);
       cur = patchEnd[patchAt];
       patchAt++;
     }
@@ -1387,22 +1394,32 @@ function writeAfterGrowHelper(out: ByteWriter, ids: Ids, flag: number): void {
   out.patchU32Padded(at, out.len - at - 5);
 }
 
-/** Sorts the patches of the input by their start (insertion sort: a few out of place). */
-function sortPatches(start: number[], end: number[], bytes: (number[] | null)[]): void {
-  for (let i = 1; i < start.length; i++) {
-    const s = start[i];
-    const e = end[i];
-    const b = bytes[i];
-    let j = i - 1;
-    while (j >= 0 && start[j] > s) {
-      start[j + 1] = start[j];
-      end[j + 1] = end[j];
-      bytes[j + 1] = bytes[j];
-      j--;
+/**
+ * Puts the limit patches (a few; any order) and the reference patches (many; in input order) into
+ * one list in input order, in place in the first arrays: a sort of the few, then a linear merge.
+ */
+function mergePatches(start: number[], end: number[], bytes: (number[] | number)[], rStart: number[], rEnd: number[], rTo: number[]): void {
+  const order = start.map((_, i) => i).sort((x, y) => start[x] - start[y]);
+  const s0 = order.map((i) => start[i]);
+  const e0 = order.map((i) => end[i]);
+  const b0 = order.map((i) => bytes[i]);
+  start.length = 0;
+  end.length = 0;
+  bytes.length = 0;
+  let i = 0;
+  let j = 0;
+  while (i < s0.length || j < rStart.length) {
+    if (j >= rStart.length || (i < s0.length && s0[i] < rStart[j])) {
+      start.push(s0[i]);
+      end.push(e0[i]);
+      bytes.push(b0[i]);
+      i++;
+    } else {
+      start.push(rStart[j]);
+      end.push(rEnd[j]);
+      bytes.push(rTo[j]);
+      j++;
     }
-    start[j + 1] = s;
-    end[j + 1] = e;
-    bytes[j + 1] = b;
   }
 }
 
