@@ -252,6 +252,19 @@ forEachDatabase((kind: DbKind) => {
       assert.deepEqual(step(e, 'sum').output, { total: 18, count: 3 });
     });
 
+    it("the step's table_limit clamps the module's tables: below its declared tables the step fails with memory_limit", async () => {
+      await upload(fixture('sandbox-holes/tables.wasm'), 'tables');
+      const run = async (name: string, table_limit?: number) =>
+        trigger((await createJob({ name, max_retries: 0, steps: [{ id: 't', type: 'wasm', config: { module_id: 'tables', function_name: 'ok', ...(table_limit === undefined ? {} : { table_limit }) } }] })).id);
+      const ok = await run(`tables-default-${kind}`);
+      assert.equal(ok.status, 'succeeded', JSON.stringify(ok.error));
+      assert.deepEqual(step(ok, 't').output, { ok: true });
+      const small = await run(`tables-small-${kind}`, 1000);
+      assert.ok(['failed', 'dead_lettered'].includes(small.status), JSON.stringify(small));
+      assert.equal(small.error.code, 'memory_limit');
+      assert.match(step(small, 't').error.message, /100000 initial entries.*table limit of 1000/);
+    });
+
     it('routing to an unknown step fails naming it; a routing loop is stopped by the bound on step runs', async () => {
       await upload(fixture('echo/echo.wasm'), 'echo');
       const unknown = await createJob({
