@@ -155,7 +155,7 @@ export const settings = {
   requireSignedModules: { env: 'VECRON_REQUIRE_SIGNED_MODULES', description: 'Refuse WASM module uploads without a valid Ed25519 signature.', default: 'false', parse: bool },
   wasmMaxModuleBytes: { env: 'VECRON_WASM_MAX_MODULE_BYTES', description: 'Largest WASM module accepted at upload, in bytes.', default: '33554432', parse: int(1024, 2 ** 31 - 1) },
   wasmMaxMemoryMb: { env: 'VECRON_WASM_MAX_MEMORY_MB', description: 'Largest memory a WASM module may declare as its initial size (checked at upload), in MiB.', default: '1024', parse: int(1, 4096) },
-  wasmMaxTableElements: { env: 'VECRON_WASM_MAX_TABLE_ELEMENTS', description: 'Largest initial size of a WASM module\'s tables (checked at upload).', default: '1000000', parse: int(1, 10_000_000) },
+  wasmMaxTableElements: { env: 'VECRON_WASM_MAX_TABLE_ELEMENTS', description: 'Largest initial size of a WASM module\'s tables, all tables together, in entries (checked at upload; a step\'s `table_limit`, default 100000, clamps them at run time).', default: '1000000', parse: int(1, 10_000_000) },
   wasmCacheDir: { env: 'VECRON_WASM_CACHE_DIR', description: 'Directory of instrumented, precompiled-once WASM modules. Default `$VECRON_DATA_DIR/wasm-cache`.', default: null, parse: (r: string) => resolve(r) },
   maxBodyBytes: { env: 'VECRON_MAX_BODY_BYTES', description: 'Largest accepted upload (WASM modules), in bytes.', default: '52428800', parse: int(1024, 2 ** 31 - 1) },
   maxJsonBytes: { env: 'VECRON_MAX_JSON_BYTES', description: 'Largest accepted JSON request body (jobs, variables, tokens, ...), in bytes; refused with 413 before it is read past the limit.', default: '1048576', parse: int(1024, 2 ** 31 - 1) },

@@ -162,19 +162,24 @@ export class ModuleRegistry {
         `the module declares an initial memory of ${mem.min} pages (${(mem.min * 64) / 1024} MiB); the limit is ${config.wasmMaxMemoryMb} MiB (VECRON_WASM_MAX_MEMORY_MB)`,
       );
     }
-    for (const [i, t] of parsed.tables.entries()) {
-      if (t.min > config.wasmMaxTableElements) {
-        throw new VecronError(
-          'invalid_module',
-          `table ${i} declares ${t.min} initial elements; the limit is ${config.wasmMaxTableElements} (VECRON_WASM_MAX_TABLE_ELEMENTS)`,
-        );
-      }
+    // All tables together: a module cannot get past the bound by declaring many tables.
+    let tableEntries = 0;
+    for (const t of parsed.tables) tableEntries += t.min;
+    if (tableEntries > config.wasmMaxTableElements) {
+      const big = parsed.tables.reduce((a, t, i) => (t.min > parsed.tables[a].min ? i : a), 0);
+      throw new VecronError(
+        'invalid_module',
+        `the module's ${parsed.tables.length === 1 ? 'table declares' : `${parsed.tables.length} tables declare`} ${tableEntries} initial entries` +
+          `${parsed.tables.length > 1 ? ` together (table ${big}: ${parsed.tables[big].min})` : ''}; the limit is ${config.wasmMaxTableElements} (VECRON_WASM_MAX_TABLE_ELEMENTS)` +
+          ` (table ${big}'s limits at byte offset ${parsed.tables[big].limitsStart})`,
+      );
     }
-    // Prepared at the default step memory limit when it fits, so the usual first run hits the cache.
+    // Prepared at the default step limits when it fits, so the usual first run hits the cache.
     const memoryMb = mem && mem.min > DEFAULT_LIMITS.memoryMb * 16 ? config.wasmMaxMemoryMb : DEFAULT_LIMITS.memoryMb;
+    const tableLimit = tableEntries > DEFAULT_LIMITS.tableLimit ? config.wasmMaxTableElements : DEFAULT_LIMITS.tableLimit;
     let prepared: PreparedModule;
     try {
-      prepared = await this.deps.runtime().prepare(bytes, { memoryMb });
+      prepared = await this.deps.runtime().prepare(bytes, { memoryMb, tableLimit });
     } catch (err) {
       if (err instanceof WasmModuleError) {
         throw new VecronError(err.code === 'import_not_allowed' ? 'import_not_allowed' : 'invalid_module', err.message, { reason: err.code });

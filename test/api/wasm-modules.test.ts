@@ -107,6 +107,10 @@ forEachBlobStore('module registry API', (kind) => {
       { what: 'foreign import', bytes: fixture('foreign-import/foreign-import.wasm'), status: 400, code: 'import_not_allowed', message: /evil\.system/ },
       { what: 'no usable entry', bytes: fixture('missing-exports/missing-exports.wasm'), status: 400, code: 'invalid_module', message: /no usable entry function.*alloc/ },
       { what: 'memory over the limit', bytes: fixture('memory-bomb/big-initial.wasm'), status: 400, code: 'invalid_module', message: /initial memory of 2048 pages.*64 MiB/ },
+      // issue 11: tables counted all together, and modules past the engine's limits once metered,
+      // refused in terms of the uploaded module (its function, count, limit, byte offsets)
+      { what: 'tables over the limit', bytes: fixture('sandbox-holes/big-tables.wasm'), status: 400, code: 'invalid_module', message: /64 tables declare 320000000 initial entries.*VECRON_WASM_MAX_TABLE_ELEMENTS.*byte offset \d+/ },
+      { what: 'locals at the engine limit', bytes: fixture('engine-limits/locals-50000.wasm'), status: 400, code: 'invalid_module', message: /function #1 \('run'\) has 50000 locals.*byte offset \d+.*limit is 50000/ },
       { what: 'too large', bytes: Buffer.concat([echo, Buffer.alloc(5 * 1024 * 1024)]), status: 413, code: 'payload_too_large', message: /VECRON_WASM_MAX_MODULE_BYTES/ },
       { what: 'no file', bytes: null, status: 400, code: 'validation_failed', message: /'file'/ },
       { what: 'bad version', bytes: echo, fields: { version: 'one' }, status: 400, code: 'validation_failed', message: /version/ },

@@ -65,6 +65,43 @@ describe('wasm-cli test', () => {
     assert.match(o.error.message, /evil/);
   });
 
+  it("reports the step's verdict: {\"valid\": false} is a failed validation (exit 1); a routing output shows its route", async () => {
+    const invalid = join(dir, 'invalid.json');
+    writeFileSync(invalid, JSON.stringify({ valid: false, errors: ['amount must be positive'] }));
+    const r = await cli(['test', fx('echo/echo.wasm'), '--function', 'echo_copy', '--input', invalid]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /error validation_failed: the module found the data invalid: amount must be positive/);
+    assert.match(r.stderr, /failed \(the step would fail\)/);
+    const j = await cli(['test', fx('echo/echo.wasm'), '--function', 'echo_copy', '--input', invalid, '--json']);
+    assert.equal(j.code, 1);
+    const o = JSON.parse(j.stdout);
+    assert.equal(o.ok, true, 'the run itself succeeded');
+    assert.equal(o.verdict.ok, false);
+    assert.equal(o.verdict.error.code, 'validation_failed');
+
+    const routed = join(dir, 'routed.json');
+    writeFileSync(routed, JSON.stringify({ next_step: 'alert', sku: 'A1' }));
+    const rr = await cli(['test', fx('echo/echo.wasm'), '--function', 'echo_copy', '--input', routed]);
+    assert.equal(rr.code, 0, rr.stderr);
+    assert.match(rr.stderr, /route: next: alert/);
+    const rj = JSON.parse((await cli(['test', fx('echo/echo.wasm'), '--function', 'echo_copy', '--input', routed, '--json'])).stdout);
+    assert.deepEqual(rj.route, { kind: 'goto', ids: ['alert'] });
+    const bad = join(dir, 'bad-route.json');
+    writeFileSync(bad, JSON.stringify({ next_step: 5 }));
+    const br = await cli(['test', fx('echo/echo.wasm'), '--function', 'echo_copy', '--input', bad]);
+    assert.equal(br.code, 1);
+    assert.match(br.stderr, /routing_error/);
+  });
+
+  it('get_context reads the input file as the job context, as in a job step: a bare key finds a job variable', async () => {
+    const ctx = join(dir, 'vars.json');
+    const steps = { fetch_amounts: { output: { amounts: [1, 2] } }, other: { output: { amounts: [5, 6, 7] } } };
+    writeFileSync(ctx, JSON.stringify({ variables: { source_step: 'other' }, steps }));
+    const r = await cli(['test', fx('sum-amounts/sum-amounts.wasm'), '--function', 'sum_amounts', '--input', ctx, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout).output, { total: 18, count: 3 });
+  });
+
   it('bad arguments exit 2 with a message', async () => {
     const missing = await cli(['test', fx('echo/echo.wasm'), '--function', 'echo', '--input', join(dir, 'nope.json')]);
     assert.equal(missing.code, 2);

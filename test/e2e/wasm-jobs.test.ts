@@ -239,6 +239,33 @@ forEachDatabase((kind: DbKind) => {
       assert.deepEqual(e.context.set_context, { last_total: 30 });
     });
 
+    it("get_context with a bare key reads the job's variables (after this execution's set_context values), as wasm-cli test does", async () => {
+      await upload(fixture('sum-amounts/sum-amounts.wasm'), 'sum-vars');
+      const amounts = { steps: { fetch_amounts: { output: { amounts: [1, 2] } }, other: { output: { amounts: [5, 6, 7] } } } };
+      const job = await createJob({
+        name: `vars-${kind}`,
+        variables: { source_step: 'other' },
+        steps: [{ id: 'sum', type: 'wasm', config: { module_id: 'sum-vars', function_name: 'sum_amounts', input: amounts } }],
+      });
+      const e = await trigger(job.id);
+      assert.equal(e.status, 'succeeded', JSON.stringify(e.error));
+      // the module read get_context("source_step"): the job variable, not a path into the context
+      assert.deepEqual(step(e, 'sum').output, { total: 18, count: 3 });
+    });
+
+    it("the step's table_limit clamps the module's tables: below its declared tables the step fails with memory_limit", async () => {
+      await upload(fixture('sandbox-holes/tables.wasm'), 'tables');
+      const run = async (name: string, table_limit?: number) =>
+        trigger((await createJob({ name, max_retries: 0, steps: [{ id: 't', type: 'wasm', config: { module_id: 'tables', function_name: 'ok', ...(table_limit === undefined ? {} : { table_limit }) } }] })).id);
+      const ok = await run(`tables-default-${kind}`);
+      assert.equal(ok.status, 'succeeded', JSON.stringify(ok.error));
+      assert.deepEqual(step(ok, 't').output, { ok: true });
+      const small = await run(`tables-small-${kind}`, 1000);
+      assert.ok(['failed', 'dead_lettered'].includes(small.status), JSON.stringify(small));
+      assert.equal(small.error.code, 'memory_limit');
+      assert.match(step(small, 't').error.message, /100000 initial entries.*table limit of 1000/);
+    });
+
     it('routing to an unknown step fails naming it; a routing loop is stopped by the bound on step runs', async () => {
       await upload(fixture('echo/echo.wasm'), 'echo');
       const unknown = await createJob({

@@ -276,12 +276,15 @@ test('memory.copy / memory.fill / memory.init pay size/64 more', () => {
   r.setFuel(100_000n);
   r.exports.init(128);
   assert.equal(r.consumed(), 4n + 2n);
-  // the size charge is a debt that the next check point collects (no call sits next to the
-  // instruction, to keep loops call-free)
+  // the size is charged before the instruction runs: without the fuel for it, it never starts
   r.setFuel(50n);
-  r.exports.fill(65536);
-  assert.equal(r.consumed(), 4n + 1024n);
-  assert.throws(() => r.exports.fill(1), OutOfFuel);
+  new Uint8Array(r.exports.memory.buffer).fill(0);
+  assert.throws(() => r.exports.fill(65536), OutOfFuel);
+  assert.equal(new Uint8Array(r.exports.memory.buffer)[0], 0, 'the fill did not run');
+  // a size beyond the memory is charged as the whole memory at most (it traps without the work)
+  r.setFuel(100_000n);
+  assert.throws(() => r.exports.fill(-1), WebAssembly.RuntimeError);
+  assert.equal(r.consumed(), 4n + (16n * 65536n) / 64n); // the clamp: 16 pages
 });
 
 test('memory maximum is clamped: growth past it fails inside the guest', () => {
@@ -327,7 +330,7 @@ test('an imported memory is clamped too', () => {
     WebAssembly.LinkError,
   );
   const inst = new WebAssembly.Instance(m, { env: { memory: new WebAssembly.Memory({ initial: 1, maximum: 8 }) }, vecron_rt: rt });
-  setFuel(inst.exports, 100n);
+  setFuel(inst.exports, 10_000n);
   assert.equal((inst.exports.grow as (n: number) => number)(7), 1);
   assert.equal((inst.exports.grow as (n: number) => number)(1), -1);
 });
@@ -545,4 +548,72 @@ test('runtimeImports: out_of_fuel and poll throw errors the host can tell apart'
   Atomics.store(flag, 0, 1);
   setFuel(inst, 100_000n, 1000);
   assert.throws(() => inst.spin(), (e: unknown) => e instanceof InterruptedError && e.code === 'timeout');
+});
+
+test('tables: clamped all together; table.fill / copy / init / grow pay by size before they run', () => {
+  const mod: AsmModule = {
+    types: [{ params: [T.i32], results: [T.i32] }],
+    funcs: [
+      { type: 0, body: [...I.i32(0), 0xd0, 0x70, ...I.get(0), 0xfc, 17, 0, ...I.i32(0)] }, // fill(n)
+      { type: 0, body: [...I.i32(1), ...I.i32(0), ...I.get(0), 0xfc, 14, 0, 0, ...I.i32(0)] }, // copy(n)
+      { type: 0, body: [0xd0, 0x70, ...I.get(0), 0xfc, 15, 0] }, // grow(n) on table 0
+      { type: 0, body: [0xd0, 0x70, ...I.get(0), 0xfc, 15, 1] }, // grow(n) on table 1
+      { type: 0, body: [...I.i32(0), ...I.i32(0), ...I.get(0), 0xfc, 12, 0, 0, ...I.i32(0)] }, // init(n)
+    ],
+    tables: [{ type: T.funcref, min: 100 }, { type: T.funcref, min: 10, max: 20 }],
+    elements: [[0x01, 0x00, 4, 0, 1, 2, 3]],
+    exports: ['fill', 'copy', 'grow', 'grow1', 'init'].map((name, index) => ({ name, kind: 0, index })),
+  };
+  const r = prepare(mod, { tableMaxEntries: 150 });
+  r.setFuel(100_000n);
+  r.exports.fill(100);
+  assert.equal(r.consumed(), 5n + 100n);
+  r.setFuel(100_000n);
+  r.exports.copy(50);
+  assert.equal(r.consumed(), 5n + 50n);
+  r.setFuel(100_000n);
+  r.exports.init(4);
+  assert.equal(r.consumed(), 5n + 4n);
+  // without the fuel for it the fill never starts
+  r.setFuel(50n);
+  assert.throws(() => r.exports.fill(100), OutOfFuel);
+  // the clamp: 150 entries in all, table 0 (no maximum) gets the room first: 100 + 40, table 1 keeps 10
+  r.setFuel(100_000n);
+  assert.equal(r.exports.grow(40), 100);
+  assert.equal(r.exports.grow(1), -1);
+  assert.equal(r.exports.grow1(1), -1);
+  // a size past the clamp is charged as the clamp (it fails without the work)
+  r.setFuel(100_000n);
+  assert.equal(r.exports.grow(9_000_000), -1);
+  assert.equal(r.consumed(), 3n + 150n);
+  const { meta } = instrument(assemble(mod), { memoryMaxPages: 1, tableMaxEntries: 150 });
+  assert.deepEqual(meta.tables, [
+    { min: 100, max: 140, export: '__vecron_table_0' },
+    { min: 10, max: 10, export: '__vecron_table_1' },
+  ]);
+  // minimums above the limit: memory_limit, with the offset in the uploaded module
+  assert.throws(
+    () => instrument(assemble(mod), { memoryMaxPages: 1, tableMaxEntries: 100 }),
+    (e: unknown) => e instanceof WasmFormatError && e.code === 'memory_limit' && /110 initial entries together \(table 0: 100\), above the table limit of 100/.test(e.message) && e.offset !== undefined,
+  );
+});
+
+test('a function at 1,000 parameters or results keeps the fuel in a local; one at 50,000 locals is refused naming it', () => {
+  const many = (n: number) => new Array(n).fill(T.i32);
+  const wide = assemble({
+    types: [{ params: many(1000), results: [T.i32] }, { params: [], results: [T.i32] }],
+    funcs: [
+      { type: 0, body: [...I.get(0), ...I.get(999), 0x6a] },
+      { type: 1, body: [...Array.from({ length: 1000 }, (_, i) => I.i32(i + 1)).flat(), ...I.call(0)] },
+    ],
+    exports: [{ name: 'f', kind: 0, index: 1 }],
+  });
+  const r = prepare(wide);
+  r.setFuel(100_000n);
+  assert.equal(r.exports.f(), 1001);
+  const fat = assemble({ types: [{ params: [T.i32], results: [T.i32] }], funcs: [{ type: 0, locals: [[49_999, T.i32]], body: [...I.get(0)] }], exports: [{ name: 'fat', kind: 0, index: 0 }] });
+  assert.throws(
+    () => instrument(fat, { memoryMaxPages: 1 }),
+    (e: unknown) => e instanceof WasmFormatError && /function #0 \('fat'\) has 50000 locals \(1 parameters \+ 49999 declared, at byte offset \d+\).*limit is 50000/.test(e.message),
+  );
 });

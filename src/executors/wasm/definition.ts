@@ -10,6 +10,11 @@ export interface WasmStepConfig {
   fuel_limit: number;
   timeout_seconds: number;
   memory_limit_mb: number;
+  /**
+   * Clamp of the module's table entries, all tables together (see docs/abi.md). Optional with no
+   * schema default, so that stored job documents keep their canonical form; unset: 100,000.
+   */
+  table_limit?: number;
   /** Passed to the function as JSON (templates resolved first). */
   input?: unknown;
 }
@@ -24,6 +29,7 @@ const configSchema: JsonSchema = {
     fuel_limit: { type: 'integer', minimum: 1, maximum: 1e12, default: 1_000_000 },
     timeout_seconds: { type: 'number', exclusiveMinimum: 0, maximum: 3600, default: 30 },
     memory_limit_mb: { type: 'integer', minimum: 1, maximum: 4096, default: 64 },
+    table_limit: { type: 'integer', minimum: 0, maximum: 10_000_000 },
     input: {},
   },
 };

@@ -10,9 +10,7 @@ import { isVecronError } from '../../errors.ts';
 import type { LoadedModule } from '../../modules/registry.ts';
 import type { WasmRunResult } from '../../wasm/runtime/index.ts';
 import { insertWasmLog } from '../../modules/execution-logs.ts';
-
-/** Module failures that the same module and input can never get past: no retry. */
-const PERMANENT = new Set(['abi_error', 'import_not_allowed', 'invalid_module', 'unsupported_feature', 'invalid_output']);
+import { verdictOf } from './verdict.ts';
 
 async function load(config: WasmStepConfig, ctx: StepRunContext): Promise<LoadedModule> {
   const modules = ctx.services.modules;
@@ -41,7 +39,7 @@ export const execute: StepExecute<WasmStepConfig> = async (config, ctx) => {
       functionName: config.function_name,
       input: config.input !== undefined ? config.input : ctx.context,
       context: ctx.context,
-      limits: { fuel: config.fuel_limit, timeoutMs, memoryMb: config.memory_limit_mb },
+      limits: { fuel: config.fuel_limit, timeoutMs, memoryMb: config.memory_limit_mb, tableLimit: config.table_limit },
       env: { JOB_ID: ctx.jobId, EXECUTION_ID: ctx.executionId },
       // A cancelled execution, a lost lease or a shutdown stops the module, not just the wait for it.
       signal: ctx.signal,
@@ -95,21 +93,3 @@ export const execute: StepExecute<WasmStepConfig> = async (config, ctx) => {
   if (Object.keys(result.contextWrites).length) ctx.setContext?.(result.contextWrites);
   return (result as { output: unknown }).output;
 };
-
-interface Verdict {
-  error: { code: string; message: string; stack?: string; errors?: unknown[] } | null;
-  retryable: boolean;
-}
-
-/** A module error, or an output of `{"valid": false, "errors": [...]}`: both fail the step. */
-function verdictOf(r: WasmRunResult): Verdict {
-  if (!r.ok) return { error: { code: r.error.code, message: r.error.message, stack: r.error.stack }, retryable: !PERMANENT.has(r.error.code) };
-  const out = r.output as { valid?: unknown; errors?: unknown } | null;
-  if (out && typeof out === 'object' && !Array.isArray(out) && out.valid === false) {
-    const errors = Array.isArray(out.errors) ? out.errors : out.errors === undefined ? [] : [out.errors];
-    const text = errors.map((e) => (typeof e === 'string' ? e : JSON.stringify(e))).join('; ');
-    // The module judged the data: the same data fails the same way, so it is not retried.
-    return { error: { code: 'validation_failed', message: `the module found the data invalid: ${text || '(no errors given)'}`, errors }, retryable: false };
-  }
-  return { error: null, retryable: false };
-}

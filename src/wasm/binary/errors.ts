@@ -3,7 +3,7 @@
  * - `malformed`: the bytes are not a well-formed module (bad magic, section order, sizes, LEB128...)
  * - `unsupported_feature`: a well-formed construct of a proposal we do not run (threads, exceptions,
  *   GC, memory64, multi-memory, ...); the message names the feature and where it was found
- * - `memory_limit`: the module's initial memory is larger than the limit it is prepared for
+ * - `memory_limit`: the module's initial memory (or its tables' entries) is larger than the limit it is prepared for
  */
 export type WasmFormatErrorCode = 'malformed' | 'unsupported_feature' | 'memory_limit';
 

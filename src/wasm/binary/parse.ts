@@ -1,6 +1,6 @@
 import { Reader } from './reader.ts';
 import { CodeWalker, valType, type ValType, type WalkContext } from './opcodes.ts';
-import { malformed, unsupported } from './errors.ts';
+import { WasmFormatError, malformed, unsupported } from './errors.ts';
 
 export type ExternKind = 'function' | 'table' | 'memory' | 'global';
 const KINDS: ExternKind[] = ['function', 'table', 'memory', 'global'];
@@ -25,6 +25,9 @@ export interface MemoryInfo extends Limits {
 export interface TableInfo extends Limits {
   element: 'funcref' | 'externref';
   imported: boolean;
+  /** Offsets of the encoded limits (flags..max) in the module, for rewriting. */
+  limitsStart: number;
+  limitsEnd: number;
 }
 
 export interface GlobalInfo {
@@ -78,6 +81,8 @@ export interface WasmModuleInfo {
   globals: GlobalInfo[];
   start?: number;
   elementSegmentCount: number;
+  /** Entries of all element segments together. */
+  elementEntryCount: number;
   dataSegmentCount: number;
   dataCount?: number;
   customSections: { name: string; offset: number; size: number }[];
@@ -137,8 +142,9 @@ function tableType(r: Reader): Omit<TableInfo, 'imported'> {
   const at = r.pos;
   const t = valType(r);
   if (t !== 'funcref' && t !== 'externref') r.fail(`invalid table element type ${t}`, at);
+  const limitsStart = r.pos;
   const l = limits(r, 'table', 0xffffffff);
-  return { element: t, min: l.min, ...(l.max === undefined ? {} : { max: l.max }) };
+  return { element: t, min: l.min, ...(l.max === undefined ? {} : { max: l.max }), limitsStart, limitsEnd: r.pos };
 }
 
 function globalType(r: Reader): { type: ValType; mutable: boolean } {
@@ -227,6 +233,7 @@ export function parseModule(bytes: Uint8Array, opts: ParseOptions = {}): WasmMod
     memories: [],
     globals: [],
     elementSegmentCount: 0,
+    elementEntryCount: 0,
     dataSegmentCount: 0,
     customSections: [],
     sections: [],
@@ -481,6 +488,9 @@ export function skipLocals(r: Reader): number {
   return total;
 }
 
+/** Entries of all element segments of a module together (every table of 1,000,000 entries could be filled). */
+export const MAX_ELEMENT_ENTRIES = 1_000_000;
+
 function elementSegment(s: Reader, ctx: WalkContext, info: WasmModuleInfo): void {
   const at = s.pos;
   const flags = s.u32();
@@ -502,6 +512,12 @@ function elementSegment(s: Reader, ctx: WalkContext, info: WasmModuleInfo): void
   }
   const n = s.u32();
   if (n > s.end - s.pos) s.fail('element segment longer than its section', at);
+  // A bound on what the host keeps per entry (a function reference to patch at upload, one table
+  // slot in every instance): checked on the count, before any entry is read.
+  info.elementEntryCount += n;
+  if (info.elementEntryCount > MAX_ELEMENT_ENTRIES) {
+    throw new WasmFormatError('unsupported_feature', `the element segments hold ${info.elementEntryCount} entries or more in all, above the sandbox's limit of ${MAX_ELEMENT_ENTRIES}`, { offset: at });
+  }
   for (let i = 0; i < n; i++) {
     if (usesExprs) constExpr(s, ctx, info.funcRefs);
     else {

@@ -3,6 +3,8 @@ import { Reader } from '../binary/reader.ts';
 import { CodeWalker, OP_CLASS, I_NONE, I_MEMARG, type WalkContext } from '../binary/opcodes.ts';
 import { parseModule, skipLocals, type SectionInfo, type WasmModuleInfo } from '../binary/parse.ts';
 import { WasmFormatError, malformed, unsupported } from '../binary/errors.ts';
+import { SIZE_COSTS, type SizeCostKind } from './costs.ts';
+import { ENGINE_LIMITS } from './engine-limits.ts';
 
 /**
  * The one-time rewrite of a guest module at upload: fuel metering, interrupt polling, memory clamp.
@@ -14,9 +16,11 @@ import { WasmFormatError, malformed, unsupported } from '../binary/errors.ts';
  * per instruction, except the delimiters `else` and `end`, which execute nothing (0). A block ends
  * after `if`, `else`, `end`, `loop`, `br`, `br_if`, `br_table`, `return`, `unreachable` and the tail
  * calls; calls do not end a block. So the fuel consumed is exact to the block: a trap in the middle
- * of a block has paid for the whole block. `memory.copy`, `memory.fill` and `memory.init`
- * additionally cost size/64 (from the size operand, through a scratch local), charged just before
- * the instruction; that debt is collected by the next check.
+ * of a block has paid for the whole block. Every instruction whose work grows with an operand
+ * (`memory.copy/fill/init`, `table.copy/fill/init`, `memory.grow`, `table.grow`) is preceded by a
+ * call to a small added helper that takes the size operand, charges it (SIZE_COSTS in costs.ts,
+ * the operand capped at what the instruction can touch) and runs the check before the instruction
+ * runs: an operation the fuel cannot pay for never starts (V8 cannot interrupt one halfway).
  *
  * Checks sit at function entries (after the entry block's charge) and loop headers (before the
  * iteration's charge), so every cycle in the control flow (loops, recursion) passes one. A check is
@@ -60,6 +64,16 @@ import { WasmFormatError, malformed, unsupported } from '../binary/errors.ts';
  * supply one whose maximum is within the clamp, which instantiation checks). An initial size above
  * the limit fails here with `memory_limit`.
  *
+ * Tables. Their entries, all tables together, are clamped to `tableMaxEntries` the same way: the
+ * minimums must fit (else `memory_limit`), each maximum is lowered so that the sum of the maximums
+ * fits (growth room goes to the tables in index order), so `table.grow` past it returns -1. Each
+ * table is exported as `__vecron_table_<i>` so that the host can count its entries.
+ *
+ * Engine limits. A function whose type is at V8's 1,000 parameters or results is put in the
+ * global form (no extra parameter or result); other counts that the rewrite would push past a
+ * V8 limit (locals, body size, imports, functions, ...) are refused here, in terms of the module
+ * as uploaded (see engine-limits.ts).
+ *
  * Index shifts. The two imports are appended after the module's function imports, so every defined
  * function index moves up by 2: `call`, `return_call`, `ref.func`, exports, element segments,
  * global initializers, the start function and the `name` section are rewritten (references other
@@ -77,7 +91,14 @@ export const START_EXPORT = '__vecron_start';
 export const GROW_FAILED_EXPORT = '__vecron_grow_failed';
 export const DEFAULT_POLL_INTERVAL = 1 << 16;
 /** Bytes per fuel unit charged for memory.copy / memory.fill / memory.init (as a shift). */
-export const BULK_SHIFT = 6;
+export const BULK_SHIFT = SIZE_COSTS.memoryBulk.shift;
+/** Prefix of the exports added for the module's tables (`__vecron_table_0`, ...): the host reads their sizes. */
+export const TABLE_EXPORT_PREFIX = '__vecron_table_';
+/** Default clamp of the tables' entries (all tables together). */
+export const DEFAULT_TABLE_MAX_ENTRIES = 100_000;
+/** Values of the grow-failure global: which growth failed. */
+export const GROW_FAILED_MEMORY = 1;
+export const GROW_FAILED_TABLE = 2;
 
 /** The exports of an instrumented instance that hold its fuel. */
 export interface FuelGlobals {
@@ -106,6 +127,12 @@ export interface InstrumentOptions {
   /** Fuel units between two calls to `vecron_rt.poll` (default 2^16). */
   pollInterval?: number;
   /**
+   * Clamp of the tables' entries, all tables together (default 100,000): the declared minimums must
+   * fit (else `memory_limit`), and the maximums are lowered so that their sum fits, growth room
+   * going to the tables in index order; `table.grow` past it returns -1 inside the guest.
+   */
+  tableMaxEntries?: number;
+  /**
    * Add the exported global `__vecron_grow_failed` (mut i32, 0), set to 1 after any `memory.grow`
    * that returns -1, so the host can tell a trap after a failed growth (memory limit) from others.
    */
@@ -122,8 +149,11 @@ export interface InstrumentMeta {
   pollImport: string;
   pollInterval: number;
   memoryMaxPages: number;
+  tableMaxEntries: number;
   /** Memory limits after the clamp (for the imported one, what the host must supply). */
   memory?: { min: number; max: number; imported: boolean };
+  /** Tables after the clamp, with the export names the host reads their sizes from. */
+  tables: { min: number; max: number; export: string }[];
   /** With `trackGrowFailures`: the export name of the grow-failure flag. */
   growFailedExport?: string;
 }
@@ -146,7 +176,14 @@ interface Ids {
   funcImports: number;
   /** Index of the grow-failure global, or -1. */
   growFailed: number;
+  /** Function index of each size-charging helper (see SIZE_COSTS). */
+  charge: Record<SizeCostKind, number>;
+  /** Function index of the helpers run after memory.grow / table.grow (grow-failure flag), or -1. */
+  afterMemoryGrow: number;
+  afterTableGrow: number;
 }
+
+const HELPER_KINDS = Object.keys(SIZE_COSTS) as SizeCostKind[];
 
 /** Internal: what the runtime's prepare needs besides the options. */
 export interface InstrumentHooks {
@@ -164,29 +201,50 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions & Instrume
   }
   const interval = opts.pollInterval ?? DEFAULT_POLL_INTERVAL;
   if (!Number.isInteger(interval) || interval < 1) throw new RangeError(`pollInterval must be a positive integer`);
+  const tableMax = opts.tableMaxEntries ?? DEFAULT_TABLE_MAX_ENTRIES;
+  if (!Number.isInteger(tableMax) || tableMax < 0 || tableMax > ENGINE_LIMITS.tableEntries) {
+    throw new RangeError(`tableMaxEntries must be an integer in 0..${ENGINE_LIMITS.tableEntries}, got ${tableMax}`);
+  }
 
   const info = parseModule(bytes, { walkCode: false });
   const fi = info.importedFunctionCount;
   const nb = info.bodies.length;
+  const check = info.functionCount + SHIFT;
+  const charge = {} as Record<SizeCostKind, number>;
+  HELPER_KINDS.forEach((k, n) => (charge[k] = check + 1 + n));
+  const track = opts.trackGrowFailures === true;
+  const helperCount = HELPER_KINDS.length + (track ? 2 : 0);
   const ids: Ids = {
     fuel: info.globals.length,
     reserve: info.globals.length + 1,
     outOfFuel: fi,
     poll: fi + 1,
-    check: info.functionCount + SHIFT,
+    check,
     funcImports: fi,
-    growFailed: opts.trackGrowFailures ? info.globals.length + 2 : -1,
+    growFailed: track ? info.globals.length + 2 : -1,
+    charge,
+    afterMemoryGrow: track ? check + 1 + HELPER_KINDS.length : -1,
+    afterTableGrow: track ? check + 2 + HELPER_KINDS.length : -1,
   };
+  const names = new FunctionNames(bytes, info);
+  checkEngineLimits(info, names);
   const voidType = info.types.length;
   const wctx: WalkContext = { typeCount: info.types.length, funcCount: info.functionCount, globalCount: info.globals.length };
 
   // The code first (one pass that decodes, validates and writes each body): loops with parameters
   // and the register form need extra types, and the form of each function is known only then.
   const types: ExtraTypes = { base: voidType + 1, list: [], byKey: new Map() };
-  const link: Linkage = { reg: new Uint8Array(nb).fill(1), wrapperOf: new Int32Array(nb).fill(-1), wrappers: [], wrapperBase: ids.check + 1 };
+  const link: Linkage = { reg: new Uint8Array(nb).fill(1), wrapperOf: new Int32Array(nb).fill(-1), wrappers: [], wrapperBase: ids.check + 1 + helperCount };
   let codeBytes = 0;
   for (const b of info.bodies) codeBytes += b.end - b.start;
   const S = new Emit(bytes, info, ids, wctx, types, link, codeBytes + (codeBytes >> 1) + 4096);
+  S.names = names;
+  // A function whose type is at the engine's limit of parameters or results cannot take the fuel
+  // as one more: it keeps the fuel in a local (the global form).
+  for (let j = 0; j < nb; j++) {
+    const t = info.types[info.functionTypes[fi + j]];
+    if (t.params.length >= ENGINE_LIMITS.params || t.results.length >= ENGINE_LIMITS.results) S.tailGlobal[j] = 1;
+  }
   // First pass: every function in the register form (the usual case). A tail call that cannot pass
   // the fuel puts its function (and those that tail-call it) in the global form: then every body
   // is written again, now that the form of each callee is known.
@@ -215,7 +273,8 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions & Instrume
   // Memory clamp.
   const patchStart: number[] = [];
   const patchEnd: number[] = [];
-  const patchBytes: (number[] | null)[] = [];
+  /** Bytes to write, or a function index to write as a LEB128 (the many references). */
+  const patchBytes: (number[] | number)[] = [];
   let memory: InstrumentMeta['memory'];
   for (const m of info.memories) {
     if (m.min > maxPages) {
@@ -231,21 +290,63 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions & Instrume
     patchEnd.push(m.limitsEnd);
     patchBytes.push([0x01, ...encodeU32(m.min), ...encodeU32(max)]);
   }
-  // Function index references outside code: the wrapper of a register-form function.
+  // Table clamp: the minimums must fit; the maximums are lowered so that their sum fits.
+  let tableMins = 0;
+  for (const t of info.tables) tableMins += t.min;
+  if (tableMins > tableMax) {
+    const big = info.tables.reduce((a, t, i) => (t.min > info.tables[a].min ? i : a), 0);
+    throw new WasmFormatError(
+      'memory_limit',
+      `the module's tables declare ${tableMins} initial entries${info.tables.length > 1 ? ` together (table ${big}: ${info.tables[big].min})` : ''}, above the table limit of ${tableMax} entries (the step's table_limit)`,
+      { offset: info.tables[big].limitsStart },
+    );
+  }
+  let room = tableMax - tableMins;
+  const tables: InstrumentMeta['tables'] = [];
+  for (const [i, t] of info.tables.entries()) {
+    const declared = t.max ?? ENGINE_LIMITS.tableEntries;
+    const max = t.min + Math.min(declared - t.min, room);
+    room -= max - t.min;
+    tables.push({ min: t.min, max, export: `${TABLE_EXPORT_PREFIX}${i}` });
+    if (t.imported) continue; // refused by the import policy; nothing to patch in the rewrite
+    patchStart.push(t.limitsStart);
+    patchEnd.push(t.limitsEnd);
+    patchBytes.push([0x01, ...encodeU32(t.min), ...encodeU32(max)]);
+  }
+  // Function index references outside code (in input order): the wrapper of a register-form
+  // function. Kept apart from the few limit patches and merged with them below.
+  const refStart: number[] = [];
+  const refEnd: number[] = [];
+  const refTo: number[] = [];
   const refs = info.funcRefs;
   for (let i = 0; i < refs.length; i += 3) {
     const idx = refs[i + 2];
     if (idx < fi) continue;
-    patchStart.push(refs[i]);
-    patchEnd.push(refs[i + 1]);
-    patchBytes.push(encodeU32(outsideRef(link, fi, idx)));
+    refStart.push(refs[i]);
+    refEnd.push(refs[i + 1]);
+    refTo.push(outsideRef(link, fi, idx));
   }
+  // The patches in input order (copy walks them once): the limits, sorted, merged with the references.
+  mergePatches(patchStart, patchEnd, patchBytes, refStart, refEnd, refTo);
   const startIndex = info.start === undefined ? -1 : outsideRef(link, fi, info.start);
   // The added bodies, after the module's own.
   const bodies = new ByteWriter(0);
   bodies.buf = S.ob;
   bodies.len = S.o;
   writeCheckBody(bodies, ids, interval);
+  const memCapPages = memory ? memory.max : maxPages;
+  const caps: Record<SizeCostKind, number> = {
+    memoryBulk: memCapPages * 65536,
+    tableBulk: tableMax,
+    memoryGrow: memCapPages,
+    tableGrow: tableMax,
+  };
+  for (const k of HELPER_KINDS) writeChargeHelper(bodies, ids, caps[k], SIZE_COSTS[k].perUnit, SIZE_COSTS[k].shift);
+  if (track) {
+    writeAfterGrowHelper(bodies, ids, GROW_FAILED_MEMORY);
+    writeAfterGrowHelper(bodies, ids, GROW_FAILED_TABLE);
+  }
+  const helperType = extraType(types, [0x60, 0x01, 0x7f, 0x01, 0x7f]);
   for (const j of link.wrappers) writeWrapper(bodies, info, j, ids);
   const regTypes = new Map<number, number>();
   const funcTypes = new Array<number>(nb);
@@ -258,7 +359,8 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions & Instrume
       funcTypes[j] = rt;
     }
   }
-  const codeCount = encodeU32(nb + 1 + link.wrappers.length);
+  const codeCount = encodeU32(nb + 1 + helperCount + link.wrappers.length);
+  checkAddedCounts(info, types.list.length + 1, nb + 1 + helperCount + link.wrappers.length, info.tables.length + (track ? 3 : 2) + (info.start === undefined ? 0 : 1), track ? 3 : 2);
 
   let codeSectionSize = 0;
   for (const s of info.sections) if (s.id === 10) codeSectionSize = s.end - s.offset;
@@ -275,7 +377,9 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions & Instrume
         continue;
       }
       out.range(bytes, cur, s);
-      out.bytes(patchBytes[patchAt]!);
+      const pb = patchBytes[patchAt];
+      if (typeof pb === 'number') out.u32(pb);
+      else out.bytes(pb);
       cur = patchEnd[patchAt];
       patchAt++;
     }
@@ -338,9 +442,10 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions & Instrume
       case 3: {
         // the register form has its own type; the check function; the wrappers
         const at = open(3);
-        out.u32(nb + 1 + link.wrappers.length);
+        out.u32(nb + 1 + helperCount + link.wrappers.length);
         for (let j = 0; j < nb; j++) out.u32(funcTypes[j]);
         out.u32(voidType);
+        for (let h = 0; h < helperCount; h++) out.u32(helperType);
         for (const j of link.wrappers) out.u32(info.functionTypes[fi + j]);
         close(at);
         break;
@@ -353,7 +458,8 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions & Instrume
         });
         break;
       case 7:
-        vecSection(7, sec, (info.start === undefined ? 2 : 3) + (ids.growFailed >= 0 ? 1 : 0), () => {
+        vecSection(7, sec, (info.start === undefined ? 2 : 3) + (ids.growFailed >= 0 ? 1 : 0) + tables.length, () => {
+          for (const [i, t] of tables.entries()) out.name(t.export).u8(0x01).u32(i);
           out.name(FUEL_EXPORT).u8(0x03).u32(ids.fuel);
           out.name(RESERVE_EXPORT).u8(0x03).u32(ids.reserve);
           if (ids.growFailed >= 0) out.name(GROW_FAILED_EXPORT).u8(0x03).u32(ids.growFailed);
@@ -392,7 +498,9 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions & Instrume
       pollImport: POLL_IMPORT,
       pollInterval: interval,
       memoryMaxPages: maxPages,
+      tableMaxEntries: tableMax,
       ...(memory ? { memory } : {}),
+      tables,
       ...(ids.growFailed >= 0 ? { growFailedExport: GROW_FAILED_EXPORT } : {}),
     },
   };
@@ -426,9 +534,8 @@ class Emit {
   funcIndex = 0;
   params = 0;
   localCount = 0;
-  /** The fuel counter's local; N: the scratch local (bulk memory size, memory.grow result). */
+  /** The fuel counter's local. */
   F = 0;
-  N = 0;
   G = 0;
   /** Next input byte. */
   p = 0;
@@ -440,7 +547,7 @@ class Emit {
   /** Open labels (the function's included); open loops. */
   depth = 0;
   loops = 0;
-  needN = false;
+  names: FunctionNames | null = null;
 
   constructor(bytes: Uint8Array, info: WasmModuleInfo, ids: Ids, wctx: WalkContext, types: ExtraTypes, link: Linkage, capacity: number) {
     this.bytes = bytes;
@@ -746,10 +853,16 @@ function emitBody(S: Emit, i: number, reg: boolean): void {
   S.funcIndex = funcIndex;
   S.params = params;
   S.localCount = params + declared;
-  // Added locals: F (the fuel counter; the extra param in the register form), N (size operand of
-  // bulk memory ops, memory.grow result), declared only if used.
+  if (params + declared + 1 > ENGINE_LIMITS.locals) {
+    throw new WasmFormatError(
+      'unsupported_feature',
+      `${S.names!.describe(funcIndex)} has ${params + declared} locals (${params} parameters + ${declared} declared, at byte offset ${body.start}); ` +
+        `fuel metering adds one and the engine's limit is ${ENGINE_LIMITS.locals}: a function may have at most ${ENGINE_LIMITS.locals - 1} locals here`,
+      { offset: body.start, funcIndex },
+    );
+  }
+  // Added local: F (the fuel counter; the extra param in the register form).
   const F = (S.F = reg ? params : params + declared);
-  S.N = params + declared + 1;
   const G = S.G;
 
   if (S.o + (localsEnd - body.start) + OUT_MARGIN > S.ob.length) growOut(S, localsEnd - body.start + OUT_MARGIN);
@@ -757,14 +870,12 @@ function emitBody(S: Emit, i: number, reg: boolean): void {
   let o = S.o;
   const sizeAt = o;
   o += 5;
-  const hdrAt = o;
   o = putU32(ob, o, groups + (reg ? 0 : 1));
   for (let q = groupsEnd; q < localsEnd; q++) ob[o++] = src[q];
   if (!reg) {
     ob[o++] = 0x01;
     ob[o++] = 0x7e;
   }
-  const hdrEnd = o;
   if (reg) {
     let bt = S.resultBt[typeIndex];
     if (bt === undefined) bt = S.resultBt[typeIndex] = resultBlockType(S.types, info.types[typeIndex].results);
@@ -775,7 +886,6 @@ function emitBody(S: Emit, i: number, reg: boolean): void {
   S.o = o;
   startBlock(S);
   S.o = putCheck(ob, o, F, G, S.ids.check, reg);
-  S.needN = false;
   S.depth = 1;
   labKind[0] = 0;
   labCum[0] = 0;
@@ -796,24 +906,15 @@ function emitBody(S: Emit, i: number, reg: boolean): void {
   if (S.p !== body.end) throw malformed('instructions after the final end of a function body', S.p, funcIndex);
   ob = S.ob;
   o = S.o;
-  if (S.needN) {
-    // N is declared after all: one more local group (i32) at the end of the header
-    const oldCount = groups + (reg ? 0 : 1);
-    const newCountLen = putU32(scratch, 0, oldCount + 1);
-    const oldCountLen = putU32(scratch, 0, oldCount);
-    const grow = newCountLen - oldCountLen + 2;
-    if (o + grow + 8 > ob.length) {
-      growOut(S, grow + 8);
-      ob = S.ob;
-    }
-    ob.copyWithin(hdrEnd + grow, hdrEnd, o);
-    if (newCountLen !== oldCountLen) ob.copyWithin(hdrAt + newCountLen, hdrAt + oldCountLen, hdrEnd);
-    putU32(ob, hdrAt, oldCount + 1);
-    ob[hdrEnd + grow - 2] = 0x01;
-    ob[hdrEnd + grow - 1] = 0x7f;
-    o += grow;
-  }
   const size = o - sizeAt - 5;
+  if (size > ENGINE_LIMITS.functionBytes) {
+    throw new WasmFormatError(
+      'unsupported_feature',
+      `${S.names!.describe(funcIndex)} is ${body.end - body.start} bytes (at byte offsets ${body.start}..${body.end}); with fuel metering it becomes ${size} bytes, ` +
+        `above the engine's limit of ${ENGINE_LIMITS.functionBytes} bytes per function: split it into smaller functions`,
+      { offset: body.start, funcIndex },
+    );
+  }
   for (let q = 0; q < 4; q++) ob[sizeAt + q] = ((size >>> (7 * q)) & 0x7f) | 0x80;
   ob[sizeAt + 4] = (size >>> 28) & 0x0f;
   S.o = o;
@@ -1128,7 +1229,6 @@ function rare(S: Emit, op: number): void {
   S.rd.pos = start;
   const wop = S.walker.next();
   S.p = S.rd.pos;
-  const N = S.N;
   switch (wop) {
     case 0x11: // call_indirect (calls the wrapper or an import: the global is up to date after)
       if (S.loops > 0) labCall[loopLab[S.loops - 1]] = 1;
@@ -1144,61 +1244,45 @@ function rare(S: Emit, op: number): void {
       return;
     case 0xfc0a: // memory.copy
     case 0xfc0b: // memory.fill
-    case 0xfc08: {
-      // memory.init
-      // size on top: N = size; fuel = F = F - (N >> 6); size back on the stack. The next check
-      // point (loop header, entry) sees the debt; no call here, to keep loops call-free.
-      S.needN = true;
-      const ob = S.ob;
-      let o = S.o;
-      ob[o++] = 0x21;
-      o = putU32(ob, o, N);
-      ob[o++] = 0x20;
-      o = putU32(ob, o, S.F);
-      ob[o++] = 0x20;
-      o = putU32(ob, o, N);
-      ob[o++] = 0xad;
-      ob[o++] = 0x42;
-      ob[o++] = BULK_SHIFT;
-      ob[o++] = 0x88;
-      ob[o++] = 0x7d;
-      ob[o++] = 0x22;
-      o = putU32(ob, o, S.F);
-      ob[o++] = 0x24;
-      o = putU32(ob, o, S.G);
-      ob[o++] = 0x20;
-      S.o = putU32(ob, o, N);
-      S.dirty = false;
+    case 0xfc08: // memory.init
+      sizeCharge(S, S.ids.charge.memoryBulk);
       copyInstr(S, start);
       return;
-    }
-    case 0x40: // memory.grow
+    case 0xfc0c: // table.init
+    case 0xfc0e: // table.copy
+    case 0xfc11: // table.fill
+      sizeCharge(S, S.ids.charge.tableBulk);
       copyInstr(S, start);
+      return;
+    case 0x40: // memory.grow
+    case 0xfc0f: // table.grow
+      sizeCharge(S, wop === 0x40 ? S.ids.charge.memoryGrow : S.ids.charge.tableGrow);
+      copyInstr(S, start);
+      // the result on top: the helper sets the grow-failure flag when it is -1 and returns it
       if (S.ids.growFailed >= 0) {
-        // result on top: N = result; if (N == -1) grow_failed = 1; result back on the stack.
-        S.needN = true;
-        const ob = S.ob;
-        let o = S.o;
-        ob[o++] = 0x22;
-        o = putU32(ob, o, N);
-        ob[o++] = 0x41;
-        ob[o++] = 0x7f;
-        ob[o++] = 0x46;
-        ob[o++] = 0x04;
-        ob[o++] = 0x40;
-        ob[o++] = 0x41;
-        ob[o++] = 0x01;
-        ob[o++] = 0x24;
-        o = putU32(ob, o, S.ids.growFailed);
-        ob[o++] = 0x0b;
-        ob[o++] = 0x20;
-        S.o = putU32(ob, o, N);
+        S.ob[S.o++] = 0x10;
+        S.o = putU32(S.ob, S.o, wop === 0x40 ? S.ids.afterMemoryGrow : S.ids.afterTableGrow);
       }
       return;
     default:
       if (wop > 0xff ? wop > 0xfc07 : SAFE_OP[wop] === 0) exact(S);
       copyInstr(S, start);
   }
+}
+
+/**
+ * Before an instruction whose work grows with its size operand (on top of the stack, an i32): a
+ * call to the helper that charges that size and runs the check, so the instruction never starts
+ * without the fuel for it. The global is made exact first and F reloaded after; the loop around it
+ * now calls, so it keeps its check inline.
+ */
+function sizeCharge(S: Emit, helper: number): void {
+  if (S.loops > 0) labCall[loopLab[S.loops - 1]] = 1;
+  exact(S);
+  S.ob[S.o++] = 0x10;
+  S.o = putU32(S.ob, S.o, helper);
+  S.o = putReload(S.ob, S.o, S.F, S.G);
+  S.dirty = false;
 }
 
 /** Copies the input instruction [start, S.p). */
@@ -1277,6 +1361,146 @@ function writeCheckBody(out: ByteWriter, ids: Ids, interval: number): void {
   out.bytes([0x20, 0x00]).u8(0x23).u32(ids.fuel).u8(0x7d).u8(0x24).u32(ids.reserve);
   out.u8(0x0b);
   out.patchU32Padded(at, out.len - at - 5);
+}
+
+/**
+ * A size-charging helper, (n: i32) -> i32: fuel -= min(n, cap) * perUnit >> shift; if the fuel is
+ * then negative, the slow path (out of fuel: the host's error; else poll and refill); returns n.
+ */
+function writeChargeHelper(out: ByteWriter, ids: Ids, cap: number, perUnit: number, shift: number): void {
+  const at = out.len;
+  out.u32Padded(0);
+  out.u8(0x00); // no locals
+  out.u8(0x23).u32(ids.fuel);
+  out.bytes([0x20, 0x00, 0xad]).u8(0x42).s64(cap); // n64, cap
+  out.bytes([0x20, 0x00, 0xad]).u8(0x42).s64(cap).u8(0x54); // n64 < cap
+  out.u8(0x1b); // select: min(n, cap)
+  if (perUnit !== 1) out.u8(0x42).s64(perUnit).u8(0x7e);
+  if (shift !== 0) out.u8(0x42).s64(shift).u8(0x88);
+  out.u8(0x7d).u8(0x24).u32(ids.fuel); // fuel = fuel - cost
+  out.u8(0x23).u32(ids.fuel).bytes([0x42, 0x00, 0x53, 0x04, 0x40]);
+  out.u8(0x10).u32(ids.check).u8(0x0b);
+  out.bytes([0x20, 0x00, 0x0b]);
+  out.patchU32Padded(at, out.len - at - 5);
+}
+
+/** After memory.grow / table.grow, (r: i32) -> i32: sets the grow-failure global to `flag` when r is -1. */
+function writeAfterGrowHelper(out: ByteWriter, ids: Ids, flag: number): void {
+  const at = out.len;
+  out.u32Padded(0);
+  out.u8(0x00);
+  out.bytes([0x20, 0x00, 0x41, 0x7f, 0x46, 0x04, 0x40, 0x41, flag]).u8(0x24).u32(ids.growFailed).u8(0x0b);
+  out.bytes([0x20, 0x00, 0x0b]);
+  out.patchU32Padded(at, out.len - at - 5);
+}
+
+/**
+ * Puts the limit patches (a few; any order) and the reference patches (many; in input order) into
+ * one list in input order, in place in the first arrays: a sort of the few, then a linear merge.
+ */
+function mergePatches(start: number[], end: number[], bytes: (number[] | number)[], rStart: number[], rEnd: number[], rTo: number[]): void {
+  const order = start.map((_, i) => i).sort((x, y) => start[x] - start[y]);
+  const s0 = order.map((i) => start[i]);
+  const e0 = order.map((i) => end[i]);
+  const b0 = order.map((i) => bytes[i]);
+  start.length = 0;
+  end.length = 0;
+  bytes.length = 0;
+  let i = 0;
+  let j = 0;
+  while (i < s0.length || j < rStart.length) {
+    if (j >= rStart.length || (i < s0.length && s0[i] < rStart[j])) {
+      start.push(s0[i]);
+      end.push(e0[i]);
+      bytes.push(b0[i]);
+      i++;
+    } else {
+      start.push(rStart[j]);
+      end.push(rEnd[j]);
+      bytes.push(rTo[j]);
+      j++;
+    }
+  }
+}
+
+/** Function names for messages: from the `name` section, else an export's name. */
+class FunctionNames {
+  private names: Map<number, string> | null = null;
+  constructor(private readonly bytes: Uint8Array, private readonly info: WasmModuleInfo) {}
+  describe(funcIndex: number): string {
+    if (this.names === null) this.names = readFunctionNames(this.bytes, this.info);
+    const n = this.names.get(funcIndex);
+    return n === undefined ? `function #${funcIndex}` : `function #${funcIndex} ('${n}')`;
+  }
+}
+
+function readFunctionNames(bytes: Uint8Array, info: WasmModuleInfo): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const e of info.exports) if (e.kind === 'function' && !out.has(e.index)) out.set(e.index, e.name);
+  for (const sec of info.sections) {
+    if (sec.id !== 0 || sec.name !== 'name') continue;
+    try {
+      const r = new Reader(bytes, sec.start, sec.end);
+      r.name();
+      while (r.pos < sec.end) {
+        const id = r.u8();
+        const size = r.u32();
+        const end = r.pos + size;
+        if (id === 1) {
+          const n = r.u32();
+          for (let k = 0; k < n; k++) {
+            const idx = r.u32();
+            out.set(idx, r.name());
+          }
+        }
+        r.pos = end;
+      }
+    } catch {
+      // a broken name section only costs us the names
+    }
+  }
+  return out;
+}
+
+/** The module's own counts against the engine's limits, before anything is added. */
+function checkEngineLimits(info: WasmModuleInfo, names: FunctionNames): void {
+  const fi = info.importedFunctionCount;
+  for (let j = 0; j < info.bodies.length; j++) {
+    const t = info.types[info.functionTypes[fi + j]];
+    for (const [what, n, limit] of [
+      ['parameters', t.params.length, ENGINE_LIMITS.params],
+      ['results', t.results.length, ENGINE_LIMITS.results],
+    ] as const) {
+      if (n > limit) {
+        throw new WasmFormatError('unsupported_feature', `${names.describe(fi + j)} has ${n} ${what}, above the engine's limit of ${limit} (function body at byte offset ${info.bodies[j].start})`, {
+          offset: info.bodies[j].start,
+          funcIndex: fi + j,
+        });
+      }
+    }
+  }
+  if (info.tables.length > ENGINE_LIMITS.tables) {
+    throw new WasmFormatError('unsupported_feature', `the module has ${info.tables.length} tables, above the engine's limit of ${ENGINE_LIMITS.tables}`);
+  }
+}
+
+/** What the rewrite adds, against the engine's limits, in terms of the module's own counts. */
+function checkAddedCounts(info: WasmModuleInfo, addedTypes: number, addedFunctions: number, addedExports: number, addedGlobals: number): void {
+  const rows: [string, number, number, number][] = [
+    ['types', info.types.length, addedTypes, ENGINE_LIMITS.types],
+    ['imports', info.imports.length, 2, ENGINE_LIMITS.imports],
+    ['functions', info.functionCount, 2 + addedFunctions, ENGINE_LIMITS.functions],
+    ['exports', info.exports.length, addedExports, ENGINE_LIMITS.exports],
+    ['globals', info.globals.length, addedGlobals, ENGINE_LIMITS.globals],
+  ];
+  for (const [what, n, added, limit] of rows) {
+    if (n + added > limit) {
+      throw new WasmFormatError(
+        'unsupported_feature',
+        `the module has ${n} ${what}; fuel metering adds ${added} and the engine's limit is ${limit}: at most ${limit - added} ${what} here`,
+      );
+    }
+  }
 }
 
 interface ExtraTypes {

@@ -23,8 +23,11 @@
  *   functions act on the run in progress. A run that passes the same Uint8Array again gets its
  *   SHA-256 from a memo checked by a byte comparison (see hashOf).
  * - timeout: at `timeoutMs` the main thread sets the worker's interrupt flag (the instrumented guest
- *   polls it and stops with `timeout`); if the worker has not answered 1 s later it is terminated and
- *   replaced (still `timeout`), and the pool goes on serving.
+ *   polls it and stops with `timeout`); if the worker has not answered 1 s later it is terminated
+ *   (still `timeout`) and replaced once its thread has exited (it keeps its place in the pool until
+ *   then, and never holds the process); the pool goes on serving. Every operation whose work grows
+ *   with an operand, and every host call, is charged before it runs (costs.ts), so none can keep a
+ *   thread long after its interrupt.
  * - the async bridge: a host function in the worker calls `callHost(op, payload)` (worker.ts), which
  *   posts to the main thread and blocks on Atomics.wait; the main thread runs `hostOps[op]` and
  *   writes the JSON reply into a shared buffer (or posts it on a MessagePort when it is larger) and
@@ -94,6 +97,8 @@ export interface WasmRuntimeOptions {
   hostOps?: Record<string, (payload: any) => Promise<any>>;
   /** Fuel units between two polls of the interrupt flag (default 65536). */
   pollInterval?: number;
+  /** How long after the interrupt a run that has not stopped gets before its worker is terminated (default 1000 ms). */
+  killGraceMs?: number;
   /**
    * Results through a shared buffer (learned with Atomics.waitAsync) rather than postMessage
    * (default true); results too large for the buffer are posted either way.
@@ -128,7 +133,7 @@ interface DiskMeta {
   pollInterval: number;
   version: number;
 }
-const DISK_VERSION = 2;
+const DISK_VERSION = 3; // 3: size-dependent instructions charged before they run, tables clamped
 
 interface Job {
   kind: 'run' | 'host-test';
@@ -166,6 +171,9 @@ const decoder = new TextDecoder('utf-8');
 type WaitAsyncResult = { async: false; value: string } | { async: true; value: Promise<string> };
 /** The memory maximum, in pages, that a memory limit clamps to (part of the cache key). */
 const pagesOf = (l: ResolvedLimits): number => Math.min(65536, Math.max(0, Math.floor(l.memoryMb * 16)));
+/** The table entries clamp (part of the cache key). */
+const tablesOf = (l: ResolvedLimits): number => Math.min(10_000_000, Math.max(0, Math.floor(l.tableLimit)));
+const keyOf = (hash: string, l: ResolvedLimits): string => `${hash}:${pagesOf(l)}:${tablesOf(l)}`;
 
 /** Longest the main thread spins for a result in automatic mode (ms). */
 const AUTO_SPIN_CAP_MS = 0.15;
@@ -173,6 +181,7 @@ const AUTO_SPIN_CAP_MS = 0.15;
 const waitAsync = (Atomics as unknown as { waitAsync: (a: Int32Array, i: number, v: number) => WaitAsyncResult }).waitAsync;
 const WORKER_URL = new URL('./worker-boot.mjs', import.meta.url);
 const KILL_GRACE_MS = 1000;
+const WORKER_HEAP_MB = 256;
 const HASH_RE = /^[0-9a-f]{64}$/;
 /** Hashes of module byte arrays the caller passed before (see WasmRuntime.hashOf). */
 const hashMemo = new WeakMap<Uint8Array, { copy: Buffer; hash: string }>();
@@ -207,6 +216,8 @@ function describe(info: WasmModuleInfo, meta: InstrumentMeta, hash: string, key:
     hash,
     key,
     memoryMaxPages: meta.memoryMaxPages,
+    tableMaxEntries: meta.tableMaxEntries,
+    tables: meta.tables,
     exports,
     imports,
     functionCount: info.functionCount,
@@ -281,6 +292,7 @@ export class WasmRuntime {
   private readonly allowed: AllowedImports;
   private readonly hostOps: Record<string, (payload: any) => Promise<any>>;
   private readonly pollInterval: number;
+  private readonly killGraceMs: number;
   private readonly sharedResults: boolean;
   private readonly workerSpinUs: number;
   private readonly resultSpinMs: number;
@@ -296,6 +308,11 @@ export class WasmRuntime {
   private cacheBytes = 0;
   private readonly inflight = new Map<string, Promise<{ entry: CacheEntry; source: PreparedModule['source'] }>>();
   private workers: PoolWorker[] = [];
+  /**
+   * Terminated workers whose threads have not exited yet: they still count against the pool size,
+   * so a guest that terminate() cannot stop at once never gets the pool a thread more than its size.
+   */
+  private readonly retiring = new Set<Worker>();
   private queue: Job[] = [];
   private nextId = 1;
   private closed = false;
@@ -309,6 +326,7 @@ export class WasmRuntime {
     this.allowed = opts.allowedImports ?? {};
     this.hostOps = opts.hostOps ?? {};
     this.pollInterval = opts.pollInterval ?? DEFAULT_POLL_INTERVAL;
+    this.killGraceMs = Math.max(0, opts.killGraceMs ?? KILL_GRACE_MS);
     this.sharedResults = opts.sharedResults ?? (typeof waitAsync === 'function');
     this.workerSpinUs = Math.max(0, Math.min(100_000, opts.workerSpinUs ?? WORKER_SPIN_US));
     this.resultSpinAuto = opts.resultSpinUs === undefined;
@@ -341,7 +359,7 @@ export class WasmRuntime {
   /** The memory cache hit for these bytes (synchronous: no promise hop on the hot path), if any. */
   private cached(bytes: Uint8Array, l: ResolvedLimits, vouched: string | undefined): CacheEntry | undefined {
     if (!(bytes instanceof Uint8Array)) return undefined;
-    return this.hit(`${vouched ?? this.hashOf(bytes)}:${pagesOf(l)}`);
+    return this.hit(keyOf(vouched ?? this.hashOf(bytes), l));
   }
 
   /** A memory cache hit under `key` (counted, and moved to the LRU's end), if any. */
@@ -374,11 +392,12 @@ export class WasmRuntime {
       throw new WasmModuleError('invalid_module', 'the hash must be the SHA-256 of the bytes, as 64 lowercase hex digits');
     }
     const pages = pagesOf(l);
+    const tables = tablesOf(l);
     const hash = this.hashOf(bytes);
     if (vouched !== undefined && vouched !== hash) {
       throw new WasmModuleError('invalid_module', `the given hash ${vouched} is not the SHA-256 of the bytes (${hash})`);
     }
-    const key = `${hash}:${pages}`;
+    const key = keyOf(hash, l);
     const hit = this.hit(key);
     if (hit) return { entry: hit, source: 'memory' };
     const pending = this.inflight.get(key);
@@ -387,7 +406,7 @@ export class WasmRuntime {
       return pending;
     }
     this.counters.cacheMisses++;
-    const p = this.build(bytes, hash, key, pages);
+    const p = this.build(bytes, hash, key, pages, tables);
     this.inflight.set(key, p);
     try {
       const r = await p;
@@ -398,8 +417,8 @@ export class WasmRuntime {
     }
   }
 
-  private async build(bytes: Uint8Array, hash: string, key: string, pages: number): Promise<{ entry: CacheEntry; source: PreparedModule['source'] }> {
-    const fromDisk = await this.readDisk(hash, pages);
+  private async build(bytes: Uint8Array, hash: string, key: string, pages: number, tables: number): Promise<{ entry: CacheEntry; source: PreparedModule['source'] }> {
+    const fromDisk = await this.readDisk(hash, pages, tables);
     if (fromDisk) {
       // The imports are checked against this runtime's policy, which may differ from the writer's.
       try {
@@ -417,6 +436,7 @@ export class WasmRuntime {
       // rewrites anything; the import policy is checked right after, so code errors come first.
       out = instrument(bytes, {
         memoryMaxPages: pages,
+        tableMaxEntries: tables,
         pollInterval: this.pollInterval,
         trackGrowFailures: true,
         afterValidate: (i) => checkImports(i, this.allowed),
@@ -425,11 +445,36 @@ export class WasmRuntime {
     } catch (e) {
       throw toModuleError(e);
     }
-    const module = this.compile(out.bytes);
+    const module = this.compileMetered(out.bytes, bytes, info.importedFunctionCount);
     const desc = describe(info, out.meta, hash, key, bytes.byteLength, out.bytes.byteLength);
     const entry: CacheEntry = { info: desc, module, size: out.bytes.byteLength * 3 + 4096 };
-    await this.writeDisk(hash, pages, desc, out.bytes);
+    await this.writeDisk(hash, pages, tables, desc, out.bytes);
     return { entry, source: 'fresh' };
+  }
+
+  /**
+   * Compiles the rewritten module. If the engine refuses it, the message must be about the user's
+   * module: the uploaded bytes are compiled as they are, and their error (offsets into the upload)
+   * is the answer; if they compile, the refusal came from the rewrite, and it is reported with the
+   * user's function index and without offsets into the rewritten bytes.
+   */
+  private compileMetered(metered: Uint8Array, original: Uint8Array, importedFunctions: number): WasmModuleObject {
+    try {
+      this.counters.compiles++;
+      return new WA.Module(metered);
+    } catch (e) {
+      const msg = (e as Error).message;
+      try {
+        new WA.Module(original);
+      } catch (orig) {
+        throw new WasmModuleError('invalid_module', `the module does not compile: ${(orig as Error).message.replace(/^WebAssembly\.Module\(\): /, '')} (byte offsets into the uploaded module)`);
+      }
+      const own = msg
+        .replace(/^WebAssembly\.Module\(\): /, '')
+        .replace(/ @\+\d+/g, '')
+        .replace(/function #(\d+)/g, (_m, n: string) => `function #${Number(n) >= importedFunctions + 2 ? Number(n) - 2 : n}`);
+      throw new WasmModuleError('unsupported_feature', `the module compiles as uploaded, but the engine refuses it once fuel metering is added: ${own}`);
+    }
   }
 
   private compile(bytes: Uint8Array): WasmModuleObject {
@@ -455,13 +500,13 @@ export class WasmRuntime {
     }
   }
 
-  private diskPath(hash: string, pages: number): string {
-    return join(this.cacheDir!, `${hash}-${pages}-p${this.pollInterval}`);
+  private diskPath(hash: string, pages: number, tables: number): string {
+    return join(this.cacheDir!, `${hash}-${pages}-t${tables}-p${this.pollInterval}`);
   }
 
-  private async readDisk(hash: string, pages: number): Promise<CacheEntry | null> {
+  private async readDisk(hash: string, pages: number, tables: number): Promise<CacheEntry | null> {
     if (!this.cacheDir) return null;
-    const base = this.diskPath(hash, pages);
+    const base = this.diskPath(hash, pages, tables);
     let meta: DiskMeta;
     let bytes: Uint8Array;
     try {
@@ -481,11 +526,11 @@ export class WasmRuntime {
     return { info: meta.info, module, size: bytes.byteLength * 3 + 4096 };
   }
 
-  private async writeDisk(hash: string, pages: number, info: CacheEntry['info'], bytes: Uint8Array): Promise<void> {
+  private async writeDisk(hash: string, pages: number, tables: number, info: CacheEntry['info'], bytes: Uint8Array): Promise<void> {
     if (!this.cacheDir) return;
     try {
       await mkdir(this.cacheDir, { recursive: true });
-      const base = this.diskPath(hash, pages);
+      const base = this.diskPath(hash, pages, tables);
       const tmp = `${base}.${process.pid}.${Date.now()}.tmp`;
       await writeFile(`${tmp}.wasm`, bytes);
       await rename(`${tmp}.wasm`, `${base}.wasm`);
@@ -562,6 +607,9 @@ export class WasmRuntime {
       initFuel: Math.floor(l.initFuel),
       maxOutputBytes: Math.floor(l.maxOutputBytes),
       memoryMaxPages: info.memoryMaxPages,
+      tableMaxEntries: info.tableMaxEntries,
+      tableExports: info.tables.map((t) => t.export),
+      timeoutMs: l.timeoutMs,
       importedMemory: info.memory?.imported ? { min: info.memory.min, max: info.memory.max } : undefined,
       hasStart: info.hasStart,
       callInitialize: info.reactor && form !== 'C',
@@ -602,8 +650,9 @@ export class WasmRuntime {
     });
   }
 
-  stats(): { cacheHits: number; cacheMisses: number; workers: number; busy: number; diskHits: number; compiles: number; respawns: number; cacheBytes: number; queued: number } {
+  stats(): { cacheHits: number; cacheMisses: number; workers: number; busy: number; diskHits: number; compiles: number; respawns: number; cacheBytes: number; queued: number; retiring: number } {
     return {
+      retiring: this.retiring.size,
       cacheHits: this.counters.cacheHits,
       cacheMisses: this.counters.cacheMisses,
       workers: this.workers.filter((w) => !w.dead).length,
@@ -660,7 +709,7 @@ export class WasmRuntime {
       const starting = alive.filter((x) => !x.ready && x.stackKb === job.stackKb).length;
       const waiting = this.queue.filter((j) => j.stackKb === job.stackKb).length;
       if (starting < waiting) {
-        if (alive.length < this.poolSize) {
+        if (alive.length + this.retiring.size < this.poolSize) {
           this.spawn(job.stackKb);
           continue;
         }
@@ -701,7 +750,9 @@ export class WasmRuntime {
       workerData: { ctl: ctlBuf, data: dataBuf, result: resultBuf, spinUs: this.workerSpinUs, hostPort: port2, runPort: run.port2 },
       transferList: [port2, run.port2],
       execArgv: [],
-      resourceLimits: { stackSizeMb: Math.max(0.25, stackKb / 1024), maxOldGenerationSizeMb: 64 },
+      // The guest's memory is off this heap; the heap holds what the host builds for it (the output
+      // parsed, logs, context values), all bounded (HOST_BOUNDS, the output cap) well below this.
+      resourceLimits: { stackSizeMb: Math.max(0.25, stackKb / 1024), maxOldGenerationSizeMb: WORKER_HEAP_MB },
       stdout: false,
       stderr: false,
     });
@@ -719,6 +770,13 @@ export class WasmRuntime {
     pw.hostPort.close();
     pw.runPort.close();
     Atomics.notify(pw.ctl, CTL_RESULT_STATE); // settles a pending waitAsync
+    // Until its thread has exited it still holds its place in the pool; it never holds the process.
+    this.retiring.add(pw.w);
+    pw.w.unref();
+    pw.w.once('exit', () => {
+      this.retiring.delete(pw.w);
+      this.pump();
+    });
     void pw.w.terminate();
   }
 
@@ -899,11 +957,11 @@ export class WasmRuntime {
       pw.job = null;
       this.retire(pw);
       this.counters.respawns++;
-      const r = crashed(`the run did not stop within ${KILL_GRACE_MS} ms of its timeout (${job.timeoutMs} ms); its worker was terminated`);
+      const r = crashed(`the run did not stop within ${this.killGraceMs} ms of its timeout (${job.timeoutMs} ms); its worker was terminated`);
       r.error = { code: 'timeout', message: r.error!.message };
       this.finish(job, r);
       this.pump();
-    }, KILL_GRACE_MS);
+    }, this.killGraceMs);
   }
 
   private finish(job: Job, r: WorkerRunResult): void {
@@ -929,7 +987,14 @@ export class WasmRuntime {
       case 'host-test-result': {
         const job = pw.job;
         if (!job || job.id !== m.id) return;
-        this.complete(pw, job, m.type === 'result' ? m.result : { ok: m.ok, value: m.value, error: m.error });
+        let r: any = m.type === 'result' ? m.result : { ok: m.ok, value: m.value, error: m.error };
+        if (m.type === 'result' && r.outputText !== undefined) {
+          // A large output, parsed here (the workers' heaps are small on purpose).
+          const parsed = parseOutput(r.outputText);
+          const { outputText: _t, ...rest } = r;
+          r = parsed.ok ? { ...rest, output: parsed.output } : { ...rest, ok: false, error: parsed.error };
+        }
+        this.complete(pw, job, r);
         return;
       }
     }

@@ -44,6 +44,11 @@ export interface RunMessage {
   initFuel: number;
   maxOutputBytes: number;
   memoryMaxPages: number;
+  tableMaxEntries: number;
+  /** Exports holding the module's tables (their sizes count in memoryPeakBytes). */
+  tableExports: string[];
+  /** The run's timeout: host calls stop the run once it has passed (besides the interrupt flag). */
+  timeoutMs: number;
   /** The imported memory to create (env.memory), if any. */
   importedMemory?: { min: number; max: number };
   hasStart: boolean;
@@ -72,6 +77,8 @@ export type ToWorker = RunMessage | EvictMessage | HostTestMessage;
 export interface WorkerRunResult {
   ok: boolean;
   output?: unknown;
+  /** A large output's JSON text (validated UTF-8), parsed on the main thread (see parseOutput). */
+  outputText?: string;
   error?: { code: WasmErrorCode; message: string; stack?: string };
   fuelConsumed: number;
   initFuelConsumed: number;

@@ -20,6 +20,11 @@ export interface WasmLimits {
   fuel?: number;
   /** Memory limit in MiB (the memory maximum is clamped to memoryMb * 16 pages). Default 64. */
   memoryMb?: number;
+  /**
+   * Clamp of the module's table entries, all tables together (a step's `table_limit`). Default
+   * 100,000; tables count TABLE_ENTRY_BYTES (8) per entry in memoryPeakBytes.
+   */
+  tableLimit?: number;
   /** Wall-clock limit of the whole run. Default 30,000. */
   timeoutMs?: number;
   /** Stack size of the worker thread running the guest, in KiB. Default 1024. */
@@ -63,6 +68,7 @@ export interface WasmRunStats {
   fuelConsumed: number;
   /** Fuel used by the start function and `_initialize`. */
   initFuelConsumed: number;
+  /** Linear memory plus tables (8 bytes per entry) at the end of the run. */
   memoryPeakBytes: number;
   durationMs: number;
 }
@@ -102,9 +108,12 @@ export type EntryForm = 'A' | 'B' | 'C';
 export interface PreparedModule {
   /** SHA-256 (hex) of the original bytes. */
   hash: string;
-  /** Cache key: `${hash}:${memoryMaxPages}`. */
+  /** Cache key: `${hash}:${memoryMaxPages}:${tableMaxEntries}`. */
   key: string;
   memoryMaxPages: number;
+  tableMaxEntries: number;
+  /** The tables after the clamp, with the exports the runtime reads their sizes from. */
+  tables: { min: number; max: number; export: string }[];
   exports: PreparedExport[];
   imports: PreparedImport[];
   functionCount: number;
@@ -140,6 +149,7 @@ export class WasmModuleError extends Error {
 export const DEFAULT_LIMITS = {
   fuel: 1_000_000,
   memoryMb: 64,
+  tableLimit: 100_000,
   timeoutMs: 30_000,
   stackKb: 1024,
   maxOutputBytes: 16 * 1024 * 1024,
@@ -159,5 +169,6 @@ export function resolveLimits(l: WasmLimits | undefined): ResolvedLimits {
     }
   }
   if (out.memoryMb * 16 > 65536) out.memoryMb = 4096;
+  if (out.tableLimit > 10_000_000) out.tableLimit = 10_000_000;
   return out;
 }

@@ -3,8 +3,13 @@
  * runs one call in a fresh instance and reports the result. See index.ts for the design.
  */
 import { parentPort, workerData, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { WASI, WASIProcExit, OpenFile, File, ConsoleStdout } from '@bjorn3/browser_wasi_shim';
-import { runtimeImports, setFuel, fuelLeft, FuelExhaustedError, InterruptedError, START_EXPORT } from '../instrument/index.ts';
+import { runtimeImports, setFuel, fuelLeft, FuelExhaustedError, InterruptedError, START_EXPORT, GROW_FAILED_TABLE } from '../instrument/index.ts';
+import { HOST_BOUNDS, HOST_COSTS, TABLE_ENTRY_BYTES } from '../instrument/costs.ts';
+import { lookupContext } from './context-lookup.ts';
+import { wrapWasi } from './wasi-guard.ts';
 import { WA, type WasmInstanceObject, type WasmMemoryObject, type WasmModuleObject } from './wasm-api.ts';
 import {
   CTL_DOORBELL,
@@ -52,8 +57,24 @@ const encoder = new TextEncoder();
 /** The metering imports: stateless (they only read the interrupt flag), so shared by all runs. */
 const rtImports = runtimeImports({ interrupt: ctl, index: CTL_INTERRUPT });
 
-const MAX_LOG_LINES = 1000;
-const MAX_LOG_BYTES = 64 * 1024;
+/**
+ * A full collection, run after a run that used much memory (off the critical path): a dropped
+ * instance gives its memory back only when it is collected, and this heap is small, so without it
+ * tens of MiB of a finished guest could stay resident until some later collection.
+ */
+const collect: (() => void) | null = (() => {
+  try {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as unknown;
+    return typeof gc === 'function' ? (gc as () => void) : null;
+  } catch {
+    return null;
+  }
+})();
+const COLLECT_AFTER_BYTES = 16 * 1024 * 1024;
+
+const MAX_LOG_LINES = HOST_BOUNDS.maxLogLines;
+const MAX_LOG_BYTES = HOST_BOUNDS.maxLogLineBytes;
 const LEVELS: WasmLogLine['level'][] = ['debug', 'info', 'warn', 'error'];
 const HOST_SPIN = 2000;
 
@@ -110,47 +131,31 @@ function post(m: FromWorker): void {
 
 // ---- one run ------------------------------------------------------------------------------------
 
-function lookup(obj: unknown, path: string): unknown {
-  if (path === '') return obj;
-  let cur: unknown = obj;
-  for (const part of path.split('.')) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    if (Array.isArray(cur) && /^\d+$/.test(part)) {
-      cur = cur[Number(part)];
-      continue;
-    }
-    if (!Object.prototype.hasOwnProperty.call(cur, part)) return undefined;
-    cur = (cur as Record<string, unknown>)[part];
-  }
-  return cur;
-}
-
+/** Captured stdout / stderr: one buffer that doubles (never one object per write), capped. */
 class Capture {
-  chunks: Uint8Array[] = [];
+  private buf = new Uint8Array(0);
   size = 0;
   overflow = false;
   constructor(readonly cap: number, readonly throwOnOverflow: boolean) {}
   write(b: Uint8Array): void {
-    if (this.size + b.byteLength > this.cap) {
+    let n = b.byteLength;
+    if (this.size + n > this.cap) {
       this.overflow = true;
-      const room = this.cap - this.size;
-      if (room > 0) this.chunks.push(b.slice(0, room));
-      this.size = this.cap;
-      if (this.throwOnOverflow) throw new RunError('output_too_large', `stdout is larger than the cap of ${this.cap} bytes`);
-      return;
+      n = this.cap - this.size;
     }
-    this.chunks.push(b.slice());
-    this.size += b.byteLength;
+    if (n > 0) {
+      if (this.size + n > this.buf.byteLength) {
+        const next = new Uint8Array(Math.min(this.cap, Math.max(this.size + n, this.buf.byteLength * 2, 4096)));
+        next.set(this.buf.subarray(0, this.size));
+        this.buf = next;
+      }
+      this.buf.set(n === b.byteLength ? b : b.subarray(0, n), this.size);
+      this.size += n;
+    }
+    if (this.overflow && this.throwOnOverflow) throw new RunError('output_too_large', `stdout is larger than the cap of ${this.cap} bytes`);
   }
   bytes(): Uint8Array {
-    if (this.chunks.length === 1) return this.chunks[0];
-    const out = new Uint8Array(this.size);
-    let o = 0;
-    for (const c of this.chunks) {
-      out.set(c, o);
-      o += c.byteLength;
-    }
-    return out;
+    return this.buf.subarray(0, this.size);
   }
 }
 
@@ -160,10 +165,19 @@ interface RunState {
   logs: WasmLogLine[];
   contextWrites: Record<string, unknown>;
   logsDropped: number;
+  logBytes: number;
   contextBytes: number;
   memory: WasmMemoryObject | undefined;
   instance: WasmInstanceObject | undefined;
   context: unknown;
+  /** get_context answers already encoded, by key (dropped when set_context writes). */
+  answers: Map<string, Uint8Array>;
+  answerBytes: number;
+  /** The fuel globals of the instance, once it exists (host calls charge them). */
+  fuel: { value: bigint } | undefined;
+  reserve: { value: bigint } | undefined;
+  /** performance.now() past which a host call stops the run (the timeout, seen from here). */
+  deadline: number;
 }
 let cur: RunState | null = null;
 
@@ -193,37 +207,98 @@ const guestAlloc = (what: string, bytes: Uint8Array): number => {
   return p;
 };
 
+/** Stops the run if its interrupt flag is set or its deadline has passed (host calls, before and after). */
+function checkStop(): void {
+  const flag = Atomics.load(ctl, CTL_INTERRUPT);
+  if (flag !== 0) throw new InterruptedError(flag);
+  if (cur !== null && performance.now() > cur.deadline) throw new InterruptedError(1);
+}
+
+/**
+ * Charges a host call's fuel (HOST_COSTS) before it does its work: the counter global goes down
+ * by `units`; if the fuel left is then negative the run ends with fuel_exhausted, before the work.
+ * (The guest stored its fuel to the global before the call and reloads it after.)
+ */
+function charge(units: number): void {
+  checkStop();
+  const st = cur;
+  if (st === null || st.fuel === undefined || st.reserve === undefined) return;
+  const c = st.fuel.value - BigInt(Math.ceil(units));
+  st.fuel.value = c;
+  if (c + st.reserve.value < 0n) throw new FuelExhaustedError();
+}
+
+const copyCost = (bytes: number): number => HOST_COSTS.call + bytes / HOST_COSTS.copyBytesPerUnit;
+const jsonCost = (bytes: number): number => HOST_COSTS.call + bytes / HOST_COSTS.jsonBytesPerUnit;
+
+function decodeKey(what: string, ptr: number, len: number): string {
+  if (len >>> 0 > HOST_BOUNDS.maxKeyBytes) throw new RunError('abi_error', `${what}: the key is ${len >>> 0} bytes, above the limit of ${HOST_BOUNDS.maxKeyBytes}`);
+  try {
+    return utf8.decode(read(what, ptr, len));
+  } catch (e) {
+    if (e instanceof RunError) throw e;
+    throw new RunError('abi_error', `${what}: the key is not valid UTF-8`);
+  }
+}
+
 /** The vecron host functions (module `vecron`, or `env`): they act on the run in progress. */
 const host = {
   log(level: number, ptr: number, len: number): void {
-    const bytes = read('log', ptr, len);
+    len >>>= 0;
     const st = cur!;
-    if (st.logs.length >= MAX_LOG_LINES) {
+    const keep = Math.min(len, MAX_LOG_BYTES, Math.max(0, HOST_BOUNDS.maxLogBytes - st.logBytes));
+    charge(copyCost(keep));
+    const bytes = read('log', ptr, len);
+    if (st.logs.length >= MAX_LOG_LINES || keep === 0) {
       st.logsDropped++;
       return;
     }
-    const cut = bytes.byteLength > MAX_LOG_BYTES;
-    let message = utf8Lossy.decode(cut ? bytes.subarray(0, MAX_LOG_BYTES) : bytes);
-    if (cut) message += ` … (${bytes.byteLength} bytes, truncated)`;
+    let message = utf8Lossy.decode(bytes.subarray(0, keep));
+    if (keep < len) message += ` … (${len} bytes, truncated)`;
+    st.logBytes += keep;
     st.logs.push({ level: LEVELS[level] ?? (level > 3 ? 'error' : 'debug'), message, at: new Date().toISOString() });
+    checkStop();
   },
   get_context(keyPtr: number, keyLen: number): bigint {
-    let key: string;
-    try {
-      key = utf8.decode(read('get_context key', keyPtr, keyLen));
-    } catch (e) {
-      if (e instanceof RunError) throw e;
-      throw new RunError('abi_error', 'get_context: the key is not valid UTF-8');
-    }
+    charge(jsonCost(keyLen >>> 0));
+    const key = decodeKey('get_context key', keyPtr, keyLen);
     const st = cur!;
-    if (st.context === undefined) st.context = JSON.parse(st.m.contextJson ?? st.m.inputJson) as unknown;
-    const v = lookup(st.context, key);
-    if (v === undefined) return 0n;
-    const bytes = encoder.encode(JSON.stringify(v));
+    let bytes = st.answers.get(key);
+    if (bytes === undefined && key === '' && Object.keys(st.contextWrites).length === 0) {
+      // The whole context: its JSON text as given, not parsed and written again.
+      const text = st.m.contextJson ?? st.m.inputJson;
+      charge(jsonCost(text.length));
+      bytes = encoder.encode(text);
+      st.answers.set(key, bytes);
+    }
+    if (bytes === undefined) {
+      if (st.context === undefined) {
+        const text = st.m.contextJson ?? st.m.inputJson;
+        charge(jsonCost(text.length)); // the first lookup parses the context: paid before
+        st.context = JSON.parse(text) as unknown;
+      }
+      const v = lookupContext(st.context, st.contextWrites, key);
+      if (v === undefined) return 0n;
+      bytes = encoder.encode(JSON.stringify(v));
+      if (st.answerBytes + bytes.byteLength <= HOST_BOUNDS.maxContextWriteBytes) {
+        st.answers.set(key, bytes);
+        st.answerBytes += bytes.byteLength;
+      }
+    }
+    charge(jsonCost(bytes.byteLength)); // before anything is written to the guest
     const p = guestAlloc('get_context', bytes);
+    checkStop();
     return (BigInt(p) << 32n) | BigInt(bytes.byteLength);
   },
   set_context(keyPtr: number, keyLen: number, valPtr: number, valLen: number): number {
+    keyLen >>>= 0;
+    valLen >>>= 0;
+    const st = cur!;
+    // Sizes first: nothing is decoded past the cap.
+    if (keyLen > HOST_BOUNDS.maxKeyBytes) return 1;
+    charge(HOST_COSTS.call);
+    if (st.contextBytes + keyLen + valLen > HOST_BOUNDS.maxContextWriteBytes) return 2;
+    charge(jsonCost(keyLen + valLen));
     const kb = read('set_context key', keyPtr, keyLen);
     const vb = read('set_context value', valPtr, valLen);
     let key: string;
@@ -234,10 +309,13 @@ const host = {
     } catch {
       return 1;
     }
-    const st = cur!;
-    st.contextBytes += kb.byteLength + vb.byteLength;
-    if (st.contextBytes > st.m.maxOutputBytes) return 2;
+    st.contextBytes += keyLen + valLen;
     st.contextWrites[key] = value;
+    if (st.answers.size > 0) {
+      st.answers.clear();
+      st.answerBytes = 0;
+    }
+    checkStop();
     return 0;
   },
 };
@@ -264,7 +342,22 @@ function prepareSpare(m: RunMessage): void {
 }
 
 function run(m: RunMessage): WorkerRunResult {
-  const st: RunState = { m, logs: [], contextWrites: {}, logsDropped: 0, contextBytes: 0, memory: undefined, instance: undefined, context: undefined };
+  const st: RunState = {
+    m,
+    logs: [],
+    contextWrites: {},
+    logsDropped: 0,
+    logBytes: 0,
+    contextBytes: 0,
+    memory: undefined,
+    instance: undefined,
+    context: undefined,
+    answers: new Map(),
+    answerBytes: 0,
+    fuel: undefined,
+    reserve: undefined,
+    deadline: performance.now() + m.timeoutMs,
+  };
   cur = st;
   const logs = st.logs;
   const contextWrites = st.contextWrites;
@@ -275,7 +368,7 @@ function run(m: RunMessage): WorkerRunResult {
   let phase: 'instantiate' | 'init' | 'call' = 'instantiate';
   let exitCode: number | null = null;
   const stdout = new Capture(m.maxOutputBytes, m.form === 'C');
-  const stderr = new Capture(Math.min(m.maxOutputBytes, 1024 * 1024), false);
+  const stderr = new Capture(Math.min(m.maxOutputBytes, HOST_BOUNDS.maxStderrBytes), false);
   const inputBytes = encoder.encode(m.inputJson);
 
   let wasi: WASI | undefined;
@@ -290,7 +383,13 @@ function run(m: RunMessage): WorkerRunResult {
     const wasiImport = wasi.wasiImport as Record<string, unknown>;
     wasiImport.poll_oneoff = (inPtr: number, outPtr: number, nsubs: number, neventsPtr: number): number =>
       pollOneoff(mem(), inPtr >>> 0, outPtr >>> 0, nsubs >>> 0, neventsPtr >>> 0);
-    imports.wasi_snapshot_preview1 = wasiImport;
+    // Every WASI call: sizes checked and fuel charged before the shim runs, the stop checked after.
+    imports.wasi_snapshot_preview1 = wrapWasi(wasiImport as Record<string, (...a: any[]) => unknown>, {
+      charge,
+      checkStop,
+      memorySize: () => (memory ? memory.buffer.byteLength : 0),
+      view: () => new DataView(mem().buffer),
+    });
   }
 
   const result = (r: Partial<WorkerRunResult> & { ok: boolean }): WorkerRunResult => {
@@ -300,7 +399,7 @@ function run(m: RunMessage): WorkerRunResult {
     return {
       fuelConsumed,
       initFuelConsumed,
-      memoryPeakBytes: memory ? memory.buffer.byteLength : 0,
+      memoryPeakBytes: (memory ? memory.buffer.byteLength : 0) + tableBytes(instance, m),
       logs,
       contextWrites,
       stdout: stdout.size === 0 ? '' : utf8Lossy.decode(stdout.bytes()),
@@ -334,6 +433,8 @@ function run(m: RunMessage): WorkerRunResult {
       throw new RunError('trap', `instantiation failed: ${msg}`);
     }
     exportsObj = instance.exports;
+    st.fuel = exportsObj.__vecron_fuel as { value: bigint } | undefined;
+    st.reserve = exportsObj.__vecron_fuel_reserve as { value: bigint } | undefined;
     if (!memory && instance.exports.memory) memory = instance.exports.memory as WasmMemoryObject;
     st.instance = instance;
     st.memory = memory;
@@ -415,14 +516,14 @@ function run(m: RunMessage): WorkerRunResult {
       lastOutputText = text;
       return result({ ok: true });
     }
-    const parsed = parseOutput(text);
-    if (!parsed.ok) throw new RunError(parsed.error.code, parsed.error.message);
-    return result({ ok: true, output: parsed.output });
+    // A large output is parsed on the main thread, never on this small heap: a guest's JSON can
+    // expand tenfold when parsed (`[{},{},...]`), and a heap overflow here would abort the process.
+    return result({ ok: true, outputText: text });
   } catch (e) {
     if (phase === 'init') initFuelConsumed = exportsObj.__vecron_fuel ? Math.min(measure(), budget) : 0;
     else if (phase === 'call') fuelConsumed = Math.min(measure(), budget);
     const gf = exportsObj.__vecron_grow_failed as { value: number } | undefined;
-    return result({ ok: false, error: classify(e, memory, m, phase, gf !== undefined && gf.value === 1) });
+    return result({ ok: false, error: classify(e, memory, m, phase, gf === undefined ? 0 : gf.value, tableBytes(instance, m)) });
   }
 }
 
@@ -487,7 +588,25 @@ function wasmStack(e: Error): string | undefined {
   return lines.length > 0 ? lines.map((l) => l.trim()).join('\n') : undefined;
 }
 
-function classify(e: unknown, memory: WasmMemoryObject | undefined, m: RunMessage, phase: string, growFailed: boolean): { code: WasmErrorCode; message: string; stack?: string } {
+/** Bytes of the instance's tables (TABLE_ENTRY_BYTES per entry), counted in memory_used_bytes. */
+function tableBytes(instance: WasmInstanceObject | undefined, m: RunMessage): number {
+  if (!instance || m.tableExports.length === 0) return 0;
+  let n = 0;
+  for (const name of m.tableExports) {
+    const t = instance.exports[name] as { length?: number } | undefined;
+    if (t && typeof t.length === 'number') n += t.length;
+  }
+  return n * TABLE_ENTRY_BYTES;
+}
+
+function classify(
+  e: unknown,
+  memory: WasmMemoryObject | undefined,
+  m: RunMessage,
+  phase: string,
+  growFailed: number,
+  tablesBytes: number,
+): { code: WasmErrorCode; message: string; stack?: string } {
   const where = phase === 'init' ? ' during initialisation' : phase === 'instantiate' ? ' during instantiation' : '';
   if (e instanceof RunError) return { code: e.code, message: e.message };
   if (e instanceof FuelExhaustedError) {
@@ -502,7 +621,14 @@ function classify(e: unknown, memory: WasmMemoryObject | undefined, m: RunMessag
   }
   const atClamp = memory !== undefined && memory.buffer.byteLength >= m.memoryMaxPages * 65536;
   if (e instanceof WA.RuntimeError) {
-    if (atClamp || growFailed) {
+    if (growFailed === GROW_FAILED_TABLE) {
+      return {
+        code: 'memory_limit',
+        message: `the module trapped (${e.message}) after a table.grow failed: its tables hold ${tablesBytes / TABLE_ENTRY_BYTES} entries, limit ${m.tableMaxEntries} entries (the step's table_limit)${where}`,
+        stack: wasmStack(e),
+      };
+    }
+    if (atClamp || growFailed !== 0) {
       const size = memory ? memory.buffer.byteLength : 0;
       return {
         code: 'memory_limit',
@@ -549,7 +675,7 @@ function handle(msg: ToWorker): void {
   }
   const text = res.ok ? lastOutputText : undefined;
   lastOutputText = undefined;
-  if (!writeResult(msg.id, res, text)) {
+  if (res.outputText !== undefined || !writeResult(msg.id, res, text)) {
     if (text !== undefined) {
       // Handed over unparsed but did not fit after all: parse it here.
       const parsed = parseOutput(text);
@@ -564,6 +690,7 @@ function handle(msg: ToWorker): void {
   }
   cur = null;
   // Off the critical path: the main thread is taking the result meanwhile.
+  if (collect !== null && res.memoryPeakBytes > COLLECT_AFTER_BYTES) collect();
   if (modules.has(msg.key)) prepareSpare(msg);
 }
 
