@@ -286,6 +286,38 @@ describe('parseCron: daylight saving time (Europe/Berlin)', () => {
   });
 });
 
+describe('parseCron: the DST examples of docs/jobs.md', () => {
+  it('0 0/30 * * * ? runs 50 times on the 25-hour day, through both passes of 02:00-03:00', () => {
+    const runs = parseCron('0 0/30 * * * ?', 'Europe/Berlin').nextN(new Date('2026-10-24T21:59:59Z'), 60);
+    const day = runs.filter((d) => d < new Date('2026-10-25T23:00:00Z')); // 25 Oct 00:00 CEST to 26 Oct 00:00 CET
+    assert.equal(day.length, 50);
+    assert.deepEqual(iso(day.slice(4, 9)), [
+      '2026-10-25T00:00:00.000Z', // 02:00 CEST
+      '2026-10-25T00:30:00.000Z',
+      '2026-10-25T01:00:00.000Z', // 02:00 CET
+      '2026-10-25T01:30:00.000Z',
+      '2026-10-25T02:00:00.000Z', // 03:00 CET
+    ]);
+  });
+  it('in the spring gap an interval job skips the times that do not exist', () => {
+    assert.deepEqual(iso(parseCron('0 0/30 * * * ?', 'Europe/Berlin').nextN(new Date('2026-03-29T00:00:00Z'), 2)), [
+      '2026-03-29T00:30:00.000Z', // 01:30 CET
+      '2026-03-29T01:00:00.000Z', // 03:00 CEST
+    ]);
+  });
+  it('a wrap-around hour range is wall-clock: 0 30 22-2 runs 02:30 once on the autumn day', () => {
+    const runs = iso(parseCron('0 30 22-2 * * ?', 'Europe/Berlin').nextN(new Date('2026-10-24T12:00:00Z'), 6));
+    assert.deepEqual(runs, [
+      '2026-10-24T20:30:00.000Z', // 22:30 CEST
+      '2026-10-24T21:30:00.000Z',
+      '2026-10-24T22:30:00.000Z', // 00:30
+      '2026-10-24T23:30:00.000Z', // 01:30
+      '2026-10-25T00:30:00.000Z', // 02:30 CEST, not again at 02:30 CET
+      '2026-10-25T21:30:00.000Z', // 22:30 CET
+    ]);
+  });
+});
+
 describe('timezone', () => {
   it('accepts IANA names, rejects unknown names and fixed offsets', () => {
     assert.equal(DEFAULT_TIMEZONE, 'Asia/Ho_Chi_Minh');
