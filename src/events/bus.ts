@@ -31,7 +31,6 @@ export class EventBus {
   }
 
   private listening: Promise<void> | null = null;
-  private subscribers = 0;
 
   /** Nothing to do until someone subscribes: a worker-only process never listens to its own events. */
   async start(): Promise<void> {}
@@ -70,7 +69,6 @@ export class EventBus {
   /** Delivers every event from now on (after `ready()` resolves, also those of other processes). */
   subscribe(fn: (e: StatusEvent) => void): () => void {
     this.emitter.on('event', fn);
-    this.subscribers++;
     void this.ensureListening().catch(() => {
       this.listening = null;
     });
@@ -79,7 +77,6 @@ export class EventBus {
       if (done) return;
       done = true;
       this.emitter.off('event', fn);
-      this.subscribers--;
     };
   }
 

@@ -1,6 +1,6 @@
 import { Reader } from './reader.ts';
 import { CodeWalker, valType, type ValType, type WalkContext } from './opcodes.ts';
-import { malformed, unsupported } from './errors.ts';
+import { unsupported } from './errors.ts';
 
 export type ExternKind = 'function' | 'table' | 'memory' | 'global';
 const KINDS: ExternKind[] = ['function', 'table', 'memory', 'global'];
