@@ -1056,7 +1056,7 @@ function report(res: Results, m: ReturnType<typeof machineInfo>): { markdown: st
   out.push(throughputTable(res.throughput));
   out.push('');
   out.push(`Ratio vecron/graphile-worker (PostgreSQL): **${Number.isFinite(ratio) ? ratio.toFixed(2) : 'n/a'}** (best rounds).`);
-  const medianOf = (xs: number[] | undefined) => (xs && xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] : NaN);
+  const medianOf = (xs: number[] | undefined) => (xs?.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] : NaN);
   const [mv, mg] = [medianOf(res.throughput[0]?.rounds), medianOf(res.throughput[1]?.rounds)];
   if (Number.isFinite(mv / mg)) out.push(`Ratio of the medians of the rounds: **${(mv / mg).toFixed(2)}** (${fmtNum(mv)} vs ${fmtNum(mg)} executions/s).`);
   for (const r of res.throughput) {
@@ -1088,7 +1088,7 @@ function report(res: Results, m: ReturnType<typeof machineInfo>): { markdown: st
         ['left', 'right', 'right', 'right', 'right', 'right'],
       ),
     );
-    if (vl.fireTx && vl.fireTx.ms.n) {
+    if (vl.fireTx?.ms.n) {
       out.push('');
       out.push(
         `The scheduler's fire transactions (one per round, all ${LAG_JOBS} due jobs in one transaction; NOTIFY reaches the worker at COMMIT): ` +
@@ -1144,7 +1144,6 @@ function observations(
   const { v, g, vl, gl, ratio, nproc } = x;
   const idle = (prefix: string) => res.idle.find((s) => s.name.startsWith(prefix))?.s;
   const rtt = idle('`SELECT 1`');
-  const load = idle('stepDefinitions.http.loadExecutor');
   if (v && g && v.workerRoundTrips !== undefined && g.workerRoundTrips !== undefined) {
     const vTotal = v.workerRoundTrips + (v.producerRoundTrips ?? 0);
     const gTotal = g.workerRoundTrips + (g.producerRoundTrips ?? 0);

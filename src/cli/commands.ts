@@ -71,6 +71,24 @@ program
     if (a.url) process.stderr.write(`vecron ${VERSION} listening on ${a.url} (database: ${a.db.kind}, blobs: ${a.blobs.kind})\n`);
   });
 
+/**
+ * The token commands open the database themselves, which the embedded database allows one process
+ * at a time; while the server runs, the API makes tokens, so the refusal says how.
+ */
+async function withTokenDb<T>(fn: Parameters<typeof withDb<T>>[0]): Promise<T> {
+  try {
+    return await withDb(fn);
+  } catch (err) {
+    if (isVecronError(err) && err.code === 'unavailable' && /embedded database/.test(err.message)) {
+      const port = loadConfig().port; // it loaded before the database refused
+      err.message +=
+        `. While the server runs, create tokens through its API with an admin token: curl -X POST http://127.0.0.1:${port}/api/v1/tokens ` +
+        `-H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"name": "deploy-bot", "role": "operator"}'`;
+    }
+    throw err;
+  }
+}
+
 const token = program.command('token').description('manage API tokens');
 token
   .command('create')
@@ -79,7 +97,7 @@ token
   .option('--name <name>', 'a name that says who or what uses the token', 'cli')
   .option('--json', 'print a JSON object instead of the bare token')
   .action(async (opts: { role: TokenRole; name: string; json?: boolean }) => {
-    await withDb(async (db, config) => {
+    await withTokenDb(async (db, config) => {
       const t = await createToken(db, tokenKeyFor(config), { name: opts.name, role: opts.role, createdBy: 'cli' });
       await writeAudit(db, { actorName: 'cli', action: 'token.create', resourceType: 'token', resourceId: t.id, outcome: 'success', details: { name: t.name, role: t.role } });
       process.stdout.write(opts.json ? JSON.stringify(t, null, 2) + '\n' : `${t.token}\n`);
@@ -90,7 +108,7 @@ token
   .command('list')
   .description('list API tokens (not their values)')
   .action(async () => {
-    await withDb(async (db) => {
+    await withTokenDb(async (db) => {
       for (const t of await listTokens(db)) {
         process.stdout.write(`${t.id}  ${t.role.padEnd(8)}  ${t.name}${t.revoked_at ? '  (revoked)' : ''}\n`);
       }
@@ -100,7 +118,7 @@ token
   .command('revoke <id>')
   .description('revoke an API token')
   .action(async (id: string) => {
-    await withDb(async (db) => {
+    await withTokenDb(async (db) => {
       const t = await revokeToken(db, id);
       await writeAudit(db, { actorName: 'cli', action: 'token.revoke', resourceType: 'token', resourceId: t.id, outcome: 'success' });
       process.stderr.write(`revoked token '${t.name}'\n`);

@@ -255,3 +255,36 @@ export function findTemplateReferences(value: unknown): string[] {
   walk(value);
   return [...found];
 }
+
+/** A reference found in a JSON value, with where it is written (keys and array indexes from the value's root). */
+export type LocatedReference =
+  | { at: (string | number)[]; ref: string; segs: PathSegment[] }
+  | { at: (string | number)[]; error: string };
+
+/**
+ * Every reference in the strings of a JSON value with the path of the string it is written in, in
+ * document order; a malformed template is reported at its path instead of thrown (the job
+ * validator reports them all at once).
+ */
+export function locateTemplateReferences(value: unknown): LocatedReference[] {
+  const out: LocatedReference[] = [];
+  const walk = (v: unknown, at: (string | number)[]): void => {
+    if (typeof v === 'string') {
+      if (!mayContainTemplate(v)) return;
+      let parts: Part[];
+      try {
+        parts = tokenize(v);
+      } catch (err) {
+        out.push({ at, error: (err as Error).message });
+        return;
+      }
+      for (const p of parts) if ('ref' in p) out.push({ at, ref: p.ref, segs: p.segs });
+    } else if (Array.isArray(v)) {
+      v.forEach((x, i) => walk(x, [...at, i]));
+    } else if (isPlainObject(v)) {
+      for (const [k, x] of Object.entries(v)) walk(x, [...at, k]);
+    }
+  };
+  walk(value, []);
+  return out;
+}

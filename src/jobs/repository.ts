@@ -37,15 +37,30 @@ export function toJobRecord(r: JobRow): JobRecord {
   };
 }
 
+/**
+ * Job names are unique (a UNIQUE constraint since 001_init.sql), so a name finds one job. The 409 names
+ * the job that holds it; the constraint still guards a race between the check and the write.
+ */
+function nameTaken(name: string, existingId?: string): VecronError {
+  return new VecronError('conflict', `a job named '${name}' already exists${existingId ? ` (id ${existingId})` : ''}`,
+    existingId ? { existing_job_id: existingId } : undefined,
+  );
+}
+
 function conflictOnName(err: unknown, name: string): unknown {
   const e = err as { code?: string; constraint?: string; message?: string };
-  if (e?.code === '23505' || /jobs_name_key/.test(e?.message ?? '')) {
-    return new VecronError('conflict', `a job named '${name}' already exists`);
-  }
+  if (e?.code === '23505' || /jobs_name_key/.test(e?.message ?? '')) return nameTaken(name);
   return err;
 }
 
+async function jobIdNamed(db: Queryable, name: string, exceptId?: string): Promise<string | undefined> {
+  const { rows } = await db.query<{ id: string }>('SELECT id FROM jobs WHERE name = $1 AND id IS DISTINCT FROM $2', [name, exceptId ?? null]);
+  return rows[0]?.id;
+}
+
 export async function createJob(db: Queryable, def: JobDefinition, actor: string | null): Promise<JobRecord> {
+  const existing = await jobIdNamed(db, def.name);
+  if (existing) throw nameTaken(def.name, existing);
   try {
     const { rows } = await db.query<JobRow>(
       `INSERT INTO jobs (name, description, definition, enabled, created_by, updated_by)
@@ -74,6 +89,8 @@ export interface JobListQuery {
   page: number;
   limit: number;
   search?: string;
+  /** Exact name: at most one job (names are unique). */
+  name?: string;
   enabled?: boolean;
 }
 
@@ -83,6 +100,10 @@ export async function listJobs(db: Queryable, q: JobListQuery): Promise<{ items:
   if (q.search) {
     params.push(`%${q.search.replace(/[\\%_]/g, (c) => '\\' + c)}%`);
     where.push(`(name ILIKE $${params.length} OR coalesce(description, '') ILIKE $${params.length})`);
+  }
+  if (q.name !== undefined) {
+    params.push(q.name);
+    where.push(`name = $${params.length}`);
   }
   if (q.enabled !== undefined) {
     params.push(q.enabled);
@@ -99,6 +120,8 @@ export async function listJobs(db: Queryable, q: JobListQuery): Promise<{ items:
 
 export async function updateJob(db: Queryable, id: string, def: JobDefinition, actor: string | null): Promise<JobRecord> {
   if (!isUuid(id)) throw notFound('job', id);
+  const existing = await jobIdNamed(db, def.name, id);
+  if (existing) throw nameTaken(def.name, existing);
   try {
     const { rows } = await db.query<JobRow>(
       `UPDATE jobs SET name = $2, description = $3, definition = $4, enabled = $5,

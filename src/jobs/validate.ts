@@ -4,12 +4,14 @@
  *
  * Pipeline: normalize (shape -> canonical, structural problems) -> job envelope schema (ajv) ->
  * each step's config schema (ajv, from the step type's definition) -> the step type's semantic
- * `check` -> cross-field checks (duplicate step ids, cron expression, time zone, `once.at`).
+ * `check` -> cross-field checks (duplicate step ids, cron expression, time zone, `once.at`, templates
+ * that name steps).
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { type Problem, validationFailed } from '../errors.ts';
 import { type JsonSchema, type PathSegment, isPlainObject, parsePath } from '../executors/definition.ts';
 import { type StepType, stepDefinitions, stepTypes } from '../executors/definitions.ts';
+import { locateTemplateReferences } from '../engine/templates.ts';
 import { cronExpressionProblem, parseCron } from '../scheduler/cron.ts';
 import { isValidTimeZone, timeZoneProblem } from '../scheduler/timezone.ts';
 import { describeJsonType, normalizeJobDocument } from './normalize.ts';
@@ -364,6 +366,44 @@ function scheduleProblems(s: Record<string, unknown>): RawProblem[] {
   return out;
 }
 
+/**
+ * Templates in step configs that name a step (`{{steps.<id>.output...}}`) must name a step that comes
+ * before them in the document; malformed templates are refused here too. Routing (`next_step`) may
+ * skip an earlier step, so a reference to one can still fail at run time (template_error), but a
+ * reference to a later step or to no step at all can never work in document order, and a step that
+ * routes backwards to an earlier one can pass values on through its output or stored variables
+ * instead. Other roots (`trigger.*`, `variables.*`, ...) are resolved at run time only.
+ */
+function stepReferenceProblems(steps: unknown[]): RawProblem[] {
+  const out: RawProblem[] = [];
+  const ids = steps.map((s) => (isPlainObject(s) && typeof s.id === 'string' ? s.id : null));
+  steps.forEach((step, i) => {
+    if (!isPlainObject(step) || !isPlainObject(step.config)) return;
+    const before = ids.slice(0, i).filter((id): id is string => id !== null);
+    const known = before.length ? `steps before it: ${[...new Set(before)].join(', ')}` : 'no step comes before it';
+    for (const r of locateTemplateReferences(step.config)) {
+      const segments: PathSegment[] = ['steps', i, 'config', ...r.at];
+      if ('error' in r) {
+        out.push({ segments, message: r.error });
+        continue;
+      }
+      if (r.segs[0].kind !== 'key' || r.segs[0].key !== 'steps' || r.segs.length < 2) continue;
+      const seg = r.segs[1];
+      const id = seg.kind === 'key' ? seg.key : String(seg.index);
+      if (before.includes(id)) continue;
+      const later = ids.indexOf(id, i);
+      const why =
+        later === i
+          ? `names step '${id}' itself`
+          : later > i
+            ? `names step '${id}', which comes later (steps[${later}]); a step can use the output of the steps before it only`
+            : `names no step '${id}'`;
+      out.push({ segments, message: `template {{${r.ref}}} ${why} (${known})` });
+    }
+  });
+  return out;
+}
+
 /** Sort key: document order of top-level properties, then step index. */
 const TOP_ORDER = ['', 'name', 'description', 'schedule', 'steps', 'variables', 'timeout_seconds', 'max_retries'];
 function orderKey(segments: readonly PathSegment[]): [number, number] {
@@ -412,6 +452,8 @@ export function validateJobDocument(input: unknown): JobValidationResult {
     if (first === undefined) firstIndex.set(step.id, i);
     else raw.push({ segments: ['steps', i, 'id'], message: `duplicate step id '${step.id}' (also used by steps[${first}])` });
   });
+
+  raw.push(...stepReferenceProblems(steps));
 
   // variable names (used as {{variables.<name>}})
   if (isPlainObject(doc.variables)) {

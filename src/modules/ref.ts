@@ -2,13 +2,37 @@
  * How jobs and API calls name a module: its id (a UUID), `name@version`, `name@latest`, or a bare
  * `name` (= `name@latest`). "latest" is the highest version by semantic-version order (numeric
  * parts compared as numbers, a pre-release below its release), not the newest upload.
+ *
+ * Versions are semantic versions (semver.org 2.0.0): `MAJOR.MINOR.PATCH`, numbers without leading
+ * zeros, an optional pre-release (`-rc.1`). `v1`, `1.0` and `01.0.0` are refused with a message that
+ * says what is wrong. Build metadata (`+build.5`) is refused too: semver ignores it for precedence,
+ * so `1.0.0+a` and `1.0.0+b` would be two uploads that `name@1.0.0` could not tell apart. With that,
+ * two versions are equal in semver order exactly when their strings are equal, so `name@1.0.0`
+ * resolves by an exact match.
  */
 import { isUuid } from '../ids.ts';
 
 export const MODULE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-export const MODULE_VERSION = /^v?\d+(\.\d+){0,2}(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/;
+const NUM = '(?:0|[1-9]\\d*)';
+const PRE_ID = '(?:0|[1-9]\\d*|\\d*[A-Za-z-][0-9A-Za-z-]*)';
+/** MAJOR.MINOR.PATCH[-pre.release], as semver.org's grammar (no build metadata, see above). */
+export const MODULE_VERSION = new RegExp(`^${NUM}\\.${NUM}\\.${NUM}(?:-${PRE_ID}(?:\\.${PRE_ID})*)?$`);
 export const NAME_RULE = "1-128 characters: letters, digits, '.', '_', '-', starting with a letter or digit";
-export const VERSION_RULE = "a semantic version such as 1.0.0, 2.1 or 1.0.0-rc.1 (optionally with a leading 'v')";
+export const VERSION_RULE = 'a semantic version MAJOR.MINOR.PATCH such as 1.0.0 or 2.1.0-rc.1';
+
+/** Why a string is not an acceptable module version (null when it is one). */
+export function versionProblem(v: string): string | null {
+  if (MODULE_VERSION.test(v)) return null;
+  const got = ` (got '${v.length > 40 ? `${v.slice(0, 37)}...` : v}')`;
+  if (v === '') return `must be ${VERSION_RULE}`;
+  if (/^[vV]\d/.test(v)) return `must be ${VERSION_RULE}, without a leading 'v'${got}`;
+  if (v.includes('+')) return `must be ${VERSION_RULE}; build metadata ('+...') is not accepted, as it does not order versions${got}`;
+  const core = v.split('-')[0];
+  if (/^\d+(\.\d+)?$/.test(core)) return `must be ${VERSION_RULE}: all three numbers are required, e.g. '${[...core.split('.'), '0', '0'].slice(0, 3).join('.')}'${got}`;
+  if (/^\d+\.\d+\.\d+$/.test(core) && /(^|\.)0\d/.test(core)) return `must be ${VERSION_RULE}: numbers must not have leading zeros${got}`;
+  if (/^\d+\.\d+\.\d+$/.test(core)) return `must be ${VERSION_RULE}: the pre-release after '-' must be dot-separated letters, digits and '-', numbers without leading zeros${got}`;
+  return `must be ${VERSION_RULE}${got}`;
+}
 
 export type ModuleRef = { kind: 'id'; id: string } | { kind: 'version'; name: string; version: string } | { kind: 'latest'; name: string };
 

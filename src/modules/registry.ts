@@ -15,7 +15,7 @@ import { parseModule, WasmFormatError } from '../wasm/binary/index.ts';
 import { WasmModuleError, DEFAULT_LIMITS, type PreparedModule, type WasmRuntime } from '../wasm/runtime/index.ts';
 import { checkAuthor, activeKeysOf } from './keys.ts';
 import { findSigningKey, parseSignature } from './signatures.ts';
-import { MODULE_NAME, MODULE_VERSION, NAME_RULE, VERSION_RULE, parseModuleRef, type ModuleRef } from './ref.ts';
+import { MODULE_NAME, NAME_RULE, VERSION_RULE, parseModuleRef, versionProblem, type ModuleRef } from './ref.ts';
 import {
   deleteModuleRow,
   duplicateVersion,
@@ -67,8 +67,8 @@ export class ModuleRegistry {
     const name = str(input.name);
     const version = str(input.version);
     if (!name || !MODULE_NAME.test(name)) problems.push({ path: 'name', message: `must be ${NAME_RULE}` });
-    if (!version || !MODULE_VERSION.test(version)) problems.push({ path: 'version', message: `must be ${VERSION_RULE}` });
     if (version === 'latest') problems.push({ path: 'version', message: "'latest' is reserved for references" });
+    else if (!version || versionProblem(version)) problems.push({ path: 'version', message: versionProblem(version ?? '') ?? `must be ${VERSION_RULE}` });
     let author = '';
     try {
       author = checkAuthor(input.author);

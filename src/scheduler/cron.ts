@@ -6,11 +6,17 @@
  * - day-of-week is Quartz-numbered: 1 = SUN … 7 = SAT; names SUN-SAT and JAN-DEC work (any case).
  * - `a/n` starts at a and steps by n up to the field maximum (`0/5`, `5/15`), like `*\/n` but starting at a.
  * - `?` (no specific value) is allowed in day-of-month or day-of-week only; `*` works there too.
- * - `L` (last day of month), `LW` (last weekday), `15W` (nearest weekday to the 15th) in day-of-month;
- *   `6L` / `FRIL` (last Friday), `6#3` / `FRI#3` (third Friday) in day-of-week.
+ * - `L` (last day of month), `LW` (last weekday), `15W` (nearest weekday to the 15th), `L-3` (three
+ *   days before the last), `L-3W` (the weekday nearest that day) in day-of-month; `6L` / `FRIL`
+ *   (last Friday), `6#3` / `FRI#3` (third Friday) in day-of-week.
+ * - `nW` for a day the month lacks (`31W` in April): that month has no fire time, as `31` alone has
+ *   none (we do not move it to the 30th: "nearest weekday to a day that does not exist" has no
+ *   meaning we could document better than "none").
+ * - Wrap-around ranges (`22-2` hours, `50-10` minutes, `FRI-MON`, `NOV-FEB`) as Quartz reads them
+ *   (quartz-fields.ts); years cannot wrap.
  * - day-of-month and day-of-week cannot both be restricted (Quartz rule; cron implementations
  *   disagree on whether that means AND or OR), one of them must be `*` or `?`.
- * - Not supported (croner): `L-3` (offset from the last day), a bare `L` in day-of-week.
+ * - Not supported (croner): a bare `L` in day-of-week.
  *
  * Daylight saving time (croner 11 with fixedTimeRule 'no-wildcard', verified in test/jobs/cron.test.ts):
  * - An expression whose seconds, minutes and hours contain no `*`, `?` or step (e.g. `0 30 2 * * *`,
@@ -23,6 +29,13 @@
 import { Cron } from 'croner';
 import { VecronError } from '../errors.ts';
 import { isValidTimeZone, timeZoneProblem } from './timezone.ts';
+import {
+  type LastDayOffset,
+  MAX_LAST_DAY_OFFSET,
+  expandWrapAround,
+  lastDayOffsetDay,
+  parseLastDayOffset,
+} from './quartz-fields.ts';
 
 export interface CronSchedule {
   readonly expression: string;
@@ -54,6 +67,7 @@ const FIELDS: FieldSpec[] = [
 ];
 const DOM = 3;
 const DOW = 5;
+const YEAR = 6;
 
 const FIELD_LIST = 'seconds minutes hours day-of-month month day-of-week [year]';
 
@@ -83,7 +97,13 @@ function fieldProblem(field: string, index: number): string | null {
     let core = base;
     if (index === DOM) {
       if (/^LW?$/i.test(core)) continue;
-      if (/^L-\d+$/i.test(core)) return `'${core}' (offset from the last day of the month) is not supported`;
+      const offset = parseLastDayOffset(core);
+      if (offset) {
+        if (step !== undefined || field !== part) return `day-of-month '${field}': 'L-n' must be the whole field (it does not combine with other days or a step)`;
+        if (offset.offset > MAX_LAST_DAY_OFFSET) return `day-of-month '${core}': the offset from the last day must be at most ${MAX_LAST_DAY_OFFSET}`;
+        continue;
+      }
+      if (/^L-/i.test(core)) return `day-of-month '${core}': write 'L-n' or 'L-nW' with n = 0-${MAX_LAST_DAY_OFFSET}`;
       core = core.replace(/(\d)W$/i, '$1');
     }
     if (index === DOW) {
@@ -103,8 +123,10 @@ function fieldProblem(field: string, index: number): string | null {
       if (v < spec.min || v > spec.max) return `${spec.name} value ${b} is out of range (${range})`;
       values.push(v);
     }
-    if (values.length === 2 && values[0] > values[1]) {
-      return `${spec.name} field: range '${core}' runs backwards (write it as two ranges, e.g. '${values[0]}-${spec.max},${spec.min}-${values[1]}')`;
+    if (values.length === 2 && values[0] > values[1] && (index === YEAR || core !== base)) {
+      return index === YEAR
+        ? `year field: range '${core}' runs backwards (years do not wrap around)`
+        : `${spec.name} field: range '${core}' runs backwards, which wraps around only as a plain range ('${part}' has a modifier)`;
     }
   }
   return null;
@@ -133,11 +155,59 @@ export function cronExpressionProblem(expression: string): string | null {
     return "day-of-month and day-of-week cannot both be set; use '?' in one of them (e.g. '0 0 9 ? * MON-FRI' or '0 0 9 1 * ?')";
   }
   try {
-    newCron(fields.join(' '), 'UTC');
+    newCron(toCroner(fields).pattern, 'UTC');
   } catch (err) {
     return `invalid cron expression: ${String((err as Error).message).replace(/^CronPattern:\s*/, '')}`;
   }
   return null;
+}
+
+/**
+ * What croner reads: wrap-around ranges expanded; an `L-n[W]` day-of-month handed over as a superset
+ * of its days (the days it can land on in any month), with the rule to filter croner's fire times.
+ */
+function toCroner(fields: string[]): { pattern: string; lastDay: LastDayOffset | null } {
+  const out = fields.map((f, i) => (i === YEAR ? f : expandWrapAround(f, FIELDS[i])));
+  const lastDay = parseLastDayOffset(out[DOM]);
+  if (lastDay) {
+    // months have 28-31 days; W moves the day by at most 2 (3 from Saturday the 1st)
+    const lo = Math.max(1, 28 - lastDay.offset - (lastDay.weekday ? 2 : 0));
+    const hi = Math.min(31, 31 - lastDay.offset + (lastDay.weekday ? 2 : 0));
+    out[DOM] = lo === hi ? String(lo) : `${lo}-${hi}`;
+    if (lastDay.weekday && lo <= 1) out[DOM] = `1-${Math.max(hi, 3)}`;
+  }
+  return { pattern: out.join(' '), lastDay };
+}
+
+const wallDateFormats = new Map<string, Intl.DateTimeFormat>();
+/** Year, month (1-12) and day of an instant on the wall clock of a time zone. */
+function wallDate(d: Date, timezone: string): { year: number; month: number; day: number } {
+  let f = wallDateFormats.get(timezone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', { timeZone: timezone, year: 'numeric', month: 'numeric', day: 'numeric' });
+    wallDateFormats.set(timezone, f);
+  }
+  const parts = Object.fromEntries(f.formatToParts(d).map((p) => [p.type, p.value]));
+  return { year: Number(parts.year), month: Number(parts.month), day: Number(parts.day) };
+}
+
+/** Candidate fire times of croner, kept only on the day an `L-n[W]` rule names in their month. */
+function filteredByLastDay(cron: Cron, rule: LastDayOffset, timezone: string): (after: Date) => Date | null {
+  const midnight = newCron('0 0 0 * * ?', timezone);
+  return (after) => {
+    let from = after;
+    // a candidate day that is not the month's day costs one more step; 8 candidate days a month
+    for (let guard = 0; guard < 200_000; guard++) {
+      const at = cron.nextRun(from);
+      if (!at) return null;
+      const { year, month, day } = wallDate(at, timezone);
+      if (lastDayOffsetDay(rule, year, month) === day) return at;
+      const nextDay = midnight.nextRun(at);
+      if (!nextDay) return null;
+      from = new Date(nextDay.getTime() - 1000); // fire times are whole seconds: this finds 00:00:00
+    }
+    return null;
+  };
 }
 
 function newCron(pattern: string, timezone: string): Cron {
@@ -159,19 +229,24 @@ export function parseCron(expression: string, timezone: string): CronSchedule {
     const message = timeZoneProblem(String(timezone));
     throw new VecronError('validation_failed', message, { problems: [{ path: 'timezone', message }] });
   }
-  const normalized = expression.trim().split(/\s+/).join(' ');
-  const cron = newCron(normalized, timezone);
+  const fields = expression.trim().split(/\s+/);
+  const { pattern, lastDay } = toCroner(fields);
+  const cron = newCron(pattern, timezone);
+  const nextAfter = lastDay ? filteredByLastDay(cron, lastDay, timezone) : (after: Date) => cron.nextRun(after);
   return {
-    expression: normalized,
+    expression: fields.join(' '),
     timezone,
     next(after: Date): Date | null {
       assertDate(after);
-      return cron.nextRun(after);
+      return nextAfter(after);
     },
     nextN(after: Date, n: number): Date[] {
       assertDate(after);
       if (!Number.isInteger(n) || n < 0) throw new RangeError(`nextN: n must be a non-negative integer (got ${n})`);
-      return n === 0 ? [] : cron.nextRuns(n, after);
+      if (!lastDay) return n === 0 ? [] : cron.nextRuns(n, after);
+      const out: Date[] = [];
+      for (let at = nextAfter(after); at && out.length < n; at = nextAfter(at)) out.push(at);
+      return out;
     },
   };
 }

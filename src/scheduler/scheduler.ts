@@ -39,7 +39,7 @@ export class Scheduler {
     private readonly db: Database,
     private readonly opts: SchedulerOptions,
     private readonly logger: Logger,
-    private readonly metrics?: Metrics,
+    _metrics?: Metrics, // accepted from app.ts; the scheduler records no metric of its own yet
   ) {
     this.name = opts.name ?? `${hostname()}:${process.pid}:scheduler`;
   }

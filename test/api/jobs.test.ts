@@ -78,11 +78,39 @@ forEachDatabase((kind) => {
     });
 
     it('POST with a name that exists answers 409 conflict naming it, and stores nothing', async () => {
-      await create(flatJob('taken-name'));
+      const first = await create(flatJob('taken-name'));
       const r = await t.api('POST', '/api/v1/jobs', { body: flatJob('taken-name', { description: 'second' }) });
-      assertError(r, 409, 'conflict', "'taken-name'", 'already exists');
+      assertError(r, 409, 'conflict', "'taken-name'", 'already exists', first.id);
+      assert.equal(r.body.error.details.existing_job_id, first.id);
       const n = await t.app.db.query<{ n: number }>("SELECT count(*)::int AS n FROM jobs WHERE name = 'taken-name'");
       assert.equal(n.rows[0].n, 1);
+    });
+
+    it('POST with a template naming a missing step is 400 at the path where it is written', async () => {
+      const body = {
+        name: 'bad-template-ref',
+        steps: [
+          { id: 'a', type: 'http', config: { url: 'https://api.example.com/a' } },
+          { id: 'b', type: 'http', config: { url: 'https://api.example.com/{{steps.nope.output.x}}' } },
+        ],
+      };
+      const e = assertError(await t.api('POST', '/api/v1/jobs', { body }), 400, 'validation_failed');
+      assert.deepEqual(e.details.problems, [{ path: 'steps[1].config.url', message: "template {{steps.nope.output.x}} names no step 'nope' (steps before it: a)" }]);
+    });
+
+    it('GET /api/v1/jobs?name= finds a job by its exact name (no prefix, no case folding)', async () => {
+      const job = await create(flatJob('by-name-exact'));
+      await create(flatJob('by-name-exact-2'));
+      const hit = await t.api('GET', '/api/v1/jobs?name=by-name-exact');
+      assert.equal(hit.status, 200);
+      assert.deepEqual(hit.body.items.map((j: { id: string }) => j.id), [job.id]);
+      assert.equal(hit.body.total, 1);
+      for (const miss of ['by-name', 'BY-NAME-EXACT', 'by-name-exac%25']) {
+        const r = await t.api('GET', `/api/v1/jobs?name=${miss}`);
+        assert.equal(r.status, 200, miss);
+        assert.deepEqual(r.body.items, [], miss);
+      }
+      assert.equal((await t.api('GET', '/api/v1/jobs?name=')).status, 400);
     });
 
     it('GET /api/v1/jobs paginates (page, limit, total) in name order', async () => {

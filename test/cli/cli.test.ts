@@ -219,6 +219,7 @@ describe('vecron CLI', () => {
       assert.match(r.stderr, /embedded database in .* is in use by process (\d+)/);
       assert.equal(Number(/in use by process (\d+)/.exec(r.stderr)![1]), server!.pid, 'names the server process');
       assert.match(r.stderr, /DATABASE_URL/, 'says how to share it');
+      assert.match(r.stderr, /create tokens through its API with an admin token: curl -X POST http:\/\/127\.0\.0\.1:\d+\/api\/v1\/tokens/, 'says how to make tokens meanwhile');
       assert.ok(!r.stderr.includes('    at '), 'a message, not a stack trace');
       assert.equal((await fetch(`${base}/health`)).status, 200, 'the server is unaffected');
     });

@@ -225,7 +225,7 @@ withSshd('sftp step', () => {
         const until = Date.now() + 20_000;
         while (Date.now() < until) {
           const p = parts(dir)[0];
-          if (p && statSync(join(dir, p), { throwIfNoEntry: false })?.size! >= 1024 * 1024) return p;
+          if (p && (statSync(join(dir, p), { throwIfNoEntry: false })?.size ?? 0) >= 1024 * 1024) return p;
           await new Promise((r) => setTimeout(r, 5));
         }
         throw new Error('the upload never got going');

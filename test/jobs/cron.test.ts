@@ -120,8 +120,13 @@ describe('parseCron: rejected expressions', () => {
   });
 
   it('reports croner syntax errors and unsupported Quartz forms', () => {
-    assert.match(cronExpressionProblem('0 0 0 L-2 * ?')!, /not supported/);
-    assert.match(cronExpressionProblem('0 0 0 ? * 7-1')!, /runs backwards/);
+    assert.match(cronExpressionProblem('0 0 0 L-31 * ?')!, /offset from the last day must be at most 30/);
+    assert.match(cronExpressionProblem('0 0 0 1,L-2 * ?')!, /'L-n' must be the whole field/);
+    assert.match(cronExpressionProblem('0 0 0 L-2/3 * ?')!, /'L-n' must be the whole field/);
+    assert.match(cronExpressionProblem('0 0 0 L-x * ?')!, /write 'L-n' or 'L-nW'/);
+    assert.match(cronExpressionProblem('0 0 0 L-2 * MON')!, /cannot both be set/);
+    assert.match(cronExpressionProblem('0 0 0 1 1 ? 2030-2027')!, /year field: range '2030-2027' runs backwards \(years do not wrap around\)/);
+    assert.match(cronExpressionProblem('0 0 0 28-3W * ?')!, /runs backwards/);
     assert.match(cronExpressionProblem('0 x 0 * * ?')!, /minutes field: 'x' is not a valid value/);
     assert.ok(cronExpressionProblem('0 0 0 * * ?/2'));
   });
@@ -145,6 +150,93 @@ describe('parseCron: rejected expressions', () => {
     for (const e of ['0 0 12 * * ?', '0 15 10 ? * MON-FRI', '0 0/5 14,18 * * ?', '0 0 0 L * ?', '0 0 0 LW * ?', '0 0 8 ? JAN,jul mon', '0 0 0 1 1 ? 2026-2030']) {
       assert.equal(cronExpressionProblem(e), null, e);
     }
+  });
+});
+
+// The expected fire times of the L-n, L-nW, wrap-around and 31W suites were also measured with Quartz
+// 2.3.2 (CronExpression.getNextValidTimeAfter) and agree, except L-30W, for which Quartz never returns.
+describe('parseCron: offsets from the last day (L-n, L-nW), as Quartz reads them', () => {
+  const from = new Date('2025-12-31T23:00:00Z');
+  const days = (expr: string, n: number) => parseCron(expr, 'UTC').nextN(from, n).map((d) => d.toISOString().slice(0, 10));
+
+  it('L-1 is the day before the last, in every month (February 2026 has 28 days)', () => {
+    assert.deepEqual(days('0 0 12 L-1 * ?', 4), ['2026-01-30', '2026-02-27', '2026-03-30', '2026-04-29']);
+    assert.equal(parseCron('0 0 12 L-1 * ?', 'UTC').next(new Date('2028-02-01T00:00:00Z'))?.toISOString(), '2028-02-28T12:00:00.000Z'); // leap year
+  });
+
+  it('L-0 is L, L-0W is LW', () => {
+    assert.deepEqual(days('0 0 0 L-0 * ?', 24), days('0 0 0 L * ?', 24));
+    assert.deepEqual(days('0 0 0 L-0W * ?', 24), days('0 0 0 LW * ?', 24));
+  });
+
+  it('L-30 exists only in 31-day months (the 1st); other months have no fire time, as in Quartz', () => {
+    assert.deepEqual(days('0 0 0 L-30 * ?', 7), ['2026-01-01', '2026-03-01', '2026-05-01', '2026-07-01', '2026-08-01', '2026-10-01', '2026-12-01']);
+  });
+
+  it('L-nW: the weekday nearest the day, without leaving the month', () => {
+    // L-3: 28 Mar 2026 is a Saturday -> Fri 27; 27 Jun a Saturday -> Fri 26; 27 Sep a Sunday -> Mon 28
+    assert.deepEqual(days('0 0 0 L-3W * ?', 12), [
+      '2026-01-28', '2026-02-25', '2026-03-27', '2026-04-27', '2026-05-28', '2026-06-26',
+      '2026-07-28', '2026-08-28', '2026-09-28', '2026-10-28', '2026-11-27', '2026-12-28',
+    ]);
+    // L-30: Sun 1 Mar -> Mon 2; Sat 1 Aug -> Mon 3 (not back into July)
+    assert.deepEqual(days('0 0 0 L-30W * ?', 7), ['2026-01-01', '2026-03-02', '2026-05-01', '2026-07-01', '2026-08-03', '2026-10-01', '2026-12-01']);
+    // L-1: Sat 30 May -> Fri 29; Sun 30 Aug -> Mon 31; Sun 29 Nov -> Mon 30
+    assert.deepEqual(days('0 0 0 L-1W * ?', 12), [
+      '2026-01-30', '2026-02-27', '2026-03-30', '2026-04-29', '2026-05-29', '2026-06-29',
+      '2026-07-30', '2026-08-31', '2026-09-29', '2026-10-30', '2026-11-30', '2026-12-30',
+    ]);
+  });
+
+  it('works with months, years, several times a day and time zones', () => {
+    assert.deepEqual(iso(parseCron('0 0 9,17 L-2 FEB ? 2027-2028', HCM).nextN(from, 5)), [
+      '2027-02-26T02:00:00.000Z', // 26 Feb 2027 09:00 +07
+      '2027-02-26T10:00:00.000Z',
+      '2028-02-27T02:00:00.000Z', // 2028 is a leap year: 29 - 2
+      '2028-02-27T10:00:00.000Z',
+    ]);
+    // Europe/Berlin, 29 Mar 2026 = L-2 and the spring-forward day: 02:30 does not exist, it fires at 03:00 CEST
+    assert.deepEqual(iso(parseCron('0 30 2 L-2 3 ?', 'Europe/Berlin').nextN(from, 2)), ['2026-03-29T01:00:00.000Z', '2027-03-29T00:30:00.000Z']);
+  });
+});
+
+describe('parseCron: wrap-around ranges, as Quartz reads them', () => {
+  const from = new Date('2026-01-01T00:00:00Z'); // a Thursday
+
+  it('22-2 in hours is 22, 23, 0, 1, 2', () => {
+    const hours = parseCron('0 0 22-2 * * ?', 'UTC').nextN(new Date('2026-01-01T12:00:00Z'), 6).map((d) => d.getUTCHours());
+    assert.deepEqual(hours, [22, 23, 0, 1, 2, 22]);
+    assert.equal(cronExpressionProblem('0 0 22-2 * * ?'), null);
+  });
+
+  it('50-10 in minutes, with a step counted across the wrap (22-3/2 hours = 22, 0, 2)', () => {
+    const minutes = parseCron('0 50-10 * * * ?', 'UTC').nextN(new Date('2026-01-01T00:30:00Z'), 22).map((d) => d.getUTCMinutes());
+    assert.deepEqual(minutes, [50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 50]);
+    assert.deepEqual(parseCron('0 0 22-3/2 * * ?', 'UTC').nextN(from, 4).map((d) => d.getUTCHours()), [2, 22, 0, 2]); // strictly after 00:00
+    assert.deepEqual(parseCron('10-5/20 * * * * ?', 'UTC').nextN(from, 3).map((d) => d.getUTCSeconds()), [10, 30, 50]);
+  });
+
+  it('FRI-MON is Friday, Saturday, Sunday, Monday; 6-2 the same in numbers (1 = SUN)', () => {
+    const weekdays = (e: string) => parseCron(e, 'UTC').nextN(from, 8).map((d) => d.getUTCDay()); // 0 = Sunday
+    assert.deepEqual(weekdays('0 0 9 ? * FRI-MON'), [5, 6, 0, 1, 5, 6, 0, 1]);
+    assert.deepEqual(weekdays('0 0 9 ? * 6-2'), [5, 6, 0, 1, 5, 6, 0, 1]);
+    assert.deepEqual(weekdays('0 0 9 ? * SAT-SUN'), [6, 0, 6, 0, 6, 0, 6, 0]);
+  });
+
+  it('NOV-FEB in months, 28-3 in day-of-month', () => {
+    const months = parseCron('0 0 0 1 NOV-FEB ?', 'UTC').nextN(new Date('2026-03-01T00:00:00Z'), 5).map((d) => d.toISOString().slice(0, 7));
+    assert.deepEqual(months, ['2026-11', '2026-12', '2027-01', '2027-02', '2027-11']);
+    const dom = parseCron('0 0 0 28-3 * ?', 'UTC').nextN(new Date('2026-02-01T00:00:00Z'), 6).map((d) => d.toISOString().slice(0, 10));
+    assert.deepEqual(dom, ['2026-02-02', '2026-02-03', '2026-02-28', '2026-03-01', '2026-03-02', '2026-03-03']); // 1 Feb itself is not after 1 Feb 00:00
+  });
+});
+
+describe('parseCron: nW for a day the month lacks', () => {
+  it('31W fires only in months with a 31st (April, June, September, November and February have none)', () => {
+    const days = parseCron('0 0 0 31W * ?', 'UTC').nextN(new Date('2026-01-01T00:00:00Z'), 7).map((d) => d.toISOString().slice(0, 10));
+    // Sat 31 Jan -> Fri 30; Sun 31 May -> Fri 29; Sat 31 Oct -> Fri 30
+    assert.deepEqual(days, ['2026-01-30', '2026-03-31', '2026-05-29', '2026-07-31', '2026-08-31', '2026-10-30', '2026-12-31']);
+    assert.deepEqual(parseCron('0 0 0 30W 2 ?', 'UTC').nextN(new Date('2026-01-01T00:00:00Z'), 1), []); // and '30W' in February never fires
   });
 });
 
@@ -192,6 +284,38 @@ describe('parseCron: daylight saving time (Europe/Berlin)', () => {
     assert.deepEqual(iso(hourly.nextN(new Date('2026-03-29T00:00:00Z'), 2)), [
       '2026-03-29T00:30:00.000Z', // 01:30 CET
       '2026-03-29T01:30:00.000Z', // 03:30 CEST (02:30 skipped)
+    ]);
+  });
+});
+
+describe('parseCron: the DST examples of docs/jobs.md', () => {
+  it('0 0/30 * * * ? runs 50 times on the 25-hour day, through both passes of 02:00-03:00', () => {
+    const runs = parseCron('0 0/30 * * * ?', 'Europe/Berlin').nextN(new Date('2026-10-24T21:59:59Z'), 60);
+    const day = runs.filter((d) => d < new Date('2026-10-25T23:00:00Z')); // 25 Oct 00:00 CEST to 26 Oct 00:00 CET
+    assert.equal(day.length, 50);
+    assert.deepEqual(iso(day.slice(4, 9)), [
+      '2026-10-25T00:00:00.000Z', // 02:00 CEST
+      '2026-10-25T00:30:00.000Z',
+      '2026-10-25T01:00:00.000Z', // 02:00 CET
+      '2026-10-25T01:30:00.000Z',
+      '2026-10-25T02:00:00.000Z', // 03:00 CET
+    ]);
+  });
+  it('in the spring gap an interval job skips the times that do not exist', () => {
+    assert.deepEqual(iso(parseCron('0 0/30 * * * ?', 'Europe/Berlin').nextN(new Date('2026-03-29T00:00:00Z'), 2)), [
+      '2026-03-29T00:30:00.000Z', // 01:30 CET
+      '2026-03-29T01:00:00.000Z', // 03:00 CEST
+    ]);
+  });
+  it('a wrap-around hour range is wall-clock: 0 30 22-2 runs 02:30 once on the autumn day', () => {
+    const runs = iso(parseCron('0 30 22-2 * * ?', 'Europe/Berlin').nextN(new Date('2026-10-24T12:00:00Z'), 6));
+    assert.deepEqual(runs, [
+      '2026-10-24T20:30:00.000Z', // 22:30 CEST
+      '2026-10-24T21:30:00.000Z',
+      '2026-10-24T22:30:00.000Z', // 00:30
+      '2026-10-24T23:30:00.000Z', // 01:30
+      '2026-10-25T00:30:00.000Z', // 02:30 CEST, not again at 02:30 CET
+      '2026-10-25T21:30:00.000Z', // 22:30 CET
     ]);
   });
 });

@@ -388,3 +388,54 @@ describe('step definitions registry', () => {
     assert.equal(validate(seedExample), false); // the seed shape is an input form only
   });
 });
+
+describe('templates that name steps are checked at save', () => {
+  const http = (id: string, config: Record<string, unknown>) => ({ id, type: 'http', config: { url: 'https://api.example.com/x', ...config } });
+
+  it('a step may use the output of the steps before it; trigger.*, variables.* and the rest stay run-time', () => {
+    valid({
+      name: 'ok',
+      steps: [
+        http('a', {}),
+        http('b', { url: 'https://api.example.com/{{steps.a.output.body.id}}', body: { t: '{{trigger.payload.x}}', v: '${TOKEN}', j: '{{job.name}}' } }),
+        http('c', { body: { all: '{{steps}}', a: '{{ steps.a.output }}', b: "{{steps['b'].output.status}}" } }),
+      ],
+    });
+  });
+
+  it('a missing, later or own step is refused at the path where it is written, naming the steps before it', () => {
+    const list = problems({
+      name: 'bad',
+      steps: [
+        http('a', { headers: { x: '{{steps.b.output.body}}' } }),
+        http('b', { url: 'https://api.example.com/{{steps.nope.output.x}}' }),
+        http('c', { body: { items: [1, { id: 'id-{{steps.c.output.id}}' }] } }),
+        http('d', { body: '{{steps[0].output}}' }),
+      ],
+    });
+    assert.deepEqual(list, [
+      { path: 'steps[0].config.headers.x', message: "template {{steps.b.output.body}} names step 'b', which comes later (steps[1]); a step can use the output of the steps before it only (no step comes before it)" },
+      { path: 'steps[1].config.url', message: "template {{steps.nope.output.x}} names no step 'nope' (steps before it: a)" },
+      { path: 'steps[2].config.body.items[1].id', message: "template {{steps.c.output.id}} names step 'c' itself (steps before it: a, b)" },
+      { path: 'steps[3].config.body', message: "template {{steps[0].output}} names no step '0' (steps before it: a, b, c)" },
+    ]);
+  });
+
+  it('a malformed template is refused at save too, at its path', () => {
+    const [p] = problems({ name: 'bad', steps: [http('a', { body: { q: 'x {{steps.a..b}}' } })] });
+    assert.equal(p.path, 'steps[0].config.body.q');
+    assert.match(p.message, /template \{\{steps\.a\.\.b\}\}: invalid reference/);
+  });
+
+  it('in the seed shape the path is the one the user wrote', () => {
+    const doc = structuredClone(seedExample) as any;
+    doc.steps[2].step_type.DatabaseQuery.parameters = ['{{steps.fetch_customer.output.body}}'];
+    const list = problems(doc);
+    assert.deepEqual(list, [
+      {
+        path: 'steps[2].step_type.DatabaseQuery.parameters[0]',
+        message: "template {{steps.fetch_customer.output.body}} names no step 'fetch_customer' (steps before it: fetch_customers, transform)",
+      },
+    ]);
+  });
+});

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkPermission, parsePermissions, PermissionDenied, type Permission } from '../../src/modules/permissions.ts';
-import { compareVersions, parseModuleRef } from '../../src/modules/ref.ts';
+import { compareVersions, parseModuleRef, versionProblem } from '../../src/modules/ref.ts';
 
 const denied = (fn: () => unknown, re: RegExp) =>
   assert.throws(fn, (e: any) => {
@@ -65,7 +65,28 @@ describe('module references and versions', () => {
     assert.deepEqual(parseModuleRef('tiers@1.2.0'), { kind: 'version', name: 'tiers', version: '1.2.0' });
     assert.deepEqual(parseModuleRef('tiers@latest'), { kind: 'latest', name: 'tiers' });
     assert.deepEqual(parseModuleRef('tiers'), { kind: 'latest', name: 'tiers' });
-    for (const bad of ['', '@1.0.0', 'a b@1.0.0', 'tiers@', 'tiers@one', '../x@1.0.0']) assert.equal(parseModuleRef(bad), null, bad);
+    for (const bad of ['', '@1.0.0', 'a b@1.0.0', 'tiers@', 'tiers@one', '../x@1.0.0', 'tiers@v1', 'tiers@1.0', 'tiers@01.0.0']) {
+      assert.equal(parseModuleRef(bad), null, bad);
+    }
+  });
+  it('accepts semantic versions only, and says what is wrong with the rest', () => {
+    for (const good of ['1.0.0', '0.0.0', '2.1.0-rc.1', '10.20.30', '1.0.0-alpha', '1.0.0-alpha.beta.1', '1.0.0-0.3.7', '1.0.0-x-y-z.--']) {
+      assert.equal(versionProblem(good), null, good);
+    }
+    const cases: [string, RegExp][] = [
+      ['v1', /without a leading 'v'/],
+      ['v1.0.0', /without a leading 'v'/],
+      ['1.0', /all three numbers are required, e\.g\. '1\.0\.0'/],
+      ['2', /all three numbers are required, e\.g\. '2\.0\.0'/],
+      ['01.0.0', /leading zeros/],
+      ['1.02.0', /leading zeros/],
+      ['1.0.0-01', /pre-release/],
+      ['1.0.0-', /pre-release/],
+      ['1.0.0+build', /build metadata/],
+      ['one', /must be a semantic version/],
+      ['', /must be a semantic version/],
+    ];
+    for (const [bad, why] of cases) assert.match(versionProblem(bad) ?? 'accepted', why, bad);
   });
   it('orders versions semantically', () => {
     const sorted = ['1.10.0', '1.2.0', '1.10.0-rc.1', '1.10.0-rc.10', '1.10.0-rc.2', '0.9', 'v2', '1.10.0-alpha'].sort(compareVersions);

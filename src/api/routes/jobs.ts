@@ -47,11 +47,16 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
       querystring: {
         type: 'object',
         additionalProperties: false,
-        properties: { ...pageQuery, search: { type: 'string', maxLength: 200 }, enabled: { type: 'boolean' } },
+        properties: {
+          ...pageQuery,
+          search: { type: 'string', maxLength: 200 },
+          name: { type: 'string', minLength: 1, maxLength: 200, description: 'exact job name (names are unique): at most one item' },
+          enabled: { type: 'boolean' },
+        },
       },
     },
   }, async (req) => {
-    const q = req.query as { page: number; limit: number; search?: string; enabled?: boolean };
+    const q = req.query as { page: number; limit: number; search?: string; name?: string; enabled?: boolean };
     const { items, total } = await listJobs(db, q);
     return page(items, total, q);
   });

@@ -9,7 +9,7 @@ import { unsupported, WasmFormatError } from './errors.ts';
  */
 
 // Immediate classes of single-byte opcodes.
-const I_BAD = 0;
+// 0: not a valid opcode (the table's default)
 export const I_NONE = 1;
 const I_BLOCK = 2;
 const I_IDX = 3;

@@ -676,7 +676,7 @@ for (let op = 0x45; op <= 0xc4; op++) SAFE_OP[op] = 1;
 for (const op of [0x6d, 0x6e, 0x6f, 0x70, 0x7f, 0x80, 0x81, 0x82, 0xa8, 0xa9, 0xaa, 0xab, 0xae, 0xaf, 0xb0, 0xb1]) SAFE_OP[op] = 0; // div, rem, trunc
 
 // What `straight` does with each opcode; K_OTHER: control flow and the rare ones (emitBody).
-const K_OTHER = 0;
+// K_OTHER = 0, the table's default
 const K_LOCAL = 1;
 const K_NUM = 2; // no immediate, cannot trap
 const K_TRAP = 3; // no immediate, can trap
@@ -941,7 +941,7 @@ function readIdx(S: Emit): number {
 function branchDepth(S: Emit, v: number): number {
   if (S.loops === 0) return v;
   const top = S.depth - 1;
-  return v + labCum[top] - labCum[top - (v < top ? v : top)];
+  return v + labCum[top] - labCum[top - Math.min(v, top)];
 }
 
 /** One control instruction (or a rare one) at S.p: see emitBody. */
@@ -1075,8 +1075,6 @@ function control(S: Emit, op: number): void {
       rare(S, op);
   }
 }
-
-const LOOP_FORM_MAX = 128;
 
 function loopStart(S: Emit): void {
   const start = S.p;

@@ -254,7 +254,7 @@ export function resolveEntry(info: CacheEntry['info'], functionName: string): En
   const isCommand = info.command && !info.exports.some((e) => e.name === 'alloc');
   if (functionName === '_start' || (!exp && isCommand)) {
     const start = info.exports.find((e) => e.name === '_start');
-    if (!start || start.kind !== 'function') throw new WasmModuleError('abi_error', "the module does not export the WASI command entry '_start'");
+    if (start?.kind !== 'function') throw new WasmModuleError('abi_error', "the module does not export the WASI command entry '_start'");
     const s = sig(start.params, start.results);
     if (s !== '()->()') throw new WasmModuleError('abi_error', `'_start' has signature ${s}; expected ()->()`);
     return 'C';
