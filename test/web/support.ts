@@ -70,6 +70,8 @@ export async function openPage(
     viewport: opts.viewport ?? { width: 1280, height: 800 },
     locale: opts.locale ?? 'en-US',
     timezoneId: opts.timezoneId ?? 'Europe/Berlin',
+    // The dashboard's CSP forbids inline scripts; axe-core is injected as one.
+    bypassCSP: true,
   });
   const page = await context.newPage();
   page.setDefaultTimeout(15_000);

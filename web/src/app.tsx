@@ -31,7 +31,9 @@ function Shell() {
   const { principal, signOut } = useSession();
   const { t } = useI18n();
   const [location] = useLocation();
-  useEffect(() => window.scrollTo(0, 0), [location]);
+  useEffect(() => {
+    window.scrollTo(0, 0);
+  }, [location]);
   if (!principal) return null;
   return (
     <>

@@ -48,7 +48,9 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     setPrincipal(p);
   }, []);
 
-  useEffect(() => setUnauthorizedHandler((why) => signOut(why)), [signOut]);
+  useEffect(() => {
+    setUnauthorizedHandler((why) => signOut(why));
+  }, [signOut]);
 
   // A reload keeps the session; re-check the token once (it may have been revoked meanwhile).
   useEffect(() => {

@@ -25,10 +25,8 @@ export function FireTime({ iso, zone, relative = false }: { iso: string | null; 
   return (
     <span className="firetime">
       <time dateTime={iso} title={`${zone}`}>{formatDateTime(iso, locale, zone)}</time>
-      {zone !== mine && (
-        <span className="muted small"> · {formatDateTime(iso, locale, mine)} ({mine})</span>
-      )}
-      {relative && <span className="muted small"> · {formatRelative(iso, locale)}</span>}
+      {zone !== mine && <span className="other">{formatDateTime(iso, locale, mine)} ({mine})</span>}
+      {relative && <span className="other">{formatRelative(iso, locale)}</span>}
     </span>
   );
 }

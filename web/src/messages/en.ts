@@ -73,7 +73,7 @@ export const en = {
   'jobs.schedule': 'Schedule',
   'jobs.nextFire': 'Next fire time',
   'jobs.run': 'Run now',
-  'jobs.runLabel': 'Run {name} now',
+  'jobs.runLabel': 'Run now: {name}',
   'jobs.toggleLabel': 'Schedule of {name} enabled',
   'jobs.queued': 'An execution of {name} is queued.',
   'jobs.empty': 'No job matches.',

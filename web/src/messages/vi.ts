@@ -75,7 +75,7 @@ export const vi: Record<MessageKey, string> = {
   'jobs.schedule': 'Lịch',
   'jobs.nextFire': 'Lần chạy kế tiếp',
   'jobs.run': 'Chạy ngay',
-  'jobs.runLabel': 'Chạy {name} ngay',
+  'jobs.runLabel': 'Chạy ngay: {name}',
   'jobs.toggleLabel': 'Bật lịch của {name}',
   'jobs.queued': 'Đã xếp hàng một lần chạy của {name}.',
   'jobs.empty': 'Không có công việc phù hợp.',

@@ -4,7 +4,7 @@ import { api, qs, type Page } from '../api.ts';
 import { useI18n } from '../i18n.tsx';
 import { useStatusEvents } from '../hooks.ts';
 import type { Execution } from '../types.ts';
-import { Empty, ErrorNote, Loading, Pager } from '../components/ui.tsx';
+import { Empty, ErrorNote, Field, Loading, Pager } from '../components/ui.tsx';
 import { ExecutionsTable } from '../components/executions-table.tsx';
 import type { MessageKey } from '../messages/en.ts';
 
@@ -36,13 +36,14 @@ export default function ExecutionsPage() {
         </span>
       </div>
       <div className="filters">
-        <label>
-          {t('exec.status')}
-          <select value={status} onChange={(e) => { setStatus(e.target.value); setPage(1); }}>
-            <option value="">{t('common.all')}</option>
-            {STATUSES.map((s) => <option key={s} value={s}>{t(`status.${s}` as MessageKey)}</option>)}
-          </select>
-        </label>
+        <Field label={t('exec.status')}>
+          {({ id }) => (
+            <select id={id} value={status} onChange={(e) => { setStatus(e.target.value); setPage(1); }}>
+              <option value="">{t('common.all')}</option>
+              {STATUSES.map((s) => <option key={s} value={s}>{t(`status.${s}` as MessageKey)}</option>)}
+            </select>
+          )}
+        </Field>
       </div>
       <ErrorNote error={list.error} />
       {list.isLoading ? <Loading /> : list.data && list.data.items.length ? (

@@ -7,7 +7,7 @@ import { useCan } from '../session.tsx';
 import { useDebounced } from '../hooks.ts';
 import type { JobOverview } from '../types.ts';
 import { jobZone } from '../types.ts';
-import { Empty, ErrorNote, Loading, Pager, StatusBadge } from '../components/ui.tsx';
+import { Empty, ErrorNote, Field, Loading, Pager, StatusBadge } from '../components/ui.tsx';
 import { FireTime, ScheduleText } from '../components/schedule.tsx';
 import type { MessageKey } from '../messages/en.ts';
 
@@ -59,32 +59,34 @@ export function JobsPage() {
         {canOperate && <Link href="/jobs/new" className="button primary">{t('jobs.new')}</Link>}
       </div>
       <form className="filters" role="search" onSubmit={(e) => e.preventDefault()}>
-        <label>
-          {t('common.search')}
-          <input type="search" value={search} onChange={filter(setSearch)} placeholder={t('jobs.searchPlaceholder')} />
-        </label>
-        <label>
-          {t('jobs.enabled')}
-          <select value={enabled} onChange={filter(setEnabled)}>
-            <option value="">{t('common.all')}</option>
-            <option value="true">{t('jobs.enabledYes')}</option>
-            <option value="false">{t('jobs.enabledNo')}</option>
-          </select>
-        </label>
-        <label>
-          {t('jobs.scheduleType')}
-          <select value={scheduleType} onChange={filter(setScheduleType)}>
-            <option value="">{t('common.all')}</option>
-            {SCHEDULE_TYPES.map((s) => <option key={s} value={s}>{t(`scheduleType.${s}` as MessageKey)}</option>)}
-          </select>
-        </label>
-        <label>
-          {t('jobs.lastStatus')}
-          <select value={lastStatus} onChange={filter(setLastStatus)}>
-            <option value="">{t('common.all')}</option>
-            {LAST_STATUSES.map((s) => <option key={s} value={s}>{t(`status.${s}` as MessageKey)}</option>)}
-          </select>
-        </label>
+        <Field label={t('common.search')}>
+          {({ id }) => <input id={id} type="search" value={search} onChange={filter(setSearch)} placeholder={t('jobs.searchPlaceholder')} />}
+        </Field>
+        <Field label={t('jobs.enabled')}>
+          {({ id }) => (
+            <select id={id} value={enabled} onChange={filter(setEnabled)}>
+              <option value="">{t('common.all')}</option>
+              <option value="true">{t('jobs.enabledYes')}</option>
+              <option value="false">{t('jobs.enabledNo')}</option>
+            </select>
+          )}
+        </Field>
+        <Field label={t('jobs.scheduleType')}>
+          {({ id }) => (
+            <select id={id} value={scheduleType} onChange={filter(setScheduleType)}>
+              <option value="">{t('common.all')}</option>
+              {SCHEDULE_TYPES.map((s) => <option key={s} value={s}>{t(`scheduleType.${s}` as MessageKey)}</option>)}
+            </select>
+          )}
+        </Field>
+        <Field label={t('jobs.lastStatus')}>
+          {({ id }) => (
+            <select id={id} value={lastStatus} onChange={filter(setLastStatus)}>
+              <option value="">{t('common.all')}</option>
+              {LAST_STATUSES.map((s) => <option key={s} value={s}>{t(`status.${s}` as MessageKey)}</option>)}
+            </select>
+          )}
+        </Field>
       </form>
       {notice && <p className="notice" role="status">{notice}</p>}
       <ErrorNote error={jobs.error ?? toggle.error ?? run.error} />
