@@ -3,6 +3,7 @@ import { Link, Redirect, Route, Switch, useLocation } from 'wouter';
 import { useSession } from './session.tsx';
 import { useI18n } from './i18n.tsx';
 import { LanguagePicker } from './components/language-picker.tsx';
+import { ErrorBoundary } from './components/error-boundary.tsx';
 import type { MessageKey } from './messages/en.ts';
 import { SignIn } from './pages/sign-in.tsx';
 import { JobsPage } from './pages/jobs.tsx';
@@ -62,6 +63,7 @@ function Shell() {
         </div>
       </header>
       <main id="main" tabIndex={-1}>
+        <ErrorBoundary resetKey={location} title={t('common.crashed')}>
         <Suspense fallback={<p className="muted">{t('common.loading')}</p>}>
           <Switch>
             <Route path="/"><Redirect to="/jobs" /></Route>
@@ -83,6 +85,7 @@ function Shell() {
             </Route>
           </Switch>
         </Suspense>
+        </ErrorBoundary>
       </main>
     </>
   );
