@@ -62,7 +62,7 @@ describe('dashboard end to end', { skip: skip ?? false }, () => {
   });
 
   it('uploads a module by drag-and-drop, with its details', async () => {
-    await page.getByRole('link', { name: 'WASM modules' }).click();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'WASM modules' }).click();
     await page.getByRole('heading', { name: 'Upload a module' }).waitFor();
     await dropFile(page, '[data-testid=dropzone]', 'echo.wasm', ECHO);
     await page.getByTestId('dropzone').getByText('echo.wasm').waitFor();
@@ -193,12 +193,12 @@ describe('dashboard end to end', { skip: skip ?? false }, () => {
   });
 
   it("edits a module's permissions; deleting it names the job that uses it", async () => {
-    await page.getByRole('link', { name: 'WASM modules' }).click();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'WASM modules' }).click();
     await page.getByRole('link', { name: 'echo' }).click();
     await page.getByRole('heading', { name: 'echo@1.0.0' }).waitFor();
     assert.match(await page.getByTestId('module-stats').innerText(), /Runs\s*2/);
     await page.getByTestId('runs-chart').locator('canvas').waitFor();
-    assert.match(await page.getByTestId('module-exports').innerText(), /func echo\(i32, i32\) → i64/);
+    assert.match(await page.getByTestId('module-exports').innerText(), /function echo\(i32, i32\) → i64/);
     await page.getByRole('button', { name: 'Add a permission' }).click();
     await page.getByLabel('Permission', { exact: true }).selectOption('http:write');
     await page.getByLabel('Resource pattern').fill('https://api.example.com/**');
@@ -210,7 +210,7 @@ describe('dashboard end to end', { skip: skip ?? false }, () => {
     await assertAccessible(page, 'module');
     await screenshot(page, '12-module');
 
-    await page.getByRole('link', { name: 'WASM modules' }).click();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'WASM modules' }).click();
     await page.getByRole('button', { name: 'Delete echo@1.0.0' }).click();
     const dialog = page.getByRole('dialog');
     await dialog.getByTestId('used-by').waitFor();
@@ -238,7 +238,7 @@ describe('dashboard end to end', { skip: skip ?? false }, () => {
 
     await page.getByRole('link', { name: 'Variables' }).click();
     await page.getByLabel('Name *').fill('PARTNER_KEY');
-    await page.getByLabel('Secret').check();
+    await page.getByLabel('Secret', { exact: true }).check();
     await page.getByLabel('Value *').fill('s3cr3t-value-123');
     await page.getByRole('button', { name: 'Save' }).click();
     await page.getByRole('status').filter({ hasText: 'Variable PARTNER_KEY saved.' }).waitFor();

@@ -17,6 +17,22 @@ export function StatusBadge({ status }: { status: string | null | undefined }) {
   );
 }
 
+// The library's default colours fail WCAG AA contrast on a light background; ours pass.
+const JSON_STYLE = {
+  ...defaultStyles,
+  container: 'json-tree',
+  label: 'jv-label',
+  clickableLabel: 'jv-label jv-click',
+  nullValue: 'jv-null',
+  undefinedValue: 'jv-null',
+  numberValue: 'jv-number',
+  stringValue: 'jv-string',
+  booleanValue: 'jv-bool',
+  otherValue: 'jv-other',
+  punctuation: 'jv-punct',
+  collapsedContent: 'jv-collapsed',
+};
+
 /** A collapsible JSON tree; primitives are shown as plain code. */
 export function Json({ value, label, expanded = true }: { value: unknown; label: string; expanded?: boolean }) {
   if (value === null || value === undefined || typeof value !== 'object') {
@@ -24,7 +40,7 @@ export function Json({ value, label, expanded = true }: { value: unknown; label:
   }
   return (
     <div className="json" role="group" aria-label={label}>
-      <JsonView data={value as object} shouldExpandNode={expanded ? allExpanded : collapseAllNested} style={{ ...defaultStyles, container: 'json-tree' }} />
+      <JsonView data={value as object} shouldExpandNode={expanded ? allExpanded : collapseAllNested} style={JSON_STYLE} />
     </div>
   );
 }

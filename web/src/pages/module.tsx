@@ -115,7 +115,7 @@ export default function ModulePage() {
     <article aria-labelledby="module-title">
       <nav className="crumbs" aria-label={t('common.breadcrumb')}><Link href="/modules">{t('nav.modules')}</Link> /</nav>
       <div className="page-head">
-        <h1 id="module-title">{d.name}<span className="muted">@{d.version}</span></h1>
+        <h1 id="module-title"><span>{d.name}<span className="muted">@{d.version}</span></span></h1>
         <button type="button" onClick={() => downloadFile(`/wasm/modules/${d.id}/download`, `${d.name}-${d.version}.wasm`).catch(setDownloadError)}>{t('modules.download')}</button>
       </div>
       <ErrorNote error={downloadError} />
