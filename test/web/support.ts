@@ -107,8 +107,10 @@ export async function assertAccessible(page: Page, what: string): Promise<void> 
   assert.deepEqual(bad, [], `axe: serious accessibility violations on ${what}:\n${JSON.stringify(bad, null, 2)}`);
 }
 
-export async function screenshot(page: Page, name: string): Promise<void> {
+/** A 1280x800 (or the page's viewport) picture of the top of the page, unless `keepScroll`. */
+export async function screenshot(page: Page, name: string, opts: { keepScroll?: boolean } = {}): Promise<void> {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  if (!opts.keepScroll) await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: join(SCREENSHOT_DIR, `${name}.png`), fullPage: false });
 }
 

@@ -29,7 +29,7 @@ export function RunsChart({ runs, labels, caption }: {
           { label: labels.duration, scale: 'ms', stroke: '#0a6d8f', width: 2, points: { show: true } },
           { label: labels.fuel, scale: 'fuel', stroke: '#b45309', width: 2, dash: [6, 4], points: { show: true } },
         ],
-        axes: [{}, { scale: 'ms', label: labels.duration }, { scale: 'fuel', side: 1, label: labels.fuel, grid: { show: false } }],
+        axes: [{}, { scale: 'ms', label: labels.duration, size: 70 }, { scale: 'fuel', side: 1, label: labels.fuel, size: 70, grid: { show: false } }],
       },
       data,
       el,
