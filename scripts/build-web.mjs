@@ -10,6 +10,10 @@ const ifMissing = process.argv.includes('--if-missing');
 
 if (ifMissing && existsSync(`${webDir}dist/index.html`)) process.exit(0);
 
+// A production build whatever the caller's NODE_ENV (the test runner sets 'test', which would make
+// Vite bundle React's development build: 60 % larger and slower).
+process.env.NODE_ENV = 'production';
+
 let vite;
 try {
   vite = await import('vite');

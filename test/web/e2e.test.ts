@@ -13,6 +13,9 @@ import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { startHttpServer, type TestServer } from '../helpers/http-server.ts';
 import { assertAccessible, browserUnavailable, ensureDashboardBuilt, launchBrowser, openPage, screenshot, settle, signIn, type WatchedPage } from './support.ts';
 
+// Browser globals inside page.evaluate / waitForFunction callbacks (this file compiles without the DOM lib).
+declare const window: any, document: any, sessionStorage: any, atob: (s: string) => string, DataTransfer: any, File: any;
+
 const skip = browserUnavailable();
 const ECHO = readFileSync(new URL('../../fixtures/wasm/echo/echo.wasm', import.meta.url));
 

@@ -59,6 +59,20 @@ describe('dashboard serving', () => {
     assert.equal(JSON.parse(missing.body.toString()).error.code, 'not_found');
   });
 
+  it('keeps the JavaScript of the first page under 300 KB gzipped (the bytes the server sends)', async () => {
+    const html = (await get(t.url + '/jobs')).body.toString();
+    const scripts = [...html.matchAll(/<(?:script[^>]+src|link[^>]+rel="modulepreload"[^>]+href)="([^"]+\.js)"/g)].map((m) => m[1]);
+    assert.ok(scripts.length >= 1, html);
+    let total = 0;
+    for (const src of new Set(scripts)) {
+      const r = await get(t.url + src, { 'accept-encoding': 'gzip' });
+      assert.equal(r.status, 200, src);
+      total += r.body.length;
+    }
+    console.log(`[dashboard] first-page JavaScript: ${(total / 1024).toFixed(1)} KB gzipped in ${scripts.length} file(s)`);
+    assert.ok(total < 300 * 1024, `first-page JavaScript is ${total} bytes gzipped; the budget is 300 KB`);
+  });
+
   it('keeps the API under /api/v1 (JSON 404 for unknown paths) and Swagger UI at /docs', async () => {
     const unknown = await t.api('GET', '/api/v1/nothing-here');
     assert.equal(unknown.status, 404);

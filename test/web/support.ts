@@ -7,10 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import type { Browser, BrowserContext, ConsoleMessage, Page } from 'playwright-core';
+
+// Browser globals inside page.evaluate / waitForFunction callbacks (this file compiles without the DOM lib).
+declare const window: any, document: any, sessionStorage: any, atob: (s: string) => string, DataTransfer: any, File: any;
 
 const root = new URL('../../', import.meta.url).pathname;
 export const CHROMIUM = process.env.VECRON_CHROMIUM ?? '/usr/bin/chromium';
@@ -36,13 +39,32 @@ function newestMtime(dir: string): number {
   return m;
 }
 
-/** Builds web/dist when it is missing or older than web/src (npm install builds it; edits do not). */
+/**
+ * Builds web/dist when it is missing or older than web/src (npm install builds it; edits do not).
+ * Test files run in parallel processes: one builds (under a lock directory), the others wait for it.
+ */
 export function ensureDashboardBuilt(): void {
   const index = join(root, 'web/dist/index.html');
-  const sources = Math.max(newestMtime(join(root, 'web/src')), statSync(join(root, 'web/index.html')).mtimeMs);
-  if (existsSync(index) && statSync(index).mtimeMs >= sources) return;
-  const r = spawnSync(process.execPath, [join(root, 'scripts/build-web.mjs')], { cwd: root, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`building the dashboard failed:\n${r.stdout}\n${r.stderr}`);
+  const fresh = () => existsSync(index) && statSync(index).mtimeMs >= Math.max(newestMtime(join(root, 'web/src')), statSync(join(root, 'web/index.html')).mtimeMs);
+  if (fresh()) return;
+  const lock = join(root, 'web/.build-lock');
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`waited 120 s for another process building the dashboard (remove ${lock} if none is)`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+    }
+  }
+  try {
+    if (fresh()) return;
+    const r = spawnSync(process.execPath, [join(root, 'scripts/build-web.mjs')], { cwd: root, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`building the dashboard failed:\n${r.stdout}\n${r.stderr}`);
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
 }
 
 export async function launchBrowser(): Promise<Browser> {

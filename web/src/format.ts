@@ -4,11 +4,14 @@ export function browserZone(): string {
   return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
 }
 
-export function formatDateTime(iso: string | null | undefined, locale: string, timeZone?: string): string {
+export function formatDateTime(iso: string | null | undefined, locale: string, timeZone?: string, withWeekday = false): string {
   if (!iso) return '—';
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;
-  return new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'medium', timeZone }).format(d);
+  const opts: Intl.DateTimeFormatOptions = withWeekday
+    ? { weekday: 'short', year: 'numeric', month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit', second: '2-digit', timeZone }
+    : { dateStyle: 'medium', timeStyle: 'medium', timeZone };
+  return new Intl.DateTimeFormat(locale, opts).format(d);
 }
 
 /** "in 5 minutes" / "3 hours ago". */

@@ -43,8 +43,8 @@ export function FirePreview({ schedule, count = 10 }: { schedule: Schedule | nul
           {data.times.map((x, i) => (
             <tr key={x.at}>
               <td>{i + 1}</td>
-              <td><time dateTime={x.at}>{formatDateTime(x.at, locale, data.timezone)}</time></td>
-              {mine !== data.timezone && <td>{formatDateTime(x.at, locale, mine)}</td>}
+              <td><time dateTime={x.at}>{formatDateTime(x.at, locale, data.timezone, true)}</time></td>
+              {mine !== data.timezone && <td>{formatDateTime(x.at, locale, mine, true)}</td>}
             </tr>
           ))}
         </tbody>
