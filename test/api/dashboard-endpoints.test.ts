@@ -117,4 +117,15 @@ describe('dashboard endpoints', () => {
     assert.deepEqual(await names('last_status=queued'), ['ov-manual']);
     assertError(await t.api('GET', '/api/v1/overview/jobs?last_status=bogus'), 400, 'validation_failed');
   });
+
+  it('GET /api/v1/audit filters by time (since inclusive, until exclusive)', async () => {
+    const before = new Date(Date.now() - 1000).toISOString();
+    const made = await t.api('POST', '/api/v1/jobs', { body: flatJob('audit-window') });
+    assert.equal(made.status, 201);
+    const names = async (q: string) => (await t.api('GET', `/api/v1/audit?action=job.create&limit=200&${q}`)).body.items.map((r: any) => r.details?.name);
+    assert.ok((await names(`since=${before}`)).includes('audit-window'));
+    assert.ok(!(await names(`until=${before}`)).includes('audit-window'));
+    assert.deepEqual(await names('since=2000-01-01T00:00:00Z&until=2000-01-02T00:00:00Z'), []);
+    assertError(await t.api('GET', '/api/v1/audit?since=yesterday'), 400, 'validation_failed', /since/);
+  });
 });

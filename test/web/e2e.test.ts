@@ -139,6 +139,7 @@ describe('dashboard end to end', { skip: skip ?? false }, () => {
     await page.getByLabel('Time zone').fill('Asia/Ho_Chi_Minh');
     await page.getByTestId('fire-preview').locator('tbody tr').nth(9).waitFor();
     assert.equal(await cron.getAttribute('aria-invalid'), null, 'the error goes once the field changes');
+    assert.equal(await page.getByTestId('save-error').count(), 0, 'and so does the summary');
 
     // The JSON view shows the same document (steps in the dragged order); edits there reach the form.
     await page.getByRole('tab', { name: 'JSON' }).click();

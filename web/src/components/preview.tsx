@@ -30,7 +30,7 @@ export function FirePreview({ schedule, count = 10 }: { schedule: Schedule | nul
   if (data.times.length === 0) return <p className="muted">{data.note ?? t('preview.none')}</p>;
   return (
     <div className="table-wrap">
-      <table className="table compact" data-testid="fire-preview">
+      <table className="table compact nowrap" data-testid="fire-preview">
         <caption className="sr-only">{t('preview.title')}</caption>
         <thead>
           <tr>

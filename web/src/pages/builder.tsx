@@ -223,7 +223,9 @@ export default function BuilderPage() {
   const update = (d: Doc) => {
     setDoc(d);
     setTouched(true);
+    // The server's verdict was about the previous document.
     setServerProblems([]);
+    setSaveError(null);
   };
   const setStep = (i: number, s: Step) => update({ ...doc, steps: doc.steps.map((x, j) => (j === i ? s : x)) });
   const move = (from: number, to: number) => {
