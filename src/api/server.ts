@@ -17,6 +17,11 @@ import { eventsRoutes } from './routes/events.ts';
 import { variablesRoutes } from './routes/variables.ts';
 import { wasmModuleRoutes } from './routes/wasm-modules.ts';
 import { wasmKeyRoutes } from './routes/wasm-keys.ts';
+import { schedulePreviewRoutes } from './routes/schedule-preview.ts';
+import { jobSchemaRoutes } from './routes/job-schemas.ts';
+import { jobOverviewRoutes } from './routes/job-overview.ts';
+import { sessionRoutes } from './routes/session.ts';
+import { dashboardRoutes } from './routes/dashboard.ts';
 import { VERSION } from '../version.ts';
 
 export type RouteModule = (app: FastifyInstance, ctx: ApiContext) => Promise<void>;
@@ -33,6 +38,11 @@ export const routeModules: RouteModule[] = [
   variablesRoutes,
   wasmModuleRoutes,
   wasmKeyRoutes,
+  schedulePreviewRoutes,
+  jobSchemaRoutes,
+  jobOverviewRoutes,
+  sessionRoutes,
+  dashboardRoutes,
 ];
 
 /** Builds the HTTP API (not yet listening). */

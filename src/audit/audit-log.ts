@@ -79,6 +79,10 @@ export interface AuditQuery {
   resourceType?: string;
   resourceId?: string;
   outcome?: AuditOutcome;
+  /** Entries at or after this instant. */
+  since?: Date;
+  /** Entries before this instant. */
+  until?: Date;
 }
 
 export interface AuditRecord {
@@ -107,6 +111,8 @@ export async function queryAudit(db: Queryable, q: AuditQuery): Promise<{ items:
   if (q.resourceType) add('resource_type = ?', q.resourceType);
   if (q.resourceId) add('resource_id = ?', q.resourceId);
   if (q.outcome) add('outcome = ?', q.outcome);
+  if (q.since) add('at >= ?', q.since);
+  if (q.until) add('at < ?', q.until);
   const w = where.length ? `WHERE ${where.join(' AND ')}` : '';
   const total = (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM audit_log ${w}`, params)).rows[0].n;
   const { rows } = await db.query<any>(

@@ -19,6 +19,8 @@ export async function auditRoutes(app: FastifyInstance, ctx: ApiContext): Promis
           resource_type: { type: 'string' },
           resource_id: { type: 'string' },
           outcome: { type: 'string', enum: ['success', 'failure', 'denied', 'alert'] },
+          since: { type: 'string', format: 'date-time', description: 'Entries at or after this instant' },
+          until: { type: 'string', format: 'date-time', description: 'Entries before this instant' },
         },
       },
     },
@@ -32,6 +34,8 @@ export async function auditRoutes(app: FastifyInstance, ctx: ApiContext): Promis
       resourceType: q.resource_type,
       resourceId: q.resource_id,
       outcome: q.outcome,
+      since: q.since ? new Date(q.since) : undefined,
+      until: q.until ? new Date(q.until) : undefined,
     };
     const { items, total } = await queryAudit(ctx.db, query);
     return page(items, total, q);
