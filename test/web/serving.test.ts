@@ -29,15 +29,20 @@ describe('dashboard serving', () => {
   });
   after(async () => t?.close());
 
-  it('answers index.html at / and at client-side routes, with a CSP and no caching', async () => {
+  it('answers index.html at / and, to a browser navigation, at client-side routes, with a CSP and no caching', async () => {
+    const browser = { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' };
     for (const path of ['/', '/jobs', '/jobs/0b1c/edit', '/executions/abc?x=1', '/sign-in']) {
-      const r = await get(t.url + path);
+      const r = await get(t.url + path, browser);
       assert.equal(r.status, 200, path);
       assert.match(r.headers['content-type'], /^text\/html/, path);
       assert.equal(r.headers['cache-control'], 'no-cache', path);
       assert.match(r.headers['content-security-policy'], /default-src 'self'/);
       assert.match(r.body.toString(), /<div id="root"><\/div>/, path);
     }
+    // A client that does not ask for HTML (curl, scripts, the API's own clients) gets the JSON 404.
+    const script = await get(t.url + '/jobs/0b1c/edit', { accept: 'application/json' });
+    assert.equal(script.status, 404);
+    assert.equal(JSON.parse(script.body.toString()).error.code, 'not_found');
   });
 
   it('serves hashed assets immutable, gzipped when accepted; a missing asset is a 404', async () => {
@@ -60,7 +65,7 @@ describe('dashboard serving', () => {
   });
 
   it('keeps the JavaScript of the first page under 300 KB gzipped (the bytes the server sends)', async () => {
-    const html = (await get(t.url + '/jobs')).body.toString();
+    const html = (await get(t.url + '/jobs', { accept: 'text/html' })).body.toString();
     const scripts = [...html.matchAll(/<(?:script[^>]+src|link[^>]+rel="modulepreload"[^>]+href)="([^"]+\.js)"/g)].map((m) => m[1]);
     assert.ok(scripts.length >= 1, html);
     let total = 0;
