@@ -14,7 +14,8 @@ import { postgresBinDir } from './postgres-server.ts';
 import { Cluster, SseClient, lags, median, sleep, verdict, waitFor, type VecronProcess } from './harness.ts';
 
 const LEASE_SECONDS = 15;
-const JOBS = 8;
+// Light enough that a 2-core CI machine running another test file beside it keeps up (6 executions/s).
+const JOBS = 4;
 const EVERY_SECONDS = 1;
 const STEPS = 3;
 const DOWN_MS = 5000;
@@ -44,7 +45,7 @@ describe('cluster: processes by role on one PostgreSQL, under faults', { skip: !
     await c.close();
   });
 
-  it('survives kill -9 of each role, a PostgreSQL restart and a frozen worker', { timeout: 240_000 }, async () => {
+  it('survives kill -9 of each role, a PostgreSQL restart and a frozen worker', { timeout: 420_000 }, async () => {
     const byRole = (role: string) => c.procs.filter((p) => p.role === role && !p.killed);
     await waitFor('executions to succeed', async () => (await c.query(`SELECT count(*)::int AS n FROM executions WHERE status = 'succeeded'`))[0].n >= JOBS * 3);
     await sleep(3000);
@@ -90,7 +91,8 @@ describe('cluster: processes by role on one PostgreSQL, under faults', { skip: !
     await waitFor(
       'every execution to finish',
       async () => (await c.query(`SELECT count(*)::int AS n FROM executions WHERE status IN ('queued', 'running')`))[0].n === 0,
-      (LEASE_SECONDS * 2 + 20) * 1000,
+      // Generous: on a saturated machine the backlog takes a while; on a quiet one this is seconds.
+      150_000,
       500,
     );
   });
@@ -98,7 +100,7 @@ describe('cluster: processes by role on one PostgreSQL, under faults', { skip: !
   it('exactly one execution per fire time, no gaps, nothing stuck or lost', async (tc) => {
     const v = await verdict(c, jobIds, EVERY_SECONDS, STEPS);
     tc.diagnostic(`executions ${v.executions}, duplicates ${v.duplicates}, gaps ${v.gaps}, unfinished ${v.unfinished}, takeovers ${v.takeovers}, allowed re-runs ${v.allowedReruns}`);
-    assert.ok(v.executions >= JOBS * 40, `enough load: ${v.executions} executions`);
+    assert.ok(v.executions >= jobIds.length * 40, `enough load: ${v.executions} executions`);
     assert.equal(v.duplicates, 0, 'no fire time with two executions');
     assert.equal(v.gaps, 0, 'no fire time without an execution');
     assert.equal(v.unfinished, 0, 'nothing left queued or running');
