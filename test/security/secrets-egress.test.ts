@@ -157,6 +157,19 @@ describe('hostile viewer: secrets never reach stored output or answers', () => {
     assertNoSecret(await storedText(t), SECRET, 'the stored rows');
   });
 
+  it('http: a URL that is a secret as a whole is recorded as ***', async () => {
+    const whole = `${echo.url}/whole-url-secret-9191`;
+    assert.equal((await t.api('PUT', '/api/v1/variables/whole_url', { body: { value: whole, secret: true } })).status, 201);
+    const job = await t.api('POST', '/api/v1/jobs', { body: { name: 'http-whole-url', steps: [{ id: 'call', type: 'http', config: { url: '${whole_url}' } }] } });
+    assert.equal(job.status, 201, JSON.stringify(job.body));
+    const trig = await t.api('POST', `/api/v1/jobs/${job.body.id}/trigger`);
+    const done = await finished(t, trig.body.execution_id, viewer);
+    assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
+    assert.equal(done.steps[0].output.url, '***');
+    assert.equal(done.steps[0].output.request.url, '***');
+    assertNoSecret(JSON.stringify(done), 'whole-url-secret-9191', 'the execution answer');
+  });
+
   it('database: the password in the connection string and the secret selected back in encodings', async () => {
     const u = new URL(sql.url);
     u.password = '${db_pass}';
