@@ -167,7 +167,7 @@ describe('hostile viewer: secrets never reach stored output or answers', () => {
     assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
     assert.equal(done.steps[0].output.url, '***');
     assert.equal(done.steps[0].output.request.url, '***');
-    assertNoSecret(JSON.stringify(done), 'whole-url-secret-9191', 'the execution answer');
+    assertNoSecret(JSON.stringify(done), whole, 'the execution answer');
   });
 
   it('database: the password in the connection string and the secret selected back in encodings', async () => {
