@@ -53,4 +53,31 @@ describe('createMasker', () => {
     assert.equal(createMasker([])(v), v);
     assert.equal(createMasker(['ab'])(v), v);
   });
+
+  it('masks the encoded forms a secret travels in: form-urlencoded, base64 at any alignment, hex, digests', async () => {
+    const { createHash } = await import('node:crypto');
+    const secret = "p@ss w0rd!'()~";
+    const mask = createMasker([secret]);
+    const b = Buffer.from(secret);
+    const texts = [
+      new URLSearchParams({ q: secret }).toString(),
+      `https://h/x?${new URL(`http://h/?${secret}`).search.slice(1)}`,
+      b.toString('base64'),
+      b.toString('base64url'),
+      'Basic ' + Buffer.from(`user:${secret}`).toString('base64'),
+      Buffer.from(`ab${secret}`).toString('base64'),
+      b.toString('hex'),
+      b.toString('hex').toUpperCase(),
+      createHash('sha256').update(b).digest('hex'),
+      createHash('md5').update(b).digest('hex'),
+      createHash('sha1').update(b).digest('base64'),
+    ];
+    for (const t of texts) {
+      const out = mask(t) as string;
+      assert.ok(out.includes('***'), `not masked: ${t}`);
+      // What remains cannot give the secret back: at most two characters of the encoded form on each side.
+      assert.ok(out.replace('***', '').length <= t.length - 8, `${t} -> ${out}`);
+    }
+    assert.equal(mask('nothing secret here'), 'nothing secret here');
+  });
 });

@@ -15,7 +15,7 @@ import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { startHttpServer, waitFor, type TestServer } from '../helpers/http-server.ts';
 import { openSqlServer, type SqlServer } from '../helpers/sql-servers.ts';
 import { giveToUser, startSshServer, sshdSkipReason, type SshServer } from '../helpers/sshd.ts';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 // Characters that differ between encodings: space, !'()~, '+', '/', '=' (ASCII: it travels in headers too).
@@ -157,6 +157,19 @@ describe('hostile viewer: secrets never reach stored output or answers', () => {
     assertNoSecret(await storedText(t), SECRET, 'the stored rows');
   });
 
+  it('http: a URL that is a secret as a whole is recorded as ***', async () => {
+    const whole = `${echo.url}/whole-url-secret-9191`;
+    assert.equal((await t.api('PUT', '/api/v1/variables/whole_url', { body: { value: whole, secret: true } })).status, 201);
+    const job = await t.api('POST', '/api/v1/jobs', { body: { name: 'http-whole-url', steps: [{ id: 'call', type: 'http', config: { url: '${whole_url}' } }] } });
+    assert.equal(job.status, 201, JSON.stringify(job.body));
+    const trig = await t.api('POST', `/api/v1/jobs/${job.body.id}/trigger`);
+    const done = await finished(t, trig.body.execution_id, viewer);
+    assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
+    assert.equal(done.steps[0].output.url, '***');
+    assert.equal(done.steps[0].output.request.url, '***');
+    assertNoSecret(JSON.stringify(done), whole, 'the execution answer');
+  });
+
   it('database: the password in the connection string and the secret selected back in encodings', async () => {
     const u = new URL(sql.url);
     u.password = '${db_pass}';
@@ -218,6 +231,31 @@ describe('hostile viewer: secrets never reach stored output or answers', () => {
     assert.deepEqual(done.steps[0].output.server, { host: ssh!.host, port: ssh!.port, username: ssh!.user });
     assertNoSecret(JSON.stringify(done), ssh!.password, 'the execution answer');
     assertNoSecret(await storedText(t), ssh!.password, 'the stored rows');
+  });
+
+  it('wasm: a module that echoes its input with the secret in it (and its encodings)', async () => {
+    const form = new FormData();
+    form.set('file', new Blob([readFileSync(new URL('../../fixtures/wasm/echo/echo.wasm', import.meta.url))]), 'echo.wasm');
+    form.set('name', 'echo-secrets');
+    form.set('version', '1.0.0');
+    form.set('author', 'tests');
+    const up = await fetch(`${t.url}/api/v1/wasm/modules`, { method: 'POST', headers: { authorization: `Bearer ${t.adminToken}` }, body: form });
+    assert.equal(up.status, 201, await up.text());
+    const job = await t.api('POST', '/api/v1/jobs', {
+      body: {
+        name: 'wasm-secrets',
+        steps: [{ id: 'e', type: 'wasm', config: { module_id: 'echo-secrets', function_name: 'echo', input: { plain: '${api_key}', in_text: 'Bearer ${api_key}' } } }],
+      },
+    });
+    assert.equal(job.status, 201, JSON.stringify(job.body));
+    const trig = await t.api('POST', `/api/v1/jobs/${job.body.id}/trigger`);
+    const done = await finished(t, trig.body.execution_id, viewer);
+    assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
+    assert.equal(done.steps[0].output.plain, '***');
+    assertNoSecret(JSON.stringify(done), SECRET, 'the execution answer');
+    assertNoSecret(await storedText(t), SECRET, 'the stored rows');
+    const logs = await t.app.db.query<{ t: string }>('SELECT row_to_json(l)::text AS t FROM wasm_execution_logs l');
+    assertNoSecret(logs.rows.map((r) => r.t).join('\n'), SECRET, 'the wasm execution logs');
   });
 
   it('file: a secret in the file name, written and read back', async () => {

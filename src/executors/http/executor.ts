@@ -162,18 +162,11 @@ function shownRequest(ctx: StepRunContext, config: HttpStepConfig, method: strin
     else if (shown.body_text !== undefined && !h.has('content-type')) h.set('content-type', 'text/plain; charset=utf-8');
     headers = redactHeaders(Object.fromEntries(h));
   } catch {
-    // A shown value that does not form a URL/header (e.g. a secret host shown as ***): the mask stays.
-    url = redactUrl(targetUrlOrNull(config) ?? '') ;
+    // The shown config does not form a URL or headers (the whole URL is a secret, shown as ***):
+    // record the mask, never anything derived from the real config.
+    url = '***';
   }
   return { method, url, headers };
-}
-
-function targetUrlOrNull(config: HttpStepConfig): string | null {
-  try {
-    return targetUrl(config).url;
-  } catch {
-    return null;
-  }
 }
 
 /**
