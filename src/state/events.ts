@@ -62,7 +62,7 @@ export interface EventSource {
 export function eventsCte(sources: EventSource[]): string {
   const selects = sources.map(
     (s) =>
-      `SELECT ${s.order ?? '0'}::bigint AS n, ${s.phase}::int AS o, ${s.position ?? '0'}::int AS p, '${s.kind}'::text AS kind,
+      `SELECT (${s.order ?? '0'})::bigint AS n, ${s.phase}::int AS o, (${s.position ?? '0'})::int AS p, '${s.kind}'::text AS kind,
               ${s.executionId}::uuid AS execution_id, ${s.jobId}::uuid AS job_id, ${s.stepId ?? 'NULL'}::text AS step_id,
               ${s.status}::text AS status, coalesce(${s.at ?? 'NULL'}::timestamptz, now()) AS at,
               ${s.reason ?? 'NULL'}::text AS reason, ${s.error ?? 'NULL'}::jsonb AS error
