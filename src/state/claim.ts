@@ -71,10 +71,10 @@ export async function claimExecutions(db: Queryable, workerId: string, limit: nu
        WHERE r.status IN (${stepFrom('start')})
        RETURNING r.execution_id, r.step_id, r.started_at
      ), ${eventsCte([
-       { from: 'claimed', kind: 'execution', executionId: 'claimed.id', jobId: 'claimed.job_id', status: `'running'`, at: 'claimed.started_at',
-         order: 'extract(epoch FROM claimed.created_at) * 1000000', phase: 0 },
+       // every execution's 'running' before the first steps' (each execution's own events stay in order)
+       { from: 'claimed', kind: 'execution', executionId: 'claimed.id', jobId: 'claimed.job_id', status: `'running'`, at: 'claimed.started_at', phase: 0 },
        { from: 'first_step f JOIN claimed ON claimed.id = f.execution_id', kind: 'step', executionId: 'f.execution_id', jobId: 'claimed.job_id',
-         stepId: 'f.step_id', status: `'running'`, at: 'f.started_at', order: 'extract(epoch FROM claimed.created_at) * 1000000', phase: 1 },
+         stepId: 'f.step_id', status: `'running'`, at: 'f.started_at', phase: 1 },
      ])}
      SELECT claimed.*, f.step_id AS first_step_id, f.started_at AS first_step_started_at,
             (SELECT coalesce(jsonb_agg(jsonb_build_object('step_id', r.step_id, 'output', r.output,

@@ -205,7 +205,8 @@ forEachDatabase((kind: DbKind) => {
         await enqueueExecution(t.app.db, job, { ...manual(), skip: { code: 'overlap_skipped', message: 'not run: the previous execution was still going' } });
         let seq = await expectEvents(s, ['execution::skipped[overlap_skipped]']);
 
-        const scheduler = new Scheduler(t.app.db, { intervalMs: 1000, misfireThresholdMs: 60_000 }, silentLogger);
+        assert.equal(t.app.config.misfireThresholdSeconds, 60, "the default misfire threshold is Quartz's 60 s");
+        const scheduler = new Scheduler(t.app.db, { intervalMs: 1000, misfireThresholdMs: t.app.config.misfireThresholdSeconds * 1000 }, silentLogger);
         await scheduler.round();
         seq = await expectEvents(s, ['execution::skipped[misfire]'], seq);
         const list = (await t.api('GET', `/api/v1/jobs/${job.id}/executions?status=skipped`)).body;

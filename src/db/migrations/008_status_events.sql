@@ -18,11 +18,5 @@ CREATE TABLE status_events (
   error         jsonb
 );
 
--- The one definition of an event's JSON shape: used for the NOTIFY of each event and by replays.
-CREATE FUNCTION status_event_json(e status_events) RETURNS json LANGUAGE sql STABLE AS $$
-  SELECT json_strip_nulls(json_build_object('seq', e.seq, 'kind', e.kind, 'execution_id', e.execution_id,
-         'job_id', e.job_id, 'step_id', e.step_id, 'status', e.status, 'at', e.at, 'reason', e.reason, 'error', e.error))
-$$;
-
 -- Why a step did not run ('an earlier step failed', 'not on the route taken', ...); null otherwise.
 ALTER TABLE step_runs ADD COLUMN reason text;
