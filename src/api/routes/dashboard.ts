@@ -60,13 +60,15 @@ function loadAssets(dir: string): Map<string, Asset> {
   return assets;
 }
 
+/** Client-side routes of the dashboard (keep in step with web/src/app.tsx). */
+export const APP_ROUTES = ['/', '/sign-in', '/jobs', '/jobs/*', '/executions', '/executions/*', '/modules', '/modules/*', '/audit', '/variables', '/tokens'];
+
 const NOT_BUILT = `<!doctype html><html lang="en"><meta charset="utf-8"><title>vecron</title>
 <h1>The vecron dashboard is not built</h1><p>Run <code>npm install</code> (or <code>npm run build:web</code>) and restart; the API is at <a href="/docs">/docs</a>.</p></html>`;
 
 /**
  * The dashboard (web/, a single-page app) at `/`. Files are read once at start and kept in memory
- * with a gzip copy; any other GET outside /api and /docs answers index.html, so the app's own
- * routes (`/jobs/<id>`) survive a reload.
+ * with a gzip copy; the app's own routes (`/jobs/<id>`) answer index.html, so they survive a reload.
  */
 export async function dashboardRoutes(app: FastifyInstance, _ctx: ApiContext): Promise<void> {
   const built = existsSync(join(DASHBOARD_DIR, 'index.html'));
@@ -85,20 +87,22 @@ export async function dashboardRoutes(app: FastifyInstance, _ctx: ApiContext): P
     return reply.send(a.body);
   };
 
-  const handler = async (req: FastifyRequest, reply: FastifyReply) => {
-    const path = req.url.split('?')[0];
-    // Unknown API and docs paths keep the API's JSON 404; a missing hashed asset is a real 404 too.
-    if (path === '/api' || path.startsWith('/api/') || path.startsWith('/docs/') || path.startsWith('/assets/')) {
-      const a = assets.get(path);
-      if (a) return send(req, reply, a);
-      return reply.status(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${path}` } });
-    }
+  /** The single-page app's own routes (web/src/app.tsx): each answers index.html, so a reload works. */
+  const appPage = async (req: FastifyRequest, reply: FastifyReply) => {
     if (!built) return reply.status(503).header('content-type', 'text/html; charset=utf-8').header('cache-control', 'no-cache').send(NOT_BUILT);
-    const file = assets.get(path);
-    return send(req, reply, file && path !== '/' ? file : assets.get('/index.html')!);
+    return send(req, reply, assets.get('/index.html')!);
+  };
+  /** Built files; an unknown one is the API's JSON 404. */
+  const file = async (req: FastifyRequest, reply: FastifyReply) => {
+    const path = req.url.split('?')[0];
+    const a = assets.get(path);
+    if (a && path !== '/index.html') return send(req, reply, a);
+    return reply.status(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${path}` } });
   };
 
+  // Only these paths: anything else keeps the API's 404 (and /api/... its deny-by-default auth).
   const opts = { config: { role: 'public' as const }, schema: { hide: true } };
-  app.get('/', opts, handler);
-  app.get('/*', opts, handler);
+  for (const path of APP_ROUTES) app.get(path, opts, appPage);
+  app.get('/assets/*', opts, file);
+  app.get('/favicon.svg', opts, file);
 }
