@@ -1,4 +1,3 @@
-import { dashboardFallback } from './routes/dashboard.ts';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { VecronError, type ErrorCode, type Problem } from '../errors.ts';
 import { isTransientDbError } from '../db/transient.ts';
@@ -86,9 +85,7 @@ export function installErrorHandling(app: FastifyInstance): void {
       error: { code: 'internal', message: `internal error; quote request id ${req.id} when reporting it` },
     });
   });
-  app.setNotFoundHandler(
-    (req, reply) =>
-      dashboardFallback(req, reply) ??
-      reply.status(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` } }),
+  app.setNotFoundHandler((req, reply) =>
+    reply.status(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` } }),
   );
 }

@@ -13,11 +13,12 @@ describe('dashboard endpoints', () => {
   });
   after(async () => t?.close());
 
-  describe('POST /api/v1/schedules/preview', () => {
+  describe('GET /api/v1/schedules/preview', () => {
+    const preview = (q: Record<string, string | number>, token?: string | null) =>
+      t.api('GET', `/api/v1/schedules/preview?${new URLSearchParams(Object.entries(q).map(([k, v]) => [k, String(v)]))}`, token === undefined ? {} : { token });
+
     it('gives the next 10 cron fire times in the job zone, as UTC instants and wall-clock times', async () => {
-      const r = await t.api('POST', '/api/v1/schedules/preview', {
-        body: { schedule: { type: 'cron', expression: '0 30 6 ? * MON-FRI', timezone: 'Asia/Ho_Chi_Minh' }, after: '2026-12-03T20:00:00Z' },
-      });
+      const r = await preview({ type: 'cron', expression: '0 30 6 ? * MON-FRI', timezone: 'Asia/Ho_Chi_Minh', after: '2026-12-03T20:00:00Z' });
       assert.equal(r.status, 200, JSON.stringify(r.body));
       assert.equal(r.body.timezone, 'Asia/Ho_Chi_Minh');
       assert.equal(r.body.times.length, 10);
@@ -28,47 +29,51 @@ describe('dashboard endpoints', () => {
     });
 
     it('follows daylight saving time in the zone', async () => {
-      const r = await t.api('POST', '/api/v1/schedules/preview', {
-        body: { schedule: { type: 'cron', expression: '0 0 9 * * ?', timezone: 'Europe/Berlin' }, after: '2026-03-27T12:00:00Z', count: 3 },
-      });
+      const r = await preview({ type: 'cron', expression: '0 0 9 * * ?', timezone: 'Europe/Berlin', after: '2026-03-27T12:00:00Z', count: 3 });
       assert.equal(r.status, 200);
       assert.deepEqual(r.body.times.map((x: any) => x.local), ['2026-03-28T09:00:00+01:00', '2026-03-29T09:00:00+02:00', '2026-03-30T09:00:00+02:00']);
       assert.deepEqual(r.body.times.map((x: any) => x.at), ['2026-03-28T08:00:00.000Z', '2026-03-29T07:00:00.000Z', '2026-03-30T07:00:00.000Z']);
     });
 
     it('previews fixed_rate and once; fixed_delay has no fire times ahead', async () => {
-      const rate = await t.api('POST', '/api/v1/schedules/preview', { body: { schedule: { type: 'fixed_rate', interval_seconds: 90 }, after: '2026-01-01T00:00:00Z', count: 3 } });
+      const rate = await preview({ type: 'fixed_rate', interval_seconds: 90, after: '2026-01-01T00:00:00Z', count: 3 });
       assert.equal(rate.status, 200);
       assert.deepEqual(rate.body.times.map((x: any) => x.at), ['2026-01-01T00:01:30.000Z', '2026-01-01T00:03:00.000Z', '2026-01-01T00:04:30.000Z']);
       assert.equal(rate.body.timezone, 'UTC');
-      const once = await t.api('POST', '/api/v1/schedules/preview', { body: { schedule: { type: 'once', at: '2030-05-01T10:00:00+07:00' } } });
+      const once = await preview({ type: 'once', at: '2030-05-01T10:00:00+07:00' });
       assert.deepEqual(once.body.times, [{ at: '2030-05-01T03:00:00.000Z', local: '2030-05-01T03:00:00+00:00' }]);
-      const past = await t.api('POST', '/api/v1/schedules/preview', { body: { schedule: { type: 'once', at: '2020-05-01T10:00:00Z' } } });
+      const past = await preview({ type: 'once', at: '2020-05-01T10:00:00Z' });
       assert.deepEqual(past.body.times, []);
-      const delay = await t.api('POST', '/api/v1/schedules/preview', { body: { schedule: { type: 'fixed_delay', delay_seconds: 30 } } });
+      const delay = await preview({ type: 'fixed_delay', delay_seconds: 30 });
       assert.equal(delay.status, 200);
       assert.deepEqual(delay.body.times, []);
       assert.match(delay.body.note, /30 s after the previous one ends/);
     });
 
-    it('reports a bad schedule at its field, as a save would', async () => {
-      const bad = await t.api('POST', '/api/v1/schedules/preview', { body: { schedule: { type: 'cron', expression: '0 9 * * *', timezone: 'Asia/Ho_Chi_Minh' } } });
+    it('reports a bad schedule at the parameter, with the message a save would give', async () => {
+      const bad = await preview({ type: 'cron', expression: '0 9 * * *', timezone: 'Asia/Ho_Chi_Minh' });
       const err = assertError(bad, 400, 'validation_failed', /6 or 7 fields/);
-      assert.equal(err.details.problems[0].path, 'schedule.expression');
-      const zone = await t.api('POST', '/api/v1/schedules/preview', { body: { schedule: { type: 'cron', expression: '0 0 9 * * ?', timezone: 'Mars/Olympus' } } });
-      assert.equal(assertError(zone, 400, 'validation_failed', /unknown time zone 'Mars\/Olympus'/).details.problems[0].path, 'schedule.timezone');
-      assertError(await t.api('POST', '/api/v1/schedules/preview', { body: { schedule: { type: 'hourly' } } }), 400, 'validation_failed');
-      assertError(await t.api('POST', '/api/v1/schedules/preview', { body: { schedule: null } }), 400, 'validation_failed');
-      assertError(await t.api('POST', '/api/v1/schedules/preview', { body: { schedule: { type: 'fixed_rate', interval_seconds: 5 }, count: 1000 } }), 400, 'validation_failed', /count/);
-      assertError(await t.api('POST', '/api/v1/schedules/preview', { body: { schedule: { type: 'fixed_rate', interval_seconds: 5 }, after: 'yesterday' } }), 400, 'validation_failed', /after/);
+      assert.equal(err.details.problems[0].path, 'expression');
+      const zone = await preview({ type: 'cron', expression: '0 0 9 * * ?', timezone: 'Mars/Olympus' });
+      assert.equal(assertError(zone, 400, 'validation_failed', /unknown time zone 'Mars\/Olympus'/).details.problems[0].path, 'timezone');
+      const noZone = await preview({ type: 'cron', expression: '0 0 9 * * ?' });
+      assert.equal(noZone.body.timezone, 'Asia/Ho_Chi_Minh', 'a cron schedule without a zone gets the default, as a saved job does');
+      assertError(await preview({ type: 'hourly' }), 400, 'validation_failed', /type/);
+      assertError(await t.api('GET', '/api/v1/schedules/preview'), 400, 'validation_failed', /type/);
+      assertError(await preview({ type: 'fixed_rate', interval_seconds: 0 }), 400, 'validation_failed', /interval_seconds/);
+      assertError(await preview({ type: 'fixed_rate', interval_seconds: 5, count: 1000 }), 400, 'validation_failed', /count/);
+      assertError(await preview({ type: 'fixed_rate', interval_seconds: 5, after: 'yesterday' }), 400, 'validation_failed', /after/);
+      assertError(await preview({ type: 'fixed_rate', interval_seconds: 5, bogus: 1 }), 400, 'validation_failed', /bogus/);
     });
 
-    it('needs a token (a viewer is enough)', async () => {
-      assertError(await t.api('POST', '/api/v1/schedules/preview', { token: null, body: { schedule: { type: 'fixed_rate', interval_seconds: 5 } } }), 401, 'unauthorized');
+    it('needs a token (a viewer is enough) and writes no audit row', async () => {
+      assertError(await preview({ type: 'fixed_rate', interval_seconds: 5 }, null), 401, 'unauthorized');
       const viewer = await t.token('viewer', 'preview-viewer');
-      const r = await t.api('POST', '/api/v1/schedules/preview', { token: viewer, body: { schedule: { type: 'fixed_rate', interval_seconds: 5 }, count: 2 } });
+      const before = (await t.api('GET', '/api/v1/audit?limit=1')).body.total;
+      const r = await preview({ type: 'fixed_rate', interval_seconds: 5, count: 2 }, viewer);
       assert.equal(r.status, 200);
       assert.equal(r.body.times.length, 2);
+      assert.equal((await t.api('GET', '/api/v1/audit?limit=1')).body.total, before);
     });
   });
 

@@ -29,20 +29,15 @@ describe('dashboard serving', () => {
   });
   after(async () => t?.close());
 
-  it('answers index.html at / and, to a browser navigation, at client-side routes, with a CSP and no caching', async () => {
-    const browser = { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' };
-    for (const path of ['/', '/jobs', '/jobs/0b1c/edit', '/executions/abc?x=1', '/sign-in']) {
-      const r = await get(t.url + path, browser);
+  it('answers index.html at / and at client-side routes, with a CSP and no caching', async () => {
+    for (const path of ['/', '/jobs', '/jobs/0b1c/edit', '/executions/abc?x=1', '/sign-in', '/modules/echo@1.0.0', '/audit', '/tokens', '/variables']) {
+      const r = await get(t.url + path);
       assert.equal(r.status, 200, path);
       assert.match(r.headers['content-type'], /^text\/html/, path);
       assert.equal(r.headers['cache-control'], 'no-cache', path);
       assert.match(r.headers['content-security-policy'], /default-src 'self'/);
       assert.match(r.body.toString(), /<div id="root"><\/div>/, path);
     }
-    // A client that does not ask for HTML (curl, scripts, the API's own clients) gets the JSON 404.
-    const script = await get(t.url + '/jobs/0b1c/edit', { accept: 'application/json' });
-    assert.equal(script.status, 404);
-    assert.equal(JSON.parse(script.body.toString()).error.code, 'not_found');
   });
 
   it('serves hashed assets immutable, gzipped when accepted; a missing asset is a 404', async () => {
@@ -65,7 +60,7 @@ describe('dashboard serving', () => {
   });
 
   it('keeps the JavaScript of the first page under 300 KB gzipped (the bytes the server sends)', async () => {
-    const html = (await get(t.url + '/jobs', { accept: 'text/html' })).body.toString();
+    const html = (await get(t.url + '/jobs')).body.toString();
     const scripts = [...html.matchAll(/<(?:script[^>]+src|link[^>]+rel="modulepreload"[^>]+href)="([^"]+\.js)"/g)].map((m) => m[1]);
     assert.ok(scripts.length >= 1, html);
     let total = 0;
@@ -90,8 +85,12 @@ describe('dashboard serving', () => {
     assert.match(docs.body.toString(), /swagger/i);
     const spec = await t.api('GET', '/docs/json');
     assert.equal(spec.status, 200);
-    assert.ok(spec.body.paths['/api/v1/schedules/preview'], 'the preview endpoint is documented');
+    assert.ok(spec.body.paths['/api/v1/schedules/preview'].get, 'the preview endpoint is documented');
+    assert.equal(Object.keys(spec.body.paths).filter((p) => !p.startsWith('/api/') && !p.startsWith('/docs') && p !== '/health' && p !== '/metrics').length, 0, 'the dashboard is not in the API document');
     const notRoute = await t.api('POST', '/jobs');
-    assert.equal(notRoute.status, 404, 'only GET falls back to index.html');
+    assert.equal(notRoute.status, 404, 'only GET answers index.html');
+    const notPage = await t.api('GET', '/no/such/page', { token: null });
+    assert.deepEqual(notPage.body, { error: { code: 'not_found', message: 'no route GET /no/such/page' } }, 'paths that are no page of the app keep the JSON 404');
+    assert.equal((await t.api('GET', '/api/v1/nothing-here', { token: null })).status, 401, 'unknown API paths stay deny-by-default');
   });
 });

@@ -60,61 +60,49 @@ function loadAssets(dir: string): Map<string, Asset> {
   return assets;
 }
 
+/** Client-side routes of the dashboard (keep in step with web/src/app.tsx). */
+export const APP_ROUTES = ['/', '/sign-in', '/jobs', '/jobs/*', '/executions', '/executions/*', '/modules', '/modules/*', '/audit', '/variables', '/tokens'];
+
 const NOT_BUILT = `<!doctype html><html lang="en"><meta charset="utf-8"><title>vecron</title>
 <h1>The vecron dashboard is not built</h1><p>Run <code>npm install</code> (or <code>npm run build:web</code>) and restart; the API is at <a href="/docs">/docs</a>.</p></html>`;
 
-let cache: { built: boolean; assets: Map<string, Asset> } | null = null;
-/** The built files, read once per process (web/dist does not change while the server runs). */
-function dashboard(): { built: boolean; assets: Map<string, Asset> } {
-  if (!cache) {
-    const built = existsSync(join(DASHBOARD_DIR, 'index.html'));
-    cache = { built, assets: built ? loadAssets(DASHBOARD_DIR) : new Map<string, Asset>() };
-  }
-  return cache;
-}
-
-function send(req: FastifyRequest, reply: FastifyReply, a: Asset): FastifyReply {
-  reply
-    .header('content-type', a.type)
-    .header('x-content-type-options', 'nosniff')
-    .header('cache-control', a.immutable ? 'public, max-age=31536000, immutable' : 'no-cache');
-  if (a.type.startsWith('text/html')) reply.header('content-security-policy', CSP).header('referrer-policy', 'no-referrer');
-  if (a.gzip) {
-    reply.header('vary', 'accept-encoding');
-    if (/\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) return reply.header('content-encoding', 'gzip').send(a.gzip);
-  }
-  return reply.send(a.body);
-}
-
-function sendIndex(req: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const d = dashboard();
-  if (!d.built) return reply.status(503).header('content-type', 'text/html; charset=utf-8').header('cache-control', 'no-cache').send(NOT_BUILT);
-  return send(req, reply, d.assets.get('/index.html')!);
-}
-
-/**
- * For the API's one not-found handler: a browser navigating to one of the app's own routes
- * (`/jobs/<id>`, a reload or a bookmark) gets index.html, so those routes survive a reload. Only a
- * GET outside /api, /docs and /assets that asks for HTML qualifies; everything else keeps the API's
- * JSON 404 (and unknown /api paths their 401 first, from the auth hook).
- */
-export function dashboardFallback(req: FastifyRequest, reply: FastifyReply): FastifyReply | null {
-  if (req.method !== 'GET' && req.method !== 'HEAD') return null;
-  const path = req.url.split('?')[0];
-  if (path === '/api' || path.startsWith('/api/') || path === '/docs' || path.startsWith('/docs/') || path.startsWith('/assets/')) return null;
-  if (!/\btext\/html\b/.test(String(req.headers.accept ?? ''))) return null;
-  return sendIndex(req, reply);
-}
-
 /**
  * The dashboard (web/, a single-page app) at `/`. Files are read once at start and kept in memory
- * with a gzip copy; each built file has its own route, and the app's client-side routes are served
- * by `dashboardFallback` from the not-found handler.
+ * with a gzip copy; the app's own routes (`/jobs/<id>`) answer index.html, so they survive a reload.
  */
 export async function dashboardRoutes(app: FastifyInstance, _ctx: ApiContext): Promise<void> {
+  const built = existsSync(join(DASHBOARD_DIR, 'index.html'));
+  const assets = built ? loadAssets(DASHBOARD_DIR) : new Map<string, Asset>();
+
+  const send = (req: FastifyRequest, reply: FastifyReply, a: Asset) => {
+    reply
+      .header('content-type', a.type)
+      .header('x-content-type-options', 'nosniff')
+      .header('cache-control', a.immutable ? 'public, max-age=31536000, immutable' : 'no-cache');
+    if (a.type.startsWith('text/html')) reply.header('content-security-policy', CSP).header('referrer-policy', 'no-referrer');
+    if (a.gzip) {
+      reply.header('vary', 'accept-encoding');
+      if (/\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) return reply.header('content-encoding', 'gzip').send(a.gzip);
+    }
+    return reply.send(a.body);
+  };
+
+  /** The single-page app's own routes (web/src/app.tsx): each answers index.html, so a reload works. */
+  const appPage = async (req: FastifyRequest, reply: FastifyReply) => {
+    if (!built) return reply.status(503).header('content-type', 'text/html; charset=utf-8').header('cache-control', 'no-cache').send(NOT_BUILT);
+    return send(req, reply, assets.get('/index.html')!);
+  };
+  /** Built files; an unknown one is the API's JSON 404. */
+  const file = async (req: FastifyRequest, reply: FastifyReply) => {
+    const path = req.url.split('?')[0];
+    const a = assets.get(path);
+    if (a && path !== '/index.html') return send(req, reply, a);
+    return reply.status(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${path}` } });
+  };
+
+  // Only these paths: anything else keeps the API's 404 (and /api/... its deny-by-default auth).
   const opts = { config: { role: 'public' as const }, schema: { hide: true } };
-  app.get('/', opts, (req, reply) => sendIndex(req, reply));
-  for (const [url, a] of dashboard().assets) {
-    if (url !== '/index.html') app.get(url, opts, (req, reply) => send(req, reply, a));
-  }
+  for (const path of APP_ROUTES) app.get(path, opts, appPage);
+  app.get('/assets/*', opts, file);
+  app.get('/favicon.svg', opts, file);
 }

@@ -37,25 +37,33 @@ export function previewFireTimes(schedule: Schedule, after: Date, count: number)
 
 /**
  * The next fire times of a schedule, for the job page and the builder (which previews a schedule
- * before it is saved). The schedule is checked by the job validator, so its problems are the ones a
- * save would report, at `schedule.<field>`.
+ * before it is saved). A GET (it changes nothing, so it is not audited), the schedule's fields as
+ * query parameters. The schedule is checked by the job validator, so its problems are the ones a save
+ * would report, at the parameter they concern.
  */
 export async function schedulePreviewRoutes(app: FastifyInstance, _ctx: ApiContext): Promise<void> {
-  app.post('/api/v1/schedules/preview', {
+  app.get('/api/v1/schedules/preview', {
     config: { role: 'viewer' },
     schema: {
       tags: ['jobs'],
       summary: 'Preview the next fire times of a schedule',
       description:
-        'Takes a schedule as in a job (`{type: cron, expression, timezone}`, `fixed_rate`, `fixed_delay`, `once`) and answers its next ' +
-        '`count` (default 10) fire times after `after` (default now), each as a UTC instant and as the wall-clock time in the ' +
-        "job's time zone (cron: its `timezone`; others: UTC). `fixed_delay` has none: its next run is set when an execution ends.",
-      body: {
+        'Takes a schedule as in a job, its fields as query parameters (`type=cron&expression=0 30 6 ? * MON-FRI&timezone=Asia/Ho_Chi_Minh`; ' +
+        '`type=fixed_rate&interval_seconds=`; `type=fixed_delay&delay_seconds=`; `type=once&at=`), and answers its next `count` (default 10) ' +
+        "fire times after `after` (default now), each as a UTC instant and as the wall-clock time in the job's time zone (cron: its " +
+        '`timezone`; others: UTC). `fixed_delay` has none: its next run is set when an execution ends. Problems are reported at the ' +
+        'parameter they concern, with the messages a save of the job would give.',
+      querystring: {
         type: 'object',
-        required: ['schedule'],
+        required: ['type'],
         additionalProperties: false,
         properties: {
-          schedule: { type: 'object' },
+          type: { type: 'string', enum: ['cron', 'fixed_rate', 'fixed_delay', 'once'] },
+          expression: { type: 'string', maxLength: 256 },
+          timezone: { type: 'string', maxLength: 64 },
+          interval_seconds: { type: 'integer' },
+          delay_seconds: { type: 'integer' },
+          at: { type: 'string', maxLength: 64 },
           count: { type: 'integer', minimum: 1, maximum: MAX_COUNT, default: 10 },
           after: { type: 'string', format: 'date-time' },
         },
@@ -81,17 +89,19 @@ export async function schedulePreviewRoutes(app: FastifyInstance, _ctx: ApiConte
       },
     },
   }, async (req) => {
-    const body = req.body as { schedule: unknown; count: number; after?: string };
+    const { count, after: afterParam, ...fields } = req.query as Record<string, unknown> & { count: number; after?: string };
     // A placeholder job around the schedule: the schedule gets exactly the checks a saved job gets.
-    const probe = validateJobDocument({ name: 'preview', schedule: body.schedule, steps: [{ id: 'p', type: 'http', config: { url: 'https://preview.invalid/' } }] });
+    const probe = validateJobDocument({ name: 'preview', schedule: fields, steps: [{ id: 'p', type: 'http', config: { url: 'https://preview.invalid/' } }] });
     if (!probe.ok) {
-      const own = probe.problems.filter((p) => p.path.startsWith('schedule'));
+      const own = probe.problems
+        .filter((p) => p.path.startsWith('schedule'))
+        .map((p) => ({ path: p.path.replace(/^schedule\.?/, ''), message: p.message }));
       throw validationFailed(own.length ? own : probe.problems, 'schedule');
     }
     const schedule = probe.job.schedule!;
-    const after = body.after ? new Date(body.after) : new Date();
+    const after = afterParam ? new Date(afterParam) : new Date();
     const timezone = schedule.type === 'cron' ? schedule.timezone : 'UTC';
-    const times = previewFireTimes(schedule, after, body.count).map((d) => ({ at: d.toISOString(), local: wallClock(d, timezone) }));
+    const times = previewFireTimes(schedule, after, count).map((d) => ({ at: d.toISOString(), local: wallClock(d, timezone) }));
     return {
       timezone,
       times,

@@ -1,5 +1,5 @@
 import { useQuery } from '@tanstack/react-query';
-import { api, ApiError } from '../api.ts';
+import { api, ApiError, qs } from '../api.ts';
 import { useI18n } from '../i18n.tsx';
 import type { Preview, Schedule } from '../types.ts';
 import { browserZone, formatDateTime } from '../format.ts';
@@ -10,7 +10,7 @@ export function FirePreview({ schedule, count = 10 }: { schedule: Schedule | nul
   const key = JSON.stringify(schedule);
   const preview = useQuery({
     queryKey: ['preview', key, count],
-    queryFn: () => api<Preview>('/schedules/preview', { method: 'POST', body: { schedule, count } }),
+    queryFn: () => api<Preview>(`/schedules/preview${qs({ ...(schedule as Record<string, string | number>), count })}`),
     enabled: schedule !== null,
     retry: false,
     staleTime: 30_000,

@@ -94,7 +94,7 @@ export function JobsPage() {
         <Empty>{t('jobs.empty')}</Empty>
       ) : jobs.data && (
         <div className="table-wrap">
-          <table className="table">
+          <table className="table stack">
             <caption className="sr-only">{t('jobs.title')}</caption>
             <thead>
               <tr>
@@ -109,15 +109,15 @@ export function JobsPage() {
             <tbody>
               {jobs.data.items.map((j) => (
                 <tr key={j.id} data-job={j.name}>
-                  <td>
+                  <td data-label={t('jobs.name')}>
                     <Link href={`/jobs/${j.id}`} className="strong">{j.name}</Link>
                     {j.description && <div className="muted small clamp">{j.description}</div>}
                     <div className="chips">{[...new Set(j.step_types)].map((s) => <span key={s} className="chip">{s}</span>)}</div>
                   </td>
-                  <td><ScheduleText schedule={j.schedule} /></td>
-                  <td><FireTime iso={j.next_fire_at} zone={jobZone(j.schedule)} relative /></td>
-                  <td><StatusBadge status={j.last_status} /></td>
-                  <td>
+                  <td data-label={t('jobs.schedule')}><ScheduleText schedule={j.schedule} /></td>
+                  <td data-label={t('jobs.nextFire')}><FireTime iso={j.next_fire_at} zone={jobZone(j.schedule)} relative /></td>
+                  <td data-label={t('jobs.lastStatus')}><StatusBadge status={j.last_status} /></td>
+                  <td data-label={t('jobs.enabled')}>
                     {canOperate ? (
                       <label className="switch">
                         <input
