@@ -73,7 +73,7 @@ describe('migrations', () => {
       const dbs = await Promise.all([1, 2, 3, 4].map(() => openPostgres(url.toString(), { poolSize: 2 })));
       const results = await Promise.all(dbs.map((d) => migrate(d)));
       await Promise.all(dbs.map((d) => d.close()));
-      const all = results.flat().sort();
+      const all = results.flat().sort((a, b) => a - b);
       assert.deepEqual(all, listMigrations().map((m) => m.id), 'each migration applied by exactly one process');
       const rows = await base.query('SELECT count(*)::int AS n FROM race.vecron_migrations');
       assert.equal(rows.rows[0].n, listMigrations().length);
