@@ -52,9 +52,9 @@ async function hostile(
   code: WasmErrorCode,
   opts: { limits?: WasmLimits; context?: Record<string, unknown>; msg?: RegExp } = {},
 ): Promise<WasmRunResult> {
-  // The level before: with the same context already passed once to an ordinary module (a large
-  // context costs the host heap room of its own, whatever the guest does with it).
-  if (opts.context) await rt.run({ bytes: echo, functionName: 'echo', input: {}, context: opts.context });
+  // The level before: with the same context already passed to an ordinary module on every worker
+  // (a large context costs each heap that holds it room of its own, whatever the guest does).
+  if (opts.context) await Promise.all(Array.from({ length: POOL }, () => rt.run({ bytes: echo, functionName: 'echo', input: {}, context: opts.context })));
   const before = await rssSettled();
   const timeoutMs = opts.limits?.timeoutMs ?? 5000;
   const t0 = performance.now();
