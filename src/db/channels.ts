@@ -11,6 +11,6 @@ export const JOBS_CHANNEL = 'vecron_jobs';
 
 /**
  * Execution and step status events; payload: the event's JSON, or `{"seq": n}` for one too large
- * for NOTIFY. Sent by the trigger on `status_events` (migration 008), never by hand.
+ * for NOTIFY. Sent by the statement that writes the event into `status_events` (src/state/events.ts), never by hand.
  */
 export const EVENTS_CHANNEL = 'vecron_events';

@@ -7,8 +7,8 @@ export type { StatusEvent, EventFilter };
 
 /**
  * Delivers execution and step status events to this process's subscribers (the live stream).
- * Events are written by the transitions in src/state, into `status_events`, whose trigger sends
- * each on NOTIFY at commit: so an API process sees the changes made by workers in other processes,
+ * Events are written by the transitions in src/state, into `status_events`, by the same statement
+ * that sends each on NOTIFY (delivered at commit): so an API process sees the changes made by workers in other processes,
  * in commit order. Nothing is published from here. A process listens only once someone subscribes.
  */
 /** How long a skipped-over seq counts as pending (a transaction still running), and how many at most. */

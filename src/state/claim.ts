@@ -1,6 +1,6 @@
 import type { Queryable } from '../db/database.ts';
 import type { RunVariableRow } from '../variables/repository.ts';
-import { NOTIFIED, eventsCte } from './events.ts';
+import { eventsCte } from './events.ts';
 import { execFrom, stepFrom } from './statuses.ts';
 import { RESTART_STEP } from './steps.ts';
 
@@ -83,7 +83,7 @@ export async function claimExecutions(db: Queryable, workerId: string, limit: nu
             (SELECT coalesce(jsonb_agg(jsonb_build_object('name', v.name, 'job_id', v.job_id, 'secret', v.secret,
                                'value', v.value, 'encrypted_value', v.encrypted_value)), '[]'::jsonb)
              FROM variables v WHERE v.job_id IS NULL OR v.job_id = claimed.job_id) AS variable_rows
-     FROM claimed LEFT JOIN first_step f ON f.execution_id = claimed.id ${NOTIFIED}`,
+     FROM claimed LEFT JOIN first_step f ON f.execution_id = claimed.id`,
     [workerId, limit, leaseSeconds],
   );
   return rows;

@@ -1,7 +1,7 @@
 import type { Queryable } from '../db/database.ts';
 import { QUEUE_CHANNEL } from '../db/channels.ts';
 import type { JobRecord } from '../jobs/repository.ts';
-import { NOTIFIED, eventsCte } from './events.ts';
+import { eventsCte } from './events.ts';
 
 export type TriggerType = 'schedule' | 'manual' | 'webhook';
 
@@ -56,7 +56,7 @@ export async function enqueueExecution(db: Queryable, job: JobRecord, opts: Enqu
      ), ${eventsCte([{ from: 'e', kind: 'execution', executionId: 'e.id', jobId: 'e.job_id', status: 'e.status', at: 'e.created_at', reason: `e.error->>'code'`, error: 'e.error', phase: 0 }])}
      SELECT e.id, CASE WHEN e.status = 'queued'
                        THEN pg_notify('${QUEUE_CHANNEL}', e.id::text || ' ' || floor(extract(epoch FROM e.run_at) * 1000)::bigint::text) END AS notified
-     FROM e ${NOTIFIED}`,
+     FROM e`,
     [
       job.id,
       version,

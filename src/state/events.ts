@@ -60,14 +60,15 @@ export interface EventSource {
 }
 
 /**
- * Two CTEs: `ev` appends the events of one transition, in order, in the same statement as the
- * change itself (so an event exists exactly when its change committed); `ev_notify` sends each on
- * NOTIFY vecron_events (delivered at commit, in seq order). The statement must join `ev_notify`
- * (`${NOTIFIED}` after its final FROM) for the NOTIFYs to be sent. An event larger than a NOTIFY
+ * A CTE `ev` that appends the events of one transition, in order, in the same statement as the
+ * change itself (so an event exists exactly when its change committed), and sends each on NOTIFY
+ * vecron_events from its RETURNING, row by row in seq order (delivered at commit). A data-modifying
+ * CTE always runs to completion, so the statement need not read it. An event larger than a NOTIFY
  * payload allows (8000 bytes) is announced by its seq alone; listeners read it from the table.
  *
  * (A statement-level trigger on status_events could send the NOTIFYs too, but it cost 0.1-0.2 ms
- * per statement on PostgreSQL 15 here, 2026-12-01, and every claim and success pays it.)
+ * per statement on PostgreSQL 15 here, 2026-12-01, and every claim and success pays it; so did a
+ * separate CTE that collected the events to notify.)
  */
 export function eventsCte(sources: EventSource[]): string {
   const selects = sources.map(
@@ -78,23 +79,17 @@ export function eventsCte(sources: EventSource[]): string {
               ${s.reason ?? 'NULL'}::text AS reason, ${s.error ?? 'NULL'}::jsonb AS error
        FROM ${s.from}`,
   );
+  // The variable parts decide whether the payload fits: ids, status and time take under 250 bytes.
+  const small = `octet_length(coalesce(status_events.error::text, '')) + octet_length(coalesce(status_events.reason, ''))
+                 + octet_length(coalesce(status_events.step_id, '')) < 7500`;
   return `ev AS (
     INSERT INTO status_events (kind, execution_id, job_id, step_id, status, at, reason, error)
     SELECT kind, execution_id, job_id, step_id, status, at, reason, error
     FROM (${selects.join('\n UNION ALL ')}) evs ORDER BY n, o, p
-    RETURNING seq, ${eventJson('status_events')}::text AS payload
-  ), ${NOTIFY_CTE}`;
-}
-
-/** Materialized: evaluated once however the final query joins it, so each NOTIFY is sent once. */
-const NOTIFY_CTE = `ev_notify AS MATERIALIZED (
-    SELECT count(pg_notify('${EVENTS_CHANNEL}', CASE WHEN octet_length(o.payload) < 7900 THEN o.payload
-                                                  ELSE json_build_object('seq', o.seq)::text END)) AS notified
-    FROM (SELECT seq, payload FROM ev ORDER BY seq) o
+    RETURNING seq, pg_notify('${EVENTS_CHANNEL}', CASE WHEN ${small} THEN ${eventJson('status_events')}::text
+                                                  ELSE json_build_object('seq', status_events.seq)::text END) AS notified
   )`;
-
-/** Joined after a transition's final FROM: sends the NOTIFYs of its events. */
-export const NOTIFIED = 'CROSS JOIN ev_notify';
+}
 
 /**
  * Appends events that no row change goes with (tests of the stream use it); the transitions
@@ -104,14 +99,14 @@ export async function appendEvents(
   db: Queryable,
   events: { kind: 'execution' | 'step'; execution_id: string; job_id: string; step_id?: string; status: string; reason?: string; error?: unknown }[],
 ): Promise<StatusEvent[]> {
-  const { rows } = await db.query<{ payload: string }>(
+  const { rows } = await db.query<{ seq: number }>(
     `WITH input AS (
        SELECT * FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::jsonb[]) WITH ORDINALITY
          AS i(kind, execution_id, job_id, step_id, status, reason, error, n)
      ), ${eventsCte([{ from: 'input', kind: 'execution', executionId: 'input.execution_id', jobId: 'input.job_id', stepId: 'input.step_id',
                        status: 'input.status', reason: 'input.reason', error: 'input.error', order: 'input.n', phase: 0 }]).replace(
                        `'execution'::text AS kind`, 'input.kind AS kind')}
-     SELECT ev.payload FROM ev ${NOTIFIED} ORDER BY ev.seq`,
+     SELECT ev.seq FROM ev ORDER BY ev.seq`,
     [
       events.map((e) => e.kind),
       events.map((e) => e.execution_id),
@@ -122,7 +117,7 @@ export async function appendEvents(
       events.map((e) => (e.error === undefined ? null : JSON.stringify(e.error))),
     ],
   );
-  return rows.map((r) => JSON.parse(r.payload));
+  return eventsBySeq(db, rows.map((r) => r.seq));
 }
 
 export interface EventFilter {

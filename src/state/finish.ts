@@ -2,7 +2,7 @@ import type { Queryable } from '../db/database.ts';
 import { QUEUE_CHANNEL } from '../db/channels.ts';
 import { retryDelayMs } from '../queue/backoff.ts';
 import { closeSteps, resetSteps } from './close-steps.ts';
-import { eventError, NOTIFIED, eventsCte } from './events.ts';
+import { eventError, eventsCte } from './events.ts';
 import { SKIP_REASONS, execFrom } from './statuses.ts';
 
 /**
@@ -51,7 +51,7 @@ export async function recordSuccesses(db: Queryable, workerId: string, items: Su
        { from: 's', kind: 'step', executionId: 's.execution_id', jobId: 's.job_id', stepId: 's.step_id', status: `'succeeded'`, at: 's.completed_at', order: 's.n', phase: 0 },
        { from: 'u', kind: 'execution', executionId: 'u.id', jobId: 'u.job_id', status: `'succeeded'`, at: 'u.finished_at', order: 'u.n', phase: 1 },
      ])}
-     SELECT u.id FROM u ${NOTIFIED}`,
+     SELECT u.id FROM u`,
     [
       workerId,
       items.map((x) => x.executionId),
@@ -101,7 +101,7 @@ export async function finishAttempt(
          RETURNING id, job_id, run_at
        ), ${eventsCte([{ from: 'u', kind: 'execution', executionId: 'u.id', jobId: 'u.job_id', status: `'queued'`, error: '$6', phase: 0 }])}
        -- wakes a worker at the retry's time (the payload carries it)
-       SELECT u.id, pg_notify('${QUEUE_CHANNEL}', u.id::text || ' ' || floor(extract(epoch FROM u.run_at) * 1000)::bigint::text) FROM u ${NOTIFIED}`,
+       SELECT u.id, pg_notify('${QUEUE_CHANNEL}', u.id::text || ' ' || floor(extract(epoch FROM u.run_at) * 1000)::bigint::text) FROM u`,
       [exec.id, workerId, runAt, JSON.stringify(err), attemptEntry, eventError(err)],
     );
     return { status: 'queued', runAt, owned: r.rows.length > 0 };
@@ -117,7 +117,7 @@ export async function finishAttempt(
        RETURNING id, job_id, job_snapshot, finished_at
      ), ${close.ctes},
      ${eventsCte([...close.events, { from: 'u', kind: 'execution', executionId: 'u.id', jobId: 'u.job_id', status: '$3', at: 'u.finished_at', error: '$6', phase: 2 }])}
-     SELECT u.id FROM u ${NOTIFIED}`,
+     SELECT u.id FROM u`,
     [exec.id, workerId, status, JSON.stringify(err), attemptEntry, eventError(err), err.step_id ? SKIP_REASONS.afterFailure : SKIP_REASONS.executionFailed],
   );
   return { status, owned: r.rows.length > 0 };
@@ -134,7 +134,7 @@ export async function handBack(db: Queryable, executionId: string, workerId: str
        RETURNING id, job_id
      ), ${reset.ctes},
      ${eventsCte([...reset.events, { from: 'u', kind: 'execution', executionId: 'u.id', jobId: 'u.job_id', status: `'queued'`, reason: `'handed back by a worker shutting down'`, phase: 1 }])}
-     SELECT u.id, pg_notify('${QUEUE_CHANNEL}', u.id::text) FROM u ${NOTIFIED}`,
+     SELECT u.id, pg_notify('${QUEUE_CHANNEL}', u.id::text) FROM u`,
     [executionId, workerId],
   );
   return r.rows.length > 0;

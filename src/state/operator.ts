@@ -1,7 +1,7 @@
 import type { Queryable } from '../db/database.ts';
 import { QUEUE_CHANNEL } from '../db/channels.ts';
 import { closeSteps } from './close-steps.ts';
-import { NOTIFIED, eventsCte } from './events.ts';
+import { eventsCte } from './events.ts';
 import { SKIP_REASONS, execFrom, type ExecutionStatus } from './statuses.ts';
 
 /** What an operator's action found: applied, or the execution's status that refused it (null: no such execution). */
@@ -27,7 +27,7 @@ export async function cancelExecution(db: Queryable, id: string, by: string): Pr
        RETURNING id, job_id, job_snapshot, finished_at, error
      ), ${close.ctes},
      ${eventsCte([...close.events, { from: 'u', kind: 'execution', executionId: 'u.id', jobId: 'u.job_id', status: `'cancelled'`, at: 'u.finished_at', error: 'u.error', phase: 2 }])}
-     SELECT u.id FROM u ${NOTIFIED}`,
+     SELECT u.id FROM u`,
     [id, by, JSON.stringify({ code: 'cancelled', message: `cancelled by ${by}` }), SKIP_REASONS.cancelled],
   );
   return r.rows.length > 0 ? { applied: true } : refusal(db, id);
@@ -44,7 +44,7 @@ export async function retryExecution(db: Queryable, id: string, by: string): Pro
        WHERE id = $1 AND status IN (${execFrom('operator_retry')})
        RETURNING id, job_id
      ), ${eventsCte([{ from: 'u', kind: 'execution', executionId: 'u.id', jobId: 'u.job_id', status: `'queued'`, reason: `'retried by ' || $2::text`, phase: 0 }])}
-     SELECT u.id, pg_notify('${QUEUE_CHANNEL}', u.id::text) FROM u ${NOTIFIED}`,
+     SELECT u.id, pg_notify('${QUEUE_CHANNEL}', u.id::text) FROM u`,
     [id, by],
   );
   return r.rows.length > 0 ? { applied: true } : refusal(db, id);

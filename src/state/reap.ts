@@ -1,7 +1,7 @@
 import type { Queryable } from '../db/database.ts';
 import { QUEUE_CHANNEL } from '../db/channels.ts';
 import { closeSteps, resetSteps } from './close-steps.ts';
-import { NOTIFIED, eventsCte } from './events.ts';
+import { eventsCte } from './events.ts';
 import { SKIP_REASONS, execFrom } from './statuses.ts';
 
 export interface ReapedExecution {
@@ -48,7 +48,7 @@ export async function reapExpiredLeases(db: Queryable): Promise<ReapedExecution[
      ])}
      SELECT x.id, x.job_id, x.status, x.locked_by,
             CASE WHEN x.status = 'queued' THEN pg_notify('${QUEUE_CHANNEL}', x.id::text) END AS woke
-     FROM x ${NOTIFIED}`,
+     FROM x`,
   );
   return rows.map(({ id, job_id, status, locked_by }) => ({ id, job_id, status, locked_by }));
 }

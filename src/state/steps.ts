@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/database.ts';
-import { eventError, NOTIFIED, eventsCte } from './events.ts';
+import { eventError, eventsCte } from './events.ts';
 import { execFrom, stepFrom } from './statuses.ts';
 
 /**
@@ -58,7 +58,7 @@ export async function startStep(
        WHERE r.status IN (${stepFrom('start')})
        RETURNING r.step_id, r.started_at
      ), ${eventsCte([{ from: 'r', kind: 'step', executionId: '$1', jobId: '$3', stepId: 'r.step_id', status: `'running'`, at: 'r.started_at', phase: 0 }])}
-     SELECT 1 FROM r ${NOTIFIED}`,
+     SELECT 1 FROM r`,
     [o.executionId, o.workerId, o.jobId, contextJson, step.id, step.position, step.type, startedAt, attempt],
   );
   return r.rows.length > 0;
@@ -80,7 +80,7 @@ export async function succeedStep(
        WHERE execution_id = $1 AND step_id = $5 AND status IN (${stepFrom('succeed')}) AND EXISTS (SELECT 1 FROM c)
        RETURNING step_id, completed_at
      ), ${eventsCte([{ from: 'r', kind: 'step', executionId: '$1', jobId: '$3', stepId: 'r.step_id', status: `'succeeded'`, at: 'r.completed_at', phase: 0 }])}
-     SELECT 1 FROM r ${NOTIFIED}`,
+     SELECT 1 FROM r`,
     [o.executionId, o.workerId, o.jobId, contextJson, stepId, completedAt, outputJson],
   );
   return r.rows.length > 0;
@@ -102,7 +102,7 @@ export async function failStep(
        WHERE execution_id = $1 AND step_id = $5 AND status IN (${stepFrom('fail')}) AND EXISTS (SELECT 1 FROM c)
        RETURNING step_id, completed_at
      ), ${eventsCte([{ from: 'r', kind: 'step', executionId: '$1', jobId: '$3', stepId: 'r.step_id', status: `'failed'`, at: 'r.completed_at', error: '$8', phase: 0 }])}
-     SELECT 1 FROM r ${NOTIFIED}`,
+     SELECT 1 FROM r`,
     [o.executionId, o.workerId, o.jobId, contextJson, stepId, completedAt, JSON.stringify(error), eventError(error)],
   );
   return r.rows.length > 0;
@@ -121,7 +121,7 @@ export async function skipSteps(db: Queryable, o: StepOwner, steps: StepRef[], r
          WHERE r.status IN (${stepFrom('skip')})
        RETURNING r.step_id, r.position
      ), ${eventsCte([{ from: 'r', kind: 'step', executionId: '$1', jobId: '$3', stepId: 'r.step_id', status: `'skipped'`, reason: '$8', position: 'r.position', phase: 0 }])}
-     SELECT (SELECT count(*) FROM r) AS skipped FROM c ${NOTIFIED}`, // one row while the fence holds
+     SELECT (SELECT count(*) FROM r) AS skipped FROM c`, // one row while the fence holds
     [o.executionId, o.workerId, o.jobId, null, steps.map((s) => s.id), steps.map((s) => s.position), steps.map((s) => s.type), reason],
   );
   return r.rows.length > 0;
