@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Database } from '../db/database.ts';
 import { EVENTS_CHANNEL } from '../db/channels.ts';
-import { eventsAfter, eventsBySeq, oldestEventSeq, pruneEvents, type EventFilter, type StatusEvent } from '../state/events.ts';
+import { eventsAfter, eventsBySeq, oldestEventSeq, latestEventSeq, pruneEvents, type EventFilter, type StatusEvent } from '../state/events.ts';
 
 export type { StatusEvent, EventFilter };
 
@@ -120,6 +120,11 @@ export class EventBus {
   /** The stored events among `seqs` matching `filter`, oldest first. */
   bySeq(seqs: number[], filter: EventFilter): Promise<StatusEvent[]> {
     return eventsBySeq(this.db, seqs, filter);
+  }
+
+  /** The newest stored event's seq (0 when none is stored): where a new stream stands. */
+  latestSeq(): Promise<number> {
+    return latestEventSeq(this.db);
   }
 
   /** The oldest stored event's seq (older ones were pruned), or null when none is stored. */

@@ -154,6 +154,12 @@ export async function oldestEventSeq(db: Queryable): Promise<number | null> {
   return rows[0]?.seq == null ? null : Number(rows[0].seq);
 }
 
+/** The newest stored event's seq, or 0 when none is stored. */
+export async function latestEventSeq(db: Queryable): Promise<number> {
+  const { rows } = await db.query<{ seq: string | number | null }>('SELECT max(seq) AS seq FROM status_events');
+  return rows[0]?.seq == null ? 0 : Number(rows[0].seq);
+}
+
 /**
  * Deletes events older than `retentionSeconds`, oldest first, `batch` at a time (each round reads
  * at most `batch` rows by the primary key, so it costs little when there is nothing to delete).

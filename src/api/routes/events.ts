@@ -94,6 +94,9 @@ export async function eventsRoutes(app: FastifyInstance, ctx: ApiContext): Promi
       (!q.job_id || e.job_id === q.job_id) && (!q.execution_id || e.execution_id === q.execution_id);
     const res = reply.raw;
 
+    // A new stream stands at the newest stored event: a later resync replays only what comes after
+    // it (read before subscribing: the stream promises the events from its subscription on).
+    const startSeq = from === null ? await ctx.events.latestSeq() : 0;
     // Subscribe before reading the replay, so nothing committed in between is lost; live events
     // wait in `held` until the replay is written (and are dropped if the replay already had them).
     let held: StatusEvent[] | null = from === null ? null : [];
@@ -153,20 +156,21 @@ export async function eventsRoutes(app: FastifyInstance, ctx: ApiContext): Promi
       write(`id: ${cursor(high)}\nevent: ${e.kind}\ndata: ${JSON.stringify(e)}\n\n`);
     };
 
-    if (from !== null) {
+    /** Sends the stored events after `c` (the client's Last-Event-ID, or where this stream stands). */
+    const replay = async (c: { high: number; pending: number[] }) => {
       try {
         const sent = new Set<number>();
-        for (const seq of from.pending) carried.set(seq, Date.now() + CARRY_MS);
+        for (const seq of c.pending) carried.set(seq, Date.now() + CARRY_MS);
         const oldest = await ctx.events.oldestSeq();
-        if (oldest !== null && oldest > from.high + 1) {
-          write(`event: resync\ndata: ${JSON.stringify({ reason: `events after ${from.high} up to ${oldest - 1} are no longer stored; reload the current state`, oldest_seq: oldest })}\n\n`);
+        if (oldest !== null && oldest > c.high + 1) {
+          write(`event: resync\ndata: ${JSON.stringify({ reason: `events after ${c.high} up to ${oldest - 1} are no longer stored; reload the current state`, oldest_seq: oldest })}\n\n`);
         }
         // first those that were pending when the client left, then everything after its high mark
-        for (const e of await ctx.events.bySeq(from.pending, filter)) {
-          send(e, from.high);
+        for (const e of await ctx.events.bySeq(c.pending, filter)) {
+          send(e, c.high);
           sent.add(e.seq);
         }
-        for (let after = from.high; !closed; ) {
+        for (let after = c.high; !closed; ) {
           const page = await ctx.events.after(after, filter, REPLAY_PAGE);
           for (const e of page) {
             send(e, e.seq);
@@ -182,9 +186,23 @@ export async function eventsRoutes(app: FastifyInstance, ctx: ApiContext): Promi
         for (const e of held ?? []) send(e, ctx.events.highestSeq);
       }
       held = null;
-    }
+    };
+
+    if (from !== null) await replay(from);
+    else sentHigh = Math.max(sentHigh, startSeq);
     live = (e) => send(e, ctx.events.highestSeq);
     if (closed) return;
+    // The LISTEN connection was lost and is back (src/db): what was NOTIFYed meanwhile never
+    // arrived, so replay from the stored log where this stream stands, holding live events meanwhile.
+    let resyncing: Promise<void> = Promise.resolve();
+    const offResync = ctx.events.onResync(() => {
+      resyncing = resyncing.then(async () => {
+        if (closed) return;
+        held ??= [];
+        await replay({ high: sentHigh, pending: ctx.events.pendingBelow(sentHigh) });
+      });
+    });
+    res.on('close', offResync);
     keepAlive = setInterval(() => write(': keep-alive\n\n'), KEEP_ALIVE_MS);
     keepAlive.unref();
   });
