@@ -15,7 +15,7 @@ describe('dashboard endpoints', () => {
 
   describe('GET /api/v1/schedules/preview', () => {
     const preview = (q: Record<string, string | number>, token?: string | null) =>
-      t.api('GET', `/api/v1/schedules/preview?${new URLSearchParams(Object.entries(q).map(([k, v]) => [k, String(v)]))}`, token === undefined ? {} : { token });
+      t.api('GET', `/api/v1/schedules/preview?${new URLSearchParams(Object.entries(q).map(([k, v]): [string, string] => [k, String(v)]))}`, token === undefined ? {} : { token });
 
     it('gives the next 10 cron fire times in the job zone, as UTC instants and wall-clock times', async () => {
       const r = await preview({ type: 'cron', expression: '0 30 6 ? * MON-FRI', timezone: 'Asia/Ho_Chi_Minh', after: '2026-12-03T20:00:00Z' });
