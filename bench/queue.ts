@@ -72,7 +72,6 @@ import { benchCommand, envInt, machineInfo, writeSection } from './report.ts';
 const HEADING = '## Queue and scheduler (issue 3)';
 const root = new URL('..', import.meta.url).pathname;
 
-
 const N = envInt('BENCH_N', 2000);
 const CONCURRENCY = envInt('BENCH_CONCURRENCY', 8);
 const LAG_SECONDS = envInt('BENCH_LAG_SECONDS', 20);
@@ -91,9 +90,7 @@ const ENQUEUE_BATCH = 50;
 const THROUGHPUT_TIMEOUT_MS = 45_000;
 const LAG_GOAL_MS = 50;
 
-const GRAPHILE_VERSION = (
-  JSON.parse(readFileSync(join(root, 'node_modules/graphile-worker/package.json'), 'utf8')) as { version: string }
-).version;
+const GRAPHILE_VERSION = (JSON.parse(readFileSync(join(root, 'node_modules/graphile-worker/package.json'), 'utf8')) as { version: string }).version;
 
 const log = (msg: string) => process.stderr.write(`[bench queue] ${msg}\n`);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -461,9 +458,7 @@ async function startVecronWorker(db: Database, ctx: Ctx): Promise<VecronWorkerHa
 async function enqueueVecron(db: Database, job: JobRecord, n: number): Promise<void> {
   for (let i = 0; i < n; i += ENQUEUE_BATCH) {
     const k = Math.min(ENQUEUE_BATCH, n - i);
-    await Promise.all(
-      Array.from({ length: k }, () => enqueueExecution(db, job, { trigger: { type: 'manual', time: new Date().toISOString() } })),
-    );
+    await Promise.all(Array.from({ length: k }, () => enqueueExecution(db, job, { trigger: { type: 'manual', time: new Date().toISOString() } })));
   }
 }
 
@@ -931,7 +926,10 @@ async function idleLatencies(ctx: Ctx): Promise<{ name: string; s: Summary }[]> 
       }),
     });
     await unlisten();
-    out.push({ name: 'claimExecutions on an empty queue (limit 8)', s: await timed(200, () => claimExecutions(db, 'bench-probe', CONCURRENCY, LEASE_SECONDS)) });
+    out.push({
+      name: 'claimExecutions on an empty queue (limit 8)',
+      s: await timed(200, () => claimExecutions(db, 'bench-probe', CONCURRENCY, LEASE_SECONDS)),
+    });
     const job = await createJob(db, jobDocument(`latency-${randomBytes(3).toString('hex')}`, ctx.target.url), 'bench');
     out.push({
       name: 'enqueueExecution() of one execution (one statement: row, event, NOTIFY)',
@@ -1024,7 +1022,9 @@ function report(res: Results, m: ReturnType<typeof machineInfo>): { markdown: st
       `(N=${N}, concurrency ${CONCURRENCY}, ${ROUNDS} throughput round(s) per system, ${LAG_JOBS} due per second for ${LAG_SECONDS} s; ` +
       `the whole suite took ${fmtMs(res.totalMs)}). Load average at start ${res.loadStart.map((l) => l.toFixed(1)).join(' / ')}, ` +
       `at the end ${res.loadEnd.map((l) => l.toFixed(1)).join(' / ')} (1/5/15 min)` +
-      (res.loadStart[0] > m.nproc * 0.5 ? ': **other processes were using the machine**, so absolute numbers are low and noisy; the ratios are the useful part.' : '.'),
+      (res.loadStart[0] > m.nproc * 0.5
+        ? ': **other processes were using the machine**, so absolute numbers are low and noisy; the ratios are the useful part.'
+        : '.'),
   );
   out.push('');
   out.push('### Goals');
@@ -1109,19 +1109,25 @@ function report(res: Results, m: ReturnType<typeof machineInfo>): { markdown: st
   );
   out.push('');
   if (v?.statements) {
-    out.push(`vecron worker, statements per execution during the PostgreSQL throughput run (top by total time; mean/p99 as seen by the caller, pool wait included):`);
+    out.push(
+      `vecron worker, statements per execution during the PostgreSQL throughput run (top by total time; mean/p99 as seen by the caller, pool wait included):`,
+    );
     out.push('');
     out.push(statementsTable(v.statements));
     out.push('');
   }
   if (v?.producerStatements) {
-    out.push(`vecron enqueue (\`enqueueExecution()\`: one statement; its duration under load p50 ${v.enqueueTxMs ? fmtMs(v.enqueueTxMs.p50) : 'n/a'}, p99 ${v.enqueueTxMs ? fmtMs(v.enqueueTxMs.p99) : 'n/a'}):`);
+    out.push(
+      `vecron enqueue (\`enqueueExecution()\`: one statement; its duration under load p50 ${v.enqueueTxMs ? fmtMs(v.enqueueTxMs.p50) : 'n/a'}, p99 ${v.enqueueTxMs ? fmtMs(v.enqueueTxMs.p99) : 'n/a'}):`,
+    );
     out.push('');
     out.push(statementsTable(v.producerStatements));
     out.push('');
   }
   if (g?.statements) {
-    out.push(`graphile-worker, statements per job during its throughput run (worker side; \`addJob\` is ${g.producerRoundTrips?.toFixed(1)} statement per job):`);
+    out.push(
+      `graphile-worker, statements per job during its throughput run (worker side; \`addJob\` is ${g.producerRoundTrips?.toFixed(1)} statement per job):`,
+    );
     out.push('');
     out.push(statementsTable(g.statements));
     out.push('');
@@ -1136,10 +1142,7 @@ function vecronLookaheadMs(): number {
   return loadConfig({}).schedulerLookaheadMs;
 }
 
-function observations(
-  res: Results,
-  x: { v?: ThroughputResult; g?: ThroughputResult; vl?: LagResult; gl?: LagResult; ratio: number; nproc: number },
-): string[] {
+function observations(res: Results, x: { v?: ThroughputResult; g?: ThroughputResult; vl?: LagResult; gl?: LagResult; ratio: number; nproc: number }): string[] {
   const o: string[] = [];
   const { v, g, vl, gl, ratio, nproc } = x;
   const idle = (prefix: string) => res.idle.find((s) => s.name.startsWith(prefix))?.s;
@@ -1281,10 +1284,7 @@ async function main(): Promise<number> {
     for (const r of lag) log(`  ${r.system}: p50 ${fmtMs(r.lag.p50)}, p99 ${fmtMs(r.lag.p99)} (${r.lag.n}/${r.expected})`);
     const idle = await phase('idle latencies', () => idleLatencies(ctx));
 
-    const { markdown, ok } = report(
-      { throughput, lag, idle, pgVersion, totalMs: performance.now() - t0, loadStart, loadEnd: loadavg() },
-      machineInfo(),
-    );
+    const { markdown, ok } = report({ throughput, lag, idle, pgVersion, totalMs: performance.now() - t0, loadStart, loadEnd: loadavg() }, machineInfo());
     process.stdout.write(`\n${markdown}\n`);
     if (WRITE_DOCS) {
       writeSection(HEADING, markdown.slice(HEADING.length));

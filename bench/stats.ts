@@ -72,7 +72,10 @@ export type Align = 'left' | 'right' | 'center';
  * `align` gives one alignment per column (default: first column left, the others right).
  */
 export function markdownTable(headers: readonly string[], rows: readonly (readonly unknown[])[], align?: readonly Align[]): string {
-  const cell = (v: unknown) => String(v ?? '').replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  const cell = (v: unknown) =>
+    String(v ?? '')
+      .replace(/\|/g, '\\|')
+      .replace(/\n/g, ' ');
   const al = headers.map((_, i) => align?.[i] ?? (i === 0 ? 'left' : 'right'));
   const head = headers.map(cell);
   const body = rows.map((r) => headers.map((_, i) => cell(r[i])));

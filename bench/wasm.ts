@@ -46,7 +46,6 @@ import { benchCommand, envInt, machineInfo, writeSection } from './report.ts';
 const HEADING = '## WASM runtime (issue 4)';
 const root = new URL('..', import.meta.url).pathname;
 
-
 const ITERATIONS = envInt('BENCH_WASM_ITERATIONS', 2000);
 const WARMUP = envInt('BENCH_WASM_WARMUP', 200, 0);
 const ROUNDS = envInt('BENCH_WASM_ROUNDS', 10);
@@ -197,8 +196,7 @@ async function loadRuntime(): Promise<RuntimeCtor | string> {
   }
 }
 
-const runErr = (r: RunResultLike) =>
-  typeof r.error === 'string' ? r.error : `${r.error?.code ?? 'error'}: ${r.error?.message ?? JSON.stringify(r.error)}`;
+const runErr = (r: RunResultLike) => (typeof r.error === 'string' ? r.error : `${r.error?.code ?? 'error'}: ${r.error?.message ?? JSON.stringify(r.error)}`);
 
 /* ------------------------------------------------------------------------------------------------
  * Wasmtime (PyPI) and Extism children
@@ -264,8 +262,7 @@ interface OverheadRow {
   note: string;
 }
 const overhead: OverheadRow[] = [];
-const addRow = (label: string, samples: number[] | null, note: string) =>
-  overhead.push({ label, s: samples ? summarize(samples) : null, note });
+const addRow = (label: string, samples: number[] | null, note: string) => overhead.push({ label, s: samples ? summarize(samples) : null, note });
 
 type EchoExports = { memory: WMemory; alloc: (n: number) => number; echo: (p: number, l: number) => bigint };
 
@@ -287,7 +284,11 @@ const echoModule = new WA.Module(echoBytes);
   // every 10,000 calls would not matter here (2,200 KB at most).
   const ex = new WA.Instance(echoModule, {}).exports as unknown as EchoExports;
   if (!isDeepStrictEqual(callEcho(ex), inputValue)) throw new Error('raw echo returned something else');
-  addRow('(a) raw V8, one instance reused, same thread', syncSamples(ITERATIONS, WARMUP, () => callEcho(ex)), 'the floor');
+  addRow(
+    '(a) raw V8, one instance reused, same thread',
+    syncSamples(ITERATIONS, WARMUP, () => callEcho(ex)),
+    'the floor',
+  );
 }
 addRow(
   '(b) raw V8, fresh instance per run, same thread',
@@ -317,10 +318,10 @@ const echoInstrumented = new WA.Module(instrument(echoBytes, { memoryMaxPages: M
 {
   // The floor of any design that runs the guest on a worker thread: a postMessage round trip of
   // the same input value (structured clone both ways), no wasm at all.
-  const worker = new Worker(
-    "const { parentPort } = require('node:worker_threads'); parentPort.on('message', (m) => parentPort.postMessage(m));",
-    { eval: true, execArgv: [] },
-  );
+  const worker = new Worker("const { parentPort } = require('node:worker_threads'); parentPort.on('message', (m) => parentPort.postMessage(m));", {
+    eval: true,
+    execArgv: [],
+  });
   let pending: ((v: unknown) => void) | null = null;
   worker.on('message', (m) => pending?.(m));
   const roundTrip = () =>
@@ -329,7 +330,11 @@ const echoInstrumented = new WA.Module(instrument(echoBytes, { memoryMaxPages: M
       worker.postMessage(inputValue);
     });
   if (!isDeepStrictEqual(await roundTrip(), inputValue)) throw new Error('worker echo returned something else');
-  addRow('(w) worker thread round trip only (postMessage of the input value and back), no wasm', await asyncSamples(ITERATIONS, WARMUP, roundTrip), 'the floor of a worker pool');
+  addRow(
+    '(w) worker thread round trip only (postMessage of the input value and back), no wasm',
+    await asyncSamples(ITERATIONS, WARMUP, roundTrip),
+    'the floor of a worker pool',
+  );
   await worker.terminate();
 }
 
@@ -374,9 +379,17 @@ let extismVersion = NA;
     const out = parseChildJson<ExtismOut>(r, 'bench/wasm/extism.mjs');
     extismVersion = out.version;
     const st = out.results['same-thread'];
-    addRow(`(d) Extism JS SDK ${out.version}, one plugin, same thread`, st?.samples ?? null, st?.error ? `failed: ${st.error}` : 'kernel imports, instance reused');
+    addRow(
+      `(d) Extism JS SDK ${out.version}, one plugin, same thread`,
+      st?.samples ?? null,
+      st?.error ? `failed: ${st.error}` : 'kernel imports, instance reused',
+    );
     const w = out.results.worker;
-    addRow(`(d') Extism JS SDK ${out.version}, one plugin, runInWorker`, w?.samples ?? null, w?.error ? `failed: ${w.error}` : 'kernel imports, instance reused');
+    addRow(
+      `(d') Extism JS SDK ${out.version}, one plugin, runInWorker`,
+      w?.samples ?? null,
+      w?.error ? `failed: ${w.error}` : 'kernel imports, instance reused',
+    );
   } catch (err) {
     addRow('(d) Extism JS SDK', null, `failed: ${errText(err)}`);
   }
@@ -577,8 +590,7 @@ try {
     const cC = median(coldParts.map((p) => p.compileMs));
     const cB = median(coldParts.map((p) => p.instrumentMs + p.compileMs));
     const cO = median(coldParts.map((p) => p.compileOriginalMs));
-    const row = (step: string, cold: number, warm: number, note = '') =>
-      prepRows.push({ module: m.label, step, cold, warm, perMbWarm: warm / mib, note });
+    const row = (step: string, cold: number, warm: number, note = '') => prepRows.push({ module: m.label, step, cold, warm, perMbWarm: warm / mib, note });
     if (rt) {
       const note = warmRuntimeErr || coldRuntimeErr ? `failed: ${warmRuntimeErr ?? coldRuntimeErr}` : 'validate + instrument + compile';
       row('rt.prepare (new module)', coldRuntime.length ? median(coldRuntime) : NaN, warmRuntime.length ? median(warmRuntime) : NaN, note);
@@ -587,7 +599,12 @@ try {
     }
     row('instrument + compile', cB, median(warmBoth));
     row('instrument only', cI, median(warmInstrument));
-    row('compile the instrumented module', cC, median(warmCompile), `instrumented size ${(instrument(m.bytes, { memoryMaxPages: MEMORY_MAX_PAGES }).bytes.length / 2 ** 20).toFixed(2)} MiB`);
+    row(
+      'compile the instrumented module',
+      cC,
+      median(warmCompile),
+      `instrumented size ${(instrument(m.bytes, { memoryMaxPages: MEMORY_MAX_PAGES }).bytes.length / 2 ** 20).toFixed(2)} MiB`,
+    );
     row('compile the original only (reference)', cO, median(warmOriginal));
     if (m === modules[0]) {
       if (warmRuntime.length && coldRuntime.length) {
@@ -730,7 +747,17 @@ const prepTable = markdownTable(
   ['left', 'left', 'right', 'right', 'right', 'left'],
 );
 const kernelTable = markdownTable(
-  ['kernel', 'original min / median', 'instrumented min / median', 'slowdown (median)', 'slowdown (min)', 'vecron fuel', 'Wasmtime fuel', 'Wasmtime no fuel (median)', 'Wasmtime fuel slowdown'],
+  [
+    'kernel',
+    'original min / median',
+    'instrumented min / median',
+    'slowdown (median)',
+    'slowdown (min)',
+    'vecron fuel',
+    'Wasmtime fuel',
+    'Wasmtime no fuel (median)',
+    'Wasmtime fuel slowdown',
+  ],
   kernelRows.map((k) => [
     k.label,
     `${fmtMsAdaptive(k.origMin)} / ${fmtMsAdaptive(k.origMed)}`,
@@ -754,12 +781,12 @@ const goals = markdownTable(
   [
     [
       `overhead of a run, p50 < ${GOAL_OVERHEAD_US} us (vecron rt.run)`,
-      vecronRow?.s ? `${fmtUs(vecronRow.s.p50)} (p99 ${fmtUs(vecronRow.s.p99)})` : vecronRow?.note ?? NA,
+      vecronRow?.s ? `${fmtUs(vecronRow.s.p50)} (p99 ${fmtUs(vecronRow.s.p99)})` : (vecronRow?.note ?? NA),
       goal(vecronRow?.s ? vecronRow.s.p50 < GOAL_OVERHEAD_US : null),
     ],
     [
       `cache hit < ${GOAL_CACHE_HIT_MS} ms (p99, echo)`,
-      echoHit?.s ? `p50 ${fmtUs(echoHit.s.p50)}, p99 ${fmtUs(echoHit.s.p99)}` : echoHit?.note ?? NA,
+      echoHit?.s ? `p50 ${fmtUs(echoHit.s.p50)}, p99 ${fmtUs(echoHit.s.p99)}` : (echoHit?.note ?? NA),
       goal(echoHit?.s ? echoHit.s.p99 < GOAL_CACHE_HIT_MS * 1000 : null),
     ],
     [

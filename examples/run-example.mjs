@@ -32,16 +32,19 @@ const ROOT = new URL('..', import.meta.url).pathname;
 const EXAMPLES = {
   'customer-analysis': {
     routes: {
-      'GET /customers': [200, {
-        data: {
-          customers: [
-            { id: 'c1', name: 'Alice', total_orders: 150000 },
-            { id: 'c2', name: 'Bob', total_orders: 75000.5 },
-            { id: 'c3', name: 'Carol', total_orders: 20000 },
-            { id: 'c4', name: 'Dan', total_orders: 10000 },
-          ],
+      'GET /customers': [
+        200,
+        {
+          data: {
+            customers: [
+              { id: 'c1', name: 'Alice', total_orders: 150000 },
+              { id: 'c2', name: 'Bob', total_orders: 75000.5 },
+              { id: 'c3', name: 'Carol', total_orders: 20000 },
+              { id: 'c4', name: 'Dan', total_orders: 10000 },
+            ],
+          },
         },
-      }],
+      ],
     },
     database: 'CREATE TABLE IF NOT EXISTS customer_analysis (execution_id text, customer_id text, name text, revenue numeric, tier text)',
     variables: {},
@@ -124,7 +127,12 @@ async function startVecron(json) {
   const url = `http://127.0.0.1:${port}`;
   say(json, `starting vecron on ${url} (data in ${dataDir})`);
   const deadline = Date.now() + 90_000;
-  while (!(await fetch(`${url}/health`).then((r) => r.ok, () => false))) {
+  while (
+    !(await fetch(`${url}/health`).then(
+      (r) => r.ok,
+      () => false,
+    ))
+  ) {
     if (child.exitCode !== null) throw new Error(`vecron exited with code ${child.exitCode} before answering /health`);
     if (Date.now() > deadline) throw new Error('vecron did not answer /health within 90 s');
     await new Promise((r) => setTimeout(r, 250));
@@ -168,7 +176,8 @@ export async function runExample(name, { json = false } = {}) {
   const doc = JSON.parse(readFileSync(join(folder, 'job.json'), 'utf8'));
   const wasmStep = doc.steps.find((s) => s.type === 'wasm');
   const [moduleName, moduleVersion] = wasmStep.config.module_id.split('@');
-  const wasmFile = readdirSync(join(folder, 'module')).find((f) => f === `${moduleName}.wasm`) ??
+  const wasmFile =
+    readdirSync(join(folder, 'module')).find((f) => f === `${moduleName}.wasm`) ??
     readdirSync(join(folder, 'module')).find((f) => f.endsWith('.wasm') && !f.includes('reactor'));
 
   const cleanup = [];
@@ -216,7 +225,11 @@ export async function runExample(name, { json = false } = {}) {
       expectStatus(await call('PUT', `/api/v1/jobs/${job.id}/variables/${k}`, { value }), [200, 201], `setting ${k}`);
     }
     if (database) {
-      expectStatus(await call('PUT', `/api/v1/jobs/${job.id}/variables/analytics_db`, { value: database.url, secret: true }), [200, 201], 'setting analytics_db');
+      expectStatus(
+        await call('PUT', `/api/v1/jobs/${job.id}/variables/analytics_db`, { value: database.url, secret: true }),
+        [200, 201],
+        'setting analytics_db',
+      );
     }
     say(json, `variables: ${[...Object.keys(variables), ...(database ? ['analytics_db (secret)'] : [])].join(', ')}`);
 
@@ -233,9 +246,20 @@ export async function runExample(name, { json = false } = {}) {
     const steps = execution.steps.map((s) => ({ id: s.id, status: s.status }));
     const received = api.seen.filter((r) => r.method !== 'GET');
     const rows = database
-      ? await database.query('SELECT customer_id, name, revenue::float AS revenue, tier FROM customer_analysis WHERE execution_id = $1 ORDER BY customer_id', [execution.id])
+      ? await database.query('SELECT customer_id, name, revenue::float AS revenue, tier FROM customer_analysis WHERE execution_id = $1 ORDER BY customer_id', [
+          execution.id,
+        ])
       : undefined;
-    const result = { example: name, job_id: job.id, execution_id: execution.id, status: execution.status, error: execution.error ?? null, steps, received, ...(rows ? { rows } : {}) };
+    const result = {
+      example: name,
+      job_id: job.id,
+      execution_id: execution.id,
+      status: execution.status,
+      error: execution.error ?? null,
+      steps,
+      received,
+      ...(rows ? { rows } : {}),
+    };
     if (json) console.log(JSON.stringify(result));
     else {
       console.log(`execution ${execution.id}: ${execution.status}${execution.error ? ` (${execution.error.code}: ${execution.error.message})` : ''}`);

@@ -58,11 +58,11 @@ if (measure) {
 }
 
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
-const child = spawn(
-  process.execPath,
-  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files],
-  { stdio: 'inherit', cwd: root, env },
-);
+const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], {
+  stdio: 'inherit',
+  cwd: root,
+  env,
+});
 child.on('exit', (code, signal) => {
   const testsCode = code ?? (signal ? 1 : 0);
   if (!measure) process.exit(testsCode);

@@ -46,21 +46,14 @@ export class VecronError extends Error {
   }
 
   toJSON(): { code: ErrorCode; message: string; details?: unknown } {
-    return this.details === undefined
-      ? { code: this.code, message: this.message }
-      : { code: this.code, message: this.message, details: this.details };
+    return this.details === undefined ? { code: this.code, message: this.message } : { code: this.code, message: this.message, details: this.details };
   }
 }
 
-export const notFound = (what: string, id: string): VecronError =>
-  new VecronError('not_found', `${what} '${id}' does not exist`);
+export const notFound = (what: string, id: string): VecronError => new VecronError('not_found', `${what} '${id}' does not exist`);
 
 export const validationFailed = (problems: Problem[], what = 'input'): VecronError =>
-  new VecronError(
-    'validation_failed',
-    `${what} is invalid: ` + problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join('; '),
-    { problems },
-  );
+  new VecronError('validation_failed', `${what} is invalid: ` + problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join('; '), { problems });
 
 export function isVecronError(err: unknown): err is VecronError {
   return err instanceof VecronError;

@@ -48,10 +48,27 @@ function genBody(rand: () => number, index: number, firstWork: number): number[]
     return [0x02, 0x40, 0x03, 0x40, ...inner, ...I.get(P1), ...I.i32(1), 0x6b, ...I.tee(P1), ...I.brIf(0), 0x0b, 0x0b];
   };
   const brTable = (): number[] => [
-    0x02, 0x40, 0x02, 0x40, 0x02, 0x40, ...I.get(A), ...I.i32(3), 0x71, 0x0e, 2, 0, 1, 2, 0x0b, ...pick(), 0x0b, ...pick(), 0x0b,
+    0x02,
+    0x40,
+    0x02,
+    0x40,
+    0x02,
+    0x40,
+    ...I.get(A),
+    ...I.i32(3),
+    0x71,
+    0x0e,
+    2,
+    0,
+    1,
+    2,
+    0x0b,
+    ...pick(),
+    0x0b,
+    ...pick(),
+    0x0b,
   ];
-  const call = (): number[] =>
-    index > firstWork ? [...I.get(A), ...I.get(B), ...I.call(firstWork + int(index - firstWork)), ...I.set(B)] : pick();
+  const call = (): number[] => (index > firstWork ? [...I.get(A), ...I.get(B), ...I.call(firstWork + int(index - firstWork)), ...I.set(B)] : pick());
 
   const body: number[] = [...I.get(0), ...I.set(A), ...I.i32(int(1 << 16)), ...I.set(B)];
   for (let n = 8 + int(20); n > 0; n--) {
@@ -80,7 +97,15 @@ export function generateModule(targetBytes = 1 << 20, seed = 0x5eed): Uint8Array
   let size = 200;
   while (size < targetBytes) {
     const body = genBody(rand, funcs.length, firstWork);
-    funcs.push({ type: 1, locals: [[2, T.i32], [1, T.i64], [1, T.f64]], body });
+    funcs.push({
+      type: 1,
+      locals: [
+        [2, T.i32],
+        [1, T.i64],
+        [1, T.f64],
+      ],
+      body,
+    });
     size += body.length + 12;
   }
   return assemble({

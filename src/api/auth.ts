@@ -39,10 +39,7 @@ export function installAuth(app: FastifyInstance, ctx: ApiContext): void {
     }
     req.principal = principal;
     if (!roleAllows(principal.role, need)) {
-      throw new VecronError(
-        'forbidden',
-        `this action needs the ${need} role; the token '${principal.name}' has the ${principal.role} role`,
-      );
+      throw new VecronError('forbidden', `this action needs the ${need} role; the token '${principal.name}' has the ${principal.role} role`);
     }
   });
 

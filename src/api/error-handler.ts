@@ -28,7 +28,10 @@ export const STATUS_BY_CODE: Record<ErrorCode, number> = {
 function schemaProblems(err: FastifyError): Problem[] {
   const ctx = (err as any).validationContext as string | undefined;
   return (err.validation ?? []).map((v: any) => {
-    let path = String(v.instancePath ?? '').replace(/^\//, '').replace(/\/(\d+)(?=\/|$)/g, '[$1]').replace(/\//g, '.');
+    let path = String(v.instancePath ?? '')
+      .replace(/^\//, '')
+      .replace(/\/(\d+)(?=\/|$)/g, '[$1]')
+      .replace(/\//g, '.');
     let message = String(v.message ?? 'is invalid');
     if (v.keyword === 'required') {
       message = `missing required property '${v.params.missingProperty}'`;
@@ -46,11 +49,9 @@ function toVecronError(err: FastifyError, req: FastifyRequest): VecronError | nu
   if (err instanceof VecronError) return err;
   if (err.validation) {
     const problems = schemaProblems(err);
-    return new VecronError(
-      'validation_failed',
-      'request is invalid: ' + problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join('; '),
-      { problems },
-    );
+    return new VecronError('validation_failed', 'request is invalid: ' + problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join('; '), {
+      problems,
+    });
   }
   // The database is away (restart, failover): the request may succeed in a moment.
   if (isTransientDbError(err)) return new VecronError('unavailable', 'the database is unavailable right now; retry in a moment');
@@ -66,7 +67,8 @@ function toVecronError(err: FastifyError, req: FastifyRequest): VecronError | nu
   }
   if (status === 415) return new VecronError('unsupported_media_type', `${err.message}; send Content-Type: application/json`);
   if (status >= 400 && status < 500) {
-    const code: ErrorCode = status === 404 ? 'not_found' : status === 401 ? 'unauthorized' : status === 403 ? 'forbidden' : status === 429 ? 'rate_limited' : 'validation_failed';
+    const code: ErrorCode =
+      status === 404 ? 'not_found' : status === 401 ? 'unauthorized' : status === 403 ? 'forbidden' : status === 429 ? 'rate_limited' : 'validation_failed';
     return new VecronError(code, err.message);
   }
   return null;
@@ -85,7 +87,5 @@ export function installErrorHandling(app: FastifyInstance): void {
       error: { code: 'internal', message: `internal error; quote request id ${req.id} when reporting it` },
     });
   });
-  app.setNotFoundHandler((req, reply) =>
-    reply.status(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` } }),
-  );
+  app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` } }));
 }

@@ -12,9 +12,7 @@ export const jobDocumentSchema = {
     name: 'daily-settlement',
     description: 'Fetch settlement totals every morning',
     schedule: { type: 'cron', expression: '0 30 6 * * ?', timezone: 'Asia/Ho_Chi_Minh' },
-    steps: [
-      { id: 'fetch', name: 'Fetch totals', type: 'http', config: { method: 'GET', url: 'https://bank.example/api/settlements' } },
-    ],
+    steps: [{ id: 'fetch', name: 'Fetch totals', type: 'http', config: { method: 'GET', url: 'https://bank.example/api/settlements' } }],
     variables: { region: 'south' },
     timeout_seconds: 600,
     max_retries: 3,

@@ -13,12 +13,13 @@ const obj = (required: string[], extra: Record<string, unknown> = {}) => ({
   additionalProperties: true,
   properties: { ...Object.fromEntries(required.map((k) => [k, {}])), ...extra },
 });
-const paged = (item: object) => obj(['items', 'total', 'page', 'limit'], {
-  items: { type: 'array', items: item },
-  total: { type: 'integer', minimum: 0 },
-  page: { type: 'integer', minimum: 1 },
-  limit: { type: 'integer', minimum: 1 },
-});
+const paged = (item: object) =>
+  obj(['items', 'total', 'page', 'limit'], {
+    items: { type: 'array', items: item },
+    total: { type: 'integer', minimum: 0 },
+    page: { type: 'integer', minimum: 1 },
+    limit: { type: 'integer', minimum: 1 },
+  });
 const listed = (item: object) => obj(['items'], { items: { type: 'array', items: item } });
 
 const job = obj(['id', 'name', 'steps', 'version'], { id: { type: 'string' }, name: { type: 'string' }, steps: { type: 'array' } });

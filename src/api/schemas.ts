@@ -42,5 +42,10 @@ export function page<T>(items: T[], total: number, q: { page: number; limit: num
 
 /** `?status=failed,dead_lettered` -> ['failed', 'dead_lettered'] (checked by the repository). */
 export function splitStatuses(s: string | undefined): ExecutionStatus[] | undefined {
-  return s ? (s.split(',').map((x) => x.trim()).filter(Boolean) as ExecutionStatus[]) : undefined;
+  return s
+    ? (s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean) as ExecutionStatus[])
+    : undefined;
 }

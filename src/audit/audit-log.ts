@@ -115,10 +115,11 @@ export async function queryAudit(db: Queryable, q: AuditQuery): Promise<{ items:
   if (q.until) add('at < ?', q.until);
   const w = where.length ? `WHERE ${where.join(' AND ')}` : '';
   const total = (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM audit_log ${w}`, params)).rows[0].n;
-  const { rows } = await db.query<any>(
-    `SELECT * FROM audit_log ${w} ORDER BY id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
-    [...params, q.limit, (q.page - 1) * q.limit],
-  );
+  const { rows } = await db.query<any>(`SELECT * FROM audit_log ${w} ORDER BY id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`, [
+    ...params,
+    q.limit,
+    (q.page - 1) * q.limit,
+  ]);
   return {
     total,
     items: rows.map((r) => ({

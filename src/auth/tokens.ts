@@ -89,10 +89,10 @@ export async function createToken(
 /** Makes sure an admin token with exactly `token` exists and is not revoked (VECRON_BOOTSTRAP_TOKEN). */
 export async function ensureBootstrapToken(db: Queryable, key: TokenKey, token: string): Promise<void> {
   // A row stored before migration 010 (plain SHA-256) is brought to HMAC first, so it is not doubled.
-  await db.query(
-    `UPDATE api_tokens SET token_hash = $1, hash_scheme = 'hmac-sha256' WHERE hash_scheme = 'sha256' AND token_hash = $2`,
-    [hashToken(key, token), legacyHash(token)],
-  );
+  await db.query(`UPDATE api_tokens SET token_hash = $1, hash_scheme = 'hmac-sha256' WHERE hash_scheme = 'sha256' AND token_hash = $2`, [
+    hashToken(key, token),
+    legacyHash(token),
+  ]);
   await db.query(
     `INSERT INTO api_tokens (name, role, token_hash, hash_scheme, created_by)
      VALUES ('bootstrap', 'admin', $1, 'hmac-sha256', 'VECRON_BOOTSTRAP_TOKEN')
@@ -120,10 +120,7 @@ export async function listTokens(db: Queryable): Promise<TokenInfo[]> {
 }
 
 export async function revokeToken(db: Queryable, id: string): Promise<TokenInfo> {
-  const { rows } = await db.query<TokenRow>(
-    `UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id::text = $1 RETURNING *`,
-    [id],
-  );
+  const { rows } = await db.query<TokenRow>(`UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id::text = $1 RETURNING *`, [id]);
   if (!rows[0]) throw notFound('token', id);
   return toInfo(rows[0]);
 }

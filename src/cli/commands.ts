@@ -99,7 +99,14 @@ token
   .action(async (opts: { role: TokenRole; name: string; json?: boolean }) => {
     await withTokenDb(async (db, config) => {
       const t = await createToken(db, tokenKeyFor(config), { name: opts.name, role: opts.role, createdBy: 'cli' });
-      await writeAudit(db, { actorName: 'cli', action: 'token.create', resourceType: 'token', resourceId: t.id, outcome: 'success', details: { name: t.name, role: t.role } });
+      await writeAudit(db, {
+        actorName: 'cli',
+        action: 'token.create',
+        resourceType: 'token',
+        resourceId: t.id,
+        outcome: 'success',
+        details: { name: t.name, role: t.role },
+      });
       process.stdout.write(opts.json ? JSON.stringify(t, null, 2) + '\n' : `${t.token}\n`);
       if (!opts.json) process.stderr.write(`created ${t.role} token '${t.name}' (id ${t.id}); store it now, it is not shown again\n`);
     });

@@ -89,59 +89,64 @@ program
   .option('--table-limit <n>', "table entries, all tables together (the step's table_limit)", positiveInt('--table-limit'), 100_000)
   .option('--json', 'print one machine-readable JSON object')
   .description('run a module locally with the server runtime and its limits')
-  .action(async (moduleArg: string | undefined, opts: { function: string; input?: string; fuel: number; timeout: number; memory: number; tableLimit: number; json?: boolean }) => {
-    let file: string;
-    let input: unknown = {};
-    try {
-      file = findModule(moduleArg);
-      if (opts.input) {
-        const text = opts.input === '-' ? readFileSync(0, 'utf8') : readFileSync(resolve(opts.input), 'utf8');
-        try {
-          input = JSON.parse(text);
-        } catch (err) {
-          throw new Error(`${opts.input} is not valid JSON: ${(err as Error).message}`);
-        }
-      }
-    } catch (err) {
-      process.stderr.write(`wasm-cli: ${(err as Error).message}\n`);
-      process.exit(2);
-    }
-    const bytes = new Uint8Array(readFileSync(file));
-    const rt = new WasmRuntime({ poolSize: 1, cacheDir: null });
-    try {
-      let result: WasmRunResult;
+  .action(
+    async (
+      moduleArg: string | undefined,
+      opts: { function: string; input?: string; fuel: number; timeout: number; memory: number; tableLimit: number; json?: boolean },
+    ) => {
+      let file: string;
+      let input: unknown = {};
       try {
-        result = await rt.run({
-          bytes,
-          functionName: opts.function,
-          input,
-          context: input as Record<string, unknown>,
-          limits: { fuel: opts.fuel, timeoutMs: opts.timeout * 1000, memoryMb: opts.memory, tableLimit: opts.tableLimit },
-          env: { JOB_ID: 'local', EXECUTION_ID: 'local' },
-        });
+        file = findModule(moduleArg);
+        if (opts.input) {
+          const text = opts.input === '-' ? readFileSync(0, 'utf8') : readFileSync(resolve(opts.input), 'utf8');
+          try {
+            input = JSON.parse(text);
+          } catch (err) {
+            throw new Error(`${opts.input} is not valid JSON: ${(err as Error).message}`);
+          }
+        }
       } catch (err) {
-        // A module refused before it runs (invalid binary, foreign import, ...).
-        const e = err as { code?: string; message: string };
-        const failure = { ok: false, error: { code: e.code ?? 'invalid_module', message: e.message }, file };
-        if (opts.json) process.stdout.write(JSON.stringify(failure) + '\n');
-        else process.stderr.write(`error ${failure.error.code}: ${failure.error.message}\n`);
-        process.exitCode = 1;
-        return;
+        process.stderr.write(`wasm-cli: ${(err as Error).message}\n`);
+        process.exit(2);
       }
-      const verdict = verdictOf(result);
-      const route = result.ok ? routeText(result.output) : { route: null, text: null };
-      const passed = verdict.error === null && route.error === undefined;
-      if (opts.json) {
-        const verdictJson = passed
-          ? { ok: true }
-          : { ok: false, error: verdict.error ?? { code: 'routing_error', message: route.error! } };
-        process.stdout.write(JSON.stringify({ file, ...result, verdict: verdictJson, ...(route.route && route.route.kind !== 'none' ? { route: route.route } : {}) }) + '\n');
-      } else printHuman(result, file, verdict, route);
-      process.exitCode = passed ? 0 : 1;
-    } finally {
-      await rt.close();
-    }
-  });
+      const bytes = new Uint8Array(readFileSync(file));
+      const rt = new WasmRuntime({ poolSize: 1, cacheDir: null });
+      try {
+        let result: WasmRunResult;
+        try {
+          result = await rt.run({
+            bytes,
+            functionName: opts.function,
+            input,
+            context: input as Record<string, unknown>,
+            limits: { fuel: opts.fuel, timeoutMs: opts.timeout * 1000, memoryMb: opts.memory, tableLimit: opts.tableLimit },
+            env: { JOB_ID: 'local', EXECUTION_ID: 'local' },
+          });
+        } catch (err) {
+          // A module refused before it runs (invalid binary, foreign import, ...).
+          const e = err as { code?: string; message: string };
+          const failure = { ok: false, error: { code: e.code ?? 'invalid_module', message: e.message }, file };
+          if (opts.json) process.stdout.write(JSON.stringify(failure) + '\n');
+          else process.stderr.write(`error ${failure.error.code}: ${failure.error.message}\n`);
+          process.exitCode = 1;
+          return;
+        }
+        const verdict = verdictOf(result);
+        const route = result.ok ? routeText(result.output) : { route: null, text: null };
+        const passed = verdict.error === null && route.error === undefined;
+        if (opts.json) {
+          const verdictJson = passed ? { ok: true } : { ok: false, error: verdict.error ?? { code: 'routing_error', message: route.error! } };
+          process.stdout.write(
+            JSON.stringify({ file, ...result, verdict: verdictJson, ...(route.route && route.route.kind !== 'none' ? { route: route.route } : {}) }) + '\n',
+          );
+        } else printHuman(result, file, verdict, route);
+        process.exitCode = passed ? 0 : 1;
+      } finally {
+        await rt.close();
+      }
+    },
+  );
 
 registerRegistryCommands(program);
 

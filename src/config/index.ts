@@ -63,12 +63,14 @@ interface Setting<T> {
   parse: Parser<T>;
 }
 
-const int = (min: number, max: number): Parser<number> => (raw) => {
-  if (!/^-?\d+$/.test(raw.trim())) throw new Error(`must be a whole number, got '${raw}'`);
-  const n = Number(raw);
-  if (n < min || n > max) throw new Error(`must be between ${min} and ${max}, got ${n}`);
-  return n;
-};
+const int =
+  (min: number, max: number): Parser<number> =>
+  (raw) => {
+    if (!/^-?\d+$/.test(raw.trim())) throw new Error(`must be a whole number, got '${raw}'`);
+    const n = Number(raw);
+    if (n < min || n > max) throw new Error(`must be between ${min} and ${max}, got ${n}`);
+    return n;
+  };
 const bool: Parser<boolean> = (raw) => {
   const v = raw.trim().toLowerCase();
   if (['1', 'true', 'yes', 'on'].includes(v)) return true;
@@ -76,10 +78,12 @@ const bool: Parser<boolean> = (raw) => {
   throw new Error(`must be true or false, got '${raw}'`);
 };
 const str: Parser<string> = (raw) => raw;
-const oneOf = <T extends string>(values: readonly T[]): Parser<T> => (raw) => {
-  if (!values.includes(raw as T)) throw new Error(`must be one of ${values.join(', ')}, got '${raw}'`);
-  return raw as T;
-};
+const oneOf =
+  <T extends string>(values: readonly T[]): Parser<T> =>
+  (raw) => {
+    if (!values.includes(raw as T)) throw new Error(`must be one of ${values.join(', ')}, got '${raw}'`);
+    return raw as T;
+  };
 const postgresUrl: Parser<string> = (raw) => {
   let u: URL;
   try {
@@ -99,7 +103,10 @@ const token: Parser<string> = (raw) => {
   return raw;
 };
 const roles: Parser<Role[]> = (raw) => {
-  const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const list = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const bad = list.filter((r) => !['api', 'scheduler', 'worker'].includes(r));
   if (bad.length || list.length === 0) {
     throw new Error(`must be a comma-separated list of api, scheduler, worker; got '${raw}'`);
@@ -112,12 +119,23 @@ export const settings = {
   host: { env: 'HOST', description: 'Address the API server binds to.', default: '0.0.0.0', parse: str },
   databaseUrl: {
     env: 'DATABASE_URL',
-    description: 'PostgreSQL connection URL. When unset, an embedded PGlite database is kept in `$VECRON_DATA_DIR/pglite` (one process only; not durable across power loss).',
+    description:
+      'PostgreSQL connection URL. When unset, an embedded PGlite database is kept in `$VECRON_DATA_DIR/pglite` (one process only; not durable across power loss).',
     default: null,
     parse: postgresUrl,
   },
-  dataDir: { env: 'VECRON_DATA_DIR', description: 'Directory for the embedded database and the blob store.', default: './data', parse: (r: string) => resolve(r) },
-  blobDir: { env: 'VECRON_BLOB_DIR', description: 'Directory of the filesystem blob store (modules, job files). Default `$VECRON_DATA_DIR/blobs`.', default: null, parse: (r: string) => resolve(r) },
+  dataDir: {
+    env: 'VECRON_DATA_DIR',
+    description: 'Directory for the embedded database and the blob store.',
+    default: './data',
+    parse: (r: string) => resolve(r),
+  },
+  blobDir: {
+    env: 'VECRON_BLOB_DIR',
+    description: 'Directory of the filesystem blob store (modules, job files). Default `$VECRON_DATA_DIR/blobs`.',
+    default: null,
+    parse: (r: string) => resolve(r),
+  },
   bootstrapToken: {
     env: 'VECRON_BOOTSTRAP_TOKEN',
     description: 'When set, an admin API token with exactly this value is ensured at start (for automation). At least 16 characters.',
@@ -126,7 +144,8 @@ export const settings = {
   },
   secretKey: {
     env: 'VECRON_SECRET_KEY',
-    description: 'Key that encrypts secret variables at rest (any string of 32+ characters). When unset, a random key is created in `$VECRON_DATA_DIR/secret.key`; every process of a cluster must share the same key.',
+    description:
+      'Key that encrypts secret variables at rest (any string of 32+ characters). When unset, a random key is created in `$VECRON_DATA_DIR/secret.key`; every process of a cluster must share the same key.',
     default: null,
     parse: (raw: string) => {
       if (raw.length < 32) throw new Error('must be at least 32 characters long');
@@ -134,38 +153,165 @@ export const settings = {
     },
   },
   roles: { env: 'VECRON_ROLES', description: 'Roles this process plays: any of api, scheduler, worker.', default: 'api,scheduler,worker', parse: roles },
-  logLevel: { env: 'VECRON_LOG_LEVEL', description: 'Log level (pino): fatal, error, warn, info, debug, trace, silent.', default: 'info', parse: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const) },
+  logLevel: {
+    env: 'VECRON_LOG_LEVEL',
+    description: 'Log level (pino): fatal, error, warn, info, debug, trace, silent.',
+    default: 'info',
+    parse: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
+  },
   workerConcurrency: { env: 'VECRON_WORKER_CONCURRENCY', description: 'Executions one worker process runs at once.', default: '4', parse: int(1, 256) },
-  leaseSeconds: { env: 'VECRON_LEASE_SECONDS', description: 'How long a claimed execution stays owned without a heartbeat before another worker may take it over.', default: '30', parse: int(2, 3600) },
-  pollIntervalMs: { env: 'VECRON_POLL_INTERVAL_MS', description: 'Queue polling interval, the fallback when no LISTEN/NOTIFY wake-up arrives.', default: '1000', parse: int(10, 60000) },
-  schedulerIntervalMs: { env: 'VECRON_SCHEDULER_INTERVAL_MS', description: 'Longest sleep between scheduler rounds; a scheduler also wakes exactly at the next fire time and when a job changes.', default: '200', parse: int(10, 60000) },
-  shutdownGraceSeconds: { env: 'VECRON_SHUTDOWN_GRACE_SECONDS', description: 'On SIGTERM/SIGINT, how long running executions may finish before they are handed back to the queue.', default: '25', parse: int(0, 3600) },
-  misfireThresholdSeconds: { env: 'VECRON_MISFIRE_THRESHOLD_SECONDS', description: 'A fire time later than this (scheduler down or stalled) is a misfire, handled by the job\'s misfire_policy instead of being run late (Quartz\'s default, 60 s: a short stall or restart still runs every fire time).', default: '60', parse: int(1, 86400) },
-  schedulerLookaheadMs: { env: 'VECRON_SCHEDULER_LOOKAHEAD_MS', description: 'Fire times this close are queued ahead and started by the workers exactly on time (0 = queue them when due).', default: '1000', parse: int(0, 60000) },
-  eventRetentionSeconds: { env: 'VECRON_EVENT_RETENTION_SECONDS', description: 'How long status events are stored for clients of the event stream that reconnect (`Last-Event-ID`); older ones are pruned every minute.', default: '3600', parse: int(60, 30 * 86400) },
+  leaseSeconds: {
+    env: 'VECRON_LEASE_SECONDS',
+    description: 'How long a claimed execution stays owned without a heartbeat before another worker may take it over.',
+    default: '30',
+    parse: int(2, 3600),
+  },
+  pollIntervalMs: {
+    env: 'VECRON_POLL_INTERVAL_MS',
+    description: 'Queue polling interval, the fallback when no LISTEN/NOTIFY wake-up arrives.',
+    default: '1000',
+    parse: int(10, 60000),
+  },
+  schedulerIntervalMs: {
+    env: 'VECRON_SCHEDULER_INTERVAL_MS',
+    description: 'Longest sleep between scheduler rounds; a scheduler also wakes exactly at the next fire time and when a job changes.',
+    default: '200',
+    parse: int(10, 60000),
+  },
+  shutdownGraceSeconds: {
+    env: 'VECRON_SHUTDOWN_GRACE_SECONDS',
+    description: 'On SIGTERM/SIGINT, how long running executions may finish before they are handed back to the queue.',
+    default: '25',
+    parse: int(0, 3600),
+  },
+  misfireThresholdSeconds: {
+    env: 'VECRON_MISFIRE_THRESHOLD_SECONDS',
+    description:
+      "A fire time later than this (scheduler down or stalled) is a misfire, handled by the job's misfire_policy instead of being run late (Quartz's default, 60 s: a short stall or restart still runs every fire time).",
+    default: '60',
+    parse: int(1, 86400),
+  },
+  schedulerLookaheadMs: {
+    env: 'VECRON_SCHEDULER_LOOKAHEAD_MS',
+    description: 'Fire times this close are queued ahead and started by the workers exactly on time (0 = queue them when due).',
+    default: '1000',
+    parse: int(0, 60000),
+  },
+  eventRetentionSeconds: {
+    env: 'VECRON_EVENT_RETENTION_SECONDS',
+    description: 'How long status events are stored for clients of the event stream that reconnect (`Last-Event-ID`); older ones are pruned every minute.',
+    default: '3600',
+    parse: int(60, 30 * 86400),
+  },
   dbPoolSize: { env: 'VECRON_DB_POOL_SIZE', description: 'PostgreSQL connections per process (ignored for PGlite).', default: '10', parse: int(1, 200) },
-  stepDbPoolSize: { env: 'VECRON_STEP_DB_POOL_SIZE', description: 'Connections per process to each database that `database` steps use (one pool per connection string, closed at shutdown).', default: '5', parse: int(1, 100) },
-  s3Endpoint: { env: 'VECRON_S3_ENDPOINT', description: 'S3-compatible endpoint URL (e.g. MinIO `http://127.0.0.1:9000`). Setting `VECRON_S3_BUCKET` switches the blob store to S3.', default: null, parse: str },
+  stepDbPoolSize: {
+    env: 'VECRON_STEP_DB_POOL_SIZE',
+    description: 'Connections per process to each database that `database` steps use (one pool per connection string, closed at shutdown).',
+    default: '5',
+    parse: int(1, 100),
+  },
+  s3Endpoint: {
+    env: 'VECRON_S3_ENDPOINT',
+    description: 'S3-compatible endpoint URL (e.g. MinIO `http://127.0.0.1:9000`). Setting `VECRON_S3_BUCKET` switches the blob store to S3.',
+    default: null,
+    parse: str,
+  },
   s3Bucket: { env: 'VECRON_S3_BUCKET', description: 'S3 bucket of the blob store. When unset, blobs live in `VECRON_BLOB_DIR`.', default: null, parse: str },
   s3Region: { env: 'VECRON_S3_REGION', description: 'S3 region.', default: 'us-east-1', parse: str },
   s3AccessKeyId: { env: 'VECRON_S3_ACCESS_KEY_ID', description: 'S3 access key id (else the AWS default chain).', default: null, parse: str },
   s3SecretAccessKey: { env: 'VECRON_S3_SECRET_ACCESS_KEY', description: 'S3 secret access key.', default: null, parse: str },
   s3ForcePathStyle: { env: 'VECRON_S3_FORCE_PATH_STYLE', description: 'Use path-style bucket addressing (needed for MinIO).', default: 'true', parse: bool },
   wasmPoolSize: { env: 'VECRON_WASM_POOL_SIZE', description: 'Worker threads that run WebAssembly steps.', default: '2', parse: int(1, 64) },
-  requireSignedModules: { env: 'VECRON_REQUIRE_SIGNED_MODULES', description: 'Refuse WASM module uploads without a valid Ed25519 signature.', default: 'false', parse: bool },
-  wasmMaxModuleBytes: { env: 'VECRON_WASM_MAX_MODULE_BYTES', description: 'Largest WASM module accepted at upload, in bytes.', default: '33554432', parse: int(1024, 2 ** 31 - 1) },
-  wasmMaxMemoryMb: { env: 'VECRON_WASM_MAX_MEMORY_MB', description: 'Largest memory a WASM module may declare as its initial size (checked at upload), in MiB.', default: '1024', parse: int(1, 4096) },
-  wasmMaxTableElements: { env: 'VECRON_WASM_MAX_TABLE_ELEMENTS', description: 'Largest initial size of a WASM module\'s tables, all tables together, in entries (checked at upload; a step\'s `table_limit`, default 100000, clamps them at run time).', default: '1000000', parse: int(1, 10_000_000) },
-  wasmCacheDir: { env: 'VECRON_WASM_CACHE_DIR', description: 'Directory of instrumented, precompiled-once WASM modules. Default `$VECRON_DATA_DIR/wasm-cache`.', default: null, parse: (r: string) => resolve(r) },
-  maxBodyBytes: { env: 'VECRON_MAX_BODY_BYTES', description: 'Largest accepted upload (WASM modules), in bytes.', default: '52428800', parse: int(1024, 2 ** 31 - 1) },
-  maxJsonBytes: { env: 'VECRON_MAX_JSON_BYTES', description: 'Largest accepted JSON request body (jobs, variables, tokens, ...), in bytes; refused with 413 before it is read past the limit.', default: '1048576', parse: int(1024, 2 ** 31 - 1) },
-  jsonMaxDepth: { env: 'VECRON_JSON_MAX_DEPTH', description: 'Deepest nesting of arrays and objects accepted in a JSON request body (and a JSON webhook payload); checked before parsing.', default: '64', parse: int(2, 1000) },
-  jsonMaxKeys: { env: 'VECRON_JSON_MAX_KEYS', description: 'Most object keys plus array elements accepted in one JSON request body (and a JSON webhook payload); checked before parsing.', default: '20000', parse: int(10, 10_000_000) },
-  egressAllow: { env: 'VECRON_EGRESS_ALLOW', description: 'Destinations steps may connect to although the egress policy would refuse them: comma-separated CIDR ranges, addresses and host-name globs (`*.corp.example`). An allowed address beats VECRON_EGRESS_DENY and the default-refused classes; an allowed host name only beats VECRON_EGRESS_DENY. See docs/security.md.', default: null, parse: parseEgressRules },
-  egressDeny: { env: 'VECRON_EGRESS_DENY', description: 'Destinations steps may not connect to, besides the default-refused classes (link-local, cloud metadata, multicast, unspecified, broadcast, vecron\'s own address): CIDR ranges, addresses and host-name globs, e.g. `127.0.0.0/8,::1/128,10.0.0.0/8` to lock loopback and private ranges down. See docs/security.md.', default: null, parse: parseEgressRules },
-  webhookMaxBytes: { env: 'VECRON_WEBHOOK_MAX_BYTES', description: 'Largest webhook body, in bytes; the job and its secret are looked up before the body is read, and a larger body is refused (413) without being buffered.', default: '1048576', parse: int(1, 2 ** 31 - 1) },
-  webhookToleranceSeconds: { env: 'VECRON_WEBHOOK_TOLERANCE_SECONDS', description: 'How far `X-Vecron-Timestamp` of a signed webhook may be from the server clock, in seconds; signatures seen within this window are refused as replays.', default: '300', parse: int(10, 86400) },
-  webhookMaxFailuresPerMinute: { env: 'VECRON_WEBHOOK_MAX_FAILURES_PER_MINUTE', description: 'Failed webhook signatures accepted per source address in a minute (and 5 times as many per job, from all sources); more are answered 429 without reading the body. Counted cluster-wide.', default: '20', parse: int(1, 1_000_000) },
+  requireSignedModules: {
+    env: 'VECRON_REQUIRE_SIGNED_MODULES',
+    description: 'Refuse WASM module uploads without a valid Ed25519 signature.',
+    default: 'false',
+    parse: bool,
+  },
+  wasmMaxModuleBytes: {
+    env: 'VECRON_WASM_MAX_MODULE_BYTES',
+    description: 'Largest WASM module accepted at upload, in bytes.',
+    default: '33554432',
+    parse: int(1024, 2 ** 31 - 1),
+  },
+  wasmMaxMemoryMb: {
+    env: 'VECRON_WASM_MAX_MEMORY_MB',
+    description: 'Largest memory a WASM module may declare as its initial size (checked at upload), in MiB.',
+    default: '1024',
+    parse: int(1, 4096),
+  },
+  wasmMaxTableElements: {
+    env: 'VECRON_WASM_MAX_TABLE_ELEMENTS',
+    description:
+      "Largest initial size of a WASM module's tables, all tables together, in entries (checked at upload; a step's `table_limit`, default 100000, clamps them at run time).",
+    default: '1000000',
+    parse: int(1, 10_000_000),
+  },
+  wasmCacheDir: {
+    env: 'VECRON_WASM_CACHE_DIR',
+    description: 'Directory of instrumented, precompiled-once WASM modules. Default `$VECRON_DATA_DIR/wasm-cache`.',
+    default: null,
+    parse: (r: string) => resolve(r),
+  },
+  maxBodyBytes: {
+    env: 'VECRON_MAX_BODY_BYTES',
+    description: 'Largest accepted upload (WASM modules), in bytes.',
+    default: '52428800',
+    parse: int(1024, 2 ** 31 - 1),
+  },
+  maxJsonBytes: {
+    env: 'VECRON_MAX_JSON_BYTES',
+    description: 'Largest accepted JSON request body (jobs, variables, tokens, ...), in bytes; refused with 413 before it is read past the limit.',
+    default: '1048576',
+    parse: int(1024, 2 ** 31 - 1),
+  },
+  jsonMaxDepth: {
+    env: 'VECRON_JSON_MAX_DEPTH',
+    description: 'Deepest nesting of arrays and objects accepted in a JSON request body (and a JSON webhook payload); checked before parsing.',
+    default: '64',
+    parse: int(2, 1000),
+  },
+  jsonMaxKeys: {
+    env: 'VECRON_JSON_MAX_KEYS',
+    description: 'Most object keys plus array elements accepted in one JSON request body (and a JSON webhook payload); checked before parsing.',
+    default: '20000',
+    parse: int(10, 10_000_000),
+  },
+  egressAllow: {
+    env: 'VECRON_EGRESS_ALLOW',
+    description:
+      'Destinations steps may connect to although the egress policy would refuse them: comma-separated CIDR ranges, addresses and host-name globs (`*.corp.example`). An allowed address beats VECRON_EGRESS_DENY and the default-refused classes; an allowed host name only beats VECRON_EGRESS_DENY. See docs/security.md.',
+    default: null,
+    parse: parseEgressRules,
+  },
+  egressDeny: {
+    env: 'VECRON_EGRESS_DENY',
+    description:
+      "Destinations steps may not connect to, besides the default-refused classes (link-local, cloud metadata, multicast, unspecified, broadcast, vecron's own address): CIDR ranges, addresses and host-name globs, e.g. `127.0.0.0/8,::1/128,10.0.0.0/8` to lock loopback and private ranges down. See docs/security.md.",
+    default: null,
+    parse: parseEgressRules,
+  },
+  webhookMaxBytes: {
+    env: 'VECRON_WEBHOOK_MAX_BYTES',
+    description:
+      'Largest webhook body, in bytes; the job and its secret are looked up before the body is read, and a larger body is refused (413) without being buffered.',
+    default: '1048576',
+    parse: int(1, 2 ** 31 - 1),
+  },
+  webhookToleranceSeconds: {
+    env: 'VECRON_WEBHOOK_TOLERANCE_SECONDS',
+    description:
+      'How far `X-Vecron-Timestamp` of a signed webhook may be from the server clock, in seconds; signatures seen within this window are refused as replays.',
+    default: '300',
+    parse: int(10, 86400),
+  },
+  webhookMaxFailuresPerMinute: {
+    env: 'VECRON_WEBHOOK_MAX_FAILURES_PER_MINUTE',
+    description:
+      'Failed webhook signatures accepted per source address in a minute (and 5 times as many per job, from all sources); more are answered 429 without reading the body. Counted cluster-wide.',
+    default: '20',
+    parse: int(1, 1_000_000),
+  },
 } satisfies Record<string, Setting<unknown>>;
 
 type Settings = typeof settings;
@@ -188,11 +334,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
   }
   if (problems.length) {
-    throw new VecronError(
-      'invalid_config',
-      'invalid configuration: ' + problems.map((p) => `${p.path} ${p.message}`).join('; '),
-      { problems },
-    );
+    throw new VecronError('invalid_config', 'invalid configuration: ' + problems.map((p) => `${p.path} ${p.message}`).join('; '), { problems });
   }
   const p = v as Parsed;
   const dataDir = p.dataDir as string;

@@ -51,10 +51,7 @@ export async function openDatabase(config: Config, opts: OpenOptions = {}): Prom
       db = await openPostgres(config.databaseUrl, { poolSize: config.dbPoolSize, onError: opts.onError });
     } catch (err) {
       const u = new URL(config.databaseUrl);
-      throw new VecronError(
-        'unavailable',
-        `cannot connect to PostgreSQL at ${u.hostname}:${u.port || 5432}${u.pathname}: ${(err as Error).message}`,
-      );
+      throw new VecronError('unavailable', `cannot connect to PostgreSQL at ${u.hostname}:${u.port || 5432}${u.pathname}: ${(err as Error).message}`);
     }
   } else {
     const dir = join(config.dataDir, 'pglite');

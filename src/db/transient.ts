@@ -32,6 +32,7 @@ export function isTransientDbError(err: unknown): boolean {
 /** A short text for logs and /health: the SQLSTATE or errno, and the message. */
 export function describeDbError(err: unknown): string {
   const e = err as { code?: unknown; message?: unknown; errors?: unknown[] };
-  const msg = typeof e?.message === 'string' && e.message ? e.message : Array.isArray(e?.errors) && e.errors.length ? describeDbError(e.errors[0]) : String(err);
+  const msg =
+    typeof e?.message === 'string' && e.message ? e.message : Array.isArray(e?.errors) && e.errors.length ? describeDbError(e.errors[0]) : String(err);
   return typeof e?.code === 'string' && !msg.includes(e.code) ? `${msg} (${e.code})` : msg;
 }

@@ -57,8 +57,7 @@ let settings: EgressSettings = { allow: EMPTY_RULES, deny: EMPTY_RULES };
 
 /** Sets the operator's lists (at start, from the config; tests set their own). */
 export function configureEgress(s: { allow?: string | EgressRules | null; deny?: string | EgressRules | null }): void {
-  const rules = (r: string | EgressRules | null | undefined): EgressRules =>
-    r == null ? EMPTY_RULES : typeof r === 'string' ? parseEgressRules(r) : r;
+  const rules = (r: string | EgressRules | null | undefined): EgressRules => (r == null ? EMPTY_RULES : typeof r === 'string' ? parseEgressRules(r) : r);
   settings = { allow: rules(s.allow), deny: rules(s.deny) };
 }
 
@@ -121,13 +120,16 @@ export interface Refusal {
 
 /** The step error for a refused destination; never retried (the policy will not change by itself). */
 export class EgressDenied extends StepError {
-  constructor(readonly host: string, readonly address: string | null, readonly port: number, readonly refusal: Refusal) {
+  constructor(
+    readonly host: string,
+    readonly address: string | null,
+    readonly port: number,
+    readonly refusal: Refusal,
+  ) {
     const where = address && address !== host ? `${host} (${address}):${port}` : `${host}:${port}`;
     super(
       'egress_denied',
-      `egress policy refused the connection to ${where}: ${refusal.reason}` +
-        (refusal.rule ? ` (${refusal.rule})` : '') +
-        `; setting: ${refusal.setting}`,
+      `egress policy refused the connection to ${where}: ${refusal.reason}` + (refusal.rule ? ` (${refusal.rule})` : '') + `; setting: ${refusal.setting}`,
       { retryable: false, details: { host, address, port, reason: refusal.reason, rule: refusal.rule ?? null, setting: refusal.setting } },
     );
   }
@@ -239,11 +241,7 @@ export async function resolveEgress(host: string, port: number): Promise<EgressT
  * lookup: connect.ts checks them before connecting.
  */
 export function egressLookup(port: number) {
-  return (
-    hostname: string,
-    options: { all?: boolean } | number | undefined,
-    callback: (err: Error | null, address: any, family?: number) => void,
-  ): void => {
+  return (hostname: string, options: { all?: boolean } | number | undefined, callback: (err: Error | null, address: any, family?: number) => void): void => {
     resolveEgress(hostname, port).then(
       (t) => {
         if (typeof options === 'object' && options?.all) callback(null, [{ address: t.address, family: t.family }]);

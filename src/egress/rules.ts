@@ -20,10 +20,18 @@ export const EMPTY_RULES: EgressRules = { cidrs: [], hosts: [] };
 const HOST_GLOB = /^[a-z0-9*?_.-]+$/;
 
 /** Lower-case, without a trailing dot or IPv6 brackets: the form host rules are matched against. */
-export const normalizeHost = (host: string): string => host.trim().toLowerCase().replace(/^\[|\]$/g, '').replace(/\.$/, '');
+export const normalizeHost = (host: string): string =>
+  host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '')
+    .replace(/\.$/, '');
 
 function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const body = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${body}$`);
 }
 

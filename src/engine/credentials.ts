@@ -6,8 +6,7 @@
  */
 import { MASK } from './masking.ts';
 
-const CREDENTIAL_NAME =
-  /token|key|secret|passw|pwd|signature|credential|session|cookie|^auth|^proxy-auth|^(sig|code|pass)$/i;
+const CREDENTIAL_NAME = /token|key|secret|passw|pwd|signature|credential|session|cookie|^auth|^proxy-auth|^(sig|code|pass)$/i;
 
 export const isCredentialName = (name: string): boolean => CREDENTIAL_NAME.test(name);
 

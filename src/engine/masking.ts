@@ -73,13 +73,9 @@ export type Masker = (value: unknown) => unknown;
  * object keys) replaced by `***`, longest secrets first. Without secrets it returns values unchanged.
  */
 export function createMasker(secretValues: readonly string[]): Masker {
-  const needles = [
-    ...new Set(
-      secretValues
-        .filter((s): s is string => typeof s === 'string' && s.length >= MIN_MASKED_LENGTH)
-        .flatMap(variants),
-    ),
-  ].sort((a, b) => b.length - a.length);
+  const needles = [...new Set(secretValues.filter((s): s is string => typeof s === 'string' && s.length >= MIN_MASKED_LENGTH).flatMap(variants))].sort(
+    (a, b) => b.length - a.length,
+  );
   if (needles.length === 0) return (value) => value;
 
   // Alternation tries the alternatives in order: longest first, so a secret that contains another

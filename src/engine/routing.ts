@@ -15,12 +15,13 @@ export type Route = { kind: 'none' } | { kind: 'end' } | { kind: 'goto'; ids: st
 export function routeOf(output: unknown, stepId: string): Route {
   if (output === null || typeof output !== 'object' || Array.isArray(output)) return { kind: 'none' };
   const o = output as Record<string, unknown>;
-  const hasOne = Object.prototype.hasOwnProperty.call(o, 'next_step') && o.next_step !== null && o.next_step !== undefined;
-  const hasMany = Object.prototype.hasOwnProperty.call(o, 'next_steps') && o.next_steps !== null && o.next_steps !== undefined;
+  const hasOne = Object.hasOwn(o, 'next_step') && o.next_step !== null && o.next_step !== undefined;
+  const hasMany = Object.hasOwn(o, 'next_steps') && o.next_steps !== null && o.next_steps !== undefined;
   if (!hasOne && !hasMany) return { kind: 'none' };
   if (hasOne && hasMany) throw routingError(`step '${stepId}' routed with both next_step and next_steps; give one`);
   if (hasOne) {
-    if (typeof o.next_step !== 'string' || o.next_step === '') throw routingError(`step '${stepId}' routed to next_step ${JSON.stringify(o.next_step)}: it must be a step id`);
+    if (typeof o.next_step !== 'string' || o.next_step === '')
+      throw routingError(`step '${stepId}' routed to next_step ${JSON.stringify(o.next_step)}: it must be a step id`);
     return { kind: 'goto', ids: [o.next_step] };
   }
   if (!Array.isArray(o.next_steps) || o.next_steps.some((x) => typeof x !== 'string' || x === '')) {

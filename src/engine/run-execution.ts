@@ -142,7 +142,14 @@ export async function runExecution(exec: ClaimedExecution, env: EngineEnv, signa
       await recordStepSuccess(step, se, result);
       if (routingFailure) return failedOutcome(routingFailure, step.id);
       if (last) {
-        await fenced(() => skipSteps(env.db, owner, skipped.map((i) => stepRef(job, i)), SKIP_REASONS.offRoute));
+        await fenced(() =>
+          skipSteps(
+            env.db,
+            owner,
+            skipped.map((i) => stepRef(job, i)),
+            SKIP_REASONS.offRoute,
+          ),
+        );
         return { status: 'succeeded', contextJson: takeContext(se) };
       }
     }
@@ -239,7 +246,16 @@ async function runStep(step: Step, s: StepEnv, contextJson: string | null): Prom
     const ctxJson = takeContext(s);
     await fenced(() => failStep(env.db, owner, step.id, completedAt, errJson, ctxJson));
     s.log.warn({ step: step.id, code: error.code, err: errJson.message }, 'step failed');
-    return { status: 'failed', error: { code: error.code, message: `step '${step.id}' failed: ${errJson.message}`, retryable: error.retryable, step_id: step.id, details: errJson.details } };
+    return {
+      status: 'failed',
+      error: {
+        code: error.code,
+        message: `step '${step.id}' failed: ${errJson.message}`,
+        retryable: error.retryable,
+        step_id: step.id,
+        details: errJson.details,
+      },
+    };
   }
 
   const masked = mask(storedFormOf(output ?? null));
@@ -274,13 +290,16 @@ async function runStepOnce(step: Step, s: StepEnv): Promise<unknown> {
   const onParent = () => ac.abort(s.signal.reason);
   if (s.signal.aborted) throw s.signal.reason;
   s.signal.addEventListener('abort', onParent, { once: true });
-  const timer = setTimeout(() => {
-    ac.abort(
-      deadline === stepLimit && stepLimit < s.deadline
-        ? new StepError('step_timeout', `step '${step.id}' exceeded its timeout of ${step.timeout_seconds}s`)
-        : new StepError('job_timeout', `job '${s.job.name}' exceeded its timeout of ${s.job.timeout_seconds}s during step '${step.id}'`),
-    );
-  }, Math.max(0, deadline - now));
+  const timer = setTimeout(
+    () => {
+      ac.abort(
+        deadline === stepLimit && stepLimit < s.deadline
+          ? new StepError('step_timeout', `step '${step.id}' exceeded its timeout of ${step.timeout_seconds}s`)
+          : new StepError('job_timeout', `job '${s.job.name}' exceeded its timeout of ${s.job.timeout_seconds}s during step '${step.id}'`),
+      );
+    },
+    Math.max(0, deadline - now),
+  );
   const ctx: StepRunContext = {
     jobId: s.exec.job_id,
     executionId: s.exec.id,

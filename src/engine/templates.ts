@@ -111,7 +111,7 @@ function describe(v: unknown): string {
   return `a ${typeof v}`;
 }
 
-const hasOwn = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
+const hasOwn = (o: object, k: string): boolean => Object.hasOwn(o, k);
 
 /** Looks a parsed reference up in the context; throws a template_error saying where it failed. */
 function lookup(ref: string, segs: PathSegment[], context: Record<string, unknown>): unknown {
@@ -194,7 +194,13 @@ function tokenize(s: string): Part[] {
       }
       if (text) parts.push({ text });
       text = '';
-      parts.push({ ref: `variables.${m[1]}`, segs: [{ kind: 'key', key: 'variables' }, { kind: 'key', key: m[1] }] });
+      parts.push({
+        ref: `variables.${m[1]}`,
+        segs: [
+          { kind: 'key', key: 'variables' },
+          { kind: 'key', key: m[1] },
+        ],
+      });
       i += m[0].length;
     } else {
       text += c;
@@ -257,9 +263,7 @@ export function findTemplateReferences(value: unknown): string[] {
 }
 
 /** A reference found in a JSON value, with where it is written (keys and array indexes from the value's root). */
-export type LocatedReference =
-  | { at: (string | number)[]; ref: string; segs: PathSegment[] }
-  | { at: (string | number)[]; error: string };
+export type LocatedReference = { at: (string | number)[]; ref: string; segs: PathSegment[] } | { at: (string | number)[]; error: string };
 
 /**
  * Every reference in the strings of a JSON value with the path of the string it is written in, in

@@ -82,10 +82,7 @@ export async function listExecutions(db: Queryable, q: ExecutionListQuery): Prom
   if (q.statuses?.length) {
     const bad = q.statuses.filter((s) => !(EXECUTION_STATUSES as readonly string[]).includes(s));
     if (bad.length) {
-      throw new VecronError(
-        'validation_failed',
-        `unknown execution status '${bad[0]}' (expected one of ${EXECUTION_STATUSES.join(', ')})`,
-      );
+      throw new VecronError('validation_failed', `unknown execution status '${bad[0]}' (expected one of ${EXECUTION_STATUSES.join(', ')})`);
     }
     params.push(q.statuses);
     where.push(`status = ANY($${params.length}::text[])`);
@@ -111,21 +108,21 @@ export async function getExecution(db: Queryable, id: string): Promise<Execution
   const byId = new Map(steps.rows.map((s) => [s.step_id as string, s]));
   // A step row exists once the step has started; the others are shown from the job's snapshot.
   const planned: { id: string; type: string }[] = (rows[0] as any).job_snapshot?.steps ?? [];
-  const pending = planned
-    .map((p, position) => ({ step_id: p.id, position, type: p.type, status: 'pending', attempt: 0 }))
-    .filter((p) => !byId.has(p.step_id));
-  view.steps = [...steps.rows, ...pending].sort((a, b) => a.position - b.position).map((s) => ({
-    id: s.step_id,
-    position: s.position,
-    type: s.type,
-    status: s.status,
-    reason: s.reason ?? null,
-    attempt: s.attempt,
-    output: s.output ?? null,
-    error: s.error ?? null,
-    started_at: iso(s.started_at),
-    completed_at: iso(s.completed_at),
-    duration_ms: ms(s.started_at, s.completed_at),
-  }));
+  const pending = planned.map((p, position) => ({ step_id: p.id, position, type: p.type, status: 'pending', attempt: 0 })).filter((p) => !byId.has(p.step_id));
+  view.steps = [...steps.rows, ...pending]
+    .sort((a, b) => a.position - b.position)
+    .map((s) => ({
+      id: s.step_id,
+      position: s.position,
+      type: s.type,
+      status: s.status,
+      reason: s.reason ?? null,
+      attempt: s.attempt,
+      output: s.output ?? null,
+      error: s.error ?? null,
+      started_at: iso(s.started_at),
+      completed_at: iso(s.completed_at),
+      duration_ms: ms(s.started_at, s.completed_at),
+    }));
   return view;
 }

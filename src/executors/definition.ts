@@ -7,7 +7,6 @@
  */
 import type { Problem } from '../errors.ts';
 import type { StepExecutorModule } from './executor.ts';
-import { StepError } from '../engine/step-error.ts';
 
 /** A JSON schema object as ajv reads it. Besides standard keywords, two extensions are honoured by
  * the job validator's error messages (ajv ignores them, OpenAPI tolerates `x-` keys):

@@ -24,14 +24,13 @@ export const stepDefinitions = registry({
 export type StepType = keyof typeof stepDefinitions;
 
 /** Canonical config type of a step type, e.g. `StepConfigOf<'http'>` = HttpStepConfig. */
-export type StepConfigOf<K extends StepType> =
-  (typeof stepDefinitions)[K] extends StepDefinition<any, infer C> ? C : never;
+export type StepConfigOf<K extends StepType> = (typeof stepDefinitions)[K] extends StepDefinition<any, infer C> ? C : never;
 
 /** Step type names in registry order: `['http', 'database', 'file', 'sftp', 'wasm']`. */
 export const stepTypes = Object.keys(stepDefinitions) as StepType[];
 
 export function isStepType(v: unknown): v is StepType {
-  return typeof v === 'string' && Object.prototype.hasOwnProperty.call(stepDefinitions, v);
+  return typeof v === 'string' && Object.hasOwn(stepDefinitions, v);
 }
 
 /** Seed variant name (`HttpRequest`) -> definition. */

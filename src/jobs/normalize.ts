@@ -12,13 +12,7 @@
  * at the path the user wrote: `steps[0].step_type.HttpRequest.url`, not `steps[0].config.url`.
  */
 import type { Problem } from '../errors.ts';
-import {
-  type PathSegment,
-  formatPath,
-  isPlainObject,
-  pascalToSnake,
-  seedVariant,
-} from '../executors/definition.ts';
+import { type PathSegment, formatPath, isPlainObject, pascalToSnake, seedVariant } from '../executors/definition.ts';
 import { isStepType, stepDefinitions, stepDefinitionsBySeedName, stepTypes } from '../executors/definitions.ts';
 import { DEFAULT_TIMEZONE } from '../scheduler/timezone.ts';
 import { IGNORED_JOB_PROPERTIES, SCHEDULE_TYPES } from './types.ts';
@@ -79,10 +73,7 @@ function walkSeed(rest: readonly PathSegment[], start: unknown): PathSegment[] {
   let i = 0;
   while (i < rest.length) {
     const seg = rest[i];
-    const has =
-      typeof seg === 'number'
-        ? Array.isArray(node) && seg < node.length
-        : isPlainObject(node) && Object.prototype.hasOwnProperty.call(node, seg);
+    const has = typeof seg === 'number' ? Array.isArray(node) && seg < node.length : isPlainObject(node) && Object.hasOwn(node, seg);
     if (has) {
       out.push(seg);
       node = (node as Record<string, unknown>)[seg as string];
@@ -161,8 +152,8 @@ function normalizeSchedule(raw: unknown, regions: Region[], problems: Problem[])
 function normalizeStep(raw: unknown, i: number, regions: Region[], problems: Problem[]): unknown {
   if (!isPlainObject(raw)) return cloneJson(raw);
   const at = (...rest: PathSegment[]) => formatPath(['steps', i, ...rest]);
-  const hasType = Object.prototype.hasOwnProperty.call(raw, 'type');
-  const hasSeed = Object.prototype.hasOwnProperty.call(raw, 'step_type');
+  const hasType = Object.hasOwn(raw, 'type');
+  const hasSeed = Object.hasOwn(raw, 'step_type');
   let step: Record<string, unknown>;
 
   if (hasType && hasSeed) {
@@ -175,8 +166,7 @@ function normalizeStep(raw: unknown, i: number, regions: Region[], problems: Pro
     problems.push({
       path: at(),
       message:
-        `missing required property 'type' (one of ${stepTypes.join(', ')}), or 'step_type' in the seed shape ` +
-        `(e.g. {"step_type": {"HttpRequest": {...}}})`,
+        `missing required property 'type' (one of ${stepTypes.join(', ')}), or 'step_type' in the seed shape ` + `(e.g. {"step_type": {"HttpRequest": {...}}})`,
     });
     step = cloneJson(without(raw, 'config'));
   } else if (hasType) {
@@ -250,9 +240,7 @@ export function normalizeJobDocument(input: unknown): NormalizedJob {
   const doc = without(input, ...IGNORED_JOB_PROPERTIES, 'schedule', 'steps');
   if ('schedule' in input) doc.schedule = normalizeSchedule(input.schedule, regions, problems);
   if ('steps' in input) {
-    doc.steps = Array.isArray(input.steps)
-      ? input.steps.map((s, i) => normalizeStep(s, i, regions, problems))
-      : cloneJson(input.steps);
+    doc.steps = Array.isArray(input.steps) ? input.steps.map((s, i) => normalizeStep(s, i, regions, problems)) : cloneJson(input.steps);
   }
   return { document: cloneJson(doc), problems, userPath };
 }

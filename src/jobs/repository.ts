@@ -42,7 +42,9 @@ export function toJobRecord(r: JobRow): JobRecord {
  * the job that holds it; the constraint still guards a race between the check and the write.
  */
 function nameTaken(name: string, existingId?: string): VecronError {
-  return new VecronError('conflict', `a job named '${name}' already exists${existingId ? ` (id ${existingId})` : ''}`,
+  return new VecronError(
+    'conflict',
+    `a job named '${name}' already exists${existingId ? ` (id ${existingId})` : ''}`,
     existingId ? { existing_job_id: existingId } : undefined,
   );
 }
@@ -111,10 +113,11 @@ export async function listJobs(db: Queryable, q: JobListQuery): Promise<{ items:
   }
   const w = where.length ? `WHERE ${where.join(' AND ')}` : '';
   const total = (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM jobs ${w}`, params)).rows[0].n;
-  const { rows } = await db.query<JobRow>(
-    `SELECT * FROM jobs ${w} ORDER BY name LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
-    [...params, q.limit, (q.page - 1) * q.limit],
-  );
+  const { rows } = await db.query<JobRow>(`SELECT * FROM jobs ${w} ORDER BY name LIMIT $${params.length + 1} OFFSET $${params.length + 2}`, [
+    ...params,
+    q.limit,
+    (q.page - 1) * q.limit,
+  ]);
   return { items: rows.map(toJobRecord), total };
 }
 

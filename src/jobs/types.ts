@@ -24,9 +24,7 @@ export interface StepCommon {
 }
 
 /** A step of type K; `Step` alone is the union over all step types (narrow on `type`). */
-export type Step<K extends StepType = StepType> = K extends StepType
-  ? StepCommon & { type: K; config: StepConfigOf<K> }
-  : never;
+export type Step<K extends StepType = StepType> = K extends StepType ? StepCommon & { type: K; config: StepConfigOf<K> } : never;
 
 export interface CronScheduleSpec {
   type: 'cron';

@@ -15,14 +15,7 @@ import { locateTemplateReferences } from '../engine/templates.ts';
 import { cronExpressionProblem, parseCron } from '../scheduler/cron.ts';
 import { isValidTimeZone, timeZoneProblem } from '../scheduler/timezone.ts';
 import { describeJsonType, normalizeJobDocument } from './normalize.ts';
-import {
-  JOB_DEFAULTS,
-  JOB_LIMITS,
-  type JobDefinition,
-  type Schedule,
-  STEP_ID_PATTERN,
-  type Step,
-} from './types.ts';
+import { JOB_DEFAULTS, JOB_LIMITS, type JobDefinition, type Schedule, STEP_ID_PATTERN, type Step } from './types.ts';
 
 export type JobValidationResult = { ok: true; job: JobDefinition } | { ok: false; problems: Problem[] };
 
@@ -149,9 +142,7 @@ const ajv = new Ajv({
 });
 
 const validateEnvelope = ajv.compile(envelopeSchema);
-const validateConfig = Object.fromEntries(
-  stepTypes.map((t) => [t, ajv.compile(stepDefinitions[t].configSchema)]),
-) as Record<StepType, ValidateFunction>;
+const validateConfig = Object.fromEntries(stepTypes.map((t) => [t, ajv.compile(stepDefinitions[t].configSchema)])) as Record<StepType, ValidateFunction>;
 
 /* ------------------------------------------------------------------------------------------------
  * ajv errors -> human problems
@@ -224,9 +215,7 @@ function suggestion(name: string, known: string[]): string {
 
 function discriminatorValues(schema: unknown, tag: string): string[] {
   const oneOf = isPlainObject(schema) && Array.isArray(schema.oneOf) ? schema.oneOf : [];
-  return oneOf
-    .map((b: any) => b?.properties?.[tag]?.const)
-    .filter((v: unknown): v is string => typeof v === 'string');
+  return oneOf.map((b: any) => b?.properties?.[tag]?.const).filter((v: unknown): v is string => typeof v === 'string');
 }
 
 function humanize(errors: readonly ErrorObject[], root: unknown): RawProblem[] {
@@ -328,8 +317,7 @@ function humanize(errors: readonly ErrorObject[], root: unknown): RawProblem[] {
  * Cross-field checks
  * ---------------------------------------------------------------------------------------------- */
 
-const ISO_TIMESTAMP =
-  /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?([Zz]|([+-])(\d{2}):?(\d{2}))$/;
+const ISO_TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?([Zz]|([+-])(\d{2}):?(\d{2}))$/;
 
 /** Parses an ISO-8601 / RFC 3339 timestamp with an explicit offset; returns the instant or a message. */
 export function parseTimestamp(s: string): Date | string {

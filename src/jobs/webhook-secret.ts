@@ -33,10 +33,7 @@ export async function storeWebhookSecret(tx: Queryable, key: Buffer, jobId: stri
 
 /** A job's webhook secret in clear, or null when it has none. */
 export async function loadWebhookSecret(db: Queryable, key: Buffer, jobId: string): Promise<string | null> {
-  const { rows } = await db.query<{ encrypted_secret: string }>(
-    'SELECT encrypted_secret FROM job_webhook_secrets WHERE job_id = $1',
-    [jobId],
-  );
+  const { rows } = await db.query<{ encrypted_secret: string }>('SELECT encrypted_secret FROM job_webhook_secrets WHERE job_id = $1', [jobId]);
   return rows[0] ? decryptSecret(key, rows[0].encrypted_secret) : null;
 }
 

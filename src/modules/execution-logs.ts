@@ -77,9 +77,10 @@ export async function logsOfExecution(db: Queryable, executionId: string, module
 
 export async function logsOfModule(db: Queryable, moduleId: string, q: { page: number; limit: number }): Promise<{ items: WasmLogView[]; total: number }> {
   const total = Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM wasm_execution_logs WHERE module_id = $1', [moduleId])).rows[0].n);
-  const { rows } = await db.query(
-    'SELECT * FROM wasm_execution_logs WHERE module_id = $1 ORDER BY created_at DESC, id LIMIT $2 OFFSET $3',
-    [moduleId, q.limit, (q.page - 1) * q.limit],
-  );
+  const { rows } = await db.query('SELECT * FROM wasm_execution_logs WHERE module_id = $1 ORDER BY created_at DESC, id LIMIT $2 OFFSET $3', [
+    moduleId,
+    q.limit,
+    (q.page - 1) * q.limit,
+  ]);
   return { items: rows.map(toView), total };
 }

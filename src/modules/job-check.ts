@@ -22,7 +22,10 @@ export async function checkJobModules(db: Queryable, def: JobDefinition): Promis
     try {
       module = await findModuleByRef(db, ref);
     } catch {
-      problems.push({ path: `steps[${i}].config.module_id`, message: `no module '${formatRef(ref)}' in the registry (upload it first: POST /api/v1/wasm/modules)` });
+      problems.push({
+        path: `steps[${i}].config.module_id`,
+        message: `no module '${formatRef(ref)}' in the registry (upload it first: POST /api/v1/wasm/modules)`,
+      });
       continue;
     }
     if (containsTemplate(function_name)) continue;

@@ -32,7 +32,9 @@ function toKey(r: any): AuthorKey {
 
 export function checkAuthor(author: unknown, path = 'author'): string {
   if (typeof author !== 'string' || !AUTHOR.test(author.trim())) {
-    throw new VecronError('validation_failed', `${path} must be 1-255 printable characters`, { problems: [{ path, message: 'must be 1-255 printable characters' }] });
+    throw new VecronError('validation_failed', `${path} must be 1-255 printable characters`, {
+      problems: [{ path, message: 'must be 1-255 printable characters' }],
+    });
   }
   return author.trim();
 }
@@ -45,10 +47,12 @@ export async function addAuthorKey(
   const author = checkAuthor(input.author);
   const key = parsePublicKey(input.public_key);
   try {
-    const { rows } = await db.query(
-      `INSERT INTO wasm_author_keys (author, public_key, description, created_by) VALUES ($1, $2, $3, $4) RETURNING *`,
-      [author, key, input.description ?? null, actor],
-    );
+    const { rows } = await db.query(`INSERT INTO wasm_author_keys (author, public_key, description, created_by) VALUES ($1, $2, $3, $4) RETURNING *`, [
+      author,
+      key,
+      input.description ?? null,
+      actor,
+    ]);
     return toKey(rows[0]);
   } catch (err) {
     if ((err as { code?: string }).code === '23505') {

@@ -6,15 +6,7 @@
 import picomatch from 'picomatch';
 import { VecronError, validationFailed, type Problem } from '../errors.ts';
 
-export const PERMISSION_TYPES = [
-  'http:read',
-  'http:write',
-  'database:read',
-  'database:write',
-  'file:read',
-  'file:write',
-  'network:external',
-] as const;
+export const PERMISSION_TYPES = ['http:read', 'http:write', 'database:read', 'database:write', 'file:read', 'file:write', 'network:external'] as const;
 
 export type PermissionType = (typeof PERMISSION_TYPES)[number];
 

@@ -28,9 +28,11 @@ export function versionProblem(v: string): string | null {
   if (/^[vV]\d/.test(v)) return `must be ${VERSION_RULE}, without a leading 'v'${got}`;
   if (v.includes('+')) return `must be ${VERSION_RULE}; build metadata ('+...') is not accepted, as it does not order versions${got}`;
   const core = v.split('-')[0];
-  if (/^\d+(\.\d+)?$/.test(core)) return `must be ${VERSION_RULE}: all three numbers are required, e.g. '${[...core.split('.'), '0', '0'].slice(0, 3).join('.')}'${got}`;
+  if (/^\d+(\.\d+)?$/.test(core))
+    return `must be ${VERSION_RULE}: all three numbers are required, e.g. '${[...core.split('.'), '0', '0'].slice(0, 3).join('.')}'${got}`;
   if (/^\d+\.\d+\.\d+$/.test(core) && /(^|\.)0\d/.test(core)) return `must be ${VERSION_RULE}: numbers must not have leading zeros${got}`;
-  if (/^\d+\.\d+\.\d+$/.test(core)) return `must be ${VERSION_RULE}: the pre-release after '-' must be dot-separated letters, digits and '-', numbers without leading zeros${got}`;
+  if (/^\d+\.\d+\.\d+$/.test(core))
+    return `must be ${VERSION_RULE}: the pre-release after '-' must be dot-separated letters, digits and '-', numbers without leading zeros${got}`;
   return `must be ${VERSION_RULE}${got}`;
 }
 

@@ -132,7 +132,10 @@ export class ModuleRegistry {
     const sig = parseSignature(given);
     const keys = await activeKeysOf(this.deps.db, author);
     if (keys.length === 0) {
-      throw new VecronError('invalid_signature', `no trusted public key is registered for author '${author}'; an admin registers one with POST /api/v1/wasm/keys`);
+      throw new VecronError(
+        'invalid_signature',
+        `no trusted public key is registered for author '${author}'; an admin registers one with POST /api/v1/wasm/keys`,
+      );
     }
     const key = findSigningKey(bytes, sig, keys);
     if (!key) {
@@ -229,7 +232,10 @@ export class ModuleRegistry {
     } catch (err) {
       if ((err as { code?: string }).code === 'not_found') {
         await this.integrityAlert(module, 'missing', null, context);
-        throw new VecronError('integrity_check_failed', `the bytes of module ${module.name}@${module.version} (${module.id}) are missing from the blob store at ${module.minio_path}`);
+        throw new VecronError(
+          'integrity_check_failed',
+          `the bytes of module ${module.name}@${module.version} (${module.id}) are missing from the blob store at ${module.minio_path}`,
+        );
       }
       throw err;
     }
@@ -314,4 +320,3 @@ export class ModuleRegistry {
     });
   }
 }
-

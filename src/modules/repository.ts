@@ -71,10 +71,7 @@ export function toView(r: ModuleRow): ModuleView {
   };
 }
 
-export async function insertModule(
-  db: Queryable,
-  m: Omit<ModuleRow, 'created_at' | 'updated_at' | 'enabled'>,
-): Promise<ModuleRow> {
+export async function insertModule(db: Queryable, m: Omit<ModuleRow, 'created_at' | 'updated_at' | 'enabled'>): Promise<ModuleRow> {
   try {
     const { rows } = await db.query<ModuleRow>(
       `INSERT INTO wasm_modules (id, name, version, description, author, minio_path, hash, size_bytes, signed_by_key, info, created_by)
@@ -144,12 +141,21 @@ export async function listModules(db: Queryable, q: ModuleListQuery): Promise<{ 
   return { items: rows.map(toView), total };
 }
 
-export async function listPermissions(db: Queryable, moduleId: string): Promise<(Permission & { id: string; created_at: string; created_by: string | null })[]> {
+export async function listPermissions(
+  db: Queryable,
+  moduleId: string,
+): Promise<(Permission & { id: string; created_at: string; created_by: string | null })[]> {
   const { rows } = await db.query<any>(
     'SELECT id, permission_type, resource_pattern, created_at, created_by FROM wasm_module_permissions WHERE module_id = $1 ORDER BY seq',
     [moduleId],
   );
-  return rows.map((r) => ({ id: r.id, type: r.permission_type, resource_pattern: r.resource_pattern, created_at: iso(r.created_at)!, created_by: r.created_by }));
+  return rows.map((r) => ({
+    id: r.id,
+    type: r.permission_type,
+    resource_pattern: r.resource_pattern,
+    created_at: iso(r.created_at)!,
+    created_by: r.created_by,
+  }));
 }
 
 /** Replaces (`replace`) or extends a module's permissions; an added permission it already has is not added twice. */

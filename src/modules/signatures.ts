@@ -28,7 +28,10 @@ export function parsePublicKey(input: string): string {
     }
     return Buffer.from(key.export({ format: 'jwk' }).x!, 'base64url').toString('hex');
   }
-  throw new VecronError('validation_failed', 'public_key: give the Ed25519 public key as 64 hex digits (32 bytes) or as a PEM "PUBLIC KEY" block (wasm-cli keygen prints both)');
+  throw new VecronError(
+    'validation_failed',
+    'public_key: give the Ed25519 public key as 64 hex digits (32 bytes) or as a PEM "PUBLIC KEY" block (wasm-cli keygen prints both)',
+  );
 }
 
 function publicKeyObject(hex: string): KeyObject {

@@ -87,7 +87,8 @@ export async function saveOutcome<T>(write: () => Promise<T>, opts: OutcomeRetry
     tries++;
     try {
       const r = await write();
-      if (tries > 1) opts.log?.info({ execution: opts.executionId, tries, afterMs: Date.now() - firstFailure }, `saved ${opts.what} after the database came back`);
+      if (tries > 1)
+        opts.log?.info({ execution: opts.executionId, tries, afterMs: Date.now() - firstFailure }, `saved ${opts.what} after the database came back`);
       return r;
     } catch (err) {
       if (!isTransientDbError(err)) throw err;

@@ -39,7 +39,11 @@ export class SuccessWriter {
       while (this.waiting.length > 0) {
         const batch = this.waiting.splice(0, MAX_BATCH);
         try {
-          const owned = await recordSuccesses(this.db, this.workerId, batch.map((w) => w.item));
+          const owned = await recordSuccesses(
+            this.db,
+            this.workerId,
+            batch.map((w) => w.item),
+          );
           batch.forEach((w, i) => w.resolve(owned[i]));
         } catch (err) {
           for (const w of batch) w.reject(err);

@@ -107,10 +107,7 @@ export class Worker {
     while (this.claiming) await new Promise((r) => setTimeout(r, 5));
     const all = () => Promise.all([...this.running.values()].map((r) => r.done));
     let graceTimer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([
-      all().then(() => false),
-      new Promise<boolean>((r) => (graceTimer = setTimeout(() => r(true), graceMs))),
-    ]);
+    const timedOut = await Promise.race([all().then(() => false), new Promise<boolean>((r) => (graceTimer = setTimeout(() => r(true), graceMs)))]);
     clearTimeout(graceTimer);
     if (timedOut) {
       this.log.warn({ count: this.running.size }, 'grace period over: handing unfinished executions back to the queue');
@@ -127,11 +124,14 @@ export class Worker {
     if (this.stopped || at >= this.wakeTimerAt) return;
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     this.wakeTimerAt = at;
-    this.wakeTimer = setTimeout(() => {
-      this.wakeTimer = null;
-      this.wakeTimerAt = Infinity;
-      this.wake();
-    }, Math.max(0, at - Date.now()));
+    this.wakeTimer = setTimeout(
+      () => {
+        this.wakeTimer = null;
+        this.wakeTimerAt = Infinity;
+        this.wake();
+      },
+      Math.max(0, at - Date.now()),
+    );
   }
 
   /** Claims as much work as there are free slots (coalescing concurrent wake-ups). */
@@ -197,8 +197,9 @@ export class Worker {
         return;
       }
       if (stop?.kind === 'shutdown') {
-        await saveOutcome(() => handBack(this.db, exec.id, this.id), { what: 'the hand-back', executionId: exec.id, leases: this.leases, log: this.log })
-          .catch((e) => this.log.error({ err: e }, 'hand-back failed'));
+        await saveOutcome(() => handBack(this.db, exec.id, this.id), { what: 'the hand-back', executionId: exec.id, leases: this.leases, log: this.log }).catch(
+          (e) => this.log.error({ err: e }, 'hand-back failed'),
+        );
         return;
       }
       this.log.error({ err, execution: exec.id }, 'execution crashed');

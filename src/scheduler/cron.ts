@@ -29,13 +29,7 @@
 import { Cron } from 'croner';
 import { VecronError } from '../errors.ts';
 import { isValidTimeZone, timeZoneProblem } from './timezone.ts';
-import {
-  type LastDayOffset,
-  MAX_LAST_DAY_OFFSET,
-  expandWrapAround,
-  lastDayOffsetDay,
-  parseLastDayOffset,
-} from './quartz-fields.ts';
+import { type LastDayOffset, MAX_LAST_DAY_OFFSET, expandWrapAround, lastDayOffsetDay, parseLastDayOffset } from './quartz-fields.ts';
 
 export interface CronSchedule {
   readonly expression: string;
@@ -99,7 +93,8 @@ function fieldProblem(field: string, index: number): string | null {
       if (/^LW?$/i.test(core)) continue;
       const offset = parseLastDayOffset(core);
       if (offset) {
-        if (step !== undefined || field !== part) return `day-of-month '${field}': 'L-n' must be the whole field (it does not combine with other days or a step)`;
+        if (step !== undefined || field !== part)
+          return `day-of-month '${field}': 'L-n' must be the whole field (it does not combine with other days or a step)`;
         if (offset.offset > MAX_LAST_DAY_OFFSET) return `day-of-month '${core}': the offset from the last day must be at most ${MAX_LAST_DAY_OFFSET}`;
         continue;
       }
@@ -135,7 +130,10 @@ function fieldProblem(field: string, index: number): string | null {
 /** Syntax problem of an expression (time zone independent), or null if croner accepts it. */
 export function cronExpressionProblem(expression: string): string | null {
   if (typeof expression !== 'string') return 'cron expression must be a string';
-  const fields = expression.trim().split(/\s+/).filter((f) => f !== '');
+  const fields = expression
+    .trim()
+    .split(/\s+/)
+    .filter((f) => f !== '');
   if (fields.length !== 6 && fields.length !== 7) {
     let hint = '';
     if (fields.length === 5) {

@@ -172,19 +172,17 @@ export class Scheduler {
         });
       }
       const lastFire = plan.fire.length ? plan.fire[plan.fire.length - 1].at : null;
-      await tx.query(
-        `UPDATE schedules SET next_fire_at = $2, last_fire_at = coalesce($3, last_fire_at), updated_at = now() WHERE job_id = $1`,
-        [job.id, plan.next, lastFire],
-      );
+      await tx.query(`UPDATE schedules SET next_fire_at = $2, last_fire_at = coalesce($3, last_fire_at), updated_at = now() WHERE job_id = $1`, [
+        job.id,
+        plan.next,
+        lastFire,
+      ]);
     }
     return handled;
   }
 }
 
 async function hasActiveExecution(tx: Queryable, jobId: string): Promise<boolean> {
-  const { rows } = await tx.query(
-    `SELECT 1 FROM executions WHERE job_id = $1 AND status IN ('queued', 'running') LIMIT 1`,
-    [jobId],
-  );
+  const { rows } = await tx.query(`SELECT 1 FROM executions WHERE job_id = $1 AND status IN ('queued', 'running') LIMIT 1`, [jobId]);
   return rows.length > 0;
 }

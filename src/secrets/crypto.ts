@@ -127,9 +127,6 @@ export function decryptSecret(key: Buffer, stored: string): string {
     decipher.setAuthTag(tag);
     return Buffer.concat([decipher.update(ct), decipher.final()]).toString('utf8');
   } catch {
-    throw new VecronError(
-      'internal',
-      'cannot decrypt secret: the key differs from the one used to encrypt it (check VECRON_SECRET_KEY)',
-    );
+    throw new VecronError('internal', 'cannot decrypt secret: the key differs from the one used to encrypt it (check VECRON_SECRET_KEY)');
   }
 }

@@ -73,8 +73,16 @@ export async function claimExecutions(db: Queryable, workerId: string, limit: nu
      ), ${eventsCte([
        // every execution's 'running' before the first steps' (each execution's own events stay in order)
        { from: 'claimed', kind: 'execution', executionId: 'claimed.id', jobId: 'claimed.job_id', status: `'running'`, at: 'claimed.started_at', phase: 0 },
-       { from: 'first_step f JOIN claimed ON claimed.id = f.execution_id', kind: 'step', executionId: 'f.execution_id', jobId: 'claimed.job_id',
-         stepId: 'f.step_id', status: `'running'`, at: 'f.started_at', phase: 1 },
+       {
+         from: 'first_step f JOIN claimed ON claimed.id = f.execution_id',
+         kind: 'step',
+         executionId: 'f.execution_id',
+         jobId: 'claimed.job_id',
+         stepId: 'f.step_id',
+         status: `'running'`,
+         at: 'f.started_at',
+         phase: 1,
+       },
      ])}
      SELECT claimed.*, f.step_id AS first_step_id, f.started_at AS first_step_started_at,
             (SELECT coalesce(jsonb_agg(jsonb_build_object('step_id', r.step_id, 'output', r.output,

@@ -28,11 +28,28 @@ export function closeSteps(ended: string, errorSql: string, eventErrorSql: strin
        RETURNING r.execution_id, r.step_id, r.position, r.reason
      )`;
   const events: EventSource[] = [
-    { from: 'failed_steps', kind: 'step', executionId: 'failed_steps.execution_id', jobId: 'failed_steps.job_id', stepId: 'failed_steps.step_id',
-      status: `'failed'`, error: eventErrorSql, phase: 0, position: 'failed_steps.position' },
-    { from: `skipped_steps JOIN ${ended} ON ${ended}.id = skipped_steps.execution_id`, kind: 'step', executionId: 'skipped_steps.execution_id',
-      jobId: `${ended}.job_id`, stepId: 'skipped_steps.step_id', status: `'skipped'`, reason: 'skipped_steps.reason', phase: 1,
-      position: 'skipped_steps.position' },
+    {
+      from: 'failed_steps',
+      kind: 'step',
+      executionId: 'failed_steps.execution_id',
+      jobId: 'failed_steps.job_id',
+      stepId: 'failed_steps.step_id',
+      status: `'failed'`,
+      error: eventErrorSql,
+      phase: 0,
+      position: 'failed_steps.position',
+    },
+    {
+      from: `skipped_steps JOIN ${ended} ON ${ended}.id = skipped_steps.execution_id`,
+      kind: 'step',
+      executionId: 'skipped_steps.execution_id',
+      jobId: `${ended}.job_id`,
+      stepId: 'skipped_steps.step_id',
+      status: `'skipped'`,
+      reason: 'skipped_steps.reason',
+      phase: 1,
+      position: 'skipped_steps.position',
+    },
   ];
   return { ctes, events };
 }
@@ -50,8 +67,16 @@ export function resetSteps(requeued: string): { ctes: string; events: EventSourc
        RETURNING r.execution_id, u.job_id, r.step_id, r.position
      )`,
     events: [
-      { from: 'reset_steps', kind: 'step', executionId: 'reset_steps.execution_id', jobId: 'reset_steps.job_id', stepId: 'reset_steps.step_id',
-        status: `'pending'`, phase: 0, position: 'reset_steps.position' },
+      {
+        from: 'reset_steps',
+        kind: 'step',
+        executionId: 'reset_steps.execution_id',
+        jobId: 'reset_steps.job_id',
+        stepId: 'reset_steps.step_id',
+        status: `'pending'`,
+        phase: 0,
+        position: 'reset_steps.position',
+      },
     ],
   };
 }

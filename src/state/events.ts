@@ -103,9 +103,20 @@ export async function appendEvents(
     `WITH input AS (
        SELECT * FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::jsonb[]) WITH ORDINALITY
          AS i(kind, execution_id, job_id, step_id, status, reason, error, n)
-     ), ${eventsCte([{ from: 'input', kind: 'execution', executionId: 'input.execution_id', jobId: 'input.job_id', stepId: 'input.step_id',
-                       status: 'input.status', reason: 'input.reason', error: 'input.error', order: 'input.n', phase: 0 }]).replace(
-                       `'execution'::text AS kind`, 'input.kind AS kind')}
+     ), ${eventsCte([
+       {
+         from: 'input',
+         kind: 'execution',
+         executionId: 'input.execution_id',
+         jobId: 'input.job_id',
+         stepId: 'input.step_id',
+         status: 'input.status',
+         reason: 'input.reason',
+         error: 'input.error',
+         order: 'input.n',
+         phase: 0,
+       },
+     ]).replace(`'execution'::text AS kind`, 'input.kind AS kind')}
      SELECT ev.seq FROM ev ORDER BY ev.seq`,
     [
       events.map((e) => e.kind),
@@ -117,7 +128,10 @@ export async function appendEvents(
       events.map((e) => (e.error === undefined ? null : JSON.stringify(e.error))),
     ],
   );
-  return eventsBySeq(db, rows.map((r) => r.seq));
+  return eventsBySeq(
+    db,
+    rows.map((r) => r.seq),
+  );
 }
 
 export interface EventFilter {

@@ -48,7 +48,17 @@ export async function recordSuccesses(db: Queryable, workerId: string, items: Su
        WHERE r.execution_id = i.id AND r.step_id = i.step_id
        RETURNING r.execution_id, r.step_id, r.completed_at, u.job_id, u.n
      ), ${eventsCte([
-       { from: 's', kind: 'step', executionId: 's.execution_id', jobId: 's.job_id', stepId: 's.step_id', status: `'succeeded'`, at: 's.completed_at', order: 's.n', phase: 0 },
+       {
+         from: 's',
+         kind: 'step',
+         executionId: 's.execution_id',
+         jobId: 's.job_id',
+         stepId: 's.step_id',
+         status: `'succeeded'`,
+         at: 's.completed_at',
+         order: 's.n',
+         phase: 0,
+       },
        { from: 'u', kind: 'execution', executionId: 'u.id', jobId: 'u.job_id', status: `'succeeded'`, at: 'u.finished_at', order: 'u.n', phase: 1 },
      ])}
      SELECT u.id FROM u`,

@@ -41,14 +41,7 @@ export const RESTART_STEP = `status = 'running', started_at = excluded.started_a
              error = NULL, output = NULL, reason = NULL`;
 
 /** `start`: the step's row is written (or rewritten) as running. */
-export async function startStep(
-  db: Queryable,
-  o: StepOwner,
-  step: StepRef,
-  startedAt: Date,
-  attempt: number,
-  contextJson: string | null,
-): Promise<boolean> {
+export async function startStep(db: Queryable, o: StepOwner, step: StepRef, startedAt: Date, attempt: number, contextJson: string | null): Promise<boolean> {
   const r = await db.query(
     `WITH ${guard(contextJson !== null)},
      r AS (
@@ -87,14 +80,7 @@ export async function succeedStep(
 }
 
 /** `fail`: the step's error (already masked) and end time. */
-export async function failStep(
-  db: Queryable,
-  o: StepOwner,
-  stepId: string,
-  completedAt: Date,
-  error: unknown,
-  contextJson: string | null,
-): Promise<boolean> {
+export async function failStep(db: Queryable, o: StepOwner, stepId: string, completedAt: Date, error: unknown, contextJson: string | null): Promise<boolean> {
   const r = await db.query(
     `WITH ${guard(contextJson !== null)},
      r AS (

@@ -43,12 +43,7 @@ export function checkKey(key: string): string {
 /** A listing prefix: '' (everything) or the start of a key; never climbs out of the store. */
 export function checkPrefix(prefix: string): string {
   if (prefix === '') return prefix;
-  if (
-    prefix.startsWith('/') ||
-    prefix.includes('\\') ||
-    prefix.includes('\0') ||
-    prefix.split('/').some((part) => part === '.' || part === '..')
-  ) {
+  if (prefix.startsWith('/') || prefix.includes('\\') || prefix.includes('\0') || prefix.split('/').some((part) => part === '.' || part === '..')) {
     throw new Error(`invalid blob key prefix '${prefix}': use a relative path like 'jobs/<id>/'`);
   }
   return prefix;

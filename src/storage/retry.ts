@@ -9,8 +9,24 @@ import type { BlobInfo, BlobStore } from './blob-store.ts';
  * blob, a bad key or refused credentials fail the same way again, and are not retried.
  */
 const TRANSIENT_ERRNOS = new Set([
-  'EACCES', 'EPERM', 'EROFS', 'EBUSY', 'EAGAIN', 'EMFILE', 'ENFILE', 'EIO', 'ENOSPC', 'EDQUOT', 'ESTALE', 'ETIMEDOUT',
-  'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN',
+  'EACCES',
+  'EPERM',
+  'EROFS',
+  'EBUSY',
+  'EAGAIN',
+  'EMFILE',
+  'ENFILE',
+  'EIO',
+  'ENOSPC',
+  'EDQUOT',
+  'ESTALE',
+  'ETIMEDOUT',
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
 ]);
 
 const TRANSIENT = Symbol.for('vecron.blob.transient');

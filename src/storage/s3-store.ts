@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -52,10 +52,7 @@ export class S3BlobStore implements BlobStore {
       region: cfg.region,
       endpoint: cfg.endpoint ?? undefined,
       forcePathStyle: cfg.forcePathStyle,
-      credentials:
-        cfg.accessKeyId && cfg.secretAccessKey
-          ? { accessKeyId: cfg.accessKeyId, secretAccessKey: cfg.secretAccessKey }
-          : undefined,
+      credentials: cfg.accessKeyId && cfg.secretAccessKey ? { accessKeyId: cfg.accessKeyId, secretAccessKey: cfg.secretAccessKey } : undefined,
     });
   }
 

@@ -64,15 +64,11 @@ export function checkVariableName(name: string): void {
   }
 }
 
-const scopeWhere = (jobId: string | null, first: number): string =>
-  jobId === null ? 'job_id IS NULL' : `job_id = $${first}`;
+const scopeWhere = (jobId: string | null, first: number): string => (jobId === null ? 'job_id IS NULL' : `job_id = $${first}`);
 
 /** Global variables (jobId null) or the variables of one job, by name. */
 export async function listVariables(db: Queryable, jobId: string | null): Promise<VariableRecord[]> {
-  const { rows } = await db.query<VariableRow>(
-    `SELECT ${COLUMNS} FROM variables WHERE ${scopeWhere(jobId, 1)} ORDER BY name`,
-    jobId === null ? [] : [jobId],
-  );
+  const { rows } = await db.query<VariableRow>(`SELECT ${COLUMNS} FROM variables WHERE ${scopeWhere(jobId, 1)} ORDER BY name`, jobId === null ? [] : [jobId]);
   return rows.map(toRecord);
 }
 
@@ -100,11 +96,7 @@ export interface SetVariableInput {
  * Creates or replaces a variable. A secret value must be a string of at least 4 characters (shorter
  * ones could not be masked); it is stored encrypted with `key`.
  */
-export async function setVariable(
-  db: Queryable,
-  key: Buffer,
-  input: SetVariableInput,
-): Promise<{ variable: VariableRecord; created: boolean }> {
+export async function setVariable(db: Queryable, key: Buffer, input: SetVariableInput): Promise<{ variable: VariableRecord; created: boolean }> {
   checkVariableName(input.name);
   const existing = await getVariable(db, input.jobId, input.name);
   const secret = input.secret ?? existing?.secret ?? false;
@@ -115,12 +107,17 @@ export async function setVariable(
     }
     if (input.value.length < MIN_MASKED_LENGTH) {
       throw validationFailed(
-        [{ path: 'value', message: `the value of a secret variable must be at least ${MIN_MASKED_LENGTH} characters long (shorter ones cannot be masked in outputs)` }],
+        [
+          {
+            path: 'value',
+            message: `the value of a secret variable must be at least ${MIN_MASKED_LENGTH} characters long (shorter ones cannot be masked in outputs)`,
+          },
+        ],
         'variable',
       );
     }
   }
-  const description = input.description === undefined ? existing?.description ?? null : input.description;
+  const description = input.description === undefined ? (existing?.description ?? null) : input.description;
   const plain = secret ? null : JSON.stringify(input.value);
   const encrypted = secret ? encryptSecret(key, input.value as string) : null;
   const { rows } = await db.query<VariableRow & { inserted: boolean }>(
@@ -138,10 +135,7 @@ export async function setVariable(
 
 /** Deletes a variable; false when it did not exist. */
 export async function deleteVariable(db: Queryable, jobId: string | null, name: string): Promise<boolean> {
-  const { rowCount } = await db.query(
-    `DELETE FROM variables WHERE ${scopeWhere(jobId, 2)} AND name = $1`,
-    jobId === null ? [name] : [name, jobId],
-  );
+  const { rowCount } = await db.query(`DELETE FROM variables WHERE ${scopeWhere(jobId, 2)} AND name = $1`, jobId === null ? [name] : [name, jobId]);
   return rowCount > 0;
 }
 

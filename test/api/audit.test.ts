@@ -96,10 +96,7 @@ forEachDatabase((kind) => {
       const tok = await t.api('POST', '/api/v1/tokens', { body: { name: 'audited-token', role: 'viewer' } });
       assert.equal(tok.status, 201);
       const tokCreate = await entry('token.create', tok.body.id);
-      assert.deepEqual(
-        [tokCreate.actor_name, tokCreate.actor_role, tokCreate.resource_type, tokCreate.status_code],
-        ['test-admin', 'admin', 'token', 201],
-      );
+      assert.deepEqual([tokCreate.actor_name, tokCreate.actor_role, tokCreate.resource_type, tokCreate.status_code], ['test-admin', 'admin', 'token', 201]);
       assert.deepEqual(tokCreate.details, { name: 'audited-token', role: 'viewer' });
       assert.ok(!JSON.stringify(tokCreate).includes(tok.body.token), 'the token value is not written to the audit log');
       assert.equal((await t.api('DELETE', `/api/v1/tokens/${tok.body.id}`)).status, 200);
@@ -114,16 +111,17 @@ forEachDatabase((kind) => {
 
       assertError(await t.api('POST', `/api/v1/jobs/${id}/trigger`, { token: viewer }), 403, 'forbidden');
       const forbidden = await entry('job.trigger', id, 'denied');
-      assert.deepEqual(
-        [forbidden.actor_name, forbidden.actor_role, forbidden.status_code, forbidden.resource_type],
-        ['audit-viewer', 'viewer', 403, 'job'],
-      );
+      assert.deepEqual([forbidden.actor_name, forbidden.actor_role, forbidden.status_code, forbidden.resource_type], ['audit-viewer', 'viewer', 403, 'job']);
 
       assertError(await t.api('DELETE', `/api/v1/jobs/${id}`, { token: null }), 401, 'unauthorized');
       const anonymous = await entry('job.delete', id, 'denied');
       assert.deepEqual([anonymous.actor_id, anonymous.actor_name, anonymous.actor_role, anonymous.status_code], [null, 'anonymous', null, 401]);
 
-      assertError(await t.api('POST', '/api/v1/tokens', { token: 'vcr_not-a-real-token-at-all-0000000000', body: { name: 'x', role: 'admin' } }), 401, 'unauthorized');
+      assertError(
+        await t.api('POST', '/api/v1/tokens', { token: 'vcr_not-a-real-token-at-all-0000000000', body: { name: 'x', role: 'admin' } }),
+        401,
+        'unauthorized',
+      );
       const badToken = await waitFor(async () => (await rows("action = 'token.create' AND outcome = 'denied'"))[0], 'denied token.create');
       assert.deepEqual([badToken.actor_name, badToken.status_code], ['anonymous', 401]);
 
@@ -155,7 +153,10 @@ forEachDatabase((kind) => {
       const all = await t.api('GET', '/api/v1/audit?action=job.create&outcome=success&limit=200', { token: viewer });
       assert.equal(all.status, 200);
       assert.equal(all.body.total, expected.length);
-      assert.deepEqual(all.body.items.map((r: any) => r.id), expected.map((r) => Number(r.id)));
+      assert.deepEqual(
+        all.body.items.map((r: any) => r.id),
+        expected.map((r) => Number(r.id)),
+      );
       assert.ok(all.body.items.every((r: any) => r.action === 'job.create' && r.outcome === 'success'));
       const top = all.body.items[0];
       assert.equal(top.actor.name, 'audit-op');
@@ -185,7 +186,11 @@ forEachDatabase((kind) => {
 
     // Refused anonymous calls are counted in one row per action, source and minute (details.count).
     const auditedCalls = async () =>
-      (await t.app.db.query<{ n: number }>("SELECT coalesce(sum(CASE WHEN aggregate_key IS NULL THEN 1 ELSE (details ->> 'count')::int END), 0)::int AS n FROM audit_log")).rows[0].n;
+      (
+        await t.app.db.query<{ n: number }>(
+          "SELECT coalesce(sum(CASE WHEN aggregate_key IS NULL THEN 1 ELSE (details ->> 'count')::int END), 0)::int AS n FROM audit_log",
+        )
+      ).rows[0].n;
 
     it('every mutating route of the OpenAPI document is audited, even for an anonymous caller (aggregated per source and minute)', async () => {
       const spec = (await t.api('GET', '/docs/json', { token: null })).body;
@@ -202,7 +207,9 @@ forEachDatabase((kind) => {
         assert.ok(r.status >= 400 && r.status < 500, `${method} ${path} without a token is refused: ${r.status}`);
         await waitFor(async () => (await auditedCalls()) === before + 1, `one audited call for ${method} ${path} (answered ${r.status})`, 5_000);
         const outcome = r.status === 401 || r.status === 403 ? 'denied' : 'failure';
-        const hit = (await rows()).find((x: any) => x.status_code === r.status && x.outcome === outcome && x.actor_name === "anonymous" && (x.details as any)?.aggregated);
+        const hit = (await rows()).find(
+          (x: any) => x.status_code === r.status && x.outcome === outcome && x.actor_name === 'anonymous' && (x.details as any)?.aggregated,
+        );
         assert.ok(hit, `${method} ${path}: an aggregated row with status ${r.status}`);
       }
     });

@@ -164,10 +164,7 @@ describe('API authentication and roles', () => {
     const list = await t.api('GET', '/api/v1/tokens');
     assert.equal(list.status, 200);
     const mine = list.body.items.find((x: any) => x.id === c.body.id);
-    assert.deepEqual(
-      { name: mine.name, role: mine.role, revoked_at: mine.revoked_at },
-      { name: 'deploy-bot', role: 'operator', revoked_at: null },
-    );
+    assert.deepEqual({ name: mine.name, role: mine.role, revoked_at: mine.revoked_at }, { name: 'deploy-bot', role: 'operator', revoked_at: null });
     assert.ok(mine.last_used_at, 'last use is recorded');
     const text = JSON.stringify(list.body);
     assert.ok(!text.includes(value), 'the list never shows a token value');
@@ -225,7 +222,14 @@ describe('VECRON_BOOTSTRAP_TOKEN', () => {
 
   /** Starts an app on the shared database, as a restart of the same deployment would. */
   async function start(): Promise<App & { call: (method: string, path: string, body?: unknown) => Promise<{ status: number; body: any }> }> {
-    const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', VECRON_DATA_DIR: dataDir, VECRON_LOG_LEVEL: 'silent', VECRON_BOOTSTRAP_TOKEN: BOOTSTRAP, ...API_ONLY });
+    const config = loadConfig({
+      PORT: '0',
+      HOST: '127.0.0.1',
+      VECRON_DATA_DIR: dataDir,
+      VECRON_LOG_LEVEL: 'silent',
+      VECRON_BOOTSTRAP_TOKEN: BOOTSTRAP,
+      ...API_ONLY,
+    });
     const app = await startApp(config, { db, logger: createLogger('silent') });
     return Object.assign(app, {
       async call(method: string, path: string, body?: unknown) {
@@ -240,15 +244,17 @@ describe('VECRON_BOOTSTRAP_TOKEN', () => {
     });
   }
 
-  const bootstrapRows = async () =>
-    (await db.query<any>("SELECT id, name, role, revoked_at FROM api_tokens WHERE created_by = 'VECRON_BOOTSTRAP_TOKEN'")).rows;
+  const bootstrapRows = async () => (await db.query<any>("SELECT id, name, role, revoked_at FROM api_tokens WHERE created_by = 'VECRON_BOOTSTRAP_TOKEN'")).rows;
 
   it('is an admin token; starting again with the same value keeps exactly one token, un-revoked', async () => {
     const first = await start();
     try {
       const tokens = await first.call('GET', '/api/v1/tokens'); // admin only
       assert.equal(tokens.status, 200, JSON.stringify(tokens.body));
-      assert.deepEqual(tokens.body.items.map((x: any) => [x.name, x.role]), [['bootstrap', 'admin']]);
+      assert.deepEqual(
+        tokens.body.items.map((x: any) => [x.name, x.role]),
+        [['bootstrap', 'admin']],
+      );
       const made = await first.call('POST', '/api/v1/tokens', { name: 'made-by-bootstrap', role: 'viewer' });
       assert.equal(made.status, 201);
       assert.equal((await first.call('POST', '/api/v1/jobs', flatJob('bootstrap-job'))).status, 201);

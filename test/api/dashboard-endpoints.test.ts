@@ -15,7 +15,11 @@ describe('dashboard endpoints', () => {
 
   describe('GET /api/v1/schedules/preview', () => {
     const preview = (q: Record<string, string | number>, token?: string | null) =>
-      t.api('GET', `/api/v1/schedules/preview?${new URLSearchParams(Object.entries(q).map(([k, v]): [string, string] => [k, String(v)]))}`, token === undefined ? {} : { token });
+      t.api(
+        'GET',
+        `/api/v1/schedules/preview?${new URLSearchParams(Object.entries(q).map(([k, v]): [string, string] => [k, String(v)]))}`,
+        token === undefined ? {} : { token },
+      );
 
     it('gives the next 10 cron fire times in the job zone, as UTC instants and wall-clock times', async () => {
       const r = await preview({ type: 'cron', expression: '0 30 6 ? * MON-FRI', timezone: 'Asia/Ho_Chi_Minh', after: '2026-12-03T20:00:00Z' });
@@ -31,14 +35,23 @@ describe('dashboard endpoints', () => {
     it('follows daylight saving time in the zone', async () => {
       const r = await preview({ type: 'cron', expression: '0 0 9 * * ?', timezone: 'Europe/Berlin', after: '2026-03-27T12:00:00Z', count: 3 });
       assert.equal(r.status, 200);
-      assert.deepEqual(r.body.times.map((x: any) => x.local), ['2026-03-28T09:00:00+01:00', '2026-03-29T09:00:00+02:00', '2026-03-30T09:00:00+02:00']);
-      assert.deepEqual(r.body.times.map((x: any) => x.at), ['2026-03-28T08:00:00.000Z', '2026-03-29T07:00:00.000Z', '2026-03-30T07:00:00.000Z']);
+      assert.deepEqual(
+        r.body.times.map((x: any) => x.local),
+        ['2026-03-28T09:00:00+01:00', '2026-03-29T09:00:00+02:00', '2026-03-30T09:00:00+02:00'],
+      );
+      assert.deepEqual(
+        r.body.times.map((x: any) => x.at),
+        ['2026-03-28T08:00:00.000Z', '2026-03-29T07:00:00.000Z', '2026-03-30T07:00:00.000Z'],
+      );
     });
 
     it('previews fixed_rate and once; fixed_delay has no fire times ahead', async () => {
       const rate = await preview({ type: 'fixed_rate', interval_seconds: 90, after: '2026-01-01T00:00:00Z', count: 3 });
       assert.equal(rate.status, 200);
-      assert.deepEqual(rate.body.times.map((x: any) => x.at), ['2026-01-01T00:01:30.000Z', '2026-01-01T00:03:00.000Z', '2026-01-01T00:04:30.000Z']);
+      assert.deepEqual(
+        rate.body.times.map((x: any) => x.at),
+        ['2026-01-01T00:01:30.000Z', '2026-01-01T00:03:00.000Z', '2026-01-01T00:04:30.000Z'],
+      );
       assert.equal(rate.body.timezone, 'UTC');
       const once = await preview({ type: 'once', at: '2030-05-01T10:00:00+07:00' });
       assert.deepEqual(once.body.times, [{ at: '2030-05-01T03:00:00.000Z', local: '2030-05-01T03:00:00+00:00' }]);
@@ -90,7 +103,10 @@ describe('dashboard endpoints', () => {
   it('GET /api/v1/schemas/job gives the schema of every step type the validator uses', async () => {
     const r = await t.api('GET', '/api/v1/schemas/job');
     assert.equal(r.status, 200);
-    assert.deepEqual(r.body.step_types.map((s: any) => s.type), ['http', 'database', 'file', 'sftp', 'wasm']);
+    assert.deepEqual(
+      r.body.step_types.map((s: any) => s.type),
+      ['http', 'database', 'file', 'sftp', 'wasm'],
+    );
     const wasm = r.body.step_types.find((s: any) => s.type === 'wasm');
     assert.deepEqual(wasm.config_schema.required, ['module_id', 'function_name']);
     assert.equal(wasm.config_schema.properties.fuel_limit.default, 1_000_000);
@@ -98,7 +114,9 @@ describe('dashboard endpoints', () => {
   });
 
   it('GET /api/v1/overview/jobs: next fire time, last status and the filters', async () => {
-    const cron = await t.api('POST', '/api/v1/jobs', { body: flatJob('ov-cron', { schedule: { type: 'cron', expression: '0 0 3 * * ?', timezone: 'Asia/Ho_Chi_Minh' } }) });
+    const cron = await t.api('POST', '/api/v1/jobs', {
+      body: flatJob('ov-cron', { schedule: { type: 'cron', expression: '0 0 3 * * ?', timezone: 'Asia/Ho_Chi_Minh' } }),
+    });
     assert.equal(cron.status, 201, JSON.stringify(cron.body));
     const manual = await t.api('POST', '/api/v1/jobs', { body: flatJob('ov-manual', { enabled: false }) });
     assert.equal(manual.status, 201);
@@ -106,7 +124,10 @@ describe('dashboard endpoints', () => {
 
     const all = await t.api('GET', '/api/v1/overview/jobs?search=ov-');
     assert.equal(all.status, 200);
-    assert.deepEqual(all.body.items.map((j: any) => j.name), ['ov-cron', 'ov-manual']);
+    assert.deepEqual(
+      all.body.items.map((j: any) => j.name),
+      ['ov-cron', 'ov-manual'],
+    );
     const [c, m] = all.body.items;
     assert.match(c.next_fire_at, /T20:00:00\.000Z$/, '03:00 in Ho Chi Minh City is 20:00 UTC');
     assert.equal(c.last_status, null);

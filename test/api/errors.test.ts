@@ -115,9 +115,7 @@ describe('API errors: every bad input gets a 4xx {error: {code, message}} naming
         ['POST', '/api/v1/jobs'],
         ['PUT', `/api/v1/jobs/${jobId}`],
         ['POST', '/api/v1/tokens'],
-      ].map(([method, path]) =>
-        t.api(method, path, { rawBody: JSON.stringify(flatJob('not-json')), headers: { 'content-type': contentType } }),
-      ),
+      ].map(([method, path]) => t.api(method, path, { rawBody: JSON.stringify(flatJob('not-json')), headers: { 'content-type': contentType } })),
     );
 
   it('a body sent as application/xml is 415 unsupported_media_type', async () => {
@@ -179,7 +177,12 @@ describe('API errors: every bad input gets a 4xx {error: {code, message}} naming
     assert.match(problemAt(err, 'role').message, /viewer, operator, admin/);
     const missing = assertError(await t.api('POST', '/api/v1/tokens', { body: { name: 'x' } }), 400, 'validation_failed', "'role'");
     assert.equal(problemList(missing).length, 1);
-    const extra = assertError(await t.api('POST', '/api/v1/tokens', { body: { name: 'x', role: 'viewer', expires: 'never' } }), 400, 'validation_failed', 'expires');
+    const extra = assertError(
+      await t.api('POST', '/api/v1/tokens', { body: { name: 'x', role: 'viewer', expires: 'never' } }),
+      400,
+      'validation_failed',
+      'expires',
+    );
     assert.equal(problemList(extra)[0].path, 'expires');
   });
 });

@@ -87,7 +87,7 @@ forEachDatabase((kind) => {
 
         const j1 = await byJob.nextEvent();
         assert.deepEqual(j1.json, sameJobOtherExec);
-        assert.equal(j1.id, String(sameJobOtherExec.seq), 'ids are the events\' sequence numbers');
+        assert.equal(j1.id, String(sameJobOtherExec.seq), "ids are the events' sequence numbers");
         assert.deepEqual((await byJob.nextEvent()).json, match);
 
         const x1 = await byExec.nextEvent();

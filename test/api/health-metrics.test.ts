@@ -7,9 +7,7 @@ import { API_ONLY, MISSING_ID, waitFor } from './support.ts';
 
 /** The value of one vecron_http_requests_total series, or null when the series is absent. */
 function requestCount(metrics: string, method: string, route: string, status: number): number | null {
-  const line = metrics
-    .split('\n')
-    .find((l) => l.startsWith(`vecron_http_requests_total{method="${method}",route="${route}",status="${status}"} `));
+  const line = metrics.split('\n').find((l) => l.startsWith(`vecron_http_requests_total{method="${method}",route="${route}",status="${status}"} `));
   return line ? Number(line.split(' ').pop()) : null;
 }
 

@@ -95,7 +95,9 @@ forEachDatabase((kind) => {
         ],
       };
       const e = assertError(await t.api('POST', '/api/v1/jobs', { body }), 400, 'validation_failed');
-      assert.deepEqual(e.details.problems, [{ path: 'steps[1].config.url', message: "template {{steps.nope.output.x}} names no step 'nope' (steps before it: a)" }]);
+      assert.deepEqual(e.details.problems, [
+        { path: 'steps[1].config.url', message: "template {{steps.nope.output.x}} names no step 'nope' (steps before it: a)" },
+      ]);
     });
 
     it('GET /api/v1/jobs?name= finds a job by its exact name (no prefix, no case folding)', async () => {
@@ -103,7 +105,10 @@ forEachDatabase((kind) => {
       await create(flatJob('by-name-exact-2'));
       const hit = await t.api('GET', '/api/v1/jobs?name=by-name-exact');
       assert.equal(hit.status, 200);
-      assert.deepEqual(hit.body.items.map((j: { id: string }) => j.id), [job.id]);
+      assert.deepEqual(
+        hit.body.items.map((j: { id: string }) => j.id),
+        [job.id],
+      );
       assert.equal(hit.body.total, 1);
       for (const miss of ['by-name', 'BY-NAME-EXACT', 'by-name-exac%25']) {
         const r = await t.api('GET', `/api/v1/jobs?name=${miss}`);
@@ -269,7 +274,15 @@ forEachDatabase((kind) => {
       assert.equal(ex.body.started_at, null);
       assert.equal(ex.body.finished_at, null);
       assert.deepEqual(
-        ex.body.steps.map((s: any) => ({ id: s.id, position: s.position, type: s.type, status: s.status, attempt: s.attempt, output: s.output, error: s.error })),
+        ex.body.steps.map((s: any) => ({
+          id: s.id,
+          position: s.position,
+          type: s.type,
+          status: s.status,
+          attempt: s.attempt,
+          output: s.output,
+          error: s.error,
+        })),
         [
           { id: 'fetch_customers', position: 0, type: 'http', status: 'pending', attempt: 0, output: null, error: null },
           { id: 'transform', position: 1, type: 'wasm', status: 'pending', attempt: 0, output: null, error: null },
@@ -306,7 +319,11 @@ forEachDatabase((kind) => {
       const mine = await t.api('GET', `/api/v1/jobs/${job.id}/executions`);
       assert.equal(mine.status, 200);
       assert.equal(mine.body.total, 3);
-      assert.deepEqual(mine.body.items.map((e: any) => e.id), [ids[2], ids[1], ids[0]], 'newest first, this job only');
+      assert.deepEqual(
+        mine.body.items.map((e: any) => e.id),
+        [ids[2], ids[1], ids[0]],
+        'newest first, this job only',
+      );
       assert.ok(mine.body.items.every((e: any) => e.job_id === job.id && e.job_name === 'exec-list'));
 
       const page2 = await t.api('GET', `/api/v1/jobs/${job.id}/executions?limit=1&page=2`);
@@ -314,21 +331,33 @@ forEachDatabase((kind) => {
 
       const qf = await t.api('GET', `/api/v1/jobs/${job.id}/executions?status=queued,failed`);
       assert.equal(qf.body.total, 2);
-      assert.deepEqual(qf.body.items.map((e: any) => e.id), [ids[2], ids[0]]);
+      assert.deepEqual(
+        qf.body.items.map((e: any) => e.id),
+        [ids[2], ids[0]],
+      );
 
       const across = await t.api('GET', '/api/v1/executions?status=queued,failed&limit=200');
       assert.equal(across.status, 200);
       const acrossIds = across.body.items.map((e: any) => e.id);
-      assert.ok(across.body.items.every((e: any) => e.status === 'queued' || e.status === 'failed'), 'only queued or failed');
+      assert.ok(
+        across.body.items.every((e: any) => e.status === 'queued' || e.status === 'failed'),
+        'only queued or failed',
+      );
       for (const id of [ids[0], ids[2], otherId]) assert.ok(acrossIds.includes(id), `includes ${id}`);
       assert.ok(!acrossIds.includes(ids[1]), 'the succeeded one is filtered out');
       const count = await t.app.db.query<{ n: number }>("SELECT count(*)::int AS n FROM executions WHERE status IN ('queued', 'failed')");
       assert.equal(across.body.total, count.rows[0].n);
 
       const byJob = await t.api('GET', `/api/v1/executions?job_id=${other.id}`);
-      assert.deepEqual(byJob.body.items.map((e: any) => e.id), [otherId]);
+      assert.deepEqual(
+        byJob.body.items.map((e: any) => e.id),
+        [otherId],
+      );
       const succeeded = await t.api('GET', `/api/v1/executions?status=succeeded&job_id=${job.id}`);
-      assert.deepEqual(succeeded.body.items.map((e: any) => e.id), [ids[1]]);
+      assert.deepEqual(
+        succeeded.body.items.map((e: any) => e.id),
+        [ids[1]],
+      );
 
       assertError(await t.api('GET', '/api/v1/executions?status=queued,bogus'), 400, 'validation_failed', "'bogus'", 'queued');
       assertError(await t.api('GET', `/api/v1/jobs/${job.id}/executions?status=finished`), 400, 'validation_failed', "'finished'");

@@ -23,13 +23,28 @@ forEachDatabase((kind: DbKind) => {
       const unsubscribe = t.app.events.subscribe((e) => seen.push(e));
       await t.app.events.ready();
       const job = await t.api('POST', '/api/v1/jobs', {
-        body: { name: 'evented', max_retries: 0, steps: [{ id: 'a', type: 'http', config: { url: server.url } }, { id: 'b', type: 'http', config: { url: `${server.url}/fail` } }] },
+        body: {
+          name: 'evented',
+          max_retries: 0,
+          steps: [
+            { id: 'a', type: 'http', config: { url: server.url } },
+            { id: 'b', type: 'http', config: { url: `${server.url}/fail` } },
+          ],
+        },
       });
       const id = (await t.api('POST', `/api/v1/jobs/${job.body.id}/trigger`)).body.execution_id;
       await waitFor(async () => seen.some((e) => e.execution_id === id && e.kind === 'execution' && e.status === 'failed'), 'final event');
       unsubscribe();
       const mine = seen.filter((e) => e.execution_id === id).map((e) => `${e.kind}:${e.step_id ?? ''}:${e.status}`);
-      assert.deepEqual(mine, ['execution::queued', 'execution::running', 'step:a:running', 'step:a:succeeded', 'step:b:running', 'step:b:failed', 'execution::failed']);
+      assert.deepEqual(mine, [
+        'execution::queued',
+        'execution::running',
+        'step:a:running',
+        'step:a:succeeded',
+        'step:b:running',
+        'step:b:failed',
+        'execution::failed',
+      ]);
       assert.ok(seen.filter((e) => e.execution_id === id).every((e) => e.job_id === job.body.id && typeof e.at === 'string'));
 
       const ok = await t.api('POST', '/api/v1/jobs', { body: { name: 'evented-ok', steps: [{ id: 'only', type: 'http', config: { url: server.url } }] } });

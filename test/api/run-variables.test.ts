@@ -29,7 +29,9 @@ forEachDatabase((kind: DbKind) => {
         body: {
           name: 'uses-secrets',
           variables: { region: 'south' },
-          steps: [{ id: 'call', type: 'http', config: { url: server.url, headers: { authorization: 'Bearer ${api_key}', 'x-region': '{{variables.region}}' } } }],
+          steps: [
+            { id: 'call', type: 'http', config: { url: server.url, headers: { authorization: 'Bearer ${api_key}', 'x-region': '{{variables.region}}' } } },
+          ],
         },
       });
       assert.equal(job.status, 201);

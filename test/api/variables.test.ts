@@ -49,7 +49,10 @@ forEachDatabase((kind) => {
 
       res = await api('GET', '/api/v1/variables');
       assert.equal(res.status, 200);
-      assert.deepEqual(res.body.items.map((v: any) => v.name), ['nothing', 'region']);
+      assert.deepEqual(
+        res.body.items.map((v: any) => v.name),
+        ['nothing', 'region'],
+      );
       assert.equal(res.body.total, 2);
 
       res = await api('GET', '/api/v1/variables/region');
@@ -122,7 +125,13 @@ forEachDatabase((kind) => {
       assert.equal(res.body.value, '***');
 
       res = await api('GET', `/api/v1/jobs/${job.id}/variables`);
-      assert.deepEqual(res.body.items.map((v: any) => [v.name, v.value]), [['api_key', '***'], ['overridden', 'job']]);
+      assert.deepEqual(
+        res.body.items.map((v: any) => [v.name, v.value]),
+        [
+          ['api_key', '***'],
+          ['overridden', 'job'],
+        ],
+      );
       res = await api('GET', '/api/v1/variables');
       assert.ok(!res.body.items.some((v: any) => v.name === 'overridden'), 'job variables are not global');
       assert.equal(res.body.items.find((v: any) => v.name === 'api_key').scope, 'global');

@@ -35,25 +35,54 @@ describe('module registry with curl, as in the design study', () => {
 
   it('uploads, lists, gets, sets permissions, downloads the same bytes and deletes', async () => {
     const base = `${t.url}/api/v1/wasm/modules`;
-    const up = await curl('-X', 'POST', base, '-F', `file=@${wasmFile}`, '-F', 'name=customer-transformer', '-F', 'version=1.0.0', '-F', 'description=Transform customer data', '-F', 'author=team-data');
+    const up = await curl(
+      '-X',
+      'POST',
+      base,
+      '-F',
+      `file=@${wasmFile}`,
+      '-F',
+      'name=customer-transformer',
+      '-F',
+      'version=1.0.0',
+      '-F',
+      'description=Transform customer data',
+      '-F',
+      'author=team-data',
+    );
     assert.equal(up.status, 201, up.body);
     const m = JSON.parse(up.body);
     assert.deepEqual(Object.keys(m).slice(0, 7), ['id', 'name', 'version', 'minio_path', 'hash', 'size_bytes', 'created_at']);
 
     const list = await curl(`${base}?page=1&limit=20`);
     assert.equal(list.status, 200);
-    assert.deepEqual(JSON.parse(list.body).items.map((x: any) => x.id), [m.id]);
+    assert.deepEqual(
+      JSON.parse(list.body).items.map((x: any) => x.id),
+      [m.id],
+    );
 
-    const perms = await curl('-X', 'POST', `${base}/${m.id}/permissions`, '-H', 'Content-Type: application/json', '-d',
-      JSON.stringify({ permissions: [{ type: 'http:read', resource_pattern: 'https://api.example.com/*' }, { type: 'database:write', resource_pattern: 'customer_analysis' }] }));
+    const perms = await curl(
+      '-X',
+      'POST',
+      `${base}/${m.id}/permissions`,
+      '-H',
+      'Content-Type: application/json',
+      '-d',
+      JSON.stringify({
+        permissions: [
+          { type: 'http:read', resource_pattern: 'https://api.example.com/*' },
+          { type: 'database:write', resource_pattern: 'customer_analysis' },
+        ],
+      }),
+    );
     assert.equal(perms.status, 200, perms.body);
 
     const got = await curl(`${base}/${m.id}`);
     assert.equal(got.status, 200);
-    assert.deepEqual(JSON.parse(got.body).permissions.map((p: any) => `${p.type} ${p.resource_pattern}`), [
-      'http:read https://api.example.com/*',
-      'database:write customer_analysis',
-    ]);
+    assert.deepEqual(
+      JSON.parse(got.body).permissions.map((p: any) => `${p.type} ${p.resource_pattern}`),
+      ['http:read https://api.example.com/*', 'database:write customer_analysis'],
+    );
 
     const out = join(dir, 'downloaded.wasm');
     const dl = await curl('-o', out, `${base}/${m.id}/download`);

@@ -102,22 +102,79 @@ forEachBlobStore('module registry API', (kind) => {
 
   it('refuses bad uploads with a clear 4xx and stores nothing', async () => {
     const cases: { what: string; bytes: Uint8Array | null; fields?: UploadFields; status: number; code: string; message: RegExp }[] = [
-      { what: 'broken binary', bytes: Buffer.from('this is not wasm at all'), status: 400, code: 'invalid_module', message: /not a valid WebAssembly module.*magic/ },
+      {
+        what: 'broken binary',
+        bytes: Buffer.from('this is not wasm at all'),
+        status: 400,
+        code: 'invalid_module',
+        message: /not a valid WebAssembly module.*magic/,
+      },
       { what: 'truncated binary', bytes: echo.subarray(0, echo.length - 7), status: 400, code: 'invalid_module', message: /not a valid WebAssembly module/ },
       { what: 'foreign import', bytes: fixture('foreign-import/foreign-import.wasm'), status: 400, code: 'import_not_allowed', message: /evil\.system/ },
-      { what: 'no usable entry', bytes: fixture('missing-exports/missing-exports.wasm'), status: 400, code: 'invalid_module', message: /no usable entry function.*alloc/ },
-      { what: 'memory over the limit', bytes: fixture('memory-bomb/big-initial.wasm'), status: 400, code: 'invalid_module', message: /initial memory of 2048 pages.*64 MiB/ },
+      {
+        what: 'no usable entry',
+        bytes: fixture('missing-exports/missing-exports.wasm'),
+        status: 400,
+        code: 'invalid_module',
+        message: /no usable entry function.*alloc/,
+      },
+      {
+        what: 'memory over the limit',
+        bytes: fixture('memory-bomb/big-initial.wasm'),
+        status: 400,
+        code: 'invalid_module',
+        message: /initial memory of 2048 pages.*64 MiB/,
+      },
       // issue 11: tables counted all together, and modules past the engine's limits once metered,
       // refused in terms of the uploaded module (its function, count, limit, byte offsets)
-      { what: 'tables over the limit', bytes: fixture('sandbox-holes/big-tables.wasm'), status: 400, code: 'invalid_module', message: /64 tables declare 320000000 initial entries.*VECRON_WASM_MAX_TABLE_ELEMENTS.*byte offset \d+/ },
-      { what: 'locals at the engine limit', bytes: fixture('engine-limits/locals-50000.wasm'), status: 400, code: 'invalid_module', message: /function #1 \('run'\) has 50000 locals.*byte offset \d+.*limit is 50000/ },
-      { what: 'too large', bytes: Buffer.concat([echo, Buffer.alloc(5 * 1024 * 1024)]), status: 413, code: 'payload_too_large', message: /VECRON_WASM_MAX_MODULE_BYTES/ },
+      {
+        what: 'tables over the limit',
+        bytes: fixture('sandbox-holes/big-tables.wasm'),
+        status: 400,
+        code: 'invalid_module',
+        message: /64 tables declare 320000000 initial entries.*VECRON_WASM_MAX_TABLE_ELEMENTS.*byte offset \d+/,
+      },
+      {
+        what: 'locals at the engine limit',
+        bytes: fixture('engine-limits/locals-50000.wasm'),
+        status: 400,
+        code: 'invalid_module',
+        message: /function #1 \('run'\) has 50000 locals.*byte offset \d+.*limit is 50000/,
+      },
+      {
+        what: 'too large',
+        bytes: Buffer.concat([echo, Buffer.alloc(5 * 1024 * 1024)]),
+        status: 413,
+        code: 'payload_too_large',
+        message: /VECRON_WASM_MAX_MODULE_BYTES/,
+      },
       { what: 'no file', bytes: null, status: 400, code: 'validation_failed', message: /'file'/ },
       { what: 'bad version', bytes: echo, fields: { version: 'one' }, status: 400, code: 'validation_failed', message: /version/ },
-      { what: 'version v1', bytes: echo, fields: { version: 'v1' }, status: 400, code: 'validation_failed', message: /version: must be a semantic version.*without a leading 'v'/ },
-      { what: 'version 1.0', bytes: echo, fields: { version: '1.0' }, status: 400, code: 'validation_failed', message: /version: .*all three numbers are required, e\.g\. '1\.0\.0'/ },
+      {
+        what: 'version v1',
+        bytes: echo,
+        fields: { version: 'v1' },
+        status: 400,
+        code: 'validation_failed',
+        message: /version: must be a semantic version.*without a leading 'v'/,
+      },
+      {
+        what: 'version 1.0',
+        bytes: echo,
+        fields: { version: '1.0' },
+        status: 400,
+        code: 'validation_failed',
+        message: /version: .*all three numbers are required, e\.g\. '1\.0\.0'/,
+      },
       { what: 'version 01.0.0', bytes: echo, fields: { version: '01.0.0' }, status: 400, code: 'validation_failed', message: /version: .*leading zeros/ },
-      { what: 'version with build metadata', bytes: echo, fields: { version: '1.0.0+build.5' }, status: 400, code: 'validation_failed', message: /version: .*build metadata/ },
+      {
+        what: 'version with build metadata',
+        bytes: echo,
+        fields: { version: '1.0.0+build.5' },
+        status: 400,
+        code: 'validation_failed',
+        message: /version: .*build metadata/,
+      },
       { what: 'bad name', bytes: echo, fields: { name: 'has space' }, status: 400, code: 'validation_failed', message: /name/ },
       { what: 'no author', bytes: echo, fields: { author: '' }, status: 400, code: 'validation_failed', message: /author/ },
       { what: 'unknown field', bytes: echo, fields: { colour: 'blue' }, status: 400, code: 'validation_failed', message: /unknown field 'colour'/ },
@@ -161,7 +218,11 @@ forEachBlobStore('module registry API', (kind) => {
     assert.deepEqual(d.body.imports, []);
     assert.ok(d.body.exports.some((e: any) => e.name === 'echo' && e.kind === 'function'));
     assert.ok(d.body.function_count >= 2);
-    assert.deepEqual(d.body.entries, [{ name: 'echo', form: 'A' }, { name: 'echo_copy', form: 'A' }, { name: 'echo_cstr', form: 'B' }]);
+    assert.deepEqual(d.body.entries, [
+      { name: 'echo', form: 'A' },
+      { name: 'echo_copy', form: 'A' },
+      { name: 'echo_cstr', form: 'B' },
+    ]);
     assert.equal((await t.api('GET', `/api/v1/wasm/modules/${name}@1.2.0`)).body.id, v1.id);
     // latest = highest semantic version: 1.10.0 > 1.10.0-rc.1 > 1.2.0
     assert.equal((await t.api('GET', `/api/v1/wasm/modules/${name}@latest`)).body.id, v2.id);
@@ -186,21 +247,43 @@ forEachBlobStore('module registry API', (kind) => {
   it('replaces (PUT) and adds (POST) permissions; admin only; bad ones are refused naming the path', async () => {
     const m = (await upload(echo, { name: fresh('perm'), version: '1.0.0', author: 'team-a' })).body;
     const put = await t.api('PUT', `/api/v1/wasm/modules/${m.id}/permissions`, {
-      body: { permissions: [{ type: 'http:read', resource_pattern: 'https://api.example.com/**' }, { type: 'database:write', resource_pattern: 'customer_*' }] },
+      body: {
+        permissions: [
+          { type: 'http:read', resource_pattern: 'https://api.example.com/**' },
+          { type: 'database:write', resource_pattern: 'customer_*' },
+        ],
+      },
     });
     assert.equal(put.status, 200, JSON.stringify(put.body));
-    assert.deepEqual(put.body.permissions.map((p: any) => [p.type, p.resource_pattern]), [['http:read', 'https://api.example.com/**'], ['database:write', 'customer_*']]);
+    assert.deepEqual(
+      put.body.permissions.map((p: any) => [p.type, p.resource_pattern]),
+      [
+        ['http:read', 'https://api.example.com/**'],
+        ['database:write', 'customer_*'],
+      ],
+    );
     const add = await t.api('POST', `/api/v1/wasm/modules/${m.id}/permissions`, {
       body: { permissions: [{ type: 'file:read' }, { type: 'http:read', resource_pattern: 'https://api.example.com/**' }] },
     });
-    assert.deepEqual(add.body.permissions.map((p: any) => [p.type, p.resource_pattern]), [
-      ['http:read', 'https://api.example.com/**'],
-      ['database:write', 'customer_*'],
-      ['file:read', null],
-    ]);
-    const replaced = await t.api('PUT', `/api/v1/wasm/modules/${m.id}/permissions`, { body: { permissions: [{ type: 'network:external', resource_pattern: '*.example.com' }] } });
-    assert.deepEqual(replaced.body.permissions.map((p: any) => p.type), ['network:external']);
-    assert.deepEqual((await t.api('GET', `/api/v1/wasm/modules/${m.id}`)).body.permissions.map((p: any) => p.resource_pattern), ['*.example.com']);
+    assert.deepEqual(
+      add.body.permissions.map((p: any) => [p.type, p.resource_pattern]),
+      [
+        ['http:read', 'https://api.example.com/**'],
+        ['database:write', 'customer_*'],
+        ['file:read', null],
+      ],
+    );
+    const replaced = await t.api('PUT', `/api/v1/wasm/modules/${m.id}/permissions`, {
+      body: { permissions: [{ type: 'network:external', resource_pattern: '*.example.com' }] },
+    });
+    assert.deepEqual(
+      replaced.body.permissions.map((p: any) => p.type),
+      ['network:external'],
+    );
+    assert.deepEqual(
+      (await t.api('GET', `/api/v1/wasm/modules/${m.id}`)).body.permissions.map((p: any) => p.resource_pattern),
+      ['*.example.com'],
+    );
 
     const bad = await t.api('PUT', `/api/v1/wasm/modules/${m.id}/permissions`, { body: { permissions: [{ type: 'shell:exec' }] } });
     assert.equal(bad.status, 400);
@@ -214,7 +297,7 @@ forEachBlobStore('module registry API', (kind) => {
     assert.equal((await t.api('GET', `/api/v1/wasm/modules/${m.id}`)).body.permissions.length, 1);
   });
 
-  it('verifies Ed25519 signatures against the author\'s registered keys: forged, altered, unknown-author and revoked-key uploads are refused', async () => {
+  it("verifies Ed25519 signatures against the author's registered keys: forged, altered, unknown-author and revoked-key uploads are refused", async () => {
     const alice = generateSigningKeyPair();
     const mallory = generateSigningKeyPair();
     const author = fresh('alice');
@@ -241,12 +324,20 @@ forEachBlobStore('module registry API', (kind) => {
     const alteredUp = await upload(altered, { name: fresh('altered'), version: '1.0.0', author, signature: signModuleBytes(echo, alice.privateKeyPem) });
     assert.equal(alteredUp.status, 400);
     assert.equal(alteredUp.body.error.code, 'invalid_signature');
-    const stranger = await upload(echo, { name: fresh('stranger'), version: '1.0.0', author: 'nobody-registered', signature: signModuleBytes(echo, alice.privateKeyPem) });
+    const stranger = await upload(echo, {
+      name: fresh('stranger'),
+      version: '1.0.0',
+      author: 'nobody-registered',
+      signature: signModuleBytes(echo, alice.privateKeyPem),
+    });
     assert.equal(stranger.status, 400);
     assert.match(stranger.body.error.message, /no trusted public key is registered for author 'nobody-registered'/);
 
     const listed = await t.api('GET', `/api/v1/wasm/keys?author=${author}`);
-    assert.deepEqual(listed.body.items.map((k: any) => k.id), [reg.body.id]);
+    assert.deepEqual(
+      listed.body.items.map((k: any) => k.id),
+      [reg.body.id],
+    );
     const revoked = await t.api('DELETE', `/api/v1/wasm/keys/${reg.body.id}`);
     assert.equal(revoked.status, 200);
     assert.ok(revoked.body.revoked_at);
@@ -295,8 +386,14 @@ forEachBlobStore('module registry API', (kind) => {
     const refused = await t.api('DELETE', `/api/v1/wasm/modules/${m.id}`);
     assert.equal(refused.status, 409);
     assert.match(refused.body.error.message, new RegExp(`'${job.body.name}' \\(steps transform\\)`));
-    assert.deepEqual(refused.body.error.details.jobs.map((j: any) => j.id), [job.body.id]);
-    assert.deepEqual((await t.api('GET', `/api/v1/wasm/modules/${m.id}`)).body.used_by.map((j: any) => j.name), [job.body.name]);
+    assert.deepEqual(
+      refused.body.error.details.jobs.map((j: any) => j.id),
+      [job.body.id],
+    );
+    assert.deepEqual(
+      (await t.api('GET', `/api/v1/wasm/modules/${m.id}`)).body.used_by.map((j: any) => j.name),
+      [job.body.name],
+    );
 
     assert.equal((await t.api('DELETE', `/api/v1/jobs/${job.body.id}`)).status, 204);
     const viewer = await t.token('viewer');

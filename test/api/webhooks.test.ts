@@ -69,12 +69,17 @@ forEachDatabase((kind) => {
 
     it('queues an execution for a correctly signed call, with payload, headers and query', async () => {
       const body = '{ "event" : "push",\n  "ref": "main", "n": [1, 2] }'; // odd spacing: the exact bytes are signed
-      const res = await hook(job.id, body, {
-        'X-Vecron-Signature': sign(secret, body),
-        'X-GitHub-Event': 'push',
-        Authorization: 'Bearer should-not-be-kept',
-        Cookie: 'session=abc',
-      }, '?source=ci&tag=a&tag=b');
+      const res = await hook(
+        job.id,
+        body,
+        {
+          'X-Vecron-Signature': sign(secret, body),
+          'X-GitHub-Event': 'push',
+          Authorization: 'Bearer should-not-be-kept',
+          Cookie: 'session=abc',
+        },
+        '?source=ci&tag=a&tag=b',
+      );
       assert.equal(res.status, 202, JSON.stringify(res.body));
       assert.deepEqual(Object.keys(res.body).sort(), ['execution_id', 'job_id', 'status']);
       assert.match(res.body.execution_id, UUID_RE);

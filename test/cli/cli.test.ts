@@ -4,7 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -160,7 +160,10 @@ describe('vecron CLI', () => {
       const deadline = Date.now() + 60_000;
       for (;;) {
         if (server.exitCode !== null) assert.fail(`vecron start exited with ${server.exitCode}: ${serverOutput}`);
-        const ok = await fetch(`${base}/health`).then((r) => r.ok, () => false);
+        const ok = await fetch(`${base}/health`).then(
+          (r) => r.ok,
+          () => false,
+        );
         if (ok) break;
         if (Date.now() > deadline) assert.fail(`vecron start did not answer /health within 60 s: ${serverOutput}`);
         await new Promise((r) => setTimeout(r, 100));
@@ -190,7 +193,10 @@ describe('vecron CLI', () => {
 
       const list = await call('GET', '/api/v1/jobs');
       assert.equal(list.status, 200);
-      assert.deepEqual(list.body.items.map((j: any) => j.name), ['ping']);
+      assert.deepEqual(
+        list.body.items.map((j: any) => j.name),
+        ['ping'],
+      );
       assert.equal(list.body.total, 1);
 
       const got = await call('GET', `/api/v1/jobs/${id}`);
@@ -207,7 +213,10 @@ describe('vecron CLI', () => {
       assert.equal(ex.status, 200);
       assert.equal(ex.body.job_id, id);
       assert.equal(ex.body.trigger.user, 'bootstrap');
-      assert.deepEqual(ex.body.steps.map((s: any) => s.id), ['ping']);
+      assert.deepEqual(
+        ex.body.steps.map((s: any) => s.id),
+        ['ping'],
+      );
 
       assert.equal((await call('DELETE', `/api/v1/jobs/${id}`)).status, 204);
       assert.equal((await call('GET', `/api/v1/jobs/${id}`)).status, 404);
@@ -219,7 +228,11 @@ describe('vecron CLI', () => {
       assert.match(r.stderr, /embedded database in .* is in use by process (\d+)/);
       assert.equal(Number(/in use by process (\d+)/.exec(r.stderr)![1]), server!.pid, 'names the server process');
       assert.match(r.stderr, /DATABASE_URL/, 'says how to share it');
-      assert.match(r.stderr, /create tokens through its API with an admin token: curl -X POST http:\/\/127\.0\.0\.1:\d+\/api\/v1\/tokens/, 'says how to make tokens meanwhile');
+      assert.match(
+        r.stderr,
+        /create tokens through its API with an admin token: curl -X POST http:\/\/127\.0\.0\.1:\d+\/api\/v1\/tokens/,
+        'says how to make tokens meanwhile',
+      );
       assert.ok(!r.stderr.includes('    at '), 'a message, not a stack trace');
       assert.equal((await fetch(`${base}/health`)).status, 200, 'the server is unaffected');
     });
@@ -233,7 +246,10 @@ describe('vecron CLI', () => {
 
       const r = await vecron(['token', 'list'], env);
       assert.equal(r.code, 0, r.stderr);
-      const names = r.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).pop());
+      const names = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/).pop());
       assert.deepEqual(names.sort(), ['bootstrap', 'ci']);
     });
   });

@@ -32,7 +32,7 @@ describe('the CLIs from another folder', () => {
     rmSync(prefix, { recursive: true, force: true });
   });
 
-  it('node <repo>/bin/vecron.js and bin/wasm-cli.js run from another cwd, with that folder\'s tsconfig ignored', async () => {
+  it("node <repo>/bin/vecron.js and bin/wasm-cli.js run from another cwd, with that folder's tsconfig ignored", async () => {
     for (const bin of ['vecron', 'wasm-cli']) {
       const { stdout } = await run(process.execPath, [join(ROOT, 'bin', `${bin}.js`), '--version'], { cwd: elsewhere });
       assert.equal(stdout.trim(), VERSION, bin);

@@ -83,7 +83,10 @@ describe('README quick start', () => {
     assert.ok(lines.includes(jobId), `found by name: ${out}`);
     assert.ok(lines.includes(`execution ${executionId}: succeeded`), out);
     assert.ok(lines.includes('200'), `the ping step got 200 from the stand-in service: ${out}`);
-    assert.ok(lines.some((l) => /^vcr_[A-Za-z0-9_-]{20,}$/.test(l)), `a new token from POST /api/v1/tokens: ${out}`);
+    assert.ok(
+      lines.some((l) => /^vcr_[A-Za-z0-9_-]{20,}$/.test(l)),
+      `a new token from POST /api/v1/tokens: ${out}`,
+    );
     assert.ok(lines.includes('204'), `the job was deleted: ${out}`);
   });
 });

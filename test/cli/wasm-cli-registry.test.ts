@@ -60,7 +60,11 @@ describe('wasm-cli keygen, sign, upload, list, download against a real server', 
     assert.equal(sig.code, 0, sig.stderr);
     assert.match(sig.stdout.trim(), /^[0-9a-f]{128}$/);
 
-    const up = await cli(['upload', fx('customer-tiers/customer-tiers.wasm'), '-n', 'tiers', '-m', '1.0.0', '-a', 'alice', '-k', 'alice.key', '--json'], env, dir);
+    const up = await cli(
+      ['upload', fx('customer-tiers/customer-tiers.wasm'), '-n', 'tiers', '-m', '1.0.0', '-a', 'alice', '-k', 'alice.key', '--json'],
+      env,
+      dir,
+    );
     assert.equal(up.code, 0, up.stderr);
     const m = JSON.parse(up.stdout);
     assert.equal(m.signed, true);
@@ -80,7 +84,7 @@ describe('wasm-cli keygen, sign, upload, list, download against a real server', 
     assert.ok(readFileSync(join(dir, 'tiers-1.0.0.wasm')).equals(readFileSync(fx('customer-tiers/customer-tiers.wasm'))));
   });
 
-  it('reports refusals with the server\'s reason and exit code 1', async () => {
+  it("reports refusals with the server's reason and exit code 1", async () => {
     const other = await cli(['keygen', '--out', 'mallory'], env, dir);
     assert.equal(other.code, 0);
     const forged = await cli(['upload', fx('echo/echo.wasm'), '-n', 'forged', '-m', '1.0.0', '-a', 'alice', '-k', 'mallory.key'], env, dir);

@@ -28,7 +28,18 @@ describe('wasm-cli test', () => {
     writeFileSync(
       input,
       JSON.stringify({
-        steps: { fetch_customers: { output: { data: { customers: [{ id: 'c1', name: 'Alice', total_orders: 150000 }, { id: 'c4', name: 'Dan', total_orders: 10000 }] } } } },
+        steps: {
+          fetch_customers: {
+            output: {
+              data: {
+                customers: [
+                  { id: 'c1', name: 'Alice', total_orders: 150000 },
+                  { id: 'c4', name: 'Dan', total_orders: 10000 },
+                ],
+              },
+            },
+          },
+        },
       }),
     );
   });
@@ -65,7 +76,7 @@ describe('wasm-cli test', () => {
     assert.match(o.error.message, /evil/);
   });
 
-  it("reports the step's verdict: {\"valid\": false} is a failed validation (exit 1); a routing output shows its route", async () => {
+  it('reports the step\'s verdict: {"valid": false} is a failed validation (exit 1); a routing output shows its route', async () => {
     const invalid = join(dir, 'invalid.json');
     writeFileSync(invalid, JSON.stringify({ valid: false, errors: ['amount must be positive'] }));
     const r = await cli(['test', fx('echo/echo.wasm'), '--function', 'echo_copy', '--input', invalid]);

@@ -40,7 +40,12 @@ try {
   }
   await sleep(10_000);
   for (const id of jobIds) await c.api('POST', `/api/v1/jobs/${id}/disable`);
-  await waitFor('executions to finish', async () => (await c.query(`SELECT count(*)::int AS n FROM executions WHERE status IN ('queued','running')`))[0].n === 0, (LEASE * 2 + 30) * 1000, 1000);
+  await waitFor(
+    'executions to finish',
+    async () => (await c.query(`SELECT count(*)::int AS n FROM executions WHERE status IN ('queued','running')`))[0].n === 0,
+    (LEASE * 2 + 30) * 1000,
+    1000,
+  );
   const v = await verdict(c, jobIds, every, 3);
   const all = await lags(c, jobIds);
   const crashed = c.procs.filter((p) => !p.killed && !c.alive(p)).map((p) => `${p.name} ${JSON.stringify(p.exit)}`);

@@ -22,7 +22,9 @@ const DOWN_MS = 5000;
 // Long enough that a worker without its LISTEN connection shows in the lag (median ~1.2 s).
 const POLL_MS = 2500;
 
-describe('cluster: processes by role on one PostgreSQL, under faults', { skip: !postgresBinDir() && 'no PostgreSQL binaries under /usr/lib/postgresql/<version>/bin' }, () => {
+describe('cluster: processes by role on one PostgreSQL, under faults', {
+  skip: !postgresBinDir() && 'no PostgreSQL binaries under /usr/lib/postgresql/<version>/bin',
+}, () => {
   const c = new Cluster({ leaseSeconds: LEASE_SECONDS, pollIntervalMs: POLL_MS });
   const jobIds: string[] = [];
   const t: Record<string, number> = {};
@@ -47,7 +49,10 @@ describe('cluster: processes by role on one PostgreSQL, under faults', { skip: !
 
   it('survives kill -9 of each role, a PostgreSQL restart and a frozen worker', { timeout: 420_000 }, async () => {
     const byRole = (role: string) => c.procs.filter((p) => p.role === role && !p.killed);
-    await waitFor('executions to succeed', async () => (await c.query(`SELECT count(*)::int AS n FROM executions WHERE status = 'succeeded'`))[0].n >= JOBS * 3);
+    await waitFor(
+      'executions to succeed',
+      async () => (await c.query(`SELECT count(*)::int AS n FROM executions WHERE status = 'succeeded'`))[0].n >= JOBS * 3,
+    );
     await sleep(3000);
 
     // kill -9 of each role, each replaced by a new process (as a supervisor would).
@@ -99,7 +104,9 @@ describe('cluster: processes by role on one PostgreSQL, under faults', { skip: !
 
   it('exactly one execution per fire time, no gaps, nothing stuck or lost', async (tc) => {
     const v = await verdict(c, jobIds, EVERY_SECONDS, STEPS);
-    tc.diagnostic(`executions ${v.executions}, duplicates ${v.duplicates}, gaps ${v.gaps}, unfinished ${v.unfinished}, takeovers ${v.takeovers}, allowed re-runs ${v.allowedReruns}`);
+    tc.diagnostic(
+      `executions ${v.executions}, duplicates ${v.duplicates}, gaps ${v.gaps}, unfinished ${v.unfinished}, takeovers ${v.takeovers}, allowed re-runs ${v.allowedReruns}`,
+    );
     assert.ok(v.executions >= jobIds.length * 40, `enough load: ${v.executions} executions`);
     assert.equal(v.duplicates, 0, 'no fire time with two executions');
     assert.equal(v.gaps, 0, 'no fire time without an execution');
@@ -168,8 +175,13 @@ describe('cluster: processes by role on one PostgreSQL, under faults', { skip: !
       const m = median(all.filter((l) => l.fire >= from && l.fire < from + 1000).map((l) => l.lag));
       curve.push(`${((from - t.backAt) / 1000).toFixed(0)}s:${m ?? '-'}`);
     }
-    tc.diagnostic(`first SSE event ${first - t.backAt} ms after the database was back; median lag ${before} ms before, ${after} ms from 2 s after; by second: ${curve.join(' ')}`);
-    assert.ok(after <= bound, `median lag ${after} ms after the restart, ${before} ms before (bound ${bound} ms); by second from the return: ${curve.join(' ')}`);
+    tc.diagnostic(
+      `first SSE event ${first - t.backAt} ms after the database was back; median lag ${before} ms before, ${after} ms from 2 s after; by second: ${curve.join(' ')}`,
+    );
+    assert.ok(
+      after <= bound,
+      `median lag ${after} ms after the restart, ${before} ms before (bound ${bound} ms); by second from the return: ${curve.join(' ')}`,
+    );
     const health = await c.api('GET', '/health');
     assert.equal(health.body.status, 'ok');
   });

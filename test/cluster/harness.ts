@@ -219,11 +219,16 @@ export class Cluster {
 
   /** A live worker process that runs an execution right now (waits for one). */
   async busyWorker(): Promise<VecronProcess> {
-    return waitFor('a worker running an execution', async () => {
-      const rows = await this.query<{ locked_by: string }>(`SELECT locked_by FROM executions WHERE status = 'running' AND locked_by IS NOT NULL`);
-      const pids = new Set(rows.map((r) => Number(r.locked_by.split(':')[1])));
-      return this.procs.find((p) => p.role === 'worker' && !p.killed && this.alive(p) && pids.has(p.child.pid!)) ?? null;
-    }, 30_000, 50);
+    return waitFor(
+      'a worker running an execution',
+      async () => {
+        const rows = await this.query<{ locked_by: string }>(`SELECT locked_by FROM executions WHERE status = 'running' AND locked_by IS NOT NULL`);
+        const pids = new Set(rows.map((r) => Number(r.locked_by.split(':')[1])));
+        return this.procs.find((p) => p.role === 'worker' && !p.killed && this.alive(p) && pids.has(p.child.pid!)) ?? null;
+      },
+      30_000,
+      50,
+    );
   }
 
   kill(p: VecronProcess, signal: NodeJS.Signals = 'SIGKILL'): void {

@@ -164,7 +164,10 @@ describe('configuration', () => {
 
   it('does not echo the password of a DATABASE_URL it rejects', () => {
     const err = configError({ DATABASE_URL: 'postgres://vecron:hunter2-secret@db.internal:99999/vecron' });
-    assert.deepEqual(problemsOf(err).map((p) => p.path), ['DATABASE_URL']);
+    assert.deepEqual(
+      problemsOf(err).map((p) => p.path),
+      ['DATABASE_URL'],
+    );
     assert.ok(!err.message.includes('hunter2-secret'), `the password leaks into the error (and so into logs): ${err.message}`);
     assert.ok(!JSON.stringify(err.details).includes('hunter2-secret'), 'nor into its details');
   });
@@ -210,7 +213,9 @@ describe('configuration', () => {
     const listed = rows.map((r) => /^\| `([A-Z0-9_]+)` \|/.exec(r)?.[1]);
     assert.deepEqual(
       [...listed].sort(),
-      Object.values(settings).map((s) => s.env).sort(),
+      Object.values(settings)
+        .map((s) => s.env)
+        .sort(),
       'one row per setting, and every setting has a row',
     );
     for (const env of ENV_VARS) assert.ok(listed.includes(env), `${env} is listed`);

@@ -11,13 +11,17 @@ describe('migrations', () => {
     const db = wrapPglite(await PGlite.create());
     try {
       const applied = await migrate(db);
-      assert.deepEqual(applied, listMigrations().map((m) => m.id));
-      assert.deepEqual(await migrate(db), []);
-      const tables = await db.query<{ t: string }>(
-        "SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
+      assert.deepEqual(
+        applied,
+        listMigrations().map((m) => m.id),
       );
+      assert.deepEqual(await migrate(db), []);
+      const tables = await db.query<{ t: string }>("SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1");
       for (const t of ['api_tokens', 'audit_log', 'executions', 'jobs', 'step_runs', 'vecron_migrations']) {
-        assert.ok(tables.rows.some((r) => r.t === t), `table ${t} exists`);
+        assert.ok(
+          tables.rows.some((r) => r.t === t),
+          `table ${t} exists`,
+        );
       }
     } finally {
       await db.close();
@@ -35,7 +39,10 @@ describe('migrations', () => {
       const b = await db.query("SELECT to_regclass('b') AS t");
       assert.equal(b.rows[0].t, null, 'table b of the failed migration was rolled back');
       const ids = await db.query<{ id: number }>('SELECT id FROM vecron_migrations');
-      assert.deepEqual(ids.rows.map((r) => r.id), [1]);
+      assert.deepEqual(
+        ids.rows.map((r) => r.id),
+        [1],
+      );
     } finally {
       await db.close();
     }
@@ -64,7 +71,9 @@ describe('migrations', () => {
     }
   });
 
-  it('are applied exactly once when several processes start at the same moment (PostgreSQL)', { skip: !process.env.TEST_DATABASE_URL && 'TEST_DATABASE_URL is not set' }, async () => {
+  it('are applied exactly once when several processes start at the same moment (PostgreSQL)', {
+    skip: !process.env.TEST_DATABASE_URL && 'TEST_DATABASE_URL is not set',
+  }, async () => {
     const base = await openPostgresTestDb(); // already migrated: use a fresh schema in it instead
     try {
       await base.exec('CREATE SCHEMA race');
@@ -74,7 +83,11 @@ describe('migrations', () => {
       const results = await Promise.all(dbs.map((d) => migrate(d)));
       await Promise.all(dbs.map((d) => d.close()));
       const all = results.flat().sort((a, b) => a - b);
-      assert.deepEqual(all, listMigrations().map((m) => m.id), 'each migration applied by exactly one process');
+      assert.deepEqual(
+        all,
+        listMigrations().map((m) => m.id),
+        'each migration applied by exactly one process',
+      );
       const rows = await base.query('SELECT count(*)::int AS n FROM race.vecron_migrations');
       assert.equal(rows.rows[0].n, listMigrations().length);
     } finally {

@@ -43,7 +43,12 @@ describe('postgres: connection faults', { skip }, () => {
   });
 
   const terminate = async (where: string, params: unknown[] = []) =>
-    (await admin.query(`SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND ${where}`, params)).rows.length;
+    (
+      await admin.query(
+        `SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND ${where}`,
+        params,
+      )
+    ).rows.length;
 
   it('a connection ended while checked out in transaction() fails that transaction, not the process', async () => {
     const result = db.transaction(async (tx) => {
@@ -53,7 +58,10 @@ describe('postgres: connection faults', { skip }, () => {
       await tx.query('SELECT 1');
     });
     await assert.rejects(result);
-    assert.ok(errors.some((e) => /terminating connection|Connection terminated/i.test(e.message)), 'the error was handled by the listener');
+    assert.ok(
+      errors.some((e) => /terminating connection|Connection terminated/i.test(e.message)),
+      'the error was handled by the listener',
+    );
     // The broken client was not returned to the pool: the next statements work.
     for (let i = 0; i < 8; i++) assert.equal((await db.query<{ n: number }>('SELECT 1 AS n')).rows[0].n, 1);
     assert.equal(db.connectionState().ok, true);
@@ -99,10 +107,13 @@ describe('saveOutcome: retries within the lease', () => {
     const leases = new LeaseTracker(10_000);
     leases.renewed('e1', Date.now());
     let calls = 0;
-    const r = await saveOutcome(async () => {
-      if (++calls < 4) throw transient();
-      return 'written';
-    }, { what: 'the outcome', executionId: 'e1', leases, minDelayMs: 10, maxDelayMs: 20 });
+    const r = await saveOutcome(
+      async () => {
+        if (++calls < 4) throw transient();
+        return 'written';
+      },
+      { what: 'the outcome', executionId: 'e1', leases, minDelayMs: 10, maxDelayMs: 20 },
+    );
     assert.equal(r, 'written');
     assert.equal(calls, 4);
   });
@@ -112,10 +123,16 @@ describe('saveOutcome: retries within the lease', () => {
     leases.renewed('e1', Date.now());
     let calls = 0;
     const boom = Object.assign(new Error('duplicate key'), { code: '23505' });
-    await assert.rejects(saveOutcome(async () => {
-      calls++;
-      throw boom;
-    }, { what: 'x', executionId: 'e1', leases }), boom);
+    await assert.rejects(
+      saveOutcome(
+        async () => {
+          calls++;
+          throw boom;
+        },
+        { what: 'x', executionId: 'e1', leases },
+      ),
+      boom,
+    );
     assert.equal(calls, 1);
   });
 
@@ -124,12 +141,18 @@ describe('saveOutcome: retries within the lease', () => {
     const t0 = Date.now();
     leases.renewed('e1', t0);
     let calls = 0;
-    const p = saveOutcome(async () => {
-      calls++;
-      throw transient();
-    }, { what: 'x', executionId: 'e1', leases, minDelayMs: 10, maxDelayMs: 40 });
+    const p = saveOutcome(
+      async () => {
+        calls++;
+        throw transient();
+      },
+      { what: 'x', executionId: 'e1', leases, minDelayMs: 10, maxDelayMs: 40 },
+    );
     setTimeout(() => leases.renewed('e1', Date.now()), 200); // the heartbeat got through once
-    const err = await p.then(() => null, (e) => e);
+    const err = await p.then(
+      () => null,
+      (e) => e,
+    );
     assert.ok(err instanceof OutcomeAbandoned);
     assert.equal(err.reason, 'lease_expired');
     assert.ok(Date.now() - t0 >= 450, 'the renewal at 200 ms moved the end to about 500 ms');
@@ -141,9 +164,15 @@ describe('saveOutcome: retries within the lease', () => {
     leases.renewed('e1', Date.now());
     setTimeout(() => leases.markLost('e1'), 100);
     const t0 = Date.now();
-    const err = await saveOutcome(async () => {
-      throw transient();
-    }, { what: 'x', executionId: 'e1', leases, minDelayMs: 10, maxDelayMs: 20 }).then(() => null, (e) => e);
+    const err = await saveOutcome(
+      async () => {
+        throw transient();
+      },
+      { what: 'x', executionId: 'e1', leases, minDelayMs: 10, maxDelayMs: 20 },
+    ).then(
+      () => null,
+      (e) => e,
+    );
     assert.equal(err?.reason, 'lease_lost');
     assert.ok(Date.now() - t0 < 1000);
   });

@@ -29,7 +29,11 @@ function userEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 
 async function runScript(name: string, env: Record<string, string>): Promise<any> {
   const { stdout } = await run('bash', [join(ROOT, 'examples', name, 'run.sh'), '--json'], { env: userEnv(env), timeout: 170_000 });
-  const line = stdout.trim().split('\n').filter((l) => l.startsWith('{"example"')).at(-1);
+  const line = stdout
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{"example"'))
+    .at(-1);
   assert.ok(line, `no result line in: ${stdout}`);
   return JSON.parse(line);
 }
@@ -37,20 +41,34 @@ async function runScript(name: string, env: Record<string, string>): Promise<any
 /** What each example's run must show. */
 const CHECKS: Record<string, (r: any) => void> = {
   'customer-analysis': (r) => {
-    assert.deepEqual(r.steps.map((s: any) => s.status), ['succeeded', 'succeeded', 'succeeded']);
-    assert.deepEqual(r.rows, CUSTOMER_TIERS.customers.map((c) => ({ customer_id: c.id, name: c.name, revenue: c.revenue, tier: c.tier })));
+    assert.deepEqual(
+      r.steps.map((s: any) => s.status),
+      ['succeeded', 'succeeded', 'succeeded'],
+    );
+    assert.deepEqual(
+      r.rows,
+      CUSTOMER_TIERS.customers.map((c) => ({ customer_id: c.id, name: c.name, revenue: c.revenue, tier: c.tier })),
+    );
   },
   'low-stock-routing': (r) => {
-    assert.deepEqual(r.steps.map((s: any) => [s.id, s.status]), [
-      ['check_inventory', 'succeeded'],
-      ['route', 'succeeded'],
-      ['send_low_stock_alert', 'succeeded'],
-      ['continue_normal_flow', 'skipped'],
+    assert.deepEqual(
+      r.steps.map((s: any) => [s.id, s.status]),
+      [
+        ['check_inventory', 'succeeded'],
+        ['route', 'succeeded'],
+        ['send_low_stock_alert', 'succeeded'],
+        ['continue_normal_flow', 'skipped'],
+      ],
+    );
+    assert.deepEqual(r.received, [
+      { method: 'POST', url: '/alerts', body: { sku: 'SKU-LOW', priority: 'high', message: 'Stock level 42 below threshold 100' } },
     ]);
-    assert.deepEqual(r.received, [{ method: 'POST', url: '/alerts', body: { sku: 'SKU-LOW', priority: 'high', message: 'Stock level 42 below threshold 100' } }]);
   },
   'order-validation': (r) => {
-    assert.deepEqual(r.steps.map((s: any) => s.status), ['succeeded', 'succeeded', 'succeeded']);
+    assert.deepEqual(
+      r.steps.map((s: any) => s.status),
+      ['succeeded', 'succeeded', 'succeeded'],
+    );
     assert.deepEqual(r.received, [{ method: 'POST', url: '/shipments', body: { order: 'o-1', execution: r.execution_id } }]);
   },
 };

@@ -47,10 +47,14 @@ forEachDatabase((kind: DbKind) => {
       return r.body;
     }
     async function finished(executionId: string, timeoutMs = 30000): Promise<any> {
-      return waitFor(async () => {
-        const r = await t.api('GET', `/api/v1/executions/${executionId}`);
-        return ['succeeded', 'failed', 'dead_lettered', 'cancelled'].includes(r.body.status) ? r.body : null;
-      }, `execution ${executionId} to finish`, timeoutMs);
+      return waitFor(
+        async () => {
+          const r = await t.api('GET', `/api/v1/executions/${executionId}`);
+          return ['succeeded', 'failed', 'dead_lettered', 'cancelled'].includes(r.body.status) ? r.body : null;
+        },
+        `execution ${executionId} to finish`,
+        timeoutMs,
+      );
     }
     async function trigger(jobId: string): Promise<any> {
       const r = await t.api('POST', `/api/v1/jobs/${jobId}/trigger`, { body: {} });
@@ -61,7 +65,9 @@ forEachDatabase((kind: DbKind) => {
     /** Lets the job fire every second, waits for one scheduled execution to finish, switches the schedule off. */
     async function onSchedule(job: any): Promise<any> {
       const { id, version, created_at, updated_at, created_by, updated_by, ...doc } = job;
-      const upd = await t.api('PUT', `/api/v1/jobs/${id}`, { body: { ...doc, schedule: { type: 'cron', expression: '* * * * * ?', timezone: 'Asia/Ho_Chi_Minh' } } });
+      const upd = await t.api('PUT', `/api/v1/jobs/${id}`, {
+        body: { ...doc, schedule: { type: 'cron', expression: '* * * * * ?', timezone: 'Asia/Ho_Chi_Minh' } },
+      });
       assert.equal(upd.status, 200, JSON.stringify(upd.body));
       const exec = await waitFor(async () => {
         const r = await t.api('GET', `/api/v1/executions?job_id=${id}&limit=50`);
@@ -89,7 +95,10 @@ forEachDatabase((kind: DbKind) => {
       sql = await openSqlServer('pglite');
       await sql.sql('CREATE TABLE customer_analysis (execution_id text, customer_id text, name text, revenue numeric, tier text)');
       t = await startTestApp(kind, { VECRON_WORKER_CONCURRENCY: '4', VECRON_POLL_INTERVAL_MS: '200' });
-      for (const [name, value, secret] of [['API_BASE', api.url, false], ['analytics_db', sql.url, true]] as const) {
+      for (const [name, value, secret] of [
+        ['API_BASE', api.url, false],
+        ['analytics_db', sql.url, true],
+      ] as const) {
         const r = await t.api('PUT', `/api/v1/variables/${name}`, { body: { value, secret } });
         assert.ok(r.status === 201 || r.status === 200, JSON.stringify(r.body));
       }
@@ -111,9 +120,14 @@ forEachDatabase((kind: DbKind) => {
       wrongFn.steps[1].config.function_name = 'transform';
       const bad = await t.api('POST', '/api/v1/jobs', { body: wrongFn });
       assert.equal(bad.status, 400);
-      assert.match(bad.body.error.message, /steps\[1\]\.config\.function_name: module customer-tiers@1\.0\.0 has no function 'transform' \(entries: transform_data\)/);
+      assert.match(
+        bad.body.error.message,
+        /steps\[1\]\.config\.function_name: module customer-tiers@1\.0\.0 has no function 'transform' \(entries: transform_data\)/,
+      );
       const ok = await createJob({ ...doc, name: `fn-check-${kind}` });
-      const upd = await t.api('PUT', `/api/v1/jobs/${ok.id}`, { body: { ...doc, name: ok.name, steps: [doc.steps[0], { ...doc.steps[1], config: { ...doc.steps[1].config, module_id: 'customer-tiers@2.0.0' } }] } });
+      const upd = await t.api('PUT', `/api/v1/jobs/${ok.id}`, {
+        body: { ...doc, name: ok.name, steps: [doc.steps[0], { ...doc.steps[1], config: { ...doc.steps[1].config, module_id: 'customer-tiers@2.0.0' } }] },
+      });
       assert.equal(upd.status, 400);
       assert.match(upd.body.error.message, /no module 'customer-tiers@2\.0\.0'/);
       await t.api('DELETE', `/api/v1/jobs/${ok.id}`);
@@ -126,8 +140,13 @@ forEachDatabase((kind: DbKind) => {
       assert.equal(e.status, 'succeeded', JSON.stringify(e.error ?? e.steps));
       assert.deepEqual(step(e, 'transform').output, TIERS);
       assert.equal(step(e, 'save_to_db').output.affected_rows, 4);
-      const rows = await sql.sql('SELECT customer_id, tier, revenue::float AS revenue FROM customer_analysis WHERE execution_id = $1 ORDER BY customer_id', [e.id]);
-      assert.deepEqual(rows, TIERS.customers.map((c) => ({ customer_id: c.id, tier: c.tier, revenue: c.revenue })));
+      const rows = await sql.sql('SELECT customer_id, tier, revenue::float AS revenue FROM customer_analysis WHERE execution_id = $1 ORDER BY customer_id', [
+        e.id,
+      ]);
+      assert.deepEqual(
+        rows,
+        TIERS.customers.map((c) => ({ customer_id: c.id, tier: c.tier, revenue: c.revenue })),
+      );
 
       const [log] = await logs(e.id);
       assert.equal(log.step_id, 'transform');
@@ -158,12 +177,15 @@ forEachDatabase((kind: DbKind) => {
       const low = await trigger(job.id);
       assert.equal(low.status, 'succeeded', JSON.stringify(low.error));
       assert.deepEqual(step(low, 'route').output, { next_step: 'send_low_stock_alert', priority: 'high', message: 'Stock level 42 below threshold 100' });
-      assert.deepEqual(low.steps.map((s: any) => [s.id, s.status]), [
-        ['check_inventory', 'succeeded'],
-        ['route', 'succeeded'],
-        ['send_low_stock_alert', 'succeeded'],
-        ['continue_normal_flow', 'skipped'],
-      ]);
+      assert.deepEqual(
+        low.steps.map((s: any) => [s.id, s.status]),
+        [
+          ['check_inventory', 'succeeded'],
+          ['route', 'succeeded'],
+          ['send_low_stock_alert', 'succeeded'],
+          ['continue_normal_flow', 'skipped'],
+        ],
+      );
       const alert = api.seen.filter((r) => r.url === '/alerts').at(-1)!;
       assert.deepEqual(JSON.parse(alert.body), { sku: 'SKU-LOW', priority: 'high', message: 'Stock level 42 below threshold 100' });
 
@@ -193,7 +215,11 @@ forEachDatabase((kind: DbKind) => {
       assert.equal(bad.attempt, 1, 'a validation failure is not retried');
       assert.equal(bad.error.code, 'validation_failed');
       assert.match(bad.error.message, /Order amount must be positive; Invalid customer email; Order cannot have more than 50 items/);
-      assert.deepEqual(step(bad, 'validate').error.details.errors, ['Order amount must be positive', 'Invalid customer email', 'Order cannot have more than 50 items']);
+      assert.deepEqual(step(bad, 'validate').error.details.errors, [
+        'Order amount must be positive',
+        'Invalid customer email',
+        'Order cannot have more than 50 items',
+      ]);
       assert.equal(step(bad, 'create_shipment').status, 'skipped', 'steps after a failure are skipped, not left pending');
       assert.equal(step(bad, 'create_shipment').reason, 'an earlier step failed');
       const [log] = await logs(bad.id);
@@ -215,7 +241,13 @@ forEachDatabase((kind: DbKind) => {
       assert.equal(e.error.code, 'fuel_exhausted');
       assert.match(step(e, 'crunch').error.message, /fuel/);
       const runs = await logs(e.id, `?module_id=${m.id}`);
-      assert.deepEqual(runs.map((l) => [l.attempt, l.error.code]), [[1, 'fuel_exhausted'], [2, 'fuel_exhausted']]);
+      assert.deepEqual(
+        runs.map((l) => [l.attempt, l.error.code]),
+        [
+          [1, 'fuel_exhausted'],
+          [2, 'fuel_exhausted'],
+        ],
+      );
       assert.ok(runs.every((l) => l.fuel_consumed >= 5000));
       assert.deepEqual(await logs(e.id, `?module_id=${modules['customer-tiers'].id}`), []);
       const byModule = await t.api('GET', `/api/v1/wasm/modules/${m.id}/logs`);
@@ -228,8 +260,16 @@ forEachDatabase((kind: DbKind) => {
       const job = await createJob({
         name: `sum-${kind}`,
         steps: [
-          { id: 'sum', type: 'wasm', config: { module_id: 'sum-amounts', function_name: 'sum_amounts', input: { steps: { fetch_amounts: { output: { amounts: [10, 20.5, -0.5] } } } } } },
-          { id: 'report', type: 'http', config: { method: 'POST', url: '${API_BASE}/report', body: { total: '{{last_total}}', count: '{{steps.sum.output.count}}' } } },
+          {
+            id: 'sum',
+            type: 'wasm',
+            config: { module_id: 'sum-amounts', function_name: 'sum_amounts', input: { steps: { fetch_amounts: { output: { amounts: [10, 20.5, -0.5] } } } } },
+          },
+          {
+            id: 'report',
+            type: 'http',
+            config: { method: 'POST', url: '${API_BASE}/report', body: { total: '{{last_total}}', count: '{{steps.sum.output.count}}' } },
+          },
         ],
       });
       const e = await trigger(job.id);
@@ -256,7 +296,15 @@ forEachDatabase((kind: DbKind) => {
     it("the step's table_limit clamps the module's tables: below its declared tables the step fails with memory_limit", async () => {
       await upload(fixture('sandbox-holes/tables.wasm'), 'tables');
       const run = async (name: string, table_limit?: number) =>
-        trigger((await createJob({ name, max_retries: 0, steps: [{ id: 't', type: 'wasm', config: { module_id: 'tables', function_name: 'ok', ...(table_limit === undefined ? {} : { table_limit }) } }] })).id);
+        trigger(
+          (
+            await createJob({
+              name,
+              max_retries: 0,
+              steps: [{ id: 't', type: 'wasm', config: { module_id: 'tables', function_name: 'ok', ...(table_limit === undefined ? {} : { table_limit }) } }],
+            })
+          ).id,
+        );
       const ok = await run(`tables-default-${kind}`);
       assert.equal(ok.status, 'succeeded', JSON.stringify(ok.error));
       assert.deepEqual(step(ok, 't').output, { ok: true });

@@ -21,7 +21,10 @@ describe('routing', () => {
   it('next_step runs that step and then ends; the others are not run', () => {
     const plan = new StepPlan(steps);
     assert.deepEqual(walk({ a: { next_step: 'c' } }, plan), ['a', 'c']);
-    assert.deepEqual(plan.notRun().map((i) => steps[i].id), ['b', 'd']);
+    assert.deepEqual(
+      plan.notRun().map((i) => steps[i].id),
+      ['b', 'd'],
+    );
   });
   it('next_steps runs them all in the order given; a routed step may route again', () => {
     assert.deepEqual(walk({ a: { next_steps: ['d', 'b'] } }), ['a', 'd', 'b']);
@@ -31,7 +34,11 @@ describe('routing', () => {
     assert.deepEqual(walk({ b: { next_steps: [] } }), ['a', 'b']);
   });
   it('an unknown step id fails naming it', () => {
-    assert.throws(() => walk({ a: { next_steps: ['c', 'nope'] } }), (e: any) => e.code === 'routing_error' && /routed to 'nope', which is not a step of this job \(steps: a, b, c, d\)/.test(e.message) && e.retryable === false);
+    assert.throws(
+      () => walk({ a: { next_steps: ['c', 'nope'] } }),
+      (e: any) =>
+        e.code === 'routing_error' && /routed to 'nope', which is not a step of this job \(steps: a, b, c, d\)/.test(e.message) && e.retryable === false,
+    );
   });
   it('malformed routing is an error naming the step', () => {
     assert.throws(() => routeOf({ next_step: 3 }, 'x'), /step 'x' routed to next_step 3/);
@@ -45,7 +52,13 @@ describe('routing', () => {
     assert.throws(() => walk({ a: { next_step: 'b' }, b: { next_step: 'a' } }, plan), /more than 10 step runs in one attempt: the routing loops/);
   });
   it('replays the route of the steps that already succeeded to find where to resume', () => {
-    const plan = replayPlan(steps, new Map<string, unknown>([['a', { next_steps: ['c', 'd'] }], ['c', {}]]));
+    const plan = replayPlan(
+      steps,
+      new Map<string, unknown>([
+        ['a', { next_steps: ['c', 'd'] }],
+        ['c', {}],
+      ]),
+    );
     assert.equal(steps[plan.peek()!].id, 'd');
     assert.equal(replayPlan(steps, new Map()).peek(), 0);
     assert.equal(replayPlan(steps, new Map<string, unknown>([['a', { next_steps: [] }]])).peek(), null);

@@ -110,10 +110,7 @@ describe('resolveTemplates', () => {
       () => resolveTemplates('{{steps.fetch.output.ok.x}}', context),
       templateError(/'steps\.fetch\.output\.ok' is a boolean, so it has no property 'x'/),
     );
-    assert.throws(
-      () => resolveTemplates('{{steps.fetch.output.none.x}}', context),
-      templateError(/'steps\.fetch\.output\.none' is null/),
-    );
+    assert.throws(() => resolveTemplates('{{steps.fetch.output.none.x}}', context), templateError(/'steps\.fetch\.output\.none' is null/));
     assert.throws(
       () => resolveTemplates('{{steps.fetch.output.data.items.id}}', context),
       templateError(/is an array of length 2, not an object: it has no property 'id'/),
@@ -134,7 +131,15 @@ describe('resolveTemplates', () => {
   });
 
   it('sees only own properties (no prototype access or pollution)', () => {
-    for (const ref of ['variables.constructor', 'variables.__proto__', 'variables.toString', 'variables.hasOwnProperty', 'job.name.length', 'steps.fetch.output.data.items.length', 'constructor']) {
+    for (const ref of [
+      'variables.constructor',
+      'variables.__proto__',
+      'variables.toString',
+      'variables.hasOwnProperty',
+      'job.name.length',
+      'steps.fetch.output.data.items.length',
+      'constructor',
+    ]) {
       assert.throws(() => resolveTemplates(`{{${ref}}}`, context), templateError(/template/), ref);
     }
     assert.throws(() => resolveTemplates('{{variables["constructor"]["prototype"]}}', context), templateError(/unknown variable 'constructor'/));

@@ -46,11 +46,20 @@ forEachSqlServer((kind) => {
     it('runs a parameterised query and returns rows, row_count and fields', async () => {
       const out = await run({ query: `SELECT id, owner, balance, opened FROM accounts WHERE balance > ${p(1)} ORDER BY id`, parameters: [50] });
       assert.equal(out.row_count, 2);
-      assert.deepEqual(out.rows.map((r: any) => [r.id, r.owner]), [[1, 'An'], [2, 'Binh']]);
+      assert.deepEqual(
+        out.rows.map((r: any) => [r.id, r.owner]),
+        [
+          [1, 'An'],
+          [2, 'Binh'],
+        ],
+      );
       // Amounts keep their exact text; a date is the server's date, not shifted to local time.
       assert.equal(out.rows[0].balance, '100.50');
       assert.equal(out.rows[0].opened, '2024-01-02');
-      assert.deepEqual(out.fields.map((f: any) => f.name), ['id', 'owner', 'balance', 'opened']);
+      assert.deepEqual(
+        out.fields.map((f: any) => f.name),
+        ['id', 'owner', 'balance', 'opened'],
+      );
       assert.equal(out.fields[0].type, isPg ? 'int4' : 'long');
       assert.equal(out.fields[2].type, isPg ? 'numeric' : 'newdecimal');
       assert.equal(out.affected_rows, null);
@@ -76,7 +85,10 @@ forEachSqlServer((kind) => {
         : `INSERT INTO accounts (id, owner, balance) SELECT id, owner, balance FROM JSON_TABLE(?, '$[*]' COLUMNS (id INT PATH '$.id', owner VARCHAR(100) PATH '$.owner', balance DECIMAL(14,2) PATH '$.balance')) AS r`;
       const out = await run({ query, parameters: [rows] });
       assert.equal(out.affected_rows, 2);
-      assert.deepEqual((await db.sql('SELECT owner FROM accounts WHERE id >= 20 ORDER BY id')).map((r) => r.owner), ['Dung', 'Em']);
+      assert.deepEqual(
+        (await db.sql('SELECT owner FROM accounts WHERE id >= 20 ORDER BY id')).map((r) => r.owner),
+        ['Dung', 'Em'],
+      );
       await db.sql('DELETE FROM accounts WHERE id >= 20');
     });
 
@@ -102,7 +114,9 @@ forEachSqlServer((kind) => {
     it('calls a stored procedure with parameters', async () => {
       if (isPg) {
         await db.sql(`CREATE PROCEDURE credit(acc int, amount numeric) LANGUAGE sql AS $$ UPDATE accounts SET balance = balance + amount WHERE id = acc $$`);
-        await db.sql(`CREATE FUNCTION rich(min numeric) RETURNS TABLE(owner text, balance numeric) LANGUAGE sql AS $$ SELECT owner, balance FROM accounts WHERE balance >= min ORDER BY owner $$`);
+        await db.sql(
+          `CREATE FUNCTION rich(min numeric) RETURNS TABLE(owner text, balance numeric) LANGUAGE sql AS $$ SELECT owner, balance FROM accounts WHERE balance >= min ORDER BY owner $$`,
+        );
       } else {
         await db.sql(`CREATE PROCEDURE credit(IN acc INT, IN amount DECIMAL(14,2)) UPDATE accounts SET balance = balance + amount WHERE id = acc`);
         await db.sql(`CREATE PROCEDURE rich(IN min DECIMAL(14,2)) SELECT owner, balance FROM accounts WHERE balance >= min ORDER BY owner`);
@@ -110,7 +124,10 @@ forEachSqlServer((kind) => {
       await run({ query: 'credit', query_type: 'stored_procedure', parameters: [3, '4.90'] });
       assert.equal(String((await db.sql('SELECT balance FROM accounts WHERE id = 3'))[0].balance), '5.00');
       const out = await run({ query: 'rich', query_type: 'stored_procedure', parameters: [100] });
-      assert.deepEqual(out.rows.map((r: any) => r.owner), ['An', 'Binh']);
+      assert.deepEqual(
+        out.rows.map((r: any) => r.owner),
+        ['An', 'Binh'],
+      );
       assert.equal(out.row_count, 2);
 
       const missing = await stepError(run({ query: 'no_such_proc', query_type: 'stored_procedure' }));
@@ -188,7 +205,14 @@ describe('database step config (checked when the job is saved)', () => {
   it('accepts the seed shape and rejects what cannot run', () => {
     const j = parseJobDocument({
       name: 'j',
-      steps: [{ id: 'q', step_type: { DatabaseQuery: { database_type: 'PostgreSQL', connection_string: '{{variables.db_url}}', query: 'INSERT INTO t VALUES ($1)', query_type: 'RawSql' } } }],
+      steps: [
+        {
+          id: 'q',
+          step_type: {
+            DatabaseQuery: { database_type: 'PostgreSQL', connection_string: '{{variables.db_url}}', query: 'INSERT INTO t VALUES ($1)', query_type: 'RawSql' },
+          },
+        },
+      ],
     });
     assert.deepEqual((j.steps[0] as any).config, {
       database_type: 'postgresql',

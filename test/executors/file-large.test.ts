@@ -104,8 +104,12 @@ it(`streams a ${SIZE_MB} MB CSV through the file step with bounded memory`, { ti
   const rssGrowth = (peakRss - base.rss) / MB;
   const heapGrowth = (peakHeap - base.heapUsed) / MB;
 
-  t.diagnostic(`file: ${(info.size / MB).toFixed(1)} MB, ${counts.rows} rows; written in ${writeSeconds.toFixed(1)}s, read+filter in ${readSeconds.toFixed(1)}s (${(info.size / MB / readSeconds).toFixed(1)} MB/s)`);
-  t.diagnostic(`memory while reading: baseline rss ${(base.rss / MB).toFixed(0)} MB heap ${(base.heapUsed / MB).toFixed(0)} MB; peak growth rss +${rssGrowth.toFixed(1)} MB, heap +${heapGrowth.toFixed(1)} MB`);
+  t.diagnostic(
+    `file: ${(info.size / MB).toFixed(1)} MB, ${counts.rows} rows; written in ${writeSeconds.toFixed(1)}s, read+filter in ${readSeconds.toFixed(1)}s (${(info.size / MB / readSeconds).toFixed(1)} MB/s)`,
+  );
+  t.diagnostic(
+    `memory while reading: baseline rss ${(base.rss / MB).toFixed(0)} MB heap ${(base.heapUsed / MB).toFixed(0)} MB; peak growth rss +${rssGrowth.toFixed(1)} MB, heap +${heapGrowth.toFixed(1)} MB`,
+  );
 
   assert.equal(out.rows_read, counts.rows);
   assert.equal(out.row_count, counts.matching);

@@ -20,7 +20,14 @@ const folder = executionFolder({ jobId: 'job-f', executionId: 'exec-f' });
 const put = (path: string, data: string | Buffer) => blobs.put(folder + path, typeof data === 'string' ? Buffer.from(data) : data);
 const run = (c: Partial<FileStepConfig>, ctx = runCtx()) => execute({ max_output_rows: 100, ...c } as FileStepConfig, ctx) as Promise<any>;
 
-const TXN = ['id;customer;amount;status;booked', '1;An;1500.50;OK;2024-03-01', '2;Binh;20;OK;02/03/2024', '3;Chi;99000;FAILED;2024-03-03', '4;Dung;1200;OK;2024-03-04', ''].join('\r\n');
+const TXN = [
+  'id;customer;amount;status;booked',
+  '1;An;1500.50;OK;2024-03-01',
+  '2;Binh;20;OK;02/03/2024',
+  '3;Chi;99000;FAILED;2024-03-03',
+  '4;Dung;1200;OK;2024-03-04',
+  '',
+].join('\r\n');
 
 forEachBlobStore('file step', (kind) => {
   let h: BlobHarness;
@@ -127,15 +134,31 @@ forEachBlobStore('file step', (kind) => {
     ];
 
     it('writes CSV with a delimiter and a BOM, and reads it back', async () => {
-      const out = await run({ operation: 'write', format: 'csv', path: 'out/a.csv', source: rows as any, csv: { delimiter: ';', encoding: 'utf8-bom' }, columns: { name: 'customer' } });
+      const out = await run({
+        operation: 'write',
+        format: 'csv',
+        path: 'out/a.csv',
+        source: rows as any,
+        csv: { delimiter: ';', encoding: 'utf8-bom' },
+        columns: { name: 'customer' },
+      });
       assert.deepEqual(out.columns, ['id', 'customer', 'amount', 'ok']);
       assert.equal(out.row_count, 2);
       const bytes = await blobs.get(folder + 'out/a.csv');
       assert.deepEqual([...bytes.subarray(0, 3)], [0xef, 0xbb, 0xbf]);
       assert.equal(out.bytes, bytes.length);
       assert.match(bytes.toString('utf8'), /^\ufeffid;customer;amount;ok\r?\n1;Nguyễn An;10.5;true/);
-      const back = await run({ operation: 'read', format: 'csv', path: 'out/a.csv', csv: { delimiter: ';' }, types: { id: 'integer', amount: 'number', ok: 'boolean' } });
-      assert.deepEqual(back.rows, rows.map(({ name, ...r }) => ({ id: r.id, customer: name, amount: r.amount, ok: r.ok })));
+      const back = await run({
+        operation: 'read',
+        format: 'csv',
+        path: 'out/a.csv',
+        csv: { delimiter: ';' },
+        types: { id: 'integer', amount: 'number', ok: 'boolean' },
+      });
+      assert.deepEqual(
+        back.rows,
+        rows.map(({ name, ...r }) => ({ id: r.id, customer: name, amount: r.amount, ok: r.ok })),
+      );
     });
 
     it('a write that fails midway leaves the previous file as it was and no unfinished write', async () => {
@@ -152,7 +175,10 @@ forEachBlobStore('file step', (kind) => {
       assert.equal((await blobs.get(folder + 'out/keep.xlsx')).toString(), 'the previous workbook');
       const aborted = new AbortController();
       aborted.abort(new StepError('step_timeout', 'too slow'));
-      assert.equal((await stepError(run({ operation: 'write', format: 'csv', path: 'out/keep.csv', source: many as any }, runCtx({ signal: aborted.signal })))).code, 'step_timeout');
+      assert.equal(
+        (await stepError(run({ operation: 'write', format: 'csv', path: 'out/keep.csv', source: many as any }, runCtx({ signal: aborted.signal })))).code,
+        'step_timeout',
+      );
       assert.equal((await blobs.get(folder + 'out/keep.csv')).toString(), 'the previous file\n');
       assert.deepEqual(await h.leftovers(), []);
     });
@@ -195,7 +221,6 @@ forEachBlobStore('file step', (kind) => {
       assert.equal((await stepError(run({ operation: 'read', format: 'xlsx', path: 'in/fake.xlsx' }))).code, 'file_parse_error');
     });
   });
-
 });
 
 describe('file step filter expressions', () => {
@@ -221,7 +246,8 @@ describe('file step filter expressions', () => {
   });
   it('is checked when the job is saved', () => {
     assert.throws(
-      () => parseJobDocument({ name: 'j', steps: [{ id: 'r', type: 'file', config: { operation: 'read', format: 'csv', path: 'a.csv', filter: 'amount >> 1' } }] }),
+      () =>
+        parseJobDocument({ name: 'j', steps: [{ id: 'r', type: 'file', config: { operation: 'read', format: 'csv', path: 'a.csv', filter: 'amount >> 1' } }] }),
       (err: any) => err.details?.problems?.some((p: any) => p.path === 'steps[0].config.filter' && /expected a value/.test(p.message)),
     );
   });

@@ -58,8 +58,7 @@ const echo: Handler = (req, res, body) => {
 
 const runCtx = (over: Partial<StepRunContext> = {}) => stepRunContext({ stepId: 'call', deadline: Date.now() + 30_000, ...over });
 
-const run = (config: Partial<HttpStepConfig> & { url: string }, ctx = runCtx()) =>
-  execute({ method: 'GET', ...config } as HttpStepConfig, ctx) as Promise<any>;
+const run = (config: Partial<HttpStepConfig> & { url: string }, ctx = runCtx()) => execute({ method: 'GET', ...config } as HttpStepConfig, ctx) as Promise<any>;
 
 const basicOf = (h: string | undefined) => Buffer.from(String(h).replace(/^Basic /, ''), 'base64').toString('utf8');
 
@@ -81,7 +80,13 @@ describe('http executor: requests', () => {
     assert.equal(out.status, 200);
     assert.equal(out.body.method, 'GET');
     assert.equal(out.body.path, '/items');
-    assert.deepEqual(out.body.query, [['sort', 'name'], ['tag', 'a b'], ['page', '2'], ['active', 'true'], ['q', 'x&y']]);
+    assert.deepEqual(out.body.query, [
+      ['sort', 'name'],
+      ['tag', 'a b'],
+      ['page', '2'],
+      ['active', 'true'],
+      ['q', 'x&y'],
+    ]);
     assert.equal(out.body.headers['x-trace'], 'abc');
     assert.equal(out.body.headers.accept, 'application/json');
     assert.match(out.body.headers['user-agent'], /^vecron\//);
@@ -242,7 +247,13 @@ describe('http executor: status codes and redirects', () => {
   });
 
   it('503, 429 and 408 are retryable; 404 and 400 are not', async () => {
-    for (const [code, retryable] of [[503, true], [429, true], [408, true], [404, false], [400, false]] as const) {
+    for (const [code, retryable] of [
+      [503, true],
+      [429, true],
+      [408, true],
+      [404, false],
+      [400, false],
+    ] as const) {
       const e = await stepError(run({ url: `${srv.url}/status?status=${code}` }));
       assert.equal(e.code, 'http_status');
       assert.equal(e.retryable, retryable, `status ${code}`);
@@ -500,10 +511,7 @@ describe('http executor: logging', () => {
       debug: (obj: any, msg: string) => lines.push({ ...obj, msg }),
     } as any;
     try {
-      await run(
-        { url: `${srv.url}/p?token=SECRET1`, auth: { type: 'bearer', token: 'SECRET2' } },
-        runCtx({ logger: capture }),
-      );
+      await run({ url: `${srv.url}/p?token=SECRET1`, auth: { type: 'bearer', token: 'SECRET2' } }, runCtx({ logger: capture }));
     } finally {
       await srv.close();
     }

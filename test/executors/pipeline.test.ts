@@ -106,20 +106,28 @@ withSshd('three-step job', () => {
                 database_type: target.type,
                 connection: 'warehouse',
                 query: insert,
-                parameters: target.type === 'postgresql' ? ['{{steps.read.output.rows}}', '{{execution.id}}'] : ['{{execution.id}}', '{{steps.read.output.rows}}'],
+                parameters:
+                  target.type === 'postgresql' ? ['{{steps.read.output.rows}}', '{{execution.id}}'] : ['{{execution.id}}', '{{steps.read.output.rows}}'],
               },
             },
           ],
         });
         const id = (await enqueue(db, job, { trigger: { type: 'manual', time: new Date().toISOString(), user: 'test' } }))!;
-        const e = await waitFor(async () => {
-          const r = (await db.query<any>('SELECT * FROM executions WHERE id = $1', [id])).rows[0];
-          return ['succeeded', 'failed', 'dead_lettered'].includes(r.status) ? r : null;
-        }, 'the execution to finish', 30_000);
+        const e = await waitFor(
+          async () => {
+            const r = (await db.query<any>('SELECT * FROM executions WHERE id = $1', [id])).rows[0];
+            return ['succeeded', 'failed', 'dead_lettered'].includes(r.status) ? r : null;
+          },
+          'the execution to finish',
+          30_000,
+        );
         assert.equal(e.status, 'succeeded', JSON.stringify(e.error));
 
         const steps = (await db.query<any>('SELECT step_id, output FROM step_runs WHERE execution_id = $1 ORDER BY position', [id])).rows;
-        assert.deepEqual(steps[0].output.files.map((f: any) => f.path), ['incoming/TXN_20240301.csv']);
+        assert.deepEqual(
+          steps[0].output.files.map((f: any) => f.path),
+          ['incoming/TXN_20240301.csv'],
+        );
         assert.equal(steps[1].output.row_count, 2);
         assert.equal(steps[1].output.rows_read, 4);
         assert.equal(steps[2].output.affected_rows, 2);

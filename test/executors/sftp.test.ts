@@ -75,10 +75,16 @@ withSshd('sftp step', () => {
 
     it('downloads the files matching a wildcard, recursively when asked', async () => {
       const flat = await run({ pattern: 'TXN_*.csv', local_path: 'flat' });
-      assert.deepEqual(flat.files.map((f: any) => f.path), ['flat/TXN_20240301.csv', 'flat/TXN_20240302.csv']);
+      assert.deepEqual(
+        flat.files.map((f: any) => f.path),
+        ['flat/TXN_20240301.csv', 'flat/TXN_20240302.csv'],
+      );
       assert.equal(flat.total_bytes, 15 + 20);
       const deep = await run({ pattern: 'TXN_*.csv', recursive: true, local_path: 'deep' });
-      assert.deepEqual(deep.files.map((f: any) => f.path), ['deep/TXN_20240301.csv', 'deep/TXN_20240302.csv', 'deep/archive/TXN_20240229.csv']);
+      assert.deepEqual(
+        deep.files.map((f: any) => f.path),
+        ['deep/TXN_20240301.csv', 'deep/TXN_20240302.csv', 'deep/archive/TXN_20240229.csv'],
+      );
       assert.equal((await blobs.get(folder + 'deep/archive/TXN_20240229.csv')).toString(), 'id,amount\n0,5\n');
     });
 
@@ -96,7 +102,9 @@ withSshd('sftp step', () => {
       assert.equal(warnings.length, 0, 'no retry');
       const key = await stepError(run({ auth: { type: 'private_key', private_key: ssh.otherKey } }));
       assert.equal(key.code, 'sftp_auth_failed');
-      const garbage = await stepError(run({ auth: { type: 'private_key', private_key: '-----BEGIN OPENSSH PRIVATE KEY-----\nnonsense\n-----END OPENSSH PRIVATE KEY-----\n' } }));
+      const garbage = await stepError(
+        run({ auth: { type: 'private_key', private_key: '-----BEGIN OPENSSH PRIVATE KEY-----\nnonsense\n-----END OPENSSH PRIVATE KEY-----\n' } }),
+      );
       assert.equal(garbage.code, 'sftp_invalid_key');
     });
 
@@ -127,7 +135,13 @@ withSshd('sftp step', () => {
       const e = await stepError(run({ port, max_retries: 2 }, ctx({ logger })));
       assert.equal(e.code, 'sftp_connection_failed');
       assert.equal(e.retryable, true);
-      assert.deepEqual(warnings.map((w) => [w.attempt, w.retryInMs]), [[1, 500], [2, 1000]]);
+      assert.deepEqual(
+        warnings.map((w) => [w.attempt, w.retryInMs]),
+        [
+          [1, 500],
+          [2, 1000],
+        ],
+      );
     });
 
     it('uploads a folder, creating remote directories, and a single file under a new name', async () => {
@@ -135,10 +149,13 @@ withSshd('sftp step', () => {
       await blobs.put(folder + 'reports/b.csv', Buffer.from('b\n2\n'));
       await blobs.put(folder + 'reports/skip.tmpl', Buffer.from('x'));
       const out = await run({ operation: 'upload', local_path: 'reports', pattern: '*.csv', remote_path: `${up()}/in/2024/03` });
-      assert.deepEqual(out.files.map((f: any) => [f.path, f.remote_path, f.size]), [
-        ['reports/a.csv', `${up()}/in/2024/03/a.csv`, 4],
-        ['reports/b.csv', `${up()}/in/2024/03/b.csv`, 4],
-      ]);
+      assert.deepEqual(
+        out.files.map((f: any) => [f.path, f.remote_path, f.size]),
+        [
+          ['reports/a.csv', `${up()}/in/2024/03/a.csv`, 4],
+          ['reports/b.csv', `${up()}/in/2024/03/b.csv`, 4],
+        ],
+      );
       assert.equal(readFileSync(join(up(), 'in/2024/03/b.csv'), 'utf8'), 'b\n2\n');
 
       const one = await run({ operation: 'upload', local_path: 'reports/a.csv', remote_path: `${up()}/in/final/settlement.csv` });

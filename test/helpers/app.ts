@@ -17,7 +17,11 @@ export interface TestApp {
   adminToken: string;
   dataDir: string;
   /** fetch against the API with a token (admin by default) and JSON bodies. */
-  api(method: string, path: string, opts?: { body?: unknown; token?: string | null; rawBody?: string; headers?: Record<string, string> }): Promise<{ status: number; body: any; headers: Headers }>;
+  api(
+    method: string,
+    path: string,
+    opts?: { body?: unknown; token?: string | null; rawBody?: string; headers?: Record<string, string> },
+  ): Promise<{ status: number; body: any; headers: Headers }>;
   token(role: TokenRole, name?: string): Promise<string>;
   close(): Promise<void>;
 }

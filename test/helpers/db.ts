@@ -24,7 +24,11 @@ const cacheDir = new URL('../.cache/', import.meta.url).pathname;
 
 async function pgliteTemplate(): Promise<Blob> {
   const hash = createHash('sha256')
-    .update(listMigrations().map((m) => m.name + m.sql).join('\n'))
+    .update(
+      listMigrations()
+        .map((m) => m.name + m.sql)
+        .join('\n'),
+    )
     .digest('hex')
     .slice(0, 16);
   const file = join(cacheDir, `pglite-${hash}.tar`);

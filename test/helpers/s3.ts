@@ -34,10 +34,7 @@ const root = new URL('../../', import.meta.url).pathname;
 const script = join(root, 'scripts', 's3-server.sh');
 
 /** Where an S3 server for the tests comes from, decided without starting anything. */
-export type S3Availability =
-  | { kind: 'env'; endpoint: string }
-  | { kind: 'spawn'; binary: string }
-  | { kind: 'none'; reason: string };
+export type S3Availability = { kind: 'env'; endpoint: string } | { kind: 'spawn'; binary: string } | { kind: 'none'; reason: string };
 
 let availability: S3Availability | undefined;
 
@@ -199,9 +196,7 @@ export async function startS3Server(): Promise<S3Server> {
 }
 
 /** A fresh empty bucket; `drop` removes every object, unfinished multipart upload and the bucket. */
-export async function createTestBucket(
-  server: S3Server,
-): Promise<{ settings: S3Settings; client: S3Client; drop(): Promise<void> }> {
+export async function createTestBucket(server: S3Server): Promise<{ settings: S3Settings; client: S3Client; drop(): Promise<void> }> {
   const bucket = `vecron-test-${randomBytes(6).toString('hex')}`;
   const settings: S3Settings = { ...server.settings, bucket };
   const client = s3Client(settings);

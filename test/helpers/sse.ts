@@ -64,10 +64,9 @@ export async function openStream(
       // A read still pending after a timeout is kept for the next call, so no chunk is lost.
       pending ??= reader.read();
       let timer: NodeJS.Timeout | undefined;
-      const r = await Promise.race([
-        pending,
-        new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), left))),
-      ]).finally(() => clearTimeout(timer));
+      const r = await Promise.race([pending, new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), left)))]).finally(() =>
+        clearTimeout(timer),
+      );
       if (r === null) continue;
       pending = null;
       if (r.done) throw new Error('the event stream ended');
@@ -90,4 +89,3 @@ export async function openStream(
     close: () => ac.abort(),
   };
 }
-

@@ -156,7 +156,10 @@ export async function startSshServer(): Promise<SshServer> {
       // The listener forks a privileged monitor per connection, which forks the user's session.
       const children = (pid: number): number[] => {
         try {
-          return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' }).split('\n').filter((l) => l.trim()).map(Number);
+          return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' })
+            .split('\n')
+            .filter((l) => l.trim())
+            .map(Number);
         } catch {
           return []; // ps exits 1 when there is none
         }

@@ -7,9 +7,7 @@ import { createLogger } from '../../src/logger.ts';
 const silent = createLogger('silent');
 
 /** Defaults: job-1/exec-1, step 'step', attempt 1, a fresh signal, 60 s deadline, no services, a silent logger. */
-export function stepRunContext(
-  over: Omit<Partial<StepRunContext>, 'services'> & { services?: Partial<ExecutorServices> } = {},
-): StepRunContext {
+export function stepRunContext(over: Omit<Partial<StepRunContext>, 'services'> & { services?: Partial<ExecutorServices> } = {}): StepRunContext {
   return {
     jobId: 'job-1',
     executionId: 'exec-1',

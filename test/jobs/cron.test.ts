@@ -28,10 +28,7 @@ describe('parseCron: Quartz syntax', () => {
       '2027-01-28T17:00:00.000Z', // Fri 29 Jan
     ]);
     // the name form is the same schedule
-    assert.deepEqual(
-      iso(parseCron('0 0 0 ? * FRIL', HCM).nextN(new Date('2026-11-24T00:00:00Z'), 3)),
-      iso(c.nextN(new Date('2026-11-24T00:00:00Z'), 3)),
-    );
+    assert.deepEqual(iso(parseCron('0 0 0 ? * FRIL', HCM).nextN(new Date('2026-11-24T00:00:00Z'), 3)), iso(c.nextN(new Date('2026-11-24T00:00:00Z'), 3)));
   });
 
   it('15W = weekday nearest the 15th', () => {
@@ -56,11 +53,7 @@ describe('parseCron: Quartz syntax', () => {
     const c = parseCron('*/1 * * * * *', 'UTC');
     assert.equal(c.next(new Date('2026-01-01T00:00:00.000Z'))?.toISOString(), '2026-01-01T00:00:01.000Z');
     assert.equal(c.next(new Date('2026-01-01T00:00:00.400Z'))?.toISOString(), '2026-01-01T00:00:01.000Z');
-    assert.deepEqual(iso(c.nextN(new Date('2026-01-01T00:00:00Z'), 3)), [
-      '2026-01-01T00:00:01.000Z',
-      '2026-01-01T00:00:02.000Z',
-      '2026-01-01T00:00:03.000Z',
-    ]);
+    assert.deepEqual(iso(c.nextN(new Date('2026-01-01T00:00:00Z'), 3)), ['2026-01-01T00:00:01.000Z', '2026-01-01T00:00:02.000Z', '2026-01-01T00:00:03.000Z']);
   });
 
   it('next is strictly after a matching instant', () => {
@@ -81,7 +74,10 @@ describe('parseCron: Quartz syntax', () => {
 
 describe('parseCron: rejected expressions', () => {
   it('61 seconds is out of range', () => {
-    assert.match(validationMessage(() => parseCron('61 * * * * *', 'UTC')), /seconds value 61 is out of range \(0-59\)/);
+    assert.match(
+      validationMessage(() => parseCron('61 * * * * *', 'UTC')),
+      /seconds value 61 is out of range \(0-59\)/,
+    );
   });
 
   it('5 fields: says the seconds field is required', () => {
@@ -93,9 +89,18 @@ describe('parseCron: rejected expressions', () => {
   });
 
   it('rejects other field counts', () => {
-    assert.match(validationMessage(() => parseCron('@daily', 'UTC')), /must have 6 or 7 fields .*got 1$/);
-    assert.match(validationMessage(() => parseCron('0 0 0 1 1 ? 2027 1', 'UTC')), /got 8$/);
-    assert.match(validationMessage(() => parseCron('', 'UTC')), /got 0$/);
+    assert.match(
+      validationMessage(() => parseCron('@daily', 'UTC')),
+      /must have 6 or 7 fields .*got 1$/,
+    );
+    assert.match(
+      validationMessage(() => parseCron('0 0 0 1 1 ? 2027 1', 'UTC')),
+      /got 8$/,
+    );
+    assert.match(
+      validationMessage(() => parseCron('', 'UTC')),
+      /got 0$/,
+    );
   });
 
   it('unknown time zone', () => {
@@ -147,7 +152,15 @@ describe('parseCron: rejected expressions', () => {
   });
 
   it('accepts the usual Quartz forms', () => {
-    for (const e of ['0 0 12 * * ?', '0 15 10 ? * MON-FRI', '0 0/5 14,18 * * ?', '0 0 0 L * ?', '0 0 0 LW * ?', '0 0 8 ? JAN,jul mon', '0 0 0 1 1 ? 2026-2030']) {
+    for (const e of [
+      '0 0 12 * * ?',
+      '0 15 10 ? * MON-FRI',
+      '0 0/5 14,18 * * ?',
+      '0 0 0 L * ?',
+      '0 0 0 LW * ?',
+      '0 0 8 ? JAN,jul mon',
+      '0 0 0 1 1 ? 2026-2030',
+    ]) {
       assert.equal(cronExpressionProblem(e), null, e);
     }
   });
@@ -157,7 +170,10 @@ describe('parseCron: rejected expressions', () => {
 // 2.3.2 (CronExpression.getNextValidTimeAfter) and agree, except L-30W, for which Quartz never returns.
 describe('parseCron: offsets from the last day (L-n, L-nW), as Quartz reads them', () => {
   const from = new Date('2025-12-31T23:00:00Z');
-  const days = (expr: string, n: number) => parseCron(expr, 'UTC').nextN(from, n).map((d) => d.toISOString().slice(0, 10));
+  const days = (expr: string, n: number) =>
+    parseCron(expr, 'UTC')
+      .nextN(from, n)
+      .map((d) => d.toISOString().slice(0, 10));
 
   it('L-1 is the day before the last, in every month (February 2026 has 28 days)', () => {
     assert.deepEqual(days('0 0 12 L-1 * ?', 4), ['2026-01-30', '2026-02-27', '2026-03-30', '2026-04-29']);
@@ -176,15 +192,35 @@ describe('parseCron: offsets from the last day (L-n, L-nW), as Quartz reads them
   it('L-nW: the weekday nearest the day, without leaving the month', () => {
     // L-3: 28 Mar 2026 is a Saturday -> Fri 27; 27 Jun a Saturday -> Fri 26; 27 Sep a Sunday -> Mon 28
     assert.deepEqual(days('0 0 0 L-3W * ?', 12), [
-      '2026-01-28', '2026-02-25', '2026-03-27', '2026-04-27', '2026-05-28', '2026-06-26',
-      '2026-07-28', '2026-08-28', '2026-09-28', '2026-10-28', '2026-11-27', '2026-12-28',
+      '2026-01-28',
+      '2026-02-25',
+      '2026-03-27',
+      '2026-04-27',
+      '2026-05-28',
+      '2026-06-26',
+      '2026-07-28',
+      '2026-08-28',
+      '2026-09-28',
+      '2026-10-28',
+      '2026-11-27',
+      '2026-12-28',
     ]);
     // L-30: Sun 1 Mar -> Mon 2; Sat 1 Aug -> Mon 3 (not back into July)
     assert.deepEqual(days('0 0 0 L-30W * ?', 7), ['2026-01-01', '2026-03-02', '2026-05-01', '2026-07-01', '2026-08-03', '2026-10-01', '2026-12-01']);
     // L-1: Sat 30 May -> Fri 29; Sun 30 Aug -> Mon 31; Sun 29 Nov -> Mon 30
     assert.deepEqual(days('0 0 0 L-1W * ?', 12), [
-      '2026-01-30', '2026-02-27', '2026-03-30', '2026-04-29', '2026-05-29', '2026-06-29',
-      '2026-07-30', '2026-08-31', '2026-09-29', '2026-10-30', '2026-11-30', '2026-12-30',
+      '2026-01-30',
+      '2026-02-27',
+      '2026-03-30',
+      '2026-04-29',
+      '2026-05-29',
+      '2026-06-29',
+      '2026-07-30',
+      '2026-08-31',
+      '2026-09-29',
+      '2026-10-30',
+      '2026-11-30',
+      '2026-12-30',
     ]);
   });
 
@@ -204,36 +240,59 @@ describe('parseCron: wrap-around ranges, as Quartz reads them', () => {
   const from = new Date('2026-01-01T00:00:00Z'); // a Thursday
 
   it('22-2 in hours is 22, 23, 0, 1, 2', () => {
-    const hours = parseCron('0 0 22-2 * * ?', 'UTC').nextN(new Date('2026-01-01T12:00:00Z'), 6).map((d) => d.getUTCHours());
+    const hours = parseCron('0 0 22-2 * * ?', 'UTC')
+      .nextN(new Date('2026-01-01T12:00:00Z'), 6)
+      .map((d) => d.getUTCHours());
     assert.deepEqual(hours, [22, 23, 0, 1, 2, 22]);
     assert.equal(cronExpressionProblem('0 0 22-2 * * ?'), null);
   });
 
   it('50-10 in minutes, with a step counted across the wrap (22-3/2 hours = 22, 0, 2)', () => {
-    const minutes = parseCron('0 50-10 * * * ?', 'UTC').nextN(new Date('2026-01-01T00:30:00Z'), 22).map((d) => d.getUTCMinutes());
+    const minutes = parseCron('0 50-10 * * * ?', 'UTC')
+      .nextN(new Date('2026-01-01T00:30:00Z'), 22)
+      .map((d) => d.getUTCMinutes());
     assert.deepEqual(minutes, [50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 50]);
-    assert.deepEqual(parseCron('0 0 22-3/2 * * ?', 'UTC').nextN(from, 4).map((d) => d.getUTCHours()), [2, 22, 0, 2]); // strictly after 00:00
-    assert.deepEqual(parseCron('10-5/20 * * * * ?', 'UTC').nextN(from, 3).map((d) => d.getUTCSeconds()), [10, 30, 50]);
+    assert.deepEqual(
+      parseCron('0 0 22-3/2 * * ?', 'UTC')
+        .nextN(from, 4)
+        .map((d) => d.getUTCHours()),
+      [2, 22, 0, 2],
+    ); // strictly after 00:00
+    assert.deepEqual(
+      parseCron('10-5/20 * * * * ?', 'UTC')
+        .nextN(from, 3)
+        .map((d) => d.getUTCSeconds()),
+      [10, 30, 50],
+    );
   });
 
   it('FRI-MON is Friday, Saturday, Sunday, Monday; 6-2 the same in numbers (1 = SUN)', () => {
-    const weekdays = (e: string) => parseCron(e, 'UTC').nextN(from, 8).map((d) => d.getUTCDay()); // 0 = Sunday
+    const weekdays = (e: string) =>
+      parseCron(e, 'UTC')
+        .nextN(from, 8)
+        .map((d) => d.getUTCDay()); // 0 = Sunday
     assert.deepEqual(weekdays('0 0 9 ? * FRI-MON'), [5, 6, 0, 1, 5, 6, 0, 1]);
     assert.deepEqual(weekdays('0 0 9 ? * 6-2'), [5, 6, 0, 1, 5, 6, 0, 1]);
     assert.deepEqual(weekdays('0 0 9 ? * SAT-SUN'), [6, 0, 6, 0, 6, 0, 6, 0]);
   });
 
   it('NOV-FEB in months, 28-3 in day-of-month', () => {
-    const months = parseCron('0 0 0 1 NOV-FEB ?', 'UTC').nextN(new Date('2026-03-01T00:00:00Z'), 5).map((d) => d.toISOString().slice(0, 7));
+    const months = parseCron('0 0 0 1 NOV-FEB ?', 'UTC')
+      .nextN(new Date('2026-03-01T00:00:00Z'), 5)
+      .map((d) => d.toISOString().slice(0, 7));
     assert.deepEqual(months, ['2026-11', '2026-12', '2027-01', '2027-02', '2027-11']);
-    const dom = parseCron('0 0 0 28-3 * ?', 'UTC').nextN(new Date('2026-02-01T00:00:00Z'), 6).map((d) => d.toISOString().slice(0, 10));
+    const dom = parseCron('0 0 0 28-3 * ?', 'UTC')
+      .nextN(new Date('2026-02-01T00:00:00Z'), 6)
+      .map((d) => d.toISOString().slice(0, 10));
     assert.deepEqual(dom, ['2026-02-02', '2026-02-03', '2026-02-28', '2026-03-01', '2026-03-02', '2026-03-03']); // 1 Feb itself is not after 1 Feb 00:00
   });
 });
 
 describe('parseCron: nW for a day the month lacks', () => {
   it('31W fires only in months with a 31st (April, June, September, November and February have none)', () => {
-    const days = parseCron('0 0 0 31W * ?', 'UTC').nextN(new Date('2026-01-01T00:00:00Z'), 7).map((d) => d.toISOString().slice(0, 10));
+    const days = parseCron('0 0 0 31W * ?', 'UTC')
+      .nextN(new Date('2026-01-01T00:00:00Z'), 7)
+      .map((d) => d.toISOString().slice(0, 10));
     // Sat 31 Jan -> Fri 30; Sun 31 May -> Fri 29; Sat 31 Oct -> Fri 30
     assert.deepEqual(days, ['2026-01-30', '2026-03-31', '2026-05-29', '2026-07-31', '2026-08-31', '2026-10-30', '2026-12-31']);
     assert.deepEqual(parseCron('0 0 0 30W 2 ?', 'UTC').nextN(new Date('2026-01-01T00:00:00Z'), 1), []); // and '30W' in February never fires
@@ -267,11 +326,7 @@ describe('parseCron: daylight saving time (Europe/Berlin)', () => {
 
   it('a list of hours is wall-clock too (fixedTimeRule no-wildcard): no double fire', () => {
     const c = parseCron('0 30 2,14 * * *', 'Europe/Berlin');
-    assert.deepEqual(iso(c.nextN(new Date('2026-10-24T22:00:00Z'), 3)), [
-      '2026-10-25T00:30:00.000Z',
-      '2026-10-25T13:30:00.000Z',
-      '2026-10-26T01:30:00.000Z',
-    ]);
+    assert.deepEqual(iso(c.nextN(new Date('2026-10-24T22:00:00Z'), 3)), ['2026-10-25T00:30:00.000Z', '2026-10-25T13:30:00.000Z', '2026-10-26T01:30:00.000Z']);
   });
 
   it('interval-style expressions run on elapsed time: the repeated hour runs twice, the gap is skipped', () => {

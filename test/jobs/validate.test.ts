@@ -174,7 +174,14 @@ describe('validateJobDocument: shapes', () => {
         {
           id: 'e',
           step_type: {
-            Sftp: { operation: 'Download', host: 'sftp.bank.example', username: 'u', auth: { Password: { password: '${SFTP_PASSWORD}' } }, remote_path: '/out', pattern: 'TXN_*.csv' },
+            Sftp: {
+              operation: 'Download',
+              host: 'sftp.bank.example',
+              username: 'u',
+              auth: { Password: { password: '${SFTP_PASSWORD}' } },
+              remote_path: '/out',
+              pattern: 'TXN_*.csv',
+            },
           },
         },
       ],
@@ -303,7 +310,13 @@ describe('validateJobDocument: problems', () => {
   });
 
   it('non-object input', () => {
-    for (const [input, got] of [[null, 'null'], [[], 'array'], ['job', 'string'], [42, 'integer'], [undefined, 'undefined']] as const) {
+    for (const [input, got] of [
+      [null, 'null'],
+      [[], 'array'],
+      ['job', 'string'],
+      [42, 'integer'],
+      [undefined, 'undefined'],
+    ] as const) {
       assert.deepEqual(problems(input), [{ path: '', message: `job document must be a JSON object (got ${got})` }]);
     }
   });
@@ -378,7 +391,10 @@ describe('step definitions registry', () => {
   it('keys, types and seed names line up', () => {
     assert.deepEqual(stepTypes, ['http', 'database', 'file', 'sftp', 'wasm']);
     for (const t of stepTypes) assert.equal(stepDefinitions[t].type, t);
-    assert.deepEqual(stepTypes.map((t) => stepDefinitions[t].seedName), ['HttpRequest', 'DatabaseQuery', 'FileProcessing', 'Sftp', 'Wasm']);
+    assert.deepEqual(
+      stepTypes.map((t) => stepDefinitions[t].seedName),
+      ['HttpRequest', 'DatabaseQuery', 'FileProcessing', 'Sftp', 'Wasm'],
+    );
   });
 
   it('canonicalJobJsonSchema compiles and accepts canonical output', () => {
@@ -414,7 +430,11 @@ describe('templates that name steps are checked at save', () => {
       ],
     });
     assert.deepEqual(list, [
-      { path: 'steps[0].config.headers.x', message: "template {{steps.b.output.body}} names step 'b', which comes later (steps[1]); a step can use the output of the steps before it only (no step comes before it)" },
+      {
+        path: 'steps[0].config.headers.x',
+        message:
+          "template {{steps.b.output.body}} names step 'b', which comes later (steps[1]); a step can use the output of the steps before it only (no step comes before it)",
+      },
       { path: 'steps[1].config.url', message: "template {{steps.nope.output.x}} names no step 'nope' (steps before it: a)" },
       { path: 'steps[2].config.body.items[1].id', message: "template {{steps.c.output.id}} names step 'c' itself (steps before it: a, b)" },
       { path: 'steps[3].config.body', message: "template {{steps[0].output}} names no step '0' (steps before it: a, b, c)" },

@@ -30,7 +30,10 @@ describe('checkPermission: deny by default, globs over the resource', () => {
   });
 
   it('denies everything else, saying which permission and resource', () => {
-    denied(() => checkPermission([], 'http:read', 'https://api.example.com/'), /http:read for 'https:\/\/api\.example\.com\/' \(the module has no such permission\)/);
+    denied(
+      () => checkPermission([], 'http:read', 'https://api.example.com/'),
+      /http:read for 'https:\/\/api\.example\.com\/' \(the module has no such permission\)/,
+    );
     denied(() => checkPermission(perms, 'http:read', 'https://api.example.com.evil.net/x'), /no resource pattern of the module matches/);
     denied(() => checkPermission(perms, 'http:read', 'https://api.example.com@evil.net/x'), /http:read/);
     denied(() => checkPermission(perms, 'http:read', 'http://api.example.com/v1'), /no resource pattern/);

@@ -14,21 +14,39 @@ import { json, startHttpServer, waitFor, type TestServer } from '../helpers/http
 
 const manual = () => ({ trigger: { type: 'manual' as const, time: new Date().toISOString(), user: 'test' } });
 const execution = async (db: Database, id: string) => (await db.query<any>('SELECT * FROM executions WHERE id = $1', [id])).rows[0];
-const stepRuns = async (db: Database, id: string) =>
-  (await db.query<any>('SELECT * FROM step_runs WHERE execution_id = $1 ORDER BY position', [id])).rows;
+const stepRuns = async (db: Database, id: string) => (await db.query<any>('SELECT * FROM step_runs WHERE execution_id = $1 ORDER BY position', [id])).rows;
 const finished = (db: Database, id: string, timeoutMs = 20000) =>
-  waitFor(async () => {
-    const e = await execution(db, id);
-    return ['succeeded', 'failed', 'dead_lettered', 'cancelled'].includes(e.status) ? e : null;
-  }, `execution ${id} to finish`, timeoutMs);
+  waitFor(
+    async () => {
+      const e = await execution(db, id);
+      return ['succeeded', 'failed', 'dead_lettered', 'cancelled'].includes(e.status) ? e : null;
+    },
+    `execution ${id} to finish`,
+    timeoutMs,
+  );
 
 describe('retry backoff', () => {
   it('grows exponentially with jitter between half and the full delay, capped at an hour', () => {
-    assert.equal(retryDelayMs(2, 1, () => 0), 1000);
-    assert.equal(retryDelayMs(2, 1, () => 1), 2000);
-    assert.equal(retryDelayMs(2, 3, () => 0), 4000);
-    assert.equal(retryDelayMs(2, 3, () => 1), 8000);
-    assert.equal(retryDelayMs(60, 20, () => 1), 3_600_000);
+    assert.equal(
+      retryDelayMs(2, 1, () => 0),
+      1000,
+    );
+    assert.equal(
+      retryDelayMs(2, 1, () => 1),
+      2000,
+    );
+    assert.equal(
+      retryDelayMs(2, 3, () => 0),
+      4000,
+    );
+    assert.equal(
+      retryDelayMs(2, 3, () => 1),
+      8000,
+    );
+    assert.equal(
+      retryDelayMs(60, 20, () => 1),
+      3_600_000,
+    );
   });
 });
 
@@ -56,7 +74,11 @@ forEachDatabase((kind: DbKind) => {
         variables: { region: 'south' },
         steps: [
           { id: 'a', type: 'http', config: { url: `${server.url}/customers` } },
-          { id: 'b', type: 'http', config: { method: 'POST', url: `${server.url}/orders`, body: { customer: '{{steps.a.output.body.data.items[0].id}}', region: '${region}' } } },
+          {
+            id: 'b',
+            type: 'http',
+            config: { method: 'POST', url: `${server.url}/orders`, body: { customer: '{{steps.a.output.body.data.items[0].id}}', region: '${region}' } },
+          },
           { id: 'c', type: 'http', config: { url: `${server.url}/notify`, query: { order: '{{steps.b.output.body.order.id}}', by: '{{trigger.user}}' } } },
         ],
       });
@@ -72,7 +94,10 @@ forEachDatabase((kind: DbKind) => {
       assert.equal(notify.searchParams.get('order'), '7');
       assert.equal(notify.searchParams.get('by'), 'test');
       const steps = await stepRuns(db, id);
-      assert.deepEqual(steps.map((s) => s.status), ['succeeded', 'succeeded', 'succeeded']);
+      assert.deepEqual(
+        steps.map((s) => s.status),
+        ['succeeded', 'succeeded', 'succeeded'],
+      );
       assert.equal(steps[1].output.body.order.customer, 'C-42');
       assert.ok(steps.every((s) => s.started_at && s.completed_at && s.completed_at >= s.started_at));
     });
@@ -100,7 +125,11 @@ forEachDatabase((kind: DbKind) => {
 
     it('retries with growing backoff and ends dead-lettered, keeping every attempt', async () => {
       server.handler = (r, res) => (r.url === '/flaky' ? json(res, 503, { error: 'down' }) : res.end('ok'));
-      const job = await makeJob(db, { max_retries: 2, retry_backoff_seconds: 0.2, steps: [{ id: 'call', type: 'http', config: { url: `${server.url}/flaky` } }] });
+      const job = await makeJob(db, {
+        max_retries: 2,
+        retry_backoff_seconds: 0.2,
+        steps: [{ id: 'call', type: 'http', config: { url: `${server.url}/flaky` } }],
+      });
       const before = server.seen.length;
       const id = (await enqueue(db, job, manual()))!;
       const w = makeWorker(db, { pollIntervalMs: 50 });
@@ -110,8 +139,14 @@ forEachDatabase((kind: DbKind) => {
       assert.equal(e.status, 'dead_lettered');
       assert.equal(e.attempt, 3);
       assert.equal(e.attempts.length, 3);
-      assert.deepEqual(e.attempts.map((a: any) => a.error.code), ['http_status', 'http_status', 'http_status']);
-      const calls = server.seen.slice(before).filter((s) => s.url === '/flaky').map((s) => s.at);
+      assert.deepEqual(
+        e.attempts.map((a: any) => a.error.code),
+        ['http_status', 'http_status', 'http_status'],
+      );
+      const calls = server.seen
+        .slice(before)
+        .filter((s) => s.url === '/flaky')
+        .map((s) => s.at);
       assert.equal(calls.length, 3);
       // Backoff lower bounds (equal jitter): >= 0.1 s after the first failure, >= 0.2 s after the second.
       assert.ok(calls[1] - calls[0] >= 100, `first retry after ${calls[1] - calls[0]} ms`);
@@ -207,7 +242,10 @@ forEachDatabase((kind: DbKind) => {
         assert.equal(e.attempts[0].error.code, 'lease_expired');
         assert.match(e.attempts[0].worker, /doomed-worker/);
         const steps = await stepRuns(own, id);
-        assert.deepEqual(steps.map((s: any) => s.status), ['succeeded', 'succeeded', 'succeeded']);
+        assert.deepEqual(
+          steps.map((s: any) => s.status),
+          ['succeeded', 'succeeded', 'succeeded'],
+        );
         assert.equal(steps[0].attempt, 1, 'the step finished before the crash was not run again');
         assert.equal(steps[1].attempt, 2, 'the interrupted step ran again on the new worker');
       } finally {

@@ -9,15 +9,29 @@ const at = (s: string) => new Date(s);
 
 describe('planFires', () => {
   it('fires a fire time that is just due, and names the next one', () => {
-    const p = planFires(everySecond, at('2026-01-01T00:00:10Z'), at('2026-01-01T00:00:10.020Z'), { misfirePolicy: 'fire_once', thresholdMs: 5000, anchor: at('2026-01-01T00:00:10Z') });
-    assert.deepEqual(p.fire.map((f) => f.at.toISOString()), ['2026-01-01T00:00:10.000Z']);
+    const p = planFires(everySecond, at('2026-01-01T00:00:10Z'), at('2026-01-01T00:00:10.020Z'), {
+      misfirePolicy: 'fire_once',
+      thresholdMs: 5000,
+      anchor: at('2026-01-01T00:00:10Z'),
+    });
+    assert.deepEqual(
+      p.fire.map((f) => f.at.toISOString()),
+      ['2026-01-01T00:00:10.000Z'],
+    );
     assert.equal(p.next?.toISOString(), '2026-01-01T00:00:11.000Z');
     assert.equal(p.missed, null);
   });
 
   it('catches up fire times within the misfire threshold, one execution each', () => {
-    const p = planFires(everySecond, at('2026-01-01T00:00:10Z'), at('2026-01-01T00:00:12.500Z'), { misfirePolicy: 'fire_once', thresholdMs: 5000, anchor: at('2026-01-01T00:00:10Z') });
-    assert.deepEqual(p.fire.map((f) => f.at.toISOString()), ['2026-01-01T00:00:10.000Z', '2026-01-01T00:00:11.000Z', '2026-01-01T00:00:12.000Z']);
+    const p = planFires(everySecond, at('2026-01-01T00:00:10Z'), at('2026-01-01T00:00:12.500Z'), {
+      misfirePolicy: 'fire_once',
+      thresholdMs: 5000,
+      anchor: at('2026-01-01T00:00:10Z'),
+    });
+    assert.deepEqual(
+      p.fire.map((f) => f.at.toISOString()),
+      ['2026-01-01T00:00:10.000Z', '2026-01-01T00:00:11.000Z', '2026-01-01T00:00:12.000Z'],
+    );
     assert.equal(p.next?.toISOString(), '2026-01-01T00:00:13.000Z');
   });
 
@@ -25,7 +39,10 @@ describe('planFires', () => {
     const now = at('2026-01-01T01:00:00.300Z');
     const p = planFires(everySecond, at('2026-01-01T00:00:00Z'), now, { misfirePolicy: 'fire_once', thresholdMs: 2000, anchor: at('2026-01-01T00:00:00Z') });
     // 3600 missed fire times; only those not older than 2 s are run.
-    assert.deepEqual(p.fire.map((f) => f.at.toISOString()), ['2026-01-01T00:59:59.000Z', '2026-01-01T01:00:00.000Z']);
+    assert.deepEqual(
+      p.fire.map((f) => f.at.toISOString()),
+      ['2026-01-01T00:59:59.000Z', '2026-01-01T01:00:00.000Z'],
+    );
     // the others are reported as missed: from the first due one to the last one before the threshold
     assert.deepEqual(p.missed, { first: at('2026-01-01T00:00:00Z'), last: at('2026-01-01T00:59:58Z'), count: 3599 });
     assert.equal(p.next?.toISOString(), '2026-01-01T01:00:01.000Z');
@@ -57,10 +74,18 @@ describe('planFires', () => {
 
   it('once fires a single time; a missed one-time job is skipped or fired once per policy', () => {
     const once: Schedule = { type: 'once', at: '2026-01-01T00:00:00.000Z' };
-    const p = planFires(once, at('2026-01-01T00:00:00Z'), at('2026-01-01T00:00:00.010Z'), { misfirePolicy: 'fire_once', thresholdMs: 5000, anchor: at('2026-01-01T00:00:00Z') });
+    const p = planFires(once, at('2026-01-01T00:00:00Z'), at('2026-01-01T00:00:00.010Z'), {
+      misfirePolicy: 'fire_once',
+      thresholdMs: 5000,
+      anchor: at('2026-01-01T00:00:00Z'),
+    });
     assert.equal(p.fire.length, 1);
     assert.equal(p.next, null);
-    const late = planFires(once, at('2026-01-01T00:00:00Z'), at('2026-01-02T00:00:00Z'), { misfirePolicy: 'skip', thresholdMs: 5000, anchor: at('2026-01-01T00:00:00Z') });
+    const late = planFires(once, at('2026-01-01T00:00:00Z'), at('2026-01-02T00:00:00Z'), {
+      misfirePolicy: 'skip',
+      thresholdMs: 5000,
+      anchor: at('2026-01-01T00:00:00Z'),
+    });
     assert.equal(late.fire.length, 0);
     assert.deepEqual(late.missed, { first: at('2026-01-01T00:00:00Z'), last: at('2026-01-01T00:00:00Z'), count: 1 });
     assert.equal(late.next, null);

@@ -83,7 +83,13 @@ describe('bounded requests', () => {
   it('many keys are refused before parsing; a big body is 413 at the JSON limit (1 MiB)', async () => {
     const many = '{' + Array.from({ length: 25_000 }, (_, i) => `"k${i}":0`).join(',') + '}';
     assert.ok(many.length < 1024 * 1024);
-    assertError(await as('PUT', '/api/v1/variables/many', { rawBody: `{"value": ${many}}` }), 400, 'validation_failed', 'more than 20000 keys', 'VECRON_JSON_MAX_KEYS');
+    assertError(
+      await as('PUT', '/api/v1/variables/many', { rawBody: `{"value": ${many}}` }),
+      400,
+      'validation_failed',
+      'more than 20000 keys',
+      'VECRON_JSON_MAX_KEYS',
+    );
     const big = JSON.stringify(flatJob('big', { description: 'x'.repeat(1024 * 1024) }));
     assertError(await as('POST', '/api/v1/jobs', { rawBody: big }), 413, 'payload_too_large', '1048576 bytes', 'VECRON_MAX_JSON_BYTES');
   });
@@ -113,7 +119,9 @@ describe('tokens never reach the log', () => {
       const bad = 'vcr_this-is-not-a-token-but-it-looks-like-one';
       await fetch(`${app.url}/api/v1/jobs?access_token=${good}&page=1`);
       await fetch(`${app.url}/api/v1/jobs?access_token=${bad}`);
-      await fetch(`${app.url}/api/v1/events?access_token=${good}`, { signal: AbortSignal.timeout(300) }).then((r) => r.body?.cancel()).catch(() => {});
+      await fetch(`${app.url}/api/v1/events?access_token=${good}`, { signal: AbortSignal.timeout(300) })
+        .then((r) => r.body?.cancel())
+        .catch(() => {});
       await fetch(`${app.url}/api/v1/jobs`, { headers: { authorization: `Bearer ${good}` } });
       await fetch(`${app.url}/api/v1/jobs`, { headers: { authorization: `Bearer ${bad}` } });
       await fetch(`${app.url}/nope?token=${good}&api_key=${bad}`);

@@ -45,19 +45,30 @@ describe('schema fuzzing (Schemathesis) finds no 5xx', { timeout: 420_000 }, () 
     const args = [
       'run',
       `${t.url}/docs/json`,
-      '--base-url', t.url,
-      '--checks', 'not_a_server_error,status_code_conformance,response_schema_conformance',
-      '--header', `Authorization: Bearer ${t.adminToken}`,
-      '--hypothesis-max-examples', String(MAX_EXAMPLES),
-      '--hypothesis-seed', process.env.VECRON_FUZZ_SEED ?? '12',
-      '--hypothesis-phases', 'explicit,generate',
-      '--hypothesis-suppress-health-check', 'all',
-      '--generation-allow-x00', 'true',
-      '--request-timeout', '20000',
-      '--workers', '2',
+      '--base-url',
+      t.url,
+      '--checks',
+      'not_a_server_error,status_code_conformance,response_schema_conformance',
+      '--header',
+      `Authorization: Bearer ${t.adminToken}`,
+      '--hypothesis-max-examples',
+      String(MAX_EXAMPLES),
+      '--hypothesis-seed',
+      process.env.VECRON_FUZZ_SEED ?? '12',
+      '--hypothesis-phases',
+      'explicit,generate',
+      '--hypothesis-suppress-health-check',
+      'all',
+      '--generation-allow-x00',
+      'true',
+      '--request-timeout',
+      '20000',
+      '--workers',
+      '2',
       '--no-color',
       // The SSE stream never ends by design; it is covered by its own suite.
-      '--exclude-path-regex', '/api/v1/events',
+      '--exclude-path-regex',
+      '/api/v1/events',
     ];
     const out: string[] = [];
     const code = await new Promise<number>((resolve) => {
@@ -68,7 +79,12 @@ describe('schema fuzzing (Schemathesis) finds no 5xx', { timeout: 420_000 }, () 
     });
     const text = out.join('');
     // The summary ("N passed ... in S s") goes to the test log, for the record.
-    console.log(text.split('\n').filter((l) => /passed|failed|errored|SUMMARY|Performed checks|not_a_server_error/.test(l)).join('\n'));
+    console.log(
+      text
+        .split('\n')
+        .filter((l) => /passed|failed|errored|SUMMARY|Performed checks|not_a_server_error/.test(l))
+        .join('\n'),
+    );
     assert.equal(code, 0, `schemathesis found failures:\n${text.slice(-20_000)}`);
     assert.match(text, /passed/, text.slice(-2000));
   });

@@ -41,7 +41,12 @@ function forms(secret: string): string[] {
     createHash('md5').update(b).digest('hex'),
   ];
   // base64 of the secret inside longer text, at offsets 1 and 2 (middle characters only)
-  for (const pre of ['a', 'ab']) out.push(Buffer.from(pre + secret + 'zz').toString('base64').slice(4, -4));
+  for (const pre of ['a', 'ab'])
+    out.push(
+      Buffer.from(pre + secret + 'zz')
+        .toString('base64')
+        .slice(4, -4),
+    );
   return out;
 }
 
@@ -50,10 +55,14 @@ function assertNoSecret(text: string, secret: string, where: string): void {
 }
 
 async function finished(t: TestApp, id: string, token: string): Promise<any> {
-  return waitFor(async () => {
-    const e = await t.api('GET', `/api/v1/executions/${id}`, { token });
-    return ['succeeded', 'failed', 'dead_lettered'].includes(e.body?.status) ? e.body : null;
-  }, 'execution', 30_000);
+  return waitFor(
+    async () => {
+      const e = await t.api('GET', `/api/v1/executions/${id}`, { token });
+      return ['succeeded', 'failed', 'dead_lettered'].includes(e.body?.status) ? e.body : null;
+    },
+    'execution',
+    30_000,
+  );
 }
 
 /** Every stored row that a viewer could see, as text. */
@@ -101,7 +110,11 @@ describe('hostile viewer: secrets never reach stored output or answers', () => {
     });
     sql = await openSqlServer('pglite');
     if (!sshdSkipReason()) ssh = await startSshServer();
-    for (const [name, value] of [['api_key', SECRET], ['db_pass', DB_PASS], ['sftp_pass', ssh?.password ?? 'unused-password']]) {
+    for (const [name, value] of [
+      ['api_key', SECRET],
+      ['db_pass', DB_PASS],
+      ['sftp_pass', ssh?.password ?? 'unused-password'],
+    ]) {
       assert.equal((await t.api('PUT', `/api/v1/variables/${name}`, { body: { value, secret: true } })).status, 201);
     }
   });
@@ -138,7 +151,10 @@ describe('hostile viewer: secrets never reach stored output or answers', () => {
     const trig = await t.api('POST', `/api/v1/jobs/${job.body.id}/trigger`);
     const done = await finished(t, trig.body.execution_id, viewer);
     assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
-    assert.ok(echo.seen.some((r) => r.headers.authorization === 'Basic ' + Buffer.from(`user:${SECRET}`).toString('base64')), 'the real secret was sent');
+    assert.ok(
+      echo.seen.some((r) => r.headers.authorization === 'Basic ' + Buffer.from(`user:${SECRET}`).toString('base64')),
+      'the real secret was sent',
+    );
     assert.equal(echo.seen.at(-1)!.headers.cookie, `sid=${encodeURIComponent(SECRET)}`, 'the next step got the real cookie');
 
     const out = done.steps[0].output;
@@ -160,7 +176,9 @@ describe('hostile viewer: secrets never reach stored output or answers', () => {
   it('http: a URL that is a secret as a whole is recorded as ***', async () => {
     const whole = `${echo.url}/whole-url-secret-9191`;
     assert.equal((await t.api('PUT', '/api/v1/variables/whole_url', { body: { value: whole, secret: true } })).status, 201);
-    const job = await t.api('POST', '/api/v1/jobs', { body: { name: 'http-whole-url', steps: [{ id: 'call', type: 'http', config: { url: '${whole_url}' } }] } });
+    const job = await t.api('POST', '/api/v1/jobs', {
+      body: { name: 'http-whole-url', steps: [{ id: 'call', type: 'http', config: { url: '${whole_url}' } }] },
+    });
     assert.equal(job.status, 201, JSON.stringify(job.body));
     const trig = await t.api('POST', `/api/v1/jobs/${job.body.id}/trigger`);
     const done = await finished(t, trig.body.execution_id, viewer);
@@ -244,7 +262,9 @@ describe('hostile viewer: secrets never reach stored output or answers', () => {
     const job = await t.api('POST', '/api/v1/jobs', {
       body: {
         name: 'wasm-secrets',
-        steps: [{ id: 'e', type: 'wasm', config: { module_id: 'echo-secrets', function_name: 'echo', input: { plain: '${api_key}', in_text: 'Bearer ${api_key}' } } }],
+        steps: [
+          { id: 'e', type: 'wasm', config: { module_id: 'echo-secrets', function_name: 'echo', input: { plain: '${api_key}', in_text: 'Bearer ${api_key}' } } },
+        ],
       },
     });
     assert.equal(job.status, 201, JSON.stringify(job.body));
@@ -343,11 +363,26 @@ describe('hostile operator: egress policy', () => {
       assert.match(err.message, /setting: /);
       assert.ok(err.details.setting && (err.details.address || err.details.host), JSON.stringify(err.details));
     }
-    const db = await run('egress-db', { type: 'database', config: { database_type: 'postgresql', connection_string: '{{variables.dsn}}', query: 'SELECT 1' } }, { dsn: `postgresql://u:p@127.0.0.3:${P}/db` });
+    const db = await run(
+      'egress-db',
+      { type: 'database', config: { database_type: 'postgresql', connection_string: '{{variables.dsn}}', query: 'SELECT 1' } },
+      { dsn: `postgresql://u:p@127.0.0.3:${P}/db` },
+    );
     assert.equal(db.steps[0].error.code, 'egress_denied', JSON.stringify(db.steps[0].error));
-    const my = await run('egress-mysql', { type: 'database', config: { database_type: 'mysql', connection_string: '{{variables.dsn}}', query: 'SELECT 1' } }, { dsn: `mysql://u:p@127.0.0.3:${P}/db` });
+    const my = await run(
+      'egress-mysql',
+      { type: 'database', config: { database_type: 'mysql', connection_string: '{{variables.dsn}}', query: 'SELECT 1' } },
+      { dsn: `mysql://u:p@127.0.0.3:${P}/db` },
+    );
     assert.equal(my.steps[0].error.code, 'egress_denied', JSON.stringify(my.steps[0].error));
-    const sftp = await run('egress-sftp', { type: 'sftp', config: { operation: 'download', host: '{{variables.h}}', port: P, username: 'u', auth: { type: 'password', password: 'p' }, remote_path: '/x' } }, { h: '127.0.0.3' });
+    const sftp = await run(
+      'egress-sftp',
+      {
+        type: 'sftp',
+        config: { operation: 'download', host: '{{variables.h}}', port: P, username: 'u', auth: { type: 'password', password: 'p' }, remote_path: '/x' },
+      },
+      { h: '127.0.0.3' },
+    );
     assert.equal(sftp.steps[0].error.code, 'egress_denied', JSON.stringify(sftp.steps[0].error));
     assert.equal(trap.connections(), 0, 'no connection reached the refused listener');
   });
@@ -359,10 +394,31 @@ describe('hostile operator: egress policy', () => {
       [{ type: 'http', config: { url: 'http://metadata.google.internal/' } }, 'steps[0].config.url'],
       [{ type: 'http', config: { url: `http://127.0.0.3:${trap.port}/` } }, 'steps[0].config.url'],
       [{ type: 'http', config: { url: `http://127.0.0.1:${ownPort}/api/v1/jobs` } }, 'steps[0].config.url'],
-      [{ type: 'http', config: { url: 'https://ok.example/', auth: { type: 'oauth2_client_credentials', token_url: 'http://169.254.169.254/token', client_id: 'a', client_secret: 'b' } } }, 'steps[0].config.auth.token_url'],
-      [{ type: 'database', config: { database_type: 'postgresql', connection_string: 'postgresql://u:p@169.254.169.254:5432/db', query: 'SELECT 1' } }, 'steps[0].config.connection_string'],
-      [{ type: 'database', config: { database_type: 'postgresql', connection_string: 'host=127.0.0.3 port=5432 dbname=x', query: 'SELECT 1' } }, 'steps[0].config.connection_string'],
-      [{ type: 'sftp', config: { operation: 'download', host: '169.254.169.254', username: 'u', auth: { type: 'password', password: 'p' }, remote_path: '/x' } }, 'steps[0].config.host'],
+      [
+        {
+          type: 'http',
+          config: {
+            url: 'https://ok.example/',
+            auth: { type: 'oauth2_client_credentials', token_url: 'http://169.254.169.254/token', client_id: 'a', client_secret: 'b' },
+          },
+        },
+        'steps[0].config.auth.token_url',
+      ],
+      [
+        { type: 'database', config: { database_type: 'postgresql', connection_string: 'postgresql://u:p@169.254.169.254:5432/db', query: 'SELECT 1' } },
+        'steps[0].config.connection_string',
+      ],
+      [
+        { type: 'database', config: { database_type: 'postgresql', connection_string: 'host=127.0.0.3 port=5432 dbname=x', query: 'SELECT 1' } },
+        'steps[0].config.connection_string',
+      ],
+      [
+        {
+          type: 'sftp',
+          config: { operation: 'download', host: '169.254.169.254', username: 'u', auth: { type: 'password', password: 'p' }, remote_path: '/x' },
+        },
+        'steps[0].config.host',
+      ],
     ];
     for (const [i, [step, path]] of cases.entries()) {
       const res = await t.api('POST', '/api/v1/jobs', { body: { name: `literal-${i}`, steps: [{ id: 's', ...step }] } });
@@ -373,6 +429,10 @@ describe('hostile operator: egress policy', () => {
     }
     assert.equal(trap.connections(), 0);
     // Loopback and private addresses stay allowed by default.
-    assert.equal((await t.api('POST', '/api/v1/jobs', { body: { name: 'internal-ok', steps: [{ id: 's', type: 'http', config: { url: 'http://10.20.30.40/x' } }] } })).status, 201);
+    assert.equal(
+      (await t.api('POST', '/api/v1/jobs', { body: { name: 'internal-ok', steps: [{ id: 's', type: 'http', config: { url: 'http://10.20.30.40/x' } }] } }))
+        .status,
+      201,
+    );
   });
 });

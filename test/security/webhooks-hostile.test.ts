@@ -14,7 +14,10 @@ import { createLogger } from '../../src/logger.ts';
 
 const now = () => Math.floor(Date.now() / 1000);
 const sig = (secret: string, body: string, ts: number | null) =>
-  'sha256=' + createHmac('sha256', secret).update(ts === null ? body : `${ts}.${body}`).digest('hex');
+  'sha256=' +
+  createHmac('sha256', secret)
+    .update(ts === null ? body : `${ts}.${body}`)
+    .digest('hex');
 
 /** A POST with `size` bytes streamed from one reused chunk; resolves with the status (or the error). */
 function bigPost(url: string, size: number, opts: { chunked?: boolean; headers?: Record<string, string> } = {}): Promise<number | string> {
@@ -64,7 +67,9 @@ describe('webhooks under attack', () => {
     t = await startTestApp('pglite', { ...API_ONLY, VECRON_WEBHOOK_MAX_FAILURES_PER_MINUTE: '3' });
     // A second cluster member on the same database.
     other = await startApp({ ...t.app.config, port: 0 }, { db: t.app.db, logger: createLogger('silent') });
-    const res = await t.api('POST', '/api/v1/jobs', { body: flatJob('hooked', { webhook: { secret: 'hook-secret-0123456789abcdef', rate_limit_per_minute: 1000 } }) });
+    const res = await t.api('POST', '/api/v1/jobs', {
+      body: flatJob('hooked', { webhook: { secret: 'hook-secret-0123456789abcdef', rate_limit_per_minute: 1000 } }),
+    });
     assert.equal(res.status, 201, JSON.stringify(res.body));
     job = res.body;
     secret = 'hook-secret-0123456789abcdef';
@@ -112,7 +117,12 @@ describe('webhooks under attack', () => {
     assertError(await hook(job.id, body, signed(body, now() + 400)), 401, 'unauthorized', 'stale webhook');
     await reset();
     assertError(await hook(job.id, body, { 'x-vecron-signature': sig(secret, body, null) }), 401, 'unauthorized', 'X-Vecron-Timestamp');
-    assertError(await hook(job.id, body, { 'x-vecron-signature': sig(secret, body, null), 'x-vecron-timestamp': String(now()) }), 401, 'unauthorized', 'does not match');
+    assertError(
+      await hook(job.id, body, { 'x-vecron-signature': sig(secret, body, null), 'x-vecron-timestamp': String(now()) }),
+      401,
+      'unauthorized',
+      'does not match',
+    );
     await t.app.db.query('DELETE FROM request_counters');
   });
 
@@ -136,11 +146,19 @@ describe('webhooks under attack', () => {
     const body = '{"legacy":true}';
     assert.equal((await hook(legacy.id, body, { 'x-vecron-signature': sig(secret, body, null) })).status, 202);
     assert.equal((await hook(legacy.id, body, { 'x-vecron-signature': sig(secret, body, null) })).status, 202);
-    assertError(await t.api('POST', '/api/v1/jobs', { body: flatJob('bad-scheme', { webhook: { secret, signature_scheme: 'none' } }) }), 400, 'validation_failed', 'webhook.signature_scheme');
+    assertError(
+      await t.api('POST', '/api/v1/jobs', { body: flatJob('bad-scheme', { webhook: { secret, signature_scheme: 'none' } }) }),
+      400,
+      'validation_failed',
+      'webhook.signature_scheme',
+    );
   });
 
   it('NUL characters and deep nesting in a payload are 400, not 500', async () => {
-    for (const [body, why] of [['{"a":"x\\u0000"}', 'NUL'], ['['.repeat(100_000) + ']'.repeat(100_000), 'deeper than 64']]) {
+    for (const [body, why] of [
+      ['{"a":"x\\u0000"}', 'NUL'],
+      ['['.repeat(100_000) + ']'.repeat(100_000), 'deeper than 64'],
+    ]) {
       assertError(await hook(job.id, body, signed(body)), 400, 'validation_failed', why);
     }
     const text = 'a\u0000b';
@@ -151,7 +169,12 @@ describe('webhooks under attack', () => {
     await t.app.db.query('DELETE FROM request_counters');
     const body = '{"x":1}';
     const rowsBefore = (await t.app.db.query<{ n: number }>("SELECT count(*)::int AS n FROM audit_log WHERE action = 'job.webhook'")).rows[0].n;
-    for (let i = 0; i < 3; i++) assertError(await hook(job.id, body, { 'x-vecron-signature': sig('wrong-secret', body, now()), 'x-vecron-timestamp': String(now()) }), 401, 'unauthorized');
+    for (let i = 0; i < 3; i++)
+      assertError(
+        await hook(job.id, body, { 'x-vecron-signature': sig('wrong-secret', body, now()), 'x-vecron-timestamp': String(now()) }),
+        401,
+        'unauthorized',
+      );
     const throttled = await hook(job.id, body, signed(body));
     const err = assertError(throttled, 429, 'rate_limited', 'too many failed webhook signatures');
     assert.ok(Number(throttled.headers.get('retry-after')) >= 1);
@@ -172,10 +195,14 @@ describe('webhooks under attack', () => {
     const body = '{}';
     const from = (addr: string, headers: Record<string, string>) =>
       new Promise<number>((resolve, reject) => {
-        const req = request(`${t.url}/api/v1/webhooks/${job.id}`, { method: 'POST', localAddress: addr, headers: { 'content-type': 'application/json', ...headers } }, (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        });
+        const req = request(
+          `${t.url}/api/v1/webhooks/${job.id}`,
+          { method: 'POST', localAddress: addr, headers: { 'content-type': 'application/json', ...headers } },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
         req.on('error', reject);
         req.end(body);
       });
@@ -193,7 +220,10 @@ describe('webhooks under attack', () => {
     for (let i = 0; i < 5; i++) await t.api('POST', '/api/v1/jobs', { token: 'vcr_not-a-real-token', body: flatJob(`anon-x-${i}`) });
     const rows = (await t.app.db.query<any>("SELECT * FROM audit_log WHERE action = 'job.create' ORDER BY id")).rows.slice(before);
     assert.ok(rows.length <= 2, `30 refused calls wrote ${rows.length} rows`);
-    assert.equal(rows.reduce((n, r) => n + r.details.count, 0), 30);
+    assert.equal(
+      rows.reduce((n, r) => n + r.details.count, 0),
+      30,
+    );
     assert.ok(rows.every((r) => r.outcome === 'denied' && r.status_code === 401));
   });
 });

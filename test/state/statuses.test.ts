@@ -1,14 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Database } from '../../src/db/database.ts';
-import {
-  EXECUTION_STATUSES,
-  EXECUTION_TRANSITIONS,
-  FINAL_EXECUTION_STATUSES,
-  STEP_STATUSES,
-  STEP_TRANSITIONS,
-  sqlList,
-} from '../../src/state/statuses.ts';
+import { EXECUTION_STATUSES, EXECUTION_TRANSITIONS, FINAL_EXECUTION_STATUSES, STEP_STATUSES, STEP_TRANSITIONS, sqlList } from '../../src/state/statuses.ts';
 import { forEachDatabase, openTestDb, type DbKind } from '../helpers/db.ts';
 
 /** The values a `CHECK (status IN (...))` constraint allows, read from the database's catalog. */

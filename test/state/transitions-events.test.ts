@@ -80,12 +80,25 @@ forEachDatabase((kind: DbKind) => {
         assert.ok(await startStep(t.app.db, owner(c, 'w1'), ref('b', 1), new Date(), c.attempt, '{"variables":{}}'));
         assert.ok(await failStep(t.app.db, owner(c, 'w1'), 'b', new Date(), { code: 'http_status', message: 'HTTP 400' }, null));
         seq = await expectEvents(s, ['step:a:succeeded', 'step:b:running', 'step:b:failed'], seq);
-        const r = await finishAttempt(t.app.db, c, 'w1', { status: 'failed', error: { code: 'http_status', message: 'HTTP 400', retryable: false, step_id: 'b' } }, 1);
+        const r = await finishAttempt(
+          t.app.db,
+          c,
+          'w1',
+          { status: 'failed', error: { code: 'http_status', message: 'HTTP 400', retryable: false, step_id: 'b' } },
+          1,
+        );
         assert.deepEqual(r, { status: 'failed', owned: true });
         seq = await expectEvents(s, [`step:c:skipped[${SKIP_REASONS.afterFailure}]`, 'execution::failed'], seq);
 
         const view = (await t.api('GET', `/api/v1/executions/${id}`)).body;
-        assert.deepEqual(view.steps.map((x: any) => [x.id, x.status, x.reason]), [['a', 'succeeded', null], ['b', 'failed', null], ['c', 'skipped', 'an earlier step failed']]);
+        assert.deepEqual(
+          view.steps.map((x: any) => [x.id, x.status, x.reason]),
+          [
+            ['a', 'succeeded', null],
+            ['b', 'failed', null],
+            ['c', 'skipped', 'an earlier step failed'],
+          ],
+        );
 
         // operator retry, through the API: queued again, resumed at the failed step
         const retry = await t.api('POST', `/api/v1/executions/${id}/retry`);
@@ -98,7 +111,10 @@ forEachDatabase((kind: DbKind) => {
         assert.ok(await startStep(t.app.db, owner(c2, 'w2'), ref('b', 1), new Date(), c2.attempt, null));
         assert.ok(await succeedStep(t.app.db, owner(c2, 'w2'), 'b', new Date(), '{}', null));
         assert.ok(await startStep(t.app.db, owner(c2, 'w2'), ref('c', 2), new Date(), c2.attempt, null));
-        assert.deepEqual(await recordSuccesses(t.app.db, 'w2', [{ executionId: c2.id, lastStep: { stepId: 'c', completedAt: new Date(), outputJson: '{}' } }]), [true]);
+        assert.deepEqual(
+          await recordSuccesses(t.app.db, 'w2', [{ executionId: c2.id, lastStep: { stepId: 'c', completedAt: new Date(), outputJson: '{}' } }]),
+          [true],
+        );
         await expectEvents(s, ['execution::running', 'step:b:running', 'step:b:succeeded', 'step:c:running', 'step:c:succeeded', 'execution::succeeded'], seq);
       } finally {
         s.close();
@@ -120,7 +136,11 @@ forEachDatabase((kind: DbKind) => {
         assert.ok(await failStep(t.app.db, owner(c2, 'w1'), 'a', new Date(), err, null));
         const r2 = await finishAttempt(t.app.db, c2, 'w1', { status: 'failed', error: err }, 0);
         assert.equal(r2.status, 'dead_lettered');
-        await expectEvents(s, ['execution::running', 'step:a:running', 'step:a:failed', `step:b:skipped[${SKIP_REASONS.afterFailure}]`, 'execution::dead_lettered'], seq);
+        await expectEvents(
+          s,
+          ['execution::running', 'step:a:running', 'step:a:failed', `step:b:skipped[${SKIP_REASONS.afterFailure}]`, 'execution::dead_lettered'],
+          seq,
+        );
       } finally {
         s.close();
       }
@@ -133,7 +153,16 @@ forEachDatabase((kind: DbKind) => {
         const cancelled = await t.api('POST', `/api/v1/executions/${id}/cancel`);
         assert.equal(cancelled.status, 200);
         assert.equal(cancelled.body.status, 'cancelled');
-        seq = await expectEvents(s, ['step:a:skipped[the execution was cancelled]', 'step:b:skipped[the execution was cancelled]', 'step:c:skipped[the execution was cancelled]', 'execution::cancelled'], seq);
+        seq = await expectEvents(
+          s,
+          [
+            'step:a:skipped[the execution was cancelled]',
+            'step:b:skipped[the execution was cancelled]',
+            'step:c:skipped[the execution was cancelled]',
+            'execution::cancelled',
+          ],
+          seq,
+        );
         assertError(await t.api('POST', `/api/v1/executions/${id}/cancel`), 409, 'conflict', 'already cancelled');
 
         const running = (await enqueueExecution(t.app.db, job, manual()))!;
@@ -141,7 +170,11 @@ forEachDatabase((kind: DbKind) => {
         assert.equal(c.id, running);
         seq = await expectEvents(s, ['execution::queued', 'execution::running', 'step:a:running'], seq);
         assert.equal((await t.api('POST', `/api/v1/executions/${running}/cancel`)).status, 200);
-        seq = await expectEvents(s, ['step:a:failed', 'step:b:skipped[the execution was cancelled]', 'step:c:skipped[the execution was cancelled]', 'execution::cancelled'], seq);
+        seq = await expectEvents(
+          s,
+          ['step:a:failed', 'step:b:skipped[the execution was cancelled]', 'step:c:skipped[the execution was cancelled]', 'execution::cancelled'],
+          seq,
+        );
         // the worker that ran it can no longer write anything
         assert.equal(await succeedStep(t.app.db, owner(c, 'w1'), 'a', new Date(), '{}', null), false);
         assert.deepEqual(await recordSuccesses(t.app.db, 'w1', [{ executionId: running }]), [false]);
@@ -160,13 +193,23 @@ forEachDatabase((kind: DbKind) => {
         await claim('w-gone', 0); // a lease of 0 s: expired at once, as if the worker had died
         seq = await expectEvents(s, ['execution::running', 'step:a:running'], seq);
         const reaped = await reapExpiredLeases(t.app.db);
-        assert.deepEqual(reaped.map((r) => [r.id, r.status, r.locked_by]), [[id, 'queued', 'w-gone']]);
+        assert.deepEqual(
+          reaped.map((r) => [r.id, r.status, r.locked_by]),
+          [[id, 'queued', 'w-gone']],
+        );
         seq = await expectEvents(s, ['step:a:pending', 'execution::queued'], seq);
 
         await claim('w-gone-too', 0);
         seq = await expectEvents(s, ['execution::running', 'step:a:running'], seq);
-        assert.deepEqual((await reapExpiredLeases(t.app.db)).map((r) => r.status), ['dead_lettered']);
-        await expectEvents(s, ['step:a:failed', `step:b:skipped[${SKIP_REASONS.afterFailure}]`, `step:c:skipped[${SKIP_REASONS.afterFailure}]`, 'execution::dead_lettered'], seq);
+        assert.deepEqual(
+          (await reapExpiredLeases(t.app.db)).map((r) => r.status),
+          ['dead_lettered'],
+        );
+        await expectEvents(
+          s,
+          ['step:a:failed', `step:b:skipped[${SKIP_REASONS.afterFailure}]`, `step:c:skipped[${SKIP_REASONS.afterFailure}]`, 'execution::dead_lettered'],
+          seq,
+        );
         const view = (await t.api('GET', `/api/v1/executions/${id}`)).body;
         assert.equal(view.error.code, 'lease_expired');
         assert.equal(view.steps[0].error.code, 'lease_expired');
@@ -181,11 +224,19 @@ forEachDatabase((kind: DbKind) => {
         let seq = await expectEvents(s, ['execution::queued']);
         const c = await claim('w1');
         assert.ok(await handBack(t.app.db, c.id, 'w1'));
-        seq = await expectEvents(s, ['execution::running', 'step:a:running', 'step:a:pending', 'execution::queued[handed back by a worker shutting down]'], seq);
+        seq = await expectEvents(
+          s,
+          ['execution::running', 'step:a:running', 'step:a:pending', 'execution::queued[handed back by a worker shutting down]'],
+          seq,
+        );
         const c2 = await claim('w2');
         assert.equal(c2.attempt, 1, 'a hand-back does not count the attempt');
         assert.ok(await skipSteps(t.app.db, owner(c2, 'w2'), [ref('b', 1), ref('c', 2)], SKIP_REASONS.offRoute));
-        await expectEvents(s, ['execution::running', 'step:a:running', 'step:b:skipped[not on the route taken]', 'step:c:skipped[not on the route taken]'], seq);
+        await expectEvents(
+          s,
+          ['execution::running', 'step:a:running', 'step:b:skipped[not on the route taken]', 'step:c:skipped[not on the route taken]'],
+          seq,
+        );
       } finally {
         s.close();
       }

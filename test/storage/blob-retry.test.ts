@@ -46,7 +46,10 @@ function store(): { root: string; blobs: FsBlobStore } {
   return { root, blobs: new FsBlobStore(root) };
 }
 
-const rows = [{ id: 1, name: 'An' }, { id: 2, name: 'Binh' }];
+const rows = [
+  { id: 1, name: 'An' },
+  { id: 2, name: 'Binh' },
+];
 const write = (blobs: FsBlobStore, deadlineMs = 60_000) =>
   execute(
     { operation: 'write', format: 'csv', path: 'out/a.csv', source: rows as any } as FileStepConfig,
@@ -59,7 +62,10 @@ describe('blob store errors inside a step', () => {
     const thaw = freeze(root);
     thaws.push(thaw);
     // The fault is real: a plain write fails now, with an error classed as transient.
-    const direct = await blobs.put('probe', Buffer.from('x')).then(() => null, (e) => e);
+    const direct = await blobs.put('probe', Buffer.from('x')).then(
+      () => null,
+      (e) => e,
+    );
     assert.ok(direct, 'the frozen directory refuses writes');
     assert.ok(isTransientBlobError(direct), `${direct?.code} is retried`);
 
@@ -78,7 +84,10 @@ describe('blob store errors inside a step', () => {
     const { root, blobs } = store();
     thaws.push(freeze(root));
     const started = Date.now();
-    const err = await write(blobs, 2000).then(() => null, (e) => e);
+    const err = await write(blobs, 2000).then(
+      () => null,
+      (e) => e,
+    );
     const took = Date.now() - started;
     assert.ok(err, 'the write failed');
     assert.ok(isTransientBlobError(err), `the store's own error comes out (${err?.code}: ${err?.message})`);
@@ -89,7 +98,10 @@ describe('blob store errors inside a step', () => {
     const { blobs } = store();
     const started = Date.now();
     const e = await stepError(
-      execute({ operation: 'read', format: 'csv', path: 'nope.csv', max_output_rows: 10 } as FileStepConfig, stepRunContext({ services: { blobs, variable: () => undefined } })),
+      execute(
+        { operation: 'read', format: 'csv', path: 'nope.csv', max_output_rows: 10 } as FileStepConfig,
+        stepRunContext({ services: { blobs, variable: () => undefined } }),
+      ),
     );
     assert.equal(e.code, 'file_not_found');
     assert.ok(Date.now() - started < 1000);
@@ -100,7 +112,10 @@ describe('blob store errors inside a step', () => {
     thaws.push(freeze(root));
     const ac = new AbortController();
     const retrying = withBlobRetry(blobs, { signal: ac.signal, deadline: Date.now() + 60_000 });
-    const p = retrying.put('k', Buffer.from('x')).then(() => null, (e) => e);
+    const p = retrying.put('k', Buffer.from('x')).then(
+      () => null,
+      (e) => e,
+    );
     setTimeout(() => ac.abort(new Error('stopped by the test')), 300);
     const started = Date.now();
     const err = await p;

@@ -132,15 +132,33 @@ forEachBlobStore('blob store', (kind) => {
   });
 
   it('keys with spaces, unicode and URL-special characters round-trip and list exactly', async () => {
-    const odd = ['odd/a b.csv', 'odd/über straße.txt', 'odd/plus+sign', 'odd/percent%20x', 'odd/q?x=1&y=2#frag', 'odd/semi;colon,comma', "odd/quote'dq\"", 'odd/emoji-📦'];
+    const odd = [
+      'odd/a b.csv',
+      'odd/über straße.txt',
+      'odd/plus+sign',
+      'odd/percent%20x',
+      'odd/q?x=1&y=2#frag',
+      'odd/semi;colon,comma',
+      'odd/quote\'dq"',
+      'odd/emoji-📦',
+    ];
     for (const [i, key] of odd.entries()) await store.put(key, Buffer.from(`v${i}`));
     for (const [i, key] of odd.entries()) {
       assert.equal((await store.get(key)).toString(), `v${i}`, key);
       assert.equal((await store.stat(key))?.size, `v${i}`.length, key);
     }
-    assert.deepEqual((await store.list('odd/')).map((b) => b.key), [...odd].sort((a, b) => (a < b ? -1 : 1)));
-    assert.deepEqual((await store.list('odd/plus+')).map((b) => b.key), ['odd/plus+sign']);
-    assert.deepEqual((await store.list('odd/percent%')).map((b) => b.key), ['odd/percent%20x']);
+    assert.deepEqual(
+      (await store.list('odd/')).map((b) => b.key),
+      [...odd].sort((a, b) => (a < b ? -1 : 1)),
+    );
+    assert.deepEqual(
+      (await store.list('odd/plus+')).map((b) => b.key),
+      ['odd/plus+sign'],
+    );
+    assert.deepEqual(
+      (await store.list('odd/percent%')).map((b) => b.key),
+      ['odd/percent%20x'],
+    );
     assert.equal(await store.stat('odd/percent x'), null, 'percent signs are not decoded');
     for (const key of odd) await store.delete(key);
     assert.deepEqual(await store.list('odd/'), []);
@@ -212,7 +230,11 @@ forEachBlobStore('blob store', (kind) => {
         await assert.rejects(call(), /invalid blob key/, `${op}(${show}) is rejected`);
       }
     }
-    assert.deepEqual((await store.list('')).map((b) => b.key), before, 'nothing was written');
+    assert.deepEqual(
+      (await store.list('')).map((b) => b.key),
+      before,
+      'nothing was written',
+    );
     // names that merely contain dots are fine
     await store.put('reports/2026..q1/.hidden', Buffer.from('ok'));
     assert.equal((await store.get('reports/2026..q1/.hidden')).toString(), 'ok');
@@ -253,7 +275,10 @@ forEachBlobStore('blob store', (kind) => {
     // past the first 8 MB part: on S3 a multipart upload has begun and must be aborted
     await assert.rejects(store.putStream('atomic/report.csv', failingStream(bytes(10 * 1024 * 1024, 2))), /upstream connection reset/);
     assert.equal((await store.get('atomic/report.csv')).toString(), 'old content');
-    assert.deepEqual((await store.list('atomic/')).map((b) => b.key), ['atomic/report.csv']);
+    assert.deepEqual(
+      (await store.list('atomic/')).map((b) => b.key),
+      ['atomic/report.csv'],
+    );
     assert.deepEqual(await h.leftovers(), [], 'no temporary file / unfinished multipart upload is left');
   });
 
@@ -286,7 +311,10 @@ forEachBlobStore('blob store', (kind) => {
     await Promise.all(Array.from({ length: n }, (_, i) => store.put(`many/k${String(i).padStart(3, '0')}`, bytes(1000 + i, i))));
     const listed = await store.list('many/');
     assert.equal(listed.length, n);
-    assert.deepEqual(listed.map((b) => b.size), Array.from({ length: n }, (_, i) => 1000 + i));
+    assert.deepEqual(
+      listed.map((b) => b.size),
+      Array.from({ length: n }, (_, i) => 1000 + i),
+    );
   });
 
   if (kind === 's3') {
@@ -297,7 +325,10 @@ forEachBlobStore('blob store', (kind) => {
         const keys = Array.from({ length: 11 }, (_, i) => `paged/${String.fromCharCode(97 + i)}.txt`);
         await Promise.all(keys.map((k) => store.put(k, Buffer.from(k))));
         await store.put('pagedX/other.txt', Buffer.from('x'));
-        assert.deepEqual((await paged.list('paged/')).map((b) => b.key), keys);
+        assert.deepEqual(
+          (await paged.list('paged/')).map((b) => b.key),
+          keys,
+        );
         assert.equal((await paged.list('paged')).length, 12);
         assert.equal((await paged.list('')).length, (await store.list('')).length);
       } finally {
@@ -305,7 +336,7 @@ forEachBlobStore('blob store', (kind) => {
       }
     });
 
-    it('list() pages past S3\'s 1,000 keys per response', async () => {
+    it("list() pages past S3's 1,000 keys per response", async () => {
       const s3 = h.s3!;
       const n = 1_005;
       // Written with the raw client, 25 at a time, to keep this quick.

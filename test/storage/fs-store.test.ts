@@ -96,7 +96,10 @@ describe('filesystem blob store', () => {
     mkdirSync(join(root, 'inflight'), { recursive: true });
     writeFileSync(join(root, 'inflight', 'x.csv.0b3e.tmp'), 'partial');
     await store.put('inflight/done.csv', Buffer.from('done'));
-    assert.deepEqual((await store.list('inflight/')).map((b) => b.key), ['inflight/done.csv']);
+    assert.deepEqual(
+      (await store.list('inflight/')).map((b) => b.key),
+      ['inflight/done.csv'],
+    );
   });
 });
 

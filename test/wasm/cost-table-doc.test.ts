@@ -38,7 +38,10 @@ test('every bound in docs/abi.md is the one in the code, with its setting', () =
   assert.match(row('fuel'), new RegExp(`${fmt(DEFAULT_LIMITS.fuel)} per run.*${fmt(DEFAULT_LIMITS.initFuel)}.*step \`fuel_limit\``));
   assert.match(row('memory'), new RegExp(`${DEFAULT_LIMITS.memoryMb} MB.*step \`memory_limit_mb\`.*VECRON_WASM_MAX_MEMORY_MB`));
   const tables = row('tables');
-  assert.match(tables, new RegExp(`${fmt(DEFAULT_LIMITS.tableLimit)} entries.*${TABLE_ENTRY_BYTES} bytes an entry.*step \`table_limit\`.*VECRON_WASM_MAX_TABLE_ELEMENTS`));
+  assert.match(
+    tables,
+    new RegExp(`${fmt(DEFAULT_LIMITS.tableLimit)} entries.*${TABLE_ENTRY_BYTES} bytes an entry.*step \`table_limit\`.*VECRON_WASM_MAX_TABLE_ELEMENTS`),
+  );
   assert.equal((wasm.configSchema.properties as any).table_limit.maximum, 10_000_000);
   const jobsDoc = readFileSync(new URL('../../docs/jobs.md', import.meta.url), 'utf8');
   assert.ok(jobsDoc.includes(`| \`table_limit\` | \`${DEFAULT_LIMITS.tableLimit}\` |`), 'docs/jobs.md gives the step default of table_limit');

@@ -154,7 +154,7 @@ test('random structured programs compute the same results after the rewrite', ()
   }
   assert.equal(checked, 1200);
   assert.ok(stopped > 100, `stopped ${stopped}`);
-  if (process.env.FUZZ_VERBOSE) console.log("stopped", stopped);
+  if (process.env.FUZZ_VERBOSE) console.log('stopped', stopped);
 });
 
 // Differential test with tables and bulk operations (issue 11): random sequences of memory.fill /
@@ -175,20 +175,53 @@ function genBulk(rand: () => number): number[] {
   const ref = () => (rand() < 0.1 ? [0xd0, 0x70] : [0xd2, ...uleb(1 + int(3))]);
   const op = () => {
     switch (int(14)) {
-      case 0: b.push(...addr(), ...I.i32(int(256)), ...size(), 0xfc, 11, 0); break; // memory.fill
-      case 1: b.push(...addr(), ...addr(), ...size(), 0xfc, 10, 0, 0); break; // memory.copy
-      case 2: b.push(...addr(), ...I.i32(int(20)), ...I.i32(int(20)), 0xfc, 8, 0, 0); break; // memory.init
-      case 3: if (rand() < 0.05) b.push(0xfc, 9, 0); break; // data.drop
-      case 4: b.push(...I.i32(rand() < 0.8 ? int(2) : 70_000), 0x40, 0, ...I.i32(1), 0x6a); mix(); break; // memory.grow
-      case 5: b.push(...tidx(), ...ref(), ...tsize(), 0xfc, 17, 0); break; // table.fill
-      case 6: b.push(...tidx(), ...tidx(), ...tsize(), 0xfc, 14, 0, 0); break; // table.copy
-      case 7: b.push(...tidx(), ...I.i32(int(3)), ...I.i32(int(3)), 0xfc, 12, 0, 0); break; // table.init
-      case 8: if (rand() < 0.05) b.push(0xfc, 13, 0); break; // elem.drop
-      case 9: b.push(...ref(), ...I.i32(rand() < 0.8 ? int(8) : 1000), 0xfc, 15, 0, ...I.i32(1), 0x6a); mix(); break; // table.grow
-      case 10: b.push(0xfc, 16, 0); mix(); break; // table.size
-      case 11: b.push(...I.get(ACC2), ...I.i32(rand() < 0.97 ? int(3) : int(200)), 0x11, 0, 0); mix(); break; // call_indirect
-      case 12: b.push(...I.i32(int(300)), 0x28, 0x00, 0x00); mix(); break; // i32.load
-      default: b.push(0x3f, 0); mix(); // memory.size
+      case 0:
+        b.push(...addr(), ...I.i32(int(256)), ...size(), 0xfc, 11, 0);
+        break; // memory.fill
+      case 1:
+        b.push(...addr(), ...addr(), ...size(), 0xfc, 10, 0, 0);
+        break; // memory.copy
+      case 2:
+        b.push(...addr(), ...I.i32(int(20)), ...I.i32(int(20)), 0xfc, 8, 0, 0);
+        break; // memory.init
+      case 3:
+        if (rand() < 0.05) b.push(0xfc, 9, 0);
+        break; // data.drop
+      case 4:
+        b.push(...I.i32(rand() < 0.8 ? int(2) : 70_000), 0x40, 0, ...I.i32(1), 0x6a);
+        mix();
+        break; // memory.grow
+      case 5:
+        b.push(...tidx(), ...ref(), ...tsize(), 0xfc, 17, 0);
+        break; // table.fill
+      case 6:
+        b.push(...tidx(), ...tidx(), ...tsize(), 0xfc, 14, 0, 0);
+        break; // table.copy
+      case 7:
+        b.push(...tidx(), ...I.i32(int(3)), ...I.i32(int(3)), 0xfc, 12, 0, 0);
+        break; // table.init
+      case 8:
+        if (rand() < 0.05) b.push(0xfc, 13, 0);
+        break; // elem.drop
+      case 9:
+        b.push(...ref(), ...I.i32(rand() < 0.8 ? int(8) : 1000), 0xfc, 15, 0, ...I.i32(1), 0x6a);
+        mix();
+        break; // table.grow
+      case 10:
+        b.push(0xfc, 16, 0);
+        mix();
+        break; // table.size
+      case 11:
+        b.push(...I.get(ACC2), ...I.i32(rand() < 0.97 ? int(3) : int(200)), 0x11, 0, 0);
+        mix();
+        break; // call_indirect
+      case 12:
+        b.push(...I.i32(int(300)), 0x28, 0x00, 0x00);
+        mix();
+        break; // i32.load
+      default:
+        b.push(0x3f, 0);
+        mix(); // memory.size
     }
   };
   const n = 4 + int(10);
@@ -249,7 +282,14 @@ test('random modules with tables and bulk operations behave the same instrumente
       const plain = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports;
       const want = outcome(plain.f, plain.memory, x);
       const { bytes: out } = instrument(bytes, { memoryMaxPages: 4, pollInterval: 50 });
-      const inst = new WebAssembly.Instance(new WebAssembly.Module(out), { vecron_rt: { out_of_fuel() { throw new Error('fuel'); }, poll() {} } }).exports;
+      const inst = new WebAssembly.Instance(new WebAssembly.Module(out), {
+        vecron_rt: {
+          out_of_fuel() {
+            throw new Error('fuel');
+          },
+          poll() {},
+        },
+      }).exports;
       setFuel(inst, 100_000_000n, 50);
       assert.equal(outcome(inst.f, inst.memory, x), want, `seed ${seed}, input ${x}`);
       if (want.startsWith('trap')) traps++;

@@ -24,10 +24,7 @@ function wasmFiles(dir: string): string[] {
 }
 
 test('real modules parse, instrument and validate', (t) => {
-  const files = [
-    ...wasmFiles(join(root, 'fixtures/wasm')),
-    join(root, 'node_modules/@electric-sql/pglite/dist/initdb.wasm'),
-  ].filter((f) => existsSync(f));
+  const files = [...wasmFiles(join(root, 'fixtures/wasm')), join(root, 'node_modules/@electric-sql/pglite/dist/initdb.wasm')].filter((f) => existsSync(f));
   if (files.length === 0) return t.skip('no real modules here');
   for (const f of files) {
     const bytes = new Uint8Array(readFileSync(f));

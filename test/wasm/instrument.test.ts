@@ -89,7 +89,10 @@ test('a run may use exactly its budget; one unit less traps; a trap has paid for
   r.setFuel(2n);
   assert.throws(() => r.exports.f(), OutOfFuel);
   r.setFuel(100n);
-  assert.throws(() => r.exports.div0(), (e: unknown) => e instanceof WebAssembly.RuntimeError && /divide by zero/.test(String(e)));
+  assert.throws(
+    () => r.exports.div0(),
+    (e: unknown) => e instanceof WebAssembly.RuntimeError && /divide by zero/.test(String(e)),
+  );
   assert.equal(r.consumed(), 4n);
 });
 
@@ -115,9 +118,16 @@ const sumLoop: AsmModule = {
       type: 0,
       locals: [[1, T.i32]],
       body: [
-        0x03, 0x40, // loop                                   (1, entry block)
-        ...I.get(1), ...I.get(0), 0x6a, ...I.set(1), //        4 per iteration
-        ...I.get(0), ...I.i32(1), 0x6b, ...I.tee(0), //         4
+        0x03,
+        0x40, // loop                                   (1, entry block)
+        ...I.get(1),
+        ...I.get(0),
+        0x6a,
+        ...I.set(1), //        4 per iteration
+        ...I.get(0),
+        ...I.i32(1),
+        0x6b,
+        ...I.tee(0), //         4
         ...I.brIf(0), //                                        1
         0x0b, //                                                end (0)
         ...I.get(1), //                                         1
@@ -149,7 +159,10 @@ test('an endless loop stops with out_of_fuel, exact to the block', () => {
   // a guest trap is not a fuel trap
   const t = prepare({ types: [V], funcs: [{ type: 0, body: [0x00] }], exports: [{ name: 'trap', kind: 0, index: 0 }] });
   t.setFuel(10n);
-  assert.throws(() => t.exports.trap(), (e: unknown) => e instanceof WebAssembly.RuntimeError);
+  assert.throws(
+    () => t.exports.trap(),
+    (e: unknown) => e instanceof WebAssembly.RuntimeError,
+  );
   // no fuel set: the first check fails
   const z = prepare(sumLoop);
   assert.throws(() => z.exports.sum(5), OutOfFuel);
@@ -187,7 +200,11 @@ test('poll is called during a long loop, and an interrupt stops it cleanly', () 
   d.exports.sum(1_000_000);
   assert.ok(d.polls() >= 130 && d.polls() <= 140, `polls: ${d.polls()}`);
 
-  const s = prepare({ types: [V], funcs: [{ type: 0, body: [0x03, 0x40, ...I.br(0), 0x0b] }], exports: [{ name: 'spin', kind: 0, index: 0 }] }, { pollInterval: 4096 }, { interruptAfterPolls: 5 });
+  const s = prepare(
+    { types: [V], funcs: [{ type: 0, body: [0x03, 0x40, ...I.br(0), 0x0b] }], exports: [{ name: 'spin', kind: 0, index: 0 }] },
+    { pollInterval: 4096 },
+    { interruptAfterPolls: 5 },
+  );
   s.setFuel(1n << 60n);
   assert.throws(() => s.exports.spin(), Interrupted);
   assert.equal(s.polls(), 5);
@@ -217,7 +234,9 @@ test('fuel passed between functions: wrappers, multi-value, locals past 127, tai
     tables: [{ type: T.funcref, min: 1 }],
     memories: [{ min: 1 }],
     elements: [[0x00, ...I.i32(0), 0x0b, 0x01, 0x00]],
-    exports: ['add1', 'multi', 'viaTable', 'countdown', 'tailInd', 'callsTailInd', 'tailToGlobal', 'mixed', 'trapAfterCall', 'refFunc', 'brTable'].map((name, index) => ({ name, kind: 0, index })),
+    exports: ['add1', 'multi', 'viaTable', 'countdown', 'tailInd', 'callsTailInd', 'tailToGlobal', 'mixed', 'trapAfterCall', 'refFunc', 'brTable'].map(
+      (name, index) => ({ name, kind: 0, index }),
+    ),
   });
   const expect = (name: string, arg: number, result: unknown, fuel: number) => {
     r.setFuel(10_000_000n);
@@ -238,7 +257,10 @@ test('fuel passed between functions: wrappers, multi-value, locals past 127, tai
   expect('brTable', 6, 6, 3);
   // a trap after a call has paid for its whole block, and for the callee
   r.setFuel(1000n);
-  assert.throws(() => r.exports.trapAfterCall(1), (e: unknown) => e instanceof WebAssembly.RuntimeError);
+  assert.throws(
+    () => r.exports.trapAfterCall(1),
+    (e: unknown) => e instanceof WebAssembly.RuntimeError,
+  );
   assert.equal(r.consumed(), 5n + 3n);
   // the table holds the original type
   assert.equal(r.exports.viaTable.length, 1);
@@ -399,7 +421,11 @@ test('function indices are remapped everywhere: calls, exports, tables, ref.func
 test('modules using SIMD, multi-value, tail calls and reference types still validate after the rewrite', () => {
   const v128c = [0xfd, 12, ...new Array(16).fill(1)];
   const r = prepare({
-    types: [{ params: [], results: [T.i32] }, { params: [T.i32], results: [T.i32, T.i32] }, { params: [T.i32], results: [T.i32] }],
+    types: [
+      { params: [], results: [T.i32] },
+      { params: [T.i32], results: [T.i32, T.i32] },
+      { params: [T.i32], results: [T.i32] },
+    ],
     funcs: [
       // SIMD: i32x4.extract_lane 0 of (v + v)
       { type: 0, body: [...v128c, ...v128c, 0xfd, 0xae, 0x01, 0xfd, 27, 0] },
@@ -434,21 +460,49 @@ test('loops with parameters, nested loops and branches across them keep their me
         locals: [[2, T.i32]],
         body: [
           ...I.i32(0), // acc
-          0x03, 2, // loop $L1 (param i32) (result i32)
+          0x03,
+          2, // loop $L1 (param i32) (result i32)
           ...I.set(2), // local2 = acc
-          ...I.get(0), 0x45, 0x04, 0x40, ...I.get(2), ...I.br(2), 0x0b, // n == 0 -> return acc (br to the function label)
-          ...I.get(0), ...I.i32(1), 0x6b, ...I.set(0), // n--
-          ...I.get(0), ...I.set(1), // j = n
-          0x02, 0x40, // block $done
-          0x03, 0x40, // loop $L2
-          ...I.get(1), 0x45, ...I.brIf(1), // j == 0 -> $done
-          ...I.get(2), ...I.i32(1), 0x6a, ...I.set(2), // acc++
-          ...I.get(1), ...I.i32(1), 0x6b, ...I.set(1), // j--
-          ...I.get(1), ...I.i32(3), 0x70, // j % 3
-          0x0e, 2, 0, 0, 0, // br_table [$L2 $L2] default $L2
+          ...I.get(0),
+          0x45,
+          0x04,
+          0x40,
+          ...I.get(2),
+          ...I.br(2),
+          0x0b, // n == 0 -> return acc (br to the function label)
+          ...I.get(0),
+          ...I.i32(1),
+          0x6b,
+          ...I.set(0), // n--
+          ...I.get(0),
+          ...I.set(1), // j = n
+          0x02,
+          0x40, // block $done
+          0x03,
+          0x40, // loop $L2
+          ...I.get(1),
+          0x45,
+          ...I.brIf(1), // j == 0 -> $done
+          ...I.get(2),
+          ...I.i32(1),
+          0x6a,
+          ...I.set(2), // acc++
+          ...I.get(1),
+          ...I.i32(1),
+          0x6b,
+          ...I.set(1), // j--
+          ...I.get(1),
+          ...I.i32(3),
+          0x70, // j % 3
+          0x0e,
+          2,
+          0,
+          0,
+          0, // br_table [$L2 $L2] default $L2
           0x0b, // end $L2
           0x0b, // end $done
-          ...I.get(2), ...I.br(0), // continue $L1 with acc
+          ...I.get(2),
+          ...I.br(0), // continue $L1 with acc
           0x0b, // end $L1
         ],
       },
@@ -468,10 +522,7 @@ test('loops with parameters, nested loops and branches across them keep their me
 });
 
 test('reserved names are refused', () => {
-  assert.throws(
-    () => instrument(assemble({ types: [V], imports: [{ module: 'vecron_rt', name: 'poll', func: 0 }] }), { memoryMaxPages: 1 }),
-    /reserved/,
-  );
+  assert.throws(() => instrument(assemble({ types: [V], imports: [{ module: 'vecron_rt', name: 'poll', func: 0 }] }), { memoryMaxPages: 1 }), /reserved/);
   assert.throws(
     () =>
       instrument(assemble({ types: [V], funcs: [{ type: 0, body: [] }], exports: [{ name: '__vecron_fuel', kind: 0, index: 0 }] }), {
@@ -543,11 +594,17 @@ test('runtimeImports: out_of_fuel and poll throw errors the host can tell apart'
   let polls = 0;
   const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), runtimeImports({ interrupt: flag, onPoll: () => polls++ })).exports;
   setFuel(inst, 100_000n, 1000);
-  assert.throws(() => inst.spin(), (e: unknown) => e instanceof FuelExhaustedError && e.code === 'fuel_exhausted');
+  assert.throws(
+    () => inst.spin(),
+    (e: unknown) => e instanceof FuelExhaustedError && e.code === 'fuel_exhausted',
+  );
   assert.ok(polls >= 90, `polls ${polls}`);
   Atomics.store(flag, 0, 1);
   setFuel(inst, 100_000n, 1000);
-  assert.throws(() => inst.spin(), (e: unknown) => e instanceof InterruptedError && e.code === 'timeout');
+  assert.throws(
+    () => inst.spin(),
+    (e: unknown) => e instanceof InterruptedError && e.code === 'timeout',
+  );
 });
 
 test('tables: clamped all together; table.fill / copy / init / grow pay by size before they run', () => {
@@ -560,7 +617,10 @@ test('tables: clamped all together; table.fill / copy / init / grow pay by size 
       { type: 0, body: [0xd0, 0x70, ...I.get(0), 0xfc, 15, 1] }, // grow(n) on table 1
       { type: 0, body: [...I.i32(0), ...I.i32(0), ...I.get(0), 0xfc, 12, 0, 0, ...I.i32(0)] }, // init(n)
     ],
-    tables: [{ type: T.funcref, min: 100 }, { type: T.funcref, min: 10, max: 20 }],
+    tables: [
+      { type: T.funcref, min: 100 },
+      { type: T.funcref, min: 10, max: 20 },
+    ],
     elements: [[0x01, 0x00, 4, 0, 1, 2, 3]],
     exports: ['fill', 'copy', 'grow', 'grow1', 'init'].map((name, index) => ({ name, kind: 0, index })),
   };
@@ -594,14 +654,21 @@ test('tables: clamped all together; table.fill / copy / init / grow pay by size 
   // minimums above the limit: memory_limit, with the offset in the uploaded module
   assert.throws(
     () => instrument(assemble(mod), { memoryMaxPages: 1, tableMaxEntries: 100 }),
-    (e: unknown) => e instanceof WasmFormatError && e.code === 'memory_limit' && /110 initial entries together \(table 0: 100\), above the table limit of 100/.test(e.message) && e.offset !== undefined,
+    (e: unknown) =>
+      e instanceof WasmFormatError &&
+      e.code === 'memory_limit' &&
+      /110 initial entries together \(table 0: 100\), above the table limit of 100/.test(e.message) &&
+      e.offset !== undefined,
   );
 });
 
 test('a function at 1,000 parameters or results keeps the fuel in a local; one at 50,000 locals is refused naming it', () => {
   const many = (n: number) => new Array(n).fill(T.i32);
   const wide = assemble({
-    types: [{ params: many(1000), results: [T.i32] }, { params: [], results: [T.i32] }],
+    types: [
+      { params: many(1000), results: [T.i32] },
+      { params: [], results: [T.i32] },
+    ],
     funcs: [
       { type: 0, body: [...I.get(0), ...I.get(999), 0x6a] },
       { type: 1, body: [...Array.from({ length: 1000 }, (_, i) => I.i32(i + 1)).flat(), ...I.call(0)] },
@@ -611,9 +678,15 @@ test('a function at 1,000 parameters or results keeps the fuel in a local; one a
   const r = prepare(wide);
   r.setFuel(100_000n);
   assert.equal(r.exports.f(), 1001);
-  const fat = assemble({ types: [{ params: [T.i32], results: [T.i32] }], funcs: [{ type: 0, locals: [[49_999, T.i32]], body: [...I.get(0)] }], exports: [{ name: 'fat', kind: 0, index: 0 }] });
+  const fat = assemble({
+    types: [{ params: [T.i32], results: [T.i32] }],
+    funcs: [{ type: 0, locals: [[49_999, T.i32]], body: [...I.get(0)] }],
+    exports: [{ name: 'fat', kind: 0, index: 0 }],
+  });
   assert.throws(
     () => instrument(fat, { memoryMaxPages: 1 }),
-    (e: unknown) => e instanceof WasmFormatError && /function #0 \('fat'\) has 50000 locals \(1 parameters \+ 49999 declared, at byte offset \d+\).*limit is 50000/.test(e.message),
+    (e: unknown) =>
+      e instanceof WasmFormatError &&
+      /function #0 \('fat'\) has 50000 locals \(1 parameters \+ 49999 declared, at byte offset \d+\).*limit is 50000/.test(e.message),
   );
 });

@@ -45,7 +45,11 @@ test('the same module prepared twice compiles once', async () => {
   assert.match(a.hash, /^[0-9a-f]{64}$/);
   assert.deepEqual(
     a.entries.map((e) => [e.name, e.form]),
-    [['echo', 'A'], ['echo_copy', 'A'], ['echo_cstr', 'B']],
+    [
+      ['echo', 'A'],
+      ['echo_copy', 'A'],
+      ['echo_cstr', 'B'],
+    ],
   );
   assert.deepEqual(a.imports, []);
   assert.equal(a.memoryMaxPages, 64 * 16);
@@ -125,7 +129,10 @@ test('the async bridge: round trips, large results, errors', async () => {
     const r = await rt.debugHostCall('record', i);
     assert.deepEqual(r.value, i + 1);
   }
-  assert.deepEqual(calls, Array.from({ length: 20 }, (_, i) => i));
+  assert.deepEqual(
+    calls,
+    Array.from({ length: 20 }, (_, i) => i),
+  );
   const r = await rt.run({ bytes: echo, functionName: 'echo', input: 'still fine' });
   assert.ok(r.ok);
 });
@@ -144,9 +151,22 @@ function sleeper(): Uint8Array {
       {
         type: 2,
         body: [
-          ...I.i32(24), ...I.i64(10_000_000_000n), 0x37, 0x03, 0x00, // timeout 10 s
-          ...I.i32(16), ...I.i32(1), 0x36, 0x02, 0x00, // monotonic clock
-          ...I.i32(0), ...I.i32(100), ...I.i32(1), ...I.i32(200), ...I.call(0), 0x1a,
+          ...I.i32(24),
+          ...I.i64(10_000_000_000n),
+          0x37,
+          0x03,
+          0x00, // timeout 10 s
+          ...I.i32(16),
+          ...I.i32(1),
+          0x36,
+          0x02,
+          0x00, // monotonic clock
+          ...I.i32(0),
+          ...I.i32(100),
+          ...I.i32(1),
+          ...I.i32(200),
+          ...I.call(0),
+          0x1a,
           ...I.i64((300n << 32n) | 2n),
         ],
       },
@@ -222,7 +242,10 @@ test('an aborted signal stops a running guest with cancelled, drops a waiting on
   const limits = { fuel: 1e15, timeoutMs: 20_000 };
   const ac = new AbortController();
   // Both workers busy with endless loops, a third run waits in the queue.
-  const running = [rt.run({ bytes: loop, functionName: 'run', input: {}, limits, signal: ac.signal }), rt.run({ bytes: loop, functionName: 'run', input: {}, limits, signal: ac.signal })];
+  const running = [
+    rt.run({ bytes: loop, functionName: 'run', input: {}, limits, signal: ac.signal }),
+    rt.run({ bytes: loop, functionName: 'run', input: {}, limits, signal: ac.signal }),
+  ];
   const waiting = rt.run({ bytes: loop, functionName: 'run', input: {}, limits, signal: ac.signal });
   await new Promise((r) => setTimeout(r, 150));
   const t0 = Date.now();

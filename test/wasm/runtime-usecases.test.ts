@@ -15,7 +15,6 @@ function ok(r: WasmRunResult): unknown {
   return r.output;
 }
 
-
 test('customer-tiers (Rust, form A)', async () => {
   const r = await rt.run({
     bytes: fx('customer-tiers/customer-tiers.wasm'),
@@ -40,7 +39,10 @@ test('low-stock (AssemblyScript, forms A and B, start function)', async () => {
   const low = { next_step: 'send_low_stock_alert', priority: 'high', message: 'Stock level 42 below threshold 100' };
   const a = await rt.run({ bytes, functionName: 'route_decision', input: input(42) });
   assert.deepEqual(ok(a), low);
-  assert.deepEqual(a.logs.map((l) => [l.level, l.message]), [['info', 'stock_level=42']]);
+  assert.deepEqual(
+    a.logs.map((l) => [l.level, l.message]),
+    [['info', 'stock_level=42']],
+  );
   const b = await rt.run({ bytes, functionName: 'route_decision_cstr', input: input(42) });
   assert.deepEqual(ok(b), low);
   assert.deepEqual(ok(await rt.run({ bytes, functionName: 'route_decision', input: input(150) })), {
@@ -59,7 +61,10 @@ test('low-stock (AssemblyScript, forms A and B, start function)', async () => {
   assert.equal(info.hasStart, true);
   assert.deepEqual(
     info.entries.filter((e) => e.name.startsWith('route')).map((e) => [e.name, e.form]),
-    [['route_decision', 'A'], ['route_decision_cstr', 'B']],
+    [
+      ['route_decision', 'A'],
+      ['route_decision_cstr', 'B'],
+    ],
   );
 });
 
@@ -70,7 +75,13 @@ const allErrors = ['Order amount must be positive', 'Invalid customer email', 'O
 test('order-validation (Go, WASI command, form C)', async () => {
   const bytes = fx('order-validation/order-validation.wasm');
   const limits = { fuel: 20_000_000 };
-  const bad = await rt.run({ bytes, functionName: '_start', input: { steps: { fetch_order: { output: badOrder } } }, limits, env: { JOB_ID: 'j1', EXECUTION_ID: 'e1' } });
+  const bad = await rt.run({
+    bytes,
+    functionName: '_start',
+    input: { steps: { fetch_order: { output: badOrder } } },
+    limits,
+    env: { JOB_ID: 'j1', EXECUTION_ID: 'e1' },
+  });
   assert.deepEqual(ok(bad), { valid: false, errors: allErrors });
   assert.equal(bad.exitCode, 0);
   assert.equal(bad.stderr, 'order invalid\n');
@@ -110,7 +121,10 @@ test('sum-amounts (C, env host functions, get_context / set_context)', async () 
   const r = await rt.run({ bytes, functionName: 'sum_amounts', input, context: { source_step: 'fetch_amounts' } });
   assert.deepEqual(ok(r), { total: 1030.3, count: 6 });
   assert.deepEqual(r.contextWrites, { last_total: 1030.3 });
-  assert.deepEqual(r.logs.map((l) => [l.level, l.message]), [['info', 'summed 6 amounts from fetch_amounts']]);
+  assert.deepEqual(
+    r.logs.map((l) => [l.level, l.message]),
+    [['info', 'summed 6 amounts from fetch_amounts']],
+  );
   const other = await rt.run({ bytes, functionName: 'sum_amounts', input, context: { source_step: 'other' } });
   assert.deepEqual(ok(other), { total: 0.30000000000000004, count: 2 });
   assert.deepEqual(other.contextWrites, { last_total: 0.30000000000000004 });

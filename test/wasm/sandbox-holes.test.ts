@@ -144,7 +144,12 @@ test('class 2: a worker terminated in an operation V8 cannot interrupt keeps its
   const small = new WasmRuntime({ poolSize: 1, killGraceMs: 1 });
   try {
     const respawns = small.stats().respawns;
-    const r = await small.run({ bytes: fx('sandbox-holes/long-fill.wasm'), functionName: 'run', input: {}, limits: { fuel: 1e15, timeoutMs: 50, memoryMb: 256 } });
+    const r = await small.run({
+      bytes: fx('sandbox-holes/long-fill.wasm'),
+      functionName: 'run',
+      input: {},
+      limits: { fuel: 1e15, timeoutMs: 50, memoryMb: 256 },
+    });
     assert.ok(!r.ok && r.error.code === 'timeout', JSON.stringify(!r.ok && r.error));
     assert.equal(small.stats().respawns, respawns + 1, 'the worker was terminated in the middle of a 256 MiB fill');
     // at no point more threads than the pool size
@@ -206,10 +211,20 @@ test('class 1: element segments are bounded on their counts, before the host kee
   seg.push(0x01, 0x00, ...uleb(n));
   for (let i = 0; i < n; i++) seg.push(0);
   const bytes = assemble({
-    types: [{ params: [T.i32, T.i32], results: [T.i64] }, { params: [T.i32], results: [T.i32] }],
-    funcs: [{ type: 1, body: [...I.i32(1024)] }, { type: 0, body: [...I.i64(0)] }],
+    types: [
+      { params: [T.i32, T.i32], results: [T.i64] },
+      { params: [T.i32], results: [T.i32] },
+    ],
+    funcs: [
+      { type: 1, body: [...I.i32(1024)] },
+      { type: 0, body: [...I.i64(0)] },
+    ],
     memories: [{ min: 1 }],
-    exports: [{ name: 'memory', kind: 2, index: 0 }, { name: 'alloc', kind: 0, index: 0 }, { name: 'run', kind: 0, index: 1 }],
+    exports: [
+      { name: 'memory', kind: 2, index: 0 },
+      { name: 'alloc', kind: 0, index: 0 },
+      { name: 'run', kind: 0, index: 1 },
+    ],
     elements: [seg],
   });
   const heap0 = process.memoryUsage().heapUsed;

@@ -11,7 +11,17 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { startHttpServer, type TestServer } from '../helpers/http-server.ts';
-import { assertAccessible, browserUnavailable, ensureDashboardBuilt, launchBrowser, openPage, screenshot, settle, signIn, type WatchedPage } from './support.ts';
+import {
+  assertAccessible,
+  browserUnavailable,
+  ensureDashboardBuilt,
+  launchBrowser,
+  openPage,
+  screenshot,
+  settle,
+  signIn,
+  type WatchedPage,
+} from './support.ts';
 
 // Browser globals inside page.evaluate / waitForFunction callbacks (this file compiles without the DOM lib).
 declare const window: any, document: any, sessionStorage: any, atob: (s: string) => string, DataTransfer: any, File: any;
@@ -21,12 +31,15 @@ const ECHO = readFileSync(new URL('../../fixtures/wasm/echo/echo.wasm', import.m
 
 /** Drops a file on an element the way a browser does after a drag from the desktop. */
 async function dropFile(page: Page, selector: string, name: string, bytes: Buffer): Promise<void> {
-  const dt = await page.evaluateHandle(({ b64, name }) => {
-    const data = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-    const transfer = new DataTransfer();
-    transfer.items.add(new File([data], name, { type: 'application/wasm' }));
-    return transfer;
-  }, { b64: bytes.toString('base64'), name });
+  const dt = await page.evaluateHandle(
+    ({ b64, name }) => {
+      const data = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([data], name, { type: 'application/wasm' }));
+      return transfer;
+    },
+    { b64: bytes.toString('base64'), name },
+  );
   await page.dispatchEvent(selector, 'dragover', { dataTransfer: dt });
   await page.dispatchEvent(selector, 'drop', { dataTransfer: dt });
 }
@@ -55,7 +68,8 @@ describe('dashboard end to end', { skip: skip ?? false }, () => {
   // A failed step leaves the page as it was: keep a picture of it beside the others.
   afterEach(async (ctx) => {
     if ((ctx as any).passed === false && w.errors.length) console.error('browser errors:', w.errors);
-    if ((ctx as any).passed === false || process.env.VECRON_SCREENSHOT_ALL) await screenshot(page, `FAILED-${ctx.name.slice(0, 40).replace(/[^a-z0-9]+/gi, '-')}`).catch(() => {});
+    if ((ctx as any).passed === false || process.env.VECRON_SCREENSHOT_ALL)
+      await screenshot(page, `FAILED-${ctx.name.slice(0, 40).replace(/[^a-z0-9]+/gi, '-')}`).catch(() => {});
   });
   after(async () => {
     await w?.close();
@@ -97,7 +111,10 @@ describe('dashboard end to end', { skip: skip ?? false }, () => {
     await wasmCard.getByLabel('Module *').selectOption('echo@1.0.0');
     const fn = wasmCard.getByLabel('Function *');
     await page.waitForFunction(() => document.querySelectorAll('li[data-step-id="wasm_1"] select')[1]?.querySelectorAll('option').length > 1);
-    assert.deepEqual((await fn.locator('option').allInnerTexts()).map((s) => s.split('(')[0]), ['— choose —', 'echo', 'echo_copy', 'echo_cstr']);
+    assert.deepEqual(
+      (await fn.locator('option').allInnerTexts()).map((s) => s.split('(')[0]),
+      ['— choose —', 'echo', 'echo_copy', 'echo_cstr'],
+    );
     await fn.selectOption('echo');
     await wasmCard.getByTestId('wasm-permissions').getByText('none (deny by default)').waitFor();
     await wasmCard.getByLabel('fuel_limit').fill('5000000');
@@ -144,7 +161,10 @@ describe('dashboard end to end', { skip: skip ?? false }, () => {
     // The JSON view shows the same document (steps in the dragged order); edits there reach the form.
     await page.getByRole('tab', { name: 'JSON' }).click();
     const json = JSON.parse(await page.locator('#job-json').inputValue());
-    assert.deepEqual(json.steps.map((s: any) => s.id), ['http_2', 'wasm_1', 'http_3']);
+    assert.deepEqual(
+      json.steps.map((s: any) => s.id),
+      ['http_2', 'wasm_1', 'http_3'],
+    );
     assert.deepEqual(json.steps[1].config, { module_id: 'echo@1.0.0', function_name: 'echo', fuel_limit: 5_000_000 });
     assert.equal(json.schedule.expression, '0 0 9 ? * MON-FRI');
     json.description = 'built in the browser';
@@ -161,7 +181,14 @@ describe('dashboard end to end', { skip: skip ?? false }, () => {
     await page.getByRole('heading', { name: 'e2e-pipeline', level: 1 }).waitFor();
     jobId = /\/jobs\/([0-9a-f-]{36})$/.exec(page.url())![1];
     const saved = await t.api('GET', `/api/v1/jobs/${jobId}`);
-    assert.deepEqual(saved.body.steps.map((s: any) => [s.id, s.type]), [['http_2', 'http'], ['wasm_1', 'wasm'], ['http_3', 'http']]);
+    assert.deepEqual(
+      saved.body.steps.map((s: any) => [s.id, s.type]),
+      [
+        ['http_2', 'http'],
+        ['wasm_1', 'wasm'],
+        ['http_3', 'http'],
+      ],
+    );
     assert.equal(saved.body.steps[2].config.body_text, '{"tiers": {{steps.wasm_1.output}}}');
     assert.equal(saved.body.description, 'built in the browser');
   });
@@ -178,7 +205,10 @@ describe('dashboard end to end', { skip: skip ?? false }, () => {
     assert.equal(await page.getByTestId('route').innerText(), 'http_2 → wasm_1 → http_3');
     await page.getByTestId('wasm-logs').locator('tbody tr').first().waitFor();
     assert.match(await page.getByTestId('wasm-logs').innerText(), /echo@1\.0\.0/);
-    assert.ok(target.seen.some((r) => r.method === 'POST' && r.url === '/result' && r.body.startsWith('{"tiers": {')), 'the last step posted the WASM output');
+    assert.ok(
+      target.seen.some((r) => r.method === 'POST' && r.url === '/result' && r.body.startsWith('{"tiers": {')),
+      'the last step posted the WASM output',
+    );
     await settle(page);
     await assertAccessible(page, 'execution');
     await screenshot(page, '10-execution');
@@ -209,7 +239,10 @@ describe('dashboard end to end', { skip: skip ?? false }, () => {
     await page.getByRole('button', { name: 'Save permissions' }).click();
     await page.getByRole('status').filter({ hasText: 'Permissions saved.' }).waitFor();
     const m = await t.api('GET', '/api/v1/wasm/modules/echo@1.0.0');
-    assert.deepEqual(m.body.permissions.map((p: any) => [p.type, p.resource_pattern]), [['http:write', 'https://api.example.com/**']]);
+    assert.deepEqual(
+      m.body.permissions.map((p: any) => [p.type, p.resource_pattern]),
+      [['http:write', 'https://api.example.com/**']],
+    );
     await settle(page);
     await assertAccessible(page, 'module');
     await screenshot(page, '12-module');
@@ -266,12 +299,17 @@ describe('dashboard end to end', { skip: skip ?? false }, () => {
       assert.ok(actions.includes(a), `audit row ${a} in ${actions.join(', ')}`);
     }
     assert.ok(actions.filter((a) => a === 'job.create').length >= 1);
-    assert.ok(actions.includes('job.create') && (await page.locator('tr[data-action="job.create"][data-outcome="failure"]').count()) === 1, 'the refused save is audited as a failure');
+    assert.ok(
+      actions.includes('job.create') && (await page.locator('tr[data-action="job.create"][data-outcome="failure"]').count()) === 1,
+      'the refused save is audited as a failure',
+    );
     await page.getByLabel('Action').fill('wasm.module.permissions.replace');
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=audit] tbody tr').length === 1);
     await page.getByLabel('Action').fill('');
     await page.getByLabel('Outcome').selectOption('failure');
-    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=audit] tbody tr')].every((tr) => tr.getAttribute('data-outcome') === 'failure'));
+    await page.waitForFunction(() =>
+      [...document.querySelectorAll('[data-testid=audit] tbody tr')].every((tr) => tr.getAttribute('data-outcome') === 'failure'),
+    );
     await page.getByLabel('Outcome').selectOption('');
     await page.getByLabel('Actor').fill('nobody-here');
     await page.getByText('No audit entries match.').waitFor();

@@ -17,7 +17,9 @@ function get(url: string, headers: Record<string, string> = {}): Promise<{ statu
       const chunks: Buffer[] = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
-    }).on('error', reject).end();
+    })
+      .on('error', reject)
+      .end();
   });
 }
 
@@ -86,11 +88,19 @@ describe('dashboard serving', () => {
     const spec = await t.api('GET', '/docs/json');
     assert.equal(spec.status, 200);
     assert.ok(spec.body.paths['/api/v1/schedules/preview'].get, 'the preview endpoint is documented');
-    assert.equal(Object.keys(spec.body.paths).filter((p) => !p.startsWith('/api/') && !p.startsWith('/docs') && p !== '/health' && p !== '/metrics').length, 0, 'the dashboard is not in the API document');
+    assert.equal(
+      Object.keys(spec.body.paths).filter((p) => !p.startsWith('/api/') && !p.startsWith('/docs') && p !== '/health' && p !== '/metrics').length,
+      0,
+      'the dashboard is not in the API document',
+    );
     const notRoute = await t.api('POST', '/jobs');
     assert.equal(notRoute.status, 404, 'only GET answers index.html');
     const notPage = await t.api('GET', '/no/such/page', { token: null });
-    assert.deepEqual(notPage.body, { error: { code: 'not_found', message: 'no route GET /no/such/page' } }, 'paths that are no page of the app keep the JSON 404');
+    assert.deepEqual(
+      notPage.body,
+      { error: { code: 'not_found', message: 'no route GET /no/such/page' } },
+      'paths that are no page of the app keep the JSON 404',
+    );
     assert.equal((await t.api('GET', '/api/v1/nothing-here', { token: null })).status, 401, 'unknown API paths stay deny-by-default');
   });
 });

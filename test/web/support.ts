@@ -45,7 +45,8 @@ function newestMtime(dir: string): number {
  */
 export function ensureDashboardBuilt(): void {
   const index = join(root, 'web/dist/index.html');
-  const fresh = () => existsSync(index) && statSync(index).mtimeMs >= Math.max(newestMtime(join(root, 'web/src')), statSync(join(root, 'web/index.html')).mtimeMs);
+  const fresh = () =>
+    existsSync(index) && statSync(index).mtimeMs >= Math.max(newestMtime(join(root, 'web/src')), statSync(join(root, 'web/index.html')).mtimeMs);
   if (fresh()) return;
   const lock = join(root, 'web/.build-lock');
   const deadline = Date.now() + 120_000;

@@ -45,165 +45,170 @@ export async function eventsRoutes(app: FastifyInstance, ctx: ApiContext): Promi
     open.clear();
   });
 
-  app.get('/api/v1/events', {
-    config: { role: 'viewer', queryToken: true },
-    // Request logs show the URL: keep a token passed as ?access_token= out of them.
-    logSerializers: {
-      req: (req: FastifyRequest) => ({
-        method: req.method,
-        url: req.url.replace(/([?&]access_token=)[^&]*/gi, '$1***'),
-        host: req.host,
-        remoteAddress: req.ip,
-        remotePort: req.socket?.remotePort,
-      }),
-    },
-    schema: {
-      tags: ['events'],
-      summary: 'Live status events (server-sent events)',
-      description:
-        'A `text/event-stream` of execution and step status changes: `event: execution|step`, `id: <seq>[,<pending seq>...]`, ' +
-        '`data: {"seq","kind","execution_id","job_id","step_id?","status","at","reason?","error?"}`. `seq` orders all ' +
-        'events of the cluster. Optional filters `job_id` and `execution_id`. On reconnection, the `Last-Event-ID` ' +
-        'header (or `last_event_id`) replays the stored events after it first; `event: resync` means some were ' +
-        'already pruned. The stream starts with `retry: 3000`; a `: keep-alive` comment is sent every 15 s. ' +
-        'Browsers (EventSource cannot send headers) may pass the token as `?access_token=<token>`.',
-      querystring: {
-        type: 'object',
-        additionalProperties: false,
-        properties: {
-          job_id: { type: 'string', format: 'uuid' },
-          execution_id: { type: 'string', format: 'uuid' },
-          last_event_id: { type: 'string', pattern: CURSOR, description: 'Replay the stored events after this event id (as the Last-Event-ID header)' },
-          access_token: { type: 'string', description: 'API token, for clients that cannot send an Authorization header' },
+  app.get(
+    '/api/v1/events',
+    {
+      config: { role: 'viewer', queryToken: true },
+      // Request logs show the URL: keep a token passed as ?access_token= out of them.
+      logSerializers: {
+        req: (req: FastifyRequest) => ({
+          method: req.method,
+          url: req.url.replace(/([?&]access_token=)[^&]*/gi, '$1***'),
+          host: req.host,
+          remoteAddress: req.ip,
+          remotePort: req.socket?.remotePort,
+        }),
+      },
+      schema: {
+        tags: ['events'],
+        summary: 'Live status events (server-sent events)',
+        description:
+          'A `text/event-stream` of execution and step status changes: `event: execution|step`, `id: <seq>[,<pending seq>...]`, ' +
+          '`data: {"seq","kind","execution_id","job_id","step_id?","status","at","reason?","error?"}`. `seq` orders all ' +
+          'events of the cluster. Optional filters `job_id` and `execution_id`. On reconnection, the `Last-Event-ID` ' +
+          'header (or `last_event_id`) replays the stored events after it first; `event: resync` means some were ' +
+          'already pruned. The stream starts with `retry: 3000`; a `: keep-alive` comment is sent every 15 s. ' +
+          'Browsers (EventSource cannot send headers) may pass the token as `?access_token=<token>`.',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            job_id: { type: 'string', format: 'uuid' },
+            execution_id: { type: 'string', format: 'uuid' },
+            last_event_id: { type: 'string', pattern: CURSOR, description: 'Replay the stored events after this event id (as the Last-Event-ID header)' },
+            access_token: { type: 'string', description: 'API token, for clients that cannot send an Authorization header' },
+          },
+        },
+        headers: {
+          type: 'object',
+          properties: {
+            'last-event-id': { type: 'string', pattern: CURSOR, description: 'The last event id the client saw' },
+          },
         },
       },
-      headers: {
-        type: 'object',
-        properties: {
-          'last-event-id': { type: 'string', pattern: CURSOR, description: 'The last event id the client saw' },
-        },
-      },
     },
-  }, async (req, reply) => {
-    const q = req.query as { job_id?: string; execution_id?: string; last_event_id?: string };
-    const header = req.headers['last-event-id'];
-    const lastId = q.last_event_id ?? (typeof header === 'string' ? header : undefined);
-    const from = lastId === undefined ? null : parseCursor(lastId);
-    const filter = { jobId: q.job_id, executionId: q.execution_id };
-    const matches = (e: StatusEvent) =>
-      (!q.job_id || e.job_id === q.job_id) && (!q.execution_id || e.execution_id === q.execution_id);
-    const res = reply.raw;
+    async (req, reply) => {
+      const q = req.query as { job_id?: string; execution_id?: string; last_event_id?: string };
+      const header = req.headers['last-event-id'];
+      const lastId = q.last_event_id ?? (typeof header === 'string' ? header : undefined);
+      const from = lastId === undefined ? null : parseCursor(lastId);
+      const filter = { jobId: q.job_id, executionId: q.execution_id };
+      const matches = (e: StatusEvent) => (!q.job_id || e.job_id === q.job_id) && (!q.execution_id || e.execution_id === q.execution_id);
+      const res = reply.raw;
 
-    // A new stream stands at the newest stored event: a later resync replays only what comes after
-    // it (read before subscribing: the stream promises the events from its subscription on).
-    const startSeq = from === null ? await ctx.events.latestSeq() : 0;
-    // Subscribe before reading the replay, so nothing committed in between is lost; live events
-    // wait in `held` until the replay is written (and are dropped if the replay already had them).
-    let held: StatusEvent[] | null = from === null ? null : [];
-    let live: ((e: StatusEvent) => void) | null = null;
-    const unsubscribe = ctx.events.subscribe((e) => {
-      if (!matches(e)) return;
-      if (held) held.push(e);
-      else live?.(e);
-    });
-    let closed = false;
-    let keepAlive: NodeJS.Timeout | undefined;
-    const cleanup = () => {
-      if (closed) return;
-      closed = true;
-      clearInterval(keepAlive);
-      unsubscribe();
-      open.delete(res);
-    };
-    try {
-      // Listening starts with the first subscriber; be listening before the client sees the stream open.
-      await ctx.events.ready();
-    } catch (err) {
-      cleanup();
-      throw err;
-    }
-    reply.hijack();
-    res.writeHead(200, {
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-cache',
-      Connection: 'keep-alive',
-      'X-Accel-Buffering': 'no',
-    });
-    res.write(`retry: ${RETRY_MS}\n\n`);
-    open.add(res);
-    req.raw.on('close', cleanup);
-    res.on('close', cleanup);
-    res.on('error', cleanup);
-
-    const write = (chunk: string) => {
-      if (!res.writableEnded && !res.destroyed) res.write(chunk);
-    };
-    // What this client may not have yet, from its Last-Event-ID: carried in the ids until sent.
-    const carried = new Map<number, number>();
-    let sentHigh = 0;
-    const cursor = (high: number): string => {
-      sentHigh = Math.max(sentHigh, high);
-      const now = Date.now();
-      const pending = new Set(ctx.events.pendingBelow(sentHigh));
-      for (const [seq, until] of carried) {
-        if (until < now) carried.delete(seq);
-        else if (seq < sentHigh) pending.add(seq);
-      }
-      return [sentHigh, ...[...pending].sort((x, y) => x - y)].join(',');
-    };
-    const send = (e: StatusEvent, high: number) => {
-      carried.delete(e.seq);
-      write(`id: ${cursor(high)}\nevent: ${e.kind}\ndata: ${JSON.stringify(e)}\n\n`);
-    };
-
-    /** Sends the stored events after `c` (the client's Last-Event-ID, or where this stream stands). */
-    const replay = async (c: { high: number; pending: number[] }) => {
+      // A new stream stands at the newest stored event: a later resync replays only what comes after
+      // it (read before subscribing: the stream promises the events from its subscription on).
+      const startSeq = from === null ? await ctx.events.latestSeq() : 0;
+      // Subscribe before reading the replay, so nothing committed in between is lost; live events
+      // wait in `held` until the replay is written (and are dropped if the replay already had them).
+      let held: StatusEvent[] | null = from === null ? null : [];
+      let live: ((e: StatusEvent) => void) | null = null;
+      const unsubscribe = ctx.events.subscribe((e) => {
+        if (!matches(e)) return;
+        if (held) held.push(e);
+        else live?.(e);
+      });
+      let closed = false;
+      let keepAlive: NodeJS.Timeout | undefined;
+      const cleanup = () => {
+        if (closed) return;
+        closed = true;
+        clearInterval(keepAlive);
+        unsubscribe();
+        open.delete(res);
+      };
       try {
-        const sent = new Set<number>();
-        for (const seq of c.pending) carried.set(seq, Date.now() + CARRY_MS);
-        const oldest = await ctx.events.oldestSeq();
-        if (oldest !== null && oldest > c.high + 1) {
-          write(`event: resync\ndata: ${JSON.stringify({ reason: `events after ${c.high} up to ${oldest - 1} are no longer stored; reload the current state`, oldest_seq: oldest })}\n\n`);
+        // Listening starts with the first subscriber; be listening before the client sees the stream open.
+        await ctx.events.ready();
+      } catch (err) {
+        cleanup();
+        throw err;
+      }
+      reply.hijack();
+      res.writeHead(200, {
+        'Content-Type': 'text/event-stream; charset=utf-8',
+        'Cache-Control': 'no-cache',
+        Connection: 'keep-alive',
+        'X-Accel-Buffering': 'no',
+      });
+      res.write(`retry: ${RETRY_MS}\n\n`);
+      open.add(res);
+      req.raw.on('close', cleanup);
+      res.on('close', cleanup);
+      res.on('error', cleanup);
+
+      const write = (chunk: string) => {
+        if (!res.writableEnded && !res.destroyed) res.write(chunk);
+      };
+      // What this client may not have yet, from its Last-Event-ID: carried in the ids until sent.
+      const carried = new Map<number, number>();
+      let sentHigh = 0;
+      const cursor = (high: number): string => {
+        sentHigh = Math.max(sentHigh, high);
+        const now = Date.now();
+        const pending = new Set(ctx.events.pendingBelow(sentHigh));
+        for (const [seq, until] of carried) {
+          if (until < now) carried.delete(seq);
+          else if (seq < sentHigh) pending.add(seq);
         }
-        // first those that were pending when the client left, then everything after its high mark
-        for (const e of await ctx.events.bySeq(c.pending, filter)) {
-          send(e, c.high);
-          sent.add(e.seq);
-        }
-        for (let after = c.high; !closed; ) {
-          const page = await ctx.events.after(after, filter, REPLAY_PAGE);
-          for (const e of page) {
-            send(e, e.seq);
+        return [sentHigh, ...[...pending].sort((x, y) => x - y)].join(',');
+      };
+      const send = (e: StatusEvent, high: number) => {
+        carried.delete(e.seq);
+        write(`id: ${cursor(high)}\nevent: ${e.kind}\ndata: ${JSON.stringify(e)}\n\n`);
+      };
+
+      /** Sends the stored events after `c` (the client's Last-Event-ID, or where this stream stands). */
+      const replay = async (c: { high: number; pending: number[] }) => {
+        try {
+          const sent = new Set<number>();
+          for (const seq of c.pending) carried.set(seq, Date.now() + CARRY_MS);
+          const oldest = await ctx.events.oldestSeq();
+          if (oldest !== null && oldest > c.high + 1) {
+            write(
+              `event: resync\ndata: ${JSON.stringify({ reason: `events after ${c.high} up to ${oldest - 1} are no longer stored; reload the current state`, oldest_seq: oldest })}\n\n`,
+            );
+          }
+          // first those that were pending when the client left, then everything after its high mark
+          for (const e of await ctx.events.bySeq(c.pending, filter)) {
+            send(e, c.high);
             sent.add(e.seq);
           }
-          if (page.length < REPLAY_PAGE) break;
-          after = page[page.length - 1].seq;
+          for (let after = c.high; !closed; ) {
+            const page = await ctx.events.after(after, filter, REPLAY_PAGE);
+            for (const e of page) {
+              send(e, e.seq);
+              sent.add(e.seq);
+            }
+            if (page.length < REPLAY_PAGE) break;
+            after = page[page.length - 1].seq;
+          }
+          for (const e of held ?? []) if (!sent.has(e.seq)) send(e, ctx.events.highestSeq);
+        } catch (err) {
+          req.log.warn({ err }, 'event replay failed; the stream continues with live events');
+          write(`event: resync\ndata: ${JSON.stringify({ reason: 'the stored events could not be read; reload the current state' })}\n\n`);
+          for (const e of held ?? []) send(e, ctx.events.highestSeq);
         }
-        for (const e of held ?? []) if (!sent.has(e.seq)) send(e, ctx.events.highestSeq);
-      } catch (err) {
-        req.log.warn({ err }, 'event replay failed; the stream continues with live events');
-        write(`event: resync\ndata: ${JSON.stringify({ reason: 'the stored events could not be read; reload the current state' })}\n\n`);
-        for (const e of held ?? []) send(e, ctx.events.highestSeq);
-      }
-      held = null;
-    };
+        held = null;
+      };
 
-    if (from !== null) await replay(from);
-    else sentHigh = Math.max(sentHigh, startSeq);
-    live = (e) => send(e, ctx.events.highestSeq);
-    if (closed) return;
-    // The LISTEN connection was lost and is back (src/db): what was NOTIFYed meanwhile never
-    // arrived, so replay from the stored log where this stream stands, holding live events meanwhile.
-    let resyncing: Promise<void> = Promise.resolve();
-    const offResync = ctx.events.onResync(() => {
-      resyncing = resyncing.then(async () => {
-        if (closed) return;
-        held ??= [];
-        await replay({ high: sentHigh, pending: ctx.events.pendingBelow(sentHigh) });
+      if (from !== null) await replay(from);
+      else sentHigh = Math.max(sentHigh, startSeq);
+      live = (e) => send(e, ctx.events.highestSeq);
+      if (closed) return;
+      // The LISTEN connection was lost and is back (src/db): what was NOTIFYed meanwhile never
+      // arrived, so replay from the stored log where this stream stands, holding live events meanwhile.
+      let resyncing: Promise<void> = Promise.resolve();
+      const offResync = ctx.events.onResync(() => {
+        resyncing = resyncing.then(async () => {
+          if (closed) return;
+          held ??= [];
+          await replay({ high: sentHigh, pending: ctx.events.pendingBelow(sentHigh) });
+        });
       });
-    });
-    res.on('close', offResync);
-    keepAlive = setInterval(() => write(': keep-alive\n\n'), KEEP_ALIVE_MS);
-    keepAlive.unref();
-  });
+      res.on('close', offResync);
+      keepAlive = setInterval(() => write(': keep-alive\n\n'), KEEP_ALIVE_MS);
+      keepAlive.unref();
+    },
+  );
 }

@@ -37,44 +37,56 @@ export async function healthRoutes(app: FastifyInstance, ctx: ApiContext): Promi
       kind: ctx.db.kind,
       status: 'unreachable',
       reason: reason ?? `the LISTEN connection is reconnecting (${after.reason ?? state.reason ?? 'connection lost'})`,
-      ...(after.since ?? state.since ? { since: new Date((after.since ?? state.since)!).toISOString() } : {}),
+      ...((after.since ?? state.since) ? { since: new Date((after.since ?? state.since)!).toISOString() } : {}),
       listener: after.listener,
     };
   }
 
   // Liveness: 200 while the process runs, even when the database is away (restarting the process
   // would not bring the database back, and would drop the outcomes it is still retrying to save).
-  app.get('/health', {
-    config: { role: 'public' },
-    schema: { tags: ['system'], summary: 'Liveness and database reachability (no token needed); status degraded while the database is away' },
-  }, async (_req, reply) => {
-    const database = await checkDatabase();
-    const body = {
-      status: database.status === 'ok' ? 'ok' : 'degraded',
-      version: VERSION,
-      database,
-      blob_store: ctx.blobs.kind,
-      roles: ctx.config.roles,
-      uptime_seconds: Math.round((Date.now() - started) / 1000),
-    };
-    return reply.status(200).send(body);
-  });
+  app.get(
+    '/health',
+    {
+      config: { role: 'public' },
+      schema: { tags: ['system'], summary: 'Liveness and database reachability (no token needed); status degraded while the database is away' },
+    },
+    async (_req, reply) => {
+      const database = await checkDatabase();
+      const body = {
+        status: database.status === 'ok' ? 'ok' : 'degraded',
+        version: VERSION,
+        database,
+        blob_store: ctx.blobs.kind,
+        roles: ctx.config.roles,
+        uptime_seconds: Math.round((Date.now() - started) / 1000),
+      };
+      return reply.status(200).send(body);
+    },
+  );
 
   // Readiness: 503 while the database is away, so a load balancer sends requests elsewhere.
-  app.get('/ready', {
-    config: { role: 'public' },
-    schema: { tags: ['system'], summary: 'Readiness (no token needed): 200 when the database answers, 503 with the reason otherwise' },
-  }, async (_req, reply) => {
-    const database = await checkDatabase();
-    const ready = database.status === 'ok';
-    return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', database });
-  });
+  app.get(
+    '/ready',
+    {
+      config: { role: 'public' },
+      schema: { tags: ['system'], summary: 'Readiness (no token needed): 200 when the database answers, 503 with the reason otherwise' },
+    },
+    async (_req, reply) => {
+      const database = await checkDatabase();
+      const ready = database.status === 'ok';
+      return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', database });
+    },
+  );
 
-  app.get('/metrics', {
-    config: { role: 'public' },
-    schema: { tags: ['system'], summary: 'Prometheus metrics', hide: false },
-  }, async (_req, reply) => {
-    reply.header('Content-Type', ctx.metrics.registry.contentType);
-    return ctx.metrics.registry.metrics();
-  });
+  app.get(
+    '/metrics',
+    {
+      config: { role: 'public' },
+      schema: { tags: ['system'], summary: 'Prometheus metrics', hide: false },
+    },
+    async (_req, reply) => {
+      reply.header('Content-Type', ctx.metrics.registry.contentType);
+      return ctx.metrics.registry.metrics();
+    },
+  );
 }

@@ -12,12 +12,17 @@ export async function jobSchemaRoutes(app: FastifyInstance, _ctx: ApiContext): P
     job: canonicalJobJsonSchema,
     step_types: stepTypes.map((t) => ({ type: t, title: stepDefinitions[t].title, config_schema: stepDefinitions[t].configSchema })),
   };
-  app.get('/api/v1/schemas/job', {
-    config: { role: 'viewer' },
-    schema: {
-      tags: ['jobs'],
-      summary: 'JSON schemas of the canonical job document and of each step type\'s config',
-      description: 'The schemas src/jobs/validate.ts compiles; semantic checks (cron syntax, templates, module references) come on top, so a save may still report problems.',
+  app.get(
+    '/api/v1/schemas/job',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        tags: ['jobs'],
+        summary: "JSON schemas of the canonical job document and of each step type's config",
+        description:
+          'The schemas src/jobs/validate.ts compiles; semantic checks (cron syntax, templates, module references) come on top, so a save may still report problems.',
+      },
     },
-  }, async () => answer);
+    async () => answer,
+  );
 }

@@ -3,13 +3,7 @@ import type { ApiContext } from '../context.ts';
 import { findJob } from '../../jobs/repository.ts';
 import { notFound } from '../../errors.ts';
 import { secretKeyFor } from '../../secrets/crypto.ts';
-import {
-  checkVariableName,
-  deleteVariable,
-  getVariable,
-  listVariables,
-  setVariable,
-} from '../../variables/repository.ts';
+import { checkVariableName, deleteVariable, getVariable, listVariables, setVariable } from '../../variables/repository.ts';
 
 const variableBody = {
   type: 'object',
@@ -60,68 +54,84 @@ export async function variablesRoutes(app: FastifyInstance, ctx: ApiContext): Pr
     const tags = ['variables'];
     const what = scope === 'global' ? 'global variable' : "job's variable";
 
-    app.get(base, {
-      config: { role: 'viewer' },
-      schema: {
-        tags,
-        summary: scope === 'global' ? 'List global variables' : "List a job's variables",
-        ...(scope === 'job' ? { params: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } } : {}),
+    app.get(
+      base,
+      {
+        config: { role: 'viewer' },
+        schema: {
+          tags,
+          summary: scope === 'global' ? 'List global variables' : "List a job's variables",
+          ...(scope === 'job' ? { params: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } } : {}),
+        },
       },
-    }, async (req) => {
-      const jobId = await scopeOf(req);
-      const items = await listVariables(db, jobId);
-      return { items, total: items.length };
-    });
-
-    app.get(`${base}/:name`, {
-      config: { role: 'viewer' },
-      schema: { tags, summary: `Get a ${what}`, params: scope === 'global' ? nameParams : jobNameParams },
-    }, async (req) => {
-      const jobId = await scopeOf(req);
-      const { name } = req.params as { name: string };
-      checkVariableName(name);
-      const v = await getVariable(db, jobId, name);
-      if (!v) throw notFound('variable', name);
-      return v;
-    });
-
-    app.put(`${base}/:name`, {
-      config: { role: 'operator', audit: { action: 'variable.set', resource: 'variable' } },
-      schema: {
-        tags,
-        summary: `Create or replace a ${what}`,
-        description: 'Secret values must be strings of at least 4 characters; they are encrypted at rest and never returned.',
-        params: scope === 'global' ? nameParams : jobNameParams,
-        body: variableBody,
+      async (req) => {
+        const jobId = await scopeOf(req);
+        const items = await listVariables(db, jobId);
+        return { items, total: items.length };
       },
-    }, async (req, reply) => {
-      const { name, id } = req.params as { name: string; id?: string };
-      auditVariable(req, id ?? null, name);
-      const jobId = await scopeOf(req);
-      checkVariableName(name);
-      const body = req.body as { value: unknown; secret?: boolean; description?: string | null };
-      const { variable, created } = await setVariable(db, secretKeyFor(ctx.config), {
-        jobId,
-        name,
-        value: body.value,
-        secret: body.secret,
-        description: body.description,
-        actor: actor(req),
-      });
-      auditVariable(req, jobId, name, { secret: variable.secret, created });
-      return reply.status(created ? 201 : 200).send(variable);
-    });
+    );
 
-    app.delete(`${base}/:name`, {
-      config: { role: 'operator', audit: { action: 'variable.delete', resource: 'variable' } },
-      schema: { tags, summary: `Delete a ${what}`, params: scope === 'global' ? nameParams : jobNameParams },
-    }, async (req, reply) => {
-      const { name, id } = req.params as { name: string; id?: string };
-      auditVariable(req, id ?? null, name);
-      const jobId = await scopeOf(req);
-      checkVariableName(name);
-      if (!(await deleteVariable(db, jobId, name))) throw notFound('variable', name);
-      return reply.status(204).send();
-    });
+    app.get(
+      `${base}/:name`,
+      {
+        config: { role: 'viewer' },
+        schema: { tags, summary: `Get a ${what}`, params: scope === 'global' ? nameParams : jobNameParams },
+      },
+      async (req) => {
+        const jobId = await scopeOf(req);
+        const { name } = req.params as { name: string };
+        checkVariableName(name);
+        const v = await getVariable(db, jobId, name);
+        if (!v) throw notFound('variable', name);
+        return v;
+      },
+    );
+
+    app.put(
+      `${base}/:name`,
+      {
+        config: { role: 'operator', audit: { action: 'variable.set', resource: 'variable' } },
+        schema: {
+          tags,
+          summary: `Create or replace a ${what}`,
+          description: 'Secret values must be strings of at least 4 characters; they are encrypted at rest and never returned.',
+          params: scope === 'global' ? nameParams : jobNameParams,
+          body: variableBody,
+        },
+      },
+      async (req, reply) => {
+        const { name, id } = req.params as { name: string; id?: string };
+        auditVariable(req, id ?? null, name);
+        const jobId = await scopeOf(req);
+        checkVariableName(name);
+        const body = req.body as { value: unknown; secret?: boolean; description?: string | null };
+        const { variable, created } = await setVariable(db, secretKeyFor(ctx.config), {
+          jobId,
+          name,
+          value: body.value,
+          secret: body.secret,
+          description: body.description,
+          actor: actor(req),
+        });
+        auditVariable(req, jobId, name, { secret: variable.secret, created });
+        return reply.status(created ? 201 : 200).send(variable);
+      },
+    );
+
+    app.delete(
+      `${base}/:name`,
+      {
+        config: { role: 'operator', audit: { action: 'variable.delete', resource: 'variable' } },
+        schema: { tags, summary: `Delete a ${what}`, params: scope === 'global' ? nameParams : jobNameParams },
+      },
+      async (req, reply) => {
+        const { name, id } = req.params as { name: string; id?: string };
+        auditVariable(req, id ?? null, name);
+        const jobId = await scopeOf(req);
+        checkVariableName(name);
+        if (!(await deleteVariable(db, jobId, name))) throw notFound('variable', name);
+        return reply.status(204).send();
+      },
+    );
   }
 }

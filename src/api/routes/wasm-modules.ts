@@ -64,98 +64,115 @@ export async function wasmModuleRoutes(app: FastifyInstance, ctx: ApiContext): P
       limits: { fileSize: ctx.config.wasmMaxModuleBytes, files: 1, fields: 10, fieldSize: 64 * 1024, parts: 12 },
     });
 
-    scope.post('/api/v1/wasm/modules', {
-      config: { role: 'operator', audit: { action: 'wasm.module.upload', resource: 'wasm_module' }, bodyLimitSetting: 'VECRON_MAX_BODY_BYTES' },
-      bodyLimit: ctx.config.maxBodyBytes,
-      // The multipart body is read and checked by the handler; the schema documents it.
-      validatorCompiler: () => () => true,
+    scope.post(
+      '/api/v1/wasm/modules',
+      {
+        config: { role: 'operator', audit: { action: 'wasm.module.upload', resource: 'wasm_module' }, bodyLimitSetting: 'VECRON_MAX_BODY_BYTES' },
+        bodyLimit: ctx.config.maxBodyBytes,
+        // The multipart body is read and checked by the handler; the schema documents it.
+        validatorCompiler: () => () => true,
+        schema: {
+          tags: ['wasm modules'],
+          summary: 'Upload a module version',
+          description:
+            'Validates the binary, checks its imports, memory and table sizes and entry functions, verifies the Ed25519 signature ' +
+            "against the author's registered keys (always when VECRON_REQUIRE_SIGNED_MODULES=true), instruments and compiles it once, " +
+            'and stores the original bytes at `wasm-modules/{id}.wasm`. A name and version that exist already: 409.',
+          consumes: ['multipart/form-data'],
+          body: uploadDoc,
+        },
+      },
+      async (req, reply) => {
+        if (!req.isMultipart()) {
+          throw new VecronError(
+            'unsupported_media_type',
+            "upload a module as multipart/form-data with a 'file' part (e.g. curl -F file=@module.wasm -F name=... -F version=... -F author=...)",
+          );
+        }
+        const fields: Record<string, string> = {};
+        let file: Buffer | null = null;
+        try {
+          for await (const part of req.parts()) {
+            if (part.type === 'file') {
+              if (part.fieldname !== 'file') throw new VecronError('validation_failed', `unexpected file part '${part.fieldname}': the module goes in 'file'`);
+              file = await part.toBuffer();
+            } else {
+              if (!(UPLOAD_FIELDS as readonly string[]).includes(part.fieldname)) {
+                throw new VecronError('validation_failed', `unknown field '${part.fieldname}'; the fields are file, ${UPLOAD_FIELDS.join(', ')}`);
+              }
+              fields[part.fieldname] = String(part.value);
+              assertStorableText(fields[part.fieldname], part.fieldname);
+            }
+          }
+        } catch (err) {
+          const code = (err as { code?: string }).code;
+          if (code === 'FST_REQ_FILE_TOO_LARGE') {
+            throw new VecronError('payload_too_large', `the module is larger than ${ctx.config.wasmMaxModuleBytes} bytes (VECRON_WASM_MAX_MODULE_BYTES)`);
+          }
+          if (err instanceof VecronError) throw err;
+          // Anything else the multipart reader throws (no boundary, a truncated or malformed body) is
+          // the request's fault, not ours.
+          throw new VecronError('validation_failed', `the multipart body could not be read: ${(err as Error).message}`);
+        }
+        req.auditDetails = { name: fields.name, version: fields.version, author: fields.author, signed: Boolean(fields.signature) };
+        if (!file)
+          throw new VecronError('validation_failed', "missing the 'file' part with the .wasm module", { problems: [{ path: 'file', message: 'is required' }] });
+        const input: UploadInput = { bytes: file, ...fields } as UploadInput;
+        const m = await ctx.modules.upload(input, actor(req));
+        req.auditResourceId = m.id;
+        req.auditDetails = { name: m.name, version: m.version, hash: m.hash, size_bytes: Number(m.size_bytes), signed_by_key: m.signed_by_key };
+        return reply.status(201).send(toView(m));
+      },
+    );
+  });
+
+  app.get(
+    '/api/v1/wasm/modules',
+    {
+      config: { role: 'viewer' },
       schema: {
         tags: ['wasm modules'],
-        summary: 'Upload a module version',
-        description:
-          'Validates the binary, checks its imports, memory and table sizes and entry functions, verifies the Ed25519 signature ' +
-          "against the author's registered keys (always when VECRON_REQUIRE_SIGNED_MODULES=true), instruments and compiles it once, " +
-          'and stores the original bytes at `wasm-modules/{id}.wasm`. A name and version that exist already: 409.',
-        consumes: ['multipart/form-data'],
-        body: uploadDoc,
+        summary: 'List modules',
+        querystring: { type: 'object', additionalProperties: false, properties: { ...pageQuery, search: { type: 'string', maxLength: 200 } } },
       },
-    }, async (req, reply) => {
-      if (!req.isMultipart()) {
-        throw new VecronError('unsupported_media_type', "upload a module as multipart/form-data with a 'file' part (e.g. curl -F file=@module.wasm -F name=... -F version=... -F author=...)");
-      }
-      const fields: Record<string, string> = {};
-      let file: Buffer | null = null;
-      try {
-        for await (const part of req.parts()) {
-          if (part.type === 'file') {
-            if (part.fieldname !== 'file') throw new VecronError('validation_failed', `unexpected file part '${part.fieldname}': the module goes in 'file'`);
-            file = await part.toBuffer();
-          } else {
-            if (!(UPLOAD_FIELDS as readonly string[]).includes(part.fieldname)) {
-              throw new VecronError('validation_failed', `unknown field '${part.fieldname}'; the fields are file, ${UPLOAD_FIELDS.join(', ')}`);
-            }
-            fields[part.fieldname] = String(part.value);
-            assertStorableText(fields[part.fieldname], part.fieldname);
-          }
-        }
-      } catch (err) {
-        const code = (err as { code?: string }).code;
-        if (code === 'FST_REQ_FILE_TOO_LARGE') {
-          throw new VecronError('payload_too_large', `the module is larger than ${ctx.config.wasmMaxModuleBytes} bytes (VECRON_WASM_MAX_MODULE_BYTES)`);
-        }
-        if (err instanceof VecronError) throw err;
-        // Anything else the multipart reader throws (no boundary, a truncated or malformed body) is
-        // the request's fault, not ours.
-        throw new VecronError('validation_failed', `the multipart body could not be read: ${(err as Error).message}`);
-      }
-      req.auditDetails = { name: fields.name, version: fields.version, author: fields.author, signed: Boolean(fields.signature) };
-      if (!file) throw new VecronError('validation_failed', "missing the 'file' part with the .wasm module", { problems: [{ path: 'file', message: 'is required' }] });
-      const input: UploadInput = { bytes: file, ...fields } as UploadInput;
-      const m = await ctx.modules.upload(input, actor(req));
-      req.auditResourceId = m.id;
-      req.auditDetails = { name: m.name, version: m.version, hash: m.hash, size_bytes: Number(m.size_bytes), signed_by_key: m.signed_by_key };
-      return reply.status(201).send(toView(m));
-    });
-  });
-
-  app.get('/api/v1/wasm/modules', {
-    config: { role: 'viewer' },
-    schema: {
-      tags: ['wasm modules'],
-      summary: 'List modules',
-      querystring: { type: 'object', additionalProperties: false, properties: { ...pageQuery, search: { type: 'string', maxLength: 200 } } },
     },
-  }, async (req) => {
-    const q = req.query as { page: number; limit: number; search?: string };
-    const { items, total } = await listModules(db, q);
-    return page(items, total, q);
-  });
-
-  app.get('/api/v1/wasm/modules/:id', {
-    config: { role: 'viewer' },
-    schema: {
-      tags: ['wasm modules'],
-      summary: 'Module details',
-      description: 'Metadata, permissions, execution statistics, the jobs that use it, and what the binary imports and exports. `:id` may also be `name@version` or `name@latest`.',
-      params: idParams,
+    async (req) => {
+      const q = req.query as { page: number; limit: number; search?: string };
+      const { items, total } = await listModules(db, q);
+      return page(items, total, q);
     },
-  }, async (req) => {
-    const m = await ctx.modules.resolve((req.params as { id: string }).id);
-    const [permissions, stats, usedBy] = await Promise.all([listPermissions(db, m.id), moduleStats(db, m.id), ctx.modules.referencingJobs(m)]);
-    return {
-      ...toView(m),
-      permissions,
-      stats,
-      used_by: usedBy,
-      imports: m.info.imports,
-      exports: m.info.exports,
-      entries: m.info.entries,
-      function_count: m.info.function_count,
-      memory: m.info.memory,
-      tables: m.info.tables,
-      wasi: m.info.wasi,
-    };
-  });
+  );
+
+  app.get(
+    '/api/v1/wasm/modules/:id',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        tags: ['wasm modules'],
+        summary: 'Module details',
+        description:
+          'Metadata, permissions, execution statistics, the jobs that use it, and what the binary imports and exports. `:id` may also be `name@version` or `name@latest`.',
+        params: idParams,
+      },
+    },
+    async (req) => {
+      const m = await ctx.modules.resolve((req.params as { id: string }).id);
+      const [permissions, stats, usedBy] = await Promise.all([listPermissions(db, m.id), moduleStats(db, m.id), ctx.modules.referencingJobs(m)]);
+      return {
+        ...toView(m),
+        permissions,
+        stats,
+        used_by: usedBy,
+        imports: m.info.imports,
+        exports: m.info.exports,
+        entries: m.info.entries,
+        function_count: m.info.function_count,
+        memory: m.info.memory,
+        tables: m.info.tables,
+        wasi: m.info.wasi,
+      };
+    },
+  );
 
   for (const method of ['PUT', 'POST'] as const) {
     const replace = method === 'PUT';
@@ -182,61 +199,78 @@ export async function wasmModuleRoutes(app: FastifyInstance, ctx: ApiContext): P
     });
   }
 
-  app.delete('/api/v1/wasm/modules/:id', {
-    config: { role: 'operator', audit: { action: 'wasm.module.delete', resource: 'wasm_module' } },
-    schema: { tags: ['wasm modules'], summary: 'Delete a module (refused while a job uses it)', params: idParams },
-  }, async (req, reply) => {
-    const target = await ctx.modules.resolve((req.params as { id: string }).id);
-    req.auditResourceId = target.id;
-    req.auditDetails = { name: target.name, version: target.version, hash: target.hash };
-    await ctx.modules.delete(target);
-    return reply.status(204).send();
-  });
-
-  app.get('/api/v1/wasm/modules/:id/download', {
-    config: { role: 'viewer' },
-    schema: { tags: ['wasm modules'], summary: 'Download the original bytes (integrity-checked; the hash is in X-Vecron-Module-Sha256)', params: idParams },
-  }, async (req, reply) => {
-    const { module, bytes } = await ctx.modules.download((req.params as { id: string }).id);
-    return reply
-      .header('content-type', 'application/wasm')
-      .header('content-disposition', `attachment; filename="${module.name}-${module.version}.wasm"`)
-      .header('x-vecron-module-sha256', module.hash)
-      .header('repr-digest', `sha-256=:${Buffer.from(module.hash, 'hex').toString('base64')}:`)
-      .send(bytes);
-  });
-
-  app.get('/api/v1/wasm/executions/:execution_id/logs', {
-    config: { role: 'viewer' },
-    schema: {
-      tags: ['wasm modules'],
-      summary: "An execution's WASM runs",
-      description: 'One entry per module run: step, attempt, module, fuel consumed, peak memory, duration, and the error (code, message, wasm stack) of a failed run.',
-      params: { type: 'object', properties: { execution_id: { type: 'string' } }, required: ['execution_id'] },
-      querystring: { type: 'object', additionalProperties: false, properties: { module_id: { type: 'string' } } },
+  app.delete(
+    '/api/v1/wasm/modules/:id',
+    {
+      config: { role: 'operator', audit: { action: 'wasm.module.delete', resource: 'wasm_module' } },
+      schema: { tags: ['wasm modules'], summary: 'Delete a module (refused while a job uses it)', params: idParams },
     },
-  }, async (req) => {
-    const { execution_id } = req.params as { execution_id: string };
-    const { module_id } = req.query as { module_id?: string };
-    if (!isUuid(execution_id)) throw notFound('execution', execution_id);
-    const exists = await db.query('SELECT 1 FROM executions WHERE id = $1', [execution_id]);
-    if (!exists.rows.length) throw notFound('execution', execution_id);
-    const moduleId = module_id === undefined ? undefined : (await ctx.modules.resolve(module_id)).id;
-    return { logs: await logsOfExecution(db, execution_id, moduleId) };
-  });
-
-  app.get('/api/v1/wasm/modules/:id/logs', {
-    config: { role: 'viewer' },
-    schema: {
-      tags: ['wasm modules'],
-      summary: "A module's runs, newest first",
-      params: idParams,
-      querystring: { type: 'object', additionalProperties: false, properties: { ...pageQuery } },
+    async (req, reply) => {
+      const target = await ctx.modules.resolve((req.params as { id: string }).id);
+      req.auditResourceId = target.id;
+      req.auditDetails = { name: target.name, version: target.version, hash: target.hash };
+      await ctx.modules.delete(target);
+      return reply.status(204).send();
     },
-  }, async (req) => {
-    const m = await ctx.modules.resolve((req.params as { id: string }).id);
-    const q = req.query as { page: number; limit: number };
-    const { items, total } = await logsOfModule(db, m.id, q);
-    return page(items, total, q);
-  });
+  );
+
+  app.get(
+    '/api/v1/wasm/modules/:id/download',
+    {
+      config: { role: 'viewer' },
+      schema: { tags: ['wasm modules'], summary: 'Download the original bytes (integrity-checked; the hash is in X-Vecron-Module-Sha256)', params: idParams },
+    },
+    async (req, reply) => {
+      const { module, bytes } = await ctx.modules.download((req.params as { id: string }).id);
+      return reply
+        .header('content-type', 'application/wasm')
+        .header('content-disposition', `attachment; filename="${module.name}-${module.version}.wasm"`)
+        .header('x-vecron-module-sha256', module.hash)
+        .header('repr-digest', `sha-256=:${Buffer.from(module.hash, 'hex').toString('base64')}:`)
+        .send(bytes);
+    },
+  );
+
+  app.get(
+    '/api/v1/wasm/executions/:execution_id/logs',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        tags: ['wasm modules'],
+        summary: "An execution's WASM runs",
+        description:
+          'One entry per module run: step, attempt, module, fuel consumed, peak memory, duration, and the error (code, message, wasm stack) of a failed run.',
+        params: { type: 'object', properties: { execution_id: { type: 'string' } }, required: ['execution_id'] },
+        querystring: { type: 'object', additionalProperties: false, properties: { module_id: { type: 'string' } } },
+      },
+    },
+    async (req) => {
+      const { execution_id } = req.params as { execution_id: string };
+      const { module_id } = req.query as { module_id?: string };
+      if (!isUuid(execution_id)) throw notFound('execution', execution_id);
+      const exists = await db.query('SELECT 1 FROM executions WHERE id = $1', [execution_id]);
+      if (!exists.rows.length) throw notFound('execution', execution_id);
+      const moduleId = module_id === undefined ? undefined : (await ctx.modules.resolve(module_id)).id;
+      return { logs: await logsOfExecution(db, execution_id, moduleId) };
+    },
+  );
+
+  app.get(
+    '/api/v1/wasm/modules/:id/logs',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        tags: ['wasm modules'],
+        summary: "A module's runs, newest first",
+        params: idParams,
+        querystring: { type: 'object', additionalProperties: false, properties: { ...pageQuery } },
+      },
+    },
+    async (req) => {
+      const m = await ctx.modules.resolve((req.params as { id: string }).id);
+      const q = req.query as { page: number; limit: number };
+      const { items, total } = await logsOfModule(db, m.id, q);
+      return page(items, total, q);
+    },
+  );
 }

@@ -138,150 +138,156 @@ export async function webhooksRoutes(app: FastifyInstance, ctx: ApiContext): Pro
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
-    scope.post('/api/v1/webhooks/:job_id', {
-      config: { role: 'public', audit: { action: 'job.webhook', resource: 'job' }, bodyLimitSetting: 'VECRON_WEBHOOK_MAX_BYTES' },
-      bodyLimit: ctx.config.webhookMaxBytes,
-      schema: {
-        tags: ['webhooks'],
-        summary: 'Trigger a job from a signed webhook',
-        description:
-          'No API token. Send `X-Vecron-Timestamp: <Unix seconds>` and `X-Vecron-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>", ' +
-          "keyed with the job's webhook secret>` (jobs with `webhook.signature_scheme: body` sign the raw body only). A timestamp more than " +
-          'VECRON_WEBHOOK_TOLERANCE_SECONDS (300) from the server clock, or a signature already seen in that window, is refused. ' +
-          'The job and its secret are looked up before the body is read; a body over VECRON_WEBHOOK_MAX_BYTES is 413. Failed signatures ' +
-          'are throttled per source address and per job (429). ' +
-          'A JSON body (Content-Type application/json) becomes `trigger.payload` parsed, any other body as text; headers ' +
-          '(lower-cased, without authorization, cookie and the signature) and the query string become `trigger.headers` and ' +
-          '`trigger.query`. At most `webhook.rate_limit_per_minute` (default 60) webhook executions per job per minute.',
-        security: [],
-        params: { type: 'object', properties: { job_id: { type: 'string' } }, required: ['job_id'] },
-        response: {
-          202: {
-            type: 'object',
-            required: ['execution_id', 'job_id', 'status'],
-            properties: { execution_id: { type: 'string' }, job_id: { type: 'string' }, status: { type: 'string' } },
+    scope.post(
+      '/api/v1/webhooks/:job_id',
+      {
+        config: { role: 'public', audit: { action: 'job.webhook', resource: 'job' }, bodyLimitSetting: 'VECRON_WEBHOOK_MAX_BYTES' },
+        bodyLimit: ctx.config.webhookMaxBytes,
+        schema: {
+          tags: ['webhooks'],
+          summary: 'Trigger a job from a signed webhook',
+          description:
+            'No API token. Send `X-Vecron-Timestamp: <Unix seconds>` and `X-Vecron-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>", ' +
+            "keyed with the job's webhook secret>` (jobs with `webhook.signature_scheme: body` sign the raw body only). A timestamp more than " +
+            'VECRON_WEBHOOK_TOLERANCE_SECONDS (300) from the server clock, or a signature already seen in that window, is refused. ' +
+            'The job and its secret are looked up before the body is read; a body over VECRON_WEBHOOK_MAX_BYTES is 413. Failed signatures ' +
+            'are throttled per source address and per job (429). ' +
+            'A JSON body (Content-Type application/json) becomes `trigger.payload` parsed, any other body as text; headers ' +
+            '(lower-cased, without authorization, cookie and the signature) and the query string become `trigger.headers` and ' +
+            '`trigger.query`. At most `webhook.rate_limit_per_minute` (default 60) webhook executions per job per minute.',
+          security: [],
+          params: { type: 'object', properties: { job_id: { type: 'string' } }, required: ['job_id'] },
+          response: {
+            202: {
+              type: 'object',
+              required: ['execution_id', 'job_id', 'status'],
+              properties: { execution_id: { type: 'string' }, job_id: { type: 'string' }, status: { type: 'string' } },
+            },
+            400: errorSchema,
+            401: errorSchema,
+            403: errorSchema,
+            404: errorSchema,
+            409: errorSchema,
+            413: errorSchema,
+            415: errorSchema,
+            429: errorSchema,
           },
-          400: errorSchema,
-          401: errorSchema,
-          403: errorSchema,
-          404: errorSchema,
-          409: errorSchema,
-          413: errorSchema,
-          415: errorSchema,
-          429: errorSchema,
+        },
+        // Before the body is read: the job, its secret and the failure throttle. An unknown job, a job
+        // without a secret or a throttled source costs no buffering of what it sends.
+        preParsing: async (req, reply, payload) => {
+          const { job_id: jobId } = req.params as { job_id: string };
+          req.auditResourceId = jobId;
+          const ipKey = `webhook.fail.ip:${req.ip}`;
+          const throttled = await overLimit(db, [{ key: ipKey, max: maxFailures }]);
+          if (throttled) refuseThrottled(reply, throttled.retryAfter);
+          const job = await getJob(db, jobId);
+          const secret = await loadWebhookSecret(db, secretKeyFor(ctx.config), job.id);
+          if (secret === null) {
+            throw new VecronError('forbidden', 'webhook is not enabled for this job: set webhook.secret or rotate a secret');
+          }
+          const jobThrottled = await overLimit(db, [{ key: `webhook.fail.job:${job.id}`, max: maxFailures * JOB_FAILURE_FACTOR }]);
+          if (jobThrottled) refuseThrottled(reply, jobThrottled.retryAfter);
+          webhookState.set(req, { job, secret });
+          return payload;
         },
       },
-      // Before the body is read: the job, its secret and the failure throttle. An unknown job, a job
-      // without a secret or a throttled source costs no buffering of what it sends.
-      preParsing: async (req, reply, payload) => {
-        const { job_id: jobId } = req.params as { job_id: string };
-        req.auditResourceId = jobId;
-        const ipKey = `webhook.fail.ip:${req.ip}`;
-        const throttled = await overLimit(db, [{ key: ipKey, max: maxFailures }]);
-        if (throttled) refuseThrottled(reply, throttled.retryAfter);
-        const job = await getJob(db, jobId);
-        const secret = await loadWebhookSecret(db, secretKeyFor(ctx.config), job.id);
-        if (secret === null) {
-          throw new VecronError('forbidden', 'webhook is not enabled for this job: set webhook.secret or rotate a secret');
+      async (req, reply) => {
+        const state = webhookState.get(req);
+        if (!state) throw new VecronError('not_found', 'job not found');
+        const { job, secret } = state;
+        const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+        const scheme = job.webhook?.signature_scheme === 'body' ? 'body' : 'timestamped';
+        let signature: string;
+        try {
+          signature = verifySignature(req, raw, secret, scheme, tolerance);
+        } catch (err) {
+          if (err instanceof SignatureRefused) {
+            // Counted per source and per job, cluster-wide; the audit row is aggregated (auth.ts).
+            await bumpCounter(db, `webhook.fail.ip:${req.ip}`, 60);
+            await bumpCounter(db, `webhook.fail.job:${job.id}`, 60);
+          }
+          throw err;
         }
-        const jobThrottled = await overLimit(db, [{ key: `webhook.fail.job:${job.id}`, max: maxFailures * JOB_FAILURE_FACTOR }]);
-        if (jobThrottled) refuseThrottled(reply, jobThrottled.retryAfter);
-        webhookState.set(req, { job, secret });
-        return payload;
-      },
-    }, async (req, reply) => {
-      const state = webhookState.get(req);
-      if (!state) throw new VecronError('not_found', 'job not found');
-      const { job, secret } = state;
-      const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      const scheme = job.webhook?.signature_scheme === 'body' ? 'body' : 'timestamped';
-      let signature: string;
-      try {
-        signature = verifySignature(req, raw, secret, scheme, tolerance);
-      } catch (err) {
-        if (err instanceof SignatureRefused) {
-          // Counted per source and per job, cluster-wide; the audit row is aggregated (auth.ts).
-          await bumpCounter(db, `webhook.fail.ip:${req.ip}`, 60);
-          await bumpCounter(db, `webhook.fail.job:${job.id}`, 60);
-        }
-        throw err;
-      }
-      if (!job.enabled) throw new VecronError('conflict', 'job is disabled');
-      const payload = parsePayload(req, raw, { maxDepth: ctx.config.jsonMaxDepth, maxKeys: ctx.config.jsonMaxKeys });
+        if (!job.enabled) throw new VecronError('conflict', 'job is disabled');
+        const payload = parsePayload(req, raw, { maxDepth: ctx.config.jsonMaxDepth, maxKeys: ctx.config.jsonMaxKeys });
 
-      const limit = job.webhook?.rate_limit_per_minute ?? DEFAULT_WEBHOOK_RATE_LIMIT_PER_MINUTE;
-      const time = new Date().toISOString();
-      const trigger = {
-        type: 'webhook' as const,
-        time,
-        payload,
-        headers: triggerHeaders(req),
-        query: { ...((req.query as Record<string, unknown>) ?? {}) },
-      };
-      // Count, refuse a replay and insert under a per-job lock, so concurrent calls on any cluster
-      // member cannot both take the last slot. The signature is recorded in the same transaction:
-      // a call refused by the rate limit can be sent again with the same signature.
-      const outcome = await db.transaction(async (tx) => {
-        await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`vecron.webhook.${job.id}`]);
-        const { rows } = await tx.query<{ retry_after: number }>(
-          `SELECT greatest(1, ceil(60 - extract(epoch FROM (now() - created_at))))::int AS retry_after
+        const limit = job.webhook?.rate_limit_per_minute ?? DEFAULT_WEBHOOK_RATE_LIMIT_PER_MINUTE;
+        const time = new Date().toISOString();
+        const trigger = {
+          type: 'webhook' as const,
+          time,
+          payload,
+          headers: triggerHeaders(req),
+          query: { ...((req.query as Record<string, unknown>) ?? {}) },
+        };
+        // Count, refuse a replay and insert under a per-job lock, so concurrent calls on any cluster
+        // member cannot both take the last slot. The signature is recorded in the same transaction:
+        // a call refused by the rate limit can be sent again with the same signature.
+        const outcome = await db.transaction(async (tx) => {
+          await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`vecron.webhook.${job.id}`]);
+          const { rows } = await tx.query<{ retry_after: number }>(
+            `SELECT greatest(1, ceil(60 - extract(epoch FROM (now() - created_at))))::int AS retry_after
            FROM executions
            WHERE job_id = $1 AND trigger_type = 'webhook' AND created_at > now() - interval '60 seconds'
            ORDER BY created_at DESC
            OFFSET $2 LIMIT 1`,
-          [job.id, limit - 1],
-        );
-        if (rows[0]) return { retryAfter: rows[0].retry_after };
-        // The body-only scheme cannot tell a replay from a sender posting the same body again: it
-        // stays as it was (replayable), which is why it must be chosen explicitly.
-        if (scheme === 'body') return { executionId: await enqueueExecution(tx, job, { trigger }) };
-        const seen = await tx.query(
-          `INSERT INTO webhook_signatures_seen (signature, job_id, expires_at)
+            [job.id, limit - 1],
+          );
+          if (rows[0]) return { retryAfter: rows[0].retry_after };
+          // The body-only scheme cannot tell a replay from a sender posting the same body again: it
+          // stays as it was (replayable), which is why it must be chosen explicitly.
+          if (scheme === 'body') return { executionId: await enqueueExecution(tx, job, { trigger }) };
+          const seen = await tx.query(
+            `INSERT INTO webhook_signatures_seen (signature, job_id, expires_at)
            VALUES ($1, $2, now() + make_interval(secs => $3))
            ON CONFLICT (signature) DO UPDATE SET expires_at = EXCLUDED.expires_at
              WHERE webhook_signatures_seen.expires_at <= now()
            RETURNING signature`,
-          [`${job.id}:${signature}`, job.id, tolerance * 2],
-        );
-        if (seen.rowCount === 0) return { replay: true as const };
-        return { executionId: await enqueueExecution(tx, job, { trigger }) };
-      });
-      if (Math.random() < 0.02) void db.query('DELETE FROM webhook_signatures_seen WHERE expires_at <= now()').catch(() => {});
-      if ('replay' in outcome) {
-        throw new VecronError('conflict', 'replayed webhook: this signature was already accepted; sign every request anew (with a fresh X-Vecron-Timestamp)');
-      }
-      if ('retryAfter' in outcome) {
-        reply.header('Retry-After', String(outcome.retryAfter));
-        req.auditDetails = { rate_limit_per_minute: limit };
-        throw new VecronError(
-          'rate_limited',
-          `webhook rate limit of ${limit} executions per minute reached for this job; retry in ${outcome.retryAfter} s`,
-          { retry_after_seconds: outcome.retryAfter },
-        );
-      }
-      if (!outcome.executionId) throw new VecronError('conflict', 'the execution could not be queued');
-      req.auditDetails = { execution_id: outcome.executionId };
-      return reply.status(202).send({ execution_id: outcome.executionId, job_id: job.id, status: 'queued' });
-    });
+            [`${job.id}:${signature}`, job.id, tolerance * 2],
+          );
+          if (seen.rowCount === 0) return { replay: true as const };
+          return { executionId: await enqueueExecution(tx, job, { trigger }) };
+        });
+        if (Math.random() < 0.02) void db.query('DELETE FROM webhook_signatures_seen WHERE expires_at <= now()').catch(() => {});
+        if ('replay' in outcome) {
+          throw new VecronError('conflict', 'replayed webhook: this signature was already accepted; sign every request anew (with a fresh X-Vecron-Timestamp)');
+        }
+        if ('retryAfter' in outcome) {
+          reply.header('Retry-After', String(outcome.retryAfter));
+          req.auditDetails = { rate_limit_per_minute: limit };
+          throw new VecronError('rate_limited', `webhook rate limit of ${limit} executions per minute reached for this job; retry in ${outcome.retryAfter} s`, {
+            retry_after_seconds: outcome.retryAfter,
+          });
+        }
+        if (!outcome.executionId) throw new VecronError('conflict', 'the execution could not be queued');
+        req.auditDetails = { execution_id: outcome.executionId };
+        return reply.status(202).send({ execution_id: outcome.executionId, job_id: job.id, status: 'queued' });
+      },
+    );
   });
 
-  app.post('/api/v1/jobs/:id/webhook-secret', {
-    config: { role: 'operator', audit: { action: 'job.webhook_secret.rotate', resource: 'job' } },
-    schema: {
-      tags: ['webhooks'],
-      summary: "Generate a new webhook secret for a job",
-      description: 'Replaces the webhook secret of the job with a new random one and returns it; this is the only time it is shown.',
-      params: idParams,
-      response: { 200: { type: 'object', properties: { secret: { type: 'string' } } } },
+  app.post(
+    '/api/v1/jobs/:id/webhook-secret',
+    {
+      config: { role: 'operator', audit: { action: 'job.webhook_secret.rotate', resource: 'job' } },
+      schema: {
+        tags: ['webhooks'],
+        summary: 'Generate a new webhook secret for a job',
+        description: 'Replaces the webhook secret of the job with a new random one and returns it; this is the only time it is shown.',
+        params: idParams,
+        response: { 200: { type: 'object', properties: { secret: { type: 'string' } } } },
+      },
     },
-  }, async (req, reply) => {
-    const job = await getJob(db, (req.params as { id: string }).id);
-    const secret = randomBytes(32).toString('hex');
-    await db.transaction(async (tx) => {
-      await storeWebhookSecret(tx, secretKeyFor(ctx.config), job.id, secret);
-      await syncWebhookSecretFlag(tx, job.id);
-    });
-    reply.header('Cache-Control', 'no-store');
-    return { secret };
-  });
+    async (req, reply) => {
+      const job = await getJob(db, (req.params as { id: string }).id);
+      const secret = randomBytes(32).toString('hex');
+      await db.transaction(async (tx) => {
+        await storeWebhookSecret(tx, secretKeyFor(ctx.config), job.id, secret);
+        await syncWebhookSecretFlag(tx, job.id);
+      });
+      reply.header('Cache-Control', 'no-store');
+      return { secret };
+    },
+  );
 }

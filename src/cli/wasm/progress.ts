@@ -2,7 +2,11 @@
  * A one-line progress bar on stderr for long transfers. On a terminal it redraws in place; in a
  * pipe or a CI log it prints at most one line per 25 %, so logs stay readable.
  */
-export function progressBar(label: string, total: number, stream: NodeJS.WriteStream = process.stderr): { update(done: number): void; end(note?: string): void } {
+export function progressBar(
+  label: string,
+  total: number,
+  stream: NodeJS.WriteStream = process.stderr,
+): { update(done: number): void; end(note?: string): void } {
   const tty = Boolean(stream.isTTY);
   let lastQuarter = -1;
   const mib = (n: number) => (n / 1048576).toFixed(2);

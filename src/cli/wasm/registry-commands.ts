@@ -105,33 +105,43 @@ export function registerRegistryCommands(program: Command): void {
       .argument('<module>', 'the .wasm file')
       .requiredOption('-n, --name <name>', 'module name')
       .requiredOption('-m, --module-version <version>', 'module version, e.g. 1.0.0')
-      .requiredOption('-a, --author <author>', "author (whose registered key verifies the signature)")
+      .requiredOption('-a, --author <author>', 'author (whose registered key verifies the signature)')
       .option('-d, --description <text>', 'description')
       .option('-k, --key <file>', 'sign with this Ed25519 private key before uploading')
       .option('-s, --signature <hex>', 'a signature made earlier with wasm-cli sign')
       .option('--json', 'print the registry answer as JSON'),
   )
     .description('upload a module to the registry (signed when --key or --signature is given)')
-    .action(async (modulePath: string, opts: ServerOptions & { name: string; moduleVersion: string; author: string; description?: string; key?: string; signature?: string; json?: boolean }) => {
-      const { base, headers } = serverOf(opts);
-      const bytes = readModule(modulePath);
-      if (opts.key && opts.signature) throw new CliError('give --key or --signature, not both');
-      const signature = opts.key ? signWith(bytes, opts.key) : opts.signature;
-      const fields: Record<string, string> = { name: opts.name, version: opts.moduleVersion, author: opts.author };
-      if (opts.description) fields.description = opts.description;
-      if (signature) fields.signature = signature;
-      const bar = progressBar(`uploading ${basename(modulePath)}`, bytes.length);
-      const mp = multipartBody(fields, { name: basename(modulePath), bytes }, (n) => bar.update(n));
-      const res = await call(
-        `${base}/api/v1/wasm/modules`,
-        { method: 'POST', headers: { ...headers, 'content-type': mp.contentType, 'content-length': String(mp.length) }, body: mp.body, duplex: 'half' } as RequestInit,
-        'upload',
-      );
-      const m: any = await res.json();
-      bar.end('checked and stored');
-      if (opts.json) process.stdout.write(JSON.stringify(m, null, 2) + '\n');
-      else process.stdout.write(`${m.name}@${m.version} uploaded: id ${m.id}, sha256 ${m.hash}, ${m.size_bytes} bytes${m.signed ? ', signed' : ''}\n`);
-    });
+    .action(
+      async (
+        modulePath: string,
+        opts: ServerOptions & { name: string; moduleVersion: string; author: string; description?: string; key?: string; signature?: string; json?: boolean },
+      ) => {
+        const { base, headers } = serverOf(opts);
+        const bytes = readModule(modulePath);
+        if (opts.key && opts.signature) throw new CliError('give --key or --signature, not both');
+        const signature = opts.key ? signWith(bytes, opts.key) : opts.signature;
+        const fields: Record<string, string> = { name: opts.name, version: opts.moduleVersion, author: opts.author };
+        if (opts.description) fields.description = opts.description;
+        if (signature) fields.signature = signature;
+        const bar = progressBar(`uploading ${basename(modulePath)}`, bytes.length);
+        const mp = multipartBody(fields, { name: basename(modulePath), bytes }, (n) => bar.update(n));
+        const res = await call(
+          `${base}/api/v1/wasm/modules`,
+          {
+            method: 'POST',
+            headers: { ...headers, 'content-type': mp.contentType, 'content-length': String(mp.length) },
+            body: mp.body,
+            duplex: 'half',
+          } as RequestInit,
+          'upload',
+        );
+        const m: any = await res.json();
+        bar.end('checked and stored');
+        if (opts.json) process.stdout.write(JSON.stringify(m, null, 2) + '\n');
+        else process.stdout.write(`${m.name}@${m.version} uploaded: id ${m.id}, sha256 ${m.hash}, ${m.size_bytes} bytes${m.signed ? ', signed' : ''}\n`);
+      },
+    );
 
   serverOptions(
     program
@@ -150,10 +160,21 @@ export function registerRegistryCommands(program: Command): void {
         process.stdout.write(JSON.stringify(body, null, 2) + '\n');
         return;
       }
-      const rows = body.items.map((m: any) => [`${m.name}@${m.version}`, m.id, String(m.size_bytes), m.signed ? 'signed' : '-', m.author, m.created_at.slice(0, 19) + 'Z']);
+      const rows = body.items.map((m: any) => [
+        `${m.name}@${m.version}`,
+        m.id,
+        String(m.size_bytes),
+        m.signed ? 'signed' : '-',
+        m.author,
+        m.created_at.slice(0, 19) + 'Z',
+      ]);
       const head = ['MODULE', 'ID', 'BYTES', 'SIGNED', 'AUTHOR', 'CREATED'];
       const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r: string[]) => r[i].length)));
-      const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd() + '\n';
+      const fmt = (r: string[]) =>
+        r
+          .map((c, i) => c.padEnd(widths[i]))
+          .join('  ')
+          .trimEnd() + '\n';
       process.stdout.write(fmt(head));
       for (const r of rows) process.stdout.write(fmt(r));
       process.stdout.write(`${body.items.length} of ${body.total} module(s), page ${body.page}\n`);

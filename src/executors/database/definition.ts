@@ -1,14 +1,6 @@
 import type { Problem } from '../../errors.ts';
 import { egressHostProblem } from '../../egress/index.ts';
-import {
-  type JsonSchema,
-  type StepDefinition,
-  containsTemplate,
-  dropNulls,
-  enumFromSeed,
-  isPlainObject,
-  problem,
-} from '../definition.ts';
+import { type JsonSchema, type StepDefinition, containsTemplate, dropNulls, enumFromSeed, isPlainObject, problem } from '../definition.ts';
 
 export const DATABASE_TYPES = ['postgresql', 'mysql'] as const;
 export type DatabaseType = (typeof DATABASE_TYPES)[number];
@@ -83,9 +75,7 @@ function check(c: DatabaseStepConfig): Problem[] {
     out.push(
       problem(
         hasName ? 'connection_string' : '',
-        hasName
-          ? "'connection' and 'connection_string' are mutually exclusive"
-          : "one of 'connection' (a named connection) or 'connection_string' is required",
+        hasName ? "'connection' and 'connection_string' are mutually exclusive" : "one of 'connection' (a named connection) or 'connection_string' is required",
       ),
     );
   }

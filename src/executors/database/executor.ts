@@ -73,7 +73,8 @@ export const execute: StepExecute<DatabaseStepConfig> = async (config, ctx) => {
   try {
     if (config.query_type === 'stored_procedure') {
       const name = procedureName(config.query.trim(), type);
-      req.sql = type === 'postgresql' ? await pgProcedureSql(pool as PgPool, name, params.length, req) : `CALL ${name.sql}(${params.map(() => '?').join(', ')})`;
+      req.sql =
+        type === 'postgresql' ? await pgProcedureSql(pool as PgPool, name, params.length, req) : `CALL ${name.sql}(${params.map(() => '?').join(', ')})`;
     } else {
       req.sql = config.query;
     }
@@ -127,7 +128,9 @@ function connectionString(config: DatabaseStepConfig, ctx: StepRunContext): stri
       );
     }
     if (typeof url !== 'string' || url.trim() === '') {
-      throw new StepError('db_connection_not_found', `named connection '${config.connection}' must be a variable holding a connection URL string`, { retryable: false });
+      throw new StepError('db_connection_not_found', `named connection '${config.connection}' must be a variable holding a connection URL string`, {
+        retryable: false,
+      });
     }
   } else {
     url = config.connection_string;
@@ -209,7 +212,13 @@ function procedureName(raw: string, type: DatabaseType): ProcName {
   if (parts.length === 0 || parts.length > 3 || parts.some((p) => !IDENT.test(p))) {
     throw invalid(`'${raw.slice(0, 200)}' is not a procedure name: use 'name' or 'schema.name' (arguments go in 'parameters')`);
   }
-  const unquote = (p: string) => (p[0] === '"' || p[0] === '`' ? p.slice(1, -1).split(p[0] + p[0]).join(p[0]) : p);
+  const unquote = (p: string) =>
+    p[0] === '"' || p[0] === '`'
+      ? p
+          .slice(1, -1)
+          .split(p[0] + p[0])
+          .join(p[0])
+      : p;
   const stored = parts.map((p) => (p[0] === '"' || p[0] === '`' ? unquote(p) : type === 'postgresql' ? p.toLowerCase() : p));
   const q = type === 'postgresql' ? '"' : '`';
   return { parts: stored, sql: stored.map((p) => q + p.split(q).join(q + q) + q).join('.') };
@@ -299,11 +308,41 @@ function jsonRow(row: Record<string, unknown>): Record<string, unknown> {
 
 // Type names of common OIDs, for `fields[].type`.
 const PG_TYPES: Record<number, string> = {
-  16: 'bool', 17: 'bytea', 18: 'char', 19: 'name', 20: 'int8', 21: 'int2', 23: 'int4', 25: 'text', 26: 'oid',
-  114: 'json', 700: 'float4', 701: 'float8', 1042: 'bpchar', 1043: 'varchar', 1082: 'date', 1083: 'time',
-  1114: 'timestamp', 1184: 'timestamptz', 1186: 'interval', 1266: 'timetz', 1700: 'numeric', 2950: 'uuid', 3802: 'jsonb',
-  1000: 'bool[]', 1005: 'int2[]', 1007: 'int4[]', 1016: 'int8[]', 1009: 'text[]', 1015: 'varchar[]', 1021: 'float4[]',
-  1022: 'float8[]', 1231: 'numeric[]', 2951: 'uuid[]', 2278: 'void', 2249: 'record',
+  16: 'bool',
+  17: 'bytea',
+  18: 'char',
+  19: 'name',
+  20: 'int8',
+  21: 'int2',
+  23: 'int4',
+  25: 'text',
+  26: 'oid',
+  114: 'json',
+  700: 'float4',
+  701: 'float8',
+  1042: 'bpchar',
+  1043: 'varchar',
+  1082: 'date',
+  1083: 'time',
+  1114: 'timestamp',
+  1184: 'timestamptz',
+  1186: 'interval',
+  1266: 'timetz',
+  1700: 'numeric',
+  2950: 'uuid',
+  3802: 'jsonb',
+  1000: 'bool[]',
+  1005: 'int2[]',
+  1007: 'int4[]',
+  1016: 'int8[]',
+  1009: 'text[]',
+  1015: 'varchar[]',
+  1021: 'float4[]',
+  1022: 'float8[]',
+  1231: 'numeric[]',
+  2951: 'uuid[]',
+  2278: 'void',
+  2249: 'record',
 };
 
 const pgText = (s: string) => s;
@@ -335,7 +374,10 @@ function pgOptions(conn: string): pg.PoolConfig {
     user: out.user,
     password: out.password,
     database: out.dbname,
-    ssl: out.sslmode && out.sslmode !== 'disable' && out.sslmode !== 'allow' && out.sslmode !== 'prefer' ? { rejectUnauthorized: out.sslmode === 'verify-full' || out.sslmode === 'verify-ca' } : undefined,
+    ssl:
+      out.sslmode && out.sslmode !== 'disable' && out.sslmode !== 'allow' && out.sslmode !== 'prefer'
+        ? { rejectUnauthorized: out.sslmode === 'verify-full' || out.sslmode === 'verify-ca' }
+        : undefined,
     application_name: out.application_name,
   };
 }
@@ -438,12 +480,18 @@ async function acquireWithin<T>(acquire: () => Promise<T>, req: RunRequest): Pro
     return await Promise.race([
       p,
       new Promise<never>((_, reject) => {
-        t = setTimeout(() => reject(new StepError('db_timeout', `no connection within the step's timeout of ${fmtSeconds(req.timeoutMs)}s`, { retryable: true })), req.timeoutMs);
+        t = setTimeout(
+          () => reject(new StepError('db_timeout', `no connection within the step's timeout of ${fmtSeconds(req.timeoutMs)}s`, { retryable: true })),
+          req.timeoutMs,
+        );
       }),
     ]);
   } catch (err) {
     // A connection that arrives late goes back to the pool.
-    p.then((c: any) => c?.release?.(false), () => {});
+    p.then(
+      (c: any) => c?.release?.(false),
+      () => {},
+    );
     throw err;
   } finally {
     clearTimeout(t);
@@ -608,11 +656,25 @@ function runMysql(p: MyPool, req: RunRequest): Promise<RawResult> {
  * Errors
  * ---------------------------------------------------------------------------------------------- */
 
-const NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT']);
+const NET_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+]);
 
 function isConnectionError(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
-  return (typeof e?.code === 'string' && (NET_CODES.has(e.code) || e.code.startsWith('08'))) || /Connection terminated|connection timeout|timeout exceeded when trying to connect/i.test(e?.message ?? '');
+  return (
+    (typeof e?.code === 'string' && (NET_CODES.has(e.code) || e.code.startsWith('08'))) ||
+    /Connection terminated|connection timeout|timeout exceeded when trying to connect/i.test(e?.message ?? '')
+  );
 }
 
 function abortError(signal: AbortSignal, cause: unknown): StepError {
@@ -634,11 +696,19 @@ function toStepError(err: unknown, ctx: StepRunContext, type: DatabaseType, host
 
   // Network and connection set-up.
   if (isConnectionError(err) && !(sqlstate && !sqlstate.startsWith('08'))) {
-    return new StepError('db_connection_failed', `cannot connect to ${type} at ${host}: ${msg}`, { retryable: true, cause: err, details: { host, cause: e?.code } });
+    return new StepError('db_connection_failed', `cannot connect to ${type} at ${host}: ${msg}`, {
+      retryable: true,
+      cause: err,
+      details: { host, cause: e?.code },
+    });
   }
   // Authentication.
   if (sqlstate === '28P01' || sqlstate === '28000' || errno === 1045 || errno === 1044 || errno === 1698) {
-    return new StepError('db_auth_failed', `${type} at ${host} refused the credentials: ${msg}`, { retryable: false, cause: err, details: { host, sqlstate, errno } });
+    return new StepError('db_auth_failed', `${type} at ${host} refused the credentials: ${msg}`, {
+      retryable: false,
+      cause: err,
+      details: { host, sqlstate, errno },
+    });
   }
   // Unknown database: retrying will not create it.
   if (sqlstate === '3D000' || errno === 1049) {
@@ -646,7 +716,11 @@ function toStepError(err: unknown, ctx: StepRunContext, type: DatabaseType, host
   }
   // Server busy or restarting.
   if (sqlstate === '53300' || sqlstate === '57P01' || sqlstate === '57P03' || errno === 1040 || errno === 1053) {
-    return new StepError('db_connection_failed', `${type} at ${host} is not accepting work: ${msg}`, { retryable: true, cause: err, details: { host, sqlstate, errno } });
+    return new StepError('db_connection_failed', `${type} at ${host} is not accepting work: ${msg}`, {
+      retryable: true,
+      cause: err,
+      details: { host, sqlstate, errno },
+    });
   }
   // A server-side time limit set by the DBA (statement_timeout, max_statement_time, max_execution_time).
   if (sqlstate === '57014' || errno === 1969 || errno === 3024) {

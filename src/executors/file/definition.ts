@@ -1,14 +1,5 @@
 import type { Problem } from '../../errors.ts';
-import {
-  type JsonSchema,
-  type StepDefinition,
-  containsTemplate,
-  dropNulls,
-  enumFromSeed,
-  isPlainObject,
-  problem,
-  relativePathProblem,
-} from '../definition.ts';
+import { type JsonSchema, type StepDefinition, containsTemplate, dropNulls, enumFromSeed, isPlainObject, problem, relativePathProblem } from '../definition.ts';
 import { parseFilter } from './filter.ts';
 
 export type FileColumnType = 'string' | 'number' | 'integer' | 'boolean' | 'date';

@@ -100,11 +100,19 @@ function transformer(config: FileStepConfig): Transformer {
       const known = new Set(columns);
       const unknownTyped = types.map(([c]) => c).filter((c) => !known.has(c));
       if (unknownTyped.length) {
-        throw new StepError('file_conversion_error', `types names column${unknownTyped.length > 1 ? 's' : ''} ${unknownTyped.map((c) => `'${c}'`).join(', ')} that the file does not have (columns: ${columns.join(', ')})`, { retryable: false });
+        throw new StepError(
+          'file_conversion_error',
+          `types names column${unknownTyped.length > 1 ? 's' : ''} ${unknownTyped.map((c) => `'${c}'`).join(', ')} that the file does not have (columns: ${columns.join(', ')})`,
+          { retryable: false },
+        );
       }
       const unknown = (filter?.columns ?? []).filter((c) => !known.has(c));
       if (unknown.length) {
-        throw new StepError('file_filter_error', `the filter names column${unknown.length > 1 ? 's' : ''} ${unknown.map((c) => `'${c}'`).join(', ')} that the file does not have (columns: ${columns.join(', ')})`, { retryable: false });
+        throw new StepError(
+          'file_filter_error',
+          `the filter names column${unknown.length > 1 ? 's' : ''} ${unknown.map((c) => `'${c}'`).join(', ')} that the file does not have (columns: ${columns.join(', ')})`,
+          { retryable: false },
+        );
       }
     },
   };
@@ -228,7 +236,8 @@ async function readCsv(config: FileStepConfig, source: Readable, t: Transformer,
       const names = header ? fields.map((f) => f.trim()) : fields.map((_, i) => `col${i + 1}`);
       columns = t.columns(names);
       const dup = columns.find((c, i) => columns!.indexOf(c) !== i);
-      if (dup !== undefined) throw new StepError('file_parse_error', `column '${dup}' appears twice in the header${config.columns ? ' (after mapping)' : ''}`, { retryable: false });
+      if (dup !== undefined)
+        throw new StepError('file_parse_error', `column '${dup}' appears twice in the header${config.columns ? ' (after mapping)' : ''}`, { retryable: false });
       out.columns = columns;
       t.checkColumns(columns);
       if (header) continue;
@@ -292,7 +301,10 @@ async function readXlsx(config: FileStepConfig, source: Readable, t: Transformer
         }
         if (values.every((v) => v === null || v === '')) continue;
         if (values.length > columns.length && values.slice(columns.length).some((v) => v !== null)) {
-          throw new StepError('file_parse_error', `row ${line} of sheet '${ws.name}' has values beyond the ${columns.length} header columns`, { retryable: false, details: { row: line } });
+          throw new StepError('file_parse_error', `row ${line} of sheet '${ws.name}' has values beyond the ${columns.length} header columns`, {
+            retryable: false,
+            details: { row: line },
+          });
         }
         const row: Row = {};
         for (let i = 0; i < columns.length; i++) row[columns[i]] = values[i] ?? null;
@@ -305,10 +317,14 @@ async function readXlsx(config: FileStepConfig, source: Readable, t: Transformer
     throw new StepError('file_parse_error', `'${config.path}' is not a readable XLSX file: ${(err as Error).message}`, { retryable: false, cause: err });
   }
   if (!found) {
-    throw new StepError('file_sheet_not_found', `sheet ${typeof want === 'number' ? `#${want}` : `'${want}'`} not found in '${config.path}' (sheets: ${seen.join(', ') || 'none'})`, {
-      retryable: false,
-      details: { sheets: seen },
-    });
+    throw new StepError(
+      'file_sheet_not_found',
+      `sheet ${typeof want === 'number' ? `#${want}` : `'${want}'`} not found in '${config.path}' (sheets: ${seen.join(', ') || 'none'})`,
+      {
+        retryable: false,
+        details: { sheets: seen },
+      },
+    );
   }
 }
 
@@ -327,7 +343,9 @@ interface WriteOutput {
 async function write(config: FileStepConfig, key: string, ctx: StepRunContext): Promise<WriteOutput> {
   const source: unknown = typeof config.source === 'string' ? parseSource(config.source) : config.source;
   if (!Array.isArray(source)) {
-    throw new StepError('file_invalid_source', `source must resolve to a list of rows (objects or arrays), got ${source === null ? 'null' : typeof source}`, { retryable: false });
+    throw new StepError('file_invalid_source', `source must resolve to a list of rows (objects or arrays), got ${source === null ? 'null' : typeof source}`, {
+      retryable: false,
+    });
   }
   const t = transformer(config);
   // Columns: the keys of the objects in order of first appearance, or col1..N for arrays.
@@ -335,9 +353,9 @@ async function write(config: FileStepConfig, key: string, ctx: StepRunContext): 
   const seen = new Set<string>();
   source.forEach((r, i) => {
     if (Array.isArray(r)) {
-      for (let c = srcColumns.length; c < r.length; c++) if (!seen.has(`col${c + 1}`)) (seen.add(`col${c + 1}`), srcColumns.push(`col${c + 1}`));
+      for (let c = srcColumns.length; c < r.length; c++) if (!seen.has(`col${c + 1}`)) seen.add(`col${c + 1}`), srcColumns.push(`col${c + 1}`);
     } else if (r !== null && typeof r === 'object') {
-      for (const k of Object.keys(r)) if (!seen.has(k)) (seen.add(k), srcColumns.push(k));
+      for (const k of Object.keys(r)) if (!seen.has(k)) seen.add(k), srcColumns.push(k);
     } else {
       throw new StepError('file_invalid_source', `source row ${i + 1} is ${r === null ? 'null' : typeof r}, not an object or an array`, { retryable: false });
     }
@@ -419,7 +437,9 @@ function parseSource(s: string): unknown {
   try {
     return JSON.parse(s);
   } catch {
-    throw new StepError('file_invalid_source', "source must resolve to a list of rows; write it as exactly one reference, e.g. '{{steps.read.output.rows}}'", { retryable: false });
+    throw new StepError('file_invalid_source', "source must resolve to a list of rows; write it as exactly one reference, e.g. '{{steps.read.output.rows}}'", {
+      retryable: false,
+    });
   }
 }
 

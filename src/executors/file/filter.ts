@@ -18,7 +18,10 @@ export type Row = Record<string, unknown>;
 export type Compiled = (row: Row) => unknown;
 
 export class FilterSyntaxError extends Error {
-  constructor(message: string, readonly position: number) {
+  constructor(
+    message: string,
+    readonly position: number,
+  ) {
     super(message);
   }
 }
@@ -292,7 +295,12 @@ export function parseFilter(src: string): ParsedFilter {
       const op = (toks[k++] as { v: string }).v;
       const l = left;
       const r = unary();
-      const f = op === '*' ? (x: number, y: number) => x * y : op === '/' ? (x: number, y: number) => (y === 0 ? null : x / y) : (x: number, y: number) => (y === 0 ? null : x % y);
+      const f =
+        op === '*'
+          ? (x: number, y: number) => x * y
+          : op === '/'
+            ? (x: number, y: number) => (y === 0 ? null : x / y)
+            : (x: number, y: number) => (y === 0 ? null : x % y);
       left = (row) => arith(l(row), r(row), f);
     }
     return left;

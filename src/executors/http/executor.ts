@@ -82,11 +82,10 @@ export const execute: StepExecute<HttpStepConfig> = async (config, ctx) => {
       const head = await readBody(res, ERROR_BODY_BYTES, true);
       const expected = config.expected_status ? config.expected_status.join(', ') : redirect === 'manual' ? '2xx or 3xx' : '2xx';
       const retryable = res.status >= 500 || res.status === 429 || res.status === 408;
-      throw new StepError(
-        'http_status',
-        `${method} ${safeUrl} answered ${res.status}${res.statusText ? ` ${res.statusText}` : ''} (expected ${expected})`,
-        { retryable, details: { status: res.status, body: new TextDecoder().decode(head) } },
-      );
+      throw new StepError('http_status', `${method} ${safeUrl} answered ${res.status}${res.statusText ? ` ${res.statusText}` : ''} (expected ${expected})`, {
+        retryable,
+        details: { status: res.status, body: new TextDecoder().decode(head) },
+      });
     }
 
     const contentType = res.headers.get('content-type');
@@ -106,10 +105,7 @@ export const execute: StepExecute<HttpStepConfig> = async (config, ctx) => {
     return withStoredForm(output, { ...output, headers: redactHeaders(output.headers) });
   } catch (err) {
     const e = toStepError(err, { ctx, timeoutSignal, timeoutMs, safeUrl });
-    ctx.logger.debug(
-      { method, url: safeUrl, status, duration_ms: Math.round(performance.now() - started), code: e.code },
-      'http step request failed',
-    );
+    ctx.logger.debug({ method, url: safeUrl, status, duration_ms: Math.round(performance.now() - started), code: e.code }, 'http step request failed');
     throw e;
   } finally {
     release(timeoutSignal);
@@ -340,16 +336,15 @@ function headerRecord(h: Headers): Record<string, string> {
   return out;
 }
 
-const TEXT_TYPES = /^(text\/|application\/(xml|javascript|ecmascript|x-javascript|x-www-form-urlencoded|yaml|x-yaml|toml|graphql|sql|csv|x-ndjson|problem\+xml)$)|\+xml$/;
+const TEXT_TYPES =
+  /^(text\/|application\/(xml|javascript|ecmascript|x-javascript|x-www-form-urlencoded|yaml|x-yaml|toml|graphql|sql|csv|x-ndjson|problem\+xml)$)|\+xml$/;
 const BINARY_TYPES =
   /^(image|audio|video|font)\/|^application\/(octet-stream|pdf|zip|gzip|x-gzip|x-tar|x-7z-compressed|x-bzip2|x-xz|zstd|wasm|msword|vnd\.|x-protobuf|protobuf|grpc|cbor|msgpack|x-msgpack|java-archive|x-sqlite3)/;
 
 function decodeBody(bytes: Uint8Array, contentType: string | null, safeUrl: string): unknown {
   const [mimePart, ...params] = (contentType ?? '').split(';');
   const mime = mimePart.trim().toLowerCase();
-  const charset = params
-    .map((p) => /^\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(p)?.[1])
-    .find((c): c is string => c !== undefined);
+  const charset = params.map((p) => /^\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(p)?.[1]).find((c): c is string => c !== undefined);
 
   if (mime === 'application/json' || mime.endsWith('+json')) {
     const text = decodeText(bytes, charset);
@@ -385,10 +380,7 @@ function decodeText(bytes: Uint8Array, charset: string | undefined): string {
  * Errors and logging
  * ---------------------------------------------------------------------------------------------- */
 
-function toStepError(
-  err: unknown,
-  o: { ctx: StepRunContext; timeoutSignal: AbortSignal | null; timeoutMs: number | null; safeUrl: string },
-): StepError {
+function toStepError(err: unknown, o: { ctx: StepRunContext; timeoutSignal: AbortSignal | null; timeoutMs: number | null; safeUrl: string }): StepError {
   if (o.ctx.signal.aborted) {
     const reason = o.ctx.signal.reason;
     if (reason instanceof StepError) return reason;

@@ -141,9 +141,7 @@ async function requestToken(auth: ClientCredentials, signal: AbortSignal): Promi
 
   if (!res.ok) {
     const oauthError =
-      json && typeof json.error === 'string'
-        ? ` (${json.error}${typeof json.error_description === 'string' ? `: ${json.error_description}` : ''})`
-        : '';
+      json && typeof json.error === 'string' ? ` (${json.error}${typeof json.error_description === 'string' ? `: ${json.error_description}` : ''})` : '';
     const status = `${res.status}${res.statusText ? ` ${res.statusText}` : ''}`;
     const retryable = res.status >= 500 || res.status === 429 || res.status === 408;
     throw new StepError('oauth2_failed', `${where} answered ${status}${oauthError}`, {

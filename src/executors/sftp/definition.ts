@@ -12,9 +12,7 @@ import {
   taggedFromSeed,
 } from '../definition.ts';
 
-export type SftpAuth =
-  | { type: 'password'; password: string }
-  | { type: 'private_key'; private_key: string; passphrase?: string };
+export type SftpAuth = { type: 'password'; password: string } | { type: 'private_key'; private_key: string; passphrase?: string };
 
 export interface SftpStepConfig {
   operation: 'download' | 'upload';

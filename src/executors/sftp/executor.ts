@@ -70,7 +70,11 @@ export interface SftpStepOutput {
 export const execute: StepExecute<SftpStepConfig> = async (config, ctx) => {
   const folder = `jobs/${ctx.jobId}/executions/${ctx.executionId}/`;
   const localBase = normalizeLocal(config.local_path);
-  const timeoutMs = Math.min(config.timeout_seconds !== undefined ? config.timeout_seconds * 1000 : Infinity, Math.max(0, ctx.deadline - Date.now()), MAX_TIMER_MS);
+  const timeoutMs = Math.min(
+    config.timeout_seconds !== undefined ? config.timeout_seconds * 1000 : Infinity,
+    Math.max(0, ctx.deadline - Date.now()),
+    MAX_TIMER_MS,
+  );
   const retries = config.max_retries ?? DEFAULT_RETRIES;
 
   // One signal for the step's own timeout and the engine's abort.
@@ -79,14 +83,21 @@ export const execute: StepExecute<SftpStepConfig> = async (config, ctx) => {
   if (ctx.signal.aborted) ac.abort(ctx.signal.reason);
   ctx.signal.addEventListener('abort', onAbort, { once: true });
   const timer = Number.isFinite(timeoutMs)
-    ? setTimeout(() => ac.abort(new StepError('sftp_timeout', `the SFTP ${config.operation} did not finish within ${+(timeoutMs / 1000).toFixed(3)}s`, { retryable: true })), timeoutMs)
+    ? setTimeout(
+        () =>
+          ac.abort(new StepError('sftp_timeout', `the SFTP ${config.operation} did not finish within ${+(timeoutMs / 1000).toFixed(3)}s`, { retryable: true })),
+        timeoutMs,
+      )
     : null;
   try {
     for (let attempt = 0; ; attempt++) {
       try {
         return await withSession(config, ac.signal, async (sftp, fingerprint) => {
           if (!config.host_key_fingerprint) {
-            ctx.logger.warn({ host: config.host, host_key_fingerprint: fingerprint }, 'sftp step: host key not pinned (set host_key_fingerprint); accepted the key seen');
+            ctx.logger.warn(
+              { host: config.host, host_key_fingerprint: fingerprint },
+              'sftp step: host key not pinned (set host_key_fingerprint); accepted the key seen',
+            );
           }
           const files =
             config.operation === 'download'
@@ -127,7 +138,10 @@ export const execute: StepExecute<SftpStepConfig> = async (config, ctx) => {
 
 /** A connection refused because of its host key: not retried. */
 class HostKeyMismatch extends Error {
-  constructor(readonly expected: string, readonly actual: string) {
+  constructor(
+    readonly expected: string,
+    readonly actual: string,
+  ) {
     super(`the host key of the server is ${actual}, not the configured ${expected}`);
   }
 }
@@ -195,11 +209,11 @@ async function withSession<T>(config: SftpStepConfig, signal: AbortSignal, fn: (
     // upload took 28 s on loopback, without it 0.5 s.
     client.setNoDelay(true);
     client.on('error', (err) => ((connectionLost = true), failed(err)));
-    client.on('close', () => ((connectionLost = true), failed(Object.assign(new Error('the connection was closed during the transfer'), { code: 'ECONNRESET' }))));
-    const sftp = await Promise.race([
-      new Promise<SFTPWrapper>((resolve, reject) => client.sftp((err, s) => (err ? reject(err) : resolve(s)))),
-      lost,
-    ]);
+    client.on(
+      'close',
+      () => ((connectionLost = true), failed(Object.assign(new Error('the connection was closed during the transfer'), { code: 'ECONNRESET' }))),
+    );
+    const sftp = await Promise.race([new Promise<SFTPWrapper>((resolve, reject) => client.sftp((err, s) => (err ? reject(err) : resolve(s)))), lost]);
     const work = fn(sftp, seen);
     try {
       return await Promise.race([work, lost]);
@@ -247,7 +261,14 @@ const stat = (sftp: SFTPWrapper, p: string) => new Promise<Stats>((resolve, reje
 const readdir = (sftp: SFTPWrapper, p: string) =>
   new Promise<{ filename: string; attrs: Stats }[]>((resolve, reject) => sftp.readdir(p, (err, list) => (err ? reject(err) : resolve(list as any))));
 
-async function download(sftp: SFTPWrapper, config: SftpStepConfig, ctx: StepRunContext, folder: string, localBase: string, signal: AbortSignal): Promise<SftpFile[]> {
+async function download(
+  sftp: SFTPWrapper,
+  config: SftpStepConfig,
+  ctx: StepRunContext,
+  folder: string,
+  localBase: string,
+  signal: AbortSignal,
+): Promise<SftpFile[]> {
   const remote = config.remote_path;
   const st = await stat(sftp, remote).catch((err) => {
     throw remoteError(err, remote);
@@ -256,9 +277,11 @@ async function download(sftp: SFTPWrapper, config: SftpStepConfig, ctx: StepRunC
   const todo: { remote: string; rel: string; size: number }[] = [];
   if (st.isDirectory()) {
     const walk = async (dir: string, relDir: string): Promise<void> => {
-      const entries = (await readdir(sftp, dir).catch((err) => {
-        throw remoteError(err, dir);
-      })).sort((a, b) => (a.filename < b.filename ? -1 : 1));
+      const entries = (
+        await readdir(sftp, dir).catch((err) => {
+          throw remoteError(err, dir);
+        })
+      ).sort((a, b) => (a.filename < b.filename ? -1 : 1));
       for (const e of entries) {
         if (e.filename === '.' || e.filename === '..') continue;
         const rel = relDir ? `${relDir}/${e.filename}` : e.filename;
@@ -267,16 +290,21 @@ async function download(sftp: SFTPWrapper, config: SftpStepConfig, ctx: StepRunC
           if (config.recursive) await walk(full, rel);
         } else if (e.attrs.isFile() && match(rel)) {
           todo.push({ remote: full, rel, size: e.attrs.size });
-          if (todo.length > MAX_FILES) throw new StepError('sftp_too_many_files', `more than ${MAX_FILES} files match in ${remote}; narrow the pattern`, { retryable: false });
+          if (todo.length > MAX_FILES)
+            throw new StepError('sftp_too_many_files', `more than ${MAX_FILES} files match in ${remote}; narrow the pattern`, { retryable: false });
         }
       }
     };
     await walk(remote, '');
     if (todo.length === 0) {
-      throw new StepError('sftp_file_not_found', `no file in '${remote}'${config.recursive ? ' (recursively)' : ''} matches ${config.pattern ? `'${config.pattern}'` : 'anything'}`, {
-        retryable: false,
-        details: { remote_path: remote, pattern: config.pattern ?? null },
-      });
+      throw new StepError(
+        'sftp_file_not_found',
+        `no file in '${remote}'${config.recursive ? ' (recursively)' : ''} matches ${config.pattern ? `'${config.pattern}'` : 'anything'}`,
+        {
+          retryable: false,
+          details: { remote_path: remote, pattern: config.pattern ?? null },
+        },
+      );
     }
   } else {
     const name = posix.basename(remote);
@@ -322,7 +350,14 @@ async function mkdirp(sftp: SFTPWrapper, dir: string, known: Set<string>): Promi
   known.add(dir);
 }
 
-async function upload(sftp: SFTPWrapper, config: SftpStepConfig, ctx: StepRunContext, folder: string, localBase: string, signal: AbortSignal): Promise<SftpFile[]> {
+async function upload(
+  sftp: SFTPWrapper,
+  config: SftpStepConfig,
+  ctx: StepRunContext,
+  folder: string,
+  localBase: string,
+  signal: AbortSignal,
+): Promise<SftpFile[]> {
   const blobs = withBlobRetry(ctx.services.blobs, { signal, deadline: ctx.deadline, logger: ctx.logger });
   const match = matcher(config.pattern);
   let todo: { path: string; rel: string; size: number }[];
@@ -336,10 +371,14 @@ async function upload(sftp: SFTPWrapper, config: SftpStepConfig, ctx: StepRunCon
       .filter((f) => (config.recursive || !f.rel.includes('/')) && match(f.rel));
   }
   if (todo.length === 0) {
-    throw new StepError('sftp_file_not_found', `no file to upload: '${localBase || '.'}' in the execution folder ${config.pattern ? `has no file matching '${config.pattern}'` : 'is empty or missing'}`, {
-      retryable: false,
-      details: { local_path: localBase || '.', pattern: config.pattern ?? null },
-    });
+    throw new StepError(
+      'sftp_file_not_found',
+      `no file to upload: '${localBase || '.'}' in the execution folder ${config.pattern ? `has no file matching '${config.pattern}'` : 'is empty or missing'}`,
+      {
+        retryable: false,
+        details: { local_path: localBase || '.', pattern: config.pattern ?? null },
+      },
+    );
   }
 
   // remote_path is the target file for one file (unless it ends with '/' or is an existing directory).
@@ -367,7 +406,8 @@ function partName(target: string): string {
 }
 
 const unlink = (sftp: SFTPWrapper, p: string) => new Promise<void>((resolve, reject) => sftp.unlink(p, (err) => (err ? reject(err) : resolve())));
-const rename = (sftp: SFTPWrapper, from: string, to: string) => new Promise<void>((resolve, reject) => sftp.rename(from, to, (err) => (err ? reject(err) : resolve())));
+const rename = (sftp: SFTPWrapper, from: string, to: string) =>
+  new Promise<void>((resolve, reject) => sftp.rename(from, to, (err) => (err ? reject(err) : resolve())));
 
 /** Renames `from` onto `to`, replacing `to` if it exists. */
 async function renameOnto(sftp: SFTPWrapper, from: string, to: string): Promise<void> {
@@ -414,7 +454,8 @@ async function putAtomically(sftp: SFTPWrapper, source: () => Promise<Readable>,
     if (written) {
       await unlink(sftp, tmp).catch((e) => {
         // Not opened: the server refused to create it (no such directory, permission denied).
-        if (opened && (e as { code?: unknown }).code !== NO_SUCH_FILE) ctx.logger.warn({ remote: tmp, err: (e as Error).message }, 'sftp step: could not remove the temporary file of a failed upload');
+        if (opened && (e as { code?: unknown }).code !== NO_SUCH_FILE)
+          ctx.logger.warn({ remote: tmp, err: (e as Error).message }, 'sftp step: could not remove the temporary file of a failed upload');
       });
     }
     throw signal.aborted ? signal.reason : remoteError(err, target);
@@ -452,14 +493,25 @@ function toStepError(err: unknown, signal: AbortSignal, config: SftpStepConfig):
   if (denied) return denied;
   const where = `${config.host}:${config.port ?? 22}`;
   if (err instanceof HostKeyMismatch) {
-    return new StepError('sftp_host_key_mismatch', `refusing ${where}: ${err.message}`, { retryable: false, details: { expected: err.expected, actual: err.actual } });
+    return new StepError('sftp_host_key_mismatch', `refusing ${where}: ${err.message}`, {
+      retryable: false,
+      details: { expected: err.expected, actual: err.actual },
+    });
   }
   const e = err as { level?: string; code?: string; message?: string };
   if (e?.level === 'client-authentication') {
-    return new StepError('sftp_auth_failed', `${where} refused the ${config.auth.type === 'password' ? 'password' : 'private key'} of user '${config.username}'`, { retryable: false });
+    return new StepError(
+      'sftp_auth_failed',
+      `${where} refused the ${config.auth.type === 'password' ? 'password' : 'private key'} of user '${config.username}'`,
+      { retryable: false },
+    );
   }
   if (e?.level === 'client-socket' || e?.level === 'client-timeout' || (typeof e?.code === 'string' && NET.has(e.code))) {
-    return new StepError('sftp_connection_failed', `cannot connect to ${where}: ${e.message ?? e.code}`, { retryable: true, cause: err, details: { host: where, cause: e.code ?? e.level } });
+    return new StepError('sftp_connection_failed', `cannot connect to ${where}: ${e.message ?? e.code}`, {
+      retryable: true,
+      cause: err,
+      details: { host: where, cause: e.code ?? e.level },
+    });
   }
   return new StepError('sftp_transfer_failed', `SFTP ${config.operation} with ${where} failed: ${e?.message ?? String(err)}`, { retryable: true, cause: err });
 }

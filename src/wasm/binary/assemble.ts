@@ -90,7 +90,10 @@ export function assemble(m: AsmModule): Uint8Array {
         } else if ('memory' in im) {
           s.u8(2);
           limits(s, im.memory);
-        } else s.u8(3).u8(im.global.type).u8(im.global.mutable ? 1 : 0);
+        } else
+          s.u8(3)
+            .u8(im.global.type)
+            .u8(im.global.mutable ? 1 : 0);
       }
     });
   }
@@ -118,7 +121,11 @@ export function assemble(m: AsmModule): Uint8Array {
   if (m.globals?.length) {
     w.section(6, (s) => {
       s.u32(m.globals!.length);
-      for (const g of m.globals!) s.u8(g.type).u8(g.mutable ? 1 : 0).bytes(g.init).u8(0x0b);
+      for (const g of m.globals!)
+        s.u8(g.type)
+          .u8(g.mutable ? 1 : 0)
+          .bytes(g.init)
+          .u8(0x0b);
     });
   }
   if (m.exports?.length) {

@@ -15,11 +15,7 @@ export class WasmFormatError extends Error {
   readonly funcIndex?: number;
   readonly feature?: string;
 
-  constructor(
-    code: WasmFormatErrorCode,
-    message: string,
-    where: { offset?: number; funcIndex?: number; feature?: string } = {},
-  ) {
+  constructor(code: WasmFormatErrorCode, message: string, where: { offset?: number; funcIndex?: number; feature?: string } = {}) {
     const loc: string[] = [];
     if (where.funcIndex !== undefined) loc.push(`function ${where.funcIndex}`);
     if (where.offset !== undefined) loc.push(`byte offset 0x${where.offset.toString(16)} (${where.offset})`);

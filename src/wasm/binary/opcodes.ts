@@ -1,4 +1,4 @@
-import { Reader } from './reader.ts';
+import type { Reader } from './reader.ts';
 import { unsupported, WasmFormatError } from './errors.ts';
 
 /**

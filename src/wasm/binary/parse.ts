@@ -1,6 +1,6 @@
 import { Reader } from './reader.ts';
 import { CodeWalker, valType, type ValType, type WalkContext } from './opcodes.ts';
-import { WasmFormatError, malformed, unsupported } from './errors.ts';
+import { WasmFormatError, unsupported } from './errors.ts';
 
 export type ExternKind = 'function' | 'table' | 'memory' | 'global';
 const KINDS: ExternKind[] = ['function', 'table', 'memory', 'global'];
@@ -389,7 +389,13 @@ export function parseModule(bytes: Uint8Array, opts: ParseOptions = {}): WasmMod
           const is = s.pos;
           const index = s.u32();
           const limit =
-            kind === 'function' ? info.functionTypes.length : kind === 'table' ? info.tables.length : kind === 'memory' ? info.memories.length : info.globals.length;
+            kind === 'function'
+              ? info.functionTypes.length
+              : kind === 'table'
+                ? info.tables.length
+                : kind === 'memory'
+                  ? info.memories.length
+                  : info.globals.length;
           if (index >= limit) s.fail(`export '${name}': ${kind} index ${index} out of range`, is);
           if (kind === 'function') info.funcRefs.push(is, s.pos, index);
           info.exports.push({ name, kind, index });
@@ -516,7 +522,11 @@ function elementSegment(s: Reader, ctx: WalkContext, info: WasmModuleInfo): void
   // slot in every instance): checked on the count, before any entry is read.
   info.elementEntryCount += n;
   if (info.elementEntryCount > MAX_ELEMENT_ENTRIES) {
-    throw new WasmFormatError('unsupported_feature', `the element segments hold ${info.elementEntryCount} entries or more in all, above the sandbox's limit of ${MAX_ELEMENT_ENTRIES}`, { offset: at });
+    throw new WasmFormatError(
+      'unsupported_feature',
+      `the element segments hold ${info.elementEntryCount} entries or more in all, above the sandbox's limit of ${MAX_ELEMENT_ENTRIES}`,
+      { offset: at },
+    );
   }
   for (let i = 0; i < n; i++) {
     if (usesExprs) constExpr(s, ctx, info.funcRefs);

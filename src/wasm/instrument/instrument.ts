@@ -360,7 +360,13 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions & Instrume
     }
   }
   const codeCount = encodeU32(nb + 1 + helperCount + link.wrappers.length);
-  checkAddedCounts(info, types.list.length + 1, nb + 1 + helperCount + link.wrappers.length, info.tables.length + (track ? 3 : 2) + (info.start === undefined ? 0 : 1), track ? 3 : 2);
+  checkAddedCounts(
+    info,
+    types.list.length + 1,
+    nb + 1 + helperCount + link.wrappers.length,
+    info.tables.length + (track ? 3 : 2) + (info.start === undefined ? 0 : 1),
+    track ? 3 : 2,
+  );
 
   let codeSectionSize = 0;
   for (const s of info.sections) if (s.id === 10) codeSectionSize = s.end - s.offset;
@@ -473,7 +479,11 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions & Instrume
         if (sec) while (patchAt < patchStart.length && patchStart[patchAt] < sec.end) patchAt++;
         break;
       case 10: {
-        out.u8(10).u32(codeCount.length + bodies.len).bytes(codeCount).range(bodies.buf, 0, bodies.len);
+        out
+          .u8(10)
+          .u32(codeCount.length + bodies.len)
+          .bytes(codeCount)
+          .range(bodies.buf, 0, bodies.len);
         break;
       }
       default:
@@ -1084,7 +1094,13 @@ function loopStart(S: Emit): void {
   let slowBt: number[] | null = null;
   if (bti >= 0) {
     const ps = S.info.types[bti].params;
-    if (ps.length > 0) slowBt = encodeS33(loopParamType(S.types, ps.map((t) => VALTYPE_BYTE[t])));
+    if (ps.length > 0)
+      slowBt = encodeS33(
+        loopParamType(
+          S.types,
+          ps.map((t) => VALTYPE_BYTE[t]),
+        ),
+      );
   }
   S.p = p;
   endBlock(S);
@@ -1424,7 +1440,10 @@ function mergePatches(start: number[], end: number[], bytes: (number[] | number)
 /** Function names for messages: from the `name` section, else an export's name. */
 class FunctionNames {
   private names: Map<number, string> | null = null;
-  constructor(private readonly bytes: Uint8Array, private readonly info: WasmModuleInfo) {}
+  constructor(
+    private readonly bytes: Uint8Array,
+    private readonly info: WasmModuleInfo,
+  ) {}
   describe(funcIndex: number): string {
     if (this.names === null) this.names = readFunctionNames(this.bytes, this.info);
     const n = this.names.get(funcIndex);
@@ -1470,10 +1489,14 @@ function checkEngineLimits(info: WasmModuleInfo, names: FunctionNames): void {
       ['results', t.results.length, ENGINE_LIMITS.results],
     ] as const) {
       if (n > limit) {
-        throw new WasmFormatError('unsupported_feature', `${names.describe(fi + j)} has ${n} ${what}, above the engine's limit of ${limit} (function body at byte offset ${info.bodies[j].start})`, {
-          offset: info.bodies[j].start,
-          funcIndex: fi + j,
-        });
+        throw new WasmFormatError(
+          'unsupported_feature',
+          `${names.describe(fi + j)} has ${n} ${what}, above the engine's limit of ${limit} (function body at byte offset ${info.bodies[j].start})`,
+          {
+            offset: info.bodies[j].start,
+            funcIndex: fi + j,
+          },
+        );
       }
     }
   }
@@ -1550,7 +1573,6 @@ const VALTYPE_BYTE: Record<string, number> = { i32: 0x7f, i64: 0x7e, f32: 0x7d, 
  */
 const LOOP_WRAP = 3;
 
-
 /** Where each defined function's fuel lives across calls, and the wrappers that go with it. */
 interface Linkage {
   /** Per body: 1 = register form (fuel in an extra i64 param and result), 0 = global form. */
@@ -1575,7 +1597,6 @@ function outsideRef(link: Linkage, fi: number, idx: number): number {
   return link.wrapperOf[j];
 }
 
-
 /** A wrapper with the original type around a register-form function: fuel from and to the global. */
 function writeWrapper(out: ByteWriter, info: WasmModuleInfo, j: number, ids: Ids): void {
   const sizeAt = out.len;
@@ -1583,7 +1604,14 @@ function writeWrapper(out: ByteWriter, info: WasmModuleInfo, j: number, ids: Ids
   out.u8(0x00);
   const n = info.types[info.functionTypes[ids.funcImports + j]].params.length;
   for (let k = 0; k < n; k++) out.u8(0x20).u32(k);
-  out.u8(0x23).u32(ids.fuel).u8(0x10).u32(ids.funcImports + j + SHIFT).u8(0x24).u32(ids.fuel).u8(0x0b);
+  out
+    .u8(0x23)
+    .u32(ids.fuel)
+    .u8(0x10)
+    .u32(ids.funcImports + j + SHIFT)
+    .u8(0x24)
+    .u32(ids.fuel)
+    .u8(0x0b);
   out.patchU32Padded(sizeAt, out.len - sizeAt - 5);
 }
 

@@ -16,7 +16,7 @@
 /** Top-level names of the job context that set_context cannot write (src/engine keeps the same list). */
 export const RESERVED_CONTEXT_KEYS: ReadonlySet<string> = new Set(['job', 'execution', 'variables', 'trigger', 'steps']);
 
-const has = (o: unknown, k: string): boolean => o !== null && typeof o === 'object' && !Array.isArray(o) && Object.prototype.hasOwnProperty.call(o, k);
+const has = (o: unknown, k: string): boolean => o !== null && typeof o === 'object' && !Array.isArray(o) && Object.hasOwn(o, k);
 
 function path(cur: unknown, parts: string[]): unknown {
   for (const part of parts) {
@@ -26,14 +26,14 @@ function path(cur: unknown, parts: string[]): unknown {
       cur = cur[Number(part)];
       continue;
     }
-    if (!Object.prototype.hasOwnProperty.call(cur, part)) return undefined;
+    if (!Object.hasOwn(cur, part)) return undefined;
     cur = (cur as Record<string, unknown>)[part];
   }
   return cur;
 }
 
 function bare(context: unknown, writes: Record<string, unknown>, key: string): unknown {
-  if (Object.prototype.hasOwnProperty.call(writes, key)) return writes[key];
+  if (Object.hasOwn(writes, key)) return writes[key];
   if (!RESERVED_CONTEXT_KEYS.has(key) && has(context, key)) return (context as Record<string, unknown>)[key];
   const vars = has(context, 'variables') ? (context as Record<string, unknown>).variables : undefined;
   return has(vars, key) ? (vars as Record<string, unknown>)[key] : undefined;
@@ -44,7 +44,11 @@ export function lookupContext(context: unknown, writes: Record<string, unknown>,
   if (key === '') return context;
   if (!key.includes('.')) return bare(context, writes, key);
   const [first, ...rest] = key.split('.');
-  const root = RESERVED_CONTEXT_KEYS.has(first) ? (has(context, first) ? (context as Record<string, unknown>)[first] : undefined) : bare(context, writes, first);
+  const root = RESERVED_CONTEXT_KEYS.has(first)
+    ? has(context, first)
+      ? (context as Record<string, unknown>)[first]
+      : undefined
+    : bare(context, writes, first);
   const v = root === undefined ? undefined : path(root, rest);
   return v !== undefined ? v : bare(context, writes, key);
 }

@@ -327,7 +327,7 @@ export class WasmRuntime {
     this.hostOps = opts.hostOps ?? {};
     this.pollInterval = opts.pollInterval ?? DEFAULT_POLL_INTERVAL;
     this.killGraceMs = Math.max(0, opts.killGraceMs ?? KILL_GRACE_MS);
-    this.sharedResults = opts.sharedResults ?? (typeof waitAsync === 'function');
+    this.sharedResults = opts.sharedResults ?? typeof waitAsync === 'function';
     this.workerSpinUs = Math.max(0, Math.min(100_000, opts.workerSpinUs ?? WORKER_SPIN_US));
     this.resultSpinAuto = opts.resultSpinUs === undefined;
     this.resultSpinMs = Math.max(0, Math.min(1000, opts.resultSpinUs ?? RESULT_SPIN_US)) / 1000;
@@ -417,7 +417,13 @@ export class WasmRuntime {
     }
   }
 
-  private async build(bytes: Uint8Array, hash: string, key: string, pages: number, tables: number): Promise<{ entry: CacheEntry; source: PreparedModule['source'] }> {
+  private async build(
+    bytes: Uint8Array,
+    hash: string,
+    key: string,
+    pages: number,
+    tables: number,
+  ): Promise<{ entry: CacheEntry; source: PreparedModule['source'] }> {
     const fromDisk = await this.readDisk(hash, pages, tables);
     if (fromDisk) {
       // The imports are checked against this runtime's policy, which may differ from the writer's.
@@ -467,7 +473,10 @@ export class WasmRuntime {
       try {
         new WA.Module(original);
       } catch (orig) {
-        throw new WasmModuleError('invalid_module', `the module does not compile: ${(orig as Error).message.replace(/^WebAssembly\.Module\(\): /, '')} (byte offsets into the uploaded module)`);
+        throw new WasmModuleError(
+          'invalid_module',
+          `the module does not compile: ${(orig as Error).message.replace(/^WebAssembly\.Module\(\): /, '')} (byte offsets into the uploaded module)`,
+        );
       }
       const own = msg
         .replace(/^WebAssembly\.Module\(\): /, '')
@@ -534,7 +543,12 @@ export class WasmRuntime {
       const tmp = `${base}.${process.pid}.${Date.now()}.tmp`;
       await writeFile(`${tmp}.wasm`, bytes);
       await rename(`${tmp}.wasm`, `${base}.wasm`);
-      const meta: DiskMeta = { info, instrumentedSha256: createHash('sha256').update(bytes).digest('hex'), pollInterval: this.pollInterval, version: DISK_VERSION };
+      const meta: DiskMeta = {
+        info,
+        instrumentedSha256: createHash('sha256').update(bytes).digest('hex'),
+        pollInterval: this.pollInterval,
+        version: DISK_VERSION,
+      };
       await writeFile(`${tmp}.json`, JSON.stringify(meta));
       await rename(`${tmp}.json`, `${base}.json`);
     } catch {
@@ -650,7 +664,18 @@ export class WasmRuntime {
     });
   }
 
-  stats(): { cacheHits: number; cacheMisses: number; workers: number; busy: number; diskHits: number; compiles: number; respawns: number; cacheBytes: number; queued: number; retiring: number } {
+  stats(): {
+    cacheHits: number;
+    cacheMisses: number;
+    workers: number;
+    busy: number;
+    diskHits: number;
+    compiles: number;
+    respawns: number;
+    cacheBytes: number;
+    queued: number;
+    retiring: number;
+  } {
     return {
       retiring: this.retiring.size,
       cacheHits: this.counters.cacheHits,
@@ -756,7 +781,19 @@ export class WasmRuntime {
       stdout: false,
       stderr: false,
     });
-    const pw: PoolWorker = { w, ctl: new Int32Array(ctlBuf), data: new Uint8Array(dataBuf), result: resultBuf ? new Uint8Array(resultBuf) : null, hostPort: port1, runPort: run.port1, stackKb, sent: new Set(), ready: false, dead: false, job: null };
+    const pw: PoolWorker = {
+      w,
+      ctl: new Int32Array(ctlBuf),
+      data: new Uint8Array(dataBuf),
+      result: resultBuf ? new Uint8Array(resultBuf) : null,
+      hostPort: port1,
+      runPort: run.port1,
+      stackKb,
+      sent: new Set(),
+      ready: false,
+      dead: false,
+      job: null,
+    };
     this.workers.push(pw);
     w.on('message', (m: FromWorker) => this.onMessage(pw, m));
     w.on('error', (err) => this.onDeath(pw, `the worker failed: ${err.message}`));
@@ -1004,7 +1041,7 @@ export class WasmRuntime {
     const job = pw.job;
     let reply: string;
     try {
-      const handler = Object.prototype.hasOwnProperty.call(this.hostOps, op) ? this.hostOps[op] : undefined;
+      const handler = Object.hasOwn(this.hostOps, op) ? this.hostOps[op] : undefined;
       if (!handler) throw new Error(`no host operation '${op}'`);
       const value = await handler(payload);
       reply = JSON.stringify({ ok: true, value: value === undefined ? null : value });

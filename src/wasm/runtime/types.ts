@@ -73,10 +73,7 @@ export interface WasmRunStats {
   durationMs: number;
 }
 
-export type WasmRunResult = (
-  | { ok: true; output: unknown }
-  | { ok: false; error: { code: WasmErrorCode; message: string; stack?: string } }
-) &
+export type WasmRunResult = ({ ok: true; output: unknown } | { ok: false; error: { code: WasmErrorCode; message: string; stack?: string } }) &
   WasmRunStats & {
     logs: WasmLogLine[];
     contextWrites: Record<string, unknown>;

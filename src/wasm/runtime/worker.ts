@@ -35,7 +35,14 @@ import {
 import type { WasmErrorCode, WasmLogLine } from './types.ts';
 
 const port = parentPort!;
-const { ctl: ctlBuf, data: dataBuf, result: resultBuf, spinUs, hostPort, runPort } = workerData as {
+const {
+  ctl: ctlBuf,
+  data: dataBuf,
+  result: resultBuf,
+  spinUs,
+  hostPort,
+  runPort,
+} = workerData as {
   ctl: SharedArrayBuffer;
   data: SharedArrayBuffer;
   result?: SharedArrayBuffer;
@@ -136,7 +143,10 @@ class Capture {
   private buf = new Uint8Array(0);
   size = 0;
   overflow = false;
-  constructor(readonly cap: number, readonly throwOnOverflow: boolean) {}
+  constructor(
+    readonly cap: number,
+    readonly throwOnOverflow: boolean,
+  ) {}
   write(b: Uint8Array): void {
     let n = b.byteLength;
     if (this.size + n > this.cap) {
@@ -232,7 +242,8 @@ const copyCost = (bytes: number): number => HOST_COSTS.call + bytes / HOST_COSTS
 const jsonCost = (bytes: number): number => HOST_COSTS.call + bytes / HOST_COSTS.jsonBytesPerUnit;
 
 function decodeKey(what: string, ptr: number, len: number): string {
-  if (len >>> 0 > HOST_BOUNDS.maxKeyBytes) throw new RunError('abi_error', `${what}: the key is ${len >>> 0} bytes, above the limit of ${HOST_BOUNDS.maxKeyBytes}`);
+  if (len >>> 0 > HOST_BOUNDS.maxKeyBytes)
+    throw new RunError('abi_error', `${what}: the key is ${len >>> 0} bytes, above the limit of ${HOST_BOUNDS.maxKeyBytes}`);
   try {
     return utf8.decode(read(what, ptr, len));
   } catch (e) {
@@ -485,7 +496,10 @@ function run(m: RunMessage): WorkerRunResult {
         const outPtr = Number(v >> 32n);
         const outLen = Number(v & 0xffffffffn);
         if (outPtr + outLen > size) {
-          throw new RunError('abi_error', `${m.functionName} returned pointer ${outPtr} + length ${outLen} = ${outPtr + outLen}, outside the memory (${size} bytes)`);
+          throw new RunError(
+            'abi_error',
+            `${m.functionName} returned pointer ${outPtr} + length ${outLen} = ${outPtr + outLen}, outside the memory (${size} bytes)`,
+          );
         }
         if (outLen > m.maxOutputBytes) {
           throw new RunError('output_too_large', `the output is ${outLen} bytes, above the cap of ${m.maxOutputBytes}`);
@@ -667,7 +681,14 @@ function handle(msg: ToWorker): void {
     res = {
       ok: false,
       error: { code: 'worker_crashed', message: `module ${msg.key} was not sent to this worker` },
-      fuelConsumed: 0, initFuelConsumed: 0, memoryPeakBytes: 0, logs: [], contextWrites: {}, stdout: '', stderr: '', exitCode: null,
+      fuelConsumed: 0,
+      initFuelConsumed: 0,
+      memoryPeakBytes: 0,
+      logs: [],
+      contextWrites: {},
+      stdout: '',
+      stderr: '',
+      exitCode: null,
     };
   } else {
     lastOutputText = undefined;
