@@ -61,6 +61,7 @@ import {
   HOST_DATA_BYTES,
   HOST_INLINE,
   HOST_PORT,
+  crashed,
   parseOutput,
   type FromWorker,
   type RunMessage,
@@ -1060,21 +1061,6 @@ export class WasmRuntime {
     }
     Atomics.notify(pw.ctl, CTL_HOST_STATE);
   }
-}
-
-function crashed(message: string): WorkerRunResult {
-  return {
-    ok: false,
-    error: { code: 'worker_crashed', message },
-    fuelConsumed: 0,
-    initFuelConsumed: 0,
-    memoryPeakBytes: 0,
-    logs: [],
-    contextWrites: {},
-    stdout: '',
-    stderr: '',
-    exitCode: null,
-  };
 }
 
 function definedOnly<T extends object>(o: T | undefined): Partial<T> {

@@ -90,6 +90,22 @@ export interface WorkerRunResult {
   exitCode: number | null;
 }
 
+/** The result of a run that never ran or whose worker was lost: no fuel, no output, only the reason. */
+export function crashed(message: string): WorkerRunResult {
+  return {
+    ok: false,
+    error: { code: 'worker_crashed', message },
+    fuelConsumed: 0,
+    initFuelConsumed: 0,
+    memoryPeakBytes: 0,
+    logs: [],
+    contextWrites: {},
+    stdout: '',
+    stderr: '',
+    exitCode: null,
+  };
+}
+
 export type FromWorker =
   | { type: 'ready' }
   | { type: 'result'; id: number; result: WorkerRunResult }

@@ -26,6 +26,7 @@ import {
   WORKER_SPIN_US,
   HOST_INLINE,
   HOST_PORT,
+  crashed,
   parseOutput,
   type FromWorker,
   type RunMessage,
@@ -678,18 +679,7 @@ function handle(msg: ToWorker): void {
   if (msg.module) modules.set(msg.key, msg.module);
   let res: WorkerRunResult;
   if (!modules.has(msg.key)) {
-    res = {
-      ok: false,
-      error: { code: 'worker_crashed', message: `module ${msg.key} was not sent to this worker` },
-      fuelConsumed: 0,
-      initFuelConsumed: 0,
-      memoryPeakBytes: 0,
-      logs: [],
-      contextWrites: {},
-      stdout: '',
-      stderr: '',
-      exitCode: null,
-    };
+    res = crashed(`module ${msg.key} was not sent to this worker`);
   } else {
     lastOutputText = undefined;
     res = run(msg);
