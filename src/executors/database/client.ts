@@ -540,7 +540,6 @@ export function abortError(signal: AbortSignal, cause: unknown): StepError {
   return new StepError('aborted', `the database statement was cancelled${why}`, { retryable: true, cause });
 }
 
-
 /** Runs one statement on the pool (counts as active while it runs, so the pool is not closed under it). */
 export async function runStatement(p: DatabasePool, req: RunRequest): Promise<RawResult> {
   p.active++;
