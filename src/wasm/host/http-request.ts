@@ -225,23 +225,30 @@ function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
 }
 
 /** The body, at most `max` bytes; a larger one (announced or streamed) aborts the connection. */
-async function readCapped(body: AsyncIterable<Buffer> & { destroy(err?: Error): void }, contentLength: unknown, max: number): Promise<Buffer> {
-  const tooLarge = () => new HostCallError('too_large', `the response body is larger than the limit of ${max} bytes per answer`);
-  const announced = Number(Array.isArray(contentLength) ? contentLength[0] : contentLength);
-  if (Number.isFinite(announced) && announced > max) {
+async function readCapped(
+  body: AsyncIterable<Buffer> & { destroy(err?: Error): void; on(ev: 'error', fn: () => void): void },
+  contentLength: unknown,
+  max: number,
+): Promise<Buffer> {
+  const tooLarge = () => {
+    body.on('error', () => {}); // the abort below is ours
     body.destroy();
-    throw tooLarge();
-  }
+    return new HostCallError('too_large', `the response body is larger than the limit of ${max} bytes per answer`);
+  };
+  const announced = Number(Array.isArray(contentLength) ? contentLength[0] : contentLength);
+  if (Number.isFinite(announced) && announced > max) throw tooLarge();
   const chunks: Buffer[] = [];
   let n = 0;
+  let over = false;
   for await (const chunk of body) {
     n += chunk.length;
     if (n > max) {
-      body.destroy();
-      throw tooLarge();
+      over = true;
+      break;
     }
     chunks.push(chunk);
   }
+  if (over) throw tooLarge();
   return Buffer.concat(chunks, n);
 }
 
