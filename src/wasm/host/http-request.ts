@@ -26,6 +26,7 @@
 import { isUtf8 } from 'node:buffer';
 import { Agent, buildConnector } from 'undici';
 import { egressDeniedIn, resolveEgress } from '../../egress/index.ts';
+import { onShutdown } from '../../executors/shutdown.ts';
 import { isInternalAddress } from './network-class.ts';
 import { HostCallError, type HostCallContext, type HostFunction } from './types.ts';
 
@@ -124,6 +125,7 @@ function parseRequest(r: Record<string, unknown>): Parsed {
 
 const MAX_AGENTS = 64;
 const agents = new Map<string, Agent>();
+let unregister: (() => void) | null = null;
 
 /** An Agent for one origin whose connections go to `address` only (kept for keep-alive, LRU). */
 function pinnedAgent(origin: string, address: string, family: 4 | 6): Agent {
@@ -143,6 +145,7 @@ function pinnedAgent(origin: string, address: string, family: 4 | 6): Agent {
     opts?.all ? cb(null, [{ address, family }]) : cb(null, address, family);
   a = new Agent({ connect: buildConnector({ lookup, autoSelectFamily: false } as any), keepAliveTimeout: 10_000, connections: 16 });
   agents.set(key, a);
+  unregister ??= onShutdown(closeHttpAgents);
   return a;
 }
 
@@ -150,6 +153,8 @@ function pinnedAgent(origin: string, address: string, family: 4 | 6): Agent {
 export async function closeHttpAgents(): Promise<void> {
   const all = [...agents.values()];
   agents.clear();
+  unregister?.();
+  unregister = null;
   await Promise.all(all.map((a) => a.close().catch(() => {})));
 }
 
