@@ -59,6 +59,8 @@ export const execute: StepExecute<WasmStepConfig> = async (config, ctx) => {
       stdout: '',
       stderr: '',
       exitCode: null,
+      hostCalls: [],
+      hostCallsDropped: 0,
     };
   }
   // The module's log lines and its error are stored/logged here, outside the engine's masking: mask them.
