@@ -77,6 +77,8 @@ export const execute: StepExecute<WasmStepConfig> = async (config, ctx) => {
     functionName: config.function_name,
     result,
     error: verdict.error,
+    logs: mask(result.logs),
+    hostCalls: mask(result.hostCalls),
   });
   if (verdict.error) {
     throw new StepError(verdict.error.code, verdict.error.message, {

@@ -28,10 +28,12 @@
  *   then, and never holds the process); the pool goes on serving. Every operation whose work grows
  *   with an operand, and every host call, is charged before it runs (costs.ts), so none can keep a
  *   thread long after its interrupt.
- * - the async bridge: a host function in the worker calls `callHost(op, payload)` (worker.ts), which
- *   posts to the main thread and blocks on Atomics.wait; the main thread runs `hostOps[op]` and
- *   writes the JSON reply into a shared buffer (or posts it on a MessagePort when it is larger) and
- *   notifies. Not offered to guests yet; `debugHostCall` drives it for tests.
+ * - the async bridge: a host function in the worker posts to the main thread and blocks on
+ *   Atomics.wait; the main thread writes the JSON reply into a shared buffer (or posts it on a
+ *   MessagePort when it is larger) and notifies. The privileged host functions (docs/abi.md) that are
+ *   not served in the worker go through it to the run's `host` dispatch (answerHostCall), with an
+ *   AbortSignal per run, aborted at the timeout, a cancel or the loss of the worker; `hostOps` and
+ *   `debugHostCall` drive the bare bridge for tests.
  */
 import { createHash } from 'node:crypto';
 import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
