@@ -366,6 +366,8 @@ function serveHere(f: WorkerHostFunction, req: Record<string, unknown>): Answer 
 
 /** Bridges a call to the run's HostDispatch on the main thread and waits for its answer. */
 function bridge(fn: string, text: string): Answer {
+  // A reply posted for a call that an earlier run gave up on (its deadline) must not answer this one.
+  while (receiveMessageOnPort(hostPort) !== undefined);
   Atomics.store(ctl, CTL_HOST_STATE, 0);
   post({ type: 'hostcall', fn, text });
   const reply = awaitHostReply();
