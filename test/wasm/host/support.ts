@@ -6,7 +6,16 @@
  */
 import { PermissionDenied, checkPermission, type Permission } from '../../../src/modules/permissions.ts';
 import type { BlobStore } from '../../../src/storage/blob-store.ts';
-import { HostCallError, type HostCallContext, type HostLimits, type HostSession } from '../../../src/wasm/host/types.ts';
+import {
+  HostCallError,
+  errorResponse,
+  type HostAnswer,
+  type HostCallContext,
+  type HostDispatch,
+  type HostFunction,
+  type HostLimits,
+  type HostSession,
+} from '../../../src/wasm/host/types.ts';
 
 export const TEST_LIMITS: HostLimits = { maxRequestBytes: 1 << 20, maxResponseBytes: 1 << 20, maxRows: 1000, maxCallMs: 10_000 };
 
@@ -85,4 +94,26 @@ export async function hostError(p: Promise<unknown>): Promise<HostCallError> {
     if (err instanceof HostCallError) return err;
     throw err;
   }
+}
+
+/**
+ * A HostDispatch over `functions` with testContext, for runs through the real runtime: refusals and
+ * failures become error answers as the contract says (the real dispatch is in src/wasm/host).
+ */
+export function testDispatch(session: HostSession, functions: HostFunction[]): HostDispatch {
+  const byName = new Map(functions.map((f) => [f.name as string, f]));
+  return async (fn, request, signal): Promise<HostAnswer> => {
+    const f = byName.get(fn);
+    const ctx = testContext(session, fn, signal);
+    if (!f) return { response: errorResponse('bad_request', `no ${fn} here`), target: null, outcome: 'bad_request' };
+    try {
+      const response = await f.call(request as Record<string, unknown>, ctx);
+      return { response, target: ctx.targetValue, outcome: 'ok' };
+    } catch (err) {
+      if (!(err instanceof HostCallError)) throw err;
+      const a: HostAnswer = { response: errorResponse(err.code, err.message), target: ctx.targetValue, outcome: err.code };
+      if (err.permission) a.permission = err.permission;
+      return a;
+    }
+  };
 }
