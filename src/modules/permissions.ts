@@ -6,7 +6,7 @@
 import picomatch from 'picomatch';
 import { VecronError, validationFailed, type Problem } from '../errors.ts';
 
-export const PERMISSION_TYPES = ['http:read', 'http:write', 'database:read', 'database:write', 'file:read', 'file:write', 'network:external'] as const;
+export const PERMISSION_TYPES = ['http:read', 'http:write', 'database:read', 'database:write', 'file:read', 'file:write', 'network:external', 'secret:use'] as const;
 
 export type PermissionType = (typeof PERMISSION_TYPES)[number];
 
@@ -16,7 +16,8 @@ export interface Permission {
    * Glob over the resource, matched whole: `*` within one path segment, `**` across segments,
    * `?` one character, `{a,b}` alternatives. Null: any resource of this type.
    * Resources: a URL for http (`https://api.example.com/**`), a table for database
-   * (`customer_*`), a blob path for file (`reports/**\/*.csv`), a host for network (`*.example.com`).
+   * (`customer_*`), a blob path for file (`reports/**\/*.csv`), a host for network (`*.example.com`),
+   * a variable name for secret:use (`PAYMENT_*`: the secrets a module may name as crypto keys).
    */
   resource_pattern: string | null;
 }
