@@ -84,7 +84,7 @@ function serveKeyless(op: Op, request: Record<string, unknown>): HostResponse {
       let signature: Buffer | undefined;
       if (typeof sig === 'string' && sig.length === 128 && HEX.test(sig)) signature = Buffer.from(sig, 'hex');
       else if (typeof sig === 'string' && BASE64.test(sig)) signature = Buffer.from(sig, 'base64');
-      if (!signature || signature.length !== 64) throw bad('signature must be 64 bytes as 128 hex digits or base64');
+      if (signature?.length !== 64) throw bad('signature must be 64 bytes as 128 hex digits or base64');
       const data = bytesOf(request, 'data')!;
       let key;
       try {
@@ -172,7 +172,8 @@ export const cryptoHost: HostFunction = {
     if (t) ctx.target(t);
     if (!KEYED.has(op)) return serveKeyless(op, request);
     const name = request.key_secret;
-    if (typeof name !== 'string' || name === '' || name.length > 200) throw bad(`key_secret must name the secret variable that holds the key (${op} takes no key inline)`);
+    if (typeof name !== 'string' || name === '' || name.length > 200)
+      throw bad(`key_secret must name the secret variable that holds the key (${op} takes no key inline)`);
     ctx.require('secret:use', name);
     const value = ctx.session.variable(name);
     if (value === undefined || value === null) throw new HostCallError('not_found', `key_secret: no variable '${name}'`);

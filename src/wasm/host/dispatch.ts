@@ -82,7 +82,10 @@ export function createDispatch(session: HostSession, functions: ReadonlyMap<stri
 
     let response: HostResponse;
     try {
-      response = await f.call(request as Record<string, unknown>, contextFor(session, fn, call.signal, (t) => (target = t)));
+      response = await f.call(
+        request as Record<string, unknown>,
+        contextFor(session, fn, call.signal, (t) => (target = t)),
+      );
     } catch (err) {
       if (pastDeadline) return refuse('timeout', `${fn} did not finish before the step's deadline`);
       if (runSignal.aborted) return refuse('cancelled', `${fn} was stopped: the run was cancelled or timed out`);
@@ -104,7 +107,10 @@ export function createDispatch(session: HostSession, functions: ReadonlyMap<stri
     }
     const size = byteLength(json);
     if (size > session.limits.maxResponseBytes) {
-      return refuse('too_large', `the ${fn} answer is ${size} bytes of JSON; the limit is ${session.limits.maxResponseBytes} (VECRON_WASM_HOST_MAX_RESPONSE_BYTES)`);
+      return refuse(
+        'too_large',
+        `the ${fn} answer is ${size} bytes of JSON; the limit is ${session.limits.maxResponseBytes} (VECRON_WASM_HOST_MAX_RESPONSE_BYTES)`,
+      );
     }
     return answer(response, 'ok');
   };

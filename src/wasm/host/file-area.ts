@@ -25,7 +25,6 @@ function problem(value: string): string | null {
   if (value.length > MAX_PATH) return `must be at most ${MAX_PATH} characters`;
   if (value.startsWith('/')) return 'must be relative to the job\'s file area (no leading "/")';
   if (value.includes('\\')) return 'must use "/" as separator (no backslashes)';
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
   if (/[\u0000-\u001f\u007f]/.test(value)) return 'must not contain NUL or other control characters';
   const segments = value.split('/');
   if (segments.some((s) => s === '.' || s === '..')) return 'must not contain "." or ".." segments';
@@ -38,7 +37,8 @@ export function checkGuestPath(value: unknown, field = 'path'): string {
   if (typeof value !== 'string' || value === '') throw new HostCallError('bad_request', `${field} must be a non-empty string such as "reports/out.csv"`);
   const p = problem(value);
   if (p) throw new HostCallError('bad_request', `${field} ${p}; got ${JSON.stringify(value.slice(0, 100))}`);
-  if (value.split('/').some((s) => s === '')) throw new HostCallError('bad_request', `${field} must not contain empty segments ("//" or a trailing "/"); got ${JSON.stringify(value)}`);
+  if (value.split('/').some((s) => s === ''))
+    throw new HostCallError('bad_request', `${field} must not contain empty segments ("//" or a trailing "/"); got ${JSON.stringify(value)}`);
   if (value.endsWith('.tmp')) throw new HostCallError('bad_request', `${field} must not end in ".tmp" (reserved for writes in progress)`);
   if (value === 'shared') throw new HostCallError('bad_request', `${field} "shared" is the shared area, not a file`);
   return value;
@@ -50,7 +50,13 @@ export function checkGuestPrefix(value: unknown, field = 'prefix'): string {
   if (typeof value !== 'string') throw new HostCallError('bad_request', `${field} must be a string such as "reports/" (or "" for every file)`);
   const p = problem(value);
   if (p) throw new HostCallError('bad_request', `${field} ${p}; got ${JSON.stringify(value.slice(0, 100))}`);
-  if (value.slice(0, -1).split('/').some((s) => s === '')) throw new HostCallError('bad_request', `${field} must not contain empty segments; got ${JSON.stringify(value)}`);
+  if (
+    value
+      .slice(0, -1)
+      .split('/')
+      .some((s) => s === '')
+  )
+    throw new HostCallError('bad_request', `${field} must not contain empty segments; got ${JSON.stringify(value)}`);
   return value;
 }
 
@@ -68,5 +74,5 @@ export const guestPathOf = (jobId: string, key: string): string => (key.startsWi
  */
 export function applicableGrants(granted: readonly Permission[], permission: PermissionType, resource: string): readonly Permission[] {
   if ((permission !== 'file:read' && permission !== 'file:write') || !isShared(resource)) return granted;
-  return granted.filter((p) => p.type !== permission || (p.resource_pattern !== null && p.resource_pattern.startsWith(SHARED_AREA)));
+  return granted.filter((p) => p.type !== permission || p.resource_pattern?.startsWith(SHARED_AREA) === true);
 }

@@ -87,7 +87,8 @@ export function serveTime(request: Record<string, unknown>): HostResponse {
       const text = textField(request, 'text', true)!;
       const format = textField(request, 'format', false);
       const dt = format === undefined ? DateTime.fromISO(text, { zone: tz }) : DateTime.fromFormat(text, format, { zone: tz, locale: localeOf(request) });
-      if (!dt.isValid) throw bad(`text does not match ${format === undefined ? 'ISO 8601' : `the format "${format}"`}: ${dt.invalidExplanation ?? dt.invalidReason}`);
+      if (!dt.isValid)
+        throw bad(`text does not match ${format === undefined ? 'ISO 8601' : `the format "${format}"`}: ${dt.invalidExplanation ?? dt.invalidReason}`);
       return shape(dt, tz);
     }
     case 'add': {
@@ -96,7 +97,8 @@ export function serveTime(request: Record<string, unknown>): HostResponse {
       for (const unit of ADD_UNITS) {
         const n = request[unit];
         if (n === undefined) continue;
-        if (typeof n !== 'number' || !Number.isInteger(n) || Math.abs(n) > MAX_AMOUNT) throw bad(`${unit} must be an integer from -${MAX_AMOUNT} to ${MAX_AMOUNT}`);
+        if (typeof n !== 'number' || !Number.isInteger(n) || Math.abs(n) > MAX_AMOUNT)
+          throw bad(`${unit} must be an integer from -${MAX_AMOUNT} to ${MAX_AMOUNT}`);
         amounts[unit] = n;
       }
       return shape(dt.plus(amounts), tz);

@@ -78,9 +78,9 @@ forEachBlobStore('file host functions', (kind) => {
     const r = await caller(b)('file_read', { path: 'state.json' });
     assert.equal(r.outcome, 'not_found');
     assert.deepEqual(r.response, { error: { code: 'not_found', message: "no file 'state.json'" } });
-    const escape = await caller(b)('file_read', { path: `jobs/${a.jobId}/state.json` });
-    assert.equal(escape.outcome, 'bad_request');
-    assert.match((escape.response.error as any).message, /other jobs' areas are not reachable/);
+    const outside = await caller(b)('file_read', { path: `jobs/${a.jobId}/state.json` });
+    assert.equal(outside.outcome, 'bad_request');
+    assert.match((outside.response.error as any).message, /other jobs' areas are not reachable/);
   });
 
   it('refuses malformed paths with bad_request before any permission check', async () => {
