@@ -80,7 +80,8 @@ export function serveTime(request: Record<string, unknown>): HostResponse {
     case 'format': {
       const dt = instantOf(request, tz);
       const format = textField(request, 'format', false);
-      const text = format === undefined ? dt.toISO() : dt.toFormat(format, { locale: localeOf(request) });
+      const locale = localeOf(request);
+      const text = format === undefined ? dt.toISO() : dt.toFormat(format, { locale });
       return { ...shape(dt, tz), text };
     }
     case 'parse': {
