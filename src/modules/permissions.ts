@@ -6,7 +6,16 @@
 import picomatch from 'picomatch';
 import { VecronError, validationFailed, type Problem } from '../errors.ts';
 
-export const PERMISSION_TYPES = ['http:read', 'http:write', 'database:read', 'database:write', 'file:read', 'file:write', 'network:external', 'secret:use'] as const;
+export const PERMISSION_TYPES = [
+  'http:read',
+  'http:write',
+  'database:read',
+  'database:write',
+  'file:read',
+  'file:write',
+  'network:external',
+  'secret:use',
+] as const;
 
 export type PermissionType = (typeof PERMISSION_TYPES)[number];
 
