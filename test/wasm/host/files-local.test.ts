@@ -61,7 +61,11 @@ describe('local host session', () => {
   });
 
   it('secrets and datasources resolve by name; a secret key works under secret:use', async () => {
-    const s = createLocalSession({ grants: [perm('secret:use', 'SIGNING_KEY')], secrets: { SIGNING_KEY: 'k' }, datasources: { crm: 'postgres://localhost/crm' } });
+    const s = createLocalSession({
+      grants: [perm('secret:use', 'SIGNING_KEY')],
+      secrets: { SIGNING_KEY: 'k' },
+      datasources: { crm: 'postgres://localhost/crm' },
+    });
     assert.equal(s.variable('crm'), 'postgres://localhost/crm');
     assert.equal(s.variable('toString'), undefined);
     const a = await createHostDispatch(s)('crypto', { op: 'hmac_sha256', key_secret: 'SIGNING_KEY', data: 'x' }, never);
