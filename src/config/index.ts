@@ -269,7 +269,7 @@ export const settings = {
     env: 'VECRON_WASM_HOST_MAX_RESPONSE_BYTES',
     description:
       "Largest answer JSON of a privileged host function (an HTTP body, query rows, a file's content), in bytes; larger is answered `too_large` (a file is refused from its size, before it is read).",
-    default: '4194304',
+    default: '16777216',
     parse: int(1024, 256 * 1024 * 1024),
   },
   wasmHostMaxRows: {

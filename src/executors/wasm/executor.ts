@@ -8,9 +8,8 @@ import type { WasmStepConfig } from './definition.ts';
 import { StepError } from '../../engine/step-error.ts';
 import { isVecronError } from '../../errors.ts';
 import type { LoadedModule } from '../../modules/registry.ts';
-import type { WasmRunRequest, WasmRunResult } from '../../wasm/runtime/index.ts';
+import type { WasmRunResult } from '../../wasm/runtime/index.ts';
 import { createHostDispatch } from '../../wasm/host/index.ts';
-import type { HostDispatch } from '../../wasm/host/types.ts';
 import { hostSessionFor, settleDenials } from './host-session.ts';
 import { insertWasmLog } from '../../modules/execution-logs.ts';
 import { verdictOf } from './verdict.ts';
@@ -38,7 +37,7 @@ export const execute: StepExecute<WasmStepConfig> = async (config, ctx) => {
   const host = await hostSessionFor(ctx, module, Date.now() + timeoutMs);
   let result: WasmRunResult;
   try {
-    const request: WasmRunRequest & { host?: HostDispatch } = {
+    result = await runtime.run({
       bytes,
       hash: module.hash, // loadForRun has just hashed these bytes
       functionName: config.function_name,
@@ -49,8 +48,8 @@ export const execute: StepExecute<WasmStepConfig> = async (config, ctx) => {
       // A cancelled execution, a lost lease or a shutdown stops the module, not just the wait for it.
       signal: ctx.signal,
       host: createHostDispatch(host.session),
-    };
-    result = await runtime.run(request);
+      hostLimits: { maxRequestBytes: host.session.limits.maxRequestBytes, maxResponseBytes: host.session.limits.maxResponseBytes },
+    });
   } catch (err) {
     // Refused before it ran (e.g. the entry function's form): a problem of the module, not of the moment.
     const e = err as { code?: string; message: string };
@@ -66,6 +65,8 @@ export const execute: StepExecute<WasmStepConfig> = async (config, ctx) => {
       stdout: '',
       stderr: '',
       exitCode: null,
+      hostCalls: [],
+      hostCallsDropped: 0,
     };
   }
   await settleDenials(host.denials);
@@ -83,6 +84,8 @@ export const execute: StepExecute<WasmStepConfig> = async (config, ctx) => {
     functionName: config.function_name,
     result,
     error: verdict.error,
+    logs: mask(result.logs),
+    hostCalls: mask(result.hostCalls),
   });
   if (verdict.error) {
     throw new StepError(verdict.error.code, verdict.error.message, {

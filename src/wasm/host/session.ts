@@ -16,7 +16,7 @@ import { jobArea } from './file-area.ts';
 import { HostCallError, type HostLimits, type HostSession } from './types.ts';
 
 /** The defaults of VECRON_WASM_HOST_* (src/config/index.ts). */
-export const DEFAULT_HOST_LIMITS: HostLimits = { maxRequestBytes: 1_048_576, maxResponseBytes: 4_194_304, maxRows: 10_000, maxCallMs: 30_000 };
+export const DEFAULT_HOST_LIMITS: HostLimits = { maxRequestBytes: 1_048_576, maxResponseBytes: 16_777_216, maxRows: 10_000, maxCallMs: 30_000 };
 
 export interface LocalSessionOptions {
   /** What the module may do (`--allow type=pattern`). */
