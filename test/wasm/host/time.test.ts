@@ -6,7 +6,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { FsBlobStore } from '../../../src/storage/fs-store.ts';
 import { HostCallError } from '../../../src/wasm/host/types.ts';
-import { serveTime, timeWorker } from '../../../src/wasm/host/time.ts';
+import { IANAZone } from 'luxon';
+import { offsetAt, serveTime, timeWorker } from '../../../src/wasm/host/time.ts';
 import { caller, testSession } from '../../helpers/host-session.ts';
 
 describe('time', () => {
@@ -23,6 +24,38 @@ describe('time', () => {
     assert.equal(timeWorker.target({ op: 'now' }), 'now Asia/Ho_Chi_Minh');
     const ny = serveTime({ op: 'now', tz: 'America/New_York' }) as any;
     assert.ok([-240, -300].includes(ny.offset_minutes));
+  });
+
+  it("now's cached offsets are the zone's own, across transitions and odd historic offsets", () => {
+    const zones = ['Asia/Ho_Chi_Minh', 'America/New_York', 'Australia/Lord_Howe', 'Asia/Kathmandu', 'Africa/Monrovia', 'Europe/London', 'Pacific/Apia'];
+    const edges = [
+      Date.UTC(2026, 2, 8, 7) - 1,
+      Date.UTC(2026, 2, 8, 7),
+      Date.UTC(1972, 0, 7, 0, 44, 30) - 1,
+      Date.UTC(1972, 0, 7, 0, 44, 30),
+      Date.UTC(1975, 5, 13, 16),
+    ];
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    for (const tz of zones) {
+      const zone = IANAZone.create(tz);
+      const instants = [...edges, ...Array.from({ length: 500 }, () => Date.UTC(1900, 0, 1) + random() * 200 * 365.25 * 86400_000)];
+      for (const ms of instants) {
+        // Twice: once computed, once from the cache.
+        assert.equal(offsetAt(tz, ms), zone.offset(ms), `${tz} at ${new Date(ms).toISOString()}`);
+        assert.equal(offsetAt(tz, ms), zone.offset(ms), `${tz} at ${new Date(ms).toISOString()} (cached)`);
+      }
+    }
+    for (const tz of [...zones, 'UTC', 'Etc/GMT+5']) {
+      const a = serveTime({ op: 'now', tz }) as any;
+      const local = new Date(a.epoch_ms + a.offset_minutes * 60_000).toISOString().slice(0, 23);
+      assert.equal(a.local.slice(0, 23), local, tz);
+      assert.equal(a.offset_minutes, IANAZone.create(tz).offset(a.epoch_ms), tz);
+    }
+    assert.match((serveTime({ op: 'now', tz: 'Europe/London' }) as any).local, /[+-]\d\d:\d\d$/, 'a zone at offset 0 is written +00:00, not Z');
   });
 
   it('format: an instant as text in a zone, with luxon tokens and a locale', () => {
