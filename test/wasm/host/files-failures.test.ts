@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { FsBlobStore } from '../../../src/storage/fs-store.ts';
 import { S3BlobStore } from '../../../src/storage/s3-store.ts';
@@ -91,6 +92,44 @@ describe('file host functions on an S3 bucket that does not exist', { skip: s3Sk
       assert.doesNotMatch((a.response.error as any).message, /vecron-missing-bucket|127\.0\.0\.1/);
     }
     assert.equal(s.errors.length, 3);
+    store.destroy();
+  });
+});
+
+describe('file host functions on a store that never answers (a loopback server that accepts and stays silent)', () => {
+  let server: Server;
+  const sockets = new Set<Socket>();
+  let endpoint = '';
+  before(async () => {
+    server = createServer((sock) => {
+      sockets.add(sock);
+      sock.on('close', () => sockets.delete(sock));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    endpoint = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  });
+  after(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => server.close(r));
+  });
+
+  it('the step deadline ends a hanging write and a hanging read with timeout; a cancel ends one with cancelled', async () => {
+    const store = new S3BlobStore({ endpoint, bucket: 'silent', region: 'us-east-1', accessKeyId: 'a', secretAccessKey: 'b', forcePathStyle: true });
+    const s = testSession({ blobs: store, permissions: all, deadline: Date.now() + 300 });
+    const call = caller(s);
+    const t0 = Date.now();
+    const [w, r] = await Promise.all([call('file_write', { path: 'x.txt', content: 'x' }), call('file_read', { path: 'x.txt' })]);
+    assert.equal(w.outcome, 'timeout');
+    assert.equal(r.outcome, 'timeout');
+    assert.ok(Date.now() - t0 < 3000, `answered after ${Date.now() - t0} ms`);
+
+    const run = new AbortController();
+    const later = caller(testSession({ blobs: store, permissions: all }));
+    const pending = later('file_list', { prefix: '' }, run.signal);
+    setTimeout(() => run.abort(new Error('cancelled')), 100);
+    const t1 = Date.now();
+    assert.equal((await pending).outcome, 'cancelled');
+    assert.ok(Date.now() - t1 < 3000);
     store.destroy();
   });
 });
