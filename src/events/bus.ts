@@ -1,17 +1,29 @@
 import { EventEmitter } from 'node:events';
 import type { Database } from '../db/database.ts';
 import { EVENTS_CHANNEL } from '../db/channels.ts';
-import { eventsAfter, eventsBySeq, oldestEventSeq, latestEventSeq, pruneEvents, type EventFilter, type StatusEvent } from '../state/events.ts';
+import {
+  EVENTS_PER_ROW,
+  eventsFrom,
+  loggedEventsAfter,
+  oldestEventSeq,
+  latestEventSeq,
+  pruneEvents,
+  rowEvents,
+  type EventFilter,
+  type LoggedEvent,
+  type StatusEvent,
+} from '../state/events.ts';
 
-export type { StatusEvent, EventFilter };
+export type { StatusEvent, EventFilter, LoggedEvent };
 
 /**
  * Delivers execution and step status events to this process's subscribers (the live stream).
- * Events are written by the transitions in src/state, into `status_events`, by the same statement
- * that sends each on NOTIFY (delivered at commit): so an API process sees the changes made by workers in other processes,
- * in commit order. Nothing is published from here. A process listens only once someone subscribes.
+ * Events are written by the transitions in src/state, into `status_events`, one row per statement,
+ * by the same statement that sends the row on NOTIFY (delivered at commit): so an API process sees
+ * the changes made by workers in other processes, in commit order. Nothing is published from here.
+ * A process listens only once someone subscribes.
  */
-/** How long a skipped-over seq counts as pending (a transaction still running), and how many at most. */
+/** How long a skipped-over row counts as pending (a transaction still running), and how many rows at most. */
 const PENDING_MS = 30_000;
 const MAX_PENDING = 1000;
 
@@ -21,8 +33,9 @@ export class EventBus {
   private listening: Promise<void> | null = null;
   /** Delivery stays in NOTIFY order even when an event has to be read from the table first. */
   private delivering: Promise<void> = Promise.resolve();
-  /** The highest seq received, and the lower ones not received yet (with when they were noticed). */
+  /** The highest event id delivered, the seq of the highest row received, and the rows below it not received yet (with when they were noticed). */
   private highest = 0;
+  private highestRow = 0;
   private readonly pending = new Map<number, number>();
 
   constructor(private readonly db: Database) {
@@ -49,52 +62,60 @@ export class EventBus {
   }
 
   private receive(payload: string): void {
-    let e: Partial<StatusEvent>;
+    let r: { seq?: unknown; events?: Omit<StatusEvent, 'seq'>[] };
     try {
-      e = JSON.parse(payload);
+      r = JSON.parse(payload);
     } catch {
       return; // not ours
     }
-    if (typeof e.seq !== 'number') return;
-    const complete = e.kind !== undefined;
+    if (typeof r.seq !== 'number') return;
+    const row = r.seq;
+    const inline = Array.isArray(r.events) ? r.events : null;
     this.delivering = this.delivering.then(async () => {
-      // An event too large for a NOTIFY payload arrives as its seq alone.
-      const events = complete ? [e as StatusEvent] : await eventsBySeq(this.db, [e.seq!]).catch(() => []);
-      for (const ev of events) {
-        this.track(ev.seq);
-        this.emitter.emit('event', ev);
+      // A row too large for a NOTIFY payload arrives as its seq alone.
+      const events = inline ? rowEvents(row, inline) : await eventsFrom(this.db, [row]).catch(() => []);
+      this.track(row);
+      for (const l of events) {
+        // While a row's events go out one by one, the highest id delivered is the one going out.
+        if (row === this.highestRow) this.highest = Math.max(this.highest, l.event.seq);
+        this.emitter.emit('event', l.event, l);
       }
     });
   }
 
   /**
-   * Seqs are taken when a transition's statement runs and delivered when its transaction commits,
-   * so a lower seq may arrive after a higher one (two transactions committing at once, or the
-   * scheduler's round, which commits all its fire times together). The seqs skipped over are
-   * pending until they arrive, or for PENDING_MS (then they are taken as rolled back).
+   * A row's seq is taken when a transition's statement runs and the row is delivered when its
+   * transaction commits, so a lower row may arrive after a higher one (two transactions committing
+   * at once, or the scheduler's round, which commits all its fire times together). Rows start at
+   * multiples of EVENTS_PER_ROW: those skipped over are pending until they arrive, or for PENDING_MS
+   * (then they are taken as rolled back).
    */
-  private track(seq: number): void {
+  private track(row: number): void {
     const now = Date.now();
-    if (this.highest === 0) this.highest = seq;
-    else if (seq > this.highest) {
-      for (let s = Math.max(this.highest + 1, seq - MAX_PENDING); s < seq; s++) this.pending.set(s, now);
-      this.highest = seq;
-    } else this.pending.delete(seq);
-    for (const [s, at] of this.pending) if (now - at > PENDING_MS || s < this.highest - MAX_PENDING) this.pending.delete(s);
+    if (this.highestRow === 0) this.highestRow = row;
+    else if (row > this.highestRow) {
+      const first = Math.max(Math.floor(this.highestRow / EVENTS_PER_ROW) + 1, Math.ceil(row / EVENTS_PER_ROW) - MAX_PENDING) * EVENTS_PER_ROW;
+      for (let s = first; s < row; s += EVENTS_PER_ROW) this.pending.set(s, now);
+      this.highestRow = row;
+    } else this.pending.delete(row);
+    for (const [s, at] of this.pending) if (now - at > PENDING_MS || s < this.highestRow - MAX_PENDING * EVENTS_PER_ROW) this.pending.delete(s);
   }
 
-  /** The highest seq this process has received (0 before the first). */
+  /** The highest event id this process has delivered (0 before the first). */
   get highestSeq(): number {
     return this.highest;
   }
 
-  /** The seqs below `high` not received yet (transactions that have not committed), oldest first. */
+  /** The first ids of the rows below `high` not received yet (transactions that have not committed), oldest first. */
   pendingBelow(high: number): number[] {
     return [...this.pending.keys()].filter((s) => s < high).sort((a, b) => a - b);
   }
 
-  /** Delivers every event from now on (after `ready()` resolves, also those of other processes). */
-  subscribe(fn: (e: StatusEvent) => void): () => void {
+  /**
+   * Delivers every event from now on (after `ready()` resolves, also those of other processes), in
+   * order, with its place in the log: the events of one row come one after the other.
+   */
+  subscribe(fn: (e: StatusEvent, logged: LoggedEvent) => void): () => void {
     this.emitter.on('event', fn);
     void this.ensureListening().catch(() => {
       this.listening = null;
@@ -113,13 +134,13 @@ export class EventBus {
   }
 
   /** The stored events after `afterSeq` matching `filter`, oldest first, one page (for a replay). */
-  after(afterSeq: number, filter: EventFilter, limit?: number): Promise<StatusEvent[]> {
-    return eventsAfter(this.db, afterSeq, filter, limit);
+  after(afterSeq: number, filter: EventFilter, limit?: number): Promise<LoggedEvent[]> {
+    return loggedEventsAfter(this.db, afterSeq, filter, limit);
   }
 
-  /** The stored events among `seqs` matching `filter`, oldest first. */
-  bySeq(seqs: number[], filter: EventFilter): Promise<StatusEvent[]> {
-    return eventsBySeq(this.db, seqs, filter);
+  /** The stored events matching `filter` from each of `seqs` to the end of its row, oldest first. */
+  from(seqs: number[], filter: EventFilter): Promise<LoggedEvent[]> {
+    return eventsFrom(this.db, seqs, filter);
   }
 
   /** The newest stored event's seq (0 when none is stored): where a new stream stands. */

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import type { ApiContext } from '../context.ts';
-import type { StatusEvent } from '../../state/events.ts';
+import type { LoggedEvent, StatusEvent } from '../../state/events.ts';
 
 /** Interval of the `: keep-alive` comment that keeps proxies and load balancers from closing an idle stream. */
 export const KEEP_ALIVE_MS = 15_000;
@@ -9,17 +9,19 @@ export const KEEP_ALIVE_MS = 15_000;
 export const RETRY_MS = 3000;
 /** Events read per query of a replay. */
 const REPLAY_PAGE = 1000;
-/** How long the seqs a reconnecting client had not received yet are carried in its ids. */
+/** How long the events a reconnecting client had not received yet are carried in its ids. */
 const CARRY_MS = 30_000;
 /** `high[,pending...]`: see parseCursor. */
-const CURSOR = '^[0-9]{1,15}(,[0-9]{1,15}){0,1000}$';
+const CURSOR = '^[0-9]{1,16}(,[0-9]{1,16}){0,1000}$';
 
 /**
- * An event id is a cursor: `high` and the seqs below it still `pending` when the event was sent
- * (taken by transactions that had not committed yet). Every event up to `high` but those was
- * delivered (or did not match the stream's filters), so a replay sends the stored events above
- * `high` and the pending ones: nothing twice, nothing missed. Usually there is nothing pending and
- * the id is the event's seq.
+ * An event id is a cursor: `high` and the ids below it still `pending` when the event was sent.
+ * Events are stored one row per statement (src/state/events.ts: a row owns a range of ids), and a
+ * pending id `p` stands for the events of p's row from p on: a whole row taken by a transaction
+ * that had not committed yet, or the rest of a row whose first events were just sent. Every event
+ * up to `high` but those was delivered (or did not match the stream's filters), so a replay sends
+ * the stored events above `high` and the pending ones: nothing twice, nothing missed. Usually
+ * there is nothing pending and the id is the event's seq.
  */
 function parseCursor(id: string): { high: number; pending: number[] } {
   const [high, ...pending] = id.split(',').map(Number);
@@ -63,7 +65,7 @@ export async function eventsRoutes(app: FastifyInstance, ctx: ApiContext): Promi
         tags: ['events'],
         summary: 'Live status events (server-sent events)',
         description:
-          'A `text/event-stream` of execution and step status changes: `event: execution|step`, `id: <seq>[,<pending seq>...]`, ' +
+          'A `text/event-stream` of execution and step status changes: `event: execution|step`, `id: <seq>[,<pending id>...]`, ' +
           '`data: {"seq","kind","execution_id","job_id","step_id?","status","at","reason?","error?"}`. `seq` orders all ' +
           'events of the cluster. Optional filters `job_id` and `execution_id`. On reconnection, the `Last-Event-ID` ' +
           'header (or `last_event_id`) replays the stored events after it first; `event: resync` means some were ' +
@@ -101,12 +103,12 @@ export async function eventsRoutes(app: FastifyInstance, ctx: ApiContext): Promi
       const startSeq = from === null ? await ctx.events.latestSeq() : 0;
       // Subscribe before reading the replay, so nothing committed in between is lost; live events
       // wait in `held` until the replay is written (and are dropped if the replay already had them).
-      let held: StatusEvent[] | null = from === null ? null : [];
-      let live: ((e: StatusEvent) => void) | null = null;
-      const unsubscribe = ctx.events.subscribe((e) => {
+      let held: LoggedEvent[] | null = from === null ? null : [];
+      let live: ((l: LoggedEvent) => void) | null = null;
+      const unsubscribe = ctx.events.subscribe((e, l) => {
         if (!matches(e)) return;
-        if (held) held.push(e);
-        else live?.(e);
+        if (held) held.push(l);
+        else live?.(l);
       });
       let closed = false;
       let keepAlive: NodeJS.Timeout | undefined;
@@ -140,10 +142,11 @@ export async function eventsRoutes(app: FastifyInstance, ctx: ApiContext): Promi
       const write = (chunk: string) => {
         if (!res.writableEnded && !res.destroyed) res.write(chunk);
       };
-      // What this client may not have yet, from its Last-Event-ID: carried in the ids until sent.
+      // What this client may not have yet, from its Last-Event-ID (id -> carried until): each entry
+      // stands for the rest of its row, and is carried in the ids until sent.
       const carried = new Map<number, number>();
       let sentHigh = 0;
-      const cursor = (high: number): string => {
+      const cursor = (high: number, rest: number | null): string => {
         sentHigh = Math.max(sentHigh, high);
         const now = Date.now();
         const pending = new Set(ctx.events.pendingBelow(sentHigh));
@@ -151,11 +154,19 @@ export async function eventsRoutes(app: FastifyInstance, ctx: ApiContext): Promi
           if (until < now) carried.delete(seq);
           else if (seq < sentHigh) pending.add(seq);
         }
+        // The rest of this event's row, when the stream stands above it (a row that committed late)
+        if (rest !== null && rest <= sentHigh) pending.add(rest);
         return [sentHigh, ...[...pending].sort((x, y) => x - y)].join(',');
       };
-      const send = (e: StatusEvent, high: number) => {
-        carried.delete(e.seq);
-        write(`id: ${cursor(high)}\nevent: ${e.kind}\ndata: ${JSON.stringify(e)}\n\n`);
+      const send = ({ event: e, row, end }: LoggedEvent, high: number) => {
+        const rest = e.seq + 1 < end ? e.seq + 1 : null;
+        // What was carried for this row is delivered up to this event: the rest of the row stays owed.
+        for (const [seq, until] of [...carried]) {
+          if (seq < row || seq >= end || seq > e.seq) continue;
+          carried.delete(seq);
+          if (rest !== null) carried.set(rest, Math.max(until, carried.get(rest) ?? 0));
+        }
+        write(`id: ${cursor(high, rest)}\nevent: ${e.kind}\ndata: ${JSON.stringify(e)}\n\n`);
       };
 
       /** Sends the stored events after `c` (the client's Last-Event-ID, or where this stream stands). */
@@ -169,32 +180,32 @@ export async function eventsRoutes(app: FastifyInstance, ctx: ApiContext): Promi
               `event: resync\ndata: ${JSON.stringify({ reason: `events after ${c.high} up to ${oldest - 1} are no longer stored; reload the current state`, oldest_seq: oldest })}\n\n`,
             );
           }
-          // first those that were pending when the client left, then everything after its high mark
-          for (const e of await ctx.events.bySeq(c.pending, filter)) {
-            send(e, c.high);
-            sent.add(e.seq);
+          // first the rest of the rows pending when the client left, then everything after its high mark
+          for (const l of await ctx.events.from(c.pending, filter)) {
+            send(l, c.high);
+            sent.add(l.event.seq);
           }
           for (let after = c.high; !closed; ) {
             const page = await ctx.events.after(after, filter, REPLAY_PAGE);
-            for (const e of page) {
-              send(e, e.seq);
-              sent.add(e.seq);
+            for (const l of page) {
+              send(l, l.event.seq);
+              sent.add(l.event.seq);
             }
             if (page.length < REPLAY_PAGE) break;
-            after = page[page.length - 1].seq;
+            after = page[page.length - 1].event.seq;
           }
-          for (const e of held ?? []) if (!sent.has(e.seq)) send(e, ctx.events.highestSeq);
+          for (const l of held ?? []) if (!sent.has(l.event.seq)) send(l, ctx.events.highestSeq);
         } catch (err) {
           req.log.warn({ err }, 'event replay failed; the stream continues with live events');
           write(`event: resync\ndata: ${JSON.stringify({ reason: 'the stored events could not be read; reload the current state' })}\n\n`);
-          for (const e of held ?? []) send(e, ctx.events.highestSeq);
+          for (const l of held ?? []) send(l, ctx.events.highestSeq);
         }
         held = null;
       };
 
       if (from !== null) await replay(from);
       else sentHigh = Math.max(sentHigh, startSeq);
-      live = (e) => send(e, ctx.events.highestSeq);
+      live = (l) => send(l, ctx.events.highestSeq);
       if (closed) return;
       // The LISTEN connection was lost and is back (src/db): what was NOTIFYed meanwhile never
       // arrived, so replay from the stored log where this stream stands, holding live events meanwhile.
@@ -203,7 +214,8 @@ export async function eventsRoutes(app: FastifyInstance, ctx: ApiContext): Promi
         resyncing = resyncing.then(async () => {
           if (closed) return;
           held ??= [];
-          await replay({ high: sentHigh, pending: ctx.events.pendingBelow(sentHigh) });
+          // (what was pending then, or still carried for the client, may have committed meanwhile)
+          await replay({ high: sentHigh, pending: [...new Set([...ctx.events.pendingBelow(sentHigh), ...carried.keys()])] });
         });
       });
       res.on('close', offResync);
