@@ -1,10 +1,9 @@
 import type { Queryable } from '../db/database.ts';
-import { EVENTS_CHANNEL } from '../db/channels.ts';
 import type { ExecutionStatus, StepStatus } from './statuses.ts';
 
 /**
  * An execution or step status change, as stored in `status_events` (migrations 008, 013) and sent
- * on NOTIFY vecron_events and the live stream. `seq` orders all events of the cluster.
+ * on the live stream. `seq` orders all events of the cluster.
  */
 export interface StatusEvent {
   seq: number;
@@ -35,8 +34,8 @@ export function eventError(error: unknown): string | null {
  * array of the events that statement produced, in order. An event's id (`seq`) is its row's `seq`
  * plus its index in the array; the row sequence steps by EVENTS_PER_ROW, so a row owns the ids
  * seq .. seq + EVENTS_PER_ROW - 1, and a statement with more events writes several rows. One row
- * and one NOTIFY per statement instead of one per event: a claim of eight executions writes one
- * row, not sixteen (the queue benchmark, issue 13).
+ * per statement instead of one per event: a claim of eight executions writes one row, not sixteen
+ * (the queue benchmark, issue 13).
  */
 export const EVENTS_PER_ROW = 1000;
 
@@ -45,6 +44,8 @@ export interface LoggedEvent {
   event: StatusEvent;
   row: number;
   end: number;
+  /** Its row was read after a higher one (its transaction committed late). */
+  late?: boolean;
 }
 
 /** The JSON of one event inside a row (its seq is implied by its place), over the columns of `row`. */
@@ -75,14 +76,10 @@ export interface EventSource {
 /**
  * A CTE `ev` that appends the events of one transition, in order, as one row of `status_events`
  * (several when there are more than EVENTS_PER_ROW), in the same statement as the change itself (so
- * an event exists exactly when its change committed), and sends the row on NOTIFY vecron_events
- * from its RETURNING (delivered at commit). A statement that changed nothing writes no row. A
- * data-modifying CTE always runs to completion, so the statement need not read it. A row larger
- * than a NOTIFY payload allows (8000 bytes) is announced by its seq alone; listeners read it from
- * the table.
- *
- * (A statement-level trigger on status_events could send the NOTIFYs too, but it cost 0.1-0.2 ms
- * per statement on PostgreSQL 15 here, 2026-12-01, and every claim and success pays it.)
+ * an event exists exactly when its change committed). A statement that changed nothing writes no
+ * row. A data-modifying CTE always runs to completion, so the statement need not read it. Readers
+ * (src/events/bus.ts) poll the table; no NOTIFY is sent (it cost every claim and success a
+ * notifying commit, issue 13).
  */
 export function eventsCte(sources: EventSource[]): string {
   const selects = sources.map(
@@ -100,9 +97,7 @@ export function eventsCte(sources: EventSource[]): string {
       FROM (${selects.join('\n UNION ALL ')}) evs
     ) x
     GROUP BY (x.i - 1) / ${EVENTS_PER_ROW} ORDER BY (x.i - 1) / ${EVENTS_PER_ROW}
-    RETURNING seq, pg_notify('${EVENTS_CHANNEL}', CASE WHEN octet_length(events::text) < 7900
-                                                  THEN '{"seq":' || seq || ',"events":' || events::text || '}'
-                                                  ELSE '{"seq":' || seq || '}' END) AS notified
+    RETURNING seq
   )`;
 }
 
@@ -167,21 +162,43 @@ type UnnestedRow = { seq: string | number; j: Omit<StatusEvent, 'seq'>; row: str
 const logged = (rows: UnnestedRow[]): LoggedEvent[] =>
   rows.map((r) => ({ event: { seq: Number(r.seq), ...r.j } as StatusEvent, row: Number(r.row), end: Number(r.end) }));
 
-async function eventsAfterInternal(db: Queryable, afterSeq: number, filter: EventFilter, limit: number): Promise<LoggedEvent[]> {
+async function eventsAfterInternal(db: Queryable, afterSeq: number, filter: EventFilter, limit: number, upTo?: number): Promise<LoggedEvent[]> {
   // A row holds fewer than EVENTS_PER_ROW events, so the first event after `afterSeq` is in a row
   // starting above afterSeq - EVENTS_PER_ROW (the primary key finds those).
   const { rows } = await db.query<UnnestedRow>(
     `${UNNEST}
      WHERE r.seq > $1::bigint - ${EVENTS_PER_ROW} AND r.seq + e.i - 1 > $1 AND ${FILTER}
+       AND ($5::bigint IS NULL OR (r.seq <= $5 AND r.seq + e.i - 1 <= $5))
      ORDER BY r.seq, e.i LIMIT $4`,
-    [afterSeq, filter.jobId ?? null, filter.executionId ?? null, limit],
+    [afterSeq, filter.jobId ?? null, filter.executionId ?? null, limit, upTo ?? null],
   );
   return logged(rows);
 }
 
-/** Events after `afterSeq`, oldest first, at most `limit` (a page of a replay), with their place in the log. */
-export function loggedEventsAfter(db: Queryable, afterSeq: number, filter: EventFilter, limit = 1000): Promise<LoggedEvent[]> {
-  return eventsAfterInternal(db, afterSeq, filter, limit);
+/** Events after `afterSeq` (and up to `upTo` when given), oldest first, at most `limit` (a page of a replay), with their place in the log. */
+export function loggedEventsAfter(db: Queryable, afterSeq: number, filter: EventFilter, limit = 1000, upTo?: number): Promise<LoggedEvent[]> {
+  return eventsAfterInternal(db, afterSeq, filter, limit, upTo);
+}
+
+/** The newest rows looked at for gaps (rows of transactions still running) by logPosition. */
+const POSITION_ROWS = 100;
+
+/**
+ * Where the log stands: the newest row, the id of its last event (`high`), and the rows missing
+ * among the newest ones (`pending`: their seqs were taken by transactions that may still commit).
+ */
+export async function logPosition(db: Queryable): Promise<{ row: number; high: number; pending: number[] }> {
+  const { rows } = await db.query<{ seq: string | number; n: number }>(
+    `SELECT seq, json_array_length(events) AS n FROM status_events ORDER BY seq DESC LIMIT ${POSITION_ROWS}`,
+  );
+  if (rows.length === 0) return { row: 0, high: 0, pending: [] };
+  const row = Number(rows[0].seq);
+  const seqs = new Set(rows.map((r) => Number(r.seq)));
+  const pending: number[] = [];
+  for (let s = (Math.floor(Number(rows[rows.length - 1].seq) / EVENTS_PER_ROW) + 1) * EVENTS_PER_ROW; s < row; s += EVENTS_PER_ROW) {
+    if (!seqs.has(s)) pending.push(s);
+  }
+  return { row, high: row + Number(rows[0].n) - 1, pending };
 }
 
 /** Events after `afterSeq`, oldest first, at most `limit`. */
@@ -191,8 +208,7 @@ export async function eventsAfter(db: Queryable, afterSeq: number, filter: Event
 
 /**
  * For each id in `fromSeqs`, the events from that id to the end of its row, oldest first (the rest
- * of a row a client had not received all of; a whole row too large for a NOTIFY payload; the rows
- * a reconnecting client was still owed). An id no stored row owns (not committed yet, rolled
+ * of a row a client had not received all of; the rows a reconnecting client was still owed). An id no stored row owns (not committed yet, rolled
  * back, pruned) gives nothing.
  */
 export async function eventsFrom(db: Queryable, fromSeqs: number[], filter: EventFilter = {}): Promise<LoggedEvent[]> {

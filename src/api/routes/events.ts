@@ -93,17 +93,18 @@ export async function eventsRoutes(app: FastifyInstance, ctx: ApiContext): Promi
       const q = req.query as { job_id?: string; execution_id?: string; last_event_id?: string };
       const header = req.headers['last-event-id'];
       const lastId = q.last_event_id ?? (typeof header === 'string' ? header : undefined);
-      const from = lastId === undefined ? null : parseCursor(lastId);
+      const fromClient = lastId === undefined ? null : parseCursor(lastId);
       const filter = { jobId: q.job_id, executionId: q.execution_id };
       const matches = (e: StatusEvent) => (!q.job_id || e.job_id === q.job_id) && (!q.execution_id || e.execution_id === q.execution_id);
       const res = reply.raw;
 
-      // A new stream stands at the newest stored event: a later resync replays only what comes after
-      // it (read before subscribing: the stream promises the events from its subscription on).
-      const startSeq = from === null ? await ctx.events.latestSeq() : 0;
+      // A new stream starts where the log stands (read before subscribing: the stream promises the
+      // events from its subscription on), rows still uncommitted then included; a reconnecting one
+      // from its Last-Event-ID. Both go through the same replay below.
+      const from = fromClient ?? (await ctx.events.position());
       // Subscribe before reading the replay, so nothing committed in between is lost; live events
       // wait in `held` until the replay is written (and are dropped if the replay already had them).
-      let held: LoggedEvent[] | null = from === null ? null : [];
+      let held: LoggedEvent[] | null = [];
       let live: ((l: LoggedEvent) => void) | null = null;
       const unsubscribe = ctx.events.subscribe((e, l) => {
         if (!matches(e)) return;
@@ -120,7 +121,8 @@ export async function eventsRoutes(app: FastifyInstance, ctx: ApiContext): Promi
         open.delete(res);
       };
       try {
-        // Listening starts with the first subscriber; be listening before the client sees the stream open.
+        // Reading the log starts with the first subscriber; be reading before the client sees the
+        // stream open, and have read what was committed before now (the replay stops there).
         await ctx.events.ready();
       } catch (err) {
         cleanup();
@@ -158,35 +160,59 @@ export async function eventsRoutes(app: FastifyInstance, ctx: ApiContext): Promi
         if (rest !== null && rest <= sentHigh) pending.add(rest);
         return [sentHigh, ...[...pending].sort((x, y) => x - y)].join(',');
       };
-      const send = ({ event: e, row, end }: LoggedEvent, high: number) => {
-        const rest = e.seq + 1 < end ? e.seq + 1 : null;
-        // What was carried for this row is delivered up to this event: the rest of the row stays owed.
+      /** What was carried for this row is delivered up to `e`: the rest of the row stays owed. Returns whether any was. */
+      const deliverCarried = (e: StatusEvent, row: number, end: number, rest: number | null): boolean => {
+        let owed = false;
         for (const [seq, until] of [...carried]) {
           if (seq < row || seq >= end || seq > e.seq) continue;
+          owed = true;
           carried.delete(seq);
           if (rest !== null) carried.set(rest, Math.max(until, carried.get(rest) ?? 0));
         }
+        return owed;
+      };
+      const send = ({ event: e, row, end }: LoggedEvent, high: number) => {
+        const rest = e.seq + 1 < end ? e.seq + 1 : null;
+        deliverCarried(e, row, end, rest);
         write(`id: ${cursor(high, rest)}\nevent: ${e.kind}\ndata: ${JSON.stringify(e)}\n\n`);
       };
+      /**
+       * Sends an event read by the bus unless this client has it: events up to the cursor's high mark
+       * were delivered, except rows that committed late (pending in the ids sent) and what is carried.
+       */
+      const sendLive = (l: LoggedEvent) => {
+        const { event: e, row, end } = l;
+        if (e.seq <= sentHigh && !l.late) {
+          const rest = e.seq + 1 < end ? e.seq + 1 : null;
+          if (!deliverCarried(e, row, end, rest)) return;
+          write(`id: ${cursor(ctx.events.highestSeq, rest)}\nevent: ${e.kind}\ndata: ${JSON.stringify(e)}\n\n`);
+          return;
+        }
+        send(l, ctx.events.highestSeq);
+      };
 
-      /** Sends the stored events after `c` (the client's Last-Event-ID, or where this stream stands). */
-      const replay = async (c: { high: number; pending: number[] }) => {
+      /**
+       * Sends the stored events after `c` up to where the bus has read (it delivers what comes
+       * after), first the rest of the rows pending in `c`, then the events above `c.high`.
+       */
+      const replay = async (c: { high: number; pending: number[] }, warnIfPruned: boolean) => {
+        sentHigh = Math.max(sentHigh, c.high);
+        const upTo = ctx.events.highestSeq;
         try {
           const sent = new Set<number>();
           for (const seq of c.pending) carried.set(seq, Date.now() + CARRY_MS);
-          const oldest = await ctx.events.oldestSeq();
+          const oldest = warnIfPruned ? await ctx.events.oldestSeq() : null;
           if (oldest !== null && oldest > c.high + 1) {
             write(
               `event: resync\ndata: ${JSON.stringify({ reason: `events after ${c.high} up to ${oldest - 1} are no longer stored; reload the current state`, oldest_seq: oldest })}\n\n`,
             );
           }
-          // first the rest of the rows pending when the client left, then everything after its high mark
           for (const l of await ctx.events.from(c.pending, filter)) {
             send(l, c.high);
             sent.add(l.event.seq);
           }
-          for (let after = c.high; !closed; ) {
-            const page = await ctx.events.after(after, filter, REPLAY_PAGE);
+          for (let after = c.high; !closed && after < upTo; ) {
+            const page = await ctx.events.after(after, filter, REPLAY_PAGE, upTo);
             for (const l of page) {
               send(l, l.event.seq);
               sent.add(l.event.seq);
@@ -194,7 +220,7 @@ export async function eventsRoutes(app: FastifyInstance, ctx: ApiContext): Promi
             if (page.length < REPLAY_PAGE) break;
             after = page[page.length - 1].event.seq;
           }
-          for (const l of held ?? []) if (!sent.has(l.event.seq)) send(l, ctx.events.highestSeq);
+          for (const l of held ?? []) if (!sent.has(l.event.seq)) sendLive(l);
         } catch (err) {
           req.log.warn({ err }, 'event replay failed; the stream continues with live events');
           write(`event: resync\ndata: ${JSON.stringify({ reason: 'the stored events could not be read; reload the current state' })}\n\n`);
@@ -203,22 +229,9 @@ export async function eventsRoutes(app: FastifyInstance, ctx: ApiContext): Promi
         held = null;
       };
 
-      if (from !== null) await replay(from);
-      else sentHigh = Math.max(sentHigh, startSeq);
-      live = (l) => send(l, ctx.events.highestSeq);
+      await replay(from, fromClient !== null);
+      live = sendLive;
       if (closed) return;
-      // The LISTEN connection was lost and is back (src/db): what was NOTIFYed meanwhile never
-      // arrived, so replay from the stored log where this stream stands, holding live events meanwhile.
-      let resyncing: Promise<void> = Promise.resolve();
-      const offResync = ctx.events.onResync(() => {
-        resyncing = resyncing.then(async () => {
-          if (closed) return;
-          held ??= [];
-          // (what was pending then, or still carried for the client, may have committed meanwhile)
-          await replay({ high: sentHigh, pending: [...new Set([...ctx.events.pendingBelow(sentHigh), ...carried.keys()])] });
-        });
-      });
-      res.on('close', offResync);
       keepAlive = setInterval(() => write(': keep-alive\n\n'), KEEP_ALIVE_MS);
       keepAlive.unref();
     },

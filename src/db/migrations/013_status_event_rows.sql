@@ -1,8 +1,8 @@
 -- The event log keeps one row per statement instead of one row per event (src/state/events.ts):
 -- a transition's statement appends a single row holding the JSON array of the events it produced,
--- in order, and sends that row on one NOTIFY. A claim of eight executions wrote 16 rows and sent
--- 16 NOTIFYs; it now writes one of each (issue 13: the queue benchmark's row writes per execution
--- went from 5.8 to 10.9 with a row per event).
+-- in order. A claim of eight executions wrote 16 rows and sent 16 NOTIFYs; it now writes one row
+-- and sends nothing: the live stream's readers poll this table (src/events/bus.ts). Issue 13: the
+-- queue benchmark's row writes per execution had gone from 5.8 to 10.9 with a row per event.
 --
 -- Event ids stay numbers that order every event of the cluster: the row's `seq` plus the event's
 -- index in `events`. The sequence steps by 1000, so a row owns the ids seq .. seq + 999 and holds at
