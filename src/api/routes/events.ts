@@ -182,6 +182,7 @@ export async function eventsRoutes(app: FastifyInstance, ctx: ApiContext): Promi
        */
       const sendLive = (l: LoggedEvent) => {
         const { event: e, row, end } = l;
+        if (replayedLate.delete(e.seq)) return;
         if (e.seq <= sentHigh && !l.late) {
           const rest = e.seq + 1 < end ? e.seq + 1 : null;
           if (!deliverCarried(e, row, end, rest)) return;
@@ -195,11 +196,14 @@ export async function eventsRoutes(app: FastifyInstance, ctx: ApiContext): Promi
        * Sends the stored events after `c` up to where the bus has read (it delivers what comes
        * after), first the rest of the rows pending in `c`, then the events above `c.high`.
        */
+      // Events the replay sent from rows the bus has not read yet (they committed after it looked):
+      // when the bus delivers them, late, this client has them already.
+      const replayedLate = new Set<number>();
       const replay = async (c: { high: number; pending: number[] }, warnIfPruned: boolean) => {
         sentHigh = Math.max(sentHigh, c.high);
         const upTo = ctx.events.highestSeq;
+        const sent = new Map<number, number>(); // seq -> row
         try {
-          const sent = new Set<number>();
           for (const seq of c.pending) carried.set(seq, Date.now() + CARRY_MS);
           const oldest = warnIfPruned ? await ctx.events.oldestSeq() : null;
           if (oldest !== null && oldest > c.high + 1) {
@@ -209,18 +213,20 @@ export async function eventsRoutes(app: FastifyInstance, ctx: ApiContext): Promi
           }
           for (const l of await ctx.events.from(c.pending, filter)) {
             send(l, c.high);
-            sent.add(l.event.seq);
+            sent.set(l.event.seq, l.row);
           }
           for (let after = c.high; !closed && after < upTo; ) {
             const page = await ctx.events.after(after, filter, REPLAY_PAGE, upTo);
             for (const l of page) {
               send(l, l.event.seq);
-              sent.add(l.event.seq);
+              sent.set(l.event.seq, l.row);
             }
             if (page.length < REPLAY_PAGE) break;
             after = page[page.length - 1].event.seq;
           }
-          for (const l of held ?? []) if (!sent.has(l.event.seq)) sendLive(l);
+          for (const l of held ?? []) if (!sent.delete(l.event.seq)) sendLive(l);
+          const unread = new Set(ctx.events.pendingBelow(Number.MAX_SAFE_INTEGER));
+          for (const [seq, row] of sent) if (unread.has(row)) replayedLate.add(seq);
         } catch (err) {
           req.log.warn({ err }, 'event replay failed; the stream continues with live events');
           write(`event: resync\ndata: ${JSON.stringify({ reason: 'the stored events could not be read; reload the current state' })}\n\n`);
