@@ -24,7 +24,8 @@ export type { StatusEvent, EventFilter, LoggedEvent };
  * nobody subscribes), so it sees the changes made by workers in other processes, in order. The
  * table is the only channel: a connection that drops loses nothing (the next read picks up where
  * the last one stopped), and the transitions on the queue's hot path send no NOTIFY for events
- * (issue 13: a NOTIFY per claim and per success cost the queue benchmark more than the rows).
+ * (issue 13: with one, every claim and success commit took PostgreSQL's notify lock and woke every
+ * listening backend, whose reading of the queue counted as one more transaction per commit).
  */
 /** How often the stored events are read while someone subscribes: the live stream's added delay at most. */
 export const EVENT_POLL_MS = 100;
