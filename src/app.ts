@@ -68,7 +68,7 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
     });
     new Gauge({
       name: 'vecron_database_listener_up',
-      help: '1 while the LISTEN connection (wake-ups, live events) is connected or not needed, 0 while it reconnects',
+      help: '1 while the LISTEN connection (worker and scheduler wake-ups) is connected or not needed, 0 while it reconnects',
       registers: [metrics.registry],
       collect() {
         this.set(db.connectionState().listener === 'reconnecting' ? 0 : 1);

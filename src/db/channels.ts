@@ -8,9 +8,3 @@ export const QUEUE_CHANNEL = 'vecron_queue';
 
 /** Wakes schedulers when a job was created, edited, enabled, disabled or deleted; payload: the job id. */
 export const JOBS_CHANNEL = 'vecron_jobs';
-
-/**
- * Execution and step status events; payload: the event's JSON, or `{"seq": n}` for one too large
- * for NOTIFY. Sent by the statement that writes the event into `status_events` (src/state/events.ts), never by hand.
- */
-export const EVENTS_CHANNEL = 'vecron_events';

@@ -151,9 +151,10 @@ describe('cluster: processes by role on one PostgreSQL, under faults', {
     assert.ok(first - t.backAt <= 2000, `first event ${first - t.backAt} ms after the database was back`);
     assert.ok(sse.connected, 'the SSE stream stayed open through the restart');
 
-    // Every process that lived through the restart got its LISTEN connection back within 2 s
-    // (wake-ups, live events), whatever the load on the machine does to the lag itself.
-    for (const p of c.procs.filter((x) => !x.killed && c.alive(x) && x.child.pid)) {
+    // Every scheduler and worker that lived through the restart got its LISTEN connection back
+    // within 2 s (wake-ups), whatever the load on the machine does to the lag itself. (The api
+    // listens to nothing: the live events are read from the stored log, checked above.)
+    for (const p of c.procs.filter((x) => x.role !== 'api' && !x.killed && c.alive(x) && x.child.pid)) {
       const back = c
         .log(p)
         .split('\n')
