@@ -66,11 +66,14 @@ static void write_all(int fd, const char *s, size_t n) {
   }
 }
 
-/* Reports a failure of the run (stderr + error log line) and ends it with proc_exit(1). */
+/* Reports a failure of the run (stderr + error log line) and ends it with proc_exit(1). When QuickJS
+   ran out of memory (malloc failed: the memory reached the step's limit) it traps instead, so the
+   runtime reports memory_limit rather than a script error. */
 static _Noreturn void fail_text(const char *text, size_t len) {
   write_all(2, text, len);
   write_all(2, "\n", 1);
   vecron_import_log(3, text, (int32_t)len);
+  if (strstr(text, "InternalError: out of memory") != NULL) __builtin_trap();
   _Exit(1);
 }
 
@@ -227,9 +230,9 @@ __attribute__((constructor)) static void vecron_js_init(void) {
     init_failed("out of memory creating the JS runtime");
     return;
   }
-  /* QuickJS checks its own stack depth against the wasm shadow stack (linked with 1 MiB): deep
-     recursion is a RangeError the script can catch, before the engine's stack runs out. */
-  JS_SetMaxStackSize(rt, VECRON_JS_MAX_STACK);
+  /* No JS_SetMaxStackSize: quickjs-ng does not check its stack depth on WASI. Deep recursion ends
+     the run with stack_overflow when V8's stack for the worker runs out; the shadow stack (1 MiB,
+     linked first in memory) traps on overflow rather than running into the data. */
   ctx = JS_NewContext(rt);
   if (!ctx) {
     init_failed("out of memory creating the JS context");

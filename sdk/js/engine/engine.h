@@ -7,8 +7,6 @@
 #define VECRON_JS_ENGINE_H
 #include <stdint.h>
 
-/* QuickJS's own stack limit, below the 1 MiB shadow stack the module is linked with. */
-#define VECRON_JS_MAX_STACK (768 * 1024)
 
 typedef struct vecron_js_module {
   const char *name; /* the module's path in the project, e.g. "src/index.js" */

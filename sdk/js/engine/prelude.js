@@ -154,7 +154,9 @@
       },
       describeError: (e) => {
         if (e instanceof Error) {
-          const stack = typeof e.stack === 'string' && e.stack.trim() !== '' ? `\n${e.stack.replace(/\s+$/, '')}` : '';
+          // The prelude's own frames (callEntry, call, HostError) say nothing to the author.
+          const frames = typeof e.stack === 'string' ? e.stack.split('\n').filter((l) => l.trim() !== '' && !l.includes('vecron:prelude')) : [];
+          const stack = frames.length > 0 ? `\n${frames.join('\n')}` : '';
           return `${e.name}: ${e.message}${stack}`;
         }
         return `${show(e)} (a thrown value that is not an Error)`;

@@ -1,7 +1,9 @@
-// Builds the JS engine once per set of inputs and keeps it in the cache
-// (~/.cache/vecron/js-engine/<key>/): QuickJS + engine.c + the prelude as wasm32-wasi objects, and
-// compiler.wasm. The key hashes everything the objects depend on (QuickJS's crate, our C and JS
-// sources, the flags, the clang version), so a build only happens when one of them changes.
+// Builds the JS engine once per set of inputs and keeps it in the cache, in two levels:
+// - ~/.cache/vecron/js-engine/quickjs-<key>/: QuickJS's objects (a minute or two of clang), keyed by
+//   the crate's SHA-256, the flags and the clang version;
+// - ~/.cache/vecron/js-engine/<key>/: engine.o, prelude.o and compiler.wasm, keyed by that and our
+//   C and JS sources (seconds to rebuild).
+// A build only happens when one of its inputs changes.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -25,15 +27,42 @@ export const CFLAGS = [
   '-Wno-everything',
 ];
 /** Libraries and flags of every link (the engine's module and compiler.wasm). */
-export const LDFLAGS = ['-lwasi-emulated-process-clocks', '-lwasi-emulated-signal', '-Wl,-z,stack-size=1048576', '-Wl,--strip-all'];
+// --stack-first: a shadow-stack overflow runs below address 0 and traps, never into the data.
+// Links run without -O: clang would otherwise run wasm-opt when binaryen is on PATH, so the bytes
+// would depend on what else is installed (wasm-cli build runs wasm-opt itself, when asked).
+export const LDFLAGS = ['--target=wasm32-wasi', '-lwasi-emulated-process-clocks', '-lwasi-emulated-signal', '-Wl,-z,stack-size=1048576', '-Wl,--stack-first', '-Wl,--strip-all'];
 
 const BUILD_FORMAT = 1;
 
-function engineKey(clangVersion) {
+function quickjsKey(clangVersion) {
   const h = createHash('sha256');
-  h.update(`format ${BUILD_FORMAT}\n${QUICKJS.sha256}\n${clangVersion}\n${CFLAGS.join(' ')}\n${LDFLAGS.join(' ')}\n`);
+  h.update(`format ${BUILD_FORMAT}\n${QUICKJS.sha256}\n${clangVersion}\n${CFLAGS.join(' ')}\n`);
+  return `quickjs-${h.digest('hex').slice(0, 20)}`;
+}
+
+function engineKey(qjsKey) {
+  const h = createHash('sha256');
+  h.update(`format ${BUILD_FORMAT}\n${qjsKey}\n${LDFLAGS.join(' ')}\n`);
   for (const f of ENGINE_SOURCES) h.update(`${f}\n`).update(readFileSync(join(ENGINE_DIR, f)));
   return h.digest('hex').slice(0, 20);
+}
+
+/** Runs `make(tmpDir)` unless `dir/done` exists, under a lock; the result appears atomically. */
+async function cached(dir, done, make) {
+  if (existsSync(join(dir, done))) return;
+  mkdirSync(dirname(dir), { recursive: true });
+  const unlock = await lock(`${dir}.lock`);
+  try {
+    if (existsSync(join(dir, done))) return;
+    const tmp = `${dir}.tmp-${process.pid}`;
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(tmp, { recursive: true });
+    await make(tmp);
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(tmp, dir);
+  } finally {
+    unlock();
+  }
 }
 
 /** Waits for another process building the same engine (a lock file), then takes the lock. */
@@ -56,56 +85,48 @@ async function lock(path) {
 
 /**
  * The built engine: { dir, key, objects (the .o files every JS module links), compiler, clang }.
- * Builds it when the cache has none for these inputs.
+ * Builds what the cache has not got for these inputs.
  */
 export async function ensureEngine({ log = () => {} } = {}) {
   const clangVersion = checkToolchain();
   const cache = cacheRoot();
-  const key = engineKey(clangVersion);
+  const qjsKey = quickjsKey(clangVersion);
+  const qjsDir = join(cache, 'js-engine', qjsKey);
+  const key = engineKey(qjsKey);
   const dir = join(cache, 'js-engine', key);
-  const manifestPath = join(dir, 'engine.json');
-  if (!existsSync(manifestPath)) {
-    mkdirSync(join(cache, 'js-engine'), { recursive: true });
-    const unlock = await lock(`${dir}.lock`);
-    try {
-      if (!existsSync(manifestPath)) await build(dir, key, clangVersion, cache, log);
-    } finally {
-      unlock();
-    }
-  }
-  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
-  return { ...manifest, dir, objects: manifest.objects.map((o) => join(dir, o)), compiler: join(dir, 'compiler.wasm') };
+  await cached(qjsDir, 'quickjs.json', (tmp) => buildQuickjs(tmp, qjsDir, cache, log));
+  await cached(dir, 'engine.json', (tmp) => buildEngine(tmp, dir, key, qjsDir, clangVersion, log));
+  const manifest = JSON.parse(readFileSync(join(dir, 'engine.json'), 'utf8'));
+  const objects = [...QUICKJS.files.map((f) => join(qjsDir, f.replace(/\.c$/, '.o'))), ...manifest.objects.map((o) => join(dir, o))];
+  return { ...manifest, dir, objects, compiler: join(dir, 'compiler.wasm') };
 }
 
-async function build(dir, key, clangVersion, cache, log) {
+async function buildQuickjs(tmp, finalDir, cache, log) {
   const src = await quickjsSources(cache, log);
-  const tmp = `${dir}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
   const t0 = Date.now();
-  log(`building the JS engine (${QUICKJS.engine}, clang -O2, ${JOBS} jobs; once, then cached in ${dir})`);
-  const cc = (file, out) => run(clang(), [...CFLAGS, `-I${src}`, `-I${ENGINE_DIR}`, '-c', file, '-o', join(tmp, out)]);
-  // quickjs.c is most of the work: start it first.
+  log(`building QuickJS (${QUICKJS.engine}, clang -O2, ${JOBS} jobs; once, then cached in ${finalDir})`);
   await parallel(
-    [
-      ...QUICKJS.files.map((f) => () => cc(join(src, f), f.replace(/\.c$/, '.o'))),
-      () => cc(join(ENGINE_DIR, 'engine.c'), 'engine.o'),
-      () => cc(join(ENGINE_DIR, 'compiler.c'), 'compiler.o'),
-    ],
+    QUICKJS.files.map((f) => () => run(clang(), [...CFLAGS, `-I${src}`, '-c', join(src, f), '-o', join(tmp, f.replace(/\.c$/, '.o'))])),
     JOBS,
   );
-  const quickjsObjects = QUICKJS.files.map((f) => join(tmp, f.replace(/\.c$/, '.o')));
-  await run(clang(), [...CFLAGS, ...quickjsObjects, join(tmp, 'compiler.o'), ...LDFLAGS, '-o', join(tmp, 'compiler.wasm')]);
+  // The headers engine.c and compiler.c include, kept with the objects they match.
+  for (const h of ['quickjs.h']) writeFileSync(join(tmp, h), readFileSync(join(src, h)));
+  writeFileSync(join(tmp, 'quickjs.json'), `${JSON.stringify({ quickjs: QUICKJS, cflags: CFLAGS }, null, 2)}\n`);
+  log(`built QuickJS in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+async function buildEngine(tmp, finalDir, key, qjsDir, clangVersion, log) {
+  const cc = (file, out) => run(clang(), [...CFLAGS, `-I${qjsDir}`, `-I${ENGINE_DIR}`, '-c', file, '-o', join(tmp, out)]);
+  await parallel([() => cc(join(ENGINE_DIR, 'engine.c'), 'engine.o'), () => cc(join(ENGINE_DIR, 'compiler.c'), 'compiler.o')], JOBS);
+  const quickjsObjects = QUICKJS.files.map((f) => join(qjsDir, f.replace(/\.c$/, '.o')));
+  await run(clang(), [...quickjsObjects, join(tmp, 'compiler.o'), ...LDFLAGS, '-o', join(tmp, 'compiler.wasm')]);
   rmSync(join(tmp, 'compiler.o'));
 
   const prelude = await compileScript(join(tmp, 'compiler.wasm'), 'vecron:prelude', readFileSync(join(ENGINE_DIR, 'prelude.js')));
   writeFileSync(join(tmp, 'prelude.c'), `#include <stdint.h>\n${cArray('vecron_js_prelude', prelude)}`);
   await run(clang(), [...CFLAGS, '-c', join(tmp, 'prelude.c'), '-o', join(tmp, 'prelude.o')]);
 
-  const objects = [...QUICKJS.files.map((f) => f.replace(/\.c$/, '.o')), 'engine.o', 'prelude.o'];
-  const manifest = { key, quickjs: `${QUICKJS.engine} (${QUICKJS.crate} ${QUICKJS.version})`, clang: clangVersion, cflags: CFLAGS, ldflags: LDFLAGS, objects };
+  const manifest = { key, quickjs: `${QUICKJS.engine} (${QUICKJS.crate} ${QUICKJS.version})`, clang: clangVersion, cflags: CFLAGS, ldflags: LDFLAGS, objects: ['engine.o', 'prelude.o'] };
   writeFileSync(join(tmp, 'engine.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  rmSync(dir, { recursive: true, force: true });
-  renameSync(tmp, dir);
-  log(`built the JS engine in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  log(`built the JS engine's runtime in ${finalDir}`);
 }

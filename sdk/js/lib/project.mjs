@@ -96,7 +96,8 @@ export async function buildProject(dir, { log = () => {}, output } = {}) {
   const out = join(dir, output ?? p.output);
   mkdirSync(dirname(out), { recursive: true });
   const tmp = `${out}.tmp-${process.pid}`;
-  await run(clang(), [...CFLAGS, `-I${ENGINE_DIR}`, '-mexec-model=reactor', join(work, 'module.c'), ...engine.objects, ...LDFLAGS, '-o', tmp], { cwd: work });
+  await run(clang(), [...CFLAGS, `-I${ENGINE_DIR}`, '-c', 'module.c', '-o', 'module.o'], { cwd: work });
+  await run(clang(), ['-mexec-model=reactor', join(work, 'module.o'), ...engine.objects, ...LDFLAGS, '-o', tmp], { cwd: work });
   renameSync(tmp, out);
   const bytes = readFileSync(out);
   return {
