@@ -5,6 +5,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, stat
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WasmRuntime, HOST_FUNCTIONS, type WasmRunResult } from '../../src/wasm/runtime/index.ts';
+import type { HostDispatch } from '../../src/wasm/host/types.ts';
 
 // The JavaScript SDK (sdk/js, docs/sdk/js.md): JS projects built with the QuickJS engine (from the
 // cache under ~/.cache/vecron, built once when missing) and run on the real runtime.
@@ -311,18 +312,100 @@ test('host functions are linked in only when the source names them', async () =>
   if (!ready) return;
   const dir = project('uses-time', {
     'vecron.json': { name: 'uses-time', version: '0.1.0', entry: 'process' },
-    'src/index.js':
-      'export function process() {\n  const t = vecron.time.now();\n  return { year: new Date(t.epoch_ms).getUTCFullYear() > 2000, iso: typeof t.iso };\n}\n',
+    'src/index.js': 'export function process() {\n  const t = vecron.time.now();\n  return { year: new Date(t.epoch_ms).getUTCFullYear(), iso: t.iso };\n}\n',
   });
   const b = build(dir);
   assert.equal(b.status, 0, b.stderr);
   assert.match(b.stdout, /host functions: time$/m);
   const bytes = new Uint8Array(readFileSync(b.path));
-  if (Object.hasOwn(HOST_FUNCTIONS, 'time')) {
-    // The runtime offers issue 15's functions: the call goes through.
-    assert.deepEqual(ok(await rt.run({ bytes, functionName: 'process', input: {}, limits: { fuel: 10_000_000 } })), { year: true, iso: 'string' });
-  } else {
-    // Before issue 15's functions are offered, such a module is refused, naming the import.
-    await assert.rejects(rt.prepare(bytes), /import not allowed: vecron\.time/);
+  const info = await rt.prepare(bytes);
+  assert.deepEqual(
+    info.imports
+      .filter((i) => i.module !== WASI)
+      .map((i) => i.name)
+      .sort(),
+    ['get_context', 'log', 'set_context', 'time'],
+  );
+  assert.deepEqual(HOST_FUNCTIONS.time, { params: ['i32', 'i32'], results: ['i64'] });
+  const host: HostDispatch = async (fn, req) => ({
+    response: { epoch_ms: Date.UTC(2026, 11, 2), iso: '2026-12-02T07:00:00+07:00', fn, req },
+    target: fn,
+    outcome: 'ok',
+  });
+  const r = await rt.run({ bytes, functionName: 'process', input: {}, host, limits: { fuel: 10_000_000 } });
+  assert.deepEqual(ok(r), { year: 2026, iso: '2026-12-02T07:00:00+07:00' });
+  assert.deepEqual(
+    r.hostCalls.map((c) => [c.function, c.request]),
+    [['time', { op: 'now' }]],
+  );
+});
+
+const wrappers = `
+const tryCall = (f) => {
+  try {
+    return f();
+  } catch (e) {
+    if (!(e instanceof vecron.HostError)) throw e;
+    return { caught: e.code, fn: e.function, message: e.hostMessage };
   }
+};
+export function process() {
+  return {
+    request: vecron.http.request({ method: 'PUT', url: 'https://api.example.com/a', body: 'x' }),
+    get: vecron.http.get('https://api.example.com/b', { headers: { accept: 'application/json' }, timeout_ms: 500 }),
+    post: vecron.http.post('https://api.example.com/c', { n: 1 }),
+    query: vecron.db.query('analytics', 'SELECT $1::int AS n', [1], { max_rows: 10 }),
+    read: vecron.files.read('in/a.csv'),
+    write: vecron.files.write('out/b.txt', 'aGk=', { encoding: 'base64' }),
+    list: vecron.files.list('in/'),
+    sha256: vecron.crypto.sha256('abc'),
+    hmac: vecron.crypto.hmacSha256('SIGNING_KEY', 'payload'),
+    random: vecron.crypto.randomBytes(16),
+    uuid: vecron.crypto.uuid(),
+    aes: vecron.crypto.call('aes_256_gcm_encrypt', { key_secret: 'K', data: 'p' }),
+    now: vecron.time.now('UTC'),
+    format: vecron.time.format({ epoch_ms: 0, format: 'yyyy' }),
+    denied: tryCall(() => vecron.http.get('https://evil.example.net/')),
+  };
+}
+`;
+
+test('the host-function wrappers send the ABI requests and decode answers and refusals', async () => {
+  if (!ready) return;
+  const dir = project('wrappers', { 'vecron.json': { name: 'wrappers', version: '0.1.0', entry: 'process' }, 'src/index.js': wrappers });
+  const b = build(dir);
+  assert.equal(b.status, 0, b.stderr);
+  assert.match(b.stdout, /host functions: http_request, db_query, file_read, file_write, file_list, crypto, time$/m);
+  const bytes = new Uint8Array(readFileSync(b.path));
+  const seen: [string, any][] = [];
+  const host: HostDispatch = async (fn, req: any) => {
+    seen.push([fn, req]);
+    if (fn === 'http_request' && String(req.url).includes('evil')) {
+      return { response: { error: { code: 'egress_denied', message: 'evil.example.net is not allowed' } }, target: req.url, outcome: 'egress_denied' };
+    }
+    if (fn === 'file_list') return { response: { files: [{ path: 'in/a.csv', size: 3, modified_at: 'x' }] }, target: req.prefix, outcome: 'ok' };
+    return { response: { answered: fn }, target: fn, outcome: 'ok' };
+  };
+  const out = ok(await rt.run({ bytes, functionName: 'process', input: {}, host, limits: { fuel: 50_000_000 } }));
+  assert.deepEqual(seen, [
+    ['http_request', { method: 'PUT', headers: {}, body: 'x', url: 'https://api.example.com/a' }],
+    ['http_request', { headers: { accept: 'application/json' }, body: null, timeout_ms: 500, method: 'GET', url: 'https://api.example.com/b' }],
+    ['http_request', { headers: { 'content-type': 'application/json' }, method: 'POST', url: 'https://api.example.com/c', body: '{"n":1}' }],
+    ['db_query', { max_rows: 10, datasource: 'analytics', sql: 'SELECT $1::int AS n', params: [1] }],
+    ['file_read', { path: 'in/a.csv' }],
+    ['file_write', { encoding: 'base64', path: 'out/b.txt', content: 'aGk=' }],
+    ['file_list', { prefix: 'in/' }],
+    ['crypto', { op: 'sha256', data: 'abc' }],
+    ['crypto', { op: 'hmac_sha256', key_secret: 'SIGNING_KEY', data: 'payload' }],
+    ['crypto', { op: 'random_bytes', n: 16 }],
+    ['crypto', { op: 'uuid' }],
+    ['crypto', { key_secret: 'K', data: 'p', op: 'aes_256_gcm_encrypt' }],
+    ['time', { op: 'now', tz: 'UTC' }],
+    ['time', { epoch_ms: 0, format: 'yyyy', op: 'format' }],
+    ['http_request', { headers: {}, body: null, method: 'GET', url: 'https://evil.example.net/' }],
+  ]);
+  assert.deepEqual(out.request, { answered: 'http_request' });
+  assert.deepEqual(out.query, { answered: 'db_query' });
+  assert.deepEqual(out.list, [{ path: 'in/a.csv', size: 3, modified_at: 'x' }]);
+  assert.deepEqual(out.denied, { caught: 'egress_denied', fn: 'http_request', message: 'evil.example.net is not allowed' });
 });
