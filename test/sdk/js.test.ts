@@ -119,7 +119,8 @@ test('the template builds the same bytes twice, imports only log/context and WAS
     info.entries.filter((e) => e.name === 'process'),
     [{ name: 'process', form: 'A' }],
   );
-  assert.ok(info.exports.some((e) => e.name === '_initialize'));
+  // Pre-initialised at build time: no _initialize left to run (lib/snapshot.mjs).
+  assert.ok(!info.exports.some((e) => e.name === '_initialize' || e.name === 'vecron_js_init_error'));
 
   const limits = { fuel: manifest.limits.fuel };
   const input = JSON.parse(readFileSync(join(dir, 'test-input.json'), 'utf8'));
@@ -130,7 +131,8 @@ test('the template builds the same bytes twice, imports only log/context and WAS
     [['info', 'classified 4 customers']],
   );
   assert.deepEqual(sample.contextWrites, { tier_counts: { platinum: 1, gold: 1, silver: 1, bronze: 1 } });
-  assert.ok(sample.initFuelConsumed > 100_000 && sample.fuelConsumed < manifest.limits.fuel / 2, `fuel ${sample.fuelConsumed} + ${sample.initFuelConsumed}`);
+  assert.equal(sample.initFuelConsumed, 0);
+  assert.ok(sample.fuelConsumed < manifest.limits.fuel / 2, `fuel ${sample.fuelConsumed}`);
 
   const cases = readdirSync(join(dir, 'tests')).filter((f) => f.endsWith('.json'));
   assert.ok(cases.length >= 4);
@@ -200,6 +202,7 @@ export async function later(input) {
   const v = await Promise.resolve(input.n * 2);
   return { v };
 }
+export const rand = () => Math.random();
 export function hostUnlinked() {
   try {
     return vecron.time.now();
@@ -211,7 +214,7 @@ export function hostUnlinked() {
 
 test('a JS module on the real runtime: output, log, context, verdict, route, async, errors, and the sandbox holds', async () => {
   if (!ready) return;
-  const entries = ['reject', 'fanOut', 'stop', 'boom', 'custom', 'spin', 'deep', 'hog', 'later', 'hostUnlinked'];
+  const entries = ['rand', 'reject', 'fanOut', 'stop', 'boom', 'custom', 'spin', 'deep', 'hog', 'later', 'hostUnlinked'];
   const dir = project('behaviours', {
     'vecron.json': { name: 'behaviours', version: '0.1.0', entry: 'process', js: { entries, host_functions: 'none' } },
     'src/index.js': behaviours,
@@ -238,6 +241,10 @@ test('a JS module on the real runtime: output, log, context, verdict, route, asy
   assert.deepEqual(ok(await run('fanOut')), { checked: true, next_steps: ['audit', 'notify'] });
   assert.deepEqual(ok(await run('stop')), { next_steps: [] });
   assert.deepEqual(ok(await run('later')), { v: 6 });
+  // Every run starts from the same pre-initialised memory, yet Math.random differs (random_get).
+  const r1 = ok(await run('rand'));
+  const r2 = ok(await run('rand'));
+  assert.ok(typeof r1 === 'number' && r1 >= 0 && r1 < 1 && r1 !== r2, `${r1} ${r2}`);
   assert.deepEqual(ok(await run('hostUnlinked')), { name: 'HostError', code: 'unavailable', isHostError: true });
 
   // A thrown JS error fails the step; its message and the author's file:line are in stderr and the log.
@@ -280,6 +287,16 @@ test('script style: vecron.input() and vecron.output() without an exported entry
     next_step: 'review',
   });
   assert.deepEqual(ok(await rt.run({ bytes, functionName: 'run', input: { amount: 5 }, limits: { fuel: 10_000_000 } })), { amount: 5 });
+  // Without pre-initialisation the engine sets itself up in _initialize, on the init fuel budget.
+  const plain = project('not-preinitialised', {
+    'vecron.json': { name: 'not-preinitialised', version: '0.1.0', entry: 'run', js: { preinitialize: false } },
+    'src/index.js': 'export const run = (input) => ({ twice: input.n * 2 });\n',
+  });
+  const plainBytes = built(plain);
+  assert.ok((await rt.prepare(plainBytes)).exports.some((e) => e.name === '_initialize'));
+  const p = await rt.run({ bytes: plainBytes, functionName: 'run', input: { n: 4 }, limits: { fuel: 10_000_000 } });
+  assert.deepEqual(ok(p), { twice: 8 });
+  assert.ok(p.initFuelConsumed > 1_000_000, `init fuel ${p.initFuelConsumed}`);
   const nothing = project('no-entry', { 'vecron.json': { name: 'no-entry', version: '0.1.0', entry: 'run' }, 'src/index.js': 'export const x = 1;\n' });
   const r = await rt.run({ bytes: built(nothing), functionName: 'run', input: {}, limits: { fuel: 10_000_000 } });
   failed(r, 'trap');

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/random.h>
 
 #include "quickjs.h"
 #include "engine.h"
@@ -166,7 +167,16 @@ static JSValue native_host(JSContext *c, JSValueConst this_val, int argc, JSValu
   return take_answer(c, packed);
 }
 
+/* random(): a double in [0, 1) from WASI random_get, read at run time (Math.random's own state
+   would be the same in every run of a pre-initialised module). */
+static JSValue native_random(JSContext *c, JSValueConst this_val, int argc, JSValueConst *argv) {
+  uint64_t r = 0;
+  if (getentropy(&r, sizeof r) != 0) return JS_ThrowInternalError(c, "random_get failed");
+  return JS_NewFloat64(c, (double)(r >> 11) * (1.0 / 9007199254740992.0));
+}
+
 static const JSCFunctionListEntry native_functions[] = {
+    JS_CFUNC_DEF("random", 0, native_random),
     JS_CFUNC_DEF("log", 2, native_log),
     JS_CFUNC_DEF("getContext", 1, native_get_context),
     JS_CFUNC_DEF("setContext", 2, native_set_context),
@@ -281,6 +291,10 @@ __attribute__((constructor)) static void vecron_js_init(void) {
     return;
   }
 }
+
+/* The message of a failed initialisation (0 when it worked): build.mjs reads it when it
+   pre-initialises the module (lib/snapshot.mjs), and removes this export. */
+__attribute__((export_name("vecron_js_init_error"))) const char *vecron_init_error(void) { return init_error; }
 
 /* ---------------------------------------------------------------- the entry */
 

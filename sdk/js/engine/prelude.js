@@ -164,6 +164,10 @@
     },
   });
 
+  // A pre-initialised module starts every run from the same memory: Math.random's own state would
+  // repeat, so it reads WASI random_get instead.
+  Object.defineProperty(Math, 'random', { value: () => native.random(), writable: true, configurable: true, enumerable: false });
+
   Object.freeze(vecron.context);
   globalThis.vecron = vecron;
   globalThis.console = {

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { cArray, cString } from './c-array.mjs';
 import { compileModules } from './compiler.mjs';
 import { CFLAGS, LDFLAGS, ensureEngine } from './engine.mjs';
+import { preinitialize } from './snapshot.mjs';
 import { clang, run } from './toolchain.mjs';
 
 const ENGINE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'engine');
@@ -56,7 +57,9 @@ export function readProject(dir) {
   }
   const snake = String(m.name ?? 'module').replace(/[^A-Za-z0-9]+/g, '_');
   const output = m.build?.output ?? `build/${snake}.wasm`;
-  return { dir, name: m.name, entries: [...new Set(entries)], main: main.split(sep).join('/').replace(/^\.\//, ''), hostFunctions, output };
+  const preinit = js.preinitialize ?? true;
+  if (typeof preinit !== 'boolean') throw new ProjectError('vecron.json: js.preinitialize must be true or false');
+  return { dir, name: m.name, entries: [...new Set(entries)], main: main.split(sep).join('/').replace(/^\.\//, ''), hostFunctions, output, preinitialize: preinit };
 }
 
 /**
@@ -98,8 +101,16 @@ export async function buildProject(dir, { log = () => {}, output } = {}) {
   const tmp = `${out}.tmp-${process.pid}`;
   await run(clang(), [...CFLAGS, `-I${ENGINE_DIR}`, '-c', 'module.c', '-o', 'module.o'], { cwd: work });
   await run(clang(), ['-mexec-model=reactor', join(work, 'module.o'), ...engine.objects, ...LDFLAGS, '-o', tmp], { cwd: work });
+  let bytes = readFileSync(tmp);
+  if (p.preinitialize) {
+    try {
+      bytes = Buffer.from(await preinitialize(bytes));
+    } catch (e) {
+      throw new ProjectError(`the module failed to initialise: ${e.message}`);
+    }
+  }
+  writeFileSync(tmp, bytes);
   renameSync(tmp, out);
-  const bytes = readFileSync(out);
   return {
     output: out,
     relative: relative(dir, out),
