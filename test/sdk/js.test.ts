@@ -203,6 +203,7 @@ export async function later(input) {
   return { v };
 }
 export const rand = () => Math.random();
+export const clock = () => ({ now: Date.now() });
 export function hostUnlinked() {
   try {
     return vecron.time.now();
@@ -214,7 +215,7 @@ export function hostUnlinked() {
 
 test('a JS module on the real runtime: output, log, context, verdict, route, async, errors, and the sandbox holds', async () => {
   if (!ready) return;
-  const entries = ['rand', 'reject', 'fanOut', 'stop', 'boom', 'custom', 'spin', 'deep', 'hog', 'later', 'hostUnlinked'];
+  const entries = ['rand', 'clock', 'reject', 'fanOut', 'stop', 'boom', 'custom', 'spin', 'deep', 'hog', 'later', 'hostUnlinked'];
   const dir = project('behaviours', {
     'vecron.json': { name: 'behaviours', version: '0.1.0', entry: 'process', js: { entries, host_functions: 'none' } },
     'src/index.js': behaviours,
@@ -245,6 +246,10 @@ test('a JS module on the real runtime: output, log, context, verdict, route, asy
   const r1 = ok(await run('rand'));
   const r2 = ok(await run('rand'));
   assert.ok(typeof r1 === 'number' && r1 >= 0 && r1 < 1 && r1 !== r2, `${r1} ${r2}`);
+  // ... and the clock is read at run time (the snapshot was taken with the clock at 0).
+  const before = Date.now();
+  const { now } = ok(await run('clock'));
+  assert.ok(now >= before - 1000 && now <= Date.now() + 1000, `Date.now() in the module: ${now}`);
   assert.deepEqual(ok(await run('hostUnlinked')), { name: 'HostError', code: 'unavailable', isHostError: true });
 
   // A thrown JS error fails the step; its message and the author's file:line are in stderr and the log.
