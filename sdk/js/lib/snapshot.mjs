@@ -118,7 +118,10 @@ export async function preinitialize(bytes) {
 
   const out = [bytes.subarray(0, 8)];
   let mutableGlobals = 0;
-  for (const s of sections(bytes)) {
+  const all = sections(bytes);
+  // The snapshot replaces the memory and data sections: both must be there to be replaced.
+  for (const id of [5, 11]) if (!all.some((s) => s.id === id)) throw new Error(`cannot pre-initialise: the module has no ${id === 5 ? 'memory' : 'data'} section`);
+  for (const s of all) {
     const payload = bytes.subarray(s.start, s.end);
     let replaced = null;
     if (s.id === 6) {
