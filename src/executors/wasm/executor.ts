@@ -34,7 +34,9 @@ export const execute: StepExecute<WasmStepConfig> = async (config, ctx) => {
   if (!runtime) throw new StepError('step_type_unavailable', 'this process has no WASM runtime', { retryable: false });
   const timeoutMs = Math.max(1, Math.min(config.timeout_seconds * 1000, ctx.deadline - Date.now()));
   // The privileged host functions of this run (issue 15), checked against the module's permissions.
-  const host = await hostSessionFor(ctx, module, Date.now() + timeoutMs);
+  // Their deadline is the step's: the run's own timeout (counted by the runtime from the guest's
+  // start, after a worker and the compiled module are ready) aborts a call through the run's signal.
+  const host = await hostSessionFor(ctx, module, ctx.deadline);
   let result: WasmRunResult;
   try {
     result = await runtime.run({

@@ -8,11 +8,18 @@ import type { StepRunContext } from '../executor.ts';
 import type { ModuleRow } from '../../modules/repository.ts';
 import { listPermissions } from '../../modules/repository.ts';
 import { createDenialReporter, type DenialReporter } from '../../wasm/host/denials.ts';
-import type { HostSession } from '../../wasm/host/types.ts';
+import { PRIVILEGED_HOST_FUNCTIONS, type HostSession } from '../../wasm/host/types.ts';
+
+const PRIVILEGED = new Set<string>(PRIVILEGED_HOST_FUNCTIONS);
+
+/** Whether the module imports a privileged host function (recorded at upload; the run cannot add imports). */
+const usesPrivileged = (module: ModuleRow): boolean =>
+  (module.info?.imports ?? []).some((i) => (i.module === 'vecron' || i.module === 'env') && PRIVILEGED.has(i.name));
 
 export async function hostSessionFor(ctx: StepRunContext, module: ModuleRow, deadline: number): Promise<{ session: HostSession; denials: DenialReporter }> {
   const { db, blobs, config, metrics } = ctx.services;
-  const permissions = (await listPermissions(db, module.id)).map((p) => ({ type: p.type, resource_pattern: p.resource_pattern }));
+  // A module that imports none of them needs no permissions: the step saves the query.
+  const permissions = usesPrivileged(module) ? (await listPermissions(db, module.id)).map((p) => ({ type: p.type, resource_pattern: p.resource_pattern })) : [];
   const ref = { id: module.id, name: module.name, version: module.version };
   const denials = createDenialReporter({
     db,

@@ -122,14 +122,14 @@ describe('a WAT guest calls file_write, file_read and a denied write through the
       stepId: 'files',
       attempt: 1,
       signal: new AbortController().signal,
-      deadline: Date.now() + 30_000,
+      deadline: Date.now() + 150_000,
       context: {},
       logger,
       services: { db, blobs, config, logger, metrics, modules: registry, wasm: () => runtime, variable: () => undefined },
       setContext: (w) => Object.assign(writes, w),
     };
     const output = await execute(
-      { module_id: module.id, function_name: 'run', fuel_limit: 10_000_000, timeout_seconds: 10, memory_limit_mb: 16, input: {} },
+      { module_id: module.id, function_name: 'run', fuel_limit: 10_000_000, timeout_seconds: 120, memory_limit_mb: 16, input: {} },
       ctx,
     );
     assert.deepEqual(output, { path: 'reports/out.txt', content: 'hello from wasm', encoding: 'utf8', size: 15 });

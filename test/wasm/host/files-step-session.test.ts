@@ -41,7 +41,16 @@ forEachDatabase((kind) => {
         hash: '0'.repeat(64),
         size_bytes: 8,
         signed_by_key: null,
-        info: { imports: [], exports: [], entries: [], function_count: 0, memory: null, tables: [], wasi: false, command: false },
+        info: {
+          imports: ['file_read', 'file_write', 'crypto'].map((name) => ({ module: 'vecron', name, kind: 'function' })),
+          exports: [],
+          entries: [],
+          function_count: 0,
+          memory: null,
+          tables: [],
+          wasi: false,
+          command: false,
+        },
         created_by: null,
       });
       await writePermissions(
@@ -93,6 +102,12 @@ forEachDatabase((kind) => {
       await ctx.services.blobs.put(`jobs/${ctx.jobId}/big.txt`, Buffer.alloc(4096));
       assert.equal((await call('file_read', { path: 'big.txt' }, never)).outcome, 'too_large');
       await settleDenials(denials);
+    });
+
+    it('a module that imports no privileged function gets no permissions (and costs no query)', async () => {
+      const pure = { ...module, info: { ...module.info, imports: [{ module: 'vecron', name: 'log', kind: 'function' }] } };
+      const { session } = await hostSessionFor(stepContext(), pure, Date.now() + 10_000);
+      assert.deepEqual(session.permissions, []);
     });
 
     it('a denial in a step is audited for the module and counted; a permission added later applies to the next run', async () => {

@@ -1,8 +1,11 @@
 // A worker-served host function for the runtime's tests (loaded through WasmRuntimeOptions.workerFunctionModules):
-// `crypto` with op `echo` answers in the worker, `fail` throws a HostCallError, anything else is FORWARDed.
+// `crypto` with op `echo` answers in the worker, `fail` throws a HostCallError, anything else is FORWARDed;
+// `time` is always FORWARDed.
 import { FORWARD, HostCallError, type WorkerHostFunction } from '../../../src/wasm/host/types.ts';
 
 export const WORKER_HOST_FUNCTIONS: WorkerHostFunction[] = [
+  // The real `time` answers in the worker; these tests bridge it to their dispatches instead.
+  { name: 'time', target: () => null, serve: () => FORWARD },
   {
     name: 'crypto',
     target: (r) => `test ${String(r.op)}`,
