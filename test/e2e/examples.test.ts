@@ -63,9 +63,7 @@ const CHECKS: Record<string, (r: any) => void> = {
       r.rows,
       CUSTOMER_TIERS.customers.map((c) => ({ customer_id: c.id, name: c.name, revenue: c.revenue, tier: c.tier })),
     );
-    assert.deepEqual(r.received, [
-      { method: 'POST', url: '/vip', body: { execution: r.execution_id, tiers: { platinum: 1, gold: 1, silver: 1, bronze: 1 } } },
-    ]);
+    assert.deepEqual(r.received, [{ method: 'POST', url: '/vip', body: { execution: r.execution_id, tiers: { platinum: 1, gold: 1, silver: 1, bronze: 1 } } }]);
   },
   'low-stock-routing': (r) => {
     assert.deepEqual(
