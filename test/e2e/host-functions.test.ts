@@ -359,7 +359,7 @@ describe('host functions: the customer-analysis plugin (http_request + db_query)
     const e = await h.finished(r.body.execution_id);
     assert.equal(e.error.code, 'timeout', JSON.stringify(e.error));
     const s = step(e, 'analyse');
-    const took = Date.parse(s.finished_at) - Date.parse(s.started_at);
+    const took = s.duration_ms;
     assert.ok(took < 2000, `the step took ${took} ms (timeout 1 s)`);
     const [log] = await h.logs(e.id);
     assert.equal(log.error.code, 'timeout');
