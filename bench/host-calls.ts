@@ -328,7 +328,11 @@ const goals = markdownTable(
 );
 const section = `Run ${info.date} on ${info.nproc} CPUs (${info.cpu}, ${info.memoryGiB} GiB, ${info.platform}), Node ${info.node}.
 Command: \`${benchCommand('bench/host-calls.ts')}\` (suite \`bench/host-calls.ts\`, ${seconds.toFixed(0)} s;
-load average ${load0.toFixed(2)} at the start, ${load1.toFixed(2)} at the end). Database for \`db_query\`: ${dbKind}.
+load average ${load0.toFixed(2)} at the start, ${load1.toFixed(2)} at the end). Database for \`db_query\`: ${dbKind}.${
+  Math.max(load0, load1) > info.nproc
+    ? `\n**The load average was above the ${info.nproc} CPUs**: every thread hop here waits for a core, so these figures measure the contention more than the sandbox; judge the goals on a quiet run.`
+    : ''
+}
 
 ### Goals
 
