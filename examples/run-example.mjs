@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * Runs one example end to end, with everything it needs on loopback:
- *   node examples/run-example.mjs <customer-analysis | low-stock-routing | order-validation> [--json]
+ *   node examples/run-example.mjs <customer-analysis | customer-analysis-plugin | low-stock-routing | order-validation> [--json]
  *
  * - a small mock API (127.0.0.1, a free port) serving the JSON the job reads, and recording what the
  *   job posts to it;
@@ -10,7 +10,9 @@
  * - a vecron server: the one at $VECRON_URL (with an admin or operator token in $VECRON_TOKEN), or,
  *   when those are not set, one it starts itself (bin/vecron.js on a free port, a temporary data
  *   directory) and stops at the end;
- * - the module uploaded (the name@version job.json names; an existing one is kept), the job created
+ * - the module uploaded (the name@version job.json names; an existing one is kept) and, when the
+ *   example has a permissions.json, granted exactly those permissions (`${API_BASE}` filled in; this
+ *   needs an admin token), the job created
  *   DISABLED (its schedule does not fire; a job of that name is updated instead), the variables it
  *   reads set on the job (API_BASE, SKU, the analytics_db connection), one manual run, its result.
  *
@@ -20,7 +22,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -45,6 +47,26 @@ const EXAMPLES = {
           },
         },
       ],
+    },
+    database: 'CREATE TABLE IF NOT EXISTS customer_analysis (execution_id text, customer_id text, name text, revenue numeric, tier text)',
+    variables: {},
+  },
+  'customer-analysis-plugin': {
+    routes: {
+      'GET /customers': [
+        200,
+        {
+          data: {
+            customers: [
+              { id: 'c1', name: 'Alice', total_orders: 150000 },
+              { id: 'c2', name: 'Bob', total_orders: 75000.5 },
+              { id: 'c3', name: 'Carol', total_orders: 20000 },
+              { id: 'c4', name: 'Dan', total_orders: 10000 },
+            ],
+          },
+        },
+      ],
+      'POST /vip': [201, { ok: true }],
     },
     database: 'CREATE TABLE IF NOT EXISTS customer_analysis (execution_id text, customer_id text, name text, revenue numeric, tier text)',
     variables: {},
@@ -210,6 +232,18 @@ export async function runExample(name, { json = false } = {}) {
     const up = await call('POST', '/api/v1/wasm/modules', form);
     expectStatus(up, [201, 409], `uploading ${moduleName}@${moduleVersion}`);
     say(json, up.status === 201 ? `uploaded ${moduleName}@${moduleVersion}` : `${moduleName}@${moduleVersion} is already in the registry`);
+
+    // 1b. the permissions the module needs (deny by default), when the example names some
+    const permissionsFile = join(folder, 'permissions.json');
+    if (existsSync(permissionsFile)) {
+      const permissions = JSON.parse(readFileSync(permissionsFile, 'utf8').replaceAll('${API_BASE}', api.url));
+      const granted = expectStatus(
+        await call('PUT', `/api/v1/wasm/modules/${encodeURIComponent(`${moduleName}@${moduleVersion}`)}/permissions`, { permissions }),
+        [200],
+        `granting the permissions of ${moduleName}@${moduleVersion} (an admin token is needed)`,
+      );
+      say(json, `permissions: ${granted.permissions.map((p) => `${p.type} ${p.resource_pattern ?? '*'}`).join(', ')}`);
+    }
 
     // 2. the job, disabled, created or updated by name
     const body = { ...doc, enabled: false };

@@ -50,8 +50,8 @@ want() {
 }
 
 # only the toolchains of the fixtures asked for
-need_c=0; for d in sum-amounts compute-kernel wasi-probe; do want "$d" && need_c=1; done
-need_rust=0; want customer-tiers && need_rust=1
+need_c=0; for d in sum-amounts compute-kernel wasi-probe signed-report host-call-bench; do want "$d" && need_c=1; done
+need_rust=0; for d in customer-tiers customer-analysis-plugin; do want "$d" && need_rust=1; done
 need_asc=0; want low-stock && need_asc=1
 need_go=0; want order-validation && need_go=1
 
@@ -122,6 +122,15 @@ if want customer-tiers; then
   built+=(customer-tiers/customer-tiers.wasm)
 fi
 
+if want customer-analysis-plugin; then
+  mkdir -p "$OUT/customer-analysis-plugin"
+  (cd "$FIX/customer-analysis-plugin" && "$RUSTC" --edition 2021 --target wasm32-unknown-unknown --crate-type cdylib \
+    -C opt-level=z -C lto -C codegen-units=1 -C strip=symbols -C panic=abort \
+    -o "$OUT/customer-analysis-plugin/customer-analysis-plugin.wasm" customer_analysis_plugin.rs)
+  chmod -x "$OUT/customer-analysis-plugin/customer-analysis-plugin.wasm"
+  built+=(customer-analysis-plugin/customer-analysis-plugin.wasm)
+fi
+
 if want low-stock; then
   mkdir -p "$OUT/low-stock"
   (cd "$ROOT" && "$ASC" fixtures/wasm/low-stock/low_stock.ts -O3 --runtime stub --use abort= --noAssert \
@@ -154,6 +163,22 @@ if want compute-kernel; then
     -o "$OUT/compute-kernel/compute-kernel.wasm" compute_kernel.c)
   chmod -x "$OUT/compute-kernel/compute-kernel.wasm"
   built+=(compute-kernel/compute-kernel.wasm)
+fi
+
+if want signed-report; then
+  mkdir -p "$OUT/signed-report"
+  (cd "$FIX/signed-report" && clang --target=wasm32-wasi -O2 -mexec-model=reactor -Wl,--strip-all \
+    -o "$OUT/signed-report/signed-report.wasm" signed_report.c)
+  chmod -x "$OUT/signed-report/signed-report.wasm"
+  built+=(signed-report/signed-report.wasm)
+fi
+
+if want host-call-bench; then
+  mkdir -p "$OUT/host-call-bench"
+  (cd "$FIX/host-call-bench" && clang --target=wasm32 -O2 -nostdlib -fno-builtin -Wl,--no-entry -Wl,--strip-all \
+    -o "$OUT/host-call-bench/host-call-bench.wasm" host_call_bench.c)
+  chmod -x "$OUT/host-call-bench/host-call-bench.wasm"
+  built+=(host-call-bench/host-call-bench.wasm)
 fi
 
 if want wasi-probe; then

@@ -50,6 +50,21 @@ const CHECKS: Record<string, (r: any) => void> = {
       CUSTOMER_TIERS.customers.map((c) => ({ customer_id: c.id, name: c.name, revenue: c.revenue, tier: c.tier })),
     );
   },
+  'customer-analysis-plugin': (r) => {
+    // one step did the fetch, the tiers and the insert; a platinum customer routed to the VIP notice
+    assert.deepEqual(
+      r.steps.map((s: any) => [s.id, s.status]),
+      [
+        ['analyse', 'succeeded'],
+        ['notify_vip', 'succeeded'],
+      ],
+    );
+    assert.deepEqual(
+      r.rows,
+      CUSTOMER_TIERS.customers.map((c) => ({ customer_id: c.id, name: c.name, revenue: c.revenue, tier: c.tier })),
+    );
+    assert.deepEqual(r.received, [{ method: 'POST', url: '/vip', body: { execution: r.execution_id, tiers: { platinum: 1, gold: 1, silver: 1, bronze: 1 } } }]);
+  },
   'low-stock-routing': (r) => {
     assert.deepEqual(
       r.steps.map((s: any) => [s.id, s.status]),
