@@ -15,7 +15,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createHmac } from 'node:crypto';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { json, startHttpServer, waitFor, type TestServer } from '../helpers/http-server.ts';
@@ -31,17 +31,6 @@ const SIGNED_REPORT = fixture('signed-report/signed-report.wasm');
 const TABLE_DDL =
   'CREATE TABLE customer_analysis (execution_id varchar(64), customer_id varchar(64), name varchar(200), revenue numeric(14,2), tier varchar(16))';
 const TIER_COUNTS = { platinum: 1, gold: 1, silver: 1, bronze: 1 };
-/**
- * `secret:use` grants are stored by the registry once a migration adds the type to the CHECK list
- * of wasm_module_permissions (issue 15; not on main yet when this file was written). Until then the
- * tests that need a stored `secret:use` grant are reported as todo, with this reason, and run
- * anyway; they become plain tests by themselves when the migration is there.
- */
-const migrations = new URL('src/db/migrations/', root);
-const SECRET_USE_TODO = readdirSync(migrations).some((f) => f.endsWith('.sql') && readFileSync(new URL(f, migrations), 'utf8').includes("'secret:use'"))
-  ? undefined
-  : 'needs the migration that lets wasm_module_permissions store secret:use (PUT permissions answers 500 without it)';
-
 type Perm = { type: string; resource_pattern: string | null };
 
 /** What one test app offers the tests: upload, permissions, jobs, runs, logs, metrics. */
@@ -436,7 +425,7 @@ forEachBlobStore('host functions: the signed-report module (file_read, file_writ
     { type: 'secret:use', resource_pattern: 'REPORT_KEY' },
   ];
 
-  it('reads the CSV from its job area, signs the report with the named key and writes it back; the key never shows', { todo: SECRET_USE_TODO }, async () => {
+  it('reads the CSV from its job area, signs the report with the named key and writes it back; the key never shows', async () => {
     await h.grant(module.id, all);
     const job = await h.job(reportJob(`signed-report-${kind}`));
     await t.app.blobs.put(`jobs/${job.id}/input/sales.csv`, Buffer.from(CSV));
@@ -513,7 +502,7 @@ forEachBlobStore('host functions: the signed-report module (file_read, file_writ
     );
   });
 
-  it('without file:write the report is not written', { todo: SECRET_USE_TODO }, async () => {
+  it('without file:write the report is not written', async () => {
     await deniedRun(
       'file:write',
       'file_write',
