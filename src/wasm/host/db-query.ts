@@ -21,7 +21,7 @@
 import { egressDeniedIn } from '../../egress/index.ts';
 import { StepError } from '../../engine/step-error.ts';
 import { type DatabaseKind, getPool, isConnectionError, MAX_TIMER_MS, runStatement } from '../../executors/database/client.ts';
-import { classifySql, loadSqlParsers } from './sql-classify.ts';
+import { classifySql } from './sql-classify.ts';
 import { HostCallError, type HostCallContext, type HostErrorCode, type HostFunction } from './types.ts';
 
 /** Connections per datasource URL (the pool is shared with database steps that use the same URL). */
@@ -59,8 +59,7 @@ export const dbQuery: HostFunction = {
     }
 
     const ds = datasource(name as string, ctx);
-    if (ds.kind === 'postgresql') await loadSqlParsers();
-    const stmt = classifySql(ds.kind, request.sql as string);
+    const stmt = await classifySql(ds.kind, request.sql as string);
 
     const tables = [...stmt.tables.keys()];
     ctx.target(tables.length ? `${ds.name}/${tables.join(',')}`.slice(0, 300) : ds.name);

@@ -16,8 +16,14 @@
  *
  * Anything refused here is `bad_request`: the statement is not one db_query runs, whatever the
  * module's permissions (permission_denied is kept for what a grant would allow).
+ *
+ * The main thread must not stall on a parse: libpg-query is C and linear; node-sql-parser is a PEG
+ * parser that takes milliseconds per hundred characters of expression, so MySQL statements longer
+ * than INLINE_MYSQL_CHARS are parsed in a thread of their own (mysql-parse-worker.mjs) with a hard
+ * time limit. Trees deeper than MAX_DEPTH are refused rather than walked.
  */
 import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 import { HostCallError } from './types.ts';
 
 export type SqlDialect = 'postgresql' | 'mysql';
@@ -33,17 +39,33 @@ export interface ClassifiedStatement {
 }
 
 const require = createRequire(import.meta.url);
-const MAX_SQL = 100_000;
+const MAX_SQL = 64 * 1024;
+/** Nesting of the parse tree past which a statement is refused (a real statement is far below it). */
+const MAX_DEPTH = 1000;
+/** MySQL statements up to this length are parsed on the calling thread (well under a millisecond). */
+export const INLINE_MYSQL_CHARS = 512;
+/** Time a MySQL parse may take in its thread before it is stopped and the statement refused. */
+let mysqlParseTimeoutMs = 5000;
+/** For tests: the MySQL parse time limit (null: the default, 5 s). */
+export function setMysqlParseTimeout(ms: number | null): void {
+  mysqlParseTimeoutMs = ms ?? 5000;
+}
 
 const refuse = (message: string): never => {
   throw new HostCallError('bad_request', message);
 };
 
-export function classifySql(dialect: SqlDialect, sql: string): ClassifiedStatement {
+export async function classifySql(dialect: SqlDialect, sql: string): Promise<ClassifiedStatement> {
   if (typeof sql !== 'string' || sql.trim() === '') refuse('sql: must be a non-empty string holding one statement');
   if (sql.length > MAX_SQL) refuse(`sql: at most ${MAX_SQL} characters`);
-  return dialect === 'postgresql' ? classifyPg(sql) : classifyMysql(sql);
+  if (dialect === 'postgresql') {
+    await loadSqlParsers();
+    return classifyPg(sql);
+  }
+  return classifyMysql(sql);
 }
+
+const tooDeep = (): never => refuse(`sql: the statement is nested more than ${MAX_DEPTH} levels deep`);
 
 function addTable(tables: Map<string, Set<TableAccess>>, name: string, access: TableAccess): void {
   if (name.includes('/')) refuse(`sql: table name '${name.slice(0, 100)}' contains '/', which permissions use as the datasource separator`);
@@ -120,9 +142,11 @@ function describePg(kind: string | undefined): string {
 const rangeVarName = (rv: any): string => [rv.catalogname, rv.schemaname, rv.relname].filter((x) => typeof x === 'string' && x !== '').join('.');
 
 /** Walks the tree; `ctes` are the CTE names visible at this point (they shadow tables when unqualified). */
-function walkPg(node: unknown, ctes: ReadonlySet<string>, out: ClassifiedStatement): void {
+function walkPg(node: unknown, ctes: ReadonlySet<string>, out: ClassifiedStatement, depth = 0): void {
+  if (depth > MAX_DEPTH) tooDeep();
+  const d = depth + 1;
   if (Array.isArray(node)) {
-    for (const n of node) walkPg(n, ctes, out);
+    for (const n of node) walkPg(n, ctes, out, d);
     return;
   }
   if (node === null || typeof node !== 'object') return;
@@ -135,12 +159,12 @@ function walkPg(node: unknown, ctes: ReadonlySet<string>, out: ClassifiedStateme
   }
   for (const [key, value] of Object.entries(obj)) {
     if (PG_DML.has(key)) {
-      walkPgDml(value, ctes, out);
+      walkPgDml(value, ctes, out, d);
     } else if (key === 'SelectStmt') {
       if (value.intoClause) refuse('sql: SELECT ... INTO creates a table; it is not allowed');
       if (value.lockingClause) refuse('sql: locking clauses (FOR UPDATE, FOR SHARE) are not allowed: the lock would end with the one-statement call');
-      const scope = withScope(value.withClause, ctes, out);
-      for (const [k, v] of Object.entries(value)) if (k !== 'withClause') walkPg(v, scope, out);
+      const scope = withScope(value.withClause, ctes, out, d);
+      for (const [k, v] of Object.entries(value)) if (k !== 'withClause') walkPg(v, scope, out, d);
     } else if (key === 'FuncCall') {
       const parts: string[] = (value.funcname ?? []).map((n: any) => n?.String?.sval ?? '');
       const name = (parts[parts.length - 1] ?? '').toLowerCase();
@@ -149,16 +173,16 @@ function walkPg(node: unknown, ctes: ReadonlySet<string>, out: ClassifiedStateme
           `sql: the function ${name}() is not allowed: it runs SQL text, reaches outside the database or keeps session state, which the table check cannot see`,
         );
       }
-      walkPg(value, ctes, out);
+      walkPg(value, ctes, out, d);
     } else {
-      walkPg(value, ctes, out);
+      walkPg(value, ctes, out, d);
     }
   }
 }
 
-function walkPgDml(stmt: any, ctes: ReadonlySet<string>, out: ClassifiedStatement): void {
+function walkPgDml(stmt: any, ctes: ReadonlySet<string>, out: ClassifiedStatement, depth: number): void {
   out.writes = true;
-  const scope = withScope(stmt.withClause, ctes, out);
+  const scope = withScope(stmt.withClause, ctes, out, depth);
   // The target is always a table: PostgreSQL does not let a CTE be the target of a write.
   const target = rangeVarName(stmt.relation ?? {});
   if (!target) refuse('sql: the statement has no target table');
@@ -166,11 +190,11 @@ function walkPgDml(stmt: any, ctes: ReadonlySet<string>, out: ClassifiedStatemen
   // PostgreSQL 18's tree has returningClause.exprs (older ones returningList).
   const returning = stmt.returningClause?.exprs ?? stmt.returningList;
   if (Array.isArray(returning) && returning.length > 0) addTable(out.tables, target, 'read');
-  for (const [k, v] of Object.entries(stmt)) if (k !== 'withClause' && k !== 'relation') walkPg(v, scope, out);
+  for (const [k, v] of Object.entries(stmt)) if (k !== 'withClause' && k !== 'relation') walkPg(v, scope, out, depth);
 }
 
 /** The CTE names visible in a statement with this WITH clause; walks the CTE bodies in their own scope. */
-function withScope(w: any, outer: ReadonlySet<string>, out: ClassifiedStatement): ReadonlySet<string> {
+function withScope(w: any, outer: ReadonlySet<string>, out: ClassifiedStatement, depth: number): ReadonlySet<string> {
   if (!w || !Array.isArray(w.ctes)) return outer;
   const names: string[] = w.ctes.map((c: any) => c?.CommonTableExpr?.ctename).filter((n: unknown) => typeof n === 'string');
   const scope = new Set(outer);
@@ -179,7 +203,7 @@ function withScope(w: any, outer: ReadonlySet<string>, out: ClassifiedStatement)
     const cte = c?.CommonTableExpr;
     if (!cte) continue;
     // Non-recursive: a CTE sees the ones before it, not itself (its own name is the table).
-    walkPg(cte.ctequery, new Set(scope), out);
+    walkPg(cte.ctequery, new Set(scope), out, depth);
     scope.add(cte.ctename);
   }
   return scope;
@@ -205,18 +229,94 @@ const MY_REFUSED_FUNCTIONS = new Set([
   'sys_eval',
 ]);
 
-function classifyMysql(sql: string): ClassifiedStatement {
+interface MyParsed {
+  tableList: string[];
+  ast: any;
+}
+
+/* The parser's thread: one, started on the first long statement, replaced after a timeout. */
+let worker: Worker | null = null;
+/** Settles when the current thread has loaded its parser (the time limit counts from then). */
+let workerReady: Promise<void> = Promise.resolve();
+let nextId = 0;
+const pending = new Map<number, { resolve: (p: MyParsed) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+
+function parserThread(): Worker {
+  if (worker) return worker;
+  const w = new Worker(new URL('./mysql-parse-worker.mjs', import.meta.url), {
+    execArgv: [],
+    resourceLimits: { maxOldGenerationSizeMb: 128 },
+    stdout: false,
+    stderr: false,
+  });
+  w.unref();
+  let ready!: () => void;
+  workerReady = new Promise<void>((r) => (ready = r));
+  w.on('message', (m: { id: number; ready?: boolean; ok: boolean; tableList?: string[]; ast?: any; message?: string }) => {
+    if (m.ready) return ready();
+    const p = pending.get(m.id);
+    if (!p) return;
+    pending.delete(m.id);
+    clearTimeout(p.timer);
+    if (m.ok) p.resolve({ tableList: m.tableList ?? [], ast: m.ast });
+    else p.reject(new HostCallError('bad_request', `sql: not a MySQL/MariaDB statement db_query can check: ${String(m.message).slice(0, 300)}`));
+  });
+  const fail = (err: Error) => {
+    ready();
+    if (worker === w) worker = null;
+    for (const [id, p] of pending) {
+      pending.delete(id);
+      clearTimeout(p.timer);
+      p.reject(new HostCallError('unavailable', `the SQL checker stopped (${err.message}); retry the call`));
+    }
+  };
+  w.on('error', fail);
+  w.on('exit', (code) => fail(new Error(`exit ${code}`)));
+  worker = w;
+  return w;
+}
+
+async function parseInThread(sql: string): Promise<MyParsed> {
+  const w = parserThread();
+  await workerReady;
+  if (worker !== w) throw new HostCallError('unavailable', 'the SQL checker stopped; retry the call');
+  const id = ++nextId;
+  return new Promise<MyParsed>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      pending.delete(id);
+      reject(new HostCallError('bad_request', `sql: the statement is too complex to check within ${mysqlParseTimeoutMs} ms`));
+      // The parse cannot be interrupted: the thread goes, the calls queued behind it get 'unavailable'.
+      if (worker === w) worker = null;
+      void w.terminate();
+    }, mysqlParseTimeoutMs);
+    pending.set(id, { resolve, reject, timer });
+    w.postMessage({ id, sql });
+  });
+}
+
+/** Stops the parser's thread (tests, shutdown); a later long statement starts a new one. */
+export async function closeSqlParsers(): Promise<void> {
+  const w = worker;
+  worker = null;
+  await w?.terminate();
+}
+
+async function classifyMysql(sql: string): Promise<ClassifiedStatement> {
   // MySQL runs the text of /*! ... */ and MariaDB that of /*M! ... */ as SQL, but a parser sees a comment.
   if (/\/\*M?!/i.test(sql)) refuse('sql: executable comments (/*! ... */) are not allowed');
-  if (!myParser) {
-    const { Parser } = require('node-sql-parser/build/mariadb');
-    myParser = new Parser();
-  }
-  let parsed: { tableList: string[]; ast: any };
-  try {
-    parsed = myParser!.parse(sql, { database: 'MariaDB' });
-  } catch (err) {
-    refuse(`sql: not a MySQL/MariaDB statement db_query can check: ${String((err as Error).message).slice(0, 300)}`);
+  let parsed: MyParsed;
+  if (sql.length > INLINE_MYSQL_CHARS) {
+    parsed = await parseInThread(sql);
+  } else {
+    if (!myParser) {
+      const { Parser } = require('node-sql-parser/build/mariadb');
+      myParser = new Parser();
+    }
+    try {
+      parsed = myParser!.parse(sql, { database: 'MariaDB' });
+    } catch (err) {
+      return refuse(`sql: not a MySQL/MariaDB statement db_query can check: ${String((err as Error).message).slice(0, 300)}`);
+    }
   }
   const asts = (Array.isArray(parsed!.ast) ? parsed!.ast : [parsed!.ast]).filter(Boolean);
   if (asts.length === 0) refuse('sql: holds no statement');
@@ -229,7 +329,7 @@ function classifyMysql(sql: string): ClassifiedStatement {
       `sql: ${ddl ? `DDL (${verb.toUpperCase()})` : `the statement ${verb.toUpperCase() || '(unknown)'}`} is not allowed; db_query runs SELECT, INSERT, REPLACE, UPDATE and DELETE only`,
     );
   }
-  walkMy(ast);
+  walkMy(ast, 0);
   const out: ClassifiedStatement = { verb, writes: verb !== 'select', tables: new Map() };
 
   // Names of the top-level CTEs; one is a table reference only where a CTE body names it too
@@ -249,9 +349,10 @@ function classifyMysql(sql: string): ClassifiedStatement {
   return out;
 }
 
-function walkMy(node: unknown): void {
+function walkMy(node: unknown, depth: number): void {
+  if (depth > MAX_DEPTH) tooDeep();
   if (Array.isArray(node)) {
-    for (const n of node) walkMy(n);
+    for (const n of node) walkMy(n, depth + 1);
     return;
   }
   if (node === null || typeof node !== 'object') return;
@@ -266,5 +367,5 @@ function walkMy(node: unknown): void {
     const name = String(parts[parts.length - 1]?.value ?? '').toLowerCase();
     if (MY_REFUSED_FUNCTIONS.has(name)) refuse(`sql: the function ${name.toUpperCase()}() is not allowed: it reads server files or keeps session state`);
   }
-  for (const v of Object.values(obj)) walkMy(v);
+  for (const v of Object.values(obj)) walkMy(v, depth + 1);
 }
