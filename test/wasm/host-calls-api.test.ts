@@ -46,10 +46,15 @@ forEachDatabase((kind: DbKind) => {
       const trig = await t.api('POST', `/api/v1/jobs/${job.body.id}/trigger`, { body: {} });
       assert.equal(trig.status, 202, JSON.stringify(trig.body));
       const id = trig.body.execution_id;
-      await waitFor(async () => {
-        const r = await t.api('GET', `/api/v1/executions/${id}`);
-        return ['succeeded', 'failed', 'dead_lettered'].includes(r.body.status) ? r.body : null;
-      }, `execution ${id}`);
+      // Generous: one short run, but a loaded CI machine with PGlite can take tens of seconds to pick it up.
+      await waitFor(
+        async () => {
+          const r = await t.api('GET', `/api/v1/executions/${id}`);
+          return ['succeeded', 'failed', 'dead_lettered'].includes(r.body.status) ? r.body : null;
+        },
+        `execution ${id}`,
+        120_000,
+      );
 
       const r = await t.api('GET', `/api/v1/wasm/executions/${id}/logs`);
       assert.equal(r.status, 200, JSON.stringify(r.body));

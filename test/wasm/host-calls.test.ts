@@ -1,9 +1,10 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { WasmRuntime, HOST_FUNCTIONS, type WasmRunRequest, type WasmRunResult } from '../../src/wasm/runtime/index.ts';
+import { WasmRuntime, WasmModuleError, HOST_FUNCTIONS, type WasmRunRequest, type WasmRunResult } from '../../src/wasm/runtime/index.ts';
 import { HostCallError, PRIVILEGED_HOST_FUNCTIONS, type HostAnswer, type HostDispatch } from '../../src/wasm/host/types.ts';
 import { HOST_BOUNDS, HOST_COSTS } from '../../src/wasm/instrument/costs.ts';
+import { assemble, T } from '../../src/wasm/binary/index.ts';
 
 // The calling convention of the privileged host functions (issue 15, docs/abi.md): real workers,
 // guests in WAT (fixtures/wasm/host-abi/), dispatches that answer, fail, throw or never answer.
@@ -72,6 +73,20 @@ test('the seven functions are importable from vecron and env as (i32,i32)->(i64)
       [...PRIVILEGED_HOST_FUNCTIONS],
     );
   }
+});
+
+test('a privileged import with another signature is refused at prepare, naming it', async () => {
+  const bytes = assemble({
+    types: [{ params: [T.i32], results: [T.i32] }],
+    imports: [{ module: 'vecron', name: 'http_request', func: 0 }],
+  });
+  await assert.rejects(
+    rt.prepare(bytes),
+    (e: unknown) =>
+      e instanceof WasmModuleError &&
+      e.code === 'import_not_allowed' &&
+      /vecron\.http_request \(wrong signature: expected \(i32,i32\)->\(i64\), found \(i32\)->\(i32\)\)/.test(e.message),
+  );
 });
 
 test('the answer is written through alloc and the call recorded', async () => {

@@ -4,7 +4,7 @@ import type { EntryForm, WasmErrorCode, WasmLogLine } from './types.ts';
 import type { HostCallRecord } from '../host/types.ts';
 
 /** Int32 slots of the per-worker control SharedArrayBuffer. */
-export const CTL_INTERRUPT = 0; // non-zero: the run must stop (set by the main thread at the timeout)
+export const CTL_INTERRUPT = 0; // non-zero: the run must stop (set by the main thread: 1 at the timeout, 2 at a cancel)
 export const CTL_HOST_STATE = 1; // async bridge: 0 waiting, 1 result inline, 2 result on the port
 export const CTL_HOST_LEN = 2; // byte length of the inline result
 export const CTL_DOORBELL = 3; // bumped by the main thread after posting a message on the run port

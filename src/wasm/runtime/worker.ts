@@ -34,20 +34,9 @@ import {
   type WorkerRunResult,
 } from './protocol.ts';
 import type { WasmErrorCode, WasmLogLine } from './types.ts';
-import {
-  FORWARD,
-  HOST_ERROR_CODES,
-  HostCallError,
-  PRIVILEGED_HOST_FUNCTIONS,
-  errorResponse,
-  type HostCallRecord,
-  type HostErrorCode,
-  type PrivilegedHostFunction,
-  type WorkerHostFunction,
-} from '../host/types.ts';
+import { PRIVILEGED_HOST_FUNCTIONS, type HostCallRecord, type HostErrorCode, type PrivilegedHostFunction, type WorkerHostFunction } from '../host/types.ts';
 import { workerHostFunction } from '../host/worker-functions.ts';
-import { boundValue, budgetSpent } from './host-record.ts';
-import type { HostCallReplyMeta } from './protocol.ts';
+import { decodeRequest, errorAnswer, parseReply, recordCall, serveHere, type Answer } from './host-calls.ts';
 
 const port = parentPort!;
 const {
@@ -301,68 +290,7 @@ for (const name of PRIVILEGED_HOST_FUNCTIONS) {
   if (f) workerFunctions.set(name, f);
 }
 
-const isErrorCode = (c: unknown): c is HostErrorCode => typeof c === 'string' && (HOST_ERROR_CODES as readonly string[]).includes(c);
 const pack = (p: number, n: number): bigint => (BigInt(p) << 32n) | BigInt(n);
-
-/** What one call answered, before it is written to the guest. */
-interface Answer {
-  text: string;
-  target: string | null;
-  outcome: 'ok' | HostErrorCode;
-  permission?: string;
-  served: 'worker' | 'host';
-  /** The answer as the record keeps it (bounded); absent: bounded here from `text`'s object. */
-  rec?: unknown;
-  recBytes?: number;
-  obj?: unknown;
-}
-
-const errorAnswer = (code: HostErrorCode, message: string, served: 'worker' | 'host' = 'worker', target: string | null = null): Answer => {
-  const obj = errorResponse(code, message);
-  return { text: JSON.stringify(obj), obj, target, outcome: code, served };
-};
-
-/** A request of `len` bytes at `ptr`, decoded: the object, or the error answer. */
-function decodeRequest(fn: string, ptr: number, len: number, max: number): { req: Record<string, unknown>; text: string } | Answer {
-  if (len > max) return errorAnswer('too_large', `the ${fn} request is ${len} bytes, above the limit of ${max} bytes`);
-  let text: string;
-  try {
-    text = utf8.decode(read(`${fn} request`, ptr, len));
-  } catch (e) {
-    if (e instanceof RunError) throw e;
-    return errorAnswer('bad_request', `the ${fn} request is not valid UTF-8`);
-  }
-  let req: unknown;
-  try {
-    req = JSON.parse(text);
-  } catch (e) {
-    return errorAnswer('bad_request', `the ${fn} request is not valid JSON: ${(e as Error).message}`);
-  }
-  if (req === null || typeof req !== 'object' || Array.isArray(req)) {
-    return errorAnswer('bad_request', `the ${fn} request must be a JSON object, not ${req === null ? 'null' : Array.isArray(req) ? 'an array' : typeof req}`);
-  }
-  return { req: req as Record<string, unknown>, text };
-}
-
-/** Serves a call in this worker: the answer, or null when the function is not served here (or FORWARDs). */
-function serveHere(f: WorkerHostFunction, req: Record<string, unknown>): Answer | null {
-  let target: string | null = null;
-  try {
-    target = f.target(req);
-    const r = f.serve(req);
-    if (r === FORWARD) return null;
-    if (r === null || typeof r !== 'object' || Array.isArray(r))
-      return errorAnswer('unavailable', `${f.name} answered a ${typeof r}, not an object`, 'worker', target);
-    return { text: JSON.stringify(r), obj: r, target, outcome: 'ok', served: 'worker' };
-  } catch (e) {
-    if (e instanceof HostCallError) {
-      const a = errorAnswer(e.code, e.message, 'worker', target);
-      if (e.permission) a.permission = e.permission;
-      return a;
-    }
-    return errorAnswer('unavailable', `${f.name} failed: ${e instanceof Error ? e.message : String(e)}`, 'worker', target);
-  }
-}
 
 /** Bridges a call to the run's HostDispatch on the main thread and waits for its answer. */
 function bridge(fn: string, text: string): Answer {
@@ -370,56 +298,7 @@ function bridge(fn: string, text: string): Answer {
   while (receiveMessageOnPort(hostPort) !== undefined);
   Atomics.store(ctl, CTL_HOST_STATE, 0);
   post({ type: 'hostcall', fn, text });
-  const reply = awaitHostReply();
-  const nl = reply.indexOf('\n');
-  let meta: HostCallReplyMeta;
-  try {
-    meta = JSON.parse(reply.slice(0, nl)) as HostCallReplyMeta;
-  } catch {
-    return errorAnswer('unavailable', `the host's answer to ${fn} could not be read`, 'host');
-  }
-  return {
-    text: reply.slice(nl + 1),
-    target: typeof meta.target === 'string' ? meta.target : null,
-    outcome: meta.outcome === 'ok' || isErrorCode(meta.outcome) ? meta.outcome : 'unavailable',
-    ...(typeof meta.permission === 'string' ? { permission: meta.permission } : {}),
-    served: 'host',
-    rec: meta.rec,
-    recBytes: typeof meta.recBytes === 'number' ? meta.recBytes : undefined,
-  };
-}
-
-/** Keeps one call in the run's record (bounded: the per-value and per-run budgets, the record cap). */
-function record(st: RunState, r: Omit<HostCallRecord, 'request' | 'response'>, request: unknown, response: unknown, boundedBytes?: number): void {
-  if (st.hostCalls.length >= HOST_BOUNDS.maxHostCallRecords) {
-    st.hostCallsDropped++;
-    return;
-  }
-  const keep = (v: unknown, alreadyBytes: number | undefined): unknown => {
-    const left = HOST_BOUNDS.maxRecordRunBytes - st.recordBytes;
-    if (left <= 64) return budgetSpent();
-    if (alreadyBytes !== undefined) {
-      // Bounded on the main thread already (to the value budget): kept whole if the run's budget has room, never cut twice.
-      if (alreadyBytes > left) return budgetSpent();
-      st.recordBytes += alreadyBytes;
-      return v;
-    }
-    const b = boundValue(v, Math.min(left, HOST_BOUNDS.maxRecordValueBytes));
-    st.recordBytes += b.bytes;
-    return b.value;
-  };
-  const rec: HostCallRecord = { ...r, request: keep(request, undefined), response: keep(response, boundedBytes) };
-  st.hostCalls.push(rec);
-  if (r.outcome === 'permission_denied' || r.outcome === 'egress_denied') {
-    // A denial is an entry in the run's log (the main thread also audits and counts it).
-    if (st.logs.length < MAX_LOG_LINES) {
-      st.logs.push({
-        level: 'warn',
-        message: `host call ${r.function}${r.target ? ` (${r.target})` : ''} refused: ${r.outcome}${r.permission ? `, missing ${r.permission}` : ''}`,
-        at: new Date().toISOString(),
-      });
-    } else st.logsDropped++;
-  }
+  return parseReply(fn, awaitHostReply());
 }
 
 /**
@@ -440,7 +319,7 @@ function privileged(fn: PrivilegedHostFunction, ptr: number, len: number): bigin
   const at = new Date().toISOString();
   const t0 = performance.now();
   const seq = st.hostCallSeq++;
-  const decoded = decodeRequest(fn, ptr, len, m.maxHostRequestBytes);
+  const decoded = decodeRequest(fn, len, m.maxHostRequestBytes, () => read(`${fn} request`, ptr, len));
   let a: Answer;
   let request: unknown = null;
   if ('req' in decoded) {
@@ -457,8 +336,14 @@ function privileged(fn: PrivilegedHostFunction, ptr: number, len: number): bigin
           // The call outlived the run (timeout or cancel): kept in the record, then the run ends.
           const code: HostErrorCode = e.flag === 2 ? 'cancelled' : 'timeout';
           const dur = Math.round((performance.now() - t0) * 1000);
-          record(st, { seq, function: fn, target: null, at, duration_us: dur, bytes_in: len, bytes_out: 0, outcome: code, served: 'host' }, request, null);
-          throw e;
+          recordCall(
+            st,
+            { seq, function: fn, target: null, at, duration_us: dur, bytes_in: len, bytes_out: 0, outcome: code, served: 'host' },
+            request,
+            null,
+            undefined,
+            MAX_LOG_LINES,
+          );
         }
         throw e;
       }
@@ -467,7 +352,7 @@ function privileged(fn: PrivilegedHostFunction, ptr: number, len: number): bigin
   let bytes = encoder.encode(a.text);
   if (bytes.byteLength > m.maxHostResponseBytes) {
     const size = bytes.byteLength;
-    a = { ...errorAnswer('too_large', `the ${fn} answer is ${size} bytes, above the limit of ${m.maxHostResponseBytes} bytes`, a.served, a.target) };
+    a = errorAnswer('too_large', `the ${fn} answer is ${size} bytes, above the limit of ${m.maxHostResponseBytes} bytes`, a.served, a.target);
     bytes = encoder.encode(a.text);
   }
   const duration_us = Math.round((performance.now() - t0) * 1000);
@@ -478,7 +363,7 @@ function privileged(fn: PrivilegedHostFunction, ptr: number, len: number): bigin
     response = a.rec;
     bounded = a.recBytes ?? HOST_BOUNDS.maxRecordValueBytes;
   }
-  record(
+  recordCall(
     st,
     {
       seq,
@@ -495,6 +380,7 @@ function privileged(fn: PrivilegedHostFunction, ptr: number, len: number): bigin
     request,
     response,
     bounded,
+    MAX_LOG_LINES,
   );
   charge(bytes.byteLength / HOST_COSTS.jsonBytesPerUnit); // before anything is written to the guest
   const p = guestAlloc(`${fn} answer`, bytes);
