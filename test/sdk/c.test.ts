@@ -33,7 +33,7 @@ test('c SDK: JSON in and out, verdict, route, log, context', async (t) => {
   const { manifest, dir } = initProject('c');
   if (!haveTools(t, manifest, dir)) return;
   const cwd = mkdtempSync(join(tmpdir(), 'vecron-sdk-c-probe-'));
-  const bytes = compile(cwd, `${CC} -o out.wasm ${ROOT}test/sdk/guests/probe.c`);
+  const bytes = compile(cwd, `${CC} -o out.wasm ${ROOT}fixtures/sdk-probes/probe.c`);
   await assertProbe(rt, bytes);
 });
 
@@ -41,7 +41,7 @@ test('c SDK: the host-function wrappers import the issue-15 functions with the A
   const { manifest, dir } = initProject('c');
   if (!haveTools(t, manifest, dir)) return;
   const cwd = mkdtempSync(join(tmpdir(), 'vecron-sdk-c-hosts-'));
-  const bytes = compile(cwd, `${CC} -DPROBE_HOSTS -o out.wasm ${ROOT}test/sdk/guests/probe.c`);
+  const bytes = compile(cwd, `${CC} -DPROBE_HOSTS -o out.wasm ${ROOT}fixtures/sdk-probes/probe.c`);
   assert.deepEqual(hostImports(bytes), ALL_HOST_IMPORTS);
   assertHostSignatures(bytes);
 });

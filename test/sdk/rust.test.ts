@@ -34,14 +34,14 @@ test('rust SDK: JSON in and out, verdict, route, log, context', async (t) => {
   const { manifest, dir } = initProject('rust');
   if (!haveTools(t, manifest, dir)) return;
   const cwd = mkdtempSync(join(tmpdir(), 'vecron-sdk-rust-probe-'));
-  await assertProbe(rt, compile(cwd, `${RUSTC} -o out.wasm ${ROOT}test/sdk/guests/probe.rs`));
+  await assertProbe(rt, compile(cwd, `${RUSTC} -o out.wasm ${ROOT}fixtures/sdk-probes/probe.rs`));
 });
 
 test('rust SDK: the host-function wrappers import the issue-15 functions with the ABI signature', async (t) => {
   const { manifest, dir } = initProject('rust');
   if (!haveTools(t, manifest, dir)) return;
   const cwd = mkdtempSync(join(tmpdir(), 'vecron-sdk-rust-hosts-'));
-  const bytes = compile(cwd, `${RUSTC} --cfg probe_hosts -o out.wasm ${ROOT}test/sdk/guests/probe.rs`);
+  const bytes = compile(cwd, `${RUSTC} --cfg probe_hosts -o out.wasm ${ROOT}fixtures/sdk-probes/probe.rs`);
   assert.deepEqual(hostImports(bytes), ALL_HOST_IMPORTS);
   assertHostSignatures(bytes);
 });

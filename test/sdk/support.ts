@@ -16,7 +16,8 @@ import { parseModule } from '../../src/wasm/binary/index.ts';
 import { PRIVILEGED_HOST_FUNCTIONS } from '../../src/wasm/host/types.ts';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
-export const PATH_ENV = `${process.env.PATH ?? ''}:/usr/local/go/bin`;
+// The repository's node_modules/.bin stands in for a project's own `npm install` (AssemblyScript).
+export const PATH_ENV = `${process.env.PATH ?? ''}:/usr/local/go/bin:${ROOT}node_modules/.bin`;
 
 export interface Manifest {
   name: string;
@@ -192,7 +193,7 @@ export function sharedFiles(lang: string): Record<string, string> {
   return files;
 }
 
-/** The probe input: every SDK's test module answers it the same way (test/sdk/guests/). */
+/** The probe input: every SDK's test module answers it the same way (fixtures/sdk-probes/). */
 export const PROBE_INPUT = {
   text: 'héllo \u0000 "q" \\ 😀 \u001f',
   n: 42,
