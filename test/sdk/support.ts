@@ -103,11 +103,11 @@ export function buildProject(dir: string, m: Manifest): Uint8Array {
   return new Uint8Array(readFileSync(out));
 }
 
-/** Compiles one source file with a command template ({in}, {out}); returns the bytes. */
-export function compile(cwd: string, command: string): Uint8Array {
+/** Runs a compile command in cwd; returns the bytes of `output` (default cwd/out.wasm). */
+export function compile(cwd: string, command: string, output = join(cwd, 'out.wasm')): Uint8Array {
   const r = spawnSync('sh', ['-c', command], { cwd, env: { ...process.env, PATH: PATH_ENV }, encoding: 'utf8', timeout: 300_000 });
   if (r.status !== 0) assert.fail(`compile failed: ${command}\n${r.stdout}\n${r.stderr}`);
-  return new Uint8Array(readFileSync(join(cwd, 'out.wasm')));
+  return new Uint8Array(readFileSync(output));
 }
 
 export function ok(r: WasmRunResult): unknown {
