@@ -40,6 +40,12 @@ extern "C" {
 #endif
 
 #define VECRON_FN static __attribute__((unused))
+/* A zeroed struct in both languages (C++ warns about `{0}` with -Wextra). */
+#ifdef __cplusplus
+#define VECRON_ZERO {}
+#else
+#define VECRON_ZERO {0}
+#endif
 #define VECRON_IMPORT(name) __attribute__((import_module("vecron"), import_name(#name)))
 
 /* ------------------------------------------------------------------ the raw imports (docs/abi.md) */
@@ -529,17 +535,17 @@ VECRON_FN int vecron_set_context(const char *key, const char *json) {
   return vecron__set_context(key, (int32_t)strlen(key), json, (int32_t)strlen(json));
 }
 VECRON_FN int vecron_set_context_json(const char *key, const vecron_json *v) {
-  vecron_writer w = {0};
+  vecron_writer w = VECRON_ZERO;
   vecron_w_json(&w, v);
   return vecron_set_context(key, w.data);
 }
 VECRON_FN int vecron_set_context_string(const char *key, const char *s) {
-  vecron_writer w = {0};
+  vecron_writer w = VECRON_ZERO;
   vecron_w_string(&w, s);
   return vecron_set_context(key, w.data);
 }
 VECRON_FN int vecron_set_context_number(const char *key, double v) {
-  vecron_writer w = {0};
+  vecron_writer w = VECRON_ZERO;
   vecron_w_number(&w, v);
   return vecron_set_context(key, w.data);
 }
@@ -555,11 +561,11 @@ VECRON_FN int64_t vecron__pack(vecron_writer *w) {
 
 /* Runs a handler on the input bytes and returns the packed output (what VECRON_ENTRY exports). */
 VECRON_FN int64_t vecron_run(const char *ptr, int32_t len, vecron_handler handler) {
-  vecron_writer out = {0};
+  vecron_writer out = VECRON_ZERO;
   const char *err = NULL;
   vecron_json *input = vecron_parse(ptr, (size_t)len, &err);
   if (!input) {
-    vecron_errors e = {0};
+    vecron_errors e = VECRON_ZERO;
     vecron_errors_add(&e, "the input is not JSON: %s", err);
     vecron_w_invalid(&out, &e);
   } else handler(input, &out);
@@ -625,7 +631,7 @@ typedef struct {
  * headers_json is an object as JSON text or NULL. 0 on an answer (any status), -1 on an error. */
 VECRON_FN int vecron_http(const char *method, const char *url, const char *headers_json, const char *body,
                           vecron_http_response *resp, vecron_error *err) {
-  vecron_writer w = {0};
+  vecron_writer w = VECRON_ZERO;
   vecron_w_object(&w);
   vecron_w_kv_string(&w, "method", method);
   vecron_w_kv_string(&w, "url", url);
@@ -654,7 +660,7 @@ typedef struct {
 
 /* One statement with $1.. parameters (params_json: a JSON array as text, or NULL). */
 VECRON_FN int vecron_db_query(const char *datasource, const char *sql, const char *params_json, vecron_db_result *res, vecron_error *err) {
-  vecron_writer w = {0};
+  vecron_writer w = VECRON_ZERO;
   vecron_w_object(&w);
   vecron_w_kv_string(&w, "datasource", datasource);
   vecron_w_kv_string(&w, "sql", sql);
@@ -671,7 +677,7 @@ VECRON_FN int vecron_db_query(const char *datasource, const char *sql, const cha
 
 /* file_read: the content (text, or base64 when *is_base64) of a file of the job's area. */
 VECRON_FN int vecron_file_read(const char *path, const char **content, size_t *len, int *is_base64, vecron_error *err) {
-  vecron_writer w = {0};
+  vecron_writer w = VECRON_ZERO;
   vecron_w_object(&w);
   vecron_w_kv_string(&w, "path", path);
   vecron_w_end_object(&w);
@@ -686,7 +692,7 @@ VECRON_FN int vecron_file_read(const char *path, const char **content, size_t *l
 
 /* file_write of UTF-8 text; *size and sha256_hex (65 bytes) may be NULL. */
 VECRON_FN int vecron_file_write(const char *path, const char *content, size_t len, long *size, char *sha256_hex, vecron_error *err) {
-  vecron_writer w = {0};
+  vecron_writer w = VECRON_ZERO;
   vecron_w_object(&w);
   vecron_w_kv_string(&w, "path", path);
   vecron_w_key(&w, "content");
@@ -702,7 +708,7 @@ VECRON_FN int vecron_file_write(const char *path, const char *content, size_t le
 
 /* file_list: *files is an array of {"path", "size", "modified_at"}. */
 VECRON_FN int vecron_file_list(const char *prefix, const vecron_json **files, vecron_error *err) {
-  vecron_writer w = {0};
+  vecron_writer w = VECRON_ZERO;
   vecron_w_object(&w);
   vecron_w_kv_string(&w, "prefix", prefix);
   vecron_w_end_object(&w);
@@ -714,7 +720,7 @@ VECRON_FN int vecron_file_list(const char *prefix, const vecron_json **files, ve
 
 /* crypto sha256 / sha512 of bytes: hex digest into hex (129 bytes is enough for both). */
 VECRON_FN int vecron__digest(const char *op, const char *key_secret, const char *data, size_t len, char *hex, size_t cap, vecron_error *err) {
-  vecron_writer w = {0};
+  vecron_writer w = VECRON_ZERO;
   vecron_w_object(&w);
   vecron_w_kv_string(&w, "op", op);
   if (key_secret) vecron_w_kv_string(&w, "key_secret", key_secret);
@@ -749,7 +755,7 @@ VECRON_FN const char *vecron_random_base64(int n, vecron_error *err) {
 }
 /* time now: epoch milliseconds, and the ISO text in tz (NULL: Asia/Ho_Chi_Minh) if iso is given. */
 VECRON_FN int vecron_time_now(const char *tz, int64_t *epoch_ms, const char **iso, vecron_error *err) {
-  vecron_writer w = {0};
+  vecron_writer w = VECRON_ZERO;
   vecron_w_object(&w);
   vecron_w_kv_string(&w, "op", "now");
   if (tz) vecron_w_kv_string(&w, "tz", tz);
