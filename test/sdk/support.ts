@@ -240,8 +240,8 @@ export async function assertProbe(rt: WasmRuntime, bytes: Uint8Array, fuel = 1_0
 
 /** The functions a module imports from `vecron` (or `env`), sorted. */
 export function hostImports(bytes: Uint8Array): string[] {
-  return WebAssembly.Module.imports(new WebAssembly.Module(bytes))
-    .filter((i) => i.module === 'vecron' || i.module === 'env')
+  return parseModule(bytes, { walkCode: false })
+    .imports.filter((i) => i.module === 'vecron' || i.module === 'env')
     .map((i) => i.name)
     .sort();
 }
