@@ -647,14 +647,17 @@ export function http(method: string, url: string, body: string | null = null, he
 }
 
 export class Rows {
+  /** The column names, and their database types (`int4`, `text`, ...). */
   columns: string[] = [];
-  /** Arrays of cells, in the order of `columns`. */
+  types: string[] = [];
+  /** Objects by column name. */
   rows: Json[] = [];
   rowCount: i32 = 0;
+  /** For INSERT, UPDATE, DELETE, MERGE; -1 when none is reported. */
+  affectedRows: f64 = -1;
   /** A cell by row and column name (null when missing). */
   cell(row: i32, column: string): Json {
-    const c = this.columns.indexOf(column);
-    return c < 0 || row < 0 || row >= this.rows.length ? Json.null() : this.rows[row].at(c);
+    return row < 0 || row >= this.rows.length ? Json.null() : this.rows[row].get(column);
   }
 }
 
@@ -665,9 +668,13 @@ export function dbQuery(datasource: string, sql: string, params: Json = Json.arr
   const v = r.unwrap();
   const out = new Rows();
   const cols = v.get("columns");
-  for (let i = 0; i < cols.length; i++) out.columns.push(cols.at(i).asString());
+  for (let i = 0; i < cols.length; i++) {
+    out.columns.push(cols.at(i).get("name").asString());
+    out.types.push(cols.at(i).get("type").asString());
+  }
   out.rows = v.get("rows").items;
   out.rowCount = <i32>v.get("row_count").asNumber(<f64>out.rows.length);
+  out.affectedRows = v.get("affected_rows").asNumber(-1);
   return new Result<Rows>(out, null);
 }
 
@@ -731,7 +738,10 @@ export function randomBytes(n: i32): Result<string> {
 
 export class Now {
   epochMs: f64 = 0;
+  /** UTC, Z. */
   iso: string = "";
+  /** With the zone's offset. */
+  local: string = "";
 }
 
 /** Now, with the ISO text in tz ("" : Asia/Ho_Chi_Minh). */
@@ -743,5 +753,6 @@ export function timeNow(tz: string = ""): Result<Now> {
   const n = new Now();
   n.epochMs = r.unwrap().get("epoch_ms").asNumber();
   n.iso = r.unwrap().get("iso").asString();
+  n.local = r.unwrap().get("local").asString();
   return new Result<Now>(n, null);
 }

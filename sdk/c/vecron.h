@@ -651,12 +651,19 @@ VECRON_FN int vecron_http(const char *method, const char *url, const char *heade
   return 0;
 }
 
-/* db_query, typed: columns (array of names), rows (array of arrays), row_count. */
+/* db_query, typed: columns (array of {"name", "type"}), rows (array of objects by column name),
+ * row_count, affected_rows (-1 when the statement reports none). */
 typedef struct {
   const vecron_json *columns;
   const vecron_json *rows;
   long row_count;
+  long affected_rows;
 } vecron_db_result;
+
+/* The name of column i, or NULL. */
+VECRON_FN const char *vecron_db_column(const vecron_db_result *r, size_t i) { return vecron_string(vecron_get(vecron_at(r->columns, i), "name")); }
+/* A cell by row and column name, or NULL. */
+VECRON_FN const vecron_json *vecron_db_cell(const vecron_db_result *r, size_t row, const char *column) { return vecron_get(vecron_at(r->rows, row), column); }
 
 /* One statement with $1.. parameters (params_json: a JSON array as text, or NULL). */
 VECRON_FN int vecron_db_query(const char *datasource, const char *sql, const char *params_json, vecron_db_result *res, vecron_error *err) {
@@ -672,6 +679,7 @@ VECRON_FN int vecron_db_query(const char *datasource, const char *sql, const cha
   res->columns = vecron_get(r, "columns");
   res->rows = vecron_get(r, "rows");
   res->row_count = (long)vecron_number(vecron_get(r, "row_count"), (double)vecron_len(res->rows));
+  res->affected_rows = (long)vecron_number(vecron_get(r, "affected_rows"), -1);
   return 0;
 }
 
@@ -753,7 +761,8 @@ VECRON_FN const char *vecron_random_base64(int n, vecron_error *err) {
   snprintf(req, sizeof req, "{\"op\":\"random_bytes\",\"n\":%d}", n);
   return vecron_string(vecron_get(vecron_crypto(req, err), "base64"));
 }
-/* time now: epoch milliseconds, and the ISO text in tz (NULL: Asia/Ho_Chi_Minh) if iso is given. */
+/* time now: epoch milliseconds and the ISO text (UTC, Z); the answer's "local" (in tz, NULL:
+ * Asia/Ho_Chi_Minh) is in vecron_time's result. */
 VECRON_FN int vecron_time_now(const char *tz, int64_t *epoch_ms, const char **iso, vecron_error *err) {
   vecron_writer w = VECRON_ZERO;
   vecron_w_object(&w);

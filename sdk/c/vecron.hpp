@@ -198,14 +198,13 @@ inline Result<HttpResponse> http(const char *method, const char *url, const char
 }
 
 struct Rows {
-  Json columns, rows;
+  Json columns;  // [{"name", "type"}]
+  Json rows;     // [{column: value}]
   long row_count = 0;
+  long affected_rows = -1;  // -1: none reported
+  std::string_view column(size_t i) const { return columns[i]["name"].str(); }
   // A cell by row and column name.
-  Json cell(size_t row, std::string_view column) const {
-    for (size_t c = 0; c < columns.size(); c++)
-      if (columns[c].str() == column) return rows[row][c];
-    return Json();
-  }
+  Json cell(size_t row, const char *column) const { return rows[row][column]; }
 };
 
 // One statement with $1.. parameters (params_json: a JSON array as text).
@@ -213,7 +212,7 @@ inline Result<Rows> db_query(const char *datasource, const char *sql, const char
   vecron_error err;
   vecron_db_result r;
   if (vecron_db_query(datasource, sql, params_json, &r, &err) != 0) return fail<Rows>(err);
-  return okay(Rows{Json(r.columns), Json(r.rows), r.row_count});
+  return okay(Rows{Json(r.columns), Json(r.rows), r.row_count, r.affected_rows});
 }
 
 struct FileContent {

@@ -100,21 +100,27 @@ func Post(url, contentType, body string) (*HTTPResponse, error) {
 	return HTTP(HTTPRequest{Method: "POST", URL: url, Headers: map[string]string{"content-type": contentType}, Body: &body})
 }
 
-// Rows is the answer of db_query.
+// Column is a column of a db_query answer: its name and the database's type name.
+type Column struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+// Rows is the answer of db_query: rows are objects by column name.
 type Rows struct {
-	Columns  []string `json:"columns"`
-	Rows     [][]any  `json:"rows"`
-	RowCount int      `json:"row_count"`
+	Columns  []Column         `json:"columns"`
+	Rows     []map[string]any `json:"rows"`
+	RowCount int              `json:"row_count"`
+	// AffectedRows is set for INSERT, UPDATE, DELETE, MERGE.
+	AffectedRows *int64 `json:"affected_rows"`
 }
 
 // Cell is a cell by row and column name (null when missing).
 func (r *Rows) Cell(row int, column string) Value {
-	for c, name := range r.Columns {
-		if name == column && row >= 0 && row < len(r.Rows) && c < len(r.Rows[row]) {
-			return Value{r.Rows[row][c]}
-		}
+	if row < 0 || row >= len(r.Rows) {
+		return Value{}
 	}
-	return Value{}
+	return Value{r.Rows[row][column]}
 }
 
 // DBQuery runs one statement with $1.. parameters on a named datasource (database:read/write).
@@ -223,8 +229,12 @@ func UUID() (string, error) {
 
 // Now is the host's time: epoch milliseconds and the ISO text in the zone asked for.
 type Now struct {
-	EpochMS int64  `json:"epoch_ms"`
-	ISO     string `json:"iso"`
+	EpochMS int64 `json:"epoch_ms"`
+	// ISO is UTC (Z); Local has the zone's offset.
+	ISO           string `json:"iso"`
+	Local         string `json:"local"`
+	TZ            string `json:"tz"`
+	OffsetMinutes int    `json:"offset_minutes"`
 }
 
 // TimeNow is now in tz ("": Asia/Ho_Chi_Minh).

@@ -700,31 +700,46 @@ impl HttpResponse {
     }
 }
 
-/// The answer of db_query.
+/// A column of a db_query answer: its name and the database's type name (`int4`, `text`, ...).
+#[derive(Clone, Debug)]
+pub struct Column {
+    pub name: String,
+    pub type_name: String,
+}
+
+/// The answer of db_query: rows are objects by column name.
 #[derive(Clone, Debug)]
 pub struct Rows {
-    pub columns: Vec<String>,
-    pub rows: Vec<Vec<Json>>,
+    pub columns: Vec<Column>,
+    pub rows: Vec<Json>,
     pub row_count: u64,
+    /// For INSERT, UPDATE, DELETE, MERGE.
+    pub affected_rows: Option<u64>,
 }
 
 impl Rows {
     /// A cell by row and column name.
     pub fn cell(&self, row: usize, column: &str) -> &Json {
-        match (self.rows.get(row), self.columns.iter().position(|c| c == column)) {
-            (Some(r), Some(c)) => r.get(c).unwrap_or(&NULL),
-            _ => &NULL,
-        }
+        self.rows.get(row).map(|r| r.get(column)).unwrap_or(&NULL)
     }
 }
 
 /// One statement with `$1..` parameters on a named datasource (database:read or database:write).
 pub fn db_query(datasource: &str, sql: &str, params: Vec<Json>) -> HostResult<Rows> {
     let r = db_query_raw(&Json::object().with("datasource", datasource).with("sql", sql).with("params", params))?;
-    let rows: Vec<Vec<Json>> = r.get("rows").as_array().map(|a| a.iter().map(|row| row.as_array().cloned().unwrap_or_default()).collect()).unwrap_or_default();
+    let rows: Vec<Json> = r.get("rows").as_array().cloned().unwrap_or_default();
     Ok(Rows {
-        columns: r.get("columns").as_array().map(|a| a.iter().map(|c| c.as_str().unwrap_or("").to_string()).collect()).unwrap_or_default(),
+        columns: r
+            .get("columns")
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|c| Column { name: c.get("name").as_str().unwrap_or("").to_string(), type_name: c.get("type").as_str().unwrap_or("").to_string() })
+                    .collect()
+            })
+            .unwrap_or_default(),
         row_count: r.get("row_count").as_f64().map(|n| n as u64).unwrap_or(rows.len() as u64),
+        affected_rows: r.get("affected_rows").as_f64().map(|n| n as u64),
         rows,
     })
 }
@@ -814,7 +829,10 @@ pub fn uuid() -> HostResult<String> {
 #[derive(Clone, Debug)]
 pub struct Now {
     pub epoch_ms: i64,
+    /// UTC, `Z`.
     pub iso: String,
+    /// With the zone's offset.
+    pub local: String,
 }
 
 /// Now, with the ISO text in `tz` (None: Asia/Ho_Chi_Minh).
@@ -824,5 +842,9 @@ pub fn time_now(tz: Option<&str>) -> HostResult<Now> {
         req.set("tz", tz);
     }
     let r = time_raw(&req)?;
-    Ok(Now { epoch_ms: r.get("epoch_ms").as_f64().unwrap_or(0.0) as i64, iso: r.get("iso").as_str().unwrap_or("").to_string() })
+    Ok(Now {
+        epoch_ms: r.get("epoch_ms").as_f64().unwrap_or(0.0) as i64,
+        iso: r.get("iso").as_str().unwrap_or("").to_string(),
+        local: r.get("local").as_str().unwrap_or("").to_string(),
+    })
 }

@@ -266,7 +266,7 @@ export const ALL_HOST_IMPORTS = ['crypto', 'db_query', 'file_list', 'file_read',
  * the real worker, alloc and pointers. Calls served in the worker (time, crypto without a key) get
  * their real answers once those functions exist; the assertions hold for both.
  */
-export async function assertHosts(rt: WasmRuntime, bytes: Uint8Array, fuel = 1_000_000): Promise<void> {
+export async function assertHosts(rt: WasmRuntime, bytes: Uint8Array, fuel = 1_000_000, real?: { host: HostDispatch; url: string }): Promise<void> {
   const seen: { fn: string; request: Record<string, unknown> }[] = [];
   const digest = (alg: string, data: string) => {
     const h = createHash(alg).update(data);
@@ -275,7 +275,7 @@ export async function assertHosts(rt: WasmRuntime, bytes: Uint8Array, fuel = 1_0
   };
   const answers: Record<string, (r: Record<string, any>) => Record<string, unknown>> = {
     http_request: () => ({ status: 200, headers: { 'content-type': 'text/plain' }, body: 'pong' }),
-    db_query: (r) => ({ columns: ['greeting'], rows: [[r.params[0]]], row_count: 1 }),
+    db_query: (r) => ({ columns: [{ name: 'greeting', type: 'text' }], rows: [{ greeting: r.params[0] }], row_count: 1, affected_rows: null }),
     file_write: (r) => ({ size: Buffer.byteLength(r.content), sha256: digest('sha256', r.content).hex }),
     file_read: () => ({ content: 'hello', encoding: 'utf8', size: 5 }),
     file_list: () => ({ files: [{ path: 'out/a.txt', size: 5, modified_at: '2026-01-01T00:00:00.000Z' }] }),
@@ -287,18 +287,20 @@ export async function assertHosts(rt: WasmRuntime, bytes: Uint8Array, fuel = 1_0
           : r.op === 'random_bytes'
             ? { base64: randomBytes(r.n).toString('base64') }
             : digest(r.op, r.data),
-    time: () => ({ epoch_ms: Date.now(), iso: new Date().toISOString() }),
+    time: () => ({ epoch_ms: Date.now(), iso: new Date().toISOString(), local: '', tz: 'Asia/Ho_Chi_Minh', offset_minutes: 420 }),
   };
-  const host: HostDispatch = async (fn, request) => {
+  const host: HostDispatch = async (fn, request, signal) => {
     const r = request as Record<string, unknown>;
     seen.push({ fn, request: r });
+    if (real) return real.host(fn, request, signal);
     const response = answers[fn](r);
     const error = (response.error as { code: HostErrorCode } | undefined)?.code;
     return { response, target: null, outcome: error ?? 'ok' };
   };
-  const r = await rt.run({ bytes, functionName: 'hosts', input: { url: 'http://127.0.0.1:9/ping' }, host, limits: { fuel, memoryMb: 64, timeoutMs: 20_000 } });
+  const url = real?.url ?? 'http://127.0.0.1:9/ping';
+  const r = await rt.run({ bytes, functionName: 'hosts', input: { url }, host, limits: { fuel, memoryMb: 64, timeoutMs: 20_000 } });
   const out = ok(r) as Record<string, string>;
-  assert.equal(out.http, '200 pong');
+  assert.equal(out.http, '200 pong', JSON.stringify(r.hostCalls.find((c) => c.function === 'http_request')?.response));
   assert.equal(out.db, '1 greeting=xin chào');
   assert.equal(out.write, `5 ${digest('sha256', 'hello').hex}`);
   assert.equal(out.read, 'hello');
@@ -315,7 +317,7 @@ export async function assertHosts(rt: WasmRuntime, bytes: Uint8Array, fuel = 1_0
   const req = (fn: string, pick: (r: Record<string, any>) => boolean) => seen.find((s) => s.fn === fn && pick(s.request))?.request;
   const http = req('http_request', () => true) as Record<string, unknown>;
   assert.equal(http.method, 'GET');
-  assert.equal(http.url, 'http://127.0.0.1:9/ping');
+  assert.equal(http.url, url);
   assert.ok(http.headers && typeof http.headers === 'object', 'headers is an object');
   assert.ok(http.body === null || http.body === undefined);
   assert.deepEqual(
@@ -339,6 +341,11 @@ export async function assertHosts(rt: WasmRuntime, bytes: Uint8Array, fuel = 1_0
     req('crypto', (x) => x.op === 'hmac_sha256'),
     { op: 'hmac_sha256', key_secret: 'SIGNING_KEY', data: 'abc' },
   );
+  if (real) {
+    const served = Object.fromEntries(r.hostCalls.map((c) => [`${c.function}:${c.target}`, `${c.served}:${c.outcome}`]));
+    assert.equal(served['crypto:sha256'], 'worker:ok', JSON.stringify(served));
+    assert.equal(r.hostCalls.find((c) => c.function === 'crypto' && c.outcome === 'permission_denied')?.served, 'host');
+  }
   assert.deepEqual(
     r.hostCalls.map((c) => c.function).sort(),
     ['crypto', 'crypto', 'crypto', 'crypto', 'crypto', 'db_query', 'file_list', 'file_read', 'file_write', 'http_request', 'time'],
