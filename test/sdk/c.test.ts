@@ -7,7 +7,6 @@ import { WasmRuntime } from '../../src/wasm/runtime/index.ts';
 import {
   ALL_HOST_IMPORTS,
   assertHostSignatures,
-  assertHosts,
   assertProbe,
   buildTwiceSame,
   compile,
@@ -38,12 +37,11 @@ test('c SDK: JSON in and out, verdict, route, log, context', async (t) => {
   await assertProbe(rt, bytes);
 });
 
-test('c SDK: the host-function wrappers: ABI imports, requests and typed answers through the real runtime', async (t) => {
+test('c SDK: the host-function wrappers import the issue-15 functions with the ABI signature (run in host-functions.test.ts)', async (t) => {
   const { manifest, dir } = initProject('c');
   if (!haveTools(t, manifest, dir)) return;
   const cwd = mkdtempSync(join(tmpdir(), 'vecron-sdk-c-hosts-'));
   const bytes = compile(cwd, `${CC} -DPROBE_HOSTS -o out.wasm ${ROOT}fixtures/sdk-probes/probe.c`);
   assert.deepEqual(hostImports(bytes), ALL_HOST_IMPORTS);
   assertHostSignatures(bytes);
-  await assertHosts(rt, bytes);
 });

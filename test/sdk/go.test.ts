@@ -7,7 +7,6 @@ import { WasmRuntime } from '../../src/wasm/runtime/index.ts';
 import {
   ALL_HOST_IMPORTS,
   assertHostSignatures,
-  assertHosts,
   assertProbe,
   buildTwiceSame,
   compile,
@@ -42,11 +41,10 @@ test('go SDK: JSON in and out, verdict, route, log, context', async (t) => {
   await assertProbe(rt, probeBuild(''), 20_000_000);
 });
 
-test('go SDK: the host-function wrappers: ABI imports, requests and typed answers through the real runtime', async (t) => {
+test('go SDK: the host-function wrappers import the issue-15 functions with the ABI signature (run in host-functions.test.ts)', async (t) => {
   const { manifest, dir } = initProject('go');
   if (!haveTools(t, manifest, dir)) return;
   const bytes = probeBuild('-tags probe_hosts');
   assert.deepEqual(hostImports(bytes), ALL_HOST_IMPORTS);
   assertHostSignatures(bytes);
-  await assertHosts(rt, bytes, 20_000_000);
 });

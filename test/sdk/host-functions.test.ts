@@ -104,7 +104,7 @@ for (const p of probes) {
     if (!haveTools(t, manifest, dir)) return;
     const bytes = p.build(mkdtempSync(join(tmpdir(), `vecron-sdk-${p.lang}-real-`)));
     const real = realHost();
-    await assertHosts(rt, bytes, p.fuel, real);
+    await assertHosts(rt, bytes, p.fuel ?? 1_000_000, real);
     assert.deepEqual(
       real.session.denials.map((d) => `${d.function} ${d.permission} ${d.resource}`),
       ['crypto secret:use SIGNING_KEY'],

@@ -13,8 +13,8 @@ import type { WasmRuntime, WasmRunResult } from '../../src/wasm/runtime/index.ts
 import { verdictOf } from '../../src/executors/wasm/verdict.ts';
 import { routeOf } from '../../src/engine/routing.ts';
 import { parseModule } from '../../src/wasm/binary/index.ts';
-import { PRIVILEGED_HOST_FUNCTIONS, type HostDispatch, type HostErrorCode } from '../../src/wasm/host/types.ts';
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { PRIVILEGED_HOST_FUNCTIONS, type HostDispatch } from '../../src/wasm/host/types.ts';
+import { createHash } from 'node:crypto';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
 // The repository's node_modules/.bin stands in for a project's own `npm install` (AssemblyScript).
@@ -259,54 +259,28 @@ export function assertHostSignatures(bytes: Uint8Array): void {
 export const ALL_HOST_IMPORTS = ['crypto', 'db_query', 'file_list', 'file_read', 'file_write', 'get_context', 'http_request', 'log', 'set_context', 'time'];
 
 /**
- * Runs a probe's `hosts` entry on the real runtime with a HostDispatch that answers each bridged call
- * in the shapes of issue 15 (docs/abi.md), recording the requests the SDK sent. The main-thread
- * functions are not on this branch yet; this dispatch stands where the server's goes, so the test
- * holds the SDK's requests and its decoding of answers (results and `{"error"}`) to the ABI, through
- * the real worker, alloc and pointers. Calls served in the worker (time, crypto without a key) get
- * their real answers once those functions exist; the assertions hold for both.
+ * Runs a probe's `hosts` entry on the real runtime with the real host functions (`real.host`: a
+ * createHostDispatch over a session, see host-functions.test.ts), recording the requests the SDK
+ * sent: the SDK's requests are held to issue 15's shapes and its decoding of the answers (results
+ * and `{"error"}`) to what the functions answer, through the real worker, alloc and pointers.
  */
-export async function assertHosts(rt: WasmRuntime, bytes: Uint8Array, fuel = 1_000_000, real?: { host: HostDispatch; url: string }): Promise<void> {
+export async function assertHosts(rt: WasmRuntime, bytes: Uint8Array, fuel: number, real: { host: HostDispatch; url: string }): Promise<void> {
   const seen: { fn: string; request: Record<string, unknown> }[] = [];
-  const digest = (alg: string, data: string) => {
-    const h = createHash(alg).update(data);
-    const b = h.digest();
-    return { hex: b.toString('hex'), base64: b.toString('base64') };
-  };
-  const answers: Record<string, (r: Record<string, any>) => Record<string, unknown>> = {
-    http_request: () => ({ status: 200, headers: { 'content-type': 'text/plain' }, body: 'pong' }),
-    db_query: (r) => ({ columns: [{ name: 'greeting', type: 'text' }], rows: [{ greeting: r.params[0] }], row_count: 1, affected_rows: null }),
-    file_write: (r) => ({ size: Buffer.byteLength(r.content), sha256: digest('sha256', r.content).hex }),
-    file_read: () => ({ content: 'hello', encoding: 'utf8', size: 5 }),
-    file_list: () => ({ files: [{ path: 'out/a.txt', size: 5, modified_at: '2026-01-01T00:00:00.000Z' }] }),
-    crypto: (r) =>
-      r.op === 'hmac_sha256'
-        ? { error: { code: 'permission_denied', message: `secret:use ${r.key_secret} is not granted` } }
-        : r.op === 'uuid'
-          ? { uuid: randomUUID() }
-          : r.op === 'random_bytes'
-            ? { base64: randomBytes(r.n).toString('base64') }
-            : digest(r.op, r.data),
-    time: () => ({ epoch_ms: Date.now(), iso: new Date().toISOString(), local: '', tz: 'Asia/Ho_Chi_Minh', offset_minutes: 420 }),
-  };
+  const digest = (alg: string, data: string) => createHash(alg).update(data).digest('hex');
   const host: HostDispatch = async (fn, request, signal) => {
-    const r = request as Record<string, unknown>;
-    seen.push({ fn, request: r });
-    if (real) return real.host(fn, request, signal);
-    const response = answers[fn](r);
-    const error = (response.error as { code: HostErrorCode } | undefined)?.code;
-    return { response, target: null, outcome: error ?? 'ok' };
+    seen.push({ fn, request: request as Record<string, unknown> });
+    return real.host(fn, request, signal);
   };
-  const url = real?.url ?? 'http://127.0.0.1:9/ping';
+  const url = real.url;
   const r = await rt.run({ bytes, functionName: 'hosts', input: { url }, host, limits: { fuel, memoryMb: 64, timeoutMs: 20_000 } });
   const out = ok(r) as Record<string, string>;
   assert.equal(out.http, '200 pong', JSON.stringify(r.hostCalls.find((c) => c.function === 'http_request')?.response));
   assert.equal(out.db, '1 greeting=xin chào');
-  assert.equal(out.write, `5 ${digest('sha256', 'hello').hex}`);
+  assert.equal(out.write, `5 ${digest('sha256', 'hello')}`);
   assert.equal(out.read, 'hello');
   assert.equal(out.list, '1 out/a.txt');
-  assert.equal(out.sha256, digest('sha256', 'abc').hex);
-  assert.equal(out.sha512, digest('sha512', 'abc').hex);
+  assert.equal(out.sha256, digest('sha256', 'abc'));
+  assert.equal(out.sha512, digest('sha512', 'abc'));
   assert.equal(out.hmac, 'error:permission_denied', 'a refusal comes back as the error code, not a trap');
   assert.match(out.uuid, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
   assert.equal(Buffer.from(out.random, 'base64').length, 16);
@@ -341,7 +315,7 @@ export async function assertHosts(rt: WasmRuntime, bytes: Uint8Array, fuel = 1_0
     req('crypto', (x) => x.op === 'hmac_sha256'),
     { op: 'hmac_sha256', key_secret: 'SIGNING_KEY', data: 'abc' },
   );
-  if (real) {
+  {
     const served = Object.fromEntries(r.hostCalls.map((c) => [`${c.function}:${c.target}`, `${c.served}:${c.outcome}`]));
     assert.equal(served['crypto:sha256'], 'worker:ok', JSON.stringify(served));
     assert.equal(r.hostCalls.find((c) => c.function === 'crypto' && c.outcome === 'permission_denied')?.served, 'host');
