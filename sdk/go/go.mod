@@ -1,0 +1,3 @@
+module vecron.local/sdk
+
+go 1.24
