@@ -1,5 +1,6 @@
 /** Parsers of option values; a bad value is commander's InvalidArgumentError, so it exits 2. */
 import { InvalidArgumentError } from 'commander';
+import { UsageError } from './errors.ts';
 
 export const positiveInt = (name: string) => (v: string) => {
   if (!/^\d+$/.test(v) || Number(v) <= 0) throw new InvalidArgumentError(`${name} must be a positive whole number`);
@@ -18,6 +19,6 @@ export const collect = (v: string, all: string[] = []): string[] => [...all, v];
 /** `NAME=VALUE` split at the first `=`; both parts non-empty. */
 export function keyValue(flag: string, v: string, what = 'NAME=VALUE'): [string, string] {
   const i = v.indexOf('=');
-  if (i <= 0 || i === v.length - 1) throw new InvalidArgumentError(`${flag} takes ${what}, got ${JSON.stringify(v)}`);
+  if (i <= 0 || i === v.length - 1) throw new UsageError(`${flag} takes ${what}, got ${JSON.stringify(v)}`);
   return [v.slice(0, i), v.slice(i + 1)];
 }

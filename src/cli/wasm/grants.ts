@@ -6,7 +6,6 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { InvalidArgumentError } from 'commander';
 import { parsePermissions, type Permission } from '../../modules/permissions.ts';
 import { VecronError } from '../../errors.ts';
 import { keyValue } from './args.ts';
@@ -30,7 +29,7 @@ export function parseAllow(v: string): Permission {
   try {
     return parsePermissions([{ type, resource_pattern: pattern === '' || pattern === '*' ? null : pattern }], '--allow')[0];
   } catch (err) {
-    if (err instanceof VecronError) throw new InvalidArgumentError(`--allow ${v}: ${err.message.replace(/^--allow is invalid: --allow\[0\]\.?/, '')}`);
+    if (err instanceof VecronError) throw new UsageError(`--allow ${v}: ${err.message.replace(/^--allow is invalid: --allow\[0\]\.?/, '')}`);
     throw err;
   }
 }
@@ -38,7 +37,7 @@ export function parseAllow(v: string): Permission {
 export function parseDatasource(v: string): [string, string] {
   const [name, url] = keyValue('--datasource', v, 'NAME=URL');
   if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(url))
-    throw new InvalidArgumentError(`--datasource ${name}: ${JSON.stringify(url)} is not a URL (postgres://..., mysql://...)`);
+    throw new UsageError(`--datasource ${name}: ${JSON.stringify(url)} is not a URL (postgres://..., mysql://...)`);
   return [name, url];
 }
 
