@@ -36,8 +36,7 @@ export function parseAllow(v: string): Permission {
 
 export function parseDatasource(v: string): [string, string] {
   const [name, url] = keyValue('--datasource', v, 'NAME=URL');
-  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(url))
-    throw new UsageError(`--datasource ${name}: ${JSON.stringify(url)} is not a URL (postgres://..., mysql://...)`);
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) throw new UsageError(`--datasource ${name}: ${JSON.stringify(url)} is not a URL (postgres://..., mysql://...)`);
   return [name, url];
 }
 
