@@ -65,5 +65,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const exit = await main(process.argv);
-process.exitCode = exit;
+// No top-level await: the single-file executable's bundle is CommonJS.
+void main(process.argv).then((code) => {
+  process.exitCode = code;
+});

@@ -46,7 +46,7 @@ describe('wasm-cli init, build, test, inspect in a project', () => {
     assert.match(again.stderr, /order-check exists and is not empty: choose another name or --dir, or pass --force/);
     const rust = await wasmCli(['init', 'other', '--lang', 'rust'], { cwd: dir, env: home });
     assert.equal(rust.code, 1);
-    assert.match(rust.stderr, /there is no rust template in .*templates; templates present: c \(wasm-cli init other --lang c\)/);
+    assert.match(rust.stderr, /there is no rust template \(templates\/rust\) in .*; templates present: c \(wasm-cli init other --lang c\)/);
     const badName = await wasmCli(['init', '-x', '--lang', 'c'], { cwd: dir, env: home });
     assert.equal(badName.code, 2);
   });

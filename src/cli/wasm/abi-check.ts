@@ -7,6 +7,7 @@
 import { parseModule, WasmFormatError, type WasmModuleInfo } from '../../wasm/binary/index.ts';
 import { WasmRuntime, WasmModuleError, resolveEntry, type EntryForm, type PreparedModule } from '../../wasm/runtime/index.ts';
 import { defaultFunction } from './test-run.ts';
+import { UsageError } from './errors.ts';
 
 export interface AbiReport {
   info: WasmModuleInfo;
@@ -15,6 +16,8 @@ export interface AbiReport {
   entry: { name: string; form: EntryForm } | null;
   /** Null: the module passes; else why the server would refuse it (code and message). */
   problem: { code: string; message: string } | null;
+  /** No entry was named and the module has several: which one runs is the manifest's or --function's choice. */
+  ambiguous: string | null;
 }
 
 /** Throws WasmFormatError-based `invalid_module` when the bytes are no WebAssembly module at all. */
@@ -33,16 +36,17 @@ export async function checkAbi(bytes: Uint8Array, entryName: string | undefined)
     try {
       prepared = await rt.prepare(bytes);
     } catch (err) {
-      if (err instanceof WasmModuleError) return { info, prepared: null, entry: null, problem: { code: err.code, message: err.message } };
+      if (err instanceof WasmModuleError) return { info, prepared: null, entry: null, problem: { code: err.code, message: err.message }, ambiguous: null };
       throw err;
     }
     try {
       const name = defaultFunction(prepared, entryName);
       const form = resolveEntry(prepared, name);
-      return { info, prepared, entry: { name, form }, problem: null };
+      return { info, prepared, entry: { name, form }, problem: null, ambiguous: null };
     } catch (err) {
+      if (err instanceof UsageError) return { info, prepared, entry: null, problem: null, ambiguous: err.message };
       const e = err as { code?: string; message: string };
-      return { info, prepared, entry: null, problem: { code: e.code ?? 'abi_error', message: e.message } };
+      return { info, prepared, entry: null, problem: { code: e.code ?? 'abi_error', message: e.message }, ambiguous: null };
     }
   } finally {
     await rt.close();

@@ -80,6 +80,7 @@ export function registerBuild(program: Command): void {
       }
       const bytes = new Uint8Array(readFileSync(output));
       const report = await checkAbi(bytes, manifest.entry);
+      if (report.ambiguous) throw new CliError(`${build.output}: ${report.ambiguous}`);
       if (report.problem) {
         throw new CliError(
           `${build.output} breaks the ABI: ${report.problem.code}: ${report.problem.message}\n` +

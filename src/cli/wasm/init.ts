@@ -44,7 +44,7 @@ export function initProject(name: string, lang: string, target: string, force = 
   const files = res.files(`templates/${lang}`);
   if (files.length === 0) {
     throw new CliError(
-      `there is no ${lang} template in ${res.origin}/templates; templates present: ${present.length ? present.join(', ') : 'none'}` +
+      `there is no ${lang} template (templates/${lang}) in ${res.origin}; templates present: ${present.length ? present.join(', ') : 'none'}` +
         (present.length ? ` (wasm-cli init ${name} --lang ${present[0]})` : ''),
     );
   }

@@ -69,7 +69,9 @@ export function registerInspect(program: Command): void {
         out.push(
           report.problem
             ? `ABI: refused: ${report.problem.code}: ${report.problem.message}`
-            : `ABI: ok, the server would run ${report.entry!.name} (form ${report.entry!.form})`,
+            : report.entry
+              ? `ABI: ok, the server would run ${report.entry.name} (form ${report.entry.form})`
+              : `ABI: ok; ${report.ambiguous}`,
         );
         process.stdout.write(out.join('\n') + '\n');
       }

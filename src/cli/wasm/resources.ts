@@ -57,7 +57,7 @@ function fromAsset(json: string): Resources {
   const files = (JSON.parse(json) as { files: Record<string, [number, string]> }).files;
   const paths = Object.keys(files).sort();
   return {
-    origin: 'the executable (embedded)',
+    origin: 'this executable (its embedded templates/ and sdk/)',
     folders(dir) {
       const prefix = `${dir}/`;
       return [...new Set(paths.filter((p) => p.startsWith(prefix) && p.slice(prefix.length).includes('/')).map((p) => p.slice(prefix.length).split('/')[0]))];
