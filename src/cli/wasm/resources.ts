@@ -6,7 +6,7 @@
  * folder holding templates/ and sdk/ (a company's own templates; the tests' one).
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative, sep } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export interface ResourceFile {
@@ -75,7 +75,7 @@ let cached: Resources | undefined;
 
 export function resources(): Resources {
   if (cached) return cached;
-  if (process.env.WASM_CLI_HOME) cached = fromFolder(process.env.WASM_CLI_HOME);
+  if (process.env.WASM_CLI_HOME) cached = fromFolder(resolve(process.env.WASM_CLI_HOME));
   else if (globalThis.__vecronSea) cached = fromAsset(globalThis.__vecronSea.getAsset('resources.json', 'utf8'));
   else cached = fromFolder(fileURLToPath(new URL('../../../', import.meta.url)));
   return cached;
