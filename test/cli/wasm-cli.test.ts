@@ -59,6 +59,15 @@ describe('wasm-cli test', () => {
     assert.match(r.stderr, /ok · fuel [\d,]+ .*· memory [\d.]+ MiB · [\d.]+ ms/);
   });
 
+  it("without --function the module's only entry runs; several entries are named in the error (exit 2)", async () => {
+    const r = await cli(['test', fx('customer-tiers/customer-tiers.wasm'), '--input', input, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).output.total_revenue, 160000);
+    const several = await cli(['test', fx('echo/echo.wasm'), '--input', input]);
+    assert.equal(several.code, 2);
+    assert.match(several.stderr, /several entry functions \(echo, echo_copy, echo_cstr\): name one with --function, or set "entry" in the manifest/);
+  });
+
   it('--json prints one object; a limit breach exits 1 with its error code', async () => {
     const r = await cli(['test', fx('endless-loop/endless-loop.wasm'), '--function', 'run', '--fuel', '5000', '--json']);
     assert.equal(r.code, 1);
