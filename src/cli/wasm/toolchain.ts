@@ -12,8 +12,23 @@ import type { Requirement } from './project.ts';
 /** Folders added to PATH for builds: Go's official tarball installs there. */
 const EXTRA_PATH = ['/usr/local/go/bin'];
 
+/** The package's own node_modules/.bin (asc, wasm-opt from npm), when wasm-cli runs from a checkout or an npm install. */
+function packageBin(): string[] {
+  try {
+    const bin = fileURLToPath(new URL('../../../node_modules/.bin', import.meta.url));
+    return existsSync(bin) ? [bin] : [];
+  } catch {
+    return []; // the single-file executable has no package folder
+  }
+}
+
+/**
+ * The environment of the build commands and checks: the user's PATH first, then Go's folder and the
+ * package's node_modules/.bin (so an AssemblyScript project finds the asc that came with wasm-cli
+ * when it has none of its own).
+ */
 export function buildEnv(projectRoot: string): NodeJS.ProcessEnv {
-  const path = [...(process.env.PATH ?? '').split(delimiter), ...EXTRA_PATH].filter(Boolean).join(delimiter);
+  const path = [...(process.env.PATH ?? '').split(delimiter), ...EXTRA_PATH, ...packageBin()].filter(Boolean).join(delimiter);
   // SOURCE_DATE_EPOCH: the toolchains that stamp a time take this one, so two builds agree.
   return { ...process.env, PATH: path, VECRON_SDK: join(projectRoot, 'vecron-sdk'), SOURCE_DATE_EPOCH: process.env.SOURCE_DATE_EPOCH ?? '0' };
 }
