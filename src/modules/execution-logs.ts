@@ -1,7 +1,8 @@
 /** One row per run of a module in a job (the design study's wasm_execution_logs), and their queries. */
 import type { Queryable } from '../db/database.ts';
 import { iso } from '../ids.ts';
-import type { WasmRunResult } from '../wasm/runtime/index.ts';
+import type { WasmLogLine, WasmRunResult } from '../wasm/runtime/index.ts';
+import type { HostCallRecord } from '../wasm/host/types.ts';
 import type { ModuleRow } from './repository.ts';
 
 export interface WasmLogInput {
@@ -12,13 +13,16 @@ export interface WasmLogInput {
   functionName: string;
   result: WasmRunResult;
   error: { code: string; message: string; stack?: string; errors?: unknown[] } | null;
+  /** The run's log lines and host-call record as stored (masked by the caller); default the result's. */
+  logs?: WasmLogLine[];
+  hostCalls?: HostCallRecord[];
 }
 
 export async function insertWasmLog(db: Queryable, l: WasmLogInput): Promise<void> {
   await db.query(
     `INSERT INTO wasm_execution_logs (execution_id, step_id, attempt, module_id, module_name, module_version, function_name,
-                                      fuel_consumed, memory_used_bytes, duration_ms, error)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+                                      fuel_consumed, memory_used_bytes, duration_ms, error, logs, host_calls, host_calls_dropped)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
     [
       l.executionId,
       l.stepId,
@@ -31,6 +35,9 @@ export async function insertWasmLog(db: Queryable, l: WasmLogInput): Promise<voi
       l.result.memoryPeakBytes,
       l.result.durationMs,
       l.error ? JSON.stringify(l.error) : null,
+      JSON.stringify(l.logs ?? l.result.logs ?? []),
+      JSON.stringify(l.hostCalls ?? l.result.hostCalls ?? []),
+      l.result.hostCallsDropped ?? 0,
     ],
   );
 }
@@ -48,8 +55,16 @@ export interface WasmLogView {
   memory_used_bytes: number;
   duration_ms: number;
   error: { code: string; message: string; stack?: string; errors?: unknown[] } | null;
+  /** The module's log lines (masked). Absent from a module's list of runs. */
+  logs?: WasmLogLine[];
+  /** One entry per privileged host call, in order (bounded and masked; docs/abi.md). Absent from a module's list of runs. */
+  host_calls?: HostCallRecord[];
+  host_calls_dropped?: number;
   created_at: string;
 }
+
+const LIST_COLUMNS =
+  'id, execution_id, step_id, attempt, module_id, module_name, module_version, function_name, fuel_consumed, memory_used_bytes, duration_ms, error, created_at';
 
 const toView = (r: any): WasmLogView => ({
   id: r.id,
@@ -64,6 +79,7 @@ const toView = (r: any): WasmLogView => ({
   memory_used_bytes: Number(r.memory_used_bytes),
   duration_ms: Number(r.duration_ms),
   error: r.error,
+  ...(r.logs !== undefined ? { logs: r.logs, host_calls: r.host_calls, host_calls_dropped: Number(r.host_calls_dropped) } : {}),
   created_at: iso(r.created_at)!,
 });
 
@@ -77,7 +93,8 @@ export async function logsOfExecution(db: Queryable, executionId: string, module
 
 export async function logsOfModule(db: Queryable, moduleId: string, q: { page: number; limit: number }): Promise<{ items: WasmLogView[]; total: number }> {
   const total = Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM wasm_execution_logs WHERE module_id = $1', [moduleId])).rows[0].n);
-  const { rows } = await db.query('SELECT * FROM wasm_execution_logs WHERE module_id = $1 ORDER BY created_at DESC, id LIMIT $2 OFFSET $3', [
+  // A page of runs leaves out their log lines and host calls (up to a few MiB a run): the execution's logs show them.
+  const { rows } = await db.query(`SELECT ${LIST_COLUMNS} FROM wasm_execution_logs WHERE module_id = $1 ORDER BY created_at DESC, id LIMIT $2 OFFSET $3`, [
     moduleId,
     q.limit,
     (q.page - 1) * q.limit,

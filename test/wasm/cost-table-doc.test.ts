@@ -32,6 +32,21 @@ test('the cost table in docs/abi.md is the one in costs.ts', () => {
   assert.match(row('`random_get`'), new RegExp(`1 per ${HOST_COSTS.randomBytesPerUnit} bytes`));
   assert.match(row('iovecs of'), new RegExp(`\\+ ${HOST_COSTS.iovec} each`));
   assert.match(row('subscriptions of'), new RegExp(`\\+ ${HOST_COSTS.pollSubscription} each`));
+  assert.match(row('a privileged host function'), new RegExp(`\\+ ${fmt(HOST_COSTS.privilegedCall)}, then \\+ 1 per byte of the request.*answer`));
+  assert.match(row('a privileged call bridged'), new RegExp(`\\+ ${fmt(HOST_COSTS.bridgedCall)} \\|$`));
+});
+
+test('the calling convention of the privileged host functions in docs/abi.md states the bounds in the code', () => {
+  assert.match(row('request JSON'), new RegExp(`${HOST_BOUNDS.maxHostRequestBytes / 2 ** 20} MiB \\(${fmt(HOST_BOUNDS.maxHostRequestBytes)} bytes\\)`));
+  assert.match(row('answer JSON'), new RegExp(`${HOST_BOUNDS.maxHostResponseBytes / 2 ** 20} MiB \\(${fmt(HOST_BOUNDS.maxHostResponseBytes)} bytes\\)`));
+  assert.match(row('calls a run'), new RegExp(`\\| ${fmt(HOST_BOUNDS.maxHostCallRecords)} \\|`));
+  assert.match(row('one string'), new RegExp(`\\| ${fmt(HOST_BOUNDS.maxRecordStringChars)} characters \\|`));
+  assert.match(row('one request or answer'), new RegExp(`about ${HOST_BOUNDS.maxRecordValueBytes / 1024} KiB of JSON`));
+  assert.match(row('all requests and answers of a run'), new RegExp(`about ${HOST_BOUNDS.maxRecordRunBytes / 2 ** 20} MiB of JSON`));
+  assert.match(row('nesting'), new RegExp(`\\| ${HOST_BOUNDS.maxRecordDepth} levels \\|`));
+  const conv = doc.slice(doc.indexOf('## Privileged host functions: the calling convention'), doc.indexOf('## Fuel: the cost table'));
+  assert.ok(conv.includes(`${HOST_COSTS.call} (every host call) + ${fmt(HOST_COSTS.privilegedCall)} (a\nprivileged call)`), 'the fuel paragraph');
+  assert.ok(conv.includes(`+ ${fmt(HOST_COSTS.bridgedCall)} more when the`), 'the bridged cost');
 });
 
 test('every bound in docs/abi.md is the one in the code, with its setting', () => {

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
 import type { ApiContext } from '../context.ts';
 import { VecronError } from '../../errors.ts';
-import { idParams, page, pageQuery } from '../schemas.ts';
+import { errorResponses, idParams, page, pageQuery } from '../schemas.ts';
 import { assertStorableText } from '../input-limits.ts';
 import { listModules, listPermissions, moduleStats, toView, writePermissions } from '../../modules/repository.ts';
 import { MAX_PERMISSIONS, PERMISSION_TYPES, parsePermissions } from '../../modules/permissions.ts';
@@ -32,6 +32,66 @@ const permissionsBody = {
             maxLength: 500,
             description: 'Glob over the resource (`*` within a path segment, `**` across); null or absent: any resource of this type.',
           },
+        },
+      },
+    },
+  },
+} as const;
+
+/** One recorded privileged host call (HostCallRecord, src/wasm/host/types.ts). */
+const hostCallSchema = {
+  type: 'object',
+  additionalProperties: true,
+  required: ['seq', 'function', 'target', 'at', 'duration_us', 'bytes_in', 'bytes_out', 'outcome', 'served'],
+  properties: {
+    seq: { type: 'integer', description: '0-based position among the run’s host calls' },
+    function: { type: 'string', description: 'e.g. http_request' },
+    target: { type: ['string', 'null'], description: 'the URL, datasource/table, file path, or crypto/time op' },
+    at: { type: 'string', format: 'date-time' },
+    duration_us: { type: 'integer' },
+    bytes_in: { type: 'integer' },
+    bytes_out: { type: 'integer' },
+    outcome: { type: 'string', description: '`ok` or the error code the guest got' },
+    permission: { type: 'string', description: 'on a denial, the missing permission' },
+    served: { type: 'string', enum: ['worker', 'host'] },
+    request: { description: 'the request JSON, bounded (`$cut` markers) and masked' },
+    response: { description: 'the answer JSON, bounded (`$cut` markers) and masked' },
+  },
+} as const;
+
+const executionLogsResponse = {
+  type: 'object',
+  required: ['logs'],
+  properties: {
+    logs: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: true,
+        properties: {
+          id: { type: 'string' },
+          execution_id: { type: 'string' },
+          step_id: { type: 'string' },
+          attempt: { type: 'integer' },
+          module_id: { type: ['string', 'null'] },
+          module_name: { type: 'string' },
+          module_version: { type: 'string' },
+          function_name: { type: 'string' },
+          fuel_consumed: { type: 'number' },
+          memory_used_bytes: { type: 'number' },
+          duration_ms: { type: 'number' },
+          error: { type: ['object', 'null'], additionalProperties: true },
+          logs: {
+            type: 'array',
+            description: 'the module’s log lines (masked)',
+            items: {
+              type: 'object',
+              properties: { level: { type: 'string', enum: ['debug', 'info', 'warn', 'error'] }, message: { type: 'string' }, at: { type: 'string' } },
+            },
+          },
+          host_calls: { type: 'array', items: hostCallSchema },
+          host_calls_dropped: { type: 'integer', description: 'host calls past the record’s cap (1,000 a run), counted, not kept' },
+          created_at: { type: 'string', format: 'date-time' },
         },
       },
     },
@@ -239,9 +299,11 @@ export async function wasmModuleRoutes(app: FastifyInstance, ctx: ApiContext): P
         tags: ['wasm modules'],
         summary: "An execution's WASM runs",
         description:
-          'One entry per module run: step, attempt, module, fuel consumed, peak memory, duration, and the error (code, message, wasm stack) of a failed run.',
+          'One entry per module run: step, attempt, module, fuel consumed, peak memory, duration, the error (code, message, wasm stack) of a failed run, ' +
+          "the module's log lines, and its privileged host calls in order (`host_calls`: function, target, duration, bytes, outcome, bounded and masked request and response; docs/abi.md).",
         params: { type: 'object', properties: { execution_id: { type: 'string' } }, required: ['execution_id'] },
         querystring: { type: 'object', additionalProperties: false, properties: { module_id: { type: 'string' } } },
+        response: { 200: executionLogsResponse, ...errorResponses },
       },
     },
     async (req) => {

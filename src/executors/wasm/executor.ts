@@ -59,6 +59,8 @@ export const execute: StepExecute<WasmStepConfig> = async (config, ctx) => {
       stdout: '',
       stderr: '',
       exitCode: null,
+      hostCalls: [],
+      hostCallsDropped: 0,
     };
   }
   // The module's log lines and its error are stored/logged here, outside the engine's masking: mask them.
@@ -75,6 +77,8 @@ export const execute: StepExecute<WasmStepConfig> = async (config, ctx) => {
     functionName: config.function_name,
     result,
     error: verdict.error,
+    logs: mask(result.logs),
+    hostCalls: mask(result.hostCalls),
   });
   if (verdict.error) {
     throw new StepError(verdict.error.code, verdict.error.message, {

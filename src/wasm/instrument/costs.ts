@@ -59,6 +59,14 @@ export const HOST_COSTS = {
   iovec: 10,
   /** Per subscription of poll_oneoff. */
   pollSubscription: 10,
+  /**
+   * Every privileged host function (`http_request`, `db_query`, `file_*`, `crypto`, `time`), on top
+   * of `call`: decoding the request and encoding the answer. The request's bytes are charged at
+   * `jsonBytesPerUnit` before they are read, the answer's before it is written to the guest.
+   */
+  privilegedCall: 1000,
+  /** A privileged call that is bridged to the main thread (I/O, secrets, permissions), on top: two thread hops. */
+  bridgedCall: 1000,
 } as const;
 
 /** Bounds on what a guest can make the host hold or do in one call or run. */
@@ -79,6 +87,20 @@ export const HOST_BOUNDS = {
   maxContextWriteBytes: 4 * 1024 * 1024,
   /** Bytes of stderr kept. */
   maxStderrBytes: 1024 * 1024,
+  /** Bytes of one privileged host call's request JSON (default; a run may set it lower or higher: `hostLimits`); larger is `too_large`, before it is read. */
+  maxHostRequestBytes: 1024 * 1024,
+  /** Bytes of one privileged host call's answer JSON (default, `hostLimits`); larger is a `too_large` answer. */
+  maxHostResponseBytes: 16 * 1024 * 1024,
+  /** Host calls kept in a run's record; later ones are counted (`hostCallsDropped`) and not kept. */
+  maxHostCallRecords: 1000,
+  /** Characters kept of one string in a recorded request or response (the rest is cut and marked). */
+  maxRecordStringChars: 4096,
+  /** Bytes (JSON, about) kept of one recorded request or response. */
+  maxRecordValueBytes: 64 * 1024,
+  /** Bytes (JSON, about) of all recorded requests and responses of a run together. */
+  maxRecordRunBytes: 1024 * 1024,
+  /** Nesting kept of a recorded request or response. */
+  maxRecordDepth: 32,
 } as const;
 
 /** Bytes counted per table entry in `memory_used_bytes` (the engine keeps one pointer per entry). */

@@ -1,5 +1,6 @@
 import type { WasmModuleInfo } from '../binary/index.ts';
 import { WasmModuleError } from './types.ts';
+import { PRIVILEGED_HOST_FUNCTIONS } from '../host/types.ts';
 
 /** Every function of WASI preview 1 (wasi_snapshot_preview1). */
 export const WASI_PREVIEW1_FUNCTIONS = new Set([
@@ -57,6 +58,8 @@ export const HOST_FUNCTIONS: Record<string, { params: string[]; results: string[
   log: { params: ['i32', 'i32', 'i32'], results: [] },
   get_context: { params: ['i32', 'i32'], results: ['i64'] },
   set_context: { params: ['i32', 'i32', 'i32', 'i32'], results: ['i32'] },
+  // The privileged host functions (issue 15, docs/abi.md): request JSON in, answer JSON through alloc.
+  ...Object.fromEntries(PRIVILEGED_HOST_FUNCTIONS.map((name) => [name, { params: ['i32', 'i32'], results: ['i64'] }])),
 };
 
 export interface AllowedImports {

@@ -28,10 +28,12 @@
  *   then, and never holds the process); the pool goes on serving. Every operation whose work grows
  *   with an operand, and every host call, is charged before it runs (costs.ts), so none can keep a
  *   thread long after its interrupt.
- * - the async bridge: a host function in the worker calls `callHost(op, payload)` (worker.ts), which
- *   posts to the main thread and blocks on Atomics.wait; the main thread runs `hostOps[op]` and
- *   writes the JSON reply into a shared buffer (or posts it on a MessagePort when it is larger) and
- *   notifies. Not offered to guests yet; `debugHostCall` drives it for tests.
+ * - the async bridge: a host function in the worker posts to the main thread and blocks on
+ *   Atomics.wait; the main thread writes the JSON reply into a shared buffer (or posts it on a
+ *   MessagePort when it is larger) and notifies. The privileged host functions (docs/abi.md) that are
+ *   not served in the worker go through it to the run's `host` dispatch (answerHostCall), with an
+ *   AbortSignal per run, aborted at the timeout, a cancel or the loss of the worker; `hostOps` and
+ *   `debugHostCall` drive the bare bridge for tests.
  */
 import { createHash } from 'node:crypto';
 import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
@@ -42,6 +44,9 @@ import { parseModule, WasmFormatError, type WasmModuleInfo } from '../binary/ind
 import { instrument, DEFAULT_POLL_INTERVAL, START_EXPORT, type InstrumentMeta } from '../instrument/index.ts';
 import { WA, type WasmModuleObject } from './wasm-api.ts';
 import { checkImports, WASI_MODULE, type AllowedImports } from './imports.ts';
+import { HOST_BOUNDS } from '../instrument/costs.ts';
+import { HOST_ERROR_CODES, HostCallError, errorResponse, type HostAnswer, type HostDispatch, type HostErrorCode } from '../host/types.ts';
+import { boundValue } from './host-record.ts';
 import {
   CTL_DOORBELL,
   CTL_HOST_LEN,
@@ -64,6 +69,7 @@ import {
   crashed,
   parseOutput,
   type FromWorker,
+  type HostCallReplyMeta,
   type RunMessage,
   type WorkerRunResult,
 } from './protocol.ts';
@@ -96,6 +102,11 @@ export interface WasmRuntimeOptions {
   defaultLimits?: import('./types.ts').WasmLimits;
   /** Asynchronous host operations reachable through the bridge (test hook; not offered to guests yet). */
   hostOps?: Record<string, (payload: any) => Promise<any>>;
+  /**
+   * Modules (file URLs) each exporting `WORKER_HOST_FUNCTIONS: WorkerHostFunction[]`, loaded by every
+   * worker at start: more functions served inside the worker, before the built-in ones (tests, tools).
+   */
+  workerFunctionModules?: string[];
   /** Fuel units between two polls of the interrupt flag (default 65536). */
   pollInterval?: number;
   /** How long after the interrupt a run that has not stopped gets before its worker is terminated (default 1000 ms). */
@@ -151,6 +162,10 @@ interface Job {
   dispatchedAt?: number;
   /** Its caller aborted it (WasmRunRequest.signal). */
   cancelled?: boolean;
+  /** Serves its bridged privileged host calls (WasmRunRequest.host). */
+  host?: HostDispatch;
+  /** Aborted when the run ends, times out, is cancelled or loses its worker (made at its first bridged call). */
+  abort?: AbortController;
 }
 
 interface PoolWorker {
@@ -246,8 +261,14 @@ function errorResult(code: WasmErrorCode, message: string, durationMs: number): 
     stdout: '',
     stderr: '',
     exitCode: null,
+    hostCalls: [],
+    hostCallsDropped: 0,
   };
 }
+
+/** A size cap given by a run (a positive integer), or the default. */
+const capOf = (v: number | undefined, dflt: number): number =>
+  typeof v === 'number' && Number.isFinite(v) && v > 0 ? Math.min(Math.floor(v), 1024 * 1024 * 1024) : dflt;
 
 /** Picks the entry form of a run and checks the module's ABI exports; throws `abi_error`. */
 export function resolveEntry(info: CacheEntry['info'], functionName: string): EntryForm {
@@ -292,6 +313,7 @@ export class WasmRuntime {
   private readonly cacheMaxBytes: number;
   private readonly allowed: AllowedImports;
   private readonly hostOps: Record<string, (payload: any) => Promise<any>>;
+  private readonly workerFunctionModules: string[];
   private readonly pollInterval: number;
   private readonly killGraceMs: number;
   private readonly sharedResults: boolean;
@@ -326,6 +348,7 @@ export class WasmRuntime {
     this.cacheMaxBytes = opts.cacheMaxBytes ?? 256 * 1024 * 1024;
     this.allowed = opts.allowedImports ?? {};
     this.hostOps = opts.hostOps ?? {};
+    this.workerFunctionModules = [...(opts.workerFunctionModules ?? [])];
     this.pollInterval = opts.pollInterval ?? DEFAULT_POLL_INTERVAL;
     this.killGraceMs = Math.max(0, opts.killGraceMs ?? KILL_GRACE_MS);
     this.sharedResults = opts.sharedResults ?? typeof waitAsync === 'function';
@@ -632,11 +655,13 @@ export class WasmRuntime {
       pollInterval: this.pollInterval,
       contextJson: contextJson === inputJson ? undefined : contextJson, // not sent twice
       env: { ...(req.env ?? {}) },
+      maxHostRequestBytes: capOf(req.hostLimits?.maxRequestBytes, HOST_BOUNDS.maxHostRequestBytes),
+      maxHostResponseBytes: capOf(req.hostLimits?.maxResponseBytes, HOST_BOUNDS.maxHostResponseBytes),
     };
     if (req.signal?.aborted) return errorResult('cancelled', 'the run was cancelled before it started', elapsed());
     let onAbort: (() => void) | undefined;
     const r = await new Promise<WorkerRunResult>((resolve) => {
-      const job: Job = { kind: 'run', id: this.nextId++, msg, entry, stackKb: l.stackKb, timeoutMs: l.timeoutMs, resolve };
+      const job: Job = { kind: 'run', id: this.nextId++, msg, entry, stackKb: l.stackKb, timeoutMs: l.timeoutMs, resolve, host: req.host };
       if (req.signal) {
         onAbort = () => this.cancel(job);
         req.signal.addEventListener('abort', onAbort, { once: true });
@@ -645,7 +670,7 @@ export class WasmRuntime {
     }).finally(() => {
       if (onAbort) req.signal!.removeEventListener('abort', onAbort);
     });
-    const base = { ...r, durationMs: elapsed() };
+    const base = { ...r, hostCalls: r.hostCalls ?? [], hostCallsDropped: r.hostCallsDropped ?? 0, durationMs: elapsed() };
     const { ok: _ok, output: _output, error: _error, ...stats } = base;
     if (r.ok) return { ok: true, output: r.output, ...stats };
     return { ok: false, error: r.error!, ...stats };
@@ -773,7 +798,15 @@ export class WasmRuntime {
     const { port1, port2 } = new MessageChannel();
     const run = new MessageChannel();
     const w = new Worker(WORKER_URL, {
-      workerData: { ctl: ctlBuf, data: dataBuf, result: resultBuf, spinUs: this.workerSpinUs, hostPort: port2, runPort: run.port2 },
+      workerData: {
+        ctl: ctlBuf,
+        data: dataBuf,
+        result: resultBuf,
+        spinUs: this.workerSpinUs,
+        hostPort: port2,
+        runPort: run.port2,
+        workerFunctionModules: this.workerFunctionModules,
+      },
       transferList: [port2, run.port2],
       execArgv: [],
       // The guest's memory is off this heap; the heap holds what the host builds for it (the output
@@ -954,6 +987,7 @@ export class WasmRuntime {
 
   private complete(pw: PoolWorker, job: Job, r: any): void {
     this.noteRunTime(job);
+    if (job.abort) job.abort.abort(new Error('the run is over'));
     if (job.cancelled && !r.ok) r = { ...r, error: { code: 'cancelled', message: 'the run was cancelled by its caller (the step was aborted)' } };
     pw.job = null;
     pw.w.unref();
@@ -981,13 +1015,16 @@ export class WasmRuntime {
     const pw = job.worker;
     if (pw && pw.job === job && !job.killTimer) {
       if (job.timer) clearTimeout(job.timer);
-      this.onTimeout(pw, job);
+      this.onTimeout(pw, job, 2);
     }
   }
 
-  private onTimeout(pw: PoolWorker, job: Job): void {
+  /** Stops a run at its timeout (flag 1) or at a cancel (flag 2: the worker records an interrupted host call as `cancelled`). */
+  private onTimeout(pw: PoolWorker, job: Job, flag = 1): void {
     if (pw.job !== job) return;
-    Atomics.store(pw.ctl, CTL_INTERRUPT, 1);
+    // A bridged host call in progress stops its I/O now.
+    if (job.abort) job.abort.abort(new Error(flag === 2 ? 'the run was cancelled' : 'the run timed out'));
+    Atomics.store(pw.ctl, CTL_INTERRUPT, flag);
     Atomics.notify(pw.ctl, CTL_INTERRUPT); // a guest sleeping in poll_oneoff
     Atomics.notify(pw.ctl, CTL_HOST_STATE); // a host call waiting for the main thread
     job.killTimer = setTimeout(() => {
@@ -1003,6 +1040,7 @@ export class WasmRuntime {
   }
 
   private finish(job: Job, r: WorkerRunResult): void {
+    if (job.abort) job.abort.abort(new Error('the run is over: its worker was lost or stopped'));
     if (job.cancelled && !r.ok) r = { ...r, error: { code: 'cancelled', message: 'the run was cancelled by its caller (the step was aborted)' } };
     if (job.timer) clearTimeout(job.timer);
     if (job.killTimer) clearTimeout(job.killTimer);
@@ -1021,6 +1059,9 @@ export class WasmRuntime {
       case 'host':
         void this.answerHost(pw, m.op, m.payload);
         return;
+      case 'hostcall':
+        void this.answerHostCall(pw, m.fn, m.text);
+        return;
       case 'result':
       case 'host-test-result': {
         const job = pw.job;
@@ -1036,6 +1077,84 @@ export class WasmRuntime {
         return;
       }
     }
+  }
+
+  /**
+   * A privileged host call bridged from the worker: handed to the run's HostDispatch with the run's
+   * AbortSignal; whatever it does (throws, answers garbage, never answers) the worker gets an answer
+   * or is released by the run's interrupt, and nothing escapes to the process.
+   */
+  private async answerHostCall(pw: PoolWorker, fn: string, text: string): Promise<void> {
+    const job = pw.job;
+    if (job?.kind !== 'run') return;
+    let answer: HostAnswer;
+    if (!job.host) {
+      answer = {
+        response: errorResponse('unavailable', `${fn} is not available here: this run was given no host functions`),
+        target: null,
+        outcome: 'unavailable',
+      };
+    } else {
+      const abort = (job.abort ??= new AbortController());
+      try {
+        const got = await job.host(fn, JSON.parse(text), abort.signal);
+        answer = checkedAnswer(fn, got);
+      } catch (e) {
+        if (e instanceof HostCallError) {
+          answer = { response: errorResponse(e.code, e.message), target: null, outcome: e.code, ...(e.permission ? { permission: e.permission } : {}) };
+        } else if (abort.signal.aborted) {
+          const code: HostErrorCode = job.cancelled ? 'cancelled' : 'timeout';
+          answer = {
+            response: errorResponse(code, `${fn} was stopped: the run ${job.cancelled ? 'was cancelled' : 'timed out'}`),
+            target: null,
+            outcome: code,
+          };
+        } else {
+          answer = {
+            response: errorResponse('unavailable', `${fn} failed: ${e instanceof Error ? e.message : String(e)}`),
+            target: null,
+            outcome: 'unavailable',
+          };
+        }
+      }
+    }
+    if (pw.dead || pw.job !== job) return; // the run is over (timeout, crash)
+    let responseText: string;
+    try {
+      responseText = JSON.stringify(answer.response);
+    } catch (e) {
+      answer = {
+        ...answer,
+        response: errorResponse('unavailable', `${fn} answered something that is not JSON: ${(e as Error).message}`),
+        outcome: 'unavailable',
+      };
+      responseText = JSON.stringify(answer.response);
+    }
+    const max = job.msg.maxHostResponseBytes as number;
+    if (responseText.length > max / 3 && Buffer.byteLength(responseText) > max) {
+      const size = Buffer.byteLength(responseText);
+      answer = { ...answer, response: errorResponse('too_large', `the ${fn} answer is ${size} bytes, above the limit of ${max} bytes`), outcome: 'too_large' };
+      responseText = JSON.stringify(answer.response);
+    }
+    const rec = boundValue(answer.response);
+    const meta: HostCallReplyMeta = {
+      target: answer.target,
+      outcome: answer.outcome,
+      ...(answer.permission !== undefined ? { permission: answer.permission } : {}),
+      rec: rec.value,
+      recBytes: rec.bytes,
+    };
+    const reply = `${JSON.stringify(meta)}\n${responseText}`;
+    const bytes = encoder.encode(reply);
+    if (bytes.byteLength <= pw.data.byteLength) {
+      pw.data.set(bytes);
+      Atomics.store(pw.ctl, CTL_HOST_LEN, bytes.byteLength);
+      Atomics.store(pw.ctl, CTL_HOST_STATE, HOST_INLINE);
+    } else {
+      pw.hostPort.postMessage(reply);
+      Atomics.store(pw.ctl, CTL_HOST_STATE, HOST_PORT);
+    }
+    Atomics.notify(pw.ctl, CTL_HOST_STATE);
   }
 
   private async answerHost(pw: PoolWorker, op: string, payload: unknown): Promise<void> {
@@ -1061,6 +1180,25 @@ export class WasmRuntime {
     }
     Atomics.notify(pw.ctl, CTL_HOST_STATE);
   }
+}
+
+/** A dispatch's answer as the worker may take it; anything else becomes an `unavailable` answer. */
+function checkedAnswer(fn: string, a: unknown): HostAnswer {
+  const bad = (why: string): HostAnswer => ({
+    response: errorResponse('unavailable', `${fn}: the host function answered ${why}`),
+    target: null,
+    outcome: 'unavailable',
+  });
+  if (a === null || typeof a !== 'object') return bad(`a ${a === null ? 'null' : typeof a}, not an answer`);
+  const { response, target, outcome, permission } = a as Partial<HostAnswer>;
+  if (response === null || typeof response !== 'object' || Array.isArray(response)) return bad('without a response object');
+  if (outcome !== 'ok' && !(HOST_ERROR_CODES as readonly string[]).includes(outcome as string)) return bad(`an unknown outcome ${JSON.stringify(outcome)}`);
+  return {
+    response,
+    target: typeof target === 'string' ? target : null,
+    outcome: outcome as HostAnswer['outcome'],
+    ...(typeof permission === 'string' ? { permission } : {}),
+  };
 }
 
 function definedOnly<T extends object>(o: T | undefined): Partial<T> {

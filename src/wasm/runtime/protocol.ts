@@ -1,6 +1,7 @@
 /** Messages between the runtime (main thread) and its workers, and the layout of the shared control block. */
 import type { WasmModuleObject } from './wasm-api.ts';
 import type { EntryForm, WasmErrorCode, WasmLogLine } from './types.ts';
+import type { HostCallRecord } from '../host/types.ts';
 
 /** Int32 slots of the per-worker control SharedArrayBuffer. */
 export const CTL_INTERRUPT = 0; // non-zero: the run must stop (set by the main thread at the timeout)
@@ -58,6 +59,10 @@ export interface RunMessage {
   /** What get_context reads, as JSON (parsed in the worker on the first get_context); absent: inputJson. */
   contextJson?: string;
   env: Record<string, string>;
+  /** Bytes of a privileged host call's request (larger: a `too_large` answer, before it is read). */
+  maxHostRequestBytes: number;
+  /** Bytes of a privileged host call's answer (larger: a `too_large` answer instead). */
+  maxHostResponseBytes: number;
 }
 
 export interface EvictMessage {
@@ -88,6 +93,10 @@ export interface WorkerRunResult {
   stdout: string;
   stderr: string;
   exitCode: number | null;
+  /** The run's host-call record (absent: none). */
+  hostCalls?: HostCallRecord[];
+  /** Host calls past HOST_BOUNDS.maxHostCallRecords, counted, not kept. */
+  hostCallsDropped?: number;
 }
 
 /** The result of a run that never ran or whose worker was lost: no fuel, no output, only the reason. */
@@ -110,7 +119,23 @@ export type FromWorker =
   | { type: 'ready' }
   | { type: 'result'; id: number; result: WorkerRunResult }
   | { type: 'host-test-result'; id: number; ok: boolean; value?: unknown; error?: string }
-  | { type: 'host'; op: string; payload: unknown };
+  | { type: 'host'; op: string; payload: unknown }
+  /** A privileged host call bridged to the run's HostDispatch: the request's JSON text (an object, checked). */
+  | { type: 'hostcall'; fn: string; text: string };
+
+/**
+ * The main thread's reply to a `hostcall`, in the host data buffer (or on the host port): the meta
+ * JSON, a newline, then the answer's JSON text exactly as the guest gets it (JSON text never
+ * holds a raw newline). The meta carries what the worker records of the call.
+ */
+export interface HostCallReplyMeta {
+  target: string | null;
+  outcome: string;
+  permission?: string;
+  /** The answer, bounded for the record (host-record.ts), and about its JSON size. */
+  rec: unknown;
+  recBytes: number;
+}
 
 /**
  * Parses a run's output JSON text (in the worker, or on the main thread when the worker handed the

@@ -1,4 +1,5 @@
 /** Public types of the WASM sandbox runtime (see index.ts). */
+import type { HostCallRecord, HostDispatch } from '../host/types.ts';
 
 export type WasmErrorCode =
   | 'fuel_exhausted'
@@ -61,6 +62,14 @@ export interface WasmRunRequest {
    * backstop) and ends it with `cancelled`; a run still waiting for a worker is dropped.
    */
   signal?: AbortSignal;
+  /**
+   * Serves the privileged host calls that are not served in the worker (http_request, db_query,
+   * files, crypto with a key): called with an AbortSignal that is aborted when the run times out,
+   * is cancelled or loses its worker. Absent: every such call is answered `unavailable`.
+   */
+  host?: HostDispatch;
+  /** Size caps of privileged host calls (defaults HOST_BOUNDS.maxHostRequestBytes / maxHostResponseBytes). */
+  hostLimits?: { maxRequestBytes?: number; maxResponseBytes?: number };
 }
 
 export interface WasmRunStats {
@@ -80,6 +89,10 @@ export type WasmRunResult = ({ ok: true; output: unknown } | { ok: false; error:
     stdout: string;
     stderr: string;
     exitCode: number | null;
+    /** One record per privileged host call, in order (bounded: docs/abi.md, "the record"). */
+    hostCalls: HostCallRecord[];
+    /** Calls past the record's cap (HOST_BOUNDS.maxHostCallRecords): counted, not kept. */
+    hostCallsDropped: number;
   };
 
 export type ValTypeName = string;

@@ -34,6 +34,20 @@ import {
   type WorkerRunResult,
 } from './protocol.ts';
 import type { WasmErrorCode, WasmLogLine } from './types.ts';
+import {
+  FORWARD,
+  HOST_ERROR_CODES,
+  HostCallError,
+  PRIVILEGED_HOST_FUNCTIONS,
+  errorResponse,
+  type HostCallRecord,
+  type HostErrorCode,
+  type PrivilegedHostFunction,
+  type WorkerHostFunction,
+} from '../host/types.ts';
+import { workerHostFunction } from '../host/worker-functions.ts';
+import { boundValue, budgetSpent } from './host-record.ts';
+import type { HostCallReplyMeta } from './protocol.ts';
 
 const port = parentPort!;
 const {
@@ -43,7 +57,9 @@ const {
   spinUs,
   hostPort,
   runPort,
+  workerFunctionModules,
 } = workerData as {
+  workerFunctionModules?: string[];
   ctl: SharedArrayBuffer;
   data: SharedArrayBuffer;
   result?: SharedArrayBuffer;
@@ -85,6 +101,11 @@ const MAX_LOG_LINES = HOST_BOUNDS.maxLogLines;
 const MAX_LOG_BYTES = HOST_BOUNDS.maxLogLineBytes;
 const LEVELS: WasmLogLine['level'][] = ['debug', 'info', 'warn', 'error'];
 const HOST_SPIN = 2000;
+/**
+ * A bridged call normally ends at the interrupt the main thread sets at the timeout; this thread
+ * also gives up on its own this long after the deadline (a main thread too busy to set the flag).
+ */
+const DEADLINE_SLACK_MS = 250;
 
 /** An error with a runtime code, raised by the host side of a run. */
 class RunError extends Error {
@@ -104,6 +125,17 @@ class RunError extends Error {
 export function callHost(op: string, payload: unknown): unknown {
   Atomics.store(ctl, CTL_HOST_STATE, 0);
   post({ type: 'host', op, payload });
+  const reply = JSON.parse(awaitHostReply()) as { ok: boolean; value?: unknown; error?: string };
+  if (!reply.ok) throw new Error(`host operation ${op} failed: ${reply.error}`);
+  return reply.value;
+}
+
+/**
+ * Blocks until the main thread has answered the bridge call just posted: spins briefly, then
+ * Atomics.wait in slices; the interrupt flag (set at the timeout or a cancel, and notified on
+ * CTL_HOST_STATE) and the run's own deadline end the wait with InterruptedError.
+ */
+function awaitHostReply(): string {
   let state = 0;
   for (let i = 0; i < HOST_SPIN; i++) {
     state = Atomics.load(ctl, CTL_HOST_STATE);
@@ -115,22 +147,19 @@ export function callHost(op: string, payload: unknown): unknown {
     if (state === 0) {
       const flag = Atomics.load(ctl, CTL_INTERRUPT);
       if (flag !== 0) throw new InterruptedError(flag);
+      if (cur !== null && performance.now() > cur.deadline + DEADLINE_SLACK_MS) throw new InterruptedError(1);
     }
   }
-  let text: string;
   if (state === HOST_INLINE) {
     const n = Atomics.load(ctl, CTL_HOST_LEN);
-    text = utf8Lossy.decode(hostData.slice(0, n));
-  } else if (state === HOST_PORT) {
+    return utf8Lossy.decode(hostData.slice(0, n)); // a copy: TextDecoder refuses shared memory
+  }
+  if (state === HOST_PORT) {
     let m = receiveMessageOnPort(hostPort);
     while (!m) m = receiveMessageOnPort(hostPort); // posted before the notify; cannot be long
-    text = m.message as string;
-  } else {
-    throw new Error(`host bridge: bad state ${state}`);
+    return m.message as string;
   }
-  const reply = JSON.parse(text) as { ok: boolean; value?: unknown; error?: string };
-  if (!reply.ok) throw new Error(`host operation ${op} failed: ${reply.error}`);
-  return reply.value;
+  throw new Error(`host bridge: bad state ${state}`);
 }
 
 function post(m: FromWorker): void {
@@ -189,6 +218,11 @@ interface RunState {
   reserve: { value: bigint } | undefined;
   /** performance.now() past which a host call stops the run (the timeout, seen from here). */
   deadline: number;
+  /** The privileged host calls so far (HOST_BOUNDS.maxHostCallRecords kept), and the bytes their bounded requests/responses take. */
+  hostCalls: HostCallRecord[];
+  hostCallSeq: number;
+  hostCallsDropped: number;
+  recordBytes: number;
 }
 let cur: RunState | null = null;
 
@@ -252,6 +286,224 @@ function decodeKey(what: string, ptr: number, len: number): string {
     throw new RunError('abi_error', `${what}: the key is not valid UTF-8`);
   }
 }
+
+// ---- the privileged host functions (issue 15; docs/abi.md, "the calling convention") ---------
+
+/** Worker-served functions loaded at start from WasmRuntimeOptions.workerFunctionModules (they come before the built-in ones). */
+const extraWorkerFunctions: WorkerHostFunction[] = [];
+for (const url of workerFunctionModules ?? []) {
+  const mod = (await import(url)) as { WORKER_HOST_FUNCTIONS?: WorkerHostFunction[] };
+  extraWorkerFunctions.push(...(mod.WORKER_HOST_FUNCTIONS ?? []));
+}
+const workerFunctions = new Map<string, WorkerHostFunction>();
+for (const name of PRIVILEGED_HOST_FUNCTIONS) {
+  const f = workerHostFunction(name, extraWorkerFunctions);
+  if (f) workerFunctions.set(name, f);
+}
+
+const isErrorCode = (c: unknown): c is HostErrorCode => typeof c === 'string' && (HOST_ERROR_CODES as readonly string[]).includes(c);
+const pack = (p: number, n: number): bigint => (BigInt(p) << 32n) | BigInt(n);
+
+/** What one call answered, before it is written to the guest. */
+interface Answer {
+  text: string;
+  target: string | null;
+  outcome: 'ok' | HostErrorCode;
+  permission?: string;
+  served: 'worker' | 'host';
+  /** The answer as the record keeps it (bounded); absent: bounded here from `text`'s object. */
+  rec?: unknown;
+  recBytes?: number;
+  obj?: unknown;
+}
+
+const errorAnswer = (code: HostErrorCode, message: string, served: 'worker' | 'host' = 'worker', target: string | null = null): Answer => {
+  const obj = errorResponse(code, message);
+  return { text: JSON.stringify(obj), obj, target, outcome: code, served };
+};
+
+/** A request of `len` bytes at `ptr`, decoded: the object, or the error answer. */
+function decodeRequest(fn: string, ptr: number, len: number, max: number): { req: Record<string, unknown>; text: string } | Answer {
+  if (len > max) return errorAnswer('too_large', `the ${fn} request is ${len} bytes, above the limit of ${max} bytes`);
+  let text: string;
+  try {
+    text = utf8.decode(read(`${fn} request`, ptr, len));
+  } catch (e) {
+    if (e instanceof RunError) throw e;
+    return errorAnswer('bad_request', `the ${fn} request is not valid UTF-8`);
+  }
+  let req: unknown;
+  try {
+    req = JSON.parse(text);
+  } catch (e) {
+    return errorAnswer('bad_request', `the ${fn} request is not valid JSON: ${(e as Error).message}`);
+  }
+  if (req === null || typeof req !== 'object' || Array.isArray(req)) {
+    return errorAnswer('bad_request', `the ${fn} request must be a JSON object, not ${req === null ? 'null' : Array.isArray(req) ? 'an array' : typeof req}`);
+  }
+  return { req: req as Record<string, unknown>, text };
+}
+
+/** Serves a call in this worker: the answer, or null when the function is not served here (or FORWARDs). */
+function serveHere(f: WorkerHostFunction, req: Record<string, unknown>): Answer | null {
+  let target: string | null = null;
+  try {
+    target = f.target(req);
+    const r = f.serve(req);
+    if (r === FORWARD) return null;
+    if (r === null || typeof r !== 'object' || Array.isArray(r))
+      return errorAnswer('unavailable', `${f.name} answered a ${typeof r}, not an object`, 'worker', target);
+    return { text: JSON.stringify(r), obj: r, target, outcome: 'ok', served: 'worker' };
+  } catch (e) {
+    if (e instanceof HostCallError) {
+      const a = errorAnswer(e.code, e.message, 'worker', target);
+      if (e.permission) a.permission = e.permission;
+      return a;
+    }
+    return errorAnswer('unavailable', `${f.name} failed: ${e instanceof Error ? e.message : String(e)}`, 'worker', target);
+  }
+}
+
+/** Bridges a call to the run's HostDispatch on the main thread and waits for its answer. */
+function bridge(fn: string, text: string): Answer {
+  // A reply posted for a call that an earlier run gave up on (its deadline) must not answer this one.
+  while (receiveMessageOnPort(hostPort) !== undefined);
+  Atomics.store(ctl, CTL_HOST_STATE, 0);
+  post({ type: 'hostcall', fn, text });
+  const reply = awaitHostReply();
+  const nl = reply.indexOf('\n');
+  let meta: HostCallReplyMeta;
+  try {
+    meta = JSON.parse(reply.slice(0, nl)) as HostCallReplyMeta;
+  } catch {
+    return errorAnswer('unavailable', `the host's answer to ${fn} could not be read`, 'host');
+  }
+  return {
+    text: reply.slice(nl + 1),
+    target: typeof meta.target === 'string' ? meta.target : null,
+    outcome: meta.outcome === 'ok' || isErrorCode(meta.outcome) ? meta.outcome : 'unavailable',
+    ...(typeof meta.permission === 'string' ? { permission: meta.permission } : {}),
+    served: 'host',
+    rec: meta.rec,
+    recBytes: typeof meta.recBytes === 'number' ? meta.recBytes : undefined,
+  };
+}
+
+/** Keeps one call in the run's record (bounded: the per-value and per-run budgets, the record cap). */
+function record(st: RunState, r: Omit<HostCallRecord, 'request' | 'response'>, request: unknown, response: unknown, boundedBytes?: number): void {
+  if (st.hostCalls.length >= HOST_BOUNDS.maxHostCallRecords) {
+    st.hostCallsDropped++;
+    return;
+  }
+  const keep = (v: unknown, alreadyBytes: number | undefined): unknown => {
+    const left = HOST_BOUNDS.maxRecordRunBytes - st.recordBytes;
+    if (left <= 64) return budgetSpent();
+    if (alreadyBytes !== undefined) {
+      // Bounded on the main thread already (to the value budget): kept whole if the run's budget has room, never cut twice.
+      if (alreadyBytes > left) return budgetSpent();
+      st.recordBytes += alreadyBytes;
+      return v;
+    }
+    const b = boundValue(v, Math.min(left, HOST_BOUNDS.maxRecordValueBytes));
+    st.recordBytes += b.bytes;
+    return b.value;
+  };
+  const rec: HostCallRecord = { ...r, request: keep(request, undefined), response: keep(response, boundedBytes) };
+  st.hostCalls.push(rec);
+  if (r.outcome === 'permission_denied' || r.outcome === 'egress_denied') {
+    // A denial is an entry in the run's log (the main thread also audits and counts it).
+    if (st.logs.length < MAX_LOG_LINES) {
+      st.logs.push({
+        level: 'warn',
+        message: `host call ${r.function}${r.target ? ` (${r.target})` : ''} refused: ${r.outcome}${r.permission ? `, missing ${r.permission}` : ''}`,
+        at: new Date().toISOString(),
+      });
+    } else st.logsDropped++;
+  }
+}
+
+/**
+ * One privileged host call, the same for every function: `(req_ptr, req_len) -> (ptr << 32) | len`.
+ * Bounds, then the size cap, then fuel for the request's bytes, then decode; served here or bridged;
+ * the answer's size capped and its bytes charged before it is written through `alloc`. Only a
+ * broken ABI (pointers out of bounds, no `alloc`) throws out of the guest; every other failure is
+ * an `{"error": ...}` answer.
+ */
+function privileged(fn: PrivilegedHostFunction, ptr: number, len: number): bigint {
+  ptr >>>= 0;
+  len >>>= 0;
+  checkStop();
+  const st = cur!;
+  const m = st.m;
+  check(`${fn} request`, ptr, len);
+  charge(HOST_COSTS.call + HOST_COSTS.privilegedCall + Math.min(len, m.maxHostRequestBytes) / HOST_COSTS.jsonBytesPerUnit);
+  const at = new Date().toISOString();
+  const t0 = performance.now();
+  const seq = st.hostCallSeq++;
+  const decoded = decodeRequest(fn, ptr, len, m.maxHostRequestBytes);
+  let a: Answer;
+  let request: unknown = null;
+  if ('req' in decoded) {
+    request = decoded.req;
+    const f = workerFunctions.get(fn);
+    const here = f ? serveHere(f, decoded.req) : null;
+    if (here) a = here;
+    else {
+      charge(HOST_COSTS.bridgedCall);
+      try {
+        a = bridge(fn, decoded.text);
+      } catch (e) {
+        if (e instanceof InterruptedError) {
+          // The call outlived the run (timeout or cancel): kept in the record, then the run ends.
+          const code: HostErrorCode = e.flag === 2 ? 'cancelled' : 'timeout';
+          const dur = Math.round((performance.now() - t0) * 1000);
+          record(st, { seq, function: fn, target: null, at, duration_us: dur, bytes_in: len, bytes_out: 0, outcome: code, served: 'host' }, request, null);
+          throw e;
+        }
+        throw e;
+      }
+    }
+  } else a = decoded;
+  let bytes = encoder.encode(a.text);
+  if (bytes.byteLength > m.maxHostResponseBytes) {
+    const size = bytes.byteLength;
+    a = { ...errorAnswer('too_large', `the ${fn} answer is ${size} bytes, above the limit of ${m.maxHostResponseBytes} bytes`, a.served, a.target) };
+    bytes = encoder.encode(a.text);
+  }
+  const duration_us = Math.round((performance.now() - t0) * 1000);
+  let response: unknown = null;
+  let bounded: number | undefined;
+  if (a.obj !== undefined) response = a.obj;
+  else if (a.rec !== undefined) {
+    response = a.rec;
+    bounded = a.recBytes ?? HOST_BOUNDS.maxRecordValueBytes;
+  }
+  record(
+    st,
+    {
+      seq,
+      function: fn,
+      target: a.target,
+      at,
+      duration_us,
+      bytes_in: len,
+      bytes_out: bytes.byteLength,
+      outcome: a.outcome,
+      ...(a.permission !== undefined ? { permission: a.permission } : {}),
+      served: a.served,
+    },
+    request,
+    response,
+    bounded,
+  );
+  charge(bytes.byteLength / HOST_COSTS.jsonBytesPerUnit); // before anything is written to the guest
+  const p = guestAlloc(`${fn} answer`, bytes);
+  checkStop();
+  return pack(p, bytes.byteLength);
+}
+
+const privilegedImports: Record<string, (ptr: number, len: number) => bigint> = {};
+for (const name of PRIVILEGED_HOST_FUNCTIONS) privilegedImports[name] = (ptr, len) => privileged(name, ptr, len);
 
 /** The vecron host functions (module `vecron`, or `env`): they act on the run in progress. */
 const host = {
@@ -331,8 +583,9 @@ const host = {
     return 0;
   },
 };
+const allHost = { ...host, ...privilegedImports };
 /** The imports of a module without WASI and without an imported memory: the same for every run. */
-const plainImports: Record<string, Record<string, unknown>> = { ...rtImports, vecron: host, env: { ...host } };
+const plainImports: Record<string, Record<string, unknown>> = { ...rtImports, vecron: allHost, env: { ...allHost } };
 
 /**
  * An instance made ahead of time, never used: after a run of a module without WASI or an imported
@@ -369,6 +622,10 @@ function run(m: RunMessage): WorkerRunResult {
     fuel: undefined,
     reserve: undefined,
     deadline: performance.now() + m.timeoutMs,
+    hostCalls: [],
+    hostCallSeq: 0,
+    hostCallsDropped: 0,
+    recordBytes: 0,
   };
   cur = st;
   const logs = st.logs;
@@ -385,7 +642,7 @@ function run(m: RunMessage): WorkerRunResult {
 
   let wasi: WASI | undefined;
   const plain = !m.usesWasi && !m.importedMemory;
-  const imports: Record<string, Record<string, unknown>> = plain ? plainImports : { ...rtImports, vecron: host, env: { ...host } };
+  const imports: Record<string, Record<string, unknown>> = plain ? plainImports : { ...rtImports, vecron: allHost, env: { ...allHost } };
   if (m.usesWasi) {
     const stdin = new OpenFile(new File(m.form === 'C' ? inputBytes : new Uint8Array(0), { readonly: true }));
     const out = new ConsoleStdout((b: Uint8Array) => stdout.write(b));
@@ -417,6 +674,7 @@ function run(m: RunMessage): WorkerRunResult {
       stdout: stdout.size === 0 ? '' : utf8Lossy.decode(stdout.bytes()),
       stderr: stderr.size === 0 ? '' : utf8Lossy.decode(stderr.bytes()),
       exitCode,
+      ...(st.hostCallSeq > 0 ? { hostCalls: st.hostCalls, hostCallsDropped: st.hostCallsDropped } : {}),
       ...r,
     };
   };

@@ -8,6 +8,8 @@ import type { Execution, StepRun } from '../types.ts';
 import { ErrorNote, Json, Loading, StatusBadge } from '../components/ui.tsx';
 import { formatBytes, formatDateTime, formatDuration, formatNumber } from '../format.ts';
 import type { MessageKey } from '../messages/en.ts';
+import { RunRecord, type HostCall, type ModuleLogLine } from '../components/host-calls.tsx';
+import { Fragment } from 'react';
 
 interface WasmLog {
   id: string;
@@ -21,6 +23,9 @@ interface WasmLog {
   memory_used_bytes: number;
   duration_ms: number;
   error: { code: string; message: string; stack?: string } | null;
+  /** The module's log lines and its host calls (absent for runs stored before they were recorded). */
+  logs?: ModuleLogLine[] | null;
+  host_calls?: HostCall[] | null;
   created_at: string;
 }
 
@@ -179,7 +184,8 @@ export default function ExecutionPage() {
               </thead>
               <tbody>
                 {logs.data.logs.map((l) => (
-                  <tr key={l.id}>
+                  <Fragment key={l.id}>
+                  <tr>
                     <td><code>{l.step_id}</code></td>
                     <td>{l.module_id ? <Link href={`/modules/${l.module_id}`}>{l.module_name}@{l.module_version}</Link> : `${l.module_name}@${l.module_version}`}</td>
                     <td><code>{l.function_name}</code></td>
@@ -189,6 +195,12 @@ export default function ExecutionPage() {
                     <td>{formatDuration(l.duration_ms, locale)}</td>
                     <td>{l.error ? <><code className="code">{l.error.code}</code> {l.error.message}</> : '—'}</td>
                   </tr>
+                  <tr className="sub-row" data-testid="run-record">
+                    <td colSpan={8}>
+                      <RunRecord logs={l.logs ?? []} calls={l.host_calls ?? []} runLabel={`${l.step_id} (${t('exec.attemptN', { n: l.attempt })})`} />
+                    </td>
+                  </tr>
+                  </Fragment>
                 ))}
               </tbody>
             </table>
