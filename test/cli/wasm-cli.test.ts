@@ -68,6 +68,17 @@ describe('wasm-cli test', () => {
     assert.match(several.stderr, /several entry functions \(echo, echo_copy, echo_cstr\): name one with --function, or set "entry" in the manifest/);
   });
 
+  it("shows the run's host calls: function, target, outcome, duration, bytes", async () => {
+    const req = join(dir, 'now.json');
+    writeFileSync(req, JSON.stringify({ op: 'now', tz: 'Asia/Ho_Chi_Minh' }));
+    const r = await cli(['test', fx('host-abi/host-abi.wasm'), '--function', 'time', '--input', req]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /^host calls \(1\):\n {2}# {2}FUNCTION {2}TARGET +OUTCOME +TIME +IN\/OUT\n {2}0 {2}time {6}\S+ +\S+ +[\d.]+ (us|ms) +\d+\/\d+ B$/m);
+    const j = JSON.parse((await cli(['test', fx('host-abi/host-abi.wasm'), '--function', 'time', '--input', req, '--json'])).stdout);
+    assert.equal(j.hostCalls.length, 1);
+    assert.equal(j.hostCalls[0].function, 'time');
+  });
+
   it('--json prints one object; a limit breach exits 1 with its error code', async () => {
     const r = await cli(['test', fx('endless-loop/endless-loop.wasm'), '--function', 'run', '--fuel', '5000', '--json']);
     assert.equal(r.code, 1);

@@ -16,6 +16,7 @@ import { makeGrants, type Grants } from './grants.ts';
 import { findProject, type Project } from './project.ts';
 import { defaultFunction, runLocal, type LocalRun, type RunLimits } from './test-run.ts';
 import { judgeCase, loadCases } from './test-cases.ts';
+import { denialHints, hostCallLines } from './host-calls.ts';
 
 interface TestOptions {
   function?: string;
@@ -89,6 +90,7 @@ function printSingle(run: LocalRun, file: string): void {
   }
   if (route.text) process.stderr.write(`route: ${route.text}\n`);
   if (route.error) process.stderr.write(`error routing_error: ${route.error}\n`);
+  for (const l of [...hostCallLines(r.hostCalls), ...denialHints(r.hostCalls)]) process.stderr.write(`${l}\n`);
   const failed = !run.passed;
   process.stderr.write(`${file}: ${failed ? (r.ok ? 'failed (the step would fail)' : 'failed') : 'ok'} · ${stats(run)}\n`);
 }
@@ -207,7 +209,9 @@ async function runCases(
     if (a.json) continue;
     const out = process.stdout;
     out.write(`${problems.length === 0 ? 'PASS' : 'FAIL'} ${c.name} (${c.file}) · ${stats(run)}\n`);
+    for (const l of hostCallLines(run.result.hostCalls)) out.write(`     ${l}\n`);
     if (problems.length) {
+      for (const l of denialHints(run.result.hostCalls)) out.write(`     ${l}\n`);
       for (const p of problems) out.write(`     ${p}\n`);
       for (const l of run.result.logs) out.write(`     [${l.level}] ${l.message}\n`);
       if (run.result.stderr) out.write(`     stderr: ${run.result.stderr.trimEnd()}\n`);
@@ -227,6 +231,7 @@ async function runCases(
           output: r.run.result.ok ? r.run.result.output : undefined,
           error: r.run.errorCode,
           fuel: r.run.result.fuelConsumed,
+          host_calls: r.run.result.hostCalls,
           duration_ms: r.run.result.durationMs,
         })),
       }) + '\n',
