@@ -41,7 +41,7 @@ describe('the CLIs from another folder', () => {
     assert.match(help.stdout, /upload/);
   });
 
-  it('npm install -g --prefix <tmp> <repo> installs vecron and wasm-cli commands that work from anywhere (also via npx)', { timeout: 120_000 }, async () => {
+  it('npm install -g --prefix <tmp> <repo> installs vecron and wasm-cli commands that work from anywhere (also via npx)', { timeout: 300_000 }, async () => {
     const env = { ...process.env, NPM_CONFIG_PREFIX: prefix, npm_config_prefix: prefix, NPM_CONFIG_UPDATE_NOTIFIER: 'false' };
     await run('npm', ['install', '-g', '--no-audit', '--no-fund', ROOT], { cwd: elsewhere, env });
     for (const bin of ['vecron', 'wasm-cli']) {
