@@ -73,6 +73,35 @@ describe('wasm-cli keygen, sign, upload, list, download against a real server', 
     assert.equal(withSig.code, 0, withSig.stderr);
     assert.match(withSig.stdout, /echo@0\.1\.0 uploaded: id [0-9a-f-]{36}, sha256 [0-9a-f]{64}, \d+ bytes, signed/);
 
+    // The seed's spelling of the same: --file --name --version --author --description --sign-key, --url --token.
+    const seed = await cli(
+      [
+        'upload',
+        '--url',
+        t.url,
+        '--token',
+        env.VECRON_TOKEN,
+        '--file',
+        fx('echo/echo.wasm'),
+        '--name',
+        'seed-flags',
+        '--version',
+        '2.0.0',
+        '--author',
+        'alice',
+        '--description',
+        'echo, signed',
+        '--sign-key',
+        'alice.key',
+        '--json',
+      ],
+      {},
+      dir,
+    );
+    assert.equal(seed.code, 0, seed.stderr);
+    const seeded = JSON.parse(seed.stdout);
+    assert.deepEqual([seeded.name, seeded.version, seeded.author, seeded.description, seeded.signed], ['seed-flags', '2.0.0', 'alice', 'echo, signed', true]);
+
     const list = await cli(['list', '--search', 'tiers'], env, dir);
     assert.equal(list.code, 0, list.stderr);
     assert.match(list.stdout, /^MODULE\s+ID\s+BYTES\s+SIGNED\s+AUTHOR\s+CREATED$/m);
