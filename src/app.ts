@@ -96,7 +96,7 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
           db,
           logger: logger.child({ component: 'worker' }),
           metrics,
-          services: { db, blobs, config, logger, modules, wasm },
+          services: { db, blobs, config, logger, modules, wasm, metrics },
           loadVariables: async (exec, documentVariables): Promise<RunVariables> =>
             mergeRunVariables(exec.variable_rows ?? [], secretKeyFor(config), documentVariables),
         },

@@ -61,8 +61,15 @@ export function createMetrics() {
     labelNames: ['result'] as const,
     registers: [registry],
   });
+  const wasmHostDenied = new Counter({
+    name: 'vecron_wasm_host_denied_total',
+    help: 'Host calls of WASM modules refused for a missing permission, by host function and permission',
+    labelNames: ['function', 'permission'] as const,
+    registers: [registry],
+  });
   return {
     registry,
+    wasmHostDenied,
     moduleLoads,
     httpRequests,
     httpDuration,

@@ -15,6 +15,8 @@ export interface AuditEntry {
   details?: unknown;
   ip?: string | null;
   requestId?: string | null;
+  /** writeAggregatedAudit: what rows are counted together besides the action (default: the source address `ip`). */
+  aggregateBy?: string;
 }
 
 export async function writeAudit(db: Queryable, e: AuditEntry): Promise<void> {
@@ -42,10 +44,11 @@ export async function writeAudit(db: Queryable, e: AuditEntry): Promise<void> {
  * One audit row per action, source address, outcome and minute, with a count in `details.count`:
  * for anonymous calls that were refused (bad webhook signatures, missing tokens), so a flood of
  * them costs one row a minute instead of one per call. Cluster-wide (a unique key in the table).
+ * `aggregateBy` counts by something else than the address (a module's denied host calls: its id).
  */
 export async function writeAggregatedAudit(db: Queryable, e: AuditEntry): Promise<void> {
   const minute = new Date(Math.floor(Date.now() / 60_000) * 60_000).toISOString();
-  const key = [e.action, e.ip ?? '', e.outcome, e.statusCode ?? '', minute].join('|');
+  const key = [e.action, e.aggregateBy ?? e.ip ?? '', e.outcome, e.statusCode ?? '', minute].join('|');
   await db.query(
     `INSERT INTO audit_log
        (actor_name, action, resource_type, resource_id, outcome, status_code, details, ip, request_id, aggregate_key)

@@ -43,6 +43,11 @@ export interface Config {
   wasmMaxMemoryMb: number;
   wasmMaxTableElements: number;
   wasmCacheDir: string;
+  /** Bounds of a WASM module's privileged host calls (src/wasm/host/types.ts HostLimits, docs/abi.md). */
+  wasmHostMaxRequestBytes: number;
+  wasmHostMaxResponseBytes: number;
+  wasmHostMaxRows: number;
+  wasmHostMaxCallMs: number;
   maxBodyBytes: number;
   maxJsonBytes: number;
   jsonMaxDepth: number;
@@ -253,6 +258,33 @@ export const settings = {
     default: null,
     parse: (r: string) => resolve(r),
   },
+  wasmHostMaxRequestBytes: {
+    env: 'VECRON_WASM_HOST_MAX_REQUEST_BYTES',
+    description:
+      "Largest request JSON a WASM module may pass to a privileged host function (http_request, db_query, file_*, crypto, time), in bytes; larger is answered `too_large` before it is decoded. Also bounds a file_write's content.",
+    default: '1048576',
+    parse: int(1024, 256 * 1024 * 1024),
+  },
+  wasmHostMaxResponseBytes: {
+    env: 'VECRON_WASM_HOST_MAX_RESPONSE_BYTES',
+    description:
+      "Largest answer JSON of a privileged host function (an HTTP body, query rows, a file's content), in bytes; larger is answered `too_large` (a file is refused from its size, before it is read).",
+    default: '16777216',
+    parse: int(1024, 256 * 1024 * 1024),
+  },
+  wasmHostMaxRows: {
+    env: 'VECRON_WASM_HOST_MAX_ROWS',
+    description: "Most rows one `db_query` host call returns; a request's `max_rows` is clamped to it.",
+    default: '10000',
+    parse: int(1, 10_000_000),
+  },
+  wasmHostMaxCallMs: {
+    env: 'VECRON_WASM_HOST_MAX_CALL_MS',
+    description:
+      "Longest one `http_request` or `db_query` host call may take, in milliseconds, whatever its `timeout_ms`; the step's own timeout bounds every call too.",
+    default: '30000',
+    parse: int(1, 3_600_000),
+  },
   maxBodyBytes: {
     env: 'VECRON_MAX_BODY_BYTES',
     description: 'Largest accepted upload (WASM modules), in bytes.',
@@ -374,6 +406,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     wasmMaxMemoryMb: p.wasmMaxMemoryMb as number,
     wasmMaxTableElements: p.wasmMaxTableElements as number,
     wasmCacheDir: (p.wasmCacheDir as string | null) ?? resolve(dataDir, 'wasm-cache'),
+    wasmHostMaxRequestBytes: p.wasmHostMaxRequestBytes as number,
+    wasmHostMaxResponseBytes: p.wasmHostMaxResponseBytes as number,
+    wasmHostMaxRows: p.wasmHostMaxRows as number,
+    wasmHostMaxCallMs: p.wasmHostMaxCallMs as number,
     maxBodyBytes: p.maxBodyBytes as number,
     maxJsonBytes: p.maxJsonBytes as number,
     jsonMaxDepth: p.jsonMaxDepth as number,

@@ -5,6 +5,7 @@
 import type { Config } from '../config/index.ts';
 import type { Database } from '../db/database.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { ModuleRegistry } from '../modules/registry.ts';
 import type { WasmRuntime } from '../wasm/runtime/index.ts';
@@ -21,6 +22,8 @@ export interface ExecutorServices {
   modules?: ModuleRegistry;
   /** The process's WASM runtime, created on first use (wasm steps). */
   wasm?: () => WasmRuntime;
+  /** The process's metrics (e.g. refused host calls of wasm steps). */
+  metrics?: Metrics;
 }
 
 export interface StepRunContext {

@@ -6,7 +6,16 @@
 import picomatch from 'picomatch';
 import { VecronError, validationFailed, type Problem } from '../errors.ts';
 
-export const PERMISSION_TYPES = ['http:read', 'http:write', 'database:read', 'database:write', 'file:read', 'file:write', 'network:external'] as const;
+export const PERMISSION_TYPES = [
+  'http:read',
+  'http:write',
+  'database:read',
+  'database:write',
+  'file:read',
+  'file:write',
+  'network:external',
+  'secret:use',
+] as const;
 
 export type PermissionType = (typeof PERMISSION_TYPES)[number];
 
@@ -15,8 +24,10 @@ export interface Permission {
   /**
    * Glob over the resource, matched whole: `*` within one path segment, `**` across segments,
    * `?` one character, `{a,b}` alternatives. Null: any resource of this type.
-   * Resources: a URL for http (`https://api.example.com/**`), a table for database
-   * (`customer_*`), a blob path for file (`reports/**\/*.csv`), a host for network (`*.example.com`).
+   * Resources: a URL for http (`https://api.example.com/**`), `datasource/table` for database
+   * (`crm/customer_*`; a pattern without `/`, as stored before datasources existed, names tables of
+   * any datasource), a blob path for file (`reports/**\/*.csv`), a host for network
+   * (`*.example.com`), a secret variable's name for secret:use (`signing_key_*`).
    */
   resource_pattern: string | null;
 }
@@ -119,9 +130,14 @@ function matcher(pattern: string): (s: string) => boolean {
  */
 export function checkPermission(granted: readonly Permission[], permission: PermissionType, resource: string): string {
   const canonical = canonicalResource(permission, resource);
+  const database = permission === 'database:read' || permission === 'database:write';
+  const slash = canonical.indexOf('/');
   for (const p of granted) {
     if (p.type !== permission) continue;
-    if (p.resource_pattern === null || matcher(p.resource_pattern)(canonical)) return canonical;
+    if (p.resource_pattern === null) return canonical;
+    // A database pattern without '/' (stored before datasources existed) matches the table part.
+    const subject = database && slash >= 0 && !p.resource_pattern.includes('/') ? canonical.slice(slash + 1) : canonical;
+    if (matcher(p.resource_pattern)(subject)) return canonical;
   }
   const ofType = granted.filter((p) => p.type === permission).length;
   throw new PermissionDenied(permission, canonical, ofType === 0 ? 'the module has no such permission' : 'no resource pattern of the module matches');

@@ -2,35 +2,24 @@
  * The database step: one SQL statement or stored procedure call on PostgreSQL (node-postgres) or
  * MySQL/MariaDB (mysql2), through a pool per connection string that lives until shutdown.
  *
- * - Parameters are always sent separately from the SQL (PostgreSQL extended protocol with `$1`,
- *   MySQL prepared statements with `?`); objects and arrays are sent as JSON text.
- * - Rows are streamed: at most `row_limit` are kept; a result with more rows fails the step
- *   (db_row_limit_exceeded) after the server has finished the statement.
- * - The timeout cancels the statement on the server (PostgreSQL CancelRequest, MySQL `KILL QUERY`);
- *   a connection that does not answer the cancel within a grace period is destroyed.
+ * The pools, parameters, row streaming and cancel-on-timeout live in client.ts (shared with the
+ * WASM `db_query` host function); this file is the step: its config, named connections, stored
+ * procedures and its error codes.
+ * - Objects and arrays in `parameters` are sent as JSON text.
+ * - A result with more rows than `row_limit` fails the step (db_row_limit_exceeded) after the
+ *   server has finished the statement.
  *
  * Output: `{ rows, row_count, fields: [{name, type}], affected_rows, command, duration_ms }`.
  * Failure codes: db_connection_not_found, db_invalid_config, db_connection_failed, db_auth_failed,
  * db_query_failed, db_timeout, db_row_limit_exceeded, db_procedure_not_found, aborted.
  */
-import { EgressSocket, egressConnect, egressDeniedIn } from '../../egress/index.ts';
-import { connect as netConnect } from 'node:net';
-import pg from 'pg';
-import mysql from 'mysql2';
+import { egressDeniedIn } from '../../egress/index.ts';
 import type { StepExecute, StepRunContext } from '../executor.ts';
 import type { DatabaseStepConfig, DatabaseType } from './definition.ts';
 import { StepError } from '../../engine/step-error.ts';
-import { onShutdown } from '../shutdown.ts';
+import { MAX_TIMER_MS, type PgPool, type RunRequest, abortError, getPool, isConnectionError, runPg, runStatement } from './client.ts';
 
-/** After a cancel is sent, how long the statement may take to stop before its connection is destroyed. */
-const CANCEL_GRACE_MS = 5_000;
-/** Connection attempts give up after this long (or the step's timeout, if shorter). */
-const CONNECT_TIMEOUT_MS = 10_000;
-/** Idle pooled connections are closed after this long. */
-const IDLE_TIMEOUT_MS = 30_000;
-/** Distinct connection strings with a pool; beyond it the least recently used idle pool is closed. */
-const MAX_POOLS = 64;
-const MAX_TIMER_MS = 2 ** 31 - 1;
+export { closeDatabasePools, databasePoolCount } from './client.ts';
 
 export interface DatabaseStepOutput {
   rows: Record<string, unknown>[];
@@ -45,22 +34,6 @@ export interface DatabaseStepOutput {
   connection: string;
 }
 
-interface RunRequest {
-  sql: string;
-  params: unknown[];
-  rowLimit: number;
-  timeoutMs: number;
-  signal: AbortSignal;
-}
-
-interface RawResult {
-  rows: Record<string, unknown>[];
-  total: number;
-  fields: { name: string; type: string }[];
-  affected: number | null;
-  command: string | null;
-}
-
 export const execute: StepExecute<DatabaseStepConfig> = async (config, ctx) => {
   const started = performance.now();
   const type = config.database_type;
@@ -69,7 +42,7 @@ export const execute: StepExecute<DatabaseStepConfig> = async (config, ctx) => {
   const params = (config.parameters ?? []).map(toParam);
   const pool = getPool(type, url, ctx.services.config?.stepDbPoolSize ?? 5);
   const req: RunRequest = { sql: '', params, rowLimit: config.row_limit ?? 10_000, timeoutMs, signal: ctx.signal };
-  pool.active++;
+  pool.active++; // the procedure lookup and the statement: the pool stays open across both
   try {
     if (config.query_type === 'stored_procedure') {
       const name = procedureName(config.query.trim(), type);
@@ -78,7 +51,7 @@ export const execute: StepExecute<DatabaseStepConfig> = async (config, ctx) => {
     } else {
       req.sql = config.query;
     }
-    const r = type === 'postgresql' ? await runPg(pool as PgPool, req) : await runMysql(pool as MyPool, req);
+    const r = await runStatement(pool, req);
     if (r.total > req.rowLimit) {
       throw new StepError(
         'db_row_limit_exceeded',
@@ -224,318 +197,6 @@ function procedureName(raw: string, type: DatabaseType): ProcName {
   return { parts: stored, sql: stored.map((p) => q + p.split(q).join(q + q) + q).join('.') };
 }
 
-/* ------------------------------------------------------------------------------------------------
- * Pools
- * ---------------------------------------------------------------------------------------------- */
-
-interface PoolBase {
-  key: string;
-  /** host:port for messages and logs (never the password). */
-  host: string;
-  active: number;
-  lastUsed: number;
-  end(): Promise<void>;
-}
-interface PgPool extends PoolBase {
-  kind: 'postgresql';
-  pool: pg.Pool;
-  /** For cancel requests, which go to the server directly. */
-  target: { host: string; port: number };
-}
-interface MyPool extends PoolBase {
-  kind: 'mysql';
-  pool: mysql.Pool;
-  options: mysql.PoolOptions;
-}
-
-const pools = new Map<string, PgPool | MyPool>();
-let unregister: (() => void) | null = null;
-
-/** Closes every pool (also registered as a shutdown hook while any pool exists). */
-export async function closeDatabasePools(): Promise<void> {
-  const all = [...pools.values()];
-  pools.clear();
-  unregister?.();
-  unregister = null;
-  await Promise.all(all.map((p) => p.end().catch(() => {})));
-}
-
-/** Open pools, for tests and metrics. */
-export function databasePoolCount(): number {
-  return pools.size;
-}
-
-function getPool(type: DatabaseType, url: string, size: number): PgPool | MyPool {
-  const key = `${type}\n${url}`;
-  let p = pools.get(key);
-  if (p) {
-    pools.delete(key); // re-insert: the map's order is the recency order
-    pools.set(key, p);
-    p.lastUsed = Date.now();
-    return p;
-  }
-  if (pools.size >= MAX_POOLS) {
-    for (const [k, old] of pools) {
-      if (old.active === 0) {
-        pools.delete(k);
-        void old.end().catch(() => {});
-        break;
-      }
-    }
-  }
-  p = type === 'postgresql' ? createPgPool(key, url, size) : createMyPool(key, url, size);
-  pools.set(key, p);
-  unregister ??= onShutdown(closeDatabasePools);
-  return p;
-}
-
-/** Values that JSON and the step output can carry: dates as ISO text, bytes as base64. */
-function jsonValue(v: unknown): unknown {
-  if (v === null || typeof v !== 'object') return typeof v === 'bigint' ? v.toString() : v;
-  if (v instanceof Date) return Number.isNaN(v.getTime()) ? null : v.toISOString();
-  if (Buffer.isBuffer(v)) return v.toString('base64');
-  return v;
-}
-
-function jsonRow(row: Record<string, unknown>): Record<string, unknown> {
-  for (const k of Object.keys(row)) row[k] = jsonValue(row[k]);
-  return row;
-}
-
-/* ------------------------------------------------------------------------------------------------
- * PostgreSQL
- * ---------------------------------------------------------------------------------------------- */
-
-// Type names of common OIDs, for `fields[].type`.
-const PG_TYPES: Record<number, string> = {
-  16: 'bool',
-  17: 'bytea',
-  18: 'char',
-  19: 'name',
-  20: 'int8',
-  21: 'int2',
-  23: 'int4',
-  25: 'text',
-  26: 'oid',
-  114: 'json',
-  700: 'float4',
-  701: 'float8',
-  1042: 'bpchar',
-  1043: 'varchar',
-  1082: 'date',
-  1083: 'time',
-  1114: 'timestamp',
-  1184: 'timestamptz',
-  1186: 'interval',
-  1266: 'timetz',
-  1700: 'numeric',
-  2950: 'uuid',
-  3802: 'jsonb',
-  1000: 'bool[]',
-  1005: 'int2[]',
-  1007: 'int4[]',
-  1016: 'int8[]',
-  1009: 'text[]',
-  1015: 'varchar[]',
-  1021: 'float4[]',
-  1022: 'float8[]',
-  1231: 'numeric[]',
-  2951: 'uuid[]',
-  2278: 'void',
-  2249: 'record',
-};
-
-const pgText = (s: string) => s;
-/** Dates and timestamps without time zone stay as the server's text (no local-time shift); int8 becomes
- * a number when it is exact, numeric stays text (no rounding of amounts). */
-const pgTypes = {
-  getTypeParser(oid: number, format?: 'text' | 'binary') {
-    if (oid === 1082 || oid === 1114 || oid === 1083) return pgText;
-    if (oid === 20) {
-      return (s: string) => {
-        const n = Number(s);
-        return Number.isSafeInteger(n) ? n : s;
-      };
-    }
-    return (pg.types.getTypeParser as any)(oid, format);
-  },
-};
-
-/** libpq `key=value` strings -> node-postgres options (URLs are passed as they are). */
-function pgOptions(conn: string): pg.PoolConfig {
-  if (/^postgres(ql)?:\/\//i.test(conn)) return { connectionString: conn };
-  const out: Record<string, string> = {};
-  const re = /(\w+)\s*=\s*(?:'((?:[^'\\]|\\.)*)'|(\S+))/g;
-  for (let m = re.exec(conn); m; m = re.exec(conn)) out[m[1]] = m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : m[3];
-  const port = out.port ? Number(out.port) : undefined;
-  return {
-    host: out.host ?? out.hostaddr,
-    port,
-    user: out.user,
-    password: out.password,
-    database: out.dbname,
-    ssl:
-      out.sslmode && out.sslmode !== 'disable' && out.sslmode !== 'allow' && out.sslmode !== 'prefer'
-        ? { rejectUnauthorized: out.sslmode === 'verify-full' || out.sslmode === 'verify-ca' }
-        : undefined,
-    application_name: out.application_name,
-  };
-}
-
-function createPgPool(key: string, url: string, size: number): PgPool {
-  const opts = pgOptions(url);
-  const probe = new pg.Client(opts as pg.ClientConfig); // parses the URL the way the pool will
-  const target = { host: probe.host || 'localhost', port: probe.port || 5432 };
-  const pool = new pg.Pool({
-    ...opts,
-    // Every connection (the pool reconnects at any time) passes the egress policy; unix sockets are local.
-    ...(target.host.startsWith('/') ? {} : { stream: () => new EgressSocket() }),
-    max: size,
-    idleTimeoutMillis: IDLE_TIMEOUT_MS,
-    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-    application_name: opts.application_name ?? 'vecron',
-    types: pgTypes as any,
-    allowExitOnIdle: true,
-  });
-  pool.on('error', () => {}); // an idle client lost its connection: the pool drops it
-  return {
-    kind: 'postgresql',
-    key,
-    host: `${target.host}:${target.port}`,
-    target,
-    pool,
-    active: 0,
-    lastUsed: Date.now(),
-    end: () => pool.end(),
-  };
-}
-
-/** Sends a PostgreSQL CancelRequest for the backend `pid` (a connection of its own, as the protocol wants). */
-function pgCancel(target: { host: string; port: number }, pid: number, secret: number): Promise<void> {
-  return new Promise((resolve) => {
-    const sock = target.host.startsWith('/') ? netConnect(`${target.host}/.s.PGSQL.${target.port}`) : egressConnect(target.host, target.port);
-    const done = () => (sock.destroy(), resolve());
-    sock.setTimeout(CANCEL_GRACE_MS, done);
-    sock.on('error', done);
-    sock.on('close', done);
-    sock.on('connect', () => {
-      const b = Buffer.alloc(16);
-      b.writeInt32BE(16, 0);
-      b.writeInt32BE(80877102, 4);
-      b.writeInt32BE(pid, 8);
-      b.writeInt32BE(secret | 0, 12);
-      sock.end(b);
-    });
-  });
-}
-
-async function withTimeout<T>(
-  req: RunRequest,
-  acquire: () => Promise<{ run: () => Promise<T>; cancel: () => Promise<void>; release: (destroy: boolean) => void }>,
-): Promise<T> {
-  const conn = await acquireWithin(acquire, req);
-  let fired: 'timeout' | 'abort' | null = null;
-  let killer: NodeJS.Timeout | null = null;
-  let gaveUp: ((e: unknown) => void) | null = null;
-  const giveUp = new Promise<never>((_, reject) => (gaveUp = reject));
-  giveUp.catch(() => {});
-  const stop = (why: 'timeout' | 'abort') => {
-    if (fired) return;
-    fired = why;
-    void conn.cancel().catch(() => {});
-    killer = setTimeout(() => gaveUp!(new Error('the server did not stop the statement after a cancel request')), CANCEL_GRACE_MS);
-  };
-  const timer = setTimeout(() => stop('timeout'), req.timeoutMs);
-  const onAbort = () => stop('abort');
-  req.signal.addEventListener('abort', onAbort, { once: true });
-  let destroy = false;
-  try {
-    const result = await Promise.race([conn.run(), giveUp]);
-    if (fired) throw fired; // it finished anyway (e.g. MySQL SLEEP() returns 1 when killed)
-    return result;
-  } catch (err) {
-    if (fired) {
-      destroy = !!killer && (err as Error)?.message?.startsWith('the server did not stop');
-      if (fired === 'abort') throw abortError(req.signal, err);
-      throw new StepError('db_timeout', `the statement was cancelled on the server after ${fmtSeconds(req.timeoutMs)}s (timeout)`, {
-        retryable: true,
-        details: { timeout_seconds: req.timeoutMs / 1000, cancel: destroy ? 'no answer, connection closed' : 'cancelled' },
-      });
-    }
-    destroy = isConnectionError(err);
-    throw err;
-  } finally {
-    clearTimeout(timer);
-    if (killer) clearTimeout(killer);
-    req.signal.removeEventListener('abort', onAbort);
-    conn.release(destroy);
-  }
-}
-
-async function acquireWithin<T>(acquire: () => Promise<T>, req: RunRequest): Promise<T> {
-  if (req.signal.aborted) throw abortError(req.signal, null);
-  let t: NodeJS.Timeout | undefined;
-  const p = acquire();
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        t = setTimeout(
-          () => reject(new StepError('db_timeout', `no connection within the step's timeout of ${fmtSeconds(req.timeoutMs)}s`, { retryable: true })),
-          req.timeoutMs,
-        );
-      }),
-    ]);
-  } catch (err) {
-    // A connection that arrives late goes back to the pool.
-    p.then(
-      (c: any) => c?.release?.(false),
-      () => {},
-    );
-    throw err;
-  } finally {
-    clearTimeout(t);
-  }
-}
-
-function fmtSeconds(ms: number): number {
-  return +(ms / 1000).toFixed(3);
-}
-
-function runPg(p: PgPool, req: RunRequest): Promise<RawResult> {
-  return withTimeout(req, async () => {
-    const client = await p.pool.connect();
-    const c = client as unknown as { processID: number; secretKey: number };
-    return {
-      release: (destroy) => client.release(destroy ? new Error('cancelled statement did not stop') : undefined),
-      cancel: () => pgCancel(p.target, c.processID, c.secretKey),
-      run: () =>
-        new Promise<RawResult>((resolve, reject) => {
-          const rows: Record<string, unknown>[] = [];
-          let total = 0;
-          const q = new pg.Query({ text: req.sql, values: req.params as any[] });
-          q.on('row', (row: Record<string, unknown>) => {
-            if (++total <= req.rowLimit) rows.push(jsonRow(row));
-          });
-          q.on('error', reject);
-          q.on('end', (r: pg.QueryResult) => {
-            const command = r?.command ?? null;
-            const dml = command === 'INSERT' || command === 'UPDATE' || command === 'DELETE' || command === 'MERGE';
-            resolve({
-              rows,
-              total,
-              fields: (r?.fields ?? []).map((f) => ({ name: f.name, type: PG_TYPES[f.dataTypeID] ?? `oid:${f.dataTypeID}` })),
-              affected: dml ? (r.rowCount ?? 0) : null,
-              command,
-            });
-          });
-          client.query(q as any);
-        }),
-    };
-  });
-}
-
-/** PostgreSQL: a procedure is run with CALL, a function with SELECT * FROM; the catalogue says which. */
 async function pgProcedureSql(p: PgPool, name: ProcName, nParams: number, req: RunRequest): Promise<string> {
   const [schema, proc] = name.parts.length === 1 ? [null, name.parts[0]] : name.parts.slice(-2);
   const r = await runPg(p, {
@@ -550,138 +211,6 @@ async function pgProcedureSql(p: PgPool, name: ProcName, nParams: number, req: R
   if (kinds.includes('p')) return `CALL ${name.sql}(${args})`;
   if (kinds.includes('f')) return `SELECT * FROM ${name.sql}(${args})`;
   throw new StepError('db_procedure_not_found', `no procedure or function '${name.parts.join('.')}' is visible to this connection`, { retryable: false });
-}
-
-/* ------------------------------------------------------------------------------------------------
- * MySQL / MariaDB
- * ---------------------------------------------------------------------------------------------- */
-
-const MYSQL_TYPES: Record<number, string> = Object.fromEntries(
-  Object.entries((mysql as any).Types ?? {}).map(([name, id]) => [id as number, name.toLowerCase()]),
-);
-
-function createMyPool(key: string, url: string, size: number): MyPool {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw invalid('the mysql connection string is not a valid URL');
-  }
-  const host = u.hostname || 'localhost';
-  const port = Number(u.port) || 3306;
-  const options: mysql.PoolOptions = {
-    uri: url,
-    // Every connection passes the egress policy (see src/egress).
-    stream: () => {
-      const sock = egressConnect(host, port);
-      sock.setNoDelay(true);
-      sock.once('connect', () => sock.setKeepAlive(true));
-      return sock;
-    },
-    connectionLimit: size,
-    maxIdle: size,
-    idleTimeout: IDLE_TIMEOUT_MS,
-    connectTimeout: CONNECT_TIMEOUT_MS,
-    waitForConnections: true,
-    supportBigNumbers: true, // BIGINT beyond 2^53 as text
-    decimalNumbers: false, // DECIMAL as text: no rounding of amounts
-    dateStrings: true, // DATE/DATETIME as the server's text: no local-time shift
-    multipleStatements: false,
-    enableKeepAlive: true,
-  };
-  const pool = mysql.createPool(options);
-  pool.on('error' as any, () => {});
-  return {
-    kind: 'mysql',
-    key,
-    host: `${u.hostname}:${u.port || 3306}`,
-    pool,
-    options,
-    active: 0,
-    lastUsed: Date.now(),
-    end: () => new Promise<void>((resolve) => pool.end(() => resolve())),
-  };
-}
-
-/** `KILL QUERY` from a connection of its own (the pool may be exhausted). */
-function myKill(p: MyPool, threadId: number): Promise<void> {
-  return new Promise((resolve) => {
-    const c = mysql.createConnection({ uri: p.options.uri, stream: p.options.stream, connectTimeout: CANCEL_GRACE_MS });
-    c.on('error', () => {});
-    c.query('KILL QUERY ?', [threadId], () => c.end(() => resolve()));
-  });
-}
-
-function runMysql(p: MyPool, req: RunRequest): Promise<RawResult> {
-  return withTimeout(req, async () => {
-    const conn = await new Promise<mysql.PoolConnection>((resolve, reject) => p.pool.getConnection((err, c) => (err ? reject(err) : resolve(c))));
-    return {
-      release: (destroy) => (destroy ? conn.destroy() : conn.release()),
-      cancel: () => myKill(p, conn.threadId),
-      run: () =>
-        new Promise<RawResult>((resolve, reject) => {
-          const rows: Record<string, unknown>[] = [];
-          let total = 0;
-          let fields: { name: string; type: string }[] = [];
-          let firstSet: number | null = null;
-          let affected: number | null = null;
-          let failed = false;
-          const cmd = conn.execute({ sql: req.sql, values: req.params as any[] }) as any;
-          cmd.on('fields', (f: any[] | undefined, index: number) => {
-            if (f && firstSet === null) {
-              firstSet = index ?? 0;
-              fields = f.map((x) => ({ name: x.name, type: MYSQL_TYPES[x.columnType] ?? `type:${x.columnType}` }));
-            }
-          });
-          cmd.on('result', (row: any, index: number) => {
-            if (row && row.constructor?.name === 'ResultSetHeader') {
-              if (affected === null && firstSet === null) affected = row.affectedRows;
-              return;
-            }
-            if ((index ?? 0) !== firstSet) return; // a CALL's later result sets
-            if (++total <= req.rowLimit) rows.push(jsonRow(row));
-          });
-          cmd.on('error', (e: unknown) => ((failed = true), reject(e)));
-          cmd.on('end', () => {
-            if (failed) return;
-            const verb = /^\s*(\w+)/.exec(req.sql)?.[1]?.toUpperCase() ?? null;
-            resolve({ rows, total, fields, affected: firstSet === null ? affected : null, command: verb });
-          });
-        }),
-    };
-  });
-}
-
-/* ------------------------------------------------------------------------------------------------
- * Errors
- * ---------------------------------------------------------------------------------------------- */
-
-const NET_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EPIPE',
-  'PROTOCOL_CONNECTION_LOST',
-  'PROTOCOL_SEQUENCE_TIMEOUT',
-]);
-
-function isConnectionError(err: unknown): boolean {
-  const e = err as { code?: string; message?: string };
-  return (
-    (typeof e?.code === 'string' && (NET_CODES.has(e.code) || e.code.startsWith('08'))) ||
-    /Connection terminated|connection timeout|timeout exceeded when trying to connect/i.test(e?.message ?? '')
-  );
-}
-
-function abortError(signal: AbortSignal, cause: unknown): StepError {
-  const reason = signal.reason;
-  if (reason instanceof StepError) return reason;
-  const why = reason instanceof Error && reason.name !== 'AbortError' ? `: ${reason.message}` : '';
-  return new StepError('aborted', `the database statement was cancelled${why}`, { retryable: true, cause });
 }
 
 function toStepError(err: unknown, ctx: StepRunContext, type: DatabaseType, host: string): StepError {

@@ -9,6 +9,8 @@ import { StepError } from '../../engine/step-error.ts';
 import { isVecronError } from '../../errors.ts';
 import type { LoadedModule } from '../../modules/registry.ts';
 import type { WasmRunResult } from '../../wasm/runtime/index.ts';
+import { createHostDispatch } from '../../wasm/host/index.ts';
+import { hostSessionFor, settleDenials } from './host-session.ts';
 import { insertWasmLog } from '../../modules/execution-logs.ts';
 import { verdictOf } from './verdict.ts';
 
@@ -31,6 +33,8 @@ export const execute: StepExecute<WasmStepConfig> = async (config, ctx) => {
   const runtime = ctx.services.wasm?.();
   if (!runtime) throw new StepError('step_type_unavailable', 'this process has no WASM runtime', { retryable: false });
   const timeoutMs = Math.max(1, Math.min(config.timeout_seconds * 1000, ctx.deadline - Date.now()));
+  // The privileged host functions of this run (issue 15), checked against the module's permissions.
+  const host = await hostSessionFor(ctx, module, Date.now() + timeoutMs);
   let result: WasmRunResult;
   try {
     result = await runtime.run({
@@ -43,6 +47,8 @@ export const execute: StepExecute<WasmStepConfig> = async (config, ctx) => {
       env: { JOB_ID: ctx.jobId, EXECUTION_ID: ctx.executionId },
       // A cancelled execution, a lost lease or a shutdown stops the module, not just the wait for it.
       signal: ctx.signal,
+      host: createHostDispatch(host.session),
+      hostLimits: { maxRequestBytes: host.session.limits.maxRequestBytes, maxResponseBytes: host.session.limits.maxResponseBytes },
     });
   } catch (err) {
     // Refused before it ran (e.g. the entry function's form): a problem of the module, not of the moment.
@@ -63,6 +69,7 @@ export const execute: StepExecute<WasmStepConfig> = async (config, ctx) => {
       hostCallsDropped: 0,
     };
   }
+  await settleDenials(host.denials);
   // The module's log lines and its error are stored/logged here, outside the engine's masking: mask them.
   const mask = (v: unknown): any => (ctx.mask ? ctx.mask(v) : v);
   for (const l of result.logs) ctx.logger[l.level === 'debug' ? 'debug' : l.level]({ module: `${module.name}@${module.version}` }, mask(l.message));

@@ -120,6 +120,8 @@ export interface HostSession {
   deadline: number;
   /** Called once per denial: audit row (aggregated per module and minute), metric, log. */
   onDenied(d: { function: string; permission: PermissionType; resource: string; reason: string }): void;
+  /** Where a failure the guest only sees as `upstream_error` is logged in full (the step's logger). */
+  logger?: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
 }
 
 /** What a main-thread host function gets for one call. */

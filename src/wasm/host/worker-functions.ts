@@ -5,9 +5,11 @@
  *
  * One line per function (time, crypto).
  */
+import { cryptoWorker } from './crypto.ts';
+import { timeWorker } from './time.ts';
 import type { PrivilegedHostFunction, WorkerHostFunction } from './types.ts';
 
-export const WORKER_HOST_FUNCTIONS: WorkerHostFunction[] = [];
+export const WORKER_HOST_FUNCTIONS: WorkerHostFunction[] = [timeWorker, cryptoWorker];
 
 /** The worker-served function of that name, if any (`extra` first: functions a runtime was started with, see WasmRuntimeOptions.workerFunctionModules). */
 export function workerHostFunction(name: PrivilegedHostFunction, extra: readonly WorkerHostFunction[] = []): WorkerHostFunction | undefined {

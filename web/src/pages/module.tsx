@@ -10,7 +10,7 @@ import { RunsChart } from '../components/runs-chart.tsx';
 import { downloadFile } from '../components/download.ts';
 import { formatBytes, formatDateTime, formatDuration, formatNumber } from '../format.ts';
 
-const PERMISSION_TYPES = ['http:read', 'http:write', 'database:read', 'database:write', 'file:read', 'file:write', 'network:external'];
+const PERMISSION_TYPES = ['http:read', 'http:write', 'database:read', 'database:write', 'file:read', 'file:write', 'network:external', 'secret:use'];
 
 interface Permission {
   type: string;

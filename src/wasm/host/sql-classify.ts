@@ -1,0 +1,270 @@
+/**
+ * Classifies one SQL statement of a `db_query` call with a real parser, so that permissions can be
+ * checked per table before anything reaches the database:
+ * - PostgreSQL: libpg-query, PostgreSQL's own parser compiled to WASM (every valid statement parses
+ *   exactly as the server will parse it);
+ * - MySQL/MariaDB: node-sql-parser's MariaDB grammar (a PEG grammar: a statement it cannot parse is
+ *   refused, never guessed at).
+ *
+ * Rules (docs/abi.md, db_query): exactly one statement; only SELECT (VALUES, TABLE, read-only WITH),
+ * INSERT (REPLACE on MySQL), UPDATE, DELETE and MERGE; no DDL or utility statements; no SELECT ...
+ * INTO, no locking clauses, no session variables; a few built-in functions that run SQL text or keep
+ * session state (query_to_xml, dblink, set_config, advisory locks, GET_LOCK, ...) are refused because
+ * the table check cannot see through them. Every table is reported with how it is used: `write` for
+ * the target of INSERT/UPDATE/DELETE/MERGE, `read` for everything read (and for a target whose rows
+ * come back through RETURNING). References to the statement's own CTEs are not tables.
+ *
+ * Anything refused here is `bad_request`: the statement is not one db_query runs, whatever the
+ * module's permissions (permission_denied is kept for what a grant would allow).
+ */
+import { createRequire } from 'node:module';
+import { HostCallError } from './types.ts';
+
+export type SqlDialect = 'postgresql' | 'mysql';
+export type TableAccess = 'read' | 'write';
+
+export interface ClassifiedStatement {
+  /** The statement's verb: select, insert, update, delete, merge (replace on MySQL). */
+  verb: string;
+  /** True when the statement writes (a data-modifying CTE makes a SELECT a write too). */
+  writes: boolean;
+  /** Every table the statement names, as `schema.table` when qualified, with its uses. */
+  tables: Map<string, Set<TableAccess>>;
+}
+
+const require = createRequire(import.meta.url);
+const MAX_SQL = 100_000;
+
+const refuse = (message: string): never => {
+  throw new HostCallError('bad_request', message);
+};
+
+export function classifySql(dialect: SqlDialect, sql: string): ClassifiedStatement {
+  if (typeof sql !== 'string' || sql.trim() === '') refuse('sql: must be a non-empty string holding one statement');
+  if (sql.length > MAX_SQL) refuse(`sql: at most ${MAX_SQL} characters`);
+  return dialect === 'postgresql' ? classifyPg(sql) : classifyMysql(sql);
+}
+
+function addTable(tables: Map<string, Set<TableAccess>>, name: string, access: TableAccess): void {
+  if (name.includes('/')) refuse(`sql: table name '${name.slice(0, 100)}' contains '/', which permissions use as the datasource separator`);
+  let s = tables.get(name);
+  if (!s) tables.set(name, (s = new Set()));
+  s.add(access);
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * PostgreSQL (libpg-query)
+ * ---------------------------------------------------------------------------------------------- */
+
+let pgParser: { parseSync(sql: string): any } | null = null;
+
+/** Loads the WASM parser once (about 50 ms); db_query calls it before the first PostgreSQL query. */
+export async function loadSqlParsers(): Promise<void> {
+  if (pgParser) return;
+  const lpq = require('libpg-query');
+  await lpq.loadModule();
+  pgParser = lpq;
+}
+
+const PG_STATEMENTS: Record<string, string> = {
+  SelectStmt: 'select',
+  InsertStmt: 'insert',
+  UpdateStmt: 'update',
+  DeleteStmt: 'delete',
+  MergeStmt: 'merge',
+};
+const PG_DML = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']);
+
+/** Built-ins that run SQL given as text, reach other servers or files, or keep state on the pooled connection. */
+const PG_REFUSED_FUNCTIONS = [
+  /^(query|cursor|table|schema|database)_to_xml(schema|_and_xmlschema)?$/,
+  /^dblink/,
+  /^set_config$/,
+  /^pg_(try_)?advisory_/,
+  /^lo_/,
+  /^pg_read_(binary_)?file$/,
+  /^pg_ls_/,
+  /^pg_stat_file$/,
+  /^pg_(terminate|cancel)_backend$/,
+  /^pg_reload_conf$/,
+  /^pg_notify$/,
+];
+
+function classifyPg(sql: string): ClassifiedStatement {
+  if (!pgParser) refuse('sql: the PostgreSQL parser is not loaded (loadSqlParsers)');
+  let tree: any;
+  try {
+    tree = pgParser!.parseSync(sql);
+  } catch (err) {
+    refuse(`sql: not a valid PostgreSQL statement: ${(err as Error).message}`);
+  }
+  const stmts: any[] = tree?.stmts ?? [];
+  if (stmts.length === 0) refuse('sql: holds no statement');
+  if (stmts.length > 1) refuse(`sql: holds ${stmts.length} statements; db_query runs exactly one per call`);
+  const wrapper = stmts[0].stmt ?? {};
+  const kind = Object.keys(wrapper)[0];
+  const verb = PG_STATEMENTS[kind];
+  if (!verb) refuse(`sql: ${describePg(kind)} is not allowed; db_query runs SELECT, INSERT, UPDATE, DELETE and MERGE only`);
+  const out: ClassifiedStatement = { verb, writes: false, tables: new Map() };
+  walkPg(wrapper, new Set(), out);
+  return out;
+}
+
+function describePg(kind: string | undefined): string {
+  if (!kind) return 'this statement';
+  const name = kind.replace(/Stmt$/, '');
+  const ddl = /^(Create|Alter|Drop|Rename|Truncate|Comment|Grant|Revoke|Index|View|Define|Reindex|Cluster|Vacuum|Refresh)/.test(name);
+  return ddl ? `DDL (${kind})` : `the statement ${kind}`;
+}
+
+const rangeVarName = (rv: any): string => [rv.catalogname, rv.schemaname, rv.relname].filter((x) => typeof x === 'string' && x !== '').join('.');
+
+/** Walks the tree; `ctes` are the CTE names visible at this point (they shadow tables when unqualified). */
+function walkPg(node: unknown, ctes: ReadonlySet<string>, out: ClassifiedStatement): void {
+  if (Array.isArray(node)) {
+    for (const n of node) walkPg(n, ctes, out);
+    return;
+  }
+  if (node === null || typeof node !== 'object') return;
+  const obj = node as Record<string, any>;
+  if (typeof obj.relname === 'string') {
+    // A RangeVar: a table, a view, or one of the statement's CTEs.
+    if (!obj.schemaname && !obj.catalogname && ctes.has(obj.relname)) return;
+    addTable(out.tables, rangeVarName(obj), 'read');
+    return;
+  }
+  for (const [key, value] of Object.entries(obj)) {
+    if (PG_DML.has(key)) {
+      walkPgDml(value, ctes, out);
+    } else if (key === 'SelectStmt') {
+      if (value.intoClause) refuse('sql: SELECT ... INTO creates a table; it is not allowed');
+      if (value.lockingClause) refuse('sql: locking clauses (FOR UPDATE, FOR SHARE) are not allowed: the lock would end with the one-statement call');
+      const scope = withScope(value.withClause, ctes, out);
+      for (const [k, v] of Object.entries(value)) if (k !== 'withClause') walkPg(v, scope, out);
+    } else if (key === 'FuncCall') {
+      const parts: string[] = (value.funcname ?? []).map((n: any) => n?.String?.sval ?? '');
+      const name = (parts[parts.length - 1] ?? '').toLowerCase();
+      if (PG_REFUSED_FUNCTIONS.some((re) => re.test(name))) {
+        refuse(
+          `sql: the function ${name}() is not allowed: it runs SQL text, reaches outside the database or keeps session state, which the table check cannot see`,
+        );
+      }
+      walkPg(value, ctes, out);
+    } else {
+      walkPg(value, ctes, out);
+    }
+  }
+}
+
+function walkPgDml(stmt: any, ctes: ReadonlySet<string>, out: ClassifiedStatement): void {
+  out.writes = true;
+  const scope = withScope(stmt.withClause, ctes, out);
+  // The target is always a table: PostgreSQL does not let a CTE be the target of a write.
+  const target = rangeVarName(stmt.relation ?? {});
+  if (!target) refuse('sql: the statement has no target table');
+  addTable(out.tables, target, 'write');
+  // PostgreSQL 18's tree has returningClause.exprs (older ones returningList).
+  const returning = stmt.returningClause?.exprs ?? stmt.returningList;
+  if (Array.isArray(returning) && returning.length > 0) addTable(out.tables, target, 'read');
+  for (const [k, v] of Object.entries(stmt)) if (k !== 'withClause' && k !== 'relation') walkPg(v, scope, out);
+}
+
+/** The CTE names visible in a statement with this WITH clause; walks the CTE bodies in their own scope. */
+function withScope(w: any, outer: ReadonlySet<string>, out: ClassifiedStatement): ReadonlySet<string> {
+  if (!w || !Array.isArray(w.ctes)) return outer;
+  const names: string[] = w.ctes.map((c: any) => c?.CommonTableExpr?.ctename).filter((n: unknown) => typeof n === 'string');
+  const scope = new Set(outer);
+  if (w.recursive) for (const n of names) scope.add(n);
+  for (const c of w.ctes) {
+    const cte = c?.CommonTableExpr;
+    if (!cte) continue;
+    // Non-recursive: a CTE sees the ones before it, not itself (its own name is the table).
+    walkPg(cte.ctequery, new Set(scope), out);
+    scope.add(cte.ctename);
+  }
+  return scope;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * MySQL / MariaDB (node-sql-parser)
+ * ---------------------------------------------------------------------------------------------- */
+
+let myParser: { parse(sql: string, opt: object): { tableList: string[]; ast: any } } | null = null;
+
+const MY_VERBS = new Set(['select', 'insert', 'replace', 'update', 'delete']);
+/** Functions that read server files, keep session state on the pooled connection, or run SQL text. */
+const MY_REFUSED_FUNCTIONS = new Set([
+  'load_file',
+  'get_lock',
+  'release_lock',
+  'release_all_locks',
+  'is_used_lock',
+  'is_free_lock',
+  'master_pos_wait',
+  'sys_exec',
+  'sys_eval',
+]);
+
+function classifyMysql(sql: string): ClassifiedStatement {
+  // MySQL runs the text of /*! ... */ and MariaDB that of /*M! ... */ as SQL, but a parser sees a comment.
+  if (/\/\*M?!/i.test(sql)) refuse('sql: executable comments (/*! ... */) are not allowed');
+  if (!myParser) {
+    const { Parser } = require('node-sql-parser/build/mariadb');
+    myParser = new Parser();
+  }
+  let parsed: { tableList: string[]; ast: any };
+  try {
+    parsed = myParser!.parse(sql, { database: 'MariaDB' });
+  } catch (err) {
+    refuse(`sql: not a MySQL/MariaDB statement db_query can check: ${String((err as Error).message).slice(0, 300)}`);
+  }
+  const asts = (Array.isArray(parsed!.ast) ? parsed!.ast : [parsed!.ast]).filter(Boolean);
+  if (asts.length === 0) refuse('sql: holds no statement');
+  if (asts.length > 1) refuse(`sql: holds ${asts.length} statements; db_query runs exactly one per call`);
+  const ast = asts[0];
+  const verb = String(ast.type ?? '').toLowerCase();
+  if (!MY_VERBS.has(verb)) {
+    const ddl = /^(create|alter|drop|rename|truncate|grant|revoke)/.test(verb);
+    refuse(
+      `sql: ${ddl ? `DDL (${verb.toUpperCase()})` : `the statement ${verb.toUpperCase() || '(unknown)'}`} is not allowed; db_query runs SELECT, INSERT, REPLACE, UPDATE and DELETE only`,
+    );
+  }
+  walkMy(ast);
+  const out: ClassifiedStatement = { verb, writes: verb !== 'select', tables: new Map() };
+
+  // Names of the top-level CTEs; one is a table reference only where a CTE body names it too
+  // (a recursive CTE, or a CTE that reads the table it shadows): those are checked as tables.
+  const cteNames = new Set<string>((ast.with ?? []).map((c: any) => c?.name?.value).filter((n: unknown) => typeof n === 'string'));
+  const inBodies = new Set<string>();
+  for (const c of ast.with ?? []) for (const t of c?.stmt?.tableList ?? []) inBodies.add(String(t).split('::').slice(1).join('::'));
+  for (const entry of parsed!.tableList) {
+    const [op, db, table] = String(entry).split('::');
+    const o = op.toLowerCase();
+    if (!MY_VERBS.has(o)) refuse(`sql: the statement uses a table as '${op}', which db_query does not allow`);
+    if (db === 'null' && cteNames.has(table) && !inBodies.has(`null::${table}`)) continue;
+    const name = db === 'null' ? table : `${db}.${table}`;
+    addTable(out.tables, name, o === 'select' ? 'read' : 'write');
+  }
+  if (ast.returning) for (const uses of out.tables.values()) if (uses.has('write')) uses.add('read');
+  return out;
+}
+
+function walkMy(node: unknown): void {
+  if (Array.isArray(node)) {
+    for (const n of node) walkMy(n);
+    return;
+  }
+  if (node === null || typeof node !== 'object') return;
+  const obj = node as Record<string, any>;
+  if (obj.into && (obj.into.keyword || obj.into.expr)) refuse('sql: SELECT ... INTO (files or variables) is not allowed');
+  if (obj.locking_read) refuse('sql: locking reads (FOR UPDATE, LOCK IN SHARE MODE) are not allowed: the lock would end with the one-statement call');
+  if (obj.type === 'assign' || (obj.type === 'var' && obj.prefix !== undefined && obj.prefix !== null && String(obj.prefix).startsWith('@'))) {
+    refuse('sql: session variables (@name) are not allowed: they would stay on the pooled connection');
+  }
+  if (obj.type === 'function') {
+    const parts: any[] = obj.name?.name ?? [];
+    const name = String(parts[parts.length - 1]?.value ?? '').toLowerCase();
+    if (MY_REFUSED_FUNCTIONS.has(name)) refuse(`sql: the function ${name.toUpperCase()}() is not allowed: it reads server files or keeps session state`);
+  }
+  for (const v of Object.values(obj)) walkMy(v);
+}
