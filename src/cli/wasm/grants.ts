@@ -15,7 +15,7 @@ export interface Grants {
   permissions: Permission[];
   /** Datasource name -> connection URL. */
   datasources: Record<string, string>;
-  /** The folder that stands for the job's file area (`jobs/{job_id}/`), or null: a fresh empty one. */
+  /** The folder that stands for the job's file area (`jobs/{job_id}/`), or null: file calls answer `unavailable`. */
   filesDir: string | null;
   /** Secret variables by name (crypto keys). */
   secrets: Record<string, string>;

@@ -33,11 +33,15 @@ export function denialHints(calls: readonly HostCallRecord[]): string[] {
   const out: string[] = [];
   for (const c of calls) {
     if (c.outcome !== 'permission_denied' || !c.permission) continue;
-    const key = `${c.permission}=${c.target ?? ''}`;
+    // A refused call may have no target recorded: the request names what it wanted.
+    const req = (c.request ?? {}) as { url?: unknown; path?: unknown; datasource?: unknown; key_secret?: unknown };
+    const wanted = [req.url, req.path, req.key_secret, req.datasource].find((v) => typeof v === 'string') as string | undefined;
+    const target = c.target ?? wanted ?? null;
+    const key = `${c.permission}=${target ?? ''}`;
     if (seen.has(key)) continue;
     seen.add(key);
     out.push(
-      `denied ${c.function} ${c.target ?? ''}: grant it with --allow ${c.permission}=${c.target ?? '<pattern>'} here, and with {"type": "${c.permission}", "resource_pattern": "..."} in the manifest's permissions for the job`,
+      `denied ${c.function} ${target ?? ''}: grant it with --allow ${c.permission}=${target ?? '<pattern>'} here, and with {"type": "${c.permission}", "resource_pattern": "..."} in the manifest's permissions for the job`,
     );
   }
   return out;

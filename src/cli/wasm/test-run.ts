@@ -9,6 +9,8 @@ import { verdictOf, type Verdict } from '../../executors/wasm/verdict.ts';
 import type { WasmRunResult, WasmRuntime, PreparedModule } from '../../wasm/runtime/index.ts';
 import { WasmModuleError } from '../../wasm/runtime/index.ts';
 import type { Grants } from './grants.ts';
+import { createHostDispatch } from '../../wasm/host/index.ts';
+import { createLocalSession } from '../../wasm/host/session.ts';
 import { UsageError } from './errors.ts';
 
 export interface RunLimits {
@@ -69,7 +71,17 @@ export async function runLocal(
   req: { bytes: Uint8Array; functionName: string; input: unknown; context?: unknown; limits: RunLimits; grants: Grants },
 ): Promise<LocalRun> {
   const context = (req.context ?? req.input) as Record<string, unknown>;
+  // The host functions get exactly what the job would grant: the manifest's permissions plus the
+  // command line's, the named datasources and secrets, the folder standing for the job's files.
+  const session = createLocalSession({
+    grants: req.grants.permissions,
+    datasources: req.grants.datasources,
+    secrets: req.grants.secrets,
+    filesDir: req.grants.filesDir ?? undefined,
+    deadline: Date.now() + req.limits.timeoutMs,
+  });
   const result = await rt.run({
+    host: createHostDispatch(session),
     bytes: req.bytes,
     functionName: req.functionName,
     input: req.input,

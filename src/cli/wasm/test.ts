@@ -113,7 +113,7 @@ export function registerTest(program: Command): void {
     .option('--table-limit <n>', "table entries, all tables together (the step's table_limit)", positiveInt('--table-limit'))
     .option('--allow <grant>', "grant a permission besides the manifest's: TYPE=PATTERN, e.g. http:read=https://api.example.com/** (repeatable)", collect)
     .option('--datasource <name=url>', 'a datasource for db_query: NAME=postgres://... or mysql://... (repeatable)', collect)
-    .option('--files <dir>', "the folder that stands for the job's file area (default: an empty one)")
+    .option('--files <dir>', "the folder that stands for the job's file area (without it, file calls answer unavailable)")
     .option('--secret <name=value>', 'a secret variable a crypto call may name as its key (repeatable)', collect)
     .option('--json', 'print one machine-readable JSON object')
     .description("run a module locally with the server runtime and its limits: the project's test cases, or one --input")
