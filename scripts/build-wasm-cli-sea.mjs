@@ -56,6 +56,9 @@ await build({
   banner: {
     js: [
       'globalThis.__vecronSea = (() => { try { const sea = require("node:sea"); return sea.isSea() ? sea : null; } catch { return null; } })();',
+      // Optional dependencies probed with require() at load (mysql2's cardinal): in the executable
+      // they are absent, as their callers expect (MODULE_NOT_FOUND), without SEA's warning.
+      'var require = ((real) => !globalThis.__vecronSea ? real : (id) => { if (real("node:module").isBuiltin(id)) return real(id); const e = new Error("Cannot find module \'" + id + "\' (not in the single executable)"); e.code = "MODULE_NOT_FOUND"; throw e; })(require);',
       'var __vecronImportMetaUrl = (() => {',
       '  const url = require("node:url"), fs = require("node:fs"), path = require("node:path"), os = require("node:os");',
       '  if (!globalThis.__vecronSea) return url.pathToFileURL(__filename).href;',
@@ -72,6 +75,18 @@ await build({
     ].join('\n'),
   },
   plugins: [
+    {
+      // pg's optional native binding: absent, as pg expects it may be (MODULE_NOT_FOUND), without a
+      // require() from disk (SEA's require loads only built-in modules, and warns on any other).
+      name: 'no-pg-native',
+      setup(b) {
+        b.onResolve({ filter: /^pg-native$/ }, () => ({ path: 'pg-native', namespace: 'stub' }));
+        b.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({
+          contents: 'const e = new Error("pg-native is not in the single executable"); e.code = "MODULE_NOT_FOUND"; throw e;',
+          loader: 'js',
+        }));
+      },
+    },
     {
       // src/version.ts reads package.json beside the sources; the executable has the number built in.
       name: 'version',
