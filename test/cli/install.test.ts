@@ -7,7 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -41,7 +41,7 @@ describe('the CLIs from another folder', () => {
     assert.match(help.stdout, /upload/);
   });
 
-  it('npm install -g --prefix <tmp> <repo> installs vecron and wasm-cli commands that work from anywhere (also via npx)', { timeout: 120_000 }, async () => {
+  it('npm install -g --prefix <tmp> <repo> installs vecron and wasm-cli commands that work from anywhere (also via npx)', { timeout: 300_000 }, async () => {
     const env = { ...process.env, NPM_CONFIG_PREFIX: prefix, npm_config_prefix: prefix, NPM_CONFIG_UPDATE_NOTIFIER: 'false' };
     await run('npm', ['install', '-g', '--no-audit', '--no-fund', ROOT], { cwd: elsewhere, env });
     for (const bin of ['vecron', 'wasm-cli']) {
@@ -53,5 +53,19 @@ describe('the CLIs from another folder', () => {
     }
     const cfg = await run(join(prefix, 'bin', 'vecron'), ['config'], { cwd: elsewhere, env: { ...env, VECRON_DATA_DIR: join(elsewhere, 'data') } });
     assert.match(cfg.stdout, /VECRON_DATA_DIR/);
+    // The installed wasm-cli: its commands, and the package's own templates for init.
+    const wasmCli = join(prefix, 'bin', 'wasm-cli');
+    const inspect = await run(wasmCli, ['inspect', join(ROOT, 'fixtures/wasm/echo/echo.wasm'), '--function', 'echo_copy'], { cwd: elsewhere, env });
+    assert.match(inspect.stdout, /^ABI: ok, the server would run echo_copy \(form A\)$/m);
+    const templates = existsSync(join(ROOT, 'templates')) ? readdirSync(join(ROOT, 'templates')).sort() : [];
+    if (templates.length > 0) {
+      const init = await run(wasmCli, ['init', 'installed-mod', '--lang', templates[0]], { cwd: elsewhere, env });
+      assert.match(init.stdout, /Next:\n {2}cd installed-mod\n/);
+      assert.ok(existsSync(join(elsewhere, 'installed-mod')));
+    } else {
+      const init = await run(wasmCli, ['init', 'installed-mod', '--lang', 'c'], { cwd: elsewhere, env }).catch((e) => e);
+      assert.equal(init.code, 1);
+      assert.match(init.stderr, /templates present: none/);
+    }
   });
 });

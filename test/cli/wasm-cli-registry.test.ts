@@ -73,6 +73,35 @@ describe('wasm-cli keygen, sign, upload, list, download against a real server', 
     assert.equal(withSig.code, 0, withSig.stderr);
     assert.match(withSig.stdout, /echo@0\.1\.0 uploaded: id [0-9a-f-]{36}, sha256 [0-9a-f]{64}, \d+ bytes, signed/);
 
+    // The seed's spelling of the same: --file --name --version --author --description --sign-key, --url --token.
+    const seed = await cli(
+      [
+        'upload',
+        '--url',
+        t.url,
+        '--token',
+        env.VECRON_TOKEN,
+        '--file',
+        fx('echo/echo.wasm'),
+        '--name',
+        'seed-flags',
+        '--version',
+        '2.0.0',
+        '--author',
+        'alice',
+        '--description',
+        'echo, signed',
+        '--sign-key',
+        'alice.key',
+        '--json',
+      ],
+      {},
+      dir,
+    );
+    assert.equal(seed.code, 0, seed.stderr);
+    const seeded = JSON.parse(seed.stdout);
+    assert.deepEqual([seeded.name, seeded.version, seeded.author, seeded.description, seeded.signed], ['seed-flags', '2.0.0', 'alice', 'echo, signed', true]);
+
     const list = await cli(['list', '--search', 'tiers'], env, dir);
     assert.equal(list.code, 0, list.stderr);
     assert.match(list.stdout, /^MODULE\s+ID\s+BYTES\s+SIGNED\s+AUTHOR\s+CREATED$/m);
@@ -107,5 +136,42 @@ describe('wasm-cli keygen, sign, upload, list, download against a real server', 
     const badKey = await cli(['sign', fx('echo/echo.wasm'), '--key', 'bad.key'], env, dir);
     assert.equal(badKey.code, 1);
     assert.match(badKey.stderr, /bad\.key is not a usable Ed25519 private key/);
+  });
+
+  it('a bad token is refused with what to do (exit 1)', async () => {
+    const r = await cli(['list', '--url', t.url, '--token', 'not-a-token'], {}, dir);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /list failed: .*\(check --token or VECRON_TOKEN: `vecron token create --role operator` prints a new one\)/);
+  });
+
+  it('in a project, upload takes file, name and version from the manifest and sets its permissions; an operator token uploads but is told an admin must grant them', async () => {
+    const projects = mkdtempSync(join(tmpdir(), 'wasm-cli-upload-project-'));
+    try {
+      const home = { WASM_CLI_HOME: join(root, 'test/cli/fixtures/home') };
+      assert.equal((await cli(['init', 'perm-mod', '--lang', 'c'], home, projects)).code, 0);
+      const project = join(projects, 'perm-mod');
+      const notBuilt = await cli(['upload'], { ...env, ...home }, project);
+      assert.equal(notBuilt.code, 1);
+      assert.match(notBuilt.stderr, /build\/perm_mod\.wasm does not exist yet: run `wasm-cli build` first/);
+      assert.equal((await cli(['build'], home, project)).code, 0);
+      const admin = await cli(['upload', '--url', t.url, '--token', t.adminToken], home, project);
+      assert.equal(admin.code, 0, admin.stderr);
+      assert.match(admin.stdout, /^perm-mod@0\.1\.0 uploaded: id [0-9a-f-]{36}/m);
+      assert.match(admin.stdout, /^permissions set: http:read=https:\/\/api\.example\.com\/\*\*$/m);
+      const id = /id ([0-9a-f-]{36})/.exec(admin.stdout)![1];
+      const details = await t.api('GET', `/api/v1/wasm/modules/${id}`);
+      assert.deepEqual(
+        details.body.permissions.map((p: any) => [p.type, p.resource_pattern]),
+        [['http:read', 'https://api.example.com/**']],
+      );
+      const operator = await cli(['upload', '--version', '0.2.0'], { ...env, ...home }, project);
+      assert.equal(operator.code, 1);
+      assert.match(operator.stderr, /perm-mod@0\.2\.0 was uploaded \(id [0-9a-f-]{36}\) but setting the permissions failed: forbidden/);
+      assert.match(operator.stderr, /an admin grants them: PUT .*\/permissions/);
+      const skip = await cli(['upload', '--version', '0.3.0', '--no-permissions'], { ...env, ...home }, project);
+      assert.equal(skip.code, 0, skip.stderr);
+    } finally {
+      rmSync(projects, { recursive: true, force: true });
+    }
   });
 });

@@ -59,6 +59,28 @@ describe('wasm-cli test', () => {
     assert.match(r.stderr, /ok · fuel [\d,]+ .*· memory [\d.]+ MiB · [\d.]+ ms/);
   });
 
+  it("without --function the module's only entry runs; several entries are named in the error (exit 2)", async () => {
+    const r = await cli(['test', fx('customer-tiers/customer-tiers.wasm'), '--input', input, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).output.total_revenue, 160000);
+    const several = await cli(['test', fx('echo/echo.wasm'), '--input', input]);
+    assert.equal(several.code, 2);
+    assert.match(several.stderr, /several entry functions \(echo, echo_copy, echo_cstr\): name one with --function, or set "entry" in the manifest/);
+  });
+
+  it("shows the run's host calls: function, target, outcome, duration, bytes", async () => {
+    const req = join(dir, 'now.json');
+    writeFileSync(req, JSON.stringify({ op: 'now', tz: 'Asia/Ho_Chi_Minh' }));
+    const r = await cli(['test', fx('host-abi/host-abi.wasm'), '--function', 'time', '--input', req]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /^host calls \(1\):\n {2}# {2}FUNCTION {2}TARGET +OUTCOME +TIME +IN\/OUT\n {2}0 {2}time {6}now Asia\/Ho_Chi_Minh +ok +[\d.]+ (us|ms) +\d+\/\d+ B$/m);
+    const j = JSON.parse((await cli(['test', fx('host-abi/host-abi.wasm'), '--function', 'time', '--input', req, '--json'])).stdout);
+    assert.equal(j.hostCalls.length, 1);
+    assert.equal(j.hostCalls[0].function, 'time');
+    assert.equal(j.hostCalls[0].outcome, 'ok', 'served: the run is given the host functions');
+    assert.equal(j.output.tz, 'Asia/Ho_Chi_Minh');
+  });
+
   it('--json prints one object; a limit breach exits 1 with its error code', async () => {
     const r = await cli(['test', fx('endless-loop/endless-loop.wasm'), '--function', 'run', '--fuel', '5000', '--json']);
     assert.equal(r.code, 1);

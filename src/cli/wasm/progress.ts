@@ -33,3 +33,27 @@ export function progressBar(
     },
   };
 }
+
+/**
+ * A spinner with the elapsed time for work of unknown length (a build step). On a terminal it
+ * redraws one line in place; elsewhere (CI logs, pipes) it prints one line when the step starts and
+ * one when it ends, never a frame per tick.
+ */
+export function spinner(label: string, stream: NodeJS.WriteStream = process.stderr): { done(note: string): void; fail(note: string): void } {
+  const tty = Boolean(stream.isTTY);
+  const t0 = performance.now();
+  const secs = () => ((performance.now() - t0) / 1000).toFixed(1);
+  const frames = ['|', '/', '-', '\\'];
+  let i = 0;
+  let timer: NodeJS.Timeout | undefined;
+  if (tty) {
+    const draw = () => stream.write(`\r${frames[i++ % frames.length]} ${label} ${secs()} s`);
+    draw();
+    timer = setInterval(draw, 100);
+  } else stream.write(`${label} ...\n`);
+  const finish = (mark: string, note: string) => {
+    if (timer) clearInterval(timer);
+    stream.write(`${tty ? '\r\x1b[K' : ''}${mark} ${label}: ${note} (${secs()} s)\n`);
+  };
+  return { done: (note) => finish('ok', note), fail: (note) => finish('FAILED', note) };
+}

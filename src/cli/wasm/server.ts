@@ -1,13 +1,17 @@
 /** How wasm-cli talks to a vecron server: base URL and token from options or the environment. */
+import { CliError } from './errors.ts';
+
+export { CliError };
+
 export interface ServerOptions {
+  /** `--url` (the seed's name) or `--server`. */
+  url?: string;
   server?: string;
   token?: string;
 }
 
-export class CliError extends Error {}
-
 export function serverOf(o: ServerOptions): { base: string; headers: Record<string, string> } {
-  const base = (o.server ?? process.env.VECRON_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+  const base = (o.url ?? o.server ?? process.env.VECRON_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
   const token = o.token ?? process.env.VECRON_TOKEN;
   if (!token) throw new CliError('no API token: pass --token or set VECRON_TOKEN (vecron token create --role operator prints one)');
   return { base, headers: { authorization: `Bearer ${token}` } };
@@ -22,7 +26,14 @@ export async function failure(res: Response, what: string): Promise<CliError> {
   } catch {
     /* not JSON */
   }
-  return new CliError(`${what} failed: ${detail}`);
+  // What the user does next: the two answers that say the token is the problem.
+  const hint =
+    res.status === 401
+      ? ' (check --token or VECRON_TOKEN: `vecron token create --role operator` prints a new one)'
+      : res.status === 403
+        ? " (the token's role may not do this: ask an admin for an operator token, or an admin for the permissions)"
+        : '';
+  return new CliError(`${what} failed: ${detail}${hint}`);
 }
 
 export async function call(url: string, init: RequestInit, what: string): Promise<Response> {
