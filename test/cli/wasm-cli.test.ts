@@ -73,7 +73,10 @@ describe('wasm-cli test', () => {
     writeFileSync(req, JSON.stringify({ op: 'now', tz: 'Asia/Ho_Chi_Minh' }));
     const r = await cli(['test', fx('host-abi/host-abi.wasm'), '--function', 'time', '--input', req]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /^host calls \(1\):\n {2}# {2}FUNCTION {2}TARGET +OUTCOME +TIME +IN\/OUT\n {2}0 {2}time {6}now Asia\/Ho_Chi_Minh +ok +[\d.]+ (us|ms) +\d+\/\d+ B$/m);
+    assert.match(
+      r.stderr,
+      /^host calls \(1\):\n {2}# {2}FUNCTION {2}TARGET +OUTCOME +TIME +IN\/OUT\n {2}0 {2}time {6}now Asia\/Ho_Chi_Minh +ok +[\d.]+ (us|ms) +\d+\/\d+ B$/m,
+    );
     const j = JSON.parse((await cli(['test', fx('host-abi/host-abi.wasm'), '--function', 'time', '--input', req, '--json'])).stdout);
     assert.equal(j.hostCalls.length, 1);
     assert.equal(j.hostCalls[0].function, 'time');
