@@ -143,7 +143,7 @@ function pinnedAgent(origin: string, address: string, family: 4 | 6): Agent {
   }
   const lookup = (_host: string, opts: { all?: boolean } | undefined, cb: (err: Error | null, address: any, family?: number) => void) =>
     opts?.all ? cb(null, [{ address, family }]) : cb(null, address, family);
-  a = new Agent({ connect: buildConnector({ lookup, autoSelectFamily: false } as any), keepAliveTimeout: 10_000, connections: 16 });
+  a = new Agent({ connect: buildConnector({ lookup, autoSelectFamily: false } as any), keepAliveTimeout: 4_000, connections: 16 });
   agents.set(key, a);
   unregister ??= onShutdown(closeHttpAgents);
   return a;
@@ -191,16 +191,26 @@ export const httpRequest: HostFunction = {
       const target = await raceAbort(resolveEgress(url.hostname, port), ac.signal);
       if (!isInternalAddress(target.address)) ctx.require('network:external', target.host);
       const agent = pinnedAgent(url.origin, target.address, target.family);
-      const res = await agent.request({
-        origin: url.origin,
-        path: `${url.pathname}${url.search}`,
-        method: req.method as any,
-        headers: req.headers,
-        body: req.body ?? undefined,
-        signal: ac.signal,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-      });
+      const send = () =>
+        agent.request({
+          origin: url.origin,
+          path: `${url.pathname}${url.search}`,
+          method: req.method as any,
+          headers: req.headers,
+          body: req.body ?? undefined,
+          signal: ac.signal,
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
+        });
+      let res: Awaited<ReturnType<typeof send>>;
+      try {
+        res = await send();
+      } catch (err) {
+        // A kept-alive connection the server closed while it was idle fails at once with a reset: an
+        // idempotent request is sent once more, on a new connection (the request never reached the server).
+        if (ac.signal.aborted || !IDEMPOTENT_METHODS.has(req.method) || !isStaleConnection(err)) throw err;
+        res = await send();
+      }
       const body = await readCapped(res.body, res.headers['content-length'], limits.maxResponseBytes);
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : String(v);
@@ -255,6 +265,13 @@ async function readCapped(
   }
   if (over) throw tooLarge();
   return Buffer.concat(chunks, n);
+}
+
+const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
+const STALE_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+function isStaleConnection(err: unknown): boolean {
+  for (let e: any = err, i = 0; e && i < 6; e = e.cause, i++) if (typeof e.code === 'string' && STALE_CODES.has(e.code)) return true;
+  return false;
 }
 
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);

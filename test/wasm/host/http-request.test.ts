@@ -338,6 +338,53 @@ describe('http_request', () => {
   });
 });
 
+describe('http_request on a kept-alive connection the server has closed', () => {
+  /**
+   * A server that answers the first request of each connection and resets the connection when a
+   * second request arrives on it: what a client sees when it reuses a socket the server closed while
+   * idle (the request was never processed).
+   */
+  let server: Server;
+  let url = '';
+  let handled = 0;
+  before(async () => {
+    server = createServer((req, res) => {
+      const sock = req.socket as typeof req.socket & { served?: number };
+      sock.served = (sock.served ?? 0) + 1;
+      if (sock.served > 1) {
+        sock.destroy();
+        return;
+      }
+      handled++;
+      req.resume();
+      req.on('end', () => res.end('fresh'));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    url = `http://127.0.0.1:${(server.address() as { port: number }).port}/x`;
+  });
+  after(async () => {
+    await closeHttpAgents();
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+
+  it('an idempotent request is sent again on a new connection; a POST is not (upstream_error)', async () => {
+    const perms: Permission[] = [
+      { type: 'http:read', resource_pattern: null },
+      { type: 'http:write', resource_pattern: null },
+    ];
+    const first = await call({ method: 'GET', url }, perms).result;
+    assert.equal(first.body, 'fresh');
+    const again = await call({ method: 'GET', url }, perms).result; // reuses the socket, which is reset
+    assert.equal(again.status, 200);
+    assert.equal(again.body, 'fresh');
+    assert.equal(handled, 2, 'the retried GET was handled once, on a new connection');
+    const post = call({ method: 'POST', url, body: 'once' }, perms).result;
+    await assert.rejects(post, (e: any) => e.code === 'upstream_error');
+    assert.equal(handled, 2, 'the POST was not sent twice');
+  });
+});
+
 async function closedPort(): Promise<number> {
   const s = createNetServer();
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
