@@ -20,6 +20,7 @@ import { WasmRuntime } from './wasm/runtime/index.ts';
 import { ModuleRegistry } from './modules/registry.ts';
 import { runShutdownHooks } from './executors/shutdown.ts';
 import { configureEgress, registerOwnListenAddress } from './egress/index.ts';
+import { configureInternalNetworks } from './wasm/host/network-class.ts';
 
 /** A running vecron process: whichever of the api, scheduler and worker roles its config asks for. */
 export interface App {
@@ -80,6 +81,7 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
 
     if (config.bootstrapToken) await ensureBootstrapToken(db, tokenKeyFor(config), config.bootstrapToken);
     configureEgress({ allow: config.egressAllow, deny: config.egressDeny });
+    configureInternalNetworks(config.internalNetworks);
 
     // One WASM runtime per process (its worker pool and module cache), created on first use.
     let runtime: WasmRuntime | null = null;

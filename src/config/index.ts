@@ -6,6 +6,7 @@
 import { resolve } from 'node:path';
 import { VecronError, type Problem } from '../errors.ts';
 import { parseEgressRules, type EgressRules } from '../egress/rules.ts';
+import { DEFAULT_INTERNAL_NETWORKS, checkInternalNetworks } from '../wasm/host/network-class.ts';
 
 export type Role = 'api' | 'scheduler' | 'worker';
 
@@ -54,6 +55,8 @@ export interface Config {
   jsonMaxKeys: number;
   egressAllow: EgressRules;
   egressDeny: EgressRules;
+  /** Ranges counted as internal for the `network:external` permission (null: the default list). */
+  internalNetworks: string | null;
   webhookMaxBytes: number;
   webhookToleranceSeconds: number;
   webhookMaxFailuresPerMinute: number;
@@ -323,6 +326,15 @@ export const settings = {
     default: null,
     parse: parseEgressRules,
   },
+  internalNetworks: {
+    env: 'VECRON_INTERNAL_NETWORKS',
+    description: `Address ranges a WASM module's http_request may reach with its http permission alone: a call to any other address also needs \`network:external\` for the host name. Comma-separated CIDR ranges and addresses; unset: ${DEFAULT_INTERNAL_NETWORKS}. See docs/abi.md.`,
+    default: null,
+    parse: (raw: string) => {
+      checkInternalNetworks(raw);
+      return raw;
+    },
+  },
   webhookMaxBytes: {
     env: 'VECRON_WEBHOOK_MAX_BYTES',
     description:
@@ -416,6 +428,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jsonMaxKeys: p.jsonMaxKeys as number,
     egressAllow: (p.egressAllow as EgressRules | null) ?? { cidrs: [], hosts: [] },
     egressDeny: (p.egressDeny as EgressRules | null) ?? { cidrs: [], hosts: [] },
+    internalNetworks: (p.internalNetworks as string | null) ?? null,
     webhookMaxBytes: p.webhookMaxBytes as number,
     webhookToleranceSeconds: p.webhookToleranceSeconds as number,
     webhookMaxFailuresPerMinute: p.webhookMaxFailuresPerMinute as number,

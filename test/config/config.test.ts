@@ -162,6 +162,13 @@ describe('configuration', () => {
     assert.match(byEnv.DATABASE_URL, /must be a URL/);
   });
 
+  it('VECRON_INTERNAL_NETWORKS: a list of ranges is kept, a bad entry is named', () => {
+    assert.equal(loadConfig({ VECRON_INTERNAL_NETWORKS: '10.0.0.0/8, 100.64.0.0/10' }).internalNetworks, '10.0.0.0/8, 100.64.0.0/10');
+    assert.equal(loadConfig({}).internalNetworks, null);
+    const byEnv = Object.fromEntries(problemsOf(configError({ VECRON_INTERNAL_NETWORKS: '10.0.0.0/8,intranet' })).map((p) => [p.path, p.message]));
+    assert.match(byEnv.VECRON_INTERNAL_NETWORKS, /'intranet' is not a CIDR range/);
+  });
+
   it('does not echo the password of a DATABASE_URL it rejects', () => {
     const err = configError({ DATABASE_URL: 'postgres://vecron:hunter2-secret@db.internal:99999/vecron' });
     assert.deepEqual(

@@ -8,8 +8,7 @@
  * the egress policy refuses them first. An operator whose internal services live elsewhere (e.g.
  * the shared 100.64.0.0/10 range) sets the list (configureInternalNetworks).
  */
-import { embeddedV4, parseIp } from '../../egress/index.ts';
-import { type Cidr, inCidr, parseCidr } from '../../egress/address.ts';
+import { type Cidr, embeddedV4, inCidr, parseCidr, parseIp } from '../../egress/address.ts';
 
 export const DEFAULT_INTERNAL_NETWORKS = '127.0.0.0/8, ::1, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7';
 
@@ -24,6 +23,11 @@ const parse = (list: string): Cidr[] =>
     });
 
 let internal: Cidr[] = parse(DEFAULT_INTERNAL_NETWORKS);
+
+/** Throws, naming the entry, when `list` is not a list of CIDR ranges and addresses (the config's check). */
+export function checkInternalNetworks(list: string): void {
+  parse(list);
+}
 
 /** Sets the internal ranges (comma- or space-separated CIDRs); null restores the default. Throws on a bad entry. */
 export function configureInternalNetworks(list: string | null): void {
