@@ -28,6 +28,7 @@ declare const window: any, document: any, sessionStorage: any, atob: (s: string)
 
 const skip = browserUnavailable();
 const ECHO = readFileSync(new URL('../../fixtures/wasm/echo/echo.wasm', import.meta.url));
+const HOST_ABI = readFileSync(new URL('../../fixtures/wasm/host-abi/host-abi.wasm', import.meta.url));
 
 /** Drops a file on an element the way a browser does after a drag from the desktop. */
 async function dropFile(page: Page, selector: string, name: string, bytes: Buffer): Promise<void> {
@@ -224,6 +225,55 @@ describe('dashboard end to end', { skip: skip ?? false }, () => {
     await t.api('POST', `/api/v1/jobs/${jobId}/trigger`, { body: {} });
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=executions] tbody tr').length === 2);
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=executions] tr[data-status="succeeded"]').length === 2, null, { timeout: 30_000 });
+  });
+
+  it("shows each WASM run's host calls on the execution page: served, denied with the permission, request and answer", async () => {
+    const form = new FormData();
+    form.set('file', new Blob([HOST_ABI]), 'host-abi.wasm');
+    form.set('name', 'host-abi');
+    form.set('version', '1.0.0');
+    form.set('author', 'tests');
+    const up = await fetch(`${t.url}/api/v1/wasm/modules`, { method: 'POST', headers: { authorization: `Bearer ${t.adminToken}` }, body: form });
+    assert.equal(up.status, 201, await up.clone().text());
+    // No permission at all: time is served (it needs none), http_request is refused with http:read.
+    const job = await t.api('POST', '/api/v1/jobs', {
+      body: {
+        name: 'host-calls-shown',
+        schedule: null,
+        steps: [
+          { id: 'clock', type: 'wasm', config: { module_id: 'host-abi@1.0.0', function_name: 'time', input: { op: 'now', tz: 'Asia/Ho_Chi_Minh' } } },
+          {
+            id: 'fetch',
+            type: 'wasm',
+            config: { module_id: 'host-abi@1.0.0', function_name: 'http_request', input: { method: 'GET', url: `${target.url}/secret` } },
+          },
+        ],
+      },
+    });
+    assert.equal(job.status, 201, JSON.stringify(job.body));
+    const run = await t.api('POST', `/api/v1/jobs/${job.body.id}/trigger`, { body: {} });
+    assert.equal(run.status, 202, JSON.stringify(run.body));
+    await page.goto(`${t.url}/executions/${run.body.execution_id}`);
+    await page.locator('h1 .badge[data-status="succeeded"]').waitFor({ timeout: 30_000 });
+    const calls = page.getByTestId('host-calls');
+    await calls.nth(1).waitFor({ state: 'attached' });
+    const clock = calls.nth(0);
+    // A run whose calls all succeeded keeps them folded; a refused call unfolds its run's list.
+    await clock.locator('xpath=ancestor::details[1]/summary').click();
+    assert.match(await clock.locator('tbody tr').first().innerText(), /time[\s\S]*now Asia\/Ho_Chi_Minh[\s\S]*ok/);
+    const denied = page.locator('[data-testid=host-calls] tr[data-outcome="permission_denied"]');
+    await denied.waitFor();
+    const text = await denied.innerText();
+    assert.match(text, /http_request/);
+    assert.match(text, /http:read/);
+    assert.match(text, /\/secret/, 'the refused call shows its target');
+    assert.ok(!target.seen.some((r) => r.url === '/secret'), 'the refused request made no connection');
+    await denied.getByText('Request and response').click();
+    await page.getByText('permission_denied', { exact: false }).first().waitFor();
+    await settle(page);
+    await assertAccessible(page, 'execution-host-calls');
+    await page.getByRole('heading', { name: 'WASM runs' }).scrollIntoViewIfNeeded();
+    await screenshot(page, '10b-execution-host-calls', { keepScroll: true });
   });
 
   it("edits a module's permissions; deleting it names the job that uses it", async () => {

@@ -167,6 +167,7 @@ export const httpRequest: HostFunction = {
   async call(request, ctx) {
     const req = parseRequest(request);
     const permission = READ_METHODS.has(req.method) ? 'http:read' : 'http:write';
+    ctx.target(req.url.href); // shown in the record also when the call is refused
     const canonical = ctx.require(permission, req.url.href);
     ctx.target(canonical);
     const url = new URL(canonical);

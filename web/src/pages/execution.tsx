@@ -90,7 +90,9 @@ export default function ExecutionPage() {
     refetchInterval: (q) => (q.state.data && ACTIVE.has(q.state.data.status) ? 5000 : false),
   });
   const logs = useQuery({
-    queryKey: ['execution-wasm', id],
+    // Keyed on the status too: a run the page learns has ended from the slow poll (an event missed
+    // while the stream connected) refetches its WASM records as well.
+    queryKey: ['execution-wasm', id, exec.data?.status],
     queryFn: () => api<{ logs: WasmLog[] }>(`/wasm/executions/${id}/logs`),
   });
   useStatusEvents({ execution_id: id }, () => {
