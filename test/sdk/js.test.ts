@@ -13,8 +13,11 @@ import type { HostDispatch } from '../../src/wasm/host/types.ts';
 const root = new URL('../../', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'vecron-sdk-js-'));
 const rt = new WasmRuntime({ poolSize: 2 });
+/** Every host call to the test's dispatch (time and crypto are not answered in the worker): to see the SDK's requests. */
+const bridged = new WasmRuntime({ poolSize: 1, workerFunctionModules: [new URL('./support/bridge-all.ts', import.meta.url).href] });
 after(async () => {
   await rt.close();
+  await bridged.close();
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -354,7 +357,7 @@ test('host functions are linked in only when the source names them', async () =>
     target: fn,
     outcome: 'ok',
   });
-  const r = await rt.run({ bytes, functionName: 'process', input: {}, host, limits: { fuel: 10_000_000 } });
+  const r = await bridged.run({ bytes, functionName: 'process', input: {}, host, limits: { fuel: 10_000_000 } });
   assert.deepEqual(ok(r), { year: 2026, iso: '2026-12-02T07:00:00+07:00' });
   assert.deepEqual(
     r.hostCalls.map((c) => [c.function, c.request]),
@@ -408,7 +411,7 @@ test('the host-function wrappers send the ABI requests and decode answers and re
     if (fn === 'file_list') return { response: { files: [{ path: 'in/a.csv', size: 3, modified_at: 'x' }] }, target: req.prefix, outcome: 'ok' };
     return { response: { answered: fn }, target: fn, outcome: 'ok' };
   };
-  const out = ok(await rt.run({ bytes, functionName: 'process', input: {}, host, limits: { fuel: 50_000_000 } }));
+  const out = ok(await bridged.run({ bytes, functionName: 'process', input: {}, host, limits: { fuel: 50_000_000 } }));
   assert.deepEqual(seen, [
     ['http_request', { method: 'PUT', headers: {}, body: 'x', url: 'https://api.example.com/a' }],
     ['http_request', { headers: { accept: 'application/json' }, body: null, timeout_ms: 500, method: 'GET', url: 'https://api.example.com/b' }],
