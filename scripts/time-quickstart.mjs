@@ -93,7 +93,16 @@ try {
       name: `${name}-every-second`,
       schedule: { type: 'cron', expression: '* * * * * ?' },
       steps: [
-        { id: 'module', type: 'wasm', config: { module_id: `${module.name}@${module.version}`, function_name: manifest.entry, input, ...(manifest.limits?.fuel ? { fuel_limit: manifest.limits.fuel } : {}) } },
+        {
+          id: 'module',
+          type: 'wasm',
+          config: {
+            module_id: `${module.name}@${module.version}`,
+            function_name: manifest.entry,
+            input,
+            ...(manifest.limits?.fuel ? { fuel_limit: manifest.limits.fuel } : {}),
+          },
+        },
         // The route's targets: plain http steps to the stand-in service.
         ...targets.map((id) => ({ id, type: 'http', config: { method: 'POST', url: `http://127.0.0.1:${servicePort}/${id}` } })),
       ],
