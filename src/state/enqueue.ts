@@ -35,17 +35,7 @@ export interface EnqueueOptions {
   skip?: SkipReason;
 }
 
-/**
- * `enqueue` (-> queued) or `skip` (-> skipped): creates one execution of `job` with a snapshot of
- * its definition (step rows are written as the steps start), its event and, when queued, the
- * NOTIFY that wakes a worker (sent at commit), in one statement. Returns null when an execution
- * for the same (job, fire time) already exists: that is how several schedulers produce exactly one
- * execution per fire time.
- */
-export async function enqueueExecution(db: Queryable, job: JobRecord, opts: EnqueueOptions): Promise<string | null> {
-  const { id: _id, version, created_at, updated_at, created_by, updated_by, ...definition } = job;
-  const { rows } = await db.query<{ id: string }>(
-    `WITH e AS (
+const ENQUEUE_SQL = `WITH e AS (
        INSERT INTO executions (job_id, job_version, job_snapshot, trigger_type, trigger, fire_time, max_attempts, run_at,
                                serial, status, error, finished_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, now()), $9,
@@ -56,19 +46,28 @@ export async function enqueueExecution(db: Queryable, job: JobRecord, opts: Enqu
      ), ${eventsCte([{ from: 'e', kind: 'execution', executionId: 'e.id', jobId: 'e.job_id', status: 'e.status', at: 'e.created_at', reason: `e.error->>'code'`, error: 'e.error', phase: 0 }])}
      SELECT e.id, CASE WHEN e.status = 'queued'
                        THEN pg_notify('${QUEUE_CHANNEL}', e.id::text || ' ' || floor(extract(epoch FROM e.run_at) * 1000)::bigint::text) END AS notified
-     FROM e`,
-    [
-      job.id,
-      version,
-      JSON.stringify(definition),
-      opts.trigger.type,
-      JSON.stringify(opts.trigger),
-      opts.fireTime ?? null,
-      job.max_retries + 1,
-      opts.runAt ?? null,
-      opts.serial ?? false,
-      opts.skip ? JSON.stringify(opts.skip) : null,
-    ],
-  );
+     FROM e`;
+
+/**
+ * `enqueue` (-> queued) or `skip` (-> skipped): creates one execution of `job` with a snapshot of
+ * its definition (step rows are written as the steps start), its event and, when queued, the
+ * NOTIFY that wakes a worker (sent at commit), in one statement. Returns null when an execution
+ * for the same (job, fire time) already exists: that is how several schedulers produce exactly one
+ * execution per fire time.
+ */
+export async function enqueueExecution(db: Queryable, job: JobRecord, opts: EnqueueOptions): Promise<string | null> {
+  const { id: _id, version, created_at, updated_at, created_by, updated_by, ...definition } = job;
+  const { rows } = await db.query<{ id: string }>(ENQUEUE_SQL, [
+    job.id,
+    version,
+    JSON.stringify(definition),
+    opts.trigger.type,
+    JSON.stringify(opts.trigger),
+    opts.fireTime ?? null,
+    job.max_retries + 1,
+    opts.runAt ?? null,
+    opts.serial ?? false,
+    opts.skip ? JSON.stringify(opts.skip) : null,
+  ]);
   return rows[0]?.id ?? null;
 }
