@@ -13,6 +13,7 @@ import { LeaseTracker, OutcomeAbandoned, saveOutcome } from './outcome-retry.ts'
 import { runExecution, StopRequest, type EngineEnv } from '../engine/run-execution.ts';
 import { scheduleAfterFinish } from '../scheduler/sync.ts';
 import type { JobDefinition } from '../jobs/types.ts';
+import { endExecutionSpan, inExecution, startExecutionSpan } from '../tracing/spans.ts';
 
 export interface WorkerOptions {
   concurrency: number;
@@ -181,6 +182,17 @@ export class Worker {
   }
 
   private async execute(exec: ClaimedExecution, signal: AbortSignal): Promise<void> {
+    // The attempt's span (null with tracing off), continuing the trace stored with the trigger.
+    const span = startExecutionSpan(exec, (exec.job_snapshot as JobDefinition)?.name ?? '');
+    let final: { status: string; code?: string } = { status: 'abandoned' };
+    try {
+      await inExecution(span, () => this.executeAttempt(exec, signal, (f) => (final = f)));
+    } finally {
+      endExecutionSpan(span, final.status, final.code);
+    }
+  }
+
+  private async executeAttempt(exec: ClaimedExecution, signal: AbortSignal, traced: (f: { status: string; code?: string }) => void): Promise<void> {
     const job = exec.job_snapshot as JobDefinition;
     let outcome: Outcome;
     try {
@@ -193,10 +205,12 @@ export class Worker {
         return;
       }
       if (stop?.kind === 'lease_lost') {
+        traced({ status: 'lease_lost', code: 'lease_lost' });
         this.log.warn({ execution: exec.id }, 'lease lost: another worker owns this execution now');
         return;
       }
       if (stop?.kind === 'shutdown') {
+        traced({ status: 'handed_back' });
         await saveOutcome(() => handBack(this.db, exec.id, this.id), { what: 'the hand-back', executionId: exec.id, leases: this.leases, log: this.log }).catch(
           (e) => this.log.error({ err: e }, 'hand-back failed'),
         );
@@ -217,7 +231,8 @@ export class Worker {
         retry,
       );
       // The status events were written with the outcome itself (src/state).
-      if (!result.owned) return;
+      if (!result.owned) return traced({ status: 'lease_lost', code: 'lease_lost' });
+      traced({ status: result.status, code: outcome.status === 'failed' ? outcome.error.code : undefined });
       if (result.status !== 'queued') {
         this.metrics?.executionsFinished.inc({ status: result.status });
         if (job.schedule?.type === 'fixed_delay') {
