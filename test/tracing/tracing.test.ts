@@ -9,6 +9,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
@@ -235,6 +236,44 @@ describe('tracing with OTEL_EXPORTER_OTLP_ENDPOINT set', () => {
     assert.equal(retryLine.trace_id, CALLER_TRACE);
     assert.equal(retryLine.span_id, fetchStep.spanId);
     assert.equal(retryLine.step, 'fetch');
+  });
+
+  it("a signed webhook with a traceparent continues the caller's trace", async () => {
+    const secret = 'webhook-secret-0123456789';
+    const job = await t.api('POST', '/api/v1/jobs', {
+      body: { name: 'traced-webhook', webhook: { secret }, steps: [{ id: 'ping', type: 'http', config: { url: `${service.url}/ok` } }] },
+    });
+    assert.equal(job.status, 201, JSON.stringify(job.body));
+    const body = JSON.stringify({ order: 7 });
+    const ts = String(Math.floor(Date.now() / 1000));
+    const trace = 'a'.repeat(31) + '1';
+    const res = await fetch(`${t.url}/api/v1/webhooks/${job.body.id}`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-vecron-timestamp': ts,
+        'x-vecron-signature': `sha256=${createHmac('sha256', secret).update(`${ts}.${body}`).digest('hex')}`,
+        traceparent: `00-${trace}-${CALLER_SPAN}-01`,
+        tracestate: 'vendor=abc',
+      },
+      body,
+    });
+    const accepted: any = await res.json();
+    assert.equal(res.status, 202, JSON.stringify(accepted));
+    const e = await finished(t, accepted.execution_id);
+    // the stored context names the trigger's span (the caller's header stays in trigger.headers)
+    const stored = TRACEPARENT.exec(e.trigger.traceparent);
+    assert.ok(stored, `trigger.traceparent: ${e.trigger.traceparent}`);
+    assert.equal(e.trigger.tracestate, 'vendor=abc');
+    assert.equal(e.trigger.headers.traceparent, `00-${trace}-${CALLER_SPAN}-01`);
+    const spans = await spansOf(collector, trace, 3);
+    const trigger = only(spans, (s) => s.name === 'vecron.trigger', 'trigger span');
+    assert.equal(trigger.parentSpanId, CALLER_SPAN);
+    assert.equal(trigger.attributes['vecron.trigger.type'], 'webhook');
+    assert.equal(stored[2], trigger.spanId);
+    const exec = only(spans, (s) => s.name === 'vecron.execution', 'execution span');
+    assert.equal(exec.parentSpanId, trigger.spanId);
+    assert.equal(exec.attributes['vecron.trigger.type'], 'webhook');
   });
 
   it('without a traceparent each execution is a trace of its own; a failure carries its error code', async () => {
