@@ -319,6 +319,48 @@ describe('tracing with OTEL_EXPORTER_OTLP_ENDPOINT set', () => {
     assert.equal(exec.status.code, 2);
   });
 
+  it('a retried execution stays one trace: one execution span per attempt, both children of the trigger', async () => {
+    let calls = 0;
+    const retryService = await startHttpServer((_r, res) => {
+      res.writeHead(calls++ === 0 ? 503 : 200).end('{}');
+    });
+    try {
+      const job = await t.api('POST', '/api/v1/jobs', {
+        body: {
+          name: 'traced-retried',
+          max_retries: 1,
+          retry_backoff_seconds: 0.05,
+          steps: [{ id: 'get', type: 'http', config: { url: `${retryService.url}/x` } }],
+        },
+      });
+      assert.equal(job.status, 201, JSON.stringify(job.body));
+      const r = await t.api('POST', `/api/v1/jobs/${job.body.id}/trigger`, { body: {} });
+      const e = await finished(t, r.body.execution_id);
+      assert.equal(e.status, 'succeeded');
+      assert.equal(e.attempt, 2);
+      const first = await waitFor(
+        async () => collector.spans.find((s) => s.name === 'vecron.execution' && s.attributes['vecron.execution.id'] === r.body.execution_id),
+        'an execution span',
+      );
+      const spans = await spansOf(collector, first.traceId, 5); // trigger, 2 executions, 2 steps
+      const trigger = only(spans, (s) => s.name === 'vecron.trigger', 'trigger span');
+      const attempts = spans
+        .filter((s) => s.name === 'vecron.execution')
+        .sort((a, b) => Number(a.attributes['vecron.execution.attempt']) - Number(b.attributes['vecron.execution.attempt']));
+      assert.deepEqual(
+        attempts.map((a) => [a.attributes['vecron.execution.attempt'], a.attributes['vecron.execution.status'], a.parentSpanId]),
+        [
+          [1, 'queued', trigger.spanId],
+          [2, 'succeeded', trigger.spanId],
+        ],
+      );
+      const steps = spans.filter((s) => s.name === 'vecron.step');
+      assert.deepEqual(steps.map((s) => s.parentSpanId).sort(), attempts.map((a) => a.spanId).sort(), 'each attempt has its step run');
+    } finally {
+      await retryService.close();
+    }
+  });
+
   it("a scheduled execution's trace starts at its fire time", async () => {
     const job = await t.api('POST', '/api/v1/jobs', {
       body: {
