@@ -13,6 +13,7 @@ import { LeaseTracker, OutcomeAbandoned, saveOutcome } from './outcome-retry.ts'
 import { runExecution, StopRequest, type EngineEnv } from '../engine/run-execution.ts';
 import { scheduleAfterFinish } from '../scheduler/sync.ts';
 import type { JobDefinition } from '../jobs/types.ts';
+import { endExecutionSpan, inExecution, startExecutionSpan } from '../tracing/spans.ts';
 
 export interface WorkerOptions {
   concurrency: number;
@@ -29,6 +30,9 @@ interface Running {
 
 /** What the steps of an execution came to, for the second phase (recording it) to write. */
 type Ended = { outcome: Outcome } | null;
+
+/** How an attempt ended, for its trace span. */
+type Traced = (f: { status: string; code?: string }) => void;
 
 /**
  * Claims executions and runs them, up to `concurrency` at once. Woken by NOTIFY when work is
@@ -182,12 +186,17 @@ export class Worker {
     const controller = new AbortController();
     this.metrics?.executionsStarted.inc();
     this.metrics?.runningExecutions.inc();
-    const done = this.runSteps(exec, controller.signal).then(
+    // The attempt's span (null with tracing off), continuing the trace stored with the trigger.
+    const span = startExecutionSpan(exec, (exec.job_snapshot as JobDefinition)?.name ?? '');
+    let final: { status: string; code?: string } = { status: 'abandoned' };
+    const traced: Traced = (f) => (final = f);
+    const done = inExecution(span, () => this.runSteps(exec, controller.signal, traced)).then(
       (ended) => {
         // The slot is free once the steps are done; the outcome is committed meanwhile.
         this.running.delete(exec.id);
         this.metrics?.runningExecutions.dec();
-        const recorded = (ended ? this.record(exec, ended.outcome) : Promise.resolve()).finally(() => {
+        const recorded = (ended ? inExecution(span, () => this.record(exec, ended.outcome, traced)) : Promise.resolve()).finally(() => {
+          endExecutionSpan(span, final.status, final.code);
           this.finishing.delete(exec.id);
           this.leases.forget(exec.id);
           this.wake();
@@ -198,6 +207,7 @@ export class Worker {
       },
       // runSteps handles its own errors; this is a last resort that keeps the slot from leaking.
       (err) => {
+        endExecutionSpan(span, final.status, final.code);
         this.running.delete(exec.id);
         this.leases.forget(exec.id);
         this.metrics?.runningExecutions.dec();
@@ -209,7 +219,7 @@ export class Worker {
   }
 
   /** Runs the steps; null when nothing is left to record (lease lost, handed back). */
-  private async runSteps(exec: ClaimedExecution, signal: AbortSignal): Promise<Ended> {
+  private async runSteps(exec: ClaimedExecution, signal: AbortSignal, traced: Traced): Promise<Ended> {
     let outcome: Outcome;
     try {
       outcome = await runExecution(exec, { ...this.env, workerId: this.id, leases: this.leases }, signal);
@@ -221,10 +231,12 @@ export class Worker {
         return null;
       }
       if (stop?.kind === 'lease_lost') {
+        traced({ status: 'lease_lost', code: 'lease_lost' });
         this.log.warn({ execution: exec.id }, 'lease lost: another worker owns this execution now');
         return null;
       }
       if (stop?.kind === 'shutdown') {
+        traced({ status: 'handed_back' });
         await saveOutcome(() => handBack(this.db, exec.id, this.id), { what: 'the hand-back', executionId: exec.id, leases: this.leases, log: this.log }).catch(
           (e) => this.log.error({ err: e }, 'hand-back failed'),
         );
@@ -237,7 +249,7 @@ export class Worker {
   }
 
   /** Commits how the execution ended (and, for fixed_delay, its next fire time). */
-  private async record(exec: ClaimedExecution, outcome: Outcome): Promise<void> {
+  private async record(exec: ClaimedExecution, outcome: Outcome, traced: Traced): Promise<void> {
     const job = exec.job_snapshot as JobDefinition;
     try {
       // Successes go through the group-committing writer; failures are rare and written one by one.
@@ -251,7 +263,8 @@ export class Worker {
         retry,
       );
       // The status events were written with the outcome itself (src/state).
-      if (!result.owned) return;
+      if (!result.owned) return traced({ status: 'lease_lost', code: 'lease_lost' });
+      traced({ status: result.status, code: outcome.status === 'failed' ? outcome.error.code : undefined });
       if (result.status !== 'queued') {
         this.metrics?.executionsFinished.inc({ status: result.status });
         if (job.schedule?.type === 'fixed_delay') {
