@@ -5,7 +5,7 @@
 // Same sources, same engine: the same bytes.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative, sep } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { ENGINE_DIR, ensureEngine, CFLAGS, LDFLAGS } from './engine.mjs';
 import { preinitialize } from './snapshot.mjs';
 import { clang, run } from './toolchain.mjs';
@@ -106,11 +106,10 @@ export async function buildProject(dir, { log = () => {}, output } = {}) {
     c.push(`__attribute__((export_name("${e}"))) int64_t vecron_entry_${i}(int32_t ptr, int32_t len) { return vecron_py_run("${e}", ptr, len); }`);
   });
 
-  const work = join(dir, 'build', '.python');
+  const out = resolve(dir, output ?? p.output);
+  const work = join(dirname(out), '.python');
   mkdirSync(work, { recursive: true });
   writeFileSync(join(work, 'module.c'), `${c.join('\n')}\n`);
-  const out = join(dir, output ?? p.output);
-  mkdirSync(dirname(out), { recursive: true });
   const tmp = `${out}.tmp-${process.pid}`;
   await run(clang(), [...CFLAGS, `-I${ENGINE_DIR}`, '-c', 'module.c', '-o', 'module.o'], { cwd: work });
   await run(clang(), [join(work, 'module.o'), ...engine.objects, ...LDFLAGS, '-o', tmp], { cwd: work });

@@ -2,6 +2,7 @@
 # (the snapshot) and call(entry, input) once per run. Not for authors: they use `import vecron`.
 import gc
 import json
+import linecache
 import sys
 import traceback
 
@@ -62,6 +63,13 @@ def initialize():
         if not callable(fn):
             raise AttributeError(f"{build['main_file']} defines no function {entry}() (the manifest's entry)")
         _entries[entry] = fn
+    # Tracebacks show the author's lines: keep them now (mtime None: linecache never re-reads them).
+    for m in list(sys.modules.values()):
+        file = getattr(m, '__file__', None) or ''
+        if file.startswith('/app/'):
+            with open(file, encoding='utf-8', errors='replace') as f:
+                lines = f.read().splitlines(keepends=True)
+            linecache.cache[file] = (sum(len(x) for x in lines), None, lines, file)
     # Close the import system: nothing is on disk at run time.
     sys.path.clear()
     sys.path_hooks.clear()
