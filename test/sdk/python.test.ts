@@ -90,7 +90,7 @@ test('python template: reproducible build, pre-initialised, its cases pass (verd
   assert.equal(await runProjectCases(rt, b.dir, b.manifest, b.bytes), 6);
 
   const input = JSON.parse(readFileSync(join(b.dir, 'test-input.json'), 'utf8'));
-  const r = await rt.run({ bytes: b.bytes, functionName: 'process', input, context: input, limits: { fuel: b.manifest.limits.fuel } });
+  const r = await rt.run({ bytes: b.bytes, functionName: 'process', input, context: input, limits: { fuel: b.manifest.limits?.fuel ?? 20_000_000 } });
   assert.deepEqual(ok(r), JSON.parse(readFileSync(join(b.dir, 'expected-output.json'), 'utf8')));
   assert.deepEqual(
     r.logs.map((l) => [l.level, l.message]),
