@@ -148,7 +148,8 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
       const job = await getJob(db, (req.params as { id: string }).id);
       const payload = req.body ?? {};
       const key = readIdempotencyKey(req);
-      const enqueue = (q: Queryable) => enqueueExecution(q, job, {
+      const enqueue = (q: Queryable) =>
+        enqueueExecution(q, job, {
           trigger: { type: 'manual', time: new Date().toISOString(), user: actor(req), payload },
           traceHeaders: traceHeadersOf(req.headers),
         });
