@@ -182,9 +182,11 @@ export interface BulkTriggerRequest {
 
 export interface BulkTriggerItem {
   job_id: string;
-  outcome: 'queued' | 'replayed' | 'would_trigger' | 'not_found';
+  outcome: 'queued' | 'replayed' | 'would_trigger' | 'not_found' | 'idempotency_key_reused';
   execution_id?: string;
   status?: string;
+  /** For idempotency_key_reused: why nothing ran for this job (the others still ran). */
+  message?: string;
 }
 
 /**
@@ -222,8 +224,19 @@ export async function bulkTrigger(
     const trigger: TriggerInfo = { type: 'manual', time: new Date().toISOString(), user: opts.user, payload };
     if (opts.idempotencyKey !== null) {
       const scope = { jobId: id, source: 'manual' as const, key: opts.idempotencyKey, fingerprint: fingerprint(payload) };
-      const r = await db.transaction((tx) => triggerOnce(tx, scope, opts.windowSeconds, () => enqueueExecution(tx, job, { trigger })));
-      items.push({ job_id: id, outcome: r.replayed ? 'replayed' : 'queued', execution_id: r.executionId, status: r.status });
+      try {
+        const r = await db.transaction((tx) => triggerOnce(tx, scope, opts.windowSeconds, () => enqueueExecution(tx, job, { trigger })));
+        items.push({ job_id: id, outcome: r.replayed ? 'replayed' : 'queued', execution_id: r.executionId, status: r.status });
+      } catch (err) {
+        // Reported per job, as not_found is: a 422 for the whole call would hide the jobs that did run.
+        if (!(err instanceof VecronError && err.code === 'idempotency_key_reused')) throw err;
+        items.push({
+          job_id: id,
+          outcome: 'idempotency_key_reused',
+          execution_id: (err.details as { execution_id?: string }).execution_id,
+          message: err.message,
+        });
+      }
       continue;
     }
     const executionId = await enqueueExecution(db, job, { trigger });

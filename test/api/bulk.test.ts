@@ -186,6 +186,16 @@ forEachDatabase((kind) => {
       const single = await t.api('POST', `/api/v1/jobs/${job.id}/trigger`, { body: { batch: 7 }, headers: { 'Idempotency-Key': 'nightly-2026-12-02' } });
       assert.equal(single.headers.get('idempotent-replayed'), 'true');
       assert.equal(single.body.execution_id, queuedIds[0]);
+      // The same key with another payload: reported per job, nothing runs.
+      const reused = await t.api('POST', '/api/v1/jobs/bulk-trigger', {
+        body: { job_ids: [job.id, otherJob.id], payload: { batch: 8 } },
+        headers: { 'Idempotency-Key': 'nightly-2026-12-02' },
+      });
+      assert.equal(reused.status, 200, JSON.stringify(reused.body));
+      assert.deepEqual(reused.body.counts, { idempotency_key_reused: 2 });
+      assert.equal(reused.body.items[0].execution_id, queuedIds[0]);
+      assert.match(reused.body.items[0].message, /different request/);
+      assert.equal(await count(), n0 + 2);
 
       const bad = assertError(await t.api('POST', '/api/v1/jobs/bulk-trigger', { body: { job_ids: Array(MAX + 1).fill(job.id) } }), 400, 'validation_failed');
       assert.equal(bad.details.problems[0].path, 'job_ids');

@@ -24,7 +24,7 @@ describe('cluster: idempotency keys hold across API processes', {
     fetch(`http://127.0.0.1:${apis[i % apis.length].port}${path}`, { method: 'POST', ...init }).then(async (r) => ({
       status: r.status,
       replayed: r.headers.get('idempotent-replayed') === 'true',
-      body: await r.json(),
+      body: (await r.json()) as any,
     }));
   const trigger = (i: number, key: string, payload: unknown) =>
     call(i, `/api/v1/jobs/${jobId}/trigger`, {

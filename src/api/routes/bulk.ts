@@ -110,7 +110,7 @@ export async function bulkRoutes(app: FastifyInstance, ctx: ApiContext): Promise
         description:
           'Queues one execution of each listed job (listed twice: once), with `payload` as `trigger.payload`, at most VECRON_BULK_MAX_EXECUTIONS jobs. ' +
           'Unknown jobs are reported as `not_found`, the others still run. An `Idempotency-Key` applies to each job on its own (as on ' +
-          '`POST /api/v1/jobs/{id}/trigger`): repeating the call answers `replayed` with the first executions. `dry_run: true` queues nothing.',
+          '`POST /api/v1/jobs/{id}/trigger`): repeating the call answers `replayed` with the first executions, and a job whose key was used with another payload answers `idempotency_key_reused` (the others still run). `dry_run: true` queues nothing.',
         body: {
           type: 'object',
           additionalProperties: false,
@@ -132,13 +132,18 @@ export async function bulkRoutes(app: FastifyInstance, ctx: ApiContext): Promise
                 type: 'array',
                 items: {
                   type: 'object',
-                  properties: { job_id: { type: 'string' }, outcome: { type: 'string' }, execution_id: { type: 'string' }, status: { type: 'string' } },
+                  properties: {
+                    job_id: { type: 'string' },
+                    outcome: { type: 'string' },
+                    execution_id: { type: 'string' },
+                    status: { type: 'string' },
+                    message: { type: 'string' },
+                  },
                 },
               },
             },
           },
           400: errorSchema,
-          422: errorSchema,
         },
       },
     },
