@@ -79,6 +79,8 @@ export interface JobDefinition {
   misfire_policy: MisfirePolicy;
   overlap_policy: OverlapPolicy;
   webhook: WebhookSettings | null;
+  /** Days this job's finished executions are kept (0: forever); absent: VECRON_RETENTION_EXECUTIONS_DAYS. */
+  retention_days?: number;
 }
 
 export const JOB_DEFAULTS = {

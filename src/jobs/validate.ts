@@ -92,6 +92,8 @@ function jobSchema(stepItems: JsonSchema): JsonSchema {
       enabled: { type: 'boolean', default: JOB_DEFAULTS.enabled },
       misfire_policy: { type: 'string', enum: ['fire_once', 'skip'], default: JOB_DEFAULTS.misfire_policy },
       overlap_policy: { type: 'string', enum: ['allow', 'skip', 'queue'], default: JOB_DEFAULTS.overlap_policy },
+      // Retention of this job's executions in days (0: forever); overrides the global setting.
+      retention_days: { type: 'integer', minimum: 0, maximum: 36_500 },
       webhook: {
         type: ['object', 'null'],
         default: JOB_DEFAULTS.webhook,
@@ -504,5 +506,6 @@ function toCanonical(doc: Record<string, any>): JobDefinition {
     misfire_policy: doc.misfire_policy,
     overlap_policy: doc.overlap_policy,
     webhook: doc.webhook,
+    ...(doc.retention_days !== undefined ? { retention_days: doc.retention_days } : {}),
   };
 }

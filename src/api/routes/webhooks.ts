@@ -9,6 +9,7 @@ import { loadWebhookSecret, storeWebhookSecret, syncWebhookSecretFlag } from '..
 import { enqueueExecution } from '../../state/enqueue.ts';
 import { secretKeyFor } from '../../secrets/crypto.ts';
 import { VecronError } from '../../errors.ts';
+import { refuseWhilePaused } from '../../maintenance/webhook-gate.ts';
 
 export const SIGNATURE_HEADER = 'x-vecron-signature';
 export const TIMESTAMP_HEADER = 'x-vecron-timestamp';
@@ -210,6 +211,7 @@ export async function webhooksRoutes(app: FastifyInstance, ctx: ApiContext): Pro
           throw err;
         }
         if (!job.enabled) throw new VecronError('conflict', 'job is disabled');
+        await refuseWhilePaused(db, job.id, reply);
         const payload = parsePayload(req, raw, { maxDepth: ctx.config.jsonMaxDepth, maxKeys: ctx.config.jsonMaxKeys });
 
         const limit = job.webhook?.rate_limit_per_minute ?? DEFAULT_WEBHOOK_RATE_LIMIT_PER_MINUTE;
