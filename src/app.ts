@@ -24,6 +24,7 @@ import { configureInternalNetworks } from './wasm/host/network-class.ts';
 import { startRetention } from './retention/runner.ts';
 import { retentionPeriods } from './retention/settings.ts';
 import { registerMaintenanceMetrics } from './maintenance/metrics.ts';
+import type { Tracing } from './tracing/setup.ts';
 
 /** A running vecron process: whichever of the api, scheduler and worker roles its config asks for. */
 export interface App {
@@ -45,6 +46,21 @@ export interface App {
   close(): Promise<void>;
 }
 
+/** The process's tracing when OTEL_EXPORTER_OTLP_ENDPOINT is set; the SDK is not even loaded otherwise. */
+async function startTracingFor(config: Config, logger: Logger): Promise<Tracing | null> {
+  if (!config.otelEndpoint) return null;
+  const { startTracing } = await import('./tracing/setup.ts');
+  const t = startTracing({
+    endpoint: config.otelEndpoint,
+    headers: config.otelHeaders,
+    serviceName: config.otelServiceName,
+    sampler: config.otelSampler,
+    samplerArg: config.otelSamplerArg,
+  });
+  logger.info({ endpoint: new URL(config.otelEndpoint).origin, sampler: config.otelSampler }, 'tracing on: sending spans over OTLP');
+  return t;
+}
+
 export interface StartOptions {
   logger?: Logger;
   /** An already open database (tests); it is not closed by app.close(). */
@@ -57,6 +73,8 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
   const db = opts.db ?? (await openDatabase(config, { onError: (err) => logger.warn({ err: describeDbError(err) }, 'database connection error') }));
   const ownsDb = !opts.db;
   const closers: (() => Promise<void>)[] = [];
+  // Tracing first (the first enqueue or claim may come soon), stopped last (it flushes the spans).
+  const tracing = await startTracingFor(config, logger);
   try {
     const blobs = await openBlobStore(config);
     if (ownsDb) db.onReconnect(() => logger.info('database listener reconnected: catching up on missed notifications'));
@@ -166,11 +184,13 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
         // Executors' pools (database steps) once no step runs any more.
         await runShutdownHooks((err) => logger.error({ err }, 'error closing an executor resource'));
         if (ownsDb) await db.close();
+        await tracing?.shutdown().catch((err) => logger.warn({ err }, 'could not send the last spans'));
       },
     };
   } catch (err) {
     for (const c of closers) await c().catch(() => {});
     if (ownsDb) await db.close();
+    await tracing?.shutdown().catch(() => {});
     throw err;
   }
 }

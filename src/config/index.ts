@@ -10,6 +10,17 @@ import { DEFAULT_INTERNAL_NETWORKS, checkInternalNetworks } from '../wasm/host/n
 
 export type Role = 'api' | 'scheduler' | 'worker';
 
+/** The OTEL_TRACES_SAMPLER values of the OpenTelemetry specification that vecron supports. */
+export const OTEL_SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+] as const;
+export type OtelSampler = (typeof OTEL_SAMPLERS)[number];
+
 export interface Config {
   port: number;
   host: string;
@@ -20,6 +31,12 @@ export interface Config {
   secretKey: string | null;
   roles: Role[];
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Tracing (src/tracing): on when the OTLP endpoint is set. */
+  otelEndpoint: string | null;
+  otelHeaders: Record<string, string>;
+  otelServiceName: string;
+  otelSampler: OtelSampler;
+  otelSamplerArg: number;
   workerConcurrency: number;
   leaseSeconds: number;
   pollIntervalMs: number;
@@ -111,6 +128,36 @@ const postgresUrl: Parser<string> = (raw) => {
   }
   return raw;
 };
+const httpUrl: Parser<string> = (raw) => {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new Error('must be a URL like http://collector:4318');
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`must start with http:// or https://, got '${u.protocol}//'`);
+  return raw;
+};
+/** `key=value,key2=value2`, keys and values percent-decoded (the OpenTelemetry format). Values never echoed. */
+const keyValues: Parser<Record<string, string>> = (raw) => {
+  const out: Record<string, string> = {};
+  for (const [i, part] of raw.split(',').entries()) {
+    if (!part.trim()) continue;
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new Error(`entry ${i + 1} is not key=value`);
+    try {
+      out[decodeURIComponent(part.slice(0, eq).trim())] = decodeURIComponent(part.slice(eq + 1).trim());
+    } catch {
+      throw new Error(`entry ${i + 1} is not valid percent-encoding`);
+    }
+  }
+  return out;
+};
+const ratio: Parser<number> = (raw) => {
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new Error(`must be a number from 0 to 1, got '${raw}'`);
+  return n;
+};
 const token: Parser<string> = (raw) => {
   if (raw.length < 16) throw new Error('must be at least 16 characters long');
   if (/\s/.test(raw)) throw new Error('must not contain whitespace');
@@ -173,6 +220,33 @@ export const settings = {
     default: 'info',
     parse: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
   },
+  otelEndpoint: {
+    env: 'OTEL_EXPORTER_OTLP_ENDPOINT',
+    description:
+      'OTLP/HTTP base URL of an OpenTelemetry collector (e.g. `http://collector:4318`): when set, this process sends spans of its executions, steps and host calls to `<url>/v1/traces` (protobuf), puts `trace_id`/`span_id` in the log lines of executions and sends `traceparent` on outbound http steps and http_request calls. Unset: no tracing, at no cost. See docs/operations.md.',
+    default: null,
+    parse: httpUrl,
+  },
+  otelHeaders: {
+    env: 'OTEL_EXPORTER_OTLP_HEADERS',
+    description: 'Headers sent with every span export, `key=value` pairs separated by commas, percent-encoded (e.g. a collector API key).',
+    default: null,
+    parse: keyValues,
+  },
+  otelProtocol: {
+    env: 'OTEL_EXPORTER_OTLP_PROTOCOL',
+    description: 'OTLP transport; only `http/protobuf` is supported (gRPC and http/json are refused at start).',
+    default: 'http/protobuf',
+    parse: oneOf(['http/protobuf'] as const),
+  },
+  otelServiceName: { env: 'OTEL_SERVICE_NAME', description: 'The `service.name` of the spans this process sends.', default: 'vecron', parse: str },
+  otelSampler: {
+    env: 'OTEL_TRACES_SAMPLER',
+    description: `Which traces are kept: ${OTEL_SAMPLERS.join(', ')}. The parentbased ones follow the sampling decision of a caller's \`traceparent\`.`,
+    default: 'parentbased_always_on',
+    parse: oneOf(OTEL_SAMPLERS),
+  },
+  otelSamplerArg: { env: 'OTEL_TRACES_SAMPLER_ARG', description: 'The ratio of traces kept by the traceidratio samplers, 0 to 1.', default: '1', parse: ratio },
   workerConcurrency: { env: 'VECRON_WORKER_CONCURRENCY', description: 'Executions one worker process runs at once.', default: '4', parse: int(1, 256) },
   leaseSeconds: {
     env: 'VECRON_LEASE_SECONDS',
@@ -433,6 +507,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secretKey: p.secretKey as string | null,
     roles: p.roles as Role[],
     logLevel: p.logLevel as Config['logLevel'],
+    otelEndpoint: p.otelEndpoint as string | null,
+    otelHeaders: (p.otelHeaders as Record<string, string> | null) ?? {},
+    otelServiceName: p.otelServiceName as string,
+    otelSampler: p.otelSampler as OtelSampler,
+    otelSamplerArg: p.otelSamplerArg as number,
     workerConcurrency: p.workerConcurrency as number,
     leaseSeconds: p.leaseSeconds as number,
     pollIntervalMs: p.pollIntervalMs as number,

@@ -13,6 +13,7 @@ import { LeaseTracker, OutcomeAbandoned, saveOutcome } from './outcome-retry.ts'
 import { runExecution, StopRequest, type EngineEnv } from '../engine/run-execution.ts';
 import { scheduleAfterFinish } from '../scheduler/sync.ts';
 import type { JobDefinition } from '../jobs/types.ts';
+import { endExecutionSpan, inExecution, startExecutionSpan } from '../tracing/spans.ts';
 
 export interface WorkerOptions {
   concurrency: number;
@@ -27,6 +28,12 @@ interface Running {
   done: Promise<void>;
 }
 
+/** What the steps of an execution came to, for the second phase (recording it) to write. */
+type Ended = { outcome: Outcome } | null;
+
+/** How an attempt ended, for its trace span. */
+type Traced = (f: { status: string; code?: string }) => void;
+
 /**
  * Claims executions and runs them, up to `concurrency` at once. Woken by NOTIFY when work is
  * queued, and by a polling timer as fallback (a lost notification, a retry whose time has come).
@@ -35,7 +42,15 @@ interface Running {
  */
 export class Worker {
   readonly id: string;
+  /** Executions whose steps are running: what `concurrency` bounds. */
   private readonly running = new Map<string, Running>();
+  /**
+   * Executions whose steps are done and whose outcome is being committed. They no longer hold a
+   * slot (a slot waiting on the group commit would idle through one or two write round trips per
+   * execution), but their lease is still renewed until the outcome is written, and stop() waits
+   * for them. At most `concurrency` of them: past that, claiming waits for the writes.
+   */
+  private readonly finishing = new Map<string, Promise<void>>();
   private readonly successes: SuccessWriter;
   /** How long each running execution's lease is known to hold: bounds the retries of its writes. */
   private readonly leases: LeaseTracker;
@@ -66,7 +81,7 @@ export class Worker {
   }
 
   get activeCount(): number {
-    return this.running.size;
+    return this.running.size + this.finishing.size;
   }
 
   async start(): Promise<void> {
@@ -105,7 +120,7 @@ export class Worker {
     await this.unlisten?.();
     this.unlisten = null;
     while (this.claiming) await new Promise((r) => setTimeout(r, 5));
-    const all = () => Promise.all([...this.running.values()].map((r) => r.done));
+    const all = () => Promise.all([...[...this.running.values()].map((r) => r.done), ...this.finishing.values()]);
     let graceTimer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([all().then(() => false), new Promise<boolean>((r) => (graceTimer = setTimeout(() => r(true), graceMs)))]);
     clearTimeout(graceTimer);
@@ -155,7 +170,7 @@ export class Worker {
 
   private async claimLoop(): Promise<void> {
     while (!this.stopped) {
-      const free = this.opts.concurrency - this.running.size;
+      const free = Math.min(this.opts.concurrency - this.running.size, this.opts.concurrency - this.finishing.size);
       if (free <= 0) return;
       const sentAt = Date.now();
       const claimed = await claimExecutions(this.db, this.id, free, this.opts.leaseSeconds);
@@ -171,17 +186,40 @@ export class Worker {
     const controller = new AbortController();
     this.metrics?.executionsStarted.inc();
     this.metrics?.runningExecutions.inc();
-    const done = this.execute(exec, controller.signal).finally(() => {
-      this.running.delete(exec.id);
-      this.leases.forget(exec.id);
-      this.metrics?.runningExecutions.dec();
-      this.wake();
-    });
+    // The attempt's span (null with tracing off), continuing the trace stored with the trigger.
+    const span = startExecutionSpan(exec, (exec.job_snapshot as JobDefinition)?.name ?? '');
+    let final: { status: string; code?: string } = { status: 'abandoned' };
+    const traced: Traced = (f) => (final = f);
+    const done = inExecution(span, () => this.runSteps(exec, controller.signal, traced)).then(
+      (ended) => {
+        // The slot is free once the steps are done; the outcome is committed meanwhile.
+        this.running.delete(exec.id);
+        this.metrics?.runningExecutions.dec();
+        const recorded = (ended ? inExecution(span, () => this.record(exec, ended.outcome, traced)) : Promise.resolve()).finally(() => {
+          endExecutionSpan(span, final.status, final.code);
+          this.finishing.delete(exec.id);
+          this.leases.forget(exec.id);
+          this.wake();
+        });
+        if (ended) this.finishing.set(exec.id, recorded);
+        this.wake();
+        return recorded;
+      },
+      // runSteps handles its own errors; this is a last resort that keeps the slot from leaking.
+      (err) => {
+        endExecutionSpan(span, final.status, final.code);
+        this.running.delete(exec.id);
+        this.leases.forget(exec.id);
+        this.metrics?.runningExecutions.dec();
+        this.log.error({ err, execution: exec.id }, 'execution crashed');
+        this.wake();
+      },
+    );
     this.running.set(exec.id, { exec, controller, done });
   }
 
-  private async execute(exec: ClaimedExecution, signal: AbortSignal): Promise<void> {
-    const job = exec.job_snapshot as JobDefinition;
+  /** Runs the steps; null when nothing is left to record (lease lost, handed back). */
+  private async runSteps(exec: ClaimedExecution, signal: AbortSignal, traced: Traced): Promise<Ended> {
     let outcome: Outcome;
     try {
       outcome = await runExecution(exec, { ...this.env, workerId: this.id, leases: this.leases }, signal);
@@ -190,21 +228,29 @@ export class Worker {
       if (err instanceof OutcomeAbandoned) {
         // A step's result could not be saved before the lease ran out: another worker takes over.
         this.log.error({ execution: exec.id, err: err.message }, 'could not record a step result while the lease held');
-        return;
+        return null;
       }
       if (stop?.kind === 'lease_lost') {
+        traced({ status: 'lease_lost', code: 'lease_lost' });
         this.log.warn({ execution: exec.id }, 'lease lost: another worker owns this execution now');
-        return;
+        return null;
       }
       if (stop?.kind === 'shutdown') {
+        traced({ status: 'handed_back' });
         await saveOutcome(() => handBack(this.db, exec.id, this.id), { what: 'the hand-back', executionId: exec.id, leases: this.leases, log: this.log }).catch(
           (e) => this.log.error({ err: e }, 'hand-back failed'),
         );
-        return;
+        return null;
       }
       this.log.error({ err, execution: exec.id }, 'execution crashed');
       outcome = { status: 'failed', error: { code: 'internal', message: `internal error: ${(err as Error)?.message}`, retryable: true } };
     }
+    return { outcome };
+  }
+
+  /** Commits how the execution ended (and, for fixed_delay, its next fire time). */
+  private async record(exec: ClaimedExecution, outcome: Outcome, traced: Traced): Promise<void> {
+    const job = exec.job_snapshot as JobDefinition;
     try {
       // Successes go through the group-committing writer; failures are rare and written one by one.
       // Retried through a database outage while the lease holds (the heartbeat keeps renewing it).
@@ -217,7 +263,8 @@ export class Worker {
         retry,
       );
       // The status events were written with the outcome itself (src/state).
-      if (!result.owned) return;
+      if (!result.owned) return traced({ status: 'lease_lost', code: 'lease_lost' });
+      traced({ status: result.status, code: outcome.status === 'failed' ? outcome.error.code : undefined });
       if (result.status !== 'queued') {
         this.metrics?.executionsFinished.inc({ status: result.status });
         if (job.schedule?.type === 'fixed_delay') {
@@ -238,7 +285,7 @@ export class Worker {
   }
 
   private async heartbeat(): Promise<void> {
-    const ids = [...this.running.keys()];
+    const ids = [...this.running.keys(), ...this.finishing.keys()];
     if (ids.length === 0) return;
     try {
       const sentAt = Date.now();

@@ -28,18 +28,7 @@ export interface ClaimedExecution {
   done_steps: { step_id: string; output: unknown; started_at: string | null; completed_at: string | null }[];
 }
 
-/**
- * `claim` (queued -> running): takes up to `limit` runnable executions for `workerId`, under a
- * lease of `leaseSeconds`, in one statement that also starts each one's first step and writes
- * their events. `SKIP LOCKED` lets many workers claim at once without waiting on each other or
- * taking the same row. A serial execution (overlap_policy 'queue') is runnable only when no earlier
- * execution of its job is still queued or running, which also holds between two workers claiming
- * concurrently: the earlier one is either locked by the other worker (skipped) or visible as
- * queued/running.
- */
-export async function claimExecutions(db: Queryable, workerId: string, limit: number, leaseSeconds: number): Promise<ClaimedExecution[]> {
-  const { rows } = await db.query<ClaimedExecution>(
-    `WITH candidates AS (
+const CLAIM_SQL = `WITH candidates AS (
        SELECT e.id FROM executions e
        WHERE e.status IN (${execFrom('claim')}) AND e.run_at <= now()
          AND (NOT e.serial OR NOT EXISTS (
@@ -91,8 +80,18 @@ export async function claimExecutions(db: Queryable, workerId: string, limit: nu
             (SELECT coalesce(jsonb_agg(jsonb_build_object('name', v.name, 'job_id', v.job_id, 'secret', v.secret,
                                'value', v.value, 'encrypted_value', v.encrypted_value)), '[]'::jsonb)
              FROM variables v WHERE v.job_id IS NULL OR v.job_id = claimed.job_id) AS variable_rows
-     FROM claimed LEFT JOIN first_step f ON f.execution_id = claimed.id`,
-    [workerId, limit, leaseSeconds],
-  );
+     FROM claimed LEFT JOIN first_step f ON f.execution_id = claimed.id`;
+
+/**
+ * `claim` (queued -> running): takes up to `limit` runnable executions for `workerId`, under a
+ * lease of `leaseSeconds`, in one statement that also starts each one's first step and writes
+ * their events. `SKIP LOCKED` lets many workers claim at once without waiting on each other or
+ * taking the same row. A serial execution (overlap_policy 'queue') is runnable only when no earlier
+ * execution of its job is still queued or running, which also holds between two workers claiming
+ * concurrently: the earlier one is either locked by the other worker (skipped) or visible as
+ * queued/running.
+ */
+export async function claimExecutions(db: Queryable, workerId: string, limit: number, leaseSeconds: number): Promise<ClaimedExecution[]> {
+  const { rows } = await db.query<ClaimedExecution>(CLAIM_SQL, [workerId, limit, leaseSeconds]);
   return rows;
 }

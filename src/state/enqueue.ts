@@ -2,6 +2,8 @@ import type { Queryable } from '../db/database.ts';
 import { QUEUE_CHANNEL } from '../db/channels.ts';
 import type { JobRecord } from '../jobs/repository.ts';
 import { eventsCte } from './events.ts';
+import type { TraceCarrier } from '../tracing/propagate.ts';
+import { startTriggerSpan } from '../tracing/spans.ts';
 
 export type TriggerType = 'schedule' | 'manual' | 'webhook';
 
@@ -15,6 +17,12 @@ export interface TriggerInfo {
   query?: Record<string, unknown>;
   /** A scheduled run that fired late under misfire_policy fire_once. */
   misfired?: boolean;
+  /**
+   * While tracing is on: the W3C trace context of the trigger's span, which the worker that claims
+   * the execution (any process) continues (src/tracing). Set by enqueueExecution.
+   */
+  traceparent?: string;
+  tracestate?: string;
 }
 
 /** Why a fire time was recorded as skipped instead of run. */
@@ -33,19 +41,11 @@ export interface EnqueueOptions {
   serial?: boolean;
   /** `skip` instead of `enqueue`: the fire time is recorded as a skipped execution, not run. */
   skip?: SkipReason;
+  /** The caller's `traceparent`/`tracestate` (manual and webhook triggers): the trace to continue. */
+  traceHeaders?: TraceCarrier | null;
 }
 
-/**
- * `enqueue` (-> queued) or `skip` (-> skipped): creates one execution of `job` with a snapshot of
- * its definition (step rows are written as the steps start), its event and, when queued, the
- * NOTIFY that wakes a worker (sent at commit), in one statement. Returns null when an execution
- * for the same (job, fire time) already exists: that is how several schedulers produce exactly one
- * execution per fire time.
- */
-export async function enqueueExecution(db: Queryable, job: JobRecord, opts: EnqueueOptions): Promise<string | null> {
-  const { id: _id, version, created_at, updated_at, created_by, updated_by, ...definition } = job;
-  const { rows } = await db.query<{ id: string }>(
-    `WITH e AS (
+const ENQUEUE_SQL = `WITH e AS (
        INSERT INTO executions (job_id, job_version, job_snapshot, trigger_type, trigger, fire_time, max_attempts, run_at,
                                serial, status, error, finished_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, now()), $9,
@@ -56,19 +56,32 @@ export async function enqueueExecution(db: Queryable, job: JobRecord, opts: Enqu
      ), ${eventsCte([{ from: 'e', kind: 'execution', executionId: 'e.id', jobId: 'e.job_id', status: 'e.status', at: 'e.created_at', reason: `e.error->>'code'`, error: 'e.error', phase: 0 }])}
      SELECT e.id, CASE WHEN e.status = 'queued'
                        THEN pg_notify('${QUEUE_CHANNEL}', e.id::text || ' ' || floor(extract(epoch FROM e.run_at) * 1000)::bigint::text) END AS notified
-     FROM e`,
-    [
-      job.id,
-      version,
-      JSON.stringify(definition),
-      opts.trigger.type,
-      JSON.stringify(opts.trigger),
-      opts.fireTime ?? null,
-      job.max_retries + 1,
-      opts.runAt ?? null,
-      opts.serial ?? false,
-      opts.skip ? JSON.stringify(opts.skip) : null,
-    ],
-  );
+     FROM e`;
+
+/**
+ * `enqueue` (-> queued) or `skip` (-> skipped): creates one execution of `job` with a snapshot of
+ * its definition (step rows are written as the steps start), its event and, when queued, the
+ * NOTIFY that wakes a worker (sent at commit), in one statement. Returns null when an execution
+ * for the same (job, fire time) already exists: that is how several schedulers produce exactly one
+ * execution per fire time.
+ */
+export async function enqueueExecution(db: Queryable, job: JobRecord, opts: EnqueueOptions): Promise<string | null> {
+  const { id: _id, version, created_at, updated_at, created_by, updated_by, ...definition } = job;
+  // The trigger's span while tracing is on (null otherwise); its context is stored with the trigger.
+  const traced = startTriggerSpan(job, opts.trigger.type, opts.fireTime ?? null, opts.traceHeaders ?? null);
+  const trigger = traced ? { ...opts.trigger, ...traced.carrier } : opts.trigger;
+  const { rows } = await db.query<{ id: string }>(ENQUEUE_SQL, [
+    job.id,
+    version,
+    JSON.stringify(definition),
+    opts.trigger.type,
+    JSON.stringify(trigger),
+    opts.fireTime ?? null,
+    job.max_retries + 1,
+    opts.runAt ?? null,
+    opts.serial ?? false,
+    opts.skip ? JSON.stringify(opts.skip) : null,
+  ]);
+  traced?.end(rows[0]?.id ?? null, rows[0] ? (opts.skip ? 'skipped' : 'queued') : null);
   return rows[0]?.id ?? null;
 }

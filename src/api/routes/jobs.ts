@@ -5,6 +5,7 @@ import { parseJobDocument } from '../../jobs/validate.ts';
 import { checkJobModules } from '../../modules/job-check.ts';
 import { createJob, deleteJob, getJob, listJobs, setJobEnabled, updateJob } from '../../jobs/repository.ts';
 import { enqueueExecution } from '../../state/enqueue.ts';
+import { traceHeadersOf } from '../../tracing/propagate.ts';
 import { listExecutions, EXECUTION_STATUSES } from '../../executions/history.ts';
 import { VecronError } from '../../errors.ts';
 import { jobDocumentSchema } from '../openapi-job.ts';
@@ -143,6 +144,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
       const job = await getJob(db, (req.params as { id: string }).id);
       const executionId = await enqueueExecution(db, job, {
         trigger: { type: 'manual', time: new Date().toISOString(), user: actor(req), payload: req.body ?? {} },
+        traceHeaders: traceHeadersOf(req.headers),
       });
       if (!executionId) throw new VecronError('conflict', 'the execution could not be queued');
       req.auditDetails = { execution_id: executionId };

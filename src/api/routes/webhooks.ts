@@ -7,6 +7,7 @@ import { bumpCounter, overLimit } from '../request-counters.ts';
 import { assertStorableText, checkJsonShape, type JsonLimits } from '../input-limits.ts';
 import { loadWebhookSecret, storeWebhookSecret, syncWebhookSecretFlag } from '../../jobs/webhook-secret.ts';
 import { enqueueExecution } from '../../state/enqueue.ts';
+import { traceHeadersOf } from '../../tracing/propagate.ts';
 import { secretKeyFor } from '../../secrets/crypto.ts';
 import { VecronError } from '../../errors.ts';
 import { refuseWhilePaused } from '../../maintenance/webhook-gate.ts';
@@ -216,6 +217,7 @@ export async function webhooksRoutes(app: FastifyInstance, ctx: ApiContext): Pro
 
         const limit = job.webhook?.rate_limit_per_minute ?? DEFAULT_WEBHOOK_RATE_LIMIT_PER_MINUTE;
         const time = new Date().toISOString();
+        const traceHeaders = traceHeadersOf(req.headers);
         const trigger = {
           type: 'webhook' as const,
           time,
@@ -239,7 +241,7 @@ export async function webhooksRoutes(app: FastifyInstance, ctx: ApiContext): Pro
           if (rows[0]) return { retryAfter: rows[0].retry_after };
           // The body-only scheme cannot tell a replay from a sender posting the same body again: it
           // stays as it was (replayable), which is why it must be chosen explicitly.
-          if (scheme === 'body') return { executionId: await enqueueExecution(tx, job, { trigger }) };
+          if (scheme === 'body') return { executionId: await enqueueExecution(tx, job, { trigger, traceHeaders }) };
           const seen = await tx.query(
             `INSERT INTO webhook_signatures_seen (signature, job_id, expires_at)
            VALUES ($1, $2, now() + make_interval(secs => $3))
@@ -249,7 +251,7 @@ export async function webhooksRoutes(app: FastifyInstance, ctx: ApiContext): Pro
             [`${job.id}:${signature}`, job.id, tolerance * 2],
           );
           if (seen.rowCount === 0) return { replay: true as const };
-          return { executionId: await enqueueExecution(tx, job, { trigger }) };
+          return { executionId: await enqueueExecution(tx, job, { trigger, traceHeaders }) };
         });
         if (Math.random() < 0.02) void db.query('DELETE FROM webhook_signatures_seen WHERE expires_at <= now()').catch(() => {});
         if ('replay' in outcome) {
