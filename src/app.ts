@@ -22,6 +22,9 @@ import { ModuleRegistry } from './modules/registry.ts';
 import { runShutdownHooks } from './executors/shutdown.ts';
 import { configureEgress, registerOwnListenAddress } from './egress/index.ts';
 import { configureInternalNetworks } from './wasm/host/network-class.ts';
+import { startRetention } from './retention/runner.ts';
+import { retentionPeriods } from './retention/settings.ts';
+import { registerMaintenanceMetrics } from './maintenance/metrics.ts';
 import type { Tracing } from './tracing/setup.ts';
 
 /** A running vecron process: whichever of the api, scheduler and worker roles its config asks for. */
@@ -94,6 +97,7 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
         this.set(db.connectionState().listener === 'reconnecting' ? 0 : 1);
       },
     });
+    registerMaintenanceMetrics(metrics, db);
     const events = new EventBus(db);
     closers.push(() => events.stop());
     closers.push(startEventPruner(db, config.eventRetentionSeconds, (err) => logger.warn({ err }, 'pruning old status events failed')));
@@ -149,6 +153,14 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
       );
       await scheduler.start();
       closers.unshift(() => scheduler!.stop());
+      // Retention runs beside the scheduler; one process of the cluster at a time (src/retention).
+      const retentionLogger = logger.child({ component: 'retention' });
+      closers.unshift(
+        startRetention(
+          { db, blobs, logger: retentionLogger, metrics, periods: retentionPeriods(config), intervalSeconds: config.retentionIntervalSeconds },
+          (err) => retentionLogger.warn({ err: describeDbError(err) }, 'retention run failed; it is tried again at the next interval'),
+        ),
+      );
     }
 
     let api: FastifyInstance | null = null;

@@ -23,6 +23,8 @@ import { jobSchemaRoutes } from './routes/job-schemas.ts';
 import { jobOverviewRoutes } from './routes/job-overview.ts';
 import { sessionRoutes } from './routes/session.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
+import { maintenanceRoutes } from './routes/maintenance.ts';
+import { retentionRoutes } from './routes/retention.ts';
 import { VERSION } from '../version.ts';
 
 export type RouteModule = (app: FastifyInstance, ctx: ApiContext) => Promise<void>;
@@ -44,6 +46,8 @@ export const routeModules: RouteModule[] = [
   jobSchemaRoutes,
   jobOverviewRoutes,
   sessionRoutes,
+  maintenanceRoutes,
+  retentionRoutes,
   dashboardRoutes,
 ];
 

@@ -45,6 +45,12 @@ export interface Config {
   misfireThresholdSeconds: number;
   schedulerLookaheadMs: number;
   eventRetentionSeconds: number;
+  /** Retention (src/retention): days an execution is kept after it ended (0: forever); jobs may override. */
+  retentionExecutionsDays: number;
+  /** Days audit entries are kept (0: forever); at least the executions' period. */
+  retentionAuditDays: number;
+  retentionIntervalSeconds: number;
+  retentionBatchSize: number;
   dbPoolSize: number;
   stepDbPoolSize: number;
   s3: null | {
@@ -287,6 +293,32 @@ export const settings = {
     default: '3600',
     parse: int(60, 30 * 86400),
   },
+  retentionExecutionsDays: {
+    env: 'VECRON_RETENTION_EXECUTIONS_DAYS',
+    description:
+      "Days a finished execution is kept, counted from its end: then it is pruned whole (its row, step outputs, WASM logs and files). A job's `retention_days` overrides it. 0 keeps executions forever. Queued and running executions are never pruned.",
+    default: '90',
+    parse: int(0, 36_500),
+  },
+  retentionAuditDays: {
+    env: 'VECRON_RETENTION_AUDIT_DAYS',
+    description:
+      'Days audit log entries are kept (default 7 years, as banks keep their records; PCI DSS asks for at least one). 0 keeps them forever. Must be 0 or at least VECRON_RETENTION_EXECUTIONS_DAYS, so that the audit trail outlives what it speaks of.',
+    default: '2557',
+    parse: int(0, 36_500),
+  },
+  retentionIntervalSeconds: {
+    env: 'VECRON_RETENTION_INTERVAL_SECONDS',
+    description: 'How often retention runs, cluster-wide: one process at a time (an advisory lock), once per interval however many processes run.',
+    default: '3600',
+    parse: int(1, 7 * 86400),
+  },
+  retentionBatchSize: {
+    env: 'VECRON_RETENTION_BATCH_SIZE',
+    description: 'Rows deleted per statement when pruning (bounded statements keep locks and WAL small; the run loops until nothing is left).',
+    default: '500',
+    parse: int(1, 10_000),
+  },
   dbPoolSize: { env: 'VECRON_DB_POOL_SIZE', description: 'PostgreSQL connections per process (ignored for PGlite).', default: '10', parse: int(1, 200) },
   stepDbPoolSize: {
     env: 'VECRON_STEP_DB_POOL_SIZE',
@@ -467,6 +499,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       problems.push({ path: s.env, message: (err as Error).message });
     }
   }
+  if (typeof v.retentionAuditDays === 'number' && typeof v.retentionExecutionsDays === 'number') {
+    const [audit, executions] = [v.retentionAuditDays, v.retentionExecutionsDays];
+    if (audit !== 0 && (executions === 0 || audit < executions)) {
+      problems.push({
+        path: 'VECRON_RETENTION_AUDIT_DAYS',
+        message: `must be 0 (forever) or at least VECRON_RETENTION_EXECUTIONS_DAYS (${executions === 0 ? 'forever' : executions}), got ${audit}`,
+      });
+    }
+  }
   if (problems.length) {
     throw new VecronError('invalid_config', 'invalid configuration: ' + problems.map((p) => `${p.path} ${p.message}`).join('; '), { problems });
   }
@@ -495,6 +536,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     misfireThresholdSeconds: p.misfireThresholdSeconds as number,
     schedulerLookaheadMs: p.schedulerLookaheadMs as number,
     eventRetentionSeconds: p.eventRetentionSeconds as number,
+    retentionExecutionsDays: p.retentionExecutionsDays as number,
+    retentionAuditDays: p.retentionAuditDays as number,
+    retentionIntervalSeconds: p.retentionIntervalSeconds as number,
+    retentionBatchSize: p.retentionBatchSize as number,
     dbPoolSize: p.dbPoolSize as number,
     stepDbPoolSize: p.stepDbPoolSize as number,
     s3: p.s3Bucket

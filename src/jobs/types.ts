@@ -98,6 +98,8 @@ export interface JobDefinition {
   /** At most this many running executions per key value; null = no concurrency limit. */
   concurrency_limit: number | null;
   rate_limit: RateLimit | null;
+  /** Days this job's finished executions are kept (0: forever); absent: VECRON_RETENTION_EXECUTIONS_DAYS. */
+  retention_days?: number;
 }
 
 export const JOB_DEFAULTS = {

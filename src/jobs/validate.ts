@@ -94,6 +94,8 @@ function jobSchema(stepItems: JsonSchema): JsonSchema {
       misfire_policy: { type: 'string', enum: ['fire_once', 'skip'], default: JOB_DEFAULTS.misfire_policy },
       overlap_policy: { type: 'string', enum: ['allow', 'skip', 'queue'], default: JOB_DEFAULTS.overlap_policy },
       ...limitProperties,
+      // Retention of this job's executions in days (0: forever); overrides the global setting.
+      retention_days: { type: 'integer', minimum: 0, maximum: 36_500 },
       webhook: {
         type: ['object', 'null'],
         default: JOB_DEFAULTS.webhook,
@@ -510,5 +512,6 @@ function toCanonical(doc: Record<string, any>): JobDefinition {
     concurrency_key: doc.concurrency_key,
     concurrency_limit: doc.concurrency_limit,
     rate_limit: doc.rate_limit,
+    ...(doc.retention_days !== undefined ? { retention_days: doc.retention_days } : {}),
   };
 }

@@ -26,6 +26,7 @@ export interface Job {
   retry_backoff_seconds: number;
   enabled: boolean;
   misfire_policy: string;
+  retention_days?: number;
   overlap_policy: string;
   webhook: { rate_limit_per_minute?: number; has_secret?: boolean } | null;
   version: number;

@@ -11,6 +11,7 @@ import { traceHeadersOf } from '../../tracing/propagate.ts';
 import { secretKeyFor } from '../../secrets/crypto.ts';
 import { VecronError } from '../../errors.ts';
 import { REPLAYED_HEADER, findKey, fingerprint, readIdempotencyKey, triggerOnce, type TriggerOutcome } from '../../triggers/idempotency.ts';
+import { refuseWhilePaused } from '../../maintenance/webhook-gate.ts';
 
 export const SIGNATURE_HEADER = 'x-vecron-signature';
 export const TIMESTAMP_HEADER = 'x-vecron-timestamp';
@@ -215,6 +216,7 @@ export async function webhooksRoutes(app: FastifyInstance, ctx: ApiContext): Pro
           throw err;
         }
         if (!job.enabled) throw new VecronError('conflict', 'job is disabled');
+        await refuseWhilePaused(db, job.id, reply);
         const payload = parsePayload(req, raw, { maxDepth: ctx.config.jsonMaxDepth, maxKeys: ctx.config.jsonMaxKeys });
         const idempotencyKey = readIdempotencyKey(req);
 

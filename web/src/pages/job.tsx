@@ -1,4 +1,5 @@
 import { useState } from 'react';
+import { JobPauseControl } from '../components/maintenance.tsx';
 import { Link, useLocation, useParams } from 'wouter';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, type Page } from '../api.ts';
@@ -83,6 +84,7 @@ export default function JobPage() {
       )}
       <ErrorNote error={run.error ?? toggle.error ?? remove.error ?? secret.error} />
       {j.description && <p>{j.description}</p>}
+      <JobPauseControl jobId={j.id} retentionDays={j.retention_days} />
 
       <div className="grid2">
         <section className="card" aria-labelledby="def-title">
