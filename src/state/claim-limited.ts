@@ -108,7 +108,7 @@ export async function claimLimitedExecutions(db: Database, workerId: string, lim
 }
 
 /** Takes the transaction's advisory lock of each key, in the order of their hashes (no deadlock between two claims). */
-async function lockKeys(tx: Queryable, keys: string[]): Promise<void> {
+export async function lockKeys(tx: Queryable, keys: string[]): Promise<void> {
   await tx.query(
     `SELECT l.h, pg_advisory_xact_lock(l.h) FROM (
        SELECT DISTINCT hashtextextended('${LOCK_PREFIX}' || k, 0) AS h FROM unnest($1::text[]) AS k ORDER BY 1

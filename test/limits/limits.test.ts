@@ -12,20 +12,7 @@ import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { makeWorker } from '../helpers/jobs.ts';
 import { startHttpServer, waitFor, type TestServer } from '../helpers/http-server.ts';
 import type { Worker } from '../../src/queue/worker.ts';
-
-/** Largest number of intervals [start, end] open at one moment. */
-export function maxOverlap(intervals: { start: number; end: number }[]): number {
-  const points = intervals.flatMap((i) => [
-    { t: i.start, d: 1 },
-    { t: i.end, d: -1 },
-  ]);
-  // at equal times an end comes before a start: runs that touch do not overlap
-  points.sort((a, b) => a.t - b.t || a.d - b.d);
-  let open = 0;
-  let max = 0;
-  for (const p of points) max = Math.max(max, (open += p.d));
-  return max;
-}
+import { maxOverlap } from '../helpers/overlap.ts';
 
 forEachDatabase((kind: DbKind) => {
   describe(`${kind}: concurrency keys and rate limits`, () => {

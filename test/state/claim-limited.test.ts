@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import type { Database } from '../../src/db/database.ts';
 import { enqueueExecution } from '../../src/state/enqueue.ts';
 import { claimExecutions } from '../../src/state/claim.ts';
-import { claimLimitedExecutions, pruneExecutionStarts } from '../../src/state/claim-limited.ts';
+import { type LimitedClaim, claimLimitedExecutions, lockKeys, pruneExecutionStarts } from '../../src/state/claim-limited.ts';
 import { recordSuccesses } from '../../src/state/finish.ts';
 import { isVecronError } from '../../src/errors.ts';
 import { forEachDatabase, openTestDb, type DbKind } from '../helpers/db.ts';
@@ -94,6 +94,32 @@ forEachDatabase((kind: DbKind) => {
       assert.deepEqual(statuses, [{ status: 'succeeded', n: 12 }]);
       const after = await claimLimitedExecutions(db, 'x3', 5, 60);
       assert.deepEqual(after, { claimed: [], waiting: false });
+    });
+
+    it('a claim waits for a claim of the same key in flight and counts what it committed (the advisory lock)', async () => {
+      const job = await makeJob(db, { steps: [step], concurrency_key: 'inflight', concurrency_limit: 1 });
+      const ids = [await enqueueExecution(db, job, manual()), await enqueueExecution(db, job, manual())];
+      let claim: Promise<LimitedClaim> | undefined;
+      // Another worker's claim of the key, held open: it has the key's lock and the later execution
+      // running (the earlier one was locked when it looked), not committed yet. A claim that did
+      // not wait for the lock would see the earlier one first in line with nothing running, and
+      // take it: two running with a limit of 1.
+      await db.transaction(async (tx) => {
+        await lockKeys(tx, ['inflight']);
+        await tx.query(`UPDATE executions SET status = 'running', locked_by = 'other', attempt = 1, started_at = now() WHERE id = $1`, [ids[1]]);
+        claim = claimLimitedExecutions(db, 'late', 5, 60);
+        await new Promise((r) => setTimeout(r, 300));
+      });
+      const late = (await claim)!;
+      assert.deepEqual(late.claimed, []);
+      assert.deepEqual(await runningByKey(), { inflight: 1 });
+      await finishAll('other', [ids[1]!]);
+      const next = await claimLimitedExecutions(db, 'late', 5, 60);
+      assert.deepEqual(
+        next.claimed.map((e) => e.id),
+        [ids[0]],
+      );
+      await finishAll('late', [ids[0]!]);
     });
 
     it('a constant key is shared by every job that names it; a limit without a key applies to the job', async () => {
