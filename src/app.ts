@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { Gauge } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import type { Config } from './config/index.ts';
 import type { Database } from './db/database.ts';
 import { openDatabase } from './db/open.ts';
@@ -11,6 +11,7 @@ import { createMetrics, type Metrics } from './metrics.ts';
 import { ensureBootstrapToken, tokenKeyFor } from './auth/tokens.ts';
 import { buildApi } from './api/server.ts';
 import { EventBus, startEventPruner } from './events/bus.ts';
+import { startIdempotencyPruner } from './triggers/idempotency.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 import { Worker } from './queue/worker.ts';
 import type { RunVariables } from './engine/run-execution.ts';
@@ -100,6 +101,18 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
     const events = new EventBus(db);
     closers.push(() => events.stop());
     closers.push(startEventPruner(db, config.eventRetentionSeconds, (err) => logger.warn({ err }, 'pruning old status events failed')));
+    const keysPruned = new Counter({
+      name: 'vecron_idempotency_keys_pruned_total',
+      help: 'Idempotency keys deleted by this process after their window (VECRON_IDEMPOTENCY_WINDOW_SECONDS) passed',
+      registers: [metrics.registry],
+    });
+    closers.push(
+      startIdempotencyPruner(
+        db,
+        (err) => logger.warn({ err }, 'pruning expired idempotency keys failed'),
+        (n) => keysPruned.inc(n),
+      ),
+    );
 
     if (config.bootstrapToken) await ensureBootstrapToken(db, tokenKeyFor(config), config.bootstrapToken);
     configureEgress({ allow: config.egressAllow, deny: config.egressDeny });

@@ -10,6 +10,7 @@ import { installResponseSchemas } from './response-schemas.ts';
 import { healthRoutes } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { executionRoutes } from './routes/executions.ts';
+import { bulkRoutes } from './routes/bulk.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { webhooksRoutes } from './routes/webhooks.ts';
@@ -33,6 +34,7 @@ export const routeModules: RouteModule[] = [
   healthRoutes,
   jobRoutes,
   executionRoutes,
+  bulkRoutes,
   auditRoutes,
   tokenRoutes,
   webhooksRoutes,

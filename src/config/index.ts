@@ -83,6 +83,8 @@ export interface Config {
   webhookMaxBytes: number;
   webhookToleranceSeconds: number;
   webhookMaxFailuresPerMinute: number;
+  idempotencyWindowSeconds: number;
+  bulkMaxExecutions: number;
 }
 
 type Parser<T> = (raw: string) => T;
@@ -462,6 +464,20 @@ export const settings = {
     default: '20',
     parse: int(1, 1_000_000),
   },
+  idempotencyWindowSeconds: {
+    env: 'VECRON_IDEMPOTENCY_WINDOW_SECONDS',
+    description:
+      'How long an `Idempotency-Key` of a manual or webhook trigger is remembered, in seconds (default 24 h): a repeat within it answers with the first execution instead of running again. Expired keys are deleted in the background.',
+    default: '86400',
+    parse: int(60, 30 * 86400),
+  },
+  bulkMaxExecutions: {
+    env: 'VECRON_BULK_MAX_EXECUTIONS',
+    description:
+      'The most executions one bulk call may change (`POST /api/v1/executions/bulk`) or create (`POST /api/v1/jobs/bulk-trigger`); its `limit` may not exceed it.',
+    default: '1000',
+    parse: int(1, 100_000),
+  },
 } satisfies Record<string, Setting<unknown>>;
 
 type Settings = typeof settings;
@@ -556,6 +572,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhookMaxBytes: p.webhookMaxBytes as number,
     webhookToleranceSeconds: p.webhookToleranceSeconds as number,
     webhookMaxFailuresPerMinute: p.webhookMaxFailuresPerMinute as number,
+    idempotencyWindowSeconds: p.idempotencyWindowSeconds as number,
+    bulkMaxExecutions: p.bulkMaxExecutions as number,
   };
 }
 

@@ -5,6 +5,7 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { QUEUE_CHANNEL } from '../db/channels.ts';
 import { claimExecutions, type ClaimedExecution } from '../state/claim.ts';
+import { claimLimitedExecutions, pruneExecutionStarts } from '../state/claim-limited.ts';
 import { finishAttempt, handBack, type FinishResult, type Outcome } from '../state/finish.ts';
 import { reapExpiredLeases } from '../state/reap.ts';
 import { renewLeases } from './lease.ts';
@@ -55,6 +56,13 @@ export class Worker {
   /** How long each running execution's lease is known to hold: bounds the retries of its writes. */
   private readonly leases: LeaseTracker;
   private claiming = false;
+  /**
+   * Whether executions with limits may be queued: their claim (src/state/claim-limited.ts) runs
+   * only then, so a queue without them pays nothing for it. Set by a NOTIFY of one, the poll
+   * timer, a reconnect and the end of one this worker ran (its slot is free); cleared by a claim
+   * that found none queued.
+   */
+  private limitedWork = true;
   private again = false;
   private stopped = true;
   private timers: NodeJS.Timeout[] = [];
@@ -88,17 +96,25 @@ export class Worker {
     this.stopped = false;
     this.unlisten = await this.db.listen(QUEUE_CHANNEL, (payload) => {
       // Work queued for later (a fire time enqueued ahead by the scheduler): wake exactly then.
-      const runAt = Number(payload.split(' ')[1]);
+      const [, at, limited] = payload.split(' ');
+      if (limited === 'L') this.limitedWork = true;
+      const runAt = Number(at);
       const wait = Number.isFinite(runAt) ? runAt - Date.now() : 0;
       if (wait > 1) this.wakeAt(runAt);
       else this.wake();
     });
     // Notifications sent while the listener was away are lost: renew leases and poll at once.
     this.offReconnect = this.db.onReconnect(() => {
+      this.limitedWork = true;
       void this.heartbeat();
       this.wake();
     });
-    this.timers.push(setInterval(() => this.wake(), this.opts.pollIntervalMs));
+    this.timers.push(
+      setInterval(() => {
+        this.limitedWork = true;
+        this.wake();
+      }, this.opts.pollIntervalMs),
+    );
     this.timers.push(setInterval(() => void this.heartbeat(), Math.max(500, (this.opts.leaseSeconds * 1000) / 3)));
     this.timers.push(setInterval(() => void this.reap(), Math.max(500, (this.opts.leaseSeconds * 1000) / 2)));
     void this.reap();
@@ -174,6 +190,12 @@ export class Worker {
       if (free <= 0) return;
       const sentAt = Date.now();
       const claimed = await claimExecutions(this.db, this.id, free, this.opts.leaseSeconds);
+      if (claimed.length < free && this.limitedWork) {
+        this.limitedWork = false; // a signal that arrives during the claim sets it again
+        const limited = await claimLimitedExecutions(this.db, this.id, free - claimed.length, this.opts.leaseSeconds);
+        if (limited.waiting) this.limitedWork = true;
+        claimed.push(...limited.claimed);
+      }
       for (const exec of claimed) {
         this.leases.renewed(exec.id, sentAt);
         this.launch(exec);
@@ -197,6 +219,8 @@ export class Worker {
         this.metrics?.runningExecutions.dec();
         const recorded = (ended ? inExecution(span, () => this.record(exec, ended.outcome, traced)) : Promise.resolve()).finally(() => {
           endExecutionSpan(span, final.status, final.code);
+          // A limited execution's key is free once its outcome is committed: look again then.
+          if (exec.concurrency_key !== null || exec.rate_key !== null) this.limitedWork = true;
           this.finishing.delete(exec.id);
           this.leases.forget(exec.id);
           this.wake();
@@ -208,6 +232,7 @@ export class Worker {
       // runSteps handles its own errors; this is a last resort that keeps the slot from leaking.
       (err) => {
         endExecutionSpan(span, final.status, final.code);
+        if (exec.concurrency_key !== null || exec.rate_key !== null) this.limitedWork = true;
         this.running.delete(exec.id);
         this.leases.forget(exec.id);
         this.metrics?.runningExecutions.dec();
@@ -313,6 +338,7 @@ export class Worker {
         if (r.status === 'dead_lettered') this.metrics?.executionsFinished.inc({ status: 'dead_lettered' });
       }
       if (reaped.length) this.wake();
+      await pruneExecutionStarts(this.db); // expired rate tokens (src/state/claim-limited.ts)
     } catch (err) {
       this.log.warn({ err }, 'reaping expired leases failed');
     }

@@ -157,6 +157,11 @@ def lazy_import(input):
     return {}
 
 
+def lazy_preloaded(input):
+    from decimal import Decimal
+    return {'sum': str(Decimal('0.1') + Decimal('0.2'))}
+
+
 def not_json(input):
     return {'when': object()}
 
@@ -192,9 +197,14 @@ def host_unlinked(input):
 
 test('a Python module on the real runtime: output, log, print, context, verdict, route, errors, and the sandbox holds', async () => {
   if (!ready) return;
-  const entries = ['fan_out', 'stop', 'by_output', 'boom', 'lazy_import', 'not_json', 'rand', 'spin', 'deep', 'hog', 'host_unlinked'];
+  const entries = ['fan_out', 'stop', 'by_output', 'boom', 'lazy_import', 'lazy_preloaded', 'not_json', 'rand', 'spin', 'deep', 'hog', 'host_unlinked'];
   const dir = project('behaviours', {
-    'vecron.json': { name: 'behaviours', version: '0.1.0', entry: 'process', python: { main: 'src/main.py', entries, host_functions: 'none' } },
+    'vecron.json': {
+      name: 'behaviours',
+      version: '0.1.0',
+      entry: 'process',
+      python: { main: 'src/main.py', entries, preload: ['decimal'], host_functions: 'none' },
+    },
     'src/main.py': behaviours,
     'src/util/__init__.py': '',
     'src/util/money.py': 'def total(items):\n    return sum(items)\n',
@@ -245,6 +255,8 @@ test('a Python module on the real runtime: output, log, print, context, verdict,
   const lazy = await run('lazy_import');
   failed(lazy, 'trap');
   assert.match(lazy.stderr, /ModuleNotFoundError: No module named 'csv' in this module: .*import it at the top of your code/);
+  // ... unless the manifest's python.preload imported it at build time.
+  assert.deepEqual(ok(await run('lazy_preloaded')), { sum: '0.3' });
   const notJson = await run('not_json');
   failed(notJson, 'trap');
   assert.match(notJson.stderr, /TypeError: the output of not_json\(\) is not JSON: Object of type object is not JSON serializable/);
