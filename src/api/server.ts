@@ -10,6 +10,7 @@ import { installResponseSchemas } from './response-schemas.ts';
 import { healthRoutes } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { executionRoutes } from './routes/executions.ts';
+import { bulkRoutes } from './routes/bulk.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { webhooksRoutes } from './routes/webhooks.ts';
@@ -22,6 +23,8 @@ import { jobSchemaRoutes } from './routes/job-schemas.ts';
 import { jobOverviewRoutes } from './routes/job-overview.ts';
 import { sessionRoutes } from './routes/session.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
+import { maintenanceRoutes } from './routes/maintenance.ts';
+import { retentionRoutes } from './routes/retention.ts';
 import { wasmRecordRoutes } from './routes/wasm-records.ts';
 import { VERSION } from '../version.ts';
 
@@ -32,6 +35,7 @@ export const routeModules: RouteModule[] = [
   healthRoutes,
   jobRoutes,
   executionRoutes,
+  bulkRoutes,
   auditRoutes,
   tokenRoutes,
   webhooksRoutes,
@@ -43,6 +47,8 @@ export const routeModules: RouteModule[] = [
   jobSchemaRoutes,
   jobOverviewRoutes,
   sessionRoutes,
+  maintenanceRoutes,
+  retentionRoutes,
   dashboardRoutes,
   wasmRecordRoutes,
 ];
