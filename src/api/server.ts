@@ -25,6 +25,7 @@ import { sessionRoutes } from './routes/session.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
 import { maintenanceRoutes } from './routes/maintenance.ts';
 import { retentionRoutes } from './routes/retention.ts';
+import { wasmRecordRoutes } from './routes/wasm-records.ts';
 import { VERSION } from '../version.ts';
 
 export type RouteModule = (app: FastifyInstance, ctx: ApiContext) => Promise<void>;
@@ -49,6 +50,7 @@ export const routeModules: RouteModule[] = [
   maintenanceRoutes,
   retentionRoutes,
   dashboardRoutes,
+  wasmRecordRoutes,
 ];
 
 /** Builds the HTTP API (not yet listening). */

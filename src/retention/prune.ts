@@ -1,6 +1,7 @@
 import type { Database } from '../db/database.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { FINAL_EXECUTION_STATUSES } from '../state/statuses.ts';
+import { deleteRunRecordBlobs, pruneRunRecords } from '../modules/run-records.ts';
 
 /** What retention removes, by kind (the metric's `kind` label). */
 export const PRUNE_KINDS = ['executions', 'step_runs', 'wasm_logs', 'files', 'audit_entries'] as const;
@@ -88,6 +89,8 @@ export async function pruneExpired(db: Database, blobs: BlobStore, p: RetentionP
             counts.files++;
           }
         }
+        // WASM run records (issue 20) go with their execution; those kept in the blob store, outside the job's area, are deleted here.
+        counts.files += await deleteRunRecordBlobs(tx, blobs, ids);
         const c = await tx.query<{ steps: number; wasm: number }>(
           `SELECT (SELECT count(*)::int FROM step_runs WHERE execution_id = ANY($1::uuid[])) AS steps,
                   (SELECT count(*)::int FROM wasm_execution_logs WHERE execution_id = ANY($1::uuid[])) AS wasm`,
@@ -109,6 +112,12 @@ export async function pruneExpired(db: Database, blobs: BlobStore, p: RetentionP
       if (n < p.batchSize) break;
     }
     if (pruned.executions > 0) jobs.push(pruned);
+  }
+
+  // WASM run records past their own period (VECRON_WASM_RECORD_RETENTION_DAYS), blobs first; the runs' logs stay.
+  for (;;) {
+    const n = await pruneRunRecords(db, blobs, { now, batch: p.batchSize });
+    if (n < p.batchSize) break;
   }
 
   let auditCutoff: Date | null = null;
