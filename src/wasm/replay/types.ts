@@ -31,8 +31,10 @@ export interface RecordedHostCall {
   /** 0-based position among the run's host calls (the index a divergence names). */
   seq: number;
   function: string;
-  /** The request's JSON text exactly as the guest wrote it (masked). */
+  /** The request's JSON text exactly as the guest wrote it (masked); '' when it was refused before it was read (too_large, not UTF-8). */
   request: string;
+  /** The request's size, when `request` is '' (a refusal before decoding). */
+  request_bytes?: number;
   /** The answer's JSON text exactly as the guest read it (masked): a result or `{"error": ...}`. */
   response: string;
   /** `ok`, or the error code the guest got. */

@@ -47,6 +47,8 @@ import { checkImports, WASI_MODULE, type AllowedImports } from './imports.ts';
 import { HOST_BOUNDS } from '../instrument/costs.ts';
 import { HOST_ERROR_CODES, HostCallError, errorResponse, type HostAnswer, type HostDispatch, type HostErrorCode } from '../host/types.ts';
 import { boundValue } from './host-record.ts';
+import type { RecordSpec } from './run-record.ts';
+import type { HostCallRecord } from '../host/types.ts';
 import {
   CTL_DOORBELL,
   CTL_HOST_LEN,
@@ -75,7 +77,9 @@ import {
 } from './protocol.ts';
 import {
   DEFAULT_LIMITS,
+  RECORD_DEFAULTS,
   WasmModuleError,
+  type RunRecordParts,
   resolveLimits,
   type EntryForm,
   type PreparedExport,
@@ -264,6 +268,12 @@ function errorResult(code: WasmErrorCode, message: string, durationMs: number): 
     hostCalls: [],
     hostCallsDropped: 0,
   };
+}
+
+/** The bounds of a run's record: RECORD_DEFAULTS under what the request gave. */
+function recordSpecOf(r: Partial<RecordSpec> | true): RecordSpec {
+  if (r === true) return RECORD_DEFAULTS;
+  return { maxBytes: capOf(r.maxBytes, RECORD_DEFAULTS.maxBytes), maxCalls: capOf(r.maxCalls, RECORD_DEFAULTS.maxCalls) };
 }
 
 /** A size cap given by a run (a positive integer), or the default. */
@@ -657,11 +667,15 @@ export class WasmRuntime {
       env: { ...(req.env ?? {}) },
       maxHostRequestBytes: capOf(req.hostLimits?.maxRequestBytes, HOST_BOUNDS.maxHostRequestBytes),
       maxHostResponseBytes: capOf(req.hostLimits?.maxResponseBytes, HOST_BOUNDS.maxHostResponseBytes),
+      ...(req.replay !== undefined ? { replay: req.replay } : {}),
+      ...(req.record && req.replay === undefined ? { record: recordSpecOf(req.record) } : {}),
     };
     if (req.signal?.aborted) return errorResult('cancelled', 'the run was cancelled before it started', elapsed());
     let onAbort: (() => void) | undefined;
     const r = await new Promise<WorkerRunResult>((resolve) => {
-      const job: Job = { kind: 'run', id: this.nextId++, msg, entry, stackKb: l.stackKb, timeoutMs: l.timeoutMs, resolve, host: req.host };
+      // A replay never reaches a live host function (every call is answered from its record in the worker).
+      const host = req.replay === undefined ? req.host : undefined;
+      const job: Job = { kind: 'run', id: this.nextId++, msg, entry, stackKb: l.stackKb, timeoutMs: l.timeoutMs, resolve, host };
       if (req.signal) {
         onAbort = () => this.cancel(job);
         req.signal.addEventListener('abort', onAbort, { once: true });
@@ -670,7 +684,24 @@ export class WasmRuntime {
     }).finally(() => {
       if (onAbort) req.signal!.removeEventListener('abort', onAbort);
     });
-    const base = { ...r, hostCalls: r.hostCalls ?? [], hostCallsDropped: r.hostCallsDropped ?? 0, durationMs: elapsed() };
+    const { record: workerRecord, ...rest } = r;
+    const base: Omit<WorkerRunResult, 'record'> & { hostCalls: HostCallRecord[]; hostCallsDropped: number; durationMs: number; record?: RunRecordParts } = {
+      ...rest,
+      hostCalls: r.hostCalls ?? [],
+      hostCallsDropped: r.hostCallsDropped ?? 0,
+      durationMs: elapsed(),
+    };
+    if (msg.record !== undefined) {
+      base.record = {
+        ...(workerRecord ?? { host_calls: [], wasi: { clocks: [], random: [], stdin_bytes: 0 }, cut: [], bytes: 0 }),
+        moduleHash: info.hash,
+        functionName: req.functionName,
+        limits: { ...l, maxHostRequestBytes: msg.maxHostRequestBytes, maxHostResponseBytes: msg.maxHostResponseBytes },
+        inputJson,
+        contextJson: msg.contextJson ?? null,
+        env: msg.env,
+      };
+    }
     const { ok: _ok, output: _output, error: _error, ...stats } = base;
     if (r.ok) return { ok: true, output: r.output, ...stats };
     return { ok: false, error: r.error!, ...stats };

@@ -2,6 +2,7 @@
 import type { WasmModuleObject } from './wasm-api.ts';
 import type { EntryForm, WasmErrorCode, WasmLogLine } from './types.ts';
 import type { HostCallRecord } from '../host/types.ts';
+import type { RecordSpec, ReplayFeed, WorkerRecord, WorkerReplayReport } from './run-record.ts';
 
 /** Int32 slots of the per-worker control SharedArrayBuffer. */
 export const CTL_INTERRUPT = 0; // non-zero: the run must stop (set by the main thread: 1 at the timeout, 2 at a cancel)
@@ -63,6 +64,10 @@ export interface RunMessage {
   maxHostRequestBytes: number;
   /** Bytes of a privileged host call's answer (larger: a `too_large` answer instead). */
   maxHostResponseBytes: number;
+  /** Keep the run's complete record (host-call texts, WASI inputs) within these bounds (issue 20). */
+  record?: RecordSpec;
+  /** Serve every host call and WASI input from this record instead of live (a replay). */
+  replay?: ReplayFeed;
 }
 
 export interface EvictMessage {
@@ -97,6 +102,10 @@ export interface WorkerRunResult {
   hostCalls?: HostCallRecord[];
   /** Host calls past HOST_BOUNDS.maxHostCallRecords, counted, not kept. */
   hostCallsDropped?: number;
+  /** The complete record, when RunMessage.record asked for it. */
+  record?: WorkerRecord;
+  /** What a replay saw, when RunMessage.replay was given. */
+  replay?: WorkerReplayReport;
 }
 
 /** The result of a run that never ran or whose worker was lost: no fuel, no output, only the reason. */

@@ -1,5 +1,6 @@
 /** Public types of the WASM sandbox runtime (see index.ts). */
 import type { HostCallRecord, HostDispatch } from '../host/types.ts';
+import type { RecordSpec, ReplayFeed, WorkerRecord, WorkerReplayReport } from './run-record.ts';
 
 export type WasmErrorCode =
   | 'fuel_exhausted'
@@ -70,6 +71,32 @@ export interface WasmRunRequest {
   host?: HostDispatch;
   /** Size caps of privileged host calls (defaults HOST_BOUNDS.maxHostRequestBytes / maxHostResponseBytes). */
   hostLimits?: { maxRequestBytes?: number; maxResponseBytes?: number };
+  /**
+   * Keep the run's complete record (issue 20: every host call's request and answer text, every WASI
+   * input), within these bounds (`true`: RECORD_DEFAULTS); returned as `record`.
+   */
+  record?: Partial<RecordSpec> | boolean;
+  /**
+   * A replay: every privileged host call and WASI input is served from this record instead of live
+   * (`host` is not called); what the replay saw is returned as `replay`.
+   */
+  replay?: ReplayFeed;
+}
+
+/** Default bounds of a run's complete record (the server's come from config). */
+export const RECORD_DEFAULTS: RecordSpec = { maxBytes: 16 * 1024 * 1024, maxCalls: 10_000 };
+
+/** The runtime's part of a run's complete record (src/wasm/replay/record.ts builds the stored record from it). */
+export interface RunRecordParts extends WorkerRecord {
+  /** SHA-256 of the module's bytes. */
+  moduleHash: string;
+  functionName: string;
+  limits: ResolvedLimits & { maxHostRequestBytes: number; maxHostResponseBytes: number };
+  /** The input's JSON text as the guest got it. */
+  inputJson: string;
+  /** What get_context read, when it is not the input's text. */
+  contextJson: string | null;
+  env: Record<string, string>;
 }
 
 export interface WasmRunStats {
@@ -93,6 +120,10 @@ export type WasmRunResult = ({ ok: true; output: unknown } | { ok: false; error:
     hostCalls: HostCallRecord[];
     /** Calls past the record's cap (HOST_BOUNDS.maxHostCallRecords): counted, not kept. */
     hostCallsDropped: number;
+    /** The complete record, when the request asked for it (and the run reached a worker). */
+    record?: RunRecordParts;
+    /** What a replay saw, when the request was one. */
+    replay?: WorkerReplayReport;
   };
 
 export type ValTypeName = string;

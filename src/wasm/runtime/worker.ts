@@ -37,6 +37,7 @@ import type { WasmErrorCode, WasmLogLine } from './types.ts';
 import { PRIVILEGED_HOST_FUNCTIONS, type HostCallRecord, type HostErrorCode, type PrivilegedHostFunction, type WorkerHostFunction } from '../host/types.ts';
 import { workerHostFunction } from '../host/worker-functions.ts';
 import { decodeRequest, errorAnswer, parseReply, recordCall, serveHere, type Answer } from './host-calls.ts';
+import { ReplayServer, RunRecorder, hookWasiInputs } from './run-record.ts';
 
 const port = parentPort!;
 const {
@@ -212,6 +213,9 @@ interface RunState {
   hostCallSeq: number;
   hostCallsDropped: number;
   recordBytes: number;
+  /** The complete record being kept (RunMessage.record), or the record being replayed (RunMessage.replay). */
+  recorder: RunRecorder | null;
+  replay: ReplayServer | null;
 }
 let cur: RunState | null = null;
 
@@ -322,7 +326,10 @@ function privileged(fn: PrivilegedHostFunction, ptr: number, len: number): bigin
   const decoded = decodeRequest(fn, len, m.maxHostRequestBytes, () => read(`${fn} request`, ptr, len));
   let a: Answer;
   let request: unknown = null;
-  if ('req' in decoded) {
+  if ('req' in decoded && st.replay !== null) {
+    request = decoded.req;
+    a = replayed(st.replay, seq, fn, decoded.text, len);
+  } else if ('req' in decoded) {
     request = decoded.req;
     const f = workerFunctions.get(fn);
     const here = f ? serveHere(f, decoded.req) : null;
@@ -348,7 +355,10 @@ function privileged(fn: PrivilegedHostFunction, ptr: number, len: number): bigin
         throw e;
       }
     }
-  } else a = decoded;
+  } else {
+    a = decoded;
+    st.replay?.call(seq, fn, null, len); // refused here before it was read, in the run as in a replay: only compared
+  }
   let bytes = encoder.encode(a.text);
   if (bytes.byteLength > m.maxHostResponseBytes) {
     const size = bytes.byteLength;
@@ -363,6 +373,7 @@ function privileged(fn: PrivilegedHostFunction, ptr: number, len: number): bigin
     response = a.rec;
     bounded = a.recBytes ?? HOST_BOUNDS.maxRecordValueBytes;
   }
+  st.recorder?.call(seq, fn, 'req' in decoded ? decoded.text : null, len, a);
   recordCall(
     st,
     {
@@ -386,6 +397,31 @@ function privileged(fn: PrivilegedHostFunction, ptr: number, len: number): bigin
   const p = guestAlloc(`${fn} answer`, bytes);
   checkStop();
   return pack(p, bytes.byteLength);
+}
+
+/**
+ * A call of a replay, answered from the record (never served here or bridged): charged as the run
+ * was (a bridged call's extra cost when the record says it was bridged), or, when the call is not
+ * the record's, answered `unavailable` (the divergence is kept).
+ */
+function replayed(rs: ReplayServer, seq: number, fn: string, text: string, len: number): Answer {
+  const rec = rs.call(seq, fn, text, len);
+  if (rec === null) return errorAnswer('unavailable', `replay: host call #${seq} (${fn}) is not the one the record holds: not sent`);
+  if (rec.served === 'host') charge(HOST_COSTS.bridgedCall);
+  let obj: unknown = null;
+  try {
+    obj = JSON.parse(rec.response);
+  } catch {
+    // shown as null in the run's host-call log; the guest gets the text as recorded
+  }
+  return {
+    text: rec.response,
+    obj,
+    target: rec.target,
+    outcome: rec.outcome as Answer['outcome'],
+    ...(rec.permission !== undefined ? { permission: rec.permission } : {}),
+    served: rec.served,
+  };
 }
 
 const privilegedImports: Record<string, (ptr: number, len: number) => bigint> = {};
@@ -512,6 +548,8 @@ function run(m: RunMessage): WorkerRunResult {
     hostCallSeq: 0,
     hostCallsDropped: 0,
     recordBytes: 0,
+    recorder: m.replay === undefined && m.record !== undefined ? new RunRecorder(m.record) : null,
+    replay: m.replay !== undefined ? new ReplayServer(m.replay) : null,
   };
   cur = st;
   const logs = st.logs;
@@ -538,6 +576,7 @@ function run(m: RunMessage): WorkerRunResult {
     const wasiImport = wasi.wasiImport as Record<string, unknown>;
     wasiImport.poll_oneoff = (inPtr: number, outPtr: number, nsubs: number, neventsPtr: number): number =>
       pollOneoff(mem(), inPtr >>> 0, outPtr >>> 0, nsubs >>> 0, neventsPtr >>> 0);
+    if (st.recorder !== null || st.replay !== null) hookWasiInputs(wasiImport, st.recorder, st.replay, mem);
     // Every WASI call: sizes checked and fuel charged before the shim runs, the stop checked after.
     imports.wasi_snapshot_preview1 = wrapWasi(wasiImport as Record<string, (...a: any[]) => unknown>, {
       charge,
@@ -561,6 +600,8 @@ function run(m: RunMessage): WorkerRunResult {
       stderr: stderr.size === 0 ? '' : utf8Lossy.decode(stderr.bytes()),
       exitCode,
       ...(st.hostCallSeq > 0 ? { hostCalls: st.hostCalls, hostCallsDropped: st.hostCallsDropped } : {}),
+      ...(st.recorder !== null ? { record: st.recorder.result() } : {}),
+      ...(st.replay !== null ? { replay: st.replay.report() } : {}),
       ...r,
     };
   };
