@@ -18,6 +18,9 @@
  *        same thread and `runInWorker: true` (in a plain `node` child: bench/wasm/extism.mjs);
  *    (e) Wasmtime from PyPI with fuel on, fresh Store + Instance per run and one reused instance,
  *        timed inside Python (bench/wasm/wasmtime_bench.py; installed by bench/wasm/setup-wasmtime.sh).
+ *    (c-rec) the same runs keeping the complete record for replay (issue 20: `record`, then
+ *        buildRunRecord and its JSON text, what a wasm step stores), interleaved with plain runs
+ *        (c-plain) so that both see the same machine; the bytes stored per run.
  * 2. A cache hit: `rt.prepare(bytes)` of a module already prepared (echo, and the 1 MB module).
  * 3. Preparing a 1 MB module (a generated one, bench/wasm/gen-module.ts, and the 3.2 MB Go reactor
  *    fixture, per MB): instrument + compile, the first call in a fresh process
@@ -42,6 +45,7 @@ import { generateModule, withNonce } from './wasm/gen-module.ts';
 import { WA, type WInstance, type WMemory } from './wasm/wasm-api.ts';
 import { fmtNum, markdownTable, summarize, type Summary } from './stats.ts';
 import { benchCommand, envInt, machineInfo, writeSection } from './report.ts';
+import { buildRunRecord } from '../src/wasm/replay/record.ts';
 
 const HEADING = '## WASM runtime (issue 4)';
 const root = new URL('..', import.meta.url).pathname;
@@ -60,6 +64,8 @@ const GOAL_OVERHEAD_US = 100;
 const GOAL_CACHE_HIT_MS = 1;
 const GOAL_READY_MS = 100;
 const GOAL_SLOWDOWN = 1.3;
+/** Issue 20: keeping the complete record costs less than this share of a run's overhead (1 KB echo). */
+const GOAL_RECORDING_SHARE = 0.1;
 
 const ECHO_PATH = join(root, 'fixtures/wasm/echo/echo.wasm');
 const KERNEL_PATH = join(root, 'fixtures/wasm/compute-kernel/compute-kernel.wasm');
@@ -364,6 +370,50 @@ if (rt) {
   }
 } else {
   addRow('(c) vecron rt.run (worker pool of 1, fresh instance, fuel on)', null, runtimeMissing!);
+}
+
+/* (c-rec) and (c-plain): the recording's cost, interleaved (issue 20) */
+let recording: { plain: Summary; rec: Summary; bytes: Summary } | null = null;
+let recordingNote = runtimeMissing ?? NA;
+if (rt) {
+  log('overhead: rt.run with and without the complete record, interleaved');
+  try {
+    const plainReq = { bytes: echoBytes, functionName: 'echo', input: inputValue, limits: { fuel: FUEL } };
+    const recReq = { ...plainReq, record: { maxBytes: 16 * 1024 * 1024 } };
+    const meta = { module: { id: null, name: 'echo', version: '1.0.0' }, recordedAt: new Date().toISOString(), maxBytes: 16 * 1024 * 1024 };
+    const run = rt.run.bind(rt) as (req: unknown) => Promise<any>;
+    const plain: number[] = [];
+    const rec: number[] = [];
+    const sizes: number[] = [];
+    const once = async (withRecord: boolean, keep: boolean) => {
+      const t0 = process.hrtime.bigint();
+      const r = await run(withRecord ? recReq : plainReq);
+      if (!r.ok) throw new Error(runErr(r));
+      let size = 0;
+      if (withRecord) {
+        const record = buildRunRecord(r, meta);
+        if (!record?.replayable) throw new Error('the echo run kept no replayable record');
+        size = Buffer.byteLength(JSON.stringify(record));
+      }
+      const us = Number(process.hrtime.bigint() - t0) / 1000;
+      if (!keep) return;
+      (withRecord ? rec : plain).push(us);
+      if (withRecord) sizes.push(size);
+    };
+    for (let i = 0; i < WARMUP; i++) await once(i % 2 === 0, false);
+    for (let i = 0; i < ITERATIONS; i++) {
+      // alternate which goes first, so that neither always follows the other
+      await once(i % 2 === 0, true);
+      await once(i % 2 !== 0, true);
+    }
+    recording = { plain: summarize(plain), rec: summarize(rec), bytes: summarize(sizes) };
+    recordingNote = `${fmtNum(Math.round(recording.bytes.p50))} bytes of record per run`;
+    addRow('(c-plain) vecron rt.run, interleaved with (c-rec)', plain, 'no record');
+    addRow('(c-rec) vecron rt.run keeping the complete record (issue 20)', rec, `+ buildRunRecord + its JSON text (what a wasm step stores); ${recordingNote}`);
+  } catch (err) {
+    recordingNote = `failed: ${errText(err)}`;
+    addRow('(c-rec) vecron rt.run keeping the complete record (issue 20)', null, recordingNote);
+  }
 }
 
 let extismVersion = NA;
@@ -798,6 +848,13 @@ const goals = markdownTable(
       `1 MB module ready < ${GOAL_READY_MS} ms, first call in a fresh process (${ready1mbLabel})`,
       fmtMsAdaptive(ready1mbCold),
       goal(Number.isFinite(ready1mbCold) ? ready1mbCold < GOAL_READY_MS : null),
+    ],
+    [
+      `recording (issue 20) < ${GOAL_RECORDING_SHARE * 100} % of the run overhead (1 KB echo, p50, interleaved)`,
+      recording
+        ? `+${fmtUs(recording.rec.p50 - recording.plain.p50)} on ${fmtUs(recording.plain.p50)} (${(((recording.rec.p50 - recording.plain.p50) / recording.plain.p50) * 100).toFixed(1)} %); ${recordingNote}`
+        : recordingNote,
+      goal(recording ? recording.rec.p50 - recording.plain.p50 < GOAL_RECORDING_SHARE * recording.plain.p50 : null),
     ],
     [
       `metering slowdown < ${GOAL_SLOWDOWN}x (worst kernel, medians)`,

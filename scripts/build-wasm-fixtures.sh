@@ -50,7 +50,7 @@ want() {
 }
 
 # only the toolchains of the fixtures asked for
-need_c=0; for d in sum-amounts compute-kernel wasi-probe signed-report host-call-bench; do want "$d" && need_c=1; done
+need_c=0; for d in sum-amounts compute-kernel wasi-probe signed-report host-call-bench replay-probe; do want "$d" && need_c=1; done
 need_rust=0; for d in customer-tiers customer-analysis-plugin; do want "$d" && need_rust=1; done
 need_asc=0; want low-stock && need_asc=1
 need_go=0; want order-validation && need_go=1
@@ -206,6 +206,16 @@ if want wasi-probe; then
     -o "$OUT/wasi-probe/wasi-probe.wasm" wasi_probe.c)
   chmod -x "$OUT/wasi-probe/wasi-probe.wasm"
   built+=(wasi-probe/wasi-probe.wasm)
+fi
+
+if want replay-probe; then
+  mkdir -p "$OUT/replay-probe"
+  (cd "$FIX/replay-probe" && clang --target=wasm32-wasi -O2 -mexec-model=reactor -Wl,--strip-all \
+    -o "$OUT/replay-probe/replay-probe.wasm" replay_probe.c &&
+    clang --target=wasm32-wasi -O2 -mexec-model=reactor -Wl,--strip-all -DRANDOM_BYTES=8 \
+    -o "$OUT/replay-probe/replay-probe-changed.wasm" replay_probe.c)
+  chmod -x "$OUT/replay-probe/"*.wasm
+  built+=(replay-probe/replay-probe.wasm replay-probe/replay-probe-changed.wasm)
 fi
 
 if want customer-tiers; then chmod -x "$OUT/customer-tiers/customer-tiers.wasm"; fi

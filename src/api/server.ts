@@ -22,6 +22,7 @@ import { jobSchemaRoutes } from './routes/job-schemas.ts';
 import { jobOverviewRoutes } from './routes/job-overview.ts';
 import { sessionRoutes } from './routes/session.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
+import { wasmRecordRoutes } from './routes/wasm-records.ts';
 import { VERSION } from '../version.ts';
 
 export type RouteModule = (app: FastifyInstance, ctx: ApiContext) => Promise<void>;
@@ -43,6 +44,7 @@ export const routeModules: RouteModule[] = [
   jobOverviewRoutes,
   sessionRoutes,
   dashboardRoutes,
+  wasmRecordRoutes,
 ];
 
 /** Builds the HTTP API (not yet listening). */

@@ -1,8 +1,9 @@
 /**
  * `wasm-cli`: the module author's tool (docs/cli.md). One file per command in src/cli/wasm/:
- *   init NAME --lang L · build · test · inspect FILE · upload · list · download · keygen · sign
+ *   init NAME --lang L · build · test · inspect FILE · upload · list · download · keygen · sign · replay
  * Exit codes: 0 ok; 1 the command ran and the answer is no (a refusal, a failed build or test, a
- * module that breaks the ABI); 2 the command line is wrong (unknown flag, missing value).
+ * module that breaks the ABI); 2 the command line is wrong (unknown flag, missing value). `replay`
+ * has its own: 0 reproduced, 1 diverged, 2 could not replay.
  * The CLI's own version is `wasm-cli --version` (or -V) alone: options of the program are read only
  * before the command (positional options), so `upload --version 1.0.0` is the module's version.
  */
@@ -19,6 +20,7 @@ import { registerList } from './wasm/list.ts';
 import { registerDownload } from './wasm/download.ts';
 import { registerKeygen } from './wasm/keygen.ts';
 import { registerSign } from './wasm/sign.ts';
+import { registerReplay } from './wasm/replay.ts';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -40,6 +42,7 @@ export function buildProgram(): Command {
     registerDownload,
     registerKeygen,
     registerSign,
+    registerReplay,
   ]) {
     register(program);
   }

@@ -53,6 +53,11 @@ export interface Config {
   wasmShadowMaxRuns: number;
   wasmShadowTimeoutSeconds: number;
   wasmShadowConcurrency: number;
+  /** The complete record of WASM runs, for replay (issue 20, src/wasm/replay). */
+  wasmRecord: 'all' | 'failed' | 'off';
+  wasmRecordMaxBytes: number;
+  wasmRecordInlineBytes: number;
+  wasmRecordRetentionDays: number;
   maxBodyBytes: number;
   maxJsonBytes: number;
   jsonMaxDepth: number;
@@ -312,6 +317,32 @@ export const settings = {
     default: '1',
     parse: int(1, 64),
   },
+  wasmRecord: {
+    env: 'VECRON_WASM_RECORD',
+    description:
+      "Which WASM runs keep their complete record for replay (docs/replay.md): `all`, `failed` (only runs that end in an error) or `off`. A wasm step's `record` and a module's `record_mode` can only make it stricter.",
+    default: 'all',
+    parse: oneOf(['all', 'failed', 'off'] as const),
+  },
+  wasmRecordMaxBytes: {
+    env: 'VECRON_WASM_RECORD_MAX_BYTES',
+    description:
+      'Bound of one run record (host-call requests and answers, WASI inputs, input, output), in bytes; past it the record is cut, marked, and the run is not replayable.',
+    default: '16777216',
+    parse: int(4096, 1024 * 1024 * 1024),
+  },
+  wasmRecordInlineBytes: {
+    env: 'VECRON_WASM_RECORD_INLINE_BYTES',
+    description: 'Run records larger than this many bytes are kept in the blob store (`wasm-records/...`) instead of the database row.',
+    default: '262144',
+    parse: int(0, 1024 * 1024 * 1024),
+  },
+  wasmRecordRetentionDays: {
+    env: 'VECRON_WASM_RECORD_RETENTION_DAYS',
+    description: 'Days a run record is kept (its `expires_at`); the retention sweep deletes it after, and with its execution in any case.',
+    default: '30',
+    parse: int(1, 36500),
+  },
   maxBodyBytes: {
     env: 'VECRON_MAX_BODY_BYTES',
     description: 'Largest accepted upload (WASM modules), in bytes.',
@@ -449,6 +480,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     wasmShadowMaxRuns: p.wasmShadowMaxRuns as number,
     wasmShadowTimeoutSeconds: p.wasmShadowTimeoutSeconds as number,
     wasmShadowConcurrency: p.wasmShadowConcurrency as number,
+    wasmRecord: p.wasmRecord as Config['wasmRecord'],
+    wasmRecordMaxBytes: p.wasmRecordMaxBytes as number,
+    wasmRecordInlineBytes: p.wasmRecordInlineBytes as number,
+    wasmRecordRetentionDays: p.wasmRecordRetentionDays as number,
     maxBodyBytes: p.maxBodyBytes as number,
     maxJsonBytes: p.maxJsonBytes as number,
     jsonMaxDepth: p.jsonMaxDepth as number,

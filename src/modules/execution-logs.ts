@@ -18,11 +18,12 @@ export interface WasmLogInput {
   hostCalls?: HostCallRecord[];
 }
 
-export async function insertWasmLog(db: Queryable, l: WasmLogInput): Promise<void> {
-  await db.query(
+/** Inserts the run's row; returns its id (a run record refers to it). */
+export async function insertWasmLog(db: Queryable, l: WasmLogInput): Promise<string> {
+  const { rows } = await db.query<{ id: string }>(
     `INSERT INTO wasm_execution_logs (execution_id, step_id, attempt, module_id, module_name, module_version, function_name,
                                       fuel_consumed, memory_used_bytes, duration_ms, error, logs, host_calls, host_calls_dropped)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
     [
       l.executionId,
       l.stepId,
@@ -40,6 +41,7 @@ export async function insertWasmLog(db: Queryable, l: WasmLogInput): Promise<voi
       l.result.hostCallsDropped ?? 0,
     ],
   );
+  return rows[0].id;
 }
 
 export interface WasmLogView {

@@ -32,6 +32,8 @@ export interface ModuleRow {
   created_at: Date;
   updated_at: Date;
   created_by: string | null;
+  /** Its own recording setting (migration 017; issue 20): null, the server's. */
+  record_mode?: 'all' | 'failed' | 'off' | null;
 }
 
 /** The module as the API shows it (the seed's fields first). */

@@ -17,6 +17,12 @@ export interface WasmStepConfig {
   table_limit?: number;
   /** Passed to the function as JSON (templates resolved first). */
   input?: unknown;
+  /**
+   * Which runs of this step keep their complete record for replay (issue 20): all, failed, off.
+   * Optional with no default (stored documents keep their form); it can only make the server's
+   * VECRON_WASM_RECORD and the module's record_mode stricter.
+   */
+  record?: 'all' | 'failed' | 'off';
 }
 
 const configSchema: JsonSchema = {
@@ -31,6 +37,7 @@ const configSchema: JsonSchema = {
     memory_limit_mb: { type: 'integer', minimum: 1, maximum: 4096, default: 64 },
     table_limit: { type: 'integer', minimum: 0, maximum: 10_000_000 },
     input: {},
+    record: { type: 'string', enum: ['all', 'failed', 'off'] },
   },
 };
 

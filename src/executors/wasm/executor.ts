@@ -13,6 +13,7 @@ import { createHostDispatch } from '../../wasm/host/index.ts';
 import { hostSessionFor, settleDenials } from './host-session.ts';
 import { insertWasmLog } from '../../modules/execution-logs.ts';
 import { verdictOf } from './verdict.ts';
+import { keepRecord, recordModeOf } from './keep-record.ts';
 
 async function load(config: WasmStepConfig, ctx: StepRunContext): Promise<LoadedModule> {
   const modules = ctx.services.modules;
@@ -37,6 +38,9 @@ export const execute: StepExecute<WasmStepConfig> = async (config, ctx) => {
   // Their deadline is the step's: the run's own timeout (counted by the runtime from the guest's
   // start, after a worker and the compiled module are ready) aborts a call through the run's signal.
   const host = await hostSessionFor(ctx, module, ctx.deadline);
+  // The complete record, for replay (issue 20): kept in the worker unless recording is off.
+  const recordMode = recordModeOf(ctx, module, config.record);
+  const recordedAt = new Date().toISOString();
   let result: WasmRunResult;
   try {
     result = await runtime.run({
@@ -51,6 +55,7 @@ export const execute: StepExecute<WasmStepConfig> = async (config, ctx) => {
       signal: ctx.signal,
       host: createHostDispatch(host.session),
       hostLimits: { maxRequestBytes: host.session.limits.maxRequestBytes, maxResponseBytes: host.session.limits.maxResponseBytes },
+      ...(recordMode !== 'off' ? { record: { maxBytes: ctx.services.config.wasmRecordMaxBytes } } : {}),
     });
   } catch (err) {
     // Refused before it ran (e.g. the entry function's form): a problem of the module, not of the moment.
@@ -78,7 +83,7 @@ export const execute: StepExecute<WasmStepConfig> = async (config, ctx) => {
 
   const verdict = verdictOf(result);
   if (verdict.error) verdict.error = mask(verdict.error);
-  await insertWasmLog(ctx.services.db, {
+  const wasmLogId = await insertWasmLog(ctx.services.db, {
     executionId: ctx.executionId,
     stepId: ctx.stepId,
     attempt: ctx.attempt,
@@ -89,6 +94,7 @@ export const execute: StepExecute<WasmStepConfig> = async (config, ctx) => {
     logs: mask(result.logs),
     hostCalls: mask(result.hostCalls),
   });
+  await keepRecord(ctx, { mode: recordMode, failed: verdict.error !== null && verdict.error !== undefined, module, result, wasmLogId, recordedAt });
   if (verdict.error) {
     throw new StepError(verdict.error.code, verdict.error.message, {
       retryable: verdict.retryable,

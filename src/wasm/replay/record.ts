@@ -101,7 +101,11 @@ export function buildRunRecord(result: WasmRunResult, meta: RecordMeta): WasmRun
       max_host_response_bytes: parts.limits.maxHostResponseBytes,
     },
     input_json: m(fit(parts.inputJson, 'input_json'), 'input_json'),
-    context_json: parts.contextJson === null ? null : m(fit(parts.contextJson, 'context_json'), 'context_json'),
+    context_reads: parts.context_reads.map((r, i) => ({
+      key: m(r.key, `context_reads[${i}].key`),
+      value: r.value === null ? null : m(r.value, `context_reads[${i}].value`),
+    })),
+    context_chars: parts.contextChars,
     env,
     host_calls,
     wasi: { clocks: parts.wasi.clocks, random, stdin_bytes: parts.wasi.stdin_bytes },

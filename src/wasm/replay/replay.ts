@@ -53,7 +53,13 @@ function shapeProblem(r: Record<string, unknown>): string | null {
     if (!isNum(l[k])) return `limits.${k} must be a non-negative number`;
   }
   if (typeof r.input_json !== 'string') return 'input_json must be a string';
-  if (r.context_json !== null && typeof r.context_json !== 'string') return 'context_json must be a string or null';
+  if (!isNum(r.context_chars)) return 'context_chars must be a non-negative number';
+  if (
+    !Array.isArray(r.context_reads) ||
+    r.context_reads.some((c) => !isObj(c) || typeof c.key !== 'string' || (c.value !== null && typeof c.value !== 'string'))
+  ) {
+    return 'context_reads must be an array of {key, value}';
+  }
   if (!isObj(r.env) || Object.values(r.env).some((v) => typeof v !== 'string')) return 'env must be an object of strings';
   if (!Array.isArray(r.host_calls)) return 'host_calls must be an array';
   for (let i = 0; i < r.host_calls.length; i++) {
@@ -215,10 +221,8 @@ export async function replayRun(runtime: WasmRuntime, bytes: Uint8Array, record:
     };
   }
   let input: unknown;
-  let context: Record<string, unknown> | undefined;
   try {
     input = JSON.parse(rec.input_json);
-    context = rec.context_json === null ? undefined : (JSON.parse(rec.context_json) as Record<string, unknown>);
   } catch (e) {
     return { status: 'could_not_replay', reason: 'record_unavailable', message: `the record's input is not JSON: ${(e as Error).message}` };
   }
@@ -228,7 +232,7 @@ export async function replayRun(runtime: WasmRuntime, bytes: Uint8Array, record:
     hash,
     functionName: rec.function,
     input,
-    ...(context !== undefined ? { context } : {}),
+    context: {}, // get_context is answered from the record's reads
     env: rec.env,
     limits: {
       fuel: l.fuel,
@@ -240,7 +244,7 @@ export async function replayRun(runtime: WasmRuntime, bytes: Uint8Array, record:
       maxOutputBytes: l.max_output_bytes,
     },
     hostLimits: { maxRequestBytes: l.max_host_request_bytes, maxResponseBytes: l.max_host_response_bytes },
-    replay: { host_calls: rec.host_calls, wasi: rec.wasi },
+    replay: { host_calls: rec.host_calls, wasi: rec.wasi, context_reads: rec.context_reads, context_chars: rec.context_chars },
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
   const other = hash !== rec.module.hash;

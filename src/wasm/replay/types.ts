@@ -45,6 +45,13 @@ export interface RecordedHostCall {
   permission?: string;
 }
 
+/** One get_context the guest made. */
+export interface RecordedContextRead {
+  key: string;
+  /** The answer's JSON text, or null when the key was not there (get_context answered 0). */
+  value: string | null;
+}
+
 /** One WASI clock_time_get the guest made: the clock id and the nanoseconds it was answered. */
 export interface RecordedClock {
   /** WASI clock id: 0 realtime, 1 monotonic, 2 process cputime, 3 thread cputime. */
@@ -130,8 +137,14 @@ export interface WasmRunRecord {
   limits: RecordedLimits;
   /** The input's JSON text exactly as the guest got it (masked). */
   input_json: string;
-  /** What get_context read, as JSON text, when it is not the input (masked); null: the input. */
-  context_json: string | null;
+  /**
+   * Every get_context the guest made, in order: the key and the answer's JSON text (null: no such
+   * key), masked. The context itself is not kept: it holds the job's variables, secrets decrypted,
+   * of which a guest reads a few (a read that masking changed makes the record not replayable).
+   */
+  context_reads: RecordedContextRead[];
+  /** Characters of the context's JSON text (get_context's first lookup is charged by it). */
+  context_chars: number;
   /** The WASI environment (JOB_ID, EXECUTION_ID; masked). */
   env: Record<string, string>;
   /** Every privileged host call, in order. */
@@ -182,6 +195,8 @@ export type DivergenceKind =
   | 'wasi_random'
   /** The replay read another amount of stdin. */
   | 'wasi_stdin'
+  /** A get_context of another key than the record's at that index, or past its reads (answered: no such key). */
+  | 'context_read'
   /** The run ended ok where the record has an error, or the other way, or with another error code. */
   | 'error'
   /** Both ok, different output JSON. */
@@ -248,7 +263,7 @@ export interface ReplayOptions {
  * The functions src/wasm/replay/ exports (index.ts):
  *
  *   replayRun(runtime: WasmRuntime, bytes: Uint8Array, record: WasmRunRecord, opts?: ReplayOptions): Promise<ReplayResult>
- *     Re-runs `bytes` with the record's function, limits, input, context and env; every host call
+ *     Re-runs `bytes` with the record's function, limits, input and env; every host call, get_context
  *     and WASI input served from the record (a call not in it, or whose request differs, is a
  *     divergence, answered `{"error": {"code": "unavailable"}}`, never sent live); compares the
  *     sequence of host calls, the WASI reads, the error, output, set_context writes, stdout, fuel and

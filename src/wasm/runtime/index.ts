@@ -693,12 +693,12 @@ export class WasmRuntime {
     };
     if (msg.record !== undefined) {
       base.record = {
-        ...(workerRecord ?? { host_calls: [], wasi: { clocks: [], random: [], stdin_bytes: 0 }, cut: [], bytes: 0 }),
+        ...(workerRecord ?? { host_calls: [], context_reads: [], wasi: { clocks: [], random: [], stdin_bytes: 0 }, cut: [], bytes: 0 }),
         moduleHash: info.hash,
         functionName: req.functionName,
         limits: { ...l, maxHostRequestBytes: msg.maxHostRequestBytes, maxHostResponseBytes: msg.maxHostResponseBytes },
         inputJson,
-        contextJson: msg.contextJson ?? null,
+        contextChars: (msg.contextJson ?? inputJson).length,
         env: msg.env,
       };
     }

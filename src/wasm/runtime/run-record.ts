@@ -9,7 +9,7 @@
  *
  * Kept apart from worker.ts so that the host-call path there only gains a few hooks.
  */
-import type { Divergence, RecordCut, RecordedClock, RecordedHostCall, RecordedWasi } from '../replay/types.ts';
+import type { Divergence, RecordCut, RecordedClock, RecordedContextRead, RecordedHostCall, RecordedWasi } from '../replay/types.ts';
 
 /** Bounds of one run's record (config: VECRON_WASM_RECORD_MAX_BYTES; the calls cap). */
 export interface RecordSpec {
@@ -22,6 +22,7 @@ export interface RecordSpec {
 /** What the worker hands back of a recorded run. */
 export interface WorkerRecord {
   host_calls: RecordedHostCall[];
+  context_reads: RecordedContextRead[];
   wasi: RecordedWasi;
   cut: RecordCut[];
   /** About the bytes kept. */
@@ -32,6 +33,9 @@ export interface WorkerRecord {
 export interface ReplayFeed {
   host_calls: RecordedHostCall[];
   wasi: RecordedWasi;
+  context_reads: RecordedContextRead[];
+  /** The size the run's context had (its parse is charged by it). */
+  context_chars: number;
 }
 
 /** What the worker hands back of a replayed run. */
@@ -42,6 +46,7 @@ export interface WorkerReplayReport {
   clocks: number;
   random: number;
   stdin_bytes: number;
+  context_reads: number;
 }
 
 /** One answered call as the worker has it (host-calls.ts Answer, the parts the record keeps). */
@@ -59,6 +64,7 @@ const show = (s: string): string => (s.length > SHOW ? `${s.slice(0, SHOW)}… (
 
 export class RunRecorder {
   private readonly calls: RecordedHostCall[] = [];
+  private readonly reads: RecordedContextRead[] = [];
   private readonly clocks: RecordedClock[] = [];
   private readonly random: string[] = [];
   private stdinBytes = 0;
@@ -109,8 +115,18 @@ export class RunRecorder {
     this.stdinBytes += n;
   }
 
+  contextRead(key: string, value: string | null): void {
+    if (this.room(key.length + (value?.length ?? 4) + 16, `context_reads[${this.reads.length}]`)) this.reads.push({ key, value });
+  }
+
   result(): WorkerRecord {
-    return { host_calls: this.calls, wasi: { clocks: this.clocks, random: this.random, stdin_bytes: this.stdinBytes }, cut: this.cuts, bytes: this.bytes };
+    return {
+      host_calls: this.calls,
+      context_reads: this.reads,
+      wasi: { clocks: this.clocks, random: this.random, stdin_bytes: this.stdinBytes },
+      cut: this.cuts,
+      bytes: this.bytes,
+    };
   }
 }
 
@@ -119,6 +135,7 @@ export class ReplayServer {
   private nextCall = 0;
   private nextClock = 0;
   private nextRandom = 0;
+  private nextRead = 0;
   private stdinBytes = 0;
   divergence: Divergence | null = null;
 
@@ -219,6 +236,31 @@ export class ReplayServer {
     this.stdinBytes += n;
   }
 
+  get contextChars(): number {
+    return this.feed.context_chars;
+  }
+
+  /** The recorded answer of this get_context (null: no such key, or a read the record does not hold: the divergence is kept). */
+  contextRead(key: string): string | null {
+    const i = this.nextRead++;
+    const rec = this.feed.context_reads[i];
+    if (rec === undefined || rec.key !== key) {
+      this.diverge({
+        kind: 'context_read',
+        call_index: i,
+        function: 'get_context',
+        message:
+          rec === undefined
+            ? `get_context #${i} (${JSON.stringify(key)}) is past the record's ${this.feed.context_reads.length} reads`
+            : `get_context #${i}: the record read ${JSON.stringify(rec.key)}, the replay ${JSON.stringify(key)}`,
+        expected: rec?.key,
+        actual: key,
+      });
+      return null;
+    }
+    return rec.value;
+  }
+
   /** At the end of the run: fewer calls or reads than the record holds is a divergence too. */
   report(): WorkerReplayReport {
     const f = this.feed;
@@ -253,6 +295,16 @@ export class ReplayServer {
         actual: this.nextRandom,
       });
     }
+    if (this.nextRead < f.context_reads.length) {
+      this.diverge({
+        kind: 'context_read',
+        call_index: this.nextRead,
+        function: 'get_context',
+        message: `the replay called get_context ${this.nextRead} times; the record ${f.context_reads.length} times`,
+        expected: f.context_reads.length,
+        actual: this.nextRead,
+      });
+    }
     if (this.stdinBytes !== f.wasi.stdin_bytes) {
       this.diverge({
         kind: 'wasi_stdin',
@@ -262,7 +314,14 @@ export class ReplayServer {
         actual: this.stdinBytes,
       });
     }
-    return { divergence: this.divergence, host_calls: this.nextCall, clocks: this.nextClock, random: this.nextRandom, stdin_bytes: this.stdinBytes };
+    return {
+      divergence: this.divergence,
+      host_calls: this.nextCall,
+      clocks: this.nextClock,
+      random: this.nextRandom,
+      stdin_bytes: this.stdinBytes,
+      context_reads: this.nextRead,
+    };
   }
 }
 

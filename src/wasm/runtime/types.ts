@@ -94,8 +94,8 @@ export interface RunRecordParts extends WorkerRecord {
   limits: ResolvedLimits & { maxHostRequestBytes: number; maxHostResponseBytes: number };
   /** The input's JSON text as the guest got it. */
   inputJson: string;
-  /** What get_context read, when it is not the input's text. */
-  contextJson: string | null;
+  /** Characters of the context's JSON text (what get_context's first lookup is charged by). */
+  contextChars: number;
   env: Record<string, string>;
 }
 

@@ -424,6 +424,38 @@ function replayed(rs: ReplayServer, seq: number, fn: string, text: string, len: 
   };
 }
 
+/**
+ * get_context in a replay: the answer the record holds for this read (the context itself is not in
+ * the record: it holds the job's variables, secrets included, of which the guest reads a few), with
+ * the charges the run made (the context's parse on the first lookup, by its recorded size; a cached
+ * answer skips it as it did in the run).
+ */
+function replayContext(st: RunState, rs: ReplayServer, key: string): bigint {
+  const text = rs.contextRead(key);
+  let bytes = st.answers.get(key);
+  if (bytes === undefined && key === '' && Object.keys(st.contextWrites).length === 0) {
+    charge(jsonCost(rs.contextChars));
+    bytes = encoder.encode(text ?? '{}');
+    st.answers.set(key, bytes);
+  }
+  if (bytes === undefined) {
+    if (st.context === undefined) {
+      charge(jsonCost(rs.contextChars));
+      st.context = null; // parsed, as far as the charges go
+    }
+    if (text === null) return 0n;
+    bytes = encoder.encode(text);
+    if (st.answerBytes + bytes.byteLength <= HOST_BOUNDS.maxContextWriteBytes) {
+      st.answers.set(key, bytes);
+      st.answerBytes += bytes.byteLength;
+    }
+  }
+  charge(jsonCost(bytes.byteLength));
+  const p = guestAlloc('get_context', bytes);
+  checkStop();
+  return (BigInt(p) << 32n) | BigInt(bytes.byteLength);
+}
+
 const privilegedImports: Record<string, (ptr: number, len: number) => bigint> = {};
 for (const name of PRIVILEGED_HOST_FUNCTIONS) privilegedImports[name] = (ptr, len) => privileged(name, ptr, len);
 
@@ -449,6 +481,7 @@ const host = {
     charge(jsonCost(keyLen >>> 0));
     const key = decodeKey('get_context key', keyPtr, keyLen);
     const st = cur!;
+    if (st.replay !== null) return replayContext(st, st.replay, key);
     let bytes = st.answers.get(key);
     if (bytes === undefined && key === '' && Object.keys(st.contextWrites).length === 0) {
       // The whole context: its JSON text as given, not parsed and written again.
@@ -464,13 +497,18 @@ const host = {
         st.context = JSON.parse(text) as unknown;
       }
       const v = lookupContext(st.context, st.contextWrites, key);
-      if (v === undefined) return 0n;
-      bytes = encoder.encode(JSON.stringify(v));
+      if (v === undefined) {
+        st.recorder?.contextRead(key, null);
+        return 0n;
+      }
+      const text = JSON.stringify(v);
+      st.recorder?.contextRead(key, text);
+      bytes = encoder.encode(text);
       if (st.answerBytes + bytes.byteLength <= HOST_BOUNDS.maxContextWriteBytes) {
         st.answers.set(key, bytes);
         st.answerBytes += bytes.byteLength;
       }
-    }
+    } else if (st.recorder !== null) st.recorder.contextRead(key, utf8Lossy.decode(bytes)); // a cached answer (or the whole context)
     charge(jsonCost(bytes.byteLength)); // before anything is written to the guest
     const p = guestAlloc('get_context', bytes);
     checkStop();
