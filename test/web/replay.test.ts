@@ -131,16 +131,16 @@ describe('dashboard: replay a WASM run, shadow-test a new version', { skip: skip
     assert.deepEqual(w.errors, []);
   });
 
-  it('uploading a file as a new version and testing it; a bad count is shown at its field', async () => {
+  it('uploading a file as a new version and testing it; a count above VECRON_WASM_SHADOW_MAX_RUNS is shown at its field', async () => {
     await page.goto(`${t.url}/modules/customer-tiers@1.0.0`);
     const card = page.getByTestId('shadow-test');
     await card.waitFor();
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=shadow-test] select')[1]?.querySelectorAll('option').length > 0);
-    await card.getByLabel('Runs').fill('0');
+    await card.getByLabel('Runs').fill('201');
     await card.getByRole('button', { name: 'Run shadow test' }).click();
     await card
       .getByRole('alert')
-      .filter({ hasText: /must be >= 1/ })
+      .filter({ hasText: /must be <= 200/ })
       .first()
       .waitFor();
     await card.getByLabel('Runs').fill(String(RUNS));
