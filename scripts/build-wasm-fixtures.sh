@@ -114,12 +114,29 @@ wat() { # dir name: fixtures/wasm/dir/name.wat -> name.wasm
   built+=("$1/$2.wasm")
 }
 
+# src out: builds the Rust source with the gold tier starting above 40,000 (was 50,000), from a
+# copy of the source changed by sed (the copy is checked to differ in exactly that line).
+gold40k() {
+  local src="$1" out="$2" tmp
+  tmp="$(mktemp -d)"
+  sed 's/revenue > 50000\.0/revenue > 40000.0/' "$src" > "$tmp/variant.rs"
+  [ "$(diff "$src" "$tmp/variant.rs" | grep -c '^>')" = 1 ] || { log "gold40k: expected one changed line in $src"; exit 1; }
+  "$RUSTC" --edition 2021 --target wasm32-unknown-unknown --crate-type cdylib \
+    -C opt-level=z -C lto -C codegen-units=1 -C strip=symbols -C panic=abort -o "$out" "$tmp/variant.rs"
+  chmod -x "$out"
+  rm -rf "$tmp"
+}
+
 if want customer-tiers; then
   mkdir -p "$OUT/customer-tiers"
   (cd "$FIX/customer-tiers" && "$RUSTC" --edition 2021 --target wasm32-unknown-unknown --crate-type cdylib \
     -C opt-level=z -C lto -C codegen-units=1 -C strip=symbols -C panic=abort \
     -o "$OUT/customer-tiers/customer-tiers.wasm" customer_tiers.rs)
   built+=(customer-tiers/customer-tiers.wasm)
+  # The same source with the gold threshold at 40,000 instead of 50,000: the "changed version" a
+  # shadow test replays recorded runs with (issue 20, test/replay/shadow*.test.ts).
+  gold40k "$FIX/customer-tiers/customer_tiers.rs" "$OUT/customer-tiers/customer-tiers-gold-40000.wasm"
+  built+=(customer-tiers/customer-tiers-gold-40000.wasm)
 fi
 
 if want customer-analysis-plugin; then
@@ -129,6 +146,8 @@ if want customer-analysis-plugin; then
     -o "$OUT/customer-analysis-plugin/customer-analysis-plugin.wasm" customer_analysis_plugin.rs)
   chmod -x "$OUT/customer-analysis-plugin/customer-analysis-plugin.wasm"
   built+=(customer-analysis-plugin/customer-analysis-plugin.wasm)
+  gold40k "$FIX/customer-analysis-plugin/customer_analysis_plugin.rs" "$OUT/customer-analysis-plugin/customer-analysis-plugin-gold-40000.wasm"
+  built+=(customer-analysis-plugin/customer-analysis-plugin-gold-40000.wasm)
 fi
 
 if want low-stock; then

@@ -166,7 +166,7 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
     let api: FastifyInstance | null = null;
     let url: string | null = null;
     if (config.roles.includes('api')) {
-      api = await buildApi({ db, config, blobs, logger, metrics, events, modules });
+      api = await buildApi({ db, config, blobs, logger, metrics, events, modules, wasm });
       await api.listen({ port: config.port, host: config.host });
       const addr = api.server.address();
       const port = typeof addr === 'object' && addr ? addr.port : config.port;

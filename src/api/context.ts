@@ -6,6 +6,7 @@ import type { Metrics } from '../metrics.ts';
 import type { Principal, TokenRole } from '../auth/roles.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { ModuleRegistry } from '../modules/registry.ts';
+import type { WasmRuntime } from '../wasm/runtime/index.ts';
 
 /** What route handlers need; built once by the app and handed to every route module. */
 export interface ApiContext {
@@ -16,6 +17,8 @@ export interface ApiContext {
   metrics: Metrics;
   events: EventBus;
   modules: ModuleRegistry;
+  /** The process's WASM runtime (its worker pool): server-side replays and shadow tests run in it. */
+  wasm?: () => WasmRuntime;
 }
 
 declare module 'fastify' {

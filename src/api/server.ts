@@ -18,6 +18,7 @@ import { eventsRoutes } from './routes/events.ts';
 import { variablesRoutes } from './routes/variables.ts';
 import { wasmModuleRoutes } from './routes/wasm-modules.ts';
 import { wasmKeyRoutes } from './routes/wasm-keys.ts';
+import { wasmReplayRoutes } from './routes/wasm-replay.ts';
 import { schedulePreviewRoutes } from './routes/schedule-preview.ts';
 import { jobSchemaRoutes } from './routes/job-schemas.ts';
 import { jobOverviewRoutes } from './routes/job-overview.ts';
@@ -43,6 +44,7 @@ export const routeModules: RouteModule[] = [
   variablesRoutes,
   wasmModuleRoutes,
   wasmKeyRoutes,
+  wasmReplayRoutes,
   schedulePreviewRoutes,
   jobSchemaRoutes,
   jobOverviewRoutes,

@@ -72,6 +72,10 @@ export interface Config {
   wasmHostMaxResponseBytes: number;
   wasmHostMaxRows: number;
   wasmHostMaxCallMs: number;
+  /** Bounds of a shadow test and a server-side replay (src/api/routes/wasm-replay.ts, docs/replay.md). */
+  wasmShadowMaxRuns: number;
+  wasmShadowTimeoutSeconds: number;
+  wasmShadowConcurrency: number;
   /** The complete record of WASM runs, for replay (issue 20, src/wasm/replay). */
   wasmRecord: 'all' | 'failed' | 'off';
   wasmRecordMaxBytes: number;
@@ -401,6 +405,26 @@ export const settings = {
     default: '30000',
     parse: int(1, 3_600_000),
   },
+  wasmShadowMaxRuns: {
+    env: 'VECRON_WASM_SHADOW_MAX_RUNS',
+    description: 'Most recorded runs one shadow test (`POST /api/v1/wasm/modules/{id}/shadow`) may replay: a larger `count` is refused with 400.',
+    default: '200',
+    parse: int(1, 10_000),
+  },
+  wasmShadowTimeoutSeconds: {
+    env: 'VECRON_WASM_SHADOW_TIMEOUT_SECONDS',
+    description:
+      'Wall-clock budget of one shadow test or server-side replay, in seconds: runs it does not reach are reported `not_run`, a replay never runs past it.',
+    default: '60',
+    parse: int(1, 3600),
+  },
+  wasmShadowConcurrency: {
+    env: 'VECRON_WASM_SHADOW_CONCURRENCY',
+    description:
+      'Shadow tests and server-side replays one API process runs at once (each holds one worker of the WASM pool at a time); one more is refused with 429.',
+    default: '1',
+    parse: int(1, 64),
+  },
   wasmRecord: {
     env: 'VECRON_WASM_RECORD',
     description:
@@ -593,6 +617,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     wasmHostMaxResponseBytes: p.wasmHostMaxResponseBytes as number,
     wasmHostMaxRows: p.wasmHostMaxRows as number,
     wasmHostMaxCallMs: p.wasmHostMaxCallMs as number,
+    wasmShadowMaxRuns: p.wasmShadowMaxRuns as number,
+    wasmShadowTimeoutSeconds: p.wasmShadowTimeoutSeconds as number,
+    wasmShadowConcurrency: p.wasmShadowConcurrency as number,
     wasmRecord: p.wasmRecord as Config['wasmRecord'],
     wasmRecordMaxBytes: p.wasmRecordMaxBytes as number,
     wasmRecordInlineBytes: p.wasmRecordInlineBytes as number,

@@ -1,7 +1,7 @@
 /** The build's progress (src/cli/wasm/progress.ts): a spinner on a terminal, plain lines in a log. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spinner } from '../../src/cli/wasm/progress.ts';
+import { progressCount, spinner } from '../../src/cli/wasm/progress.ts';
 
 function stream(isTTY: boolean) {
   const writes: string[] = [];
@@ -34,5 +34,32 @@ describe('build progress', () => {
     const after = writes.length;
     await new Promise((r) => setTimeout(r, 250));
     assert.equal(writes.length, after, 'no frame after the end');
+  });
+});
+
+describe('shadow test progress (progressCount)', () => {
+  it('in a log: the first run, then at most one line per quarter, no note, no carriage returns', () => {
+    const { writes, s } = stream(false);
+    const bar = progressCount('replaying', 8, s);
+    for (let i = 1; i <= 8; i++) bar.update(i, 'same output');
+    bar.end();
+    assert.deepEqual(writes, [
+      'replaying [###.....................] 1/8\n',
+      'replaying [######..................] 2/8\n',
+      'replaying [############............] 4/8\n',
+      'replaying [##################......] 6/8\n',
+      'replaying [########################] 8/8\n',
+    ]);
+  });
+
+  it('on a terminal: one line redrawn in place with the last run’s note, cleared at the end', () => {
+    const { writes, s } = stream(true);
+    const bar = progressCount('replaying', 3, s);
+    bar.update(1, 'same output');
+    bar.update(2, 'different output');
+    bar.end();
+    assert.equal(writes[0], '\r\x1b[Kreplaying [########................] 1/3 same output');
+    assert.equal(writes[1], '\r\x1b[Kreplaying [################........] 2/3 different output');
+    assert.equal(writes.at(-1), '\r\x1b[K');
   });
 });

@@ -57,3 +57,41 @@ export function spinner(label: string, stream: NodeJS.WriteStream = process.stde
   };
   return { done: (note) => finish('ok', note), fail: (note) => finish('FAILED', note) };
 }
+
+/**
+ * A progress bar over a count of items (the runs of a shadow test), with a note on the item just
+ * done. On a terminal it redraws one line in place; elsewhere it prints at most one line per 25 %,
+ * and the last one.
+ */
+export function progressCount(
+  label: string,
+  total: number,
+  stream: NodeJS.WriteStream = process.stderr,
+): { update(done: number, note?: string): void; end(): void } {
+  const tty = Boolean(stream.isTTY);
+  let lastQuarter = -1;
+  let drawn = false;
+  const line = (done: number, note: string) => {
+    const frac = total > 0 ? Math.min(1, done / total) : 1;
+    const width = 24;
+    const bar = '#'.repeat(Math.round(frac * width)).padEnd(width, '.');
+    return `${label} [${bar}] ${String(done).padStart(String(total).length)}/${total}${note ? ` ${note}` : ''}`;
+  };
+  return {
+    update(done: number, note = '') {
+      if (tty) {
+        stream.write(`\r\x1b[K${line(done, note)}`);
+        drawn = true;
+        return;
+      }
+      const q = Math.floor((total > 0 ? done / total : 1) * 4);
+      if (q !== lastQuarter) {
+        lastQuarter = q;
+        stream.write(`${line(done, '')}\n`);
+      }
+    },
+    end() {
+      if (tty && drawn) stream.write('\r\x1b[K');
+    },
+  };
+}

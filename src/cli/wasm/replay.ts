@@ -18,6 +18,8 @@ import { CliError, UsageError } from './errors.ts';
 import { call, serverOf, type ServerOptions } from './server.ts';
 import { serverOptions } from './server-options.ts';
 import { sha256 } from './module-file.ts';
+import { positiveInt } from './args.ts';
+import { runShadow } from './replay-shadow.ts';
 
 /** The registry's module is not the record's (a reason of its own in the answer). */
 class ModuleMismatch extends CliError {
@@ -29,6 +31,10 @@ export interface ReplayOptions extends ServerOptions {
   attempt?: string;
   module?: string;
   json?: boolean;
+  /** The shadow test (replay-shadow.ts): the job whose step's last --last records to replay with --module. */
+  job?: string;
+  last?: number;
+  budget?: number;
 }
 
 /** The execution's record: of the named step, or of its one recorded wasm step. */
@@ -103,10 +109,25 @@ export function registerReplay(program: Command): void {
       .option('--step <id>', "the step (default: the execution's one WASM step)")
       .option('--attempt <n>', 'the attempt (default: the latest)')
       .option('--module <file>', 'replay another build of the module against the same record')
-      .option('--json', 'print the result as JSON'),
+      .option('--json', 'print the result as JSON')
+      .option('--job <id|name>', 'shadow test: replay the last --last recorded runs of --step of this job with --module (docs/replay.md)')
+      .option('--last <n>', 'shadow test: how many recorded runs (default 20, at most 200)', positiveInt('--last'))
+      .option('--budget <seconds>', 'shadow test: stop after this long (the runs not reached are reported not_run)', positiveInt('--budget')),
   )
     .description('re-run a recorded WASM step run locally, every host call answered from its record (exit 0 reproduced, 1 diverged, 2 could not replay)')
     .action(async (executionId: string | undefined, opts: ReplayOptions) => {
+      if (opts.job !== undefined) {
+        // The shadow test: exit 0 all the same, 1 some run differs, 2 nothing could be replayed.
+        try {
+          if (executionId) throw new UsageError('give an EXECUTION_ID (one run) or --job (a shadow test), not both');
+          process.exitCode = await runShadow({ ...opts, job: opts.job });
+        } catch (e) {
+          if (!(e instanceof CliError || e instanceof UsageError)) throw e;
+          process.stderr.write(`wasm-cli: ${e.message}\n`);
+          process.exitCode = 2;
+        }
+        return;
+      }
       let r: ReplayResult;
       try {
         r = await replayCommand(executionId, opts);

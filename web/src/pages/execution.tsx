@@ -10,6 +10,7 @@ import { formatBytes, formatDateTime, formatDuration, formatNumber } from '../fo
 import type { MessageKey } from '../messages/en.ts';
 import { RunRecord, type HostCall, type ModuleLogLine } from '../components/host-calls.tsx';
 import { Fragment } from 'react';
+import { ReplayButton } from '../components/replay.tsx';
 
 interface WasmLog {
   id: string;
@@ -228,6 +229,7 @@ export default function ExecutionPage() {
                   <tr className="sub-row" data-testid="run-record">
                     <td colSpan={8}>
                       <RunRecord logs={l.logs ?? []} calls={l.host_calls ?? []} runLabel={`${l.step_id} (${t('exec.attemptN', { n: l.attempt })})`} />
+                      {canOperate && <ReplayButton executionId={e.id} stepId={l.step_id} attempt={l.attempt} />}
                     </td>
                   </tr>
                   </Fragment>

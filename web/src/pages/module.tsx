@@ -7,6 +7,7 @@ import { useCan } from '../session.tsx';
 import type { WasmModule } from '../types.ts';
 import { ErrorNote, Field, Loading } from '../components/ui.tsx';
 import { RunsChart } from '../components/runs-chart.tsx';
+import { ShadowTest } from '../components/shadow-test.tsx';
 import { downloadFile } from '../components/download.ts';
 import { formatBytes, formatDateTime, formatDuration, formatNumber } from '../format.ts';
 
@@ -102,6 +103,7 @@ export default function ModulePage() {
   const { id } = useParams<{ id: string }>();
   const { t, locale } = useI18n();
   const canAdmin = useCan('admin');
+  const canOperate = useCan('operator');
   const m = useQuery({ queryKey: ['module', id], queryFn: () => api<Details>(`/wasm/modules/${encodeURIComponent(id)}`) });
   const runs = useQuery({ queryKey: ['module-runs', id], queryFn: () => api<Page<Run>>(`/wasm/modules/${encodeURIComponent(id)}/logs?limit=100`), enabled: m.isSuccess });
   const [downloadError, setDownloadError] = useState<unknown>(null);
@@ -150,6 +152,7 @@ export default function ModulePage() {
         </section>
       </div>
       <PermissionsEditor module={d} canEdit={canAdmin} />
+      {canOperate && <ShadowTest module={d} />}
       <section className="card" aria-labelledby="runs-title">
         <h2 id="runs-title">{t('module.lastRuns')}</h2>
         {last10.length === 0 ? <p className="muted">{t('module.noRuns')}</p> : (
