@@ -141,6 +141,8 @@ export const en = {
   'exec.finished': 'Finished',
   'exec.duration': 'Duration',
   'exec.attempt': 'Attempt',
+  'exec.traceId': 'Trace ID',
+  'exec.traceIdHelp': 'The OpenTelemetry trace of this execution: search for it in your tracing backend',
   'exec.attemptN': 'attempt {n}',
   'exec.notStarted': 'not started',
   'exec.timeline': 'Steps',

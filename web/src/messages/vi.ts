@@ -143,6 +143,8 @@ export const vi: Record<MessageKey, string> = {
   'exec.finished': 'Kết thúc',
   'exec.duration': 'Thời lượng',
   'exec.attempt': 'Lần thử',
+  'exec.traceId': 'Mã trace',
+  'exec.traceIdHelp': 'Trace OpenTelemetry của lần chạy này: tìm mã này trong hệ thống tracing của bạn',
   'exec.attemptN': 'lần thử {n}',
   'exec.notStarted': 'chưa bắt đầu',
   'exec.timeline': 'Các bước',

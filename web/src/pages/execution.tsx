@@ -165,6 +165,12 @@ export default function ExecutionPage() {
         <dt>{t('exec.duration')}</dt><dd>{formatDuration(e.duration_ms, locale)}</dd>
         <dt>{t('exec.attempt')}</dt><dd>{e.attempt}/{e.max_attempts}</dd>
         <dt>{t('job.version')}</dt><dd>{e.job_version}</dd>
+        {traceIdOf(e.trigger) && (
+          <>
+            <dt>{t('exec.traceId')}</dt>
+            <dd><code className="code" data-testid="trace-id" title={t('exec.traceIdHelp')}>{traceIdOf(e.trigger)}</code></dd>
+          </>
+        )}
         {e.limits && (
           <>
             <dt>{t('exec.limits')}</dt>
@@ -248,4 +254,11 @@ export default function ExecutionPage() {
       )}
     </article>
   );
+}
+
+/** The W3C trace id of the execution's trace (stored with its trigger while tracing is on: docs/operations.md). */
+function traceIdOf(trigger: unknown): string | null {
+  const tp = (trigger as { traceparent?: unknown } | null)?.traceparent;
+  const m = typeof tp === 'string' ? /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/.exec(tp) : null;
+  return m ? m[1] : null;
 }
