@@ -32,7 +32,8 @@ export interface LimitedClaim {
 const LOCK_PREFIX = 'vecron.limit.';
 
 /**
- * CTEs `t` (the statement's clock), `queue` (queued, due executions with limits and their place in
+ * CTEs `t` (the statement's clock: clock_timestamp(), not now(), which is when the transaction
+ * began and may be earlier than the starts the previous holder of a key's lock recorded), `queue` (queued, due executions with limits and their place in
  * line per key), `ready` (those a slot and a rate token are free for now, at most `limit`, a
  * parameter reference). With `lockedKeys` (one too), only executions whose every key is in it.
  */
