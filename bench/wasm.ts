@@ -408,6 +408,9 @@ if (rt) {
     }
     recording = { plain: summarize(plain), rec: summarize(rec), bytes: summarize(sizes) };
     recordingNote = `${fmtNum(Math.round(recording.bytes.p50))} bytes of record per run`;
+    log(
+      `recording: rt.run p50 ${fmtUs(recording.plain.p50)} without, ${fmtUs(recording.rec.p50)} with (p99 ${fmtUs(recording.plain.p99)} / ${fmtUs(recording.rec.p99)}); ${recordingNote}`,
+    );
     addRow('(c-plain) vecron rt.run, interleaved with (c-rec)', plain, 'no record');
     addRow('(c-rec) vecron rt.run keeping the complete record (issue 20)', rec, `+ buildRunRecord + its JSON text (what a wasm step stores); ${recordingNote}`);
   } catch (err) {

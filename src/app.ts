@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { Gauge } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import type { Config } from './config/index.ts';
 import type { Database } from './db/database.ts';
 import { openDatabase } from './db/open.ts';
@@ -11,6 +11,7 @@ import { createMetrics, type Metrics } from './metrics.ts';
 import { ensureBootstrapToken, tokenKeyFor } from './auth/tokens.ts';
 import { buildApi } from './api/server.ts';
 import { EventBus, startEventPruner } from './events/bus.ts';
+import { startIdempotencyPruner } from './triggers/idempotency.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 import { Worker } from './queue/worker.ts';
 import type { RunVariables } from './engine/run-execution.ts';
@@ -21,6 +22,10 @@ import { ModuleRegistry } from './modules/registry.ts';
 import { runShutdownHooks } from './executors/shutdown.ts';
 import { configureEgress, registerOwnListenAddress } from './egress/index.ts';
 import { configureInternalNetworks } from './wasm/host/network-class.ts';
+import { startRetention } from './retention/runner.ts';
+import { retentionPeriods } from './retention/settings.ts';
+import { registerMaintenanceMetrics } from './maintenance/metrics.ts';
+import type { Tracing } from './tracing/setup.ts';
 
 /** A running vecron process: whichever of the api, scheduler and worker roles its config asks for. */
 export interface App {
@@ -42,6 +47,21 @@ export interface App {
   close(): Promise<void>;
 }
 
+/** The process's tracing when OTEL_EXPORTER_OTLP_ENDPOINT is set; the SDK is not even loaded otherwise. */
+async function startTracingFor(config: Config, logger: Logger): Promise<Tracing | null> {
+  if (!config.otelEndpoint) return null;
+  const { startTracing } = await import('./tracing/setup.ts');
+  const t = startTracing({
+    endpoint: config.otelEndpoint,
+    headers: config.otelHeaders,
+    serviceName: config.otelServiceName,
+    sampler: config.otelSampler,
+    samplerArg: config.otelSamplerArg,
+  });
+  logger.info({ endpoint: new URL(config.otelEndpoint).origin, sampler: config.otelSampler }, 'tracing on: sending spans over OTLP');
+  return t;
+}
+
 export interface StartOptions {
   logger?: Logger;
   /** An already open database (tests); it is not closed by app.close(). */
@@ -54,6 +74,8 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
   const db = opts.db ?? (await openDatabase(config, { onError: (err) => logger.warn({ err: describeDbError(err) }, 'database connection error') }));
   const ownsDb = !opts.db;
   const closers: (() => Promise<void>)[] = [];
+  // Tracing first (the first enqueue or claim may come soon), stopped last (it flushes the spans).
+  const tracing = await startTracingFor(config, logger);
   try {
     const blobs = await openBlobStore(config);
     if (ownsDb) db.onReconnect(() => logger.info('database listener reconnected: catching up on missed notifications'));
@@ -75,9 +97,22 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
         this.set(db.connectionState().listener === 'reconnecting' ? 0 : 1);
       },
     });
+    registerMaintenanceMetrics(metrics, db);
     const events = new EventBus(db);
     closers.push(() => events.stop());
     closers.push(startEventPruner(db, config.eventRetentionSeconds, (err) => logger.warn({ err }, 'pruning old status events failed')));
+    const keysPruned = new Counter({
+      name: 'vecron_idempotency_keys_pruned_total',
+      help: 'Idempotency keys deleted by this process after their window (VECRON_IDEMPOTENCY_WINDOW_SECONDS) passed',
+      registers: [metrics.registry],
+    });
+    closers.push(
+      startIdempotencyPruner(
+        db,
+        (err) => logger.warn({ err }, 'pruning expired idempotency keys failed'),
+        (n) => keysPruned.inc(n),
+      ),
+    );
 
     if (config.bootstrapToken) await ensureBootstrapToken(db, tokenKeyFor(config), config.bootstrapToken);
     configureEgress({ allow: config.egressAllow, deny: config.egressDeny });
@@ -118,6 +153,14 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
       );
       await scheduler.start();
       closers.unshift(() => scheduler!.stop());
+      // Retention runs beside the scheduler; one process of the cluster at a time (src/retention).
+      const retentionLogger = logger.child({ component: 'retention' });
+      closers.unshift(
+        startRetention(
+          { db, blobs, logger: retentionLogger, metrics, periods: retentionPeriods(config), intervalSeconds: config.retentionIntervalSeconds },
+          (err) => retentionLogger.warn({ err: describeDbError(err) }, 'retention run failed; it is tried again at the next interval'),
+        ),
+      );
     }
 
     let api: FastifyInstance | null = null;
@@ -154,11 +197,13 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
         // Executors' pools (database steps) once no step runs any more.
         await runShutdownHooks((err) => logger.error({ err }, 'error closing an executor resource'));
         if (ownsDb) await db.close();
+        await tracing?.shutdown().catch((err) => logger.warn({ err }, 'could not send the last spans'));
       },
     };
   } catch (err) {
     for (const c of closers) await c().catch(() => {});
     if (ownsDb) await db.close();
+    await tracing?.shutdown().catch(() => {});
     throw err;
   }
 }

@@ -11,6 +11,7 @@ export const ERROR_CODES = [
   'forbidden',
   'not_found',
   'conflict',
+  'idempotency_key_reused',
   'rate_limited',
   'payload_too_large',
   'unsupported_media_type',

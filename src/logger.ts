@@ -1,12 +1,17 @@
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
+import { traceLogFields } from './tracing/state.ts';
 
 export type { Logger };
 
-/** Structured JSON logs (pino). Secrets never reach here: callers log masked values only. */
-export function createLogger(level: string, name = 'vecron'): Logger {
-  return pino({
+/**
+ * Structured JSON logs (pino). Secrets never reach here: callers log masked values only. While
+ * tracing is on, a line logged inside a span carries its `trace_id` and `span_id` (src/tracing).
+ */
+export function createLogger(level: string, name = 'vecron', destination?: DestinationStream): Logger {
+  const options: pino.LoggerOptions = {
     name,
     level,
+    mixin: traceLogFields,
     redact: {
       paths: [
         'req.headers.authorization',
@@ -23,5 +28,6 @@ export function createLogger(level: string, name = 'vecron'): Logger {
       ],
       censor: '***',
     },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }

@@ -22,8 +22,35 @@ const paged = (item: object) =>
   });
 const listed = (item: object) => obj(['items'], { items: { type: 'array', items: item } });
 
-const job = obj(['id', 'name', 'steps', 'version'], { id: { type: 'string' }, name: { type: 'string' }, steps: { type: 'array' } });
-const execution = obj(['id', 'job_id', 'status'], { id: { type: 'string' }, status: { type: 'string' } });
+const job = obj(['id', 'name', 'steps', 'version'], {
+  id: { type: 'string' },
+  name: { type: 'string' },
+  steps: { type: 'array' },
+  concurrency_key: { type: ['string', 'null'], description: 'Template of the concurrency key (docs/jobs.md#concurrency-and-rate-limits).' },
+  concurrency_limit: { type: ['integer', 'null'], minimum: 1 },
+  rate_limit: {
+    type: ['object', 'null'],
+    properties: { limit: { type: 'integer', minimum: 1 }, interval_seconds: { type: 'integer', minimum: 1 }, per: { type: 'string', enum: ['job', 'key'] } },
+  },
+});
+const execution = obj(['id', 'job_id', 'status'], {
+  id: { type: 'string' },
+  status: { type: 'string' },
+  limits: {
+    type: ['object', 'null'],
+    description: 'The concurrency and rate limits the execution was queued with (its key rendered); null when its job had none.',
+    properties: {
+      concurrency: { type: ['object', 'null'], properties: { key: { type: 'string' }, limit: { type: 'integer' } } },
+      rate: { type: ['object', 'null'], properties: { key: { type: 'string' }, limit: { type: 'integer' }, interval_seconds: { type: 'integer' } } },
+    },
+  },
+  waiting: {
+    type: ['object', 'null'],
+    description:
+      'Why a queued execution has not started: scheduled (run_at ahead), concurrency_limit (no free slot for its key), rate_limit (no start left in the interval); null otherwise.',
+    properties: { code: { type: 'string', enum: ['scheduled', 'concurrency_limit', 'rate_limit'] }, message: { type: 'string' } },
+  },
+});
 const token = obj(['id', 'name', 'role', 'created_at'], { id: { type: 'string' }, role: { type: 'string', enum: ['admin', 'operator', 'viewer'] } });
 const variable = obj(['name'], { name: { type: 'string' } });
 const wasmModule = obj(['id', 'name', 'version'], { id: { type: 'string' } });

@@ -10,6 +10,7 @@ import { installResponseSchemas } from './response-schemas.ts';
 import { healthRoutes } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { executionRoutes } from './routes/executions.ts';
+import { bulkRoutes } from './routes/bulk.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { webhooksRoutes } from './routes/webhooks.ts';
@@ -23,6 +24,8 @@ import { jobSchemaRoutes } from './routes/job-schemas.ts';
 import { jobOverviewRoutes } from './routes/job-overview.ts';
 import { sessionRoutes } from './routes/session.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
+import { maintenanceRoutes } from './routes/maintenance.ts';
+import { retentionRoutes } from './routes/retention.ts';
 import { wasmRecordRoutes } from './routes/wasm-records.ts';
 import { VERSION } from '../version.ts';
 
@@ -33,6 +36,7 @@ export const routeModules: RouteModule[] = [
   healthRoutes,
   jobRoutes,
   executionRoutes,
+  bulkRoutes,
   auditRoutes,
   tokenRoutes,
   webhooksRoutes,
@@ -45,6 +49,8 @@ export const routeModules: RouteModule[] = [
   jobSchemaRoutes,
   jobOverviewRoutes,
   sessionRoutes,
+  maintenanceRoutes,
+  retentionRoutes,
   dashboardRoutes,
   wasmRecordRoutes,
 ];

@@ -10,6 +10,17 @@ import { DEFAULT_INTERNAL_NETWORKS, checkInternalNetworks } from '../wasm/host/n
 
 export type Role = 'api' | 'scheduler' | 'worker';
 
+/** The OTEL_TRACES_SAMPLER values of the OpenTelemetry specification that vecron supports. */
+export const OTEL_SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+] as const;
+export type OtelSampler = (typeof OTEL_SAMPLERS)[number];
+
 export interface Config {
   port: number;
   host: string;
@@ -20,6 +31,12 @@ export interface Config {
   secretKey: string | null;
   roles: Role[];
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Tracing (src/tracing): on when the OTLP endpoint is set. */
+  otelEndpoint: string | null;
+  otelHeaders: Record<string, string>;
+  otelServiceName: string;
+  otelSampler: OtelSampler;
+  otelSamplerArg: number;
   workerConcurrency: number;
   leaseSeconds: number;
   pollIntervalMs: number;
@@ -28,6 +45,12 @@ export interface Config {
   misfireThresholdSeconds: number;
   schedulerLookaheadMs: number;
   eventRetentionSeconds: number;
+  /** Retention (src/retention): days an execution is kept after it ended (0: forever); jobs may override. */
+  retentionExecutionsDays: number;
+  /** Days audit entries are kept (0: forever); at least the executions' period. */
+  retentionAuditDays: number;
+  retentionIntervalSeconds: number;
+  retentionBatchSize: number;
   dbPoolSize: number;
   stepDbPoolSize: number;
   s3: null | {
@@ -69,6 +92,8 @@ export interface Config {
   webhookMaxBytes: number;
   webhookToleranceSeconds: number;
   webhookMaxFailuresPerMinute: number;
+  idempotencyWindowSeconds: number;
+  bulkMaxExecutions: number;
 }
 
 type Parser<T> = (raw: string) => T;
@@ -113,6 +138,36 @@ const postgresUrl: Parser<string> = (raw) => {
     throw new Error(`must start with postgres:// or postgresql://, got '${u.protocol}//'`);
   }
   return raw;
+};
+const httpUrl: Parser<string> = (raw) => {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new Error('must be a URL like http://collector:4318');
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`must start with http:// or https://, got '${u.protocol}//'`);
+  return raw;
+};
+/** `key=value,key2=value2`, keys and values percent-decoded (the OpenTelemetry format). Values never echoed. */
+const keyValues: Parser<Record<string, string>> = (raw) => {
+  const out: Record<string, string> = {};
+  for (const [i, part] of raw.split(',').entries()) {
+    if (!part.trim()) continue;
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new Error(`entry ${i + 1} is not key=value`);
+    try {
+      out[decodeURIComponent(part.slice(0, eq).trim())] = decodeURIComponent(part.slice(eq + 1).trim());
+    } catch {
+      throw new Error(`entry ${i + 1} is not valid percent-encoding`);
+    }
+  }
+  return out;
+};
+const ratio: Parser<number> = (raw) => {
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new Error(`must be a number from 0 to 1, got '${raw}'`);
+  return n;
 };
 const token: Parser<string> = (raw) => {
   if (raw.length < 16) throw new Error('must be at least 16 characters long');
@@ -176,6 +231,33 @@ export const settings = {
     default: 'info',
     parse: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
   },
+  otelEndpoint: {
+    env: 'OTEL_EXPORTER_OTLP_ENDPOINT',
+    description:
+      'OTLP/HTTP base URL of an OpenTelemetry collector (e.g. `http://collector:4318`): when set, this process sends spans of its executions, steps and host calls to `<url>/v1/traces` (protobuf), puts `trace_id`/`span_id` in the log lines of executions and sends `traceparent` on outbound http steps and http_request calls. Unset: no tracing, at no cost. See docs/operations.md.',
+    default: null,
+    parse: httpUrl,
+  },
+  otelHeaders: {
+    env: 'OTEL_EXPORTER_OTLP_HEADERS',
+    description: 'Headers sent with every span export, `key=value` pairs separated by commas, percent-encoded (e.g. a collector API key).',
+    default: null,
+    parse: keyValues,
+  },
+  otelProtocol: {
+    env: 'OTEL_EXPORTER_OTLP_PROTOCOL',
+    description: 'OTLP transport; only `http/protobuf` is supported (gRPC and http/json are refused at start).',
+    default: 'http/protobuf',
+    parse: oneOf(['http/protobuf'] as const),
+  },
+  otelServiceName: { env: 'OTEL_SERVICE_NAME', description: 'The `service.name` of the spans this process sends.', default: 'vecron', parse: str },
+  otelSampler: {
+    env: 'OTEL_TRACES_SAMPLER',
+    description: `Which traces are kept: ${OTEL_SAMPLERS.join(', ')}. The parentbased ones follow the sampling decision of a caller's \`traceparent\`.`,
+    default: 'parentbased_always_on',
+    parse: oneOf(OTEL_SAMPLERS),
+  },
+  otelSamplerArg: { env: 'OTEL_TRACES_SAMPLER_ARG', description: 'The ratio of traces kept by the traceidratio samplers, 0 to 1.', default: '1', parse: ratio },
   workerConcurrency: { env: 'VECRON_WORKER_CONCURRENCY', description: 'Executions one worker process runs at once.', default: '4', parse: int(1, 256) },
   leaseSeconds: {
     env: 'VECRON_LEASE_SECONDS',
@@ -219,6 +301,32 @@ export const settings = {
     description: 'How long status events are stored for clients of the event stream that reconnect (`Last-Event-ID`); older ones are pruned every minute.',
     default: '3600',
     parse: int(60, 30 * 86400),
+  },
+  retentionExecutionsDays: {
+    env: 'VECRON_RETENTION_EXECUTIONS_DAYS',
+    description:
+      "Days a finished execution is kept, counted from its end: then it is pruned whole (its row, step outputs, WASM logs and files). A job's `retention_days` overrides it. 0 keeps executions forever. Queued and running executions are never pruned.",
+    default: '90',
+    parse: int(0, 36_500),
+  },
+  retentionAuditDays: {
+    env: 'VECRON_RETENTION_AUDIT_DAYS',
+    description:
+      'Days audit log entries are kept (default 7 years, as banks keep their records; PCI DSS asks for at least one). 0 keeps them forever. Must be 0 or at least VECRON_RETENTION_EXECUTIONS_DAYS, so that the audit trail outlives what it speaks of.',
+    default: '2557',
+    parse: int(0, 36_500),
+  },
+  retentionIntervalSeconds: {
+    env: 'VECRON_RETENTION_INTERVAL_SECONDS',
+    description: 'How often retention runs, cluster-wide: one process at a time (an advisory lock), once per interval however many processes run.',
+    default: '3600',
+    parse: int(1, 7 * 86400),
+  },
+  retentionBatchSize: {
+    env: 'VECRON_RETENTION_BATCH_SIZE',
+    description: 'Rows deleted per statement when pruning (bounded statements keep locks and WAL small; the run loops until nothing is left).',
+    default: '500',
+    parse: int(1, 10_000),
   },
   dbPoolSize: { env: 'VECRON_DB_POOL_SIZE', description: 'PostgreSQL connections per process (ignored for PGlite).', default: '10', parse: int(1, 200) },
   stepDbPoolSize: {
@@ -411,6 +519,20 @@ export const settings = {
     default: '20',
     parse: int(1, 1_000_000),
   },
+  idempotencyWindowSeconds: {
+    env: 'VECRON_IDEMPOTENCY_WINDOW_SECONDS',
+    description:
+      'How long an `Idempotency-Key` of a manual or webhook trigger is remembered, in seconds (default 24 h): a repeat within it answers with the first execution instead of running again. Expired keys are deleted in the background.',
+    default: '86400',
+    parse: int(60, 30 * 86400),
+  },
+  bulkMaxExecutions: {
+    env: 'VECRON_BULK_MAX_EXECUTIONS',
+    description:
+      'The most executions one bulk call may change (`POST /api/v1/executions/bulk`) or create (`POST /api/v1/jobs/bulk-trigger`); its `limit` may not exceed it.',
+    default: '1000',
+    parse: int(1, 100_000),
+  },
 } satisfies Record<string, Setting<unknown>>;
 
 type Settings = typeof settings;
@@ -432,6 +554,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       problems.push({ path: s.env, message: (err as Error).message });
     }
   }
+  if (typeof v.retentionAuditDays === 'number' && typeof v.retentionExecutionsDays === 'number') {
+    const [audit, executions] = [v.retentionAuditDays, v.retentionExecutionsDays];
+    if (audit !== 0 && (executions === 0 || audit < executions)) {
+      problems.push({
+        path: 'VECRON_RETENTION_AUDIT_DAYS',
+        message: `must be 0 (forever) or at least VECRON_RETENTION_EXECUTIONS_DAYS (${executions === 0 ? 'forever' : executions}), got ${audit}`,
+      });
+    }
+  }
   if (problems.length) {
     throw new VecronError('invalid_config', 'invalid configuration: ' + problems.map((p) => `${p.path} ${p.message}`).join('; '), { problems });
   }
@@ -447,6 +578,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secretKey: p.secretKey as string | null,
     roles: p.roles as Role[],
     logLevel: p.logLevel as Config['logLevel'],
+    otelEndpoint: p.otelEndpoint as string | null,
+    otelHeaders: (p.otelHeaders as Record<string, string> | null) ?? {},
+    otelServiceName: p.otelServiceName as string,
+    otelSampler: p.otelSampler as OtelSampler,
+    otelSamplerArg: p.otelSamplerArg as number,
     workerConcurrency: p.workerConcurrency as number,
     leaseSeconds: p.leaseSeconds as number,
     pollIntervalMs: p.pollIntervalMs as number,
@@ -455,6 +591,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     misfireThresholdSeconds: p.misfireThresholdSeconds as number,
     schedulerLookaheadMs: p.schedulerLookaheadMs as number,
     eventRetentionSeconds: p.eventRetentionSeconds as number,
+    retentionExecutionsDays: p.retentionExecutionsDays as number,
+    retentionAuditDays: p.retentionAuditDays as number,
+    retentionIntervalSeconds: p.retentionIntervalSeconds as number,
+    retentionBatchSize: p.retentionBatchSize as number,
     dbPoolSize: p.dbPoolSize as number,
     stepDbPoolSize: p.stepDbPoolSize as number,
     s3: p.s3Bucket
@@ -494,6 +634,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhookMaxBytes: p.webhookMaxBytes as number,
     webhookToleranceSeconds: p.webhookToleranceSeconds as number,
     webhookMaxFailuresPerMinute: p.webhookMaxFailuresPerMinute as number,
+    idempotencyWindowSeconds: p.idempotencyWindowSeconds as number,
+    bulkMaxExecutions: p.bulkMaxExecutions as number,
   };
 }
 

@@ -3,7 +3,7 @@
  * capability's code just to learn a channel's name.
  */
 
-/** Wakes idle workers when work is queued; payload `<execution id>[ <run_at epoch ms>]`. */
+/** Wakes idle workers when work is queued; payload `<execution id>[ <run_at epoch ms>[ L]]` (L: the execution has limits). */
 export const QUEUE_CHANNEL = 'vecron_queue';
 
 /** Wakes schedulers when a job was created, edited, enabled, disabled or deleted; payload: the job id. */

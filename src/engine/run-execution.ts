@@ -16,6 +16,7 @@ import { retryDelayMs } from '../queue/backoff.ts';
 import { replayPlan, type StepPlan } from './routing.ts';
 import { sleep } from './sleep.ts';
 import { saveOutcome, type LeaseTracker } from '../queue/outcome-retry.ts';
+import { traceStep } from '../tracing/spans.ts';
 
 /** Largest step output kept in the execution record (JSON bytes). */
 export const MAX_STEP_OUTPUT_BYTES = 16 * 1024 * 1024;
@@ -202,7 +203,18 @@ function failedOutcome(e: StepError, stepId: string | null): Outcome {
  * outcome, or the step's result for the caller to record (it may be the last one, written with the
  * execution's final status).
  */
-async function runStep(step: Step, s: StepEnv, contextJson: string | null): Promise<Outcome | StepSuccess> {
+function runStep(step: Step, s: StepEnv, contextJson: string | null): Promise<Outcome | StepSuccess> {
+  // Inside the step's span when tracing is on (src/tracing): host calls and log lines attach to it.
+  return traceStep(
+    step,
+    s.exec.attempt,
+    s.mask,
+    () => runStepUntraced(step, s, contextJson),
+    (r) => ('status' in r ? { status: r.status, errorCode: r.status === 'failed' ? r.error.code : undefined } : { status: 'succeeded' }),
+  );
+}
+
+async function runStepUntraced(step: Step, s: StepEnv, contextJson: string | null): Promise<Outcome | StepSuccess> {
   const { exec, env, fenced, mask, owner } = s;
   let startedAt = new Date();
   const markedByClaim = !s.claimStartUsed && exec.first_step_id === step.id && exec.first_step_started_at !== null;

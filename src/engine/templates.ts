@@ -222,6 +222,29 @@ function resolveString(s: string, context: Record<string, unknown>): unknown {
   return out;
 }
 
+/**
+ * Renders a string's templates as text (a value that is not a string JSON-encoded, as inside a
+ * longer string). A reference that cannot be resolved goes to `onMissing` with its template_error,
+ * which returns the text to use instead or throws; without it, the error is thrown.
+ */
+export function renderTemplateText(s: string, context: Record<string, unknown>, onMissing?: (ref: string, err: StepError) => string): string {
+  if (!mayContainTemplate(s)) return s;
+  let out = '';
+  for (const p of tokenize(s)) {
+    if (!('ref' in p)) {
+      out += p.text;
+      continue;
+    }
+    try {
+      out += stringifyValue(lookup(p.ref, p.segs, context));
+    } catch (err) {
+      if (!onMissing || !(err instanceof StepError)) throw err;
+      out += onMissing(p.ref, err);
+    }
+  }
+  return out;
+}
+
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
   const proto = Object.getPrototypeOf(v);

@@ -2,6 +2,7 @@ import type { Queryable } from '../db/database.ts';
 import { VecronError, notFound } from '../errors.ts';
 import { isUuid, iso } from '../ids.ts';
 import { EXECUTION_STATUSES, type ExecutionStatus, type StepStatus } from '../state/statuses.ts';
+import { type LimitsView, type WaitingReason, limitsView, waitingReasons } from '../limits/waiting.ts';
 
 export { EXECUTION_STATUSES, type ExecutionStatus };
 
@@ -37,6 +38,10 @@ export interface ExecutionView {
   finished_at: string | null;
   duration_ms: number | null;
   error: unknown;
+  /** The concurrency and rate limits it was queued with (src/limits); null when its job had none. */
+  limits: LimitsView | null;
+  /** Why a queued execution has not started yet (null when it only waits for a free worker, or is not queued). */
+  waiting: WaitingReason | null;
   steps?: StepRunView[];
   context?: unknown;
 }
@@ -61,7 +66,19 @@ function toView(r: any): ExecutionView {
     finished_at: iso(r.finished_at),
     duration_ms: ms(r.started_at, r.finished_at),
     error: r.error ?? null,
+    limits: limitsView(r),
+    waiting: null,
   };
+}
+
+/** Fills in `waiting` for the queued ones among `views` (one query). */
+async function withWaiting(db: Queryable, views: ExecutionView[]): Promise<ExecutionView[]> {
+  const reasons = await waitingReasons(
+    db,
+    views.filter((v) => v.status === 'queued').map((v) => v.id),
+  );
+  for (const v of views) v.waiting = reasons.get(v.id) ?? null;
+  return views;
 }
 
 export interface ExecutionListQuery {
@@ -91,18 +108,19 @@ export async function listExecutions(db: Queryable, q: ExecutionListQuery): Prom
   const total = (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM executions ${w}`, params)).rows[0].n;
   const { rows } = await db.query(
     `SELECT id, job_id, job_version, jsonb_build_object('name', job_snapshot->'name') AS job_snapshot, status,
-            trigger_type, trigger, fire_time, attempt, max_attempts, run_at, created_at, started_at, finished_at, error
+            trigger_type, trigger, fire_time, attempt, max_attempts, run_at, created_at, started_at, finished_at, error,
+            concurrency_key, concurrency_limit, rate_key, rate_limit, rate_interval_seconds
      FROM executions ${w} ORDER BY created_at DESC, id LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
     [...params, q.limit, (q.page - 1) * q.limit],
   );
-  return { items: rows.map(toView), total };
+  return { items: await withWaiting(db, rows.map(toView)), total };
 }
 
 export async function getExecution(db: Queryable, id: string): Promise<ExecutionView> {
   if (!isUuid(id)) throw notFound('execution', id);
   const { rows } = await db.query('SELECT * FROM executions WHERE id = $1', [id]);
   if (!rows[0]) throw notFound('execution', id);
-  const view = toView(rows[0]);
+  const [view] = await withWaiting(db, [toView(rows[0])]);
   view.context = (rows[0] as any).context ?? null;
   const steps = await db.query<any>('SELECT * FROM step_runs WHERE execution_id = $1 ORDER BY position', [id]);
   const byId = new Map(steps.rows.map((s) => [s.step_id as string, s]));

@@ -27,6 +27,8 @@ interface JobRow {
 export function toJobRecord(r: JobRow): JobRecord {
   return {
     id: r.id,
+    // jobs stored before the limit fields existed (migration 016) have none
+    ...({ concurrency_key: null, concurrency_limit: null, rate_limit: null } satisfies Partial<JobDefinition>),
     ...r.definition,
     enabled: r.enabled,
     version: r.version,

@@ -53,6 +53,16 @@ export type ScheduleType = Schedule['type'];
 export const SCHEDULE_TYPES: readonly ScheduleType[] = ['cron', 'fixed_rate', 'fixed_delay', 'once'];
 
 export type MisfirePolicy = 'fire_once' | 'skip';
+
+/**
+ * At most `limit` starts in any `interval_seconds`, cluster-wide: per job (`per: 'job'`) or per
+ * value of the job's `concurrency_key` (`per: 'key'`). See src/limits.
+ */
+export interface RateLimit {
+  limit: number;
+  interval_seconds: number;
+  per: 'job' | 'key';
+}
 export type OverlapPolicy = 'allow' | 'skip' | 'queue';
 
 export interface WebhookSettings {
@@ -79,6 +89,17 @@ export interface JobDefinition {
   misfire_policy: MisfirePolicy;
   overlap_policy: OverlapPolicy;
   webhook: WebhookSettings | null;
+  /**
+   * A template over `trigger`, `job` and `variables` (or a constant), rendered when an execution is
+   * queued: executions with the same key value share `concurrency_limit` (and a `rate_limit` with
+   * `per: 'key'`), across jobs and the whole cluster. null = the job itself is the key.
+   */
+  concurrency_key: string | null;
+  /** At most this many running executions per key value; null = no concurrency limit. */
+  concurrency_limit: number | null;
+  rate_limit: RateLimit | null;
+  /** Days this job's finished executions are kept (0: forever); absent: VECRON_RETENTION_EXECUTIONS_DAYS. */
+  retention_days?: number;
 }
 
 export const JOB_DEFAULTS = {
@@ -92,6 +113,9 @@ export const JOB_DEFAULTS = {
   misfire_policy: 'fire_once',
   overlap_policy: 'allow',
   webhook: null,
+  concurrency_key: null,
+  concurrency_limit: null,
+  rate_limit: null,
 } as const satisfies Partial<JobDefinition>;
 
 export const JOB_LIMITS = {
@@ -99,6 +123,10 @@ export const JOB_LIMITS = {
   maxSteps: 100,
   maxTimeoutSeconds: 604_800,
   maxRetries: 10,
+  concurrencyKeyMaxLength: 500,
+  maxConcurrencyLimit: 10_000,
+  maxRateLimit: 1_000_000,
+  maxRateIntervalSeconds: 86_400,
 } as const;
 
 export const STEP_ID_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;

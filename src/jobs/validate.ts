@@ -14,6 +14,7 @@ import { type StepType, stepDefinitions, stepTypes } from '../executors/definiti
 import { locateTemplateReferences } from '../engine/templates.ts';
 import { cronExpressionProblem, parseCron } from '../scheduler/cron.ts';
 import { isValidTimeZone, timeZoneProblem } from '../scheduler/timezone.ts';
+import { limitProperties, limitProblems } from '../limits/definition.ts';
 import { describeJsonType, normalizeJobDocument } from './normalize.ts';
 import { JOB_DEFAULTS, JOB_LIMITS, type JobDefinition, type Schedule, STEP_ID_PATTERN, type Step } from './types.ts';
 
@@ -92,6 +93,9 @@ function jobSchema(stepItems: JsonSchema): JsonSchema {
       enabled: { type: 'boolean', default: JOB_DEFAULTS.enabled },
       misfire_policy: { type: 'string', enum: ['fire_once', 'skip'], default: JOB_DEFAULTS.misfire_policy },
       overlap_policy: { type: 'string', enum: ['allow', 'skip', 'queue'], default: JOB_DEFAULTS.overlap_policy },
+      ...limitProperties,
+      // Retention of this job's executions in days (0: forever); overrides the global setting.
+      retention_days: { type: 'integer', minimum: 0, maximum: 36_500 },
       webhook: {
         type: ['object', 'null'],
         default: JOB_DEFAULTS.webhook,
@@ -458,6 +462,7 @@ export function validateJobDocument(input: unknown): JobValidationResult {
   }
 
   if (isPlainObject(doc.schedule)) raw.push(...scheduleProblems(doc.schedule));
+  raw.push(...limitProblems(doc));
 
   const all = [
     ...normalized.problems.map((p) => ({ problem: p, key: orderKey(parsePath(p.path)) })),
@@ -504,5 +509,9 @@ function toCanonical(doc: Record<string, any>): JobDefinition {
     misfire_policy: doc.misfire_policy,
     overlap_policy: doc.overlap_policy,
     webhook: doc.webhook,
+    concurrency_key: doc.concurrency_key,
+    concurrency_limit: doc.concurrency_limit,
+    rate_limit: doc.rate_limit,
+    ...(doc.retention_days !== undefined ? { retention_days: doc.retention_days } : {}),
   };
 }

@@ -5,6 +5,7 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { QUEUE_CHANNEL } from '../db/channels.ts';
 import { claimExecutions, type ClaimedExecution } from '../state/claim.ts';
+import { claimLimitedExecutions, pruneExecutionStarts } from '../state/claim-limited.ts';
 import { finishAttempt, handBack, type FinishResult, type Outcome } from '../state/finish.ts';
 import { reapExpiredLeases } from '../state/reap.ts';
 import { renewLeases } from './lease.ts';
@@ -13,6 +14,7 @@ import { LeaseTracker, OutcomeAbandoned, saveOutcome } from './outcome-retry.ts'
 import { runExecution, StopRequest, type EngineEnv } from '../engine/run-execution.ts';
 import { scheduleAfterFinish } from '../scheduler/sync.ts';
 import type { JobDefinition } from '../jobs/types.ts';
+import { endExecutionSpan, inExecution, startExecutionSpan } from '../tracing/spans.ts';
 
 export interface WorkerOptions {
   concurrency: number;
@@ -27,6 +29,12 @@ interface Running {
   done: Promise<void>;
 }
 
+/** What the steps of an execution came to, for the second phase (recording it) to write. */
+type Ended = { outcome: Outcome } | null;
+
+/** How an attempt ended, for its trace span. */
+type Traced = (f: { status: string; code?: string }) => void;
+
 /**
  * Claims executions and runs them, up to `concurrency` at once. Woken by NOTIFY when work is
  * queued, and by a polling timer as fallback (a lost notification, a retry whose time has come).
@@ -35,11 +43,26 @@ interface Running {
  */
 export class Worker {
   readonly id: string;
+  /** Executions whose steps are running: what `concurrency` bounds. */
   private readonly running = new Map<string, Running>();
+  /**
+   * Executions whose steps are done and whose outcome is being committed. They no longer hold a
+   * slot (a slot waiting on the group commit would idle through one or two write round trips per
+   * execution), but their lease is still renewed until the outcome is written, and stop() waits
+   * for them. At most `concurrency` of them: past that, claiming waits for the writes.
+   */
+  private readonly finishing = new Map<string, Promise<void>>();
   private readonly successes: SuccessWriter;
   /** How long each running execution's lease is known to hold: bounds the retries of its writes. */
   private readonly leases: LeaseTracker;
   private claiming = false;
+  /**
+   * Whether executions with limits may be queued: their claim (src/state/claim-limited.ts) runs
+   * only then, so a queue without them pays nothing for it. Set by a NOTIFY of one, the poll
+   * timer, a reconnect and the end of one this worker ran (its slot is free); cleared by a claim
+   * that found none queued.
+   */
+  private limitedWork = true;
   private again = false;
   private stopped = true;
   private timers: NodeJS.Timeout[] = [];
@@ -66,24 +89,32 @@ export class Worker {
   }
 
   get activeCount(): number {
-    return this.running.size;
+    return this.running.size + this.finishing.size;
   }
 
   async start(): Promise<void> {
     this.stopped = false;
     this.unlisten = await this.db.listen(QUEUE_CHANNEL, (payload) => {
       // Work queued for later (a fire time enqueued ahead by the scheduler): wake exactly then.
-      const runAt = Number(payload.split(' ')[1]);
+      const [, at, limited] = payload.split(' ');
+      if (limited === 'L') this.limitedWork = true;
+      const runAt = Number(at);
       const wait = Number.isFinite(runAt) ? runAt - Date.now() : 0;
       if (wait > 1) this.wakeAt(runAt);
       else this.wake();
     });
     // Notifications sent while the listener was away are lost: renew leases and poll at once.
     this.offReconnect = this.db.onReconnect(() => {
+      this.limitedWork = true;
       void this.heartbeat();
       this.wake();
     });
-    this.timers.push(setInterval(() => this.wake(), this.opts.pollIntervalMs));
+    this.timers.push(
+      setInterval(() => {
+        this.limitedWork = true;
+        this.wake();
+      }, this.opts.pollIntervalMs),
+    );
     this.timers.push(setInterval(() => void this.heartbeat(), Math.max(500, (this.opts.leaseSeconds * 1000) / 3)));
     this.timers.push(setInterval(() => void this.reap(), Math.max(500, (this.opts.leaseSeconds * 1000) / 2)));
     void this.reap();
@@ -105,7 +136,7 @@ export class Worker {
     await this.unlisten?.();
     this.unlisten = null;
     while (this.claiming) await new Promise((r) => setTimeout(r, 5));
-    const all = () => Promise.all([...this.running.values()].map((r) => r.done));
+    const all = () => Promise.all([...[...this.running.values()].map((r) => r.done), ...this.finishing.values()]);
     let graceTimer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([all().then(() => false), new Promise<boolean>((r) => (graceTimer = setTimeout(() => r(true), graceMs)))]);
     clearTimeout(graceTimer);
@@ -155,10 +186,16 @@ export class Worker {
 
   private async claimLoop(): Promise<void> {
     while (!this.stopped) {
-      const free = this.opts.concurrency - this.running.size;
+      const free = Math.min(this.opts.concurrency - this.running.size, this.opts.concurrency - this.finishing.size);
       if (free <= 0) return;
       const sentAt = Date.now();
       const claimed = await claimExecutions(this.db, this.id, free, this.opts.leaseSeconds);
+      if (claimed.length < free && this.limitedWork) {
+        this.limitedWork = false; // a signal that arrives during the claim sets it again
+        const limited = await claimLimitedExecutions(this.db, this.id, free - claimed.length, this.opts.leaseSeconds);
+        if (limited.waiting) this.limitedWork = true;
+        claimed.push(...limited.claimed);
+      }
       for (const exec of claimed) {
         this.leases.renewed(exec.id, sentAt);
         this.launch(exec);
@@ -171,17 +208,43 @@ export class Worker {
     const controller = new AbortController();
     this.metrics?.executionsStarted.inc();
     this.metrics?.runningExecutions.inc();
-    const done = this.execute(exec, controller.signal).finally(() => {
-      this.running.delete(exec.id);
-      this.leases.forget(exec.id);
-      this.metrics?.runningExecutions.dec();
-      this.wake();
-    });
+    // The attempt's span (null with tracing off), continuing the trace stored with the trigger.
+    const span = startExecutionSpan(exec, (exec.job_snapshot as JobDefinition)?.name ?? '');
+    let final: { status: string; code?: string } = { status: 'abandoned' };
+    const traced: Traced = (f) => (final = f);
+    const done = inExecution(span, () => this.runSteps(exec, controller.signal, traced)).then(
+      (ended) => {
+        // The slot is free once the steps are done; the outcome is committed meanwhile.
+        this.running.delete(exec.id);
+        this.metrics?.runningExecutions.dec();
+        const recorded = (ended ? inExecution(span, () => this.record(exec, ended.outcome, traced)) : Promise.resolve()).finally(() => {
+          endExecutionSpan(span, final.status, final.code);
+          // A limited execution's key is free once its outcome is committed: look again then.
+          if (exec.concurrency_key !== null || exec.rate_key !== null) this.limitedWork = true;
+          this.finishing.delete(exec.id);
+          this.leases.forget(exec.id);
+          this.wake();
+        });
+        if (ended) this.finishing.set(exec.id, recorded);
+        this.wake();
+        return recorded;
+      },
+      // runSteps handles its own errors; this is a last resort that keeps the slot from leaking.
+      (err) => {
+        endExecutionSpan(span, final.status, final.code);
+        if (exec.concurrency_key !== null || exec.rate_key !== null) this.limitedWork = true;
+        this.running.delete(exec.id);
+        this.leases.forget(exec.id);
+        this.metrics?.runningExecutions.dec();
+        this.log.error({ err, execution: exec.id }, 'execution crashed');
+        this.wake();
+      },
+    );
     this.running.set(exec.id, { exec, controller, done });
   }
 
-  private async execute(exec: ClaimedExecution, signal: AbortSignal): Promise<void> {
-    const job = exec.job_snapshot as JobDefinition;
+  /** Runs the steps; null when nothing is left to record (lease lost, handed back). */
+  private async runSteps(exec: ClaimedExecution, signal: AbortSignal, traced: Traced): Promise<Ended> {
     let outcome: Outcome;
     try {
       outcome = await runExecution(exec, { ...this.env, workerId: this.id, leases: this.leases }, signal);
@@ -190,21 +253,29 @@ export class Worker {
       if (err instanceof OutcomeAbandoned) {
         // A step's result could not be saved before the lease ran out: another worker takes over.
         this.log.error({ execution: exec.id, err: err.message }, 'could not record a step result while the lease held');
-        return;
+        return null;
       }
       if (stop?.kind === 'lease_lost') {
+        traced({ status: 'lease_lost', code: 'lease_lost' });
         this.log.warn({ execution: exec.id }, 'lease lost: another worker owns this execution now');
-        return;
+        return null;
       }
       if (stop?.kind === 'shutdown') {
+        traced({ status: 'handed_back' });
         await saveOutcome(() => handBack(this.db, exec.id, this.id), { what: 'the hand-back', executionId: exec.id, leases: this.leases, log: this.log }).catch(
           (e) => this.log.error({ err: e }, 'hand-back failed'),
         );
-        return;
+        return null;
       }
       this.log.error({ err, execution: exec.id }, 'execution crashed');
       outcome = { status: 'failed', error: { code: 'internal', message: `internal error: ${(err as Error)?.message}`, retryable: true } };
     }
+    return { outcome };
+  }
+
+  /** Commits how the execution ended (and, for fixed_delay, its next fire time). */
+  private async record(exec: ClaimedExecution, outcome: Outcome, traced: Traced): Promise<void> {
+    const job = exec.job_snapshot as JobDefinition;
     try {
       // Successes go through the group-committing writer; failures are rare and written one by one.
       // Retried through a database outage while the lease holds (the heartbeat keeps renewing it).
@@ -217,7 +288,8 @@ export class Worker {
         retry,
       );
       // The status events were written with the outcome itself (src/state).
-      if (!result.owned) return;
+      if (!result.owned) return traced({ status: 'lease_lost', code: 'lease_lost' });
+      traced({ status: result.status, code: outcome.status === 'failed' ? outcome.error.code : undefined });
       if (result.status !== 'queued') {
         this.metrics?.executionsFinished.inc({ status: result.status });
         if (job.schedule?.type === 'fixed_delay') {
@@ -238,7 +310,7 @@ export class Worker {
   }
 
   private async heartbeat(): Promise<void> {
-    const ids = [...this.running.keys()];
+    const ids = [...this.running.keys(), ...this.finishing.keys()];
     if (ids.length === 0) return;
     try {
       const sentAt = Date.now();
@@ -266,6 +338,7 @@ export class Worker {
         if (r.status === 'dead_lettered') this.metrics?.executionsFinished.inc({ status: 'dead_lettered' });
       }
       if (reaped.length) this.wake();
+      await pruneExecutionStarts(this.db); // expired rate tokens (src/state/claim-limited.ts)
     } catch (err) {
       this.log.warn({ err }, 'reaping expired leases failed');
     }

@@ -9,6 +9,8 @@ import { enqueueExecution } from '../state/enqueue.ts';
 import { planFires } from './plan.ts';
 import { syncSchedules } from './sync.ts';
 import { describeDbError, isTransientDbError } from '../db/transient.ts';
+import { readFiringPause, readJobPauses } from '../maintenance/state.ts';
+import { missedDuringPause } from './pause.ts';
 
 export interface SchedulerOptions {
   /** Longest sleep between rounds; the scheduler also wakes at the next fire time and on job changes. */
@@ -102,12 +104,15 @@ export class Scheduler {
     do {
       fired = await this.db.transaction((tx) => this.fireDue(tx));
     } while (fired >= (this.opts.batchSize ?? 100) && !this.stopped);
+    // Maintenance mode: nothing fires until a resume, which wakes every scheduler (NOTIFY).
+    if (fired < 0) return this.opts.intervalMs;
     // Wake when the earliest schedule enters the lookahead window ('skip' jobs: at their fire time).
     const { rows } = await this.db.query<{ next: Date | null }>(
       `SELECT min(CASE WHEN j.definition->>'overlap_policy' = 'skip' THEN s.next_fire_at
                        ELSE s.next_fire_at - make_interval(secs => $1) END) AS next
        FROM schedules s JOIN jobs j ON j.id = s.job_id
-       WHERE s.next_fire_at IS NOT NULL AND j.enabled`,
+       WHERE s.next_fire_at IS NOT NULL AND j.enabled
+         AND NOT EXISTS (SELECT 1 FROM job_pauses p WHERE p.job_id = s.job_id AND p.paused)`,
       [(this.opts.lookaheadMs ?? 0) / 1000],
     );
     const next = rows[0]?.next;
@@ -115,11 +120,15 @@ export class Scheduler {
     return Math.max(0, Math.min(this.opts.intervalMs, next.getTime() - Date.now()));
   }
 
+  /** Fires what is due; returns how many schedules it handled, or -1 while firing is paused cluster-wide. */
   private async fireDue(tx: Queryable): Promise<number> {
+    const pause = await readFiringPause(tx);
+    if (pause.clusterPaused) return -1;
     const { rows } = await tx.query<any>(
       `SELECT s.job_id, s.job_version, s.next_fire_at, j.*
        FROM schedules s JOIN jobs j ON j.id = s.job_id
        WHERE s.next_fire_at <= now() + make_interval(secs => $2) AND j.enabled AND s.job_version = j.version
+         AND NOT EXISTS (SELECT 1 FROM job_pauses p WHERE p.job_id = s.job_id AND p.paused)
        ORDER BY s.next_fire_at
        LIMIT $1
        FOR UPDATE OF s SKIP LOCKED`,
@@ -128,10 +137,19 @@ export class Scheduler {
     const now = new Date();
     const horizon = new Date(now.getTime() + (this.opts.lookaheadMs ?? 0));
     let handled = 0;
+    // Read after the rows are locked: a job pause committed meanwhile is seen here (see pause.ts).
+    const jobPauses = await readJobPauses(
+      tx,
+      rows.map((r: any) => r.job_id),
+    );
     for (const row of rows) {
       const job = toJobRecord(row);
       const def = row.definition as JobDefinition;
       if (!def.schedule) continue;
+      const jobPause = jobPauses.get(job.id);
+      if (jobPause?.paused) continue;
+      // Fire times that came due during a pause are misfires, whatever the threshold.
+      const paused = missedDuringPause(row.next_fire_at, now, [pause.clusterResumedAt, jobPause?.resumedAt ?? null]);
       // overlap_policy 'skip' decides at the fire time whether the previous run is still going,
       // so such jobs are not planned ahead.
       const ahead = def.overlap_policy !== 'skip';
@@ -139,7 +157,7 @@ export class Scheduler {
       handled++;
       const plan = planFires(def.schedule, row.next_fire_at, now, {
         misfirePolicy: def.misfire_policy,
-        thresholdMs: this.opts.misfireThresholdMs,
+        thresholdMs: paused ? Math.min(this.opts.misfireThresholdMs, paused.thresholdMs) : this.opts.misfireThresholdMs,
         anchor: row.next_fire_at,
         horizon: ahead ? horizon : now,
       });
@@ -148,13 +166,19 @@ export class Scheduler {
         // they stay visible: one skipped execution at the first of them, saying how many.
         const { first, last, count } = plan.missed;
         const span = count === 1 ? `the fire time ${first.toISOString()}` : `${count} fire times from ${first.toISOString()} to ${last.toISOString()}`;
-        this.logger.warn({ job: job.name, dueAt: first, missed: count, policy: def.misfire_policy }, 'misfire: missed fire times were skipped');
+        this.logger.warn(
+          { job: job.name, dueAt: first, missed: count, policy: def.misfire_policy, paused: !!paused },
+          'misfire: missed fire times were skipped',
+        );
+        const why = paused
+          ? `came due while firing was paused (maintenance mode, resumed at ${paused.resumedAt.toISOString()}`
+          : `passed more than ${this.opts.misfireThresholdMs / 1000} s ago (the scheduler was down or stalled`;
         await enqueueExecution(tx, job, {
           trigger: { type: 'schedule', time: first.toISOString() },
           fireTime: first,
           skip: {
             code: 'misfire',
-            message: `not run: ${span} passed more than ${this.opts.misfireThresholdMs / 1000} s ago (the scheduler was down or stalled; misfire_policy ${def.misfire_policy})`,
+            message: `not run: ${span} ${why}; misfire_policy ${def.misfire_policy})`,
           },
         });
       }

@@ -17,6 +17,10 @@ export interface ClaimedExecution {
   started_at: Date;
   created_at: Date;
   serial: boolean;
+  /** The execution's limits (src/limits): null for one without. */
+  concurrency_key: string | null;
+  rate_key: string | null;
+  rate_interval_seconds: number | null;
   /** The context recorded so far (variables, trigger, set_context writes); null for a fresh execution. */
   context: { set_context?: Record<string, unknown> } | null;
   /** The step the claim marked running (the first step, for an execution starting from the beginning), and when. */
@@ -29,34 +33,54 @@ export interface ClaimedExecution {
 }
 
 /**
- * `claim` (queued -> running): takes up to `limit` runnable executions for `workerId`, under a
- * lease of `leaseSeconds`, in one statement that also starts each one's first step and writes
- * their events. `SKIP LOCKED` lets many workers claim at once without waiting on each other or
- * taking the same row. A serial execution (overlap_policy 'queue') is runnable only when no earlier
- * execution of its job is still queued or running, which also holds between two workers claiming
- * concurrently: the earlier one is either locked by the other worker (skipped) or visible as
- * queued/running.
+ * An execution of a serial job (overlap_policy 'queue') is runnable only when no earlier execution
+ * of its job is still queued or running (over `e`, the candidate). This also holds between two
+ * workers claiming concurrently: the earlier one is either locked by the other worker (skipped) or
+ * visible as queued/running.
  */
-export async function claimExecutions(db: Queryable, workerId: string, limit: number, leaseSeconds: number): Promise<ClaimedExecution[]> {
-  const { rows } = await db.query<ClaimedExecution>(
-    `WITH candidates AS (
-       SELECT e.id FROM executions e
-       WHERE e.status IN (${execFrom('claim')}) AND e.run_at <= now()
-         AND (NOT e.serial OR NOT EXISTS (
+export const SERIAL_READY = `(NOT e.serial OR NOT EXISTS (
                SELECT 1 FROM executions o
                WHERE o.job_id = e.job_id AND o.serial AND o.id <> e.id
-                 AND (o.status = 'running' OR (o.status = 'queued' AND (o.created_at, o.id) < (e.created_at, e.id)))))
+                 AND (o.status = 'running' OR (o.status = 'queued' AND (o.created_at, o.id) < (e.created_at, e.id)))))`;
+
+// Built once at load (node-postgres names a prepared statement by its text).
+const CLAIM_SQL = claimSql(`candidates AS (
+       SELECT e.id FROM executions e
+       WHERE e.status IN (${execFrom('claim')}) AND e.run_at <= now() AND e.concurrency_key IS NULL AND e.rate_key IS NULL
+         AND ${SERIAL_READY}
        ORDER BY e.run_at, e.created_at
        LIMIT $2
        FOR UPDATE SKIP LOCKED
-     ), claimed AS (
+     )`);
+
+/**
+ * `claim` (queued -> running): takes up to `limit` runnable executions without limits for
+ * `workerId`, under a lease of `leaseSeconds`, in one statement that also starts each one's first
+ * step and writes their events. `SKIP LOCKED` lets many workers claim at once without waiting on
+ * each other or taking the same row. Executions with a concurrency key or a rate limit are left
+ * to claimLimitedExecutions (src/state/claim-limited.ts); their own index keeps them out of this
+ * statement's way.
+ */
+export async function claimExecutions(db: Queryable, workerId: string, limit: number, leaseSeconds: number): Promise<ClaimedExecution[]> {
+  const { rows } = await db.query<ClaimedExecution>(CLAIM_SQL, [workerId, limit, leaseSeconds]);
+  return rows;
+}
+
+/**
+ * The claim statement around `ctes`, which must end with `candidates` (the locked ids to claim):
+ * the update to running ($1 worker, $3 lease seconds), the first step, the events, and the rows
+ * the worker needs. `startedAt` is the start time written; `more` adds CTEs that read `claimed`.
+ */
+export function claimSql(ctes: string, opts: { startedAt?: string; more?: string } = {}): string {
+  return `WITH ${ctes}, claimed AS (
        UPDATE executions x
-       SET status = 'running', locked_by = $1, attempt = x.attempt + 1, started_at = now(), finished_at = NULL,
+       SET status = 'running', locked_by = $1, attempt = x.attempt + 1, started_at = ${opts.startedAt ?? 'now()'}, finished_at = NULL,
            lease_expires_at = now() + make_interval(secs => $3)
        FROM candidates c WHERE x.id = c.id
        RETURNING x.id, x.job_id, x.job_version, x.job_snapshot, x.trigger_type, x.trigger, x.fire_time, x.attempt,
-                 x.max_attempts, x.started_at, x.created_at, x.serial, x.context
-     ), first_step AS (
+                 x.max_attempts, x.started_at, x.created_at, x.serial, x.context,
+                 x.concurrency_key, x.rate_key, x.rate_interval_seconds
+     ),${opts.more ? ` ${opts.more},` : ''} first_step AS (
        -- The first step that has not succeeded yet starts with the claim (one statement less per run).
        -- Step rows are written when a step starts, not at enqueue: a queued execution has none yet.
        -- Only for an execution starting from the beginning: one that resumes after succeeded steps
@@ -91,8 +115,5 @@ export async function claimExecutions(db: Queryable, workerId: string, limit: nu
             (SELECT coalesce(jsonb_agg(jsonb_build_object('name', v.name, 'job_id', v.job_id, 'secret', v.secret,
                                'value', v.value, 'encrypted_value', v.encrypted_value)), '[]'::jsonb)
              FROM variables v WHERE v.job_id IS NULL OR v.job_id = claimed.job_id) AS variable_rows
-     FROM claimed LEFT JOIN first_step f ON f.execution_id = claimed.id`,
-    [workerId, limit, leaseSeconds],
-  );
-  return rows;
+     FROM claimed LEFT JOIN first_step f ON f.execution_id = claimed.id`;
 }

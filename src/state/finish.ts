@@ -18,21 +18,16 @@ export type Outcome =
   | { status: 'succeeded'; lastStep?: { stepId: string; completedAt: Date; outputJson: string }; contextJson?: string | null }
   | { status: 'failed'; error: { code: string; message: string; retryable: boolean; step_id?: string; details?: unknown } };
 
+// Every statement's text is built once, at load: node-postgres names a prepared statement by its
+// text, and a text built per call is built and hashed per call (measurable per execution).
+
 export interface Success {
   executionId: string;
   lastStep?: { stepId: string; completedAt: Date; outputJson: string };
   contextJson?: string | null;
 }
 
-/**
- * `succeed`, for several executions of one worker in one statement (the group commit of
- * src/queue/success-writer.ts): for each, the last step's result, the final status and their
- * events. Returns, in input order, whether the worker still owned each execution (a lost one is
- * left untouched).
- */
-export async function recordSuccesses(db: Queryable, workerId: string, items: Success[]): Promise<boolean[]> {
-  const { rows } = await db.query<{ id: string }>(
-    `WITH input AS (
+const RECORD_SUCCESSES_SQL = `WITH input AS (
        SELECT * FROM unnest($2::uuid[], $3::text[], $4::timestamptz[], $5::text[], $6::text[]) WITH ORDINALITY
                 AS i(id, step_id, completed_at, output, context, n)
      ), u AS (
@@ -61,16 +56,23 @@ export async function recordSuccesses(db: Queryable, workerId: string, items: Su
        },
        { from: 'u', kind: 'execution', executionId: 'u.id', jobId: 'u.job_id', status: `'succeeded'`, at: 'u.finished_at', order: 'u.n', phase: 1 },
      ])}
-     SELECT u.id FROM u`,
-    [
-      workerId,
-      items.map((x) => x.executionId),
-      items.map((x) => x.lastStep?.stepId ?? null),
-      items.map((x) => x.lastStep?.completedAt ?? null),
-      items.map((x) => x.lastStep?.outputJson ?? null),
-      items.map((x) => x.contextJson ?? null),
-    ],
-  );
+     SELECT u.id FROM u`;
+
+/**
+ * `succeed`, for several executions of one worker in one statement (the group commit of
+ * src/queue/success-writer.ts): for each, the last step's result, the final status and their
+ * events. Returns, in input order, whether the worker still owned each execution (a lost one is
+ * left untouched).
+ */
+export async function recordSuccesses(db: Queryable, workerId: string, items: Success[]): Promise<boolean[]> {
+  const { rows } = await db.query<{ id: string }>(RECORD_SUCCESSES_SQL, [
+    workerId,
+    items.map((x) => x.executionId),
+    items.map((x) => x.lastStep?.stepId ?? null),
+    items.map((x) => x.lastStep?.completedAt ?? null),
+    items.map((x) => x.lastStep?.outputJson ?? null),
+    items.map((x) => x.contextJson ?? null),
+  ]);
   const owned = new Set(rows.map((r) => r.id));
   return items.map((x) => owned.has(x.executionId));
 }
@@ -82,6 +84,27 @@ export interface FinishResult {
   /** False when this worker no longer owned the execution (lease lost): nothing was written. */
   owned: boolean;
 }
+
+const RETRY_LATER_SQL = `WITH u AS (
+       UPDATE executions SET status = 'queued', run_at = $3, locked_by = NULL, lease_expires_at = NULL,
+              error = $4, attempts = attempts || $5::jsonb
+       WHERE id = $1 AND locked_by = $2 AND status IN (${execFrom('retry_later')})
+       RETURNING id, job_id, run_at
+     ), ${eventsCte([{ from: 'u', kind: 'execution', executionId: 'u.id', jobId: 'u.job_id', status: `'queued'`, error: '$6', phase: 0 }])}
+     -- wakes a worker at the retry's time (the payload carries it)
+     SELECT u.id, pg_notify('${QUEUE_CHANNEL}', u.id::text || ' ' || floor(extract(epoch FROM u.run_at) * 1000)::bigint::text) FROM u`;
+
+const close = closeSteps('u', '$4::jsonb', '$6::jsonb', '$7::text');
+const endFailedSql = (t: 'dead_letter' | 'fail') =>
+  `WITH u AS (
+       UPDATE executions SET status = $3, finished_at = now(), locked_by = NULL, lease_expires_at = NULL,
+              error = $4, attempts = attempts || $5::jsonb
+       WHERE id = $1 AND locked_by = $2 AND status IN (${execFrom(t)})
+       RETURNING id, job_id, job_snapshot, finished_at
+     ), ${close.ctes},
+     ${eventsCte([...close.events, { from: 'u', kind: 'execution', executionId: 'u.id', jobId: 'u.job_id', status: '$3', at: 'u.finished_at', error: '$6', phase: 2 }])}
+     SELECT u.id FROM u`;
+const END_FAILED_SQL = { dead_letter: endFailedSql('dead_letter'), fail: endFailedSql('fail') };
 
 /**
  * Records how an attempt ended: `succeed`; for a failure `retry_later` (retryable, attempts left:
@@ -103,49 +126,35 @@ export async function finishAttempt(
   const attemptEntry = JSON.stringify([{ attempt: exec.attempt, at: new Date().toISOString(), error: err }]);
   if (err.retryable && exec.attempt < exec.max_attempts) {
     const runAt = new Date(Date.now() + retryDelayMs(backoffSeconds, exec.attempt));
-    const r = await db.query(
-      `WITH u AS (
-         UPDATE executions SET status = 'queued', run_at = $3, locked_by = NULL, lease_expires_at = NULL,
-                error = $4, attempts = attempts || $5::jsonb
-         WHERE id = $1 AND locked_by = $2 AND status IN (${execFrom('retry_later')})
-         RETURNING id, job_id, run_at
-       ), ${eventsCte([{ from: 'u', kind: 'execution', executionId: 'u.id', jobId: 'u.job_id', status: `'queued'`, error: '$6', phase: 0 }])}
-       -- wakes a worker at the retry's time (the payload carries it)
-       SELECT u.id, pg_notify('${QUEUE_CHANNEL}', u.id::text || ' ' || floor(extract(epoch FROM u.run_at) * 1000)::bigint::text) FROM u`,
-      [exec.id, workerId, runAt, JSON.stringify(err), attemptEntry, eventError(err)],
-    );
+    const r = await db.query(RETRY_LATER_SQL, [exec.id, workerId, runAt, JSON.stringify(err), attemptEntry, eventError(err)]);
     return { status: 'queued', runAt, owned: r.rows.length > 0 };
   }
   const status = err.retryable ? 'dead_lettered' : 'failed';
-  const transition = err.retryable ? 'dead_letter' : 'fail';
-  const close = closeSteps('u', '$4::jsonb', '$6::jsonb', '$7::text');
-  const r = await db.query(
-    `WITH u AS (
-       UPDATE executions SET status = $3, finished_at = now(), locked_by = NULL, lease_expires_at = NULL,
-              error = $4, attempts = attempts || $5::jsonb
-       WHERE id = $1 AND locked_by = $2 AND status IN (${execFrom(transition)})
-       RETURNING id, job_id, job_snapshot, finished_at
-     ), ${close.ctes},
-     ${eventsCte([...close.events, { from: 'u', kind: 'execution', executionId: 'u.id', jobId: 'u.job_id', status: '$3', at: 'u.finished_at', error: '$6', phase: 2 }])}
-     SELECT u.id FROM u`,
-    [exec.id, workerId, status, JSON.stringify(err), attemptEntry, eventError(err), err.step_id ? SKIP_REASONS.afterFailure : SKIP_REASONS.executionFailed],
-  );
+  const transition = err.retryable ? ('dead_letter' as const) : ('fail' as const);
+  const r = await db.query(END_FAILED_SQL[transition], [
+    exec.id,
+    workerId,
+    status,
+    JSON.stringify(err),
+    attemptEntry,
+    eventError(err),
+    err.step_id ? SKIP_REASONS.afterFailure : SKIP_REASONS.executionFailed,
+  ]);
   return { status, owned: r.rows.length > 0 };
 }
 
-/** `hand_back` (graceful shutdown): an unfinished execution goes back to the queue without counting the attempt. */
-export async function handBack(db: Queryable, executionId: string, workerId: string): Promise<boolean> {
-  const reset = resetSteps('u');
-  const r = await db.query(
-    `WITH u AS (
+const reset = resetSteps('u');
+const HAND_BACK_SQL = `WITH u AS (
        UPDATE executions SET status = 'queued', run_at = now(), locked_by = NULL, lease_expires_at = NULL,
               attempt = greatest(attempt - 1, 0)
        WHERE id = $1 AND locked_by = $2 AND status IN (${execFrom('hand_back')})
        RETURNING id, job_id
      ), ${reset.ctes},
      ${eventsCte([...reset.events, { from: 'u', kind: 'execution', executionId: 'u.id', jobId: 'u.job_id', status: `'queued'`, reason: `'handed back by a worker shutting down'`, phase: 1 }])}
-     SELECT u.id, pg_notify('${QUEUE_CHANNEL}', u.id::text) FROM u`,
-    [executionId, workerId],
-  );
+     SELECT u.id, pg_notify('${QUEUE_CHANNEL}', u.id::text) FROM u`;
+
+/** `hand_back` (graceful shutdown): an unfinished execution goes back to the queue without counting the attempt. */
+export async function handBack(db: Queryable, executionId: string, workerId: string): Promise<boolean> {
+  const r = await db.query(HAND_BACK_SQL, [executionId, workerId]);
   return r.rows.length > 0;
 }

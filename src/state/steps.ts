@@ -40,10 +40,9 @@ const guard = (withContext: boolean) =>
 export const RESTART_STEP = `status = 'running', started_at = excluded.started_at, completed_at = NULL, attempt = excluded.attempt,
              error = NULL, output = NULL, reason = NULL`;
 
-/** `start`: the step's row is written (or rewritten) as running. */
-export async function startStep(db: Queryable, o: StepOwner, step: StepRef, startedAt: Date, attempt: number, contextJson: string | null): Promise<boolean> {
-  const r = await db.query(
-    `WITH ${guard(contextJson !== null)},
+const START_STEP_SQL = [false, true].map(
+  (withContext) =>
+    `WITH ${guard(withContext)},
      r AS (
        INSERT INTO step_runs AS r (execution_id, step_id, position, type, status, started_at, attempt)
        SELECT $1::uuid, $5::text, $6::int, $7::text, 'running', $8::timestamptz, $9::int FROM c
@@ -52,10 +51,34 @@ export async function startStep(db: Queryable, o: StepOwner, step: StepRef, star
        RETURNING r.step_id, r.started_at
      ), ${eventsCte([{ from: 'r', kind: 'step', executionId: '$1', jobId: '$3', stepId: 'r.step_id', status: `'running'`, at: 'r.started_at', phase: 0 }])}
      SELECT 1 FROM r`,
-    [o.executionId, o.workerId, o.jobId, contextJson, step.id, step.position, step.type, startedAt, attempt],
-  );
+);
+
+/** `start`: the step's row is written (or rewritten) as running. */
+export async function startStep(db: Queryable, o: StepOwner, step: StepRef, startedAt: Date, attempt: number, contextJson: string | null): Promise<boolean> {
+  const r = await db.query(START_STEP_SQL[contextJson !== null ? 1 : 0], [
+    o.executionId,
+    o.workerId,
+    o.jobId,
+    contextJson,
+    step.id,
+    step.position,
+    step.type,
+    startedAt,
+    attempt,
+  ]);
   return r.rows.length > 0;
 }
+
+const SUCCEED_STEP_SQL = [false, true].map(
+  (withContext) =>
+    `WITH ${guard(withContext)},
+     r AS (
+       UPDATE step_runs SET status = 'succeeded', completed_at = $6, output = $7::jsonb
+       WHERE execution_id = $1 AND step_id = $5 AND status IN (${stepFrom('succeed')}) AND EXISTS (SELECT 1 FROM c)
+       RETURNING step_id, completed_at
+     ), ${eventsCte([{ from: 'r', kind: 'step', executionId: '$1', jobId: '$3', stepId: 'r.step_id', status: `'succeeded'`, at: 'r.completed_at', phase: 0 }])}
+     SELECT 1 FROM r`,
+);
 
 /** `succeed`: the step's output (already masked, JSON) and end time. */
 export async function succeedStep(
@@ -66,39 +89,37 @@ export async function succeedStep(
   outputJson: string,
   contextJson: string | null,
 ): Promise<boolean> {
-  const r = await db.query(
-    `WITH ${guard(contextJson !== null)},
-     r AS (
-       UPDATE step_runs SET status = 'succeeded', completed_at = $6, output = $7::jsonb
-       WHERE execution_id = $1 AND step_id = $5 AND status IN (${stepFrom('succeed')}) AND EXISTS (SELECT 1 FROM c)
-       RETURNING step_id, completed_at
-     ), ${eventsCte([{ from: 'r', kind: 'step', executionId: '$1', jobId: '$3', stepId: 'r.step_id', status: `'succeeded'`, at: 'r.completed_at', phase: 0 }])}
-     SELECT 1 FROM r`,
-    [o.executionId, o.workerId, o.jobId, contextJson, stepId, completedAt, outputJson],
-  );
+  const r = await db.query(SUCCEED_STEP_SQL[contextJson !== null ? 1 : 0], [o.executionId, o.workerId, o.jobId, contextJson, stepId, completedAt, outputJson]);
   return r.rows.length > 0;
 }
 
-/** `fail`: the step's error (already masked) and end time. */
-export async function failStep(db: Queryable, o: StepOwner, stepId: string, completedAt: Date, error: unknown, contextJson: string | null): Promise<boolean> {
-  const r = await db.query(
-    `WITH ${guard(contextJson !== null)},
+const FAIL_STEP_SQL = [false, true].map(
+  (withContext) =>
+    `WITH ${guard(withContext)},
      r AS (
        UPDATE step_runs SET status = 'failed', completed_at = $6, error = $7::jsonb
        WHERE execution_id = $1 AND step_id = $5 AND status IN (${stepFrom('fail')}) AND EXISTS (SELECT 1 FROM c)
        RETURNING step_id, completed_at
      ), ${eventsCte([{ from: 'r', kind: 'step', executionId: '$1', jobId: '$3', stepId: 'r.step_id', status: `'failed'`, at: 'r.completed_at', error: '$8', phase: 0 }])}
      SELECT 1 FROM r`,
-    [o.executionId, o.workerId, o.jobId, contextJson, stepId, completedAt, JSON.stringify(error), eventError(error)],
-  );
+);
+
+/** `fail`: the step's error (already masked) and end time. */
+export async function failStep(db: Queryable, o: StepOwner, stepId: string, completedAt: Date, error: unknown, contextJson: string | null): Promise<boolean> {
+  const r = await db.query(FAIL_STEP_SQL[contextJson !== null ? 1 : 0], [
+    o.executionId,
+    o.workerId,
+    o.jobId,
+    contextJson,
+    stepId,
+    completedAt,
+    JSON.stringify(error),
+    eventError(error),
+  ]);
   return r.rows.length > 0;
 }
 
-/** `skip`: steps that will not run in this execution, with the reason (a step that already ran keeps its status). */
-export async function skipSteps(db: Queryable, o: StepOwner, steps: StepRef[], reason: string): Promise<boolean> {
-  if (steps.length === 0) return true;
-  const r = await db.query(
-    `WITH ${guard(false)},
+const SKIP_STEPS_SQL = `WITH ${guard(false)},
      r AS (
        INSERT INTO step_runs AS r (execution_id, step_id, position, type, status, reason)
        SELECT $1::uuid, u.id, u.position, u.type, 'skipped', $8::text FROM unnest($5::text[], $6::int[], $7::text[]) AS u(id, position, type), c
@@ -107,7 +128,13 @@ export async function skipSteps(db: Queryable, o: StepOwner, steps: StepRef[], r
          WHERE r.status IN (${stepFrom('skip')})
        RETURNING r.step_id, r.position
      ), ${eventsCte([{ from: 'r', kind: 'step', executionId: '$1', jobId: '$3', stepId: 'r.step_id', status: `'skipped'`, reason: '$8', position: 'r.position', phase: 0 }])}
-     SELECT (SELECT count(*) FROM r) AS skipped FROM c`, // one row while the fence holds
+     SELECT (SELECT count(*) FROM r) AS skipped FROM c`;
+
+/** `skip`: steps that will not run in this execution, with the reason (a step that already ran keeps its status). */
+export async function skipSteps(db: Queryable, o: StepOwner, steps: StepRef[], reason: string): Promise<boolean> {
+  if (steps.length === 0) return true;
+  const r = await db.query(
+    SKIP_STEPS_SQL, // one row while the fence holds
     [o.executionId, o.workerId, o.jobId, null, steps.map((s) => s.id), steps.map((s) => s.position), steps.map((s) => s.type), reason],
   );
   return r.rows.length > 0;

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../../src/config/index.ts';
 import { startApp, type App } from '../../src/app.ts';
-import { createLogger } from '../../src/logger.ts';
+import { createLogger, type Logger } from '../../src/logger.ts';
 import { createToken, tokenKeyFor } from '../../src/auth/tokens.ts';
 import type { TokenRole } from '../../src/auth/roles.ts';
 import { openTestDb, type DbKind } from './db.ts';
@@ -26,7 +26,7 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export async function startTestApp(kind: DbKind, env: Record<string, string> = {}): Promise<TestApp> {
+export async function startTestApp(kind: DbKind, env: Record<string, string> = {}, opts: { logger?: Logger } = {}): Promise<TestApp> {
   const dataDir = mkdtempSync(join(tmpdir(), 'vecron-test-'));
   const config: Config = loadConfig({
     PORT: '0',
@@ -36,7 +36,7 @@ export async function startTestApp(kind: DbKind, env: Record<string, string> = {
     ...env,
   });
   const db = await openTestDb(kind);
-  const app = await startApp(config, { db, logger: createLogger(config.logLevel) });
+  const app = await startApp(config, { db, logger: opts.logger ?? createLogger(config.logLevel) });
   const adminToken = (await createToken(db, tokenKeyFor(config), { name: 'test-admin', role: 'admin' })).token;
   const url = app.url!;
   return {

@@ -130,6 +130,9 @@ describe('validateJobDocument: shapes', () => {
       misfire_policy: 'fire_once',
       overlap_policy: 'allow',
       webhook: null,
+      concurrency_key: null,
+      concurrency_limit: null,
+      rate_limit: null,
     });
     const http = valid({ name: 'h', steps: [{ id: 'h', type: 'http', config: { url: 'https://x.example' } }] }).steps[0];
     assert.deepEqual(http.config, { method: 'GET', url: 'https://x.example' });

@@ -96,6 +96,11 @@ const probes: { lang: string; fuel?: number; build: (cwd: string) => Uint8Array 
         join(cwd, 'out.wasm'),
       ),
   },
+  {
+    lang: 'python',
+    fuel: 20_000_000,
+    build: (cwd) => compile(cwd, `cp -R ${ROOT}fixtures/sdk-probes/python/. . && node ${ROOT}sdk/python/build.mjs --out out.wasm`),
+  },
 ];
 
 for (const p of probes) {

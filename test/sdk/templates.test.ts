@@ -6,7 +6,7 @@ import { ROOT, sharedFiles } from './support.ts';
 
 // What every template of the guest SDKs shares (CONTRACT-16): one behaviour in every language, the
 // same cases, a manifest with the contract's keys, a README with the next three commands.
-const LANGS = ['c', 'cpp', 'rust', 'go', 'tinygo', 'assemblyscript'];
+const LANGS = ['c', 'cpp', 'rust', 'go', 'tinygo', 'assemblyscript', 'python'];
 
 test('every SDK template has the same sample, expected output and cases', () => {
   const reference = sharedFiles('c');

@@ -6,6 +6,7 @@ import { LanguagePicker } from './components/language-picker.tsx';
 import { ErrorBoundary } from './components/error-boundary.tsx';
 import type { MessageKey } from './messages/en.ts';
 import { SignIn } from './pages/sign-in.tsx';
+import { MaintenanceBanner } from './components/maintenance.tsx';
 import { JobsPage } from './pages/jobs.tsx';
 
 // The first page (sign-in, jobs) is in the main bundle; the others load when visited.
@@ -18,6 +19,7 @@ const ModulePage = lazy(() => import('./pages/module.tsx'));
 const AuditPage = lazy(() => import('./pages/audit.tsx'));
 const TokensPage = lazy(() => import('./pages/tokens.tsx'));
 const VariablesPage = lazy(() => import('./pages/variables.tsx'));
+const MaintenancePage = lazy(() => import('./pages/maintenance.tsx'));
 
 const NAV: { href: string; label: MessageKey; admin?: boolean }[] = [
   { href: '/jobs', label: 'nav.jobs' },
@@ -25,6 +27,7 @@ const NAV: { href: string; label: MessageKey; admin?: boolean }[] = [
   { href: '/modules', label: 'nav.modules' },
   { href: '/audit', label: 'nav.audit' },
   { href: '/variables', label: 'nav.variables' },
+  { href: '/maintenance', label: 'nav.maintenance' },
   { href: '/tokens', label: 'nav.tokens', admin: true },
 ];
 
@@ -62,6 +65,7 @@ function Shell() {
           <button type="button" className="ghost" onClick={() => signOut(null)}>{t('nav.signOut')}</button>
         </div>
       </header>
+      <MaintenanceBanner />
       <main id="main" tabIndex={-1}>
         <ErrorBoundary resetKey={location} title={t('common.crashed')}>
         <Suspense fallback={<p className="muted">{t('common.loading')}</p>}>
@@ -79,6 +83,7 @@ function Shell() {
             <Route path="/audit" component={AuditPage} />
             <Route path="/variables" component={VariablesPage} />
             <Route path="/tokens" component={TokensPage} />
+            <Route path="/maintenance" component={MaintenancePage} />
             <Route>
               <h1>{t('common.notFound')}</h1>
               <p><Link href="/jobs">{t('nav.jobs')}</Link></p>

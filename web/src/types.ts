@@ -14,6 +14,26 @@ export interface Step {
   max_retries?: number;
 }
 
+export interface RateLimit {
+  limit: number;
+  interval_seconds: number;
+  per?: 'job' | 'key';
+}
+
+/** Why a queued execution has not started (src/limits/waiting.ts). */
+export interface Waiting {
+  code: 'scheduled' | 'concurrency_limit' | 'rate_limit';
+  message: string;
+  key?: string;
+  limit?: number;
+  running?: number;
+  ahead?: number;
+  interval_seconds?: number;
+  starts?: number;
+  next_start_at?: string;
+  run_at?: string;
+}
+
 export interface Job {
   id: string;
   name: string;
@@ -26,8 +46,12 @@ export interface Job {
   retry_backoff_seconds: number;
   enabled: boolean;
   misfire_policy: string;
+  retention_days?: number;
   overlap_policy: string;
   webhook: { rate_limit_per_minute?: number; has_secret?: boolean } | null;
+  concurrency_key?: string | null;
+  concurrency_limit?: number | null;
+  rate_limit?: RateLimit | null;
   version: number;
   created_at: string;
   updated_at: string;
@@ -79,6 +103,9 @@ export interface Execution {
   finished_at: string | null;
   duration_ms: number | null;
   error: { code?: string; message?: string } | null;
+  /** The limits it was queued with (its key rendered), and why a queued one waits. */
+  limits?: { concurrency: { key: string; limit: number } | null; rate: { key: string; limit: number; interval_seconds: number } | null } | null;
+  waiting?: Waiting | null;
   steps?: StepRun[];
   context?: unknown;
 }

@@ -61,7 +61,20 @@ function loadAssets(dir: string): Map<string, Asset> {
 }
 
 /** Client-side routes of the dashboard (keep in step with web/src/app.tsx). */
-export const APP_ROUTES = ['/', '/sign-in', '/jobs', '/jobs/*', '/executions', '/executions/*', '/modules', '/modules/*', '/audit', '/variables', '/tokens'];
+export const APP_ROUTES = [
+  '/',
+  '/sign-in',
+  '/jobs',
+  '/jobs/*',
+  '/executions',
+  '/executions/*',
+  '/modules',
+  '/modules/*',
+  '/audit',
+  '/variables',
+  '/tokens',
+  '/maintenance',
+];
 
 const NOT_BUILT = `<!doctype html><html lang="en"><meta charset="utf-8"><title>vecron</title>
 <h1>The vecron dashboard is not built</h1><p>Run <code>npm install</code> (or <code>npm run build:web</code>) and restart; the API is at <a href="/docs">/docs</a>.</p></html>`;

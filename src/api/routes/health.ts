@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ApiContext } from '../context.ts';
 import { VERSION } from '../../version.ts';
 import { describeDbError } from '../../db/transient.ts';
+import { maintenanceSummary } from '../../maintenance/summary.ts';
 
 interface DatabaseCheck {
   kind: string;
@@ -58,6 +59,8 @@ export async function healthRoutes(app: FastifyInstance, ctx: ApiContext): Promi
         database,
         blob_store: ctx.blobs.kind,
         roles: ctx.config.roles,
+        // Maintenance mode (cluster-wide pause of firing); absent while the database is away.
+        ...(database.status === 'ok' ? { maintenance: await maintenanceSummary(ctx.db) } : {}),
         uptime_seconds: Math.round((Date.now() - started) / 1000),
       };
       return reply.status(200).send(body);

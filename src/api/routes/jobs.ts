@@ -1,16 +1,19 @@
 import type { FastifyInstance } from 'fastify';
+import type { Queryable } from '../../db/database.ts';
 import type { ApiContext } from '../context.ts';
 import { idParams, page, pageQuery, splitStatuses } from '../schemas.ts';
 import { parseJobDocument } from '../../jobs/validate.ts';
 import { checkJobModules } from '../../modules/job-check.ts';
 import { createJob, deleteJob, getJob, listJobs, setJobEnabled, updateJob } from '../../jobs/repository.ts';
 import { enqueueExecution } from '../../state/enqueue.ts';
+import { traceHeadersOf } from '../../tracing/propagate.ts';
 import { listExecutions, EXECUTION_STATUSES } from '../../executions/history.ts';
 import { VecronError } from '../../errors.ts';
 import { jobDocumentSchema } from '../openapi-job.ts';
 import { JOBS_CHANNEL } from '../../db/channels.ts';
 import { applyWebhookSecret, extractWebhookSecret } from '../../jobs/webhook-secret.ts';
 import { secretKeyFor } from '../../secrets/crypto.ts';
+import { REPLAYED_HEADER, fingerprint, readIdempotencyKey, triggerOnce } from '../../triggers/idempotency.ts';
 
 export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<void> {
   const { db } = ctx;
@@ -134,16 +137,31 @@ export async function jobRoutes(app: FastifyInstance, ctx: ApiContext): Promise<
         tags: ['jobs'],
         summary: 'Run a job now',
         description:
-          'Queues one execution; the optional body becomes `trigger.payload` in the job context. Works for disabled jobs too (manual runs ignore the schedule switch).',
+          'Queues one execution; the optional body becomes `trigger.payload` in the job context. Works for disabled jobs too (manual runs ignore the schedule switch). ' +
+          'With an `Idempotency-Key` header (1-255 printable ASCII characters), a repeat of the key for this job within VECRON_IDEMPOTENCY_WINDOW_SECONDS (24 h) ' +
+          'answers 202 with the first execution (its current status) and `Idempotent-Replayed: true` instead of queueing another; the same key with a different body is 422 `idempotency_key_reused`.',
         params: idParams,
         body: { type: ['object', 'null'], additionalProperties: true },
       },
     },
     async (req, reply) => {
       const job = await getJob(db, (req.params as { id: string }).id);
-      const executionId = await enqueueExecution(db, job, {
-        trigger: { type: 'manual', time: new Date().toISOString(), user: actor(req), payload: req.body ?? {} },
-      });
+      const payload = req.body ?? {};
+      const key = readIdempotencyKey(req);
+      const enqueue = (q: Queryable) =>
+        enqueueExecution(q, job, {
+          trigger: { type: 'manual', time: new Date().toISOString(), user: actor(req), payload },
+          traceHeaders: traceHeadersOf(req.headers),
+        });
+      if (key !== null) {
+        // One execution per key and job: the key is claimed in the transaction that queues it.
+        const scope = { jobId: job.id, source: 'manual' as const, key, fingerprint: fingerprint(payload) };
+        const r = await db.transaction((tx) => triggerOnce(tx, scope, ctx.config.idempotencyWindowSeconds, () => enqueue(tx)));
+        req.auditDetails = { execution_id: r.executionId, idempotency_key: key, ...(r.replayed ? { replayed: true } : {}) };
+        if (r.replayed) reply.header(REPLAYED_HEADER, 'true');
+        return reply.status(202).send({ execution_id: r.executionId, job_id: job.id, status: r.status });
+      }
+      const executionId = await enqueue(db);
       if (!executionId) throw new VecronError('conflict', 'the execution could not be queued');
       req.auditDetails = { execution_id: executionId };
       return reply.status(202).send({ execution_id: executionId, job_id: job.id, status: 'queued' });

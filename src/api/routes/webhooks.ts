@@ -7,8 +7,11 @@ import { bumpCounter, overLimit } from '../request-counters.ts';
 import { assertStorableText, checkJsonShape, type JsonLimits } from '../input-limits.ts';
 import { loadWebhookSecret, storeWebhookSecret, syncWebhookSecretFlag } from '../../jobs/webhook-secret.ts';
 import { enqueueExecution } from '../../state/enqueue.ts';
+import { traceHeadersOf } from '../../tracing/propagate.ts';
 import { secretKeyFor } from '../../secrets/crypto.ts';
 import { VecronError } from '../../errors.ts';
+import { REPLAYED_HEADER, findKey, fingerprint, readIdempotencyKey, triggerOnce, type TriggerOutcome } from '../../triggers/idempotency.ts';
+import { refuseWhilePaused } from '../../maintenance/webhook-gate.ts';
 
 export const SIGNATURE_HEADER = 'x-vecron-signature';
 export const TIMESTAMP_HEADER = 'x-vecron-timestamp';
@@ -154,7 +157,9 @@ export async function webhooksRoutes(app: FastifyInstance, ctx: ApiContext): Pro
             'are throttled per source address and per job (429). ' +
             'A JSON body (Content-Type application/json) becomes `trigger.payload` parsed, any other body as text; headers ' +
             '(lower-cased, without authorization, cookie and the signature) and the query string become `trigger.headers` and ' +
-            '`trigger.query`. At most `webhook.rate_limit_per_minute` (default 60) webhook executions per job per minute.',
+            '`trigger.query`. At most `webhook.rate_limit_per_minute` (default 60) webhook executions per job per minute. ' +
+            'An `Idempotency-Key` header makes redeliveries safe: a repeat of the key for this job within VECRON_IDEMPOTENCY_WINDOW_SECONDS answers 202 with the ' +
+            'first execution and `Idempotent-Replayed: true` (not counted by the rate limit, not refused as a replayed signature); the same key with another body or query is 422.',
           security: [],
           params: { type: 'object', properties: { job_id: { type: 'string' } }, required: ['job_id'] },
           response: {
@@ -169,6 +174,7 @@ export async function webhooksRoutes(app: FastifyInstance, ctx: ApiContext): Pro
             404: errorSchema,
             409: errorSchema,
             413: errorSchema,
+            422: errorSchema,
             415: errorSchema,
             429: errorSchema,
           },
@@ -210,10 +216,13 @@ export async function webhooksRoutes(app: FastifyInstance, ctx: ApiContext): Pro
           throw err;
         }
         if (!job.enabled) throw new VecronError('conflict', 'job is disabled');
+        await refuseWhilePaused(db, job.id, reply);
         const payload = parsePayload(req, raw, { maxDepth: ctx.config.jsonMaxDepth, maxKeys: ctx.config.jsonMaxKeys });
+        const idempotencyKey = readIdempotencyKey(req);
 
         const limit = job.webhook?.rate_limit_per_minute ?? DEFAULT_WEBHOOK_RATE_LIMIT_PER_MINUTE;
         const time = new Date().toISOString();
+        const traceHeaders = traceHeadersOf(req.headers);
         const trigger = {
           type: 'webhook' as const,
           time,
@@ -221,11 +230,23 @@ export async function webhooksRoutes(app: FastifyInstance, ctx: ApiContext): Pro
           headers: triggerHeaders(req),
           query: { ...((req.query as Record<string, unknown>) ?? {}) },
         };
+        // A redelivery with the same Idempotency-Key (same body and query) gets the first execution.
+        const scope =
+          idempotencyKey === null ? null : { jobId: job.id, source: 'webhook' as const, key: idempotencyKey, fingerprint: fingerprint(raw, trigger.query) };
         // Count, refuse a replay and insert under a per-job lock, so concurrent calls on any cluster
         // member cannot both take the last slot. The signature is recorded in the same transaction:
         // a call refused by the rate limit can be sent again with the same signature.
         const outcome = await db.transaction(async (tx) => {
           await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`vecron.webhook.${job.id}`]);
+          // A repeat is answered before the rate limit and the signature replay check: it queues nothing.
+          const first = scope ? await findKey(tx, scope) : null;
+          if (first) return { first };
+          const run = async (): Promise<{ executionId: string | null } | { first: TriggerOutcome }> => {
+            const enqueue = () => enqueueExecution(tx, job, { trigger, traceHeaders });
+            if (!scope) return { executionId: await enqueue() };
+            const r = await triggerOnce(tx, scope, ctx.config.idempotencyWindowSeconds, enqueue);
+            return r.replayed ? { first: r } : { executionId: r.executionId };
+          };
           const { rows } = await tx.query<{ retry_after: number }>(
             `SELECT greatest(1, ceil(60 - extract(epoch FROM (now() - created_at))))::int AS retry_after
            FROM executions
@@ -237,7 +258,7 @@ export async function webhooksRoutes(app: FastifyInstance, ctx: ApiContext): Pro
           if (rows[0]) return { retryAfter: rows[0].retry_after };
           // The body-only scheme cannot tell a replay from a sender posting the same body again: it
           // stays as it was (replayable), which is why it must be chosen explicitly.
-          if (scheme === 'body') return { executionId: await enqueueExecution(tx, job, { trigger }) };
+          if (scheme === 'body') return run();
           const seen = await tx.query(
             `INSERT INTO webhook_signatures_seen (signature, job_id, expires_at)
            VALUES ($1, $2, now() + make_interval(secs => $3))
@@ -247,7 +268,7 @@ export async function webhooksRoutes(app: FastifyInstance, ctx: ApiContext): Pro
             [`${job.id}:${signature}`, job.id, tolerance * 2],
           );
           if (seen.rowCount === 0) return { replay: true as const };
-          return { executionId: await enqueueExecution(tx, job, { trigger }) };
+          return run();
         });
         if (Math.random() < 0.02) void db.query('DELETE FROM webhook_signatures_seen WHERE expires_at <= now()').catch(() => {});
         if ('replay' in outcome) {
@@ -260,8 +281,13 @@ export async function webhooksRoutes(app: FastifyInstance, ctx: ApiContext): Pro
             retry_after_seconds: outcome.retryAfter,
           });
         }
+        if ('first' in outcome) {
+          req.auditDetails = { execution_id: outcome.first.executionId, idempotency_key: idempotencyKey, replayed: true };
+          reply.header(REPLAYED_HEADER, 'true');
+          return reply.status(202).send({ execution_id: outcome.first.executionId, job_id: job.id, status: outcome.first.status });
+        }
         if (!outcome.executionId) throw new VecronError('conflict', 'the execution could not be queued');
-        req.auditDetails = { execution_id: outcome.executionId };
+        req.auditDetails = { execution_id: outcome.executionId, ...(idempotencyKey === null ? {} : { idempotency_key: idempotencyKey }) };
         return reply.status(202).send({ execution_id: outcome.executionId, job_id: job.id, status: 'queued' });
       },
     );

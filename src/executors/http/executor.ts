@@ -22,6 +22,7 @@ import { VERSION } from '../../version.ts';
 import { causeCode, getAccessToken, invalidateAccessToken } from './oauth2.ts';
 import { egressDeniedIn, egressFetch } from '../../egress/index.ts';
 import { redactHeaders, redactUrl, withStoredForm } from '../../engine/credentials.ts';
+import { outboundTraceHeaders } from '../../tracing/propagate.ts';
 
 /** Largest response body read (10 MiB); beyond it the step fails with http_response_too_large. */
 export const HTTP_MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
@@ -217,6 +218,8 @@ function buildHeaders(config: HttpStepConfig, userinfo: { user: string; pass: st
     throw new StepError('http_invalid_request', `invalid request header: ${(err as Error).message}`, { retryable: false });
   }
   if (!headers.has('user-agent')) headers.set('user-agent', `vecron/${VERSION}`);
+  // While tracing is on, the request continues the step's trace (unless the config sets traceparent).
+  for (const [k, v] of Object.entries(outboundTraceHeaders() ?? {})) if (!headers.has(k)) headers.set(k, v);
   const auth = config.auth;
   const basic = (user: string, pass: string) => 'Basic ' + Buffer.from(`${user}:${pass}`, 'utf8').toString('base64');
   if (auth?.type === 'basic') headers.set('authorization', basic(auth.username, auth.password));

@@ -13,6 +13,7 @@ import { createHostDispatch } from '../../wasm/host/index.ts';
 import { hostSessionFor, settleDenials } from './host-session.ts';
 import { insertWasmLog } from '../../modules/execution-logs.ts';
 import { verdictOf } from './verdict.ts';
+import { spansFromRecord } from '../../tracing/host-calls.ts';
 import { keepRecord, recordModeOf } from './keep-record.ts';
 
 async function load(config: WasmStepConfig, ctx: StepRunContext): Promise<LoadedModule> {
@@ -77,6 +78,8 @@ export const execute: StepExecute<WasmStepConfig> = async (config, ctx) => {
     };
   }
   await settleDenials(host.denials);
+  // The calls the worker served itself become spans now, from the record (src/tracing/host-calls.ts).
+  spansFromRecord(result.hostCalls);
   // The module's log lines and its error are stored/logged here, outside the engine's masking: mask them.
   const mask = (v: unknown): any => (ctx.mask ? ctx.mask(v) : v);
   for (const l of result.logs) ctx.logger[l.level === 'debug' ? 'debug' : l.level]({ module: `${module.name}@${module.version}` }, mask(l.message));

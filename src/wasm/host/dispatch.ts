@@ -8,6 +8,7 @@
  */
 import { PermissionDenied, checkPermission, type PermissionType } from '../../modules/permissions.ts';
 import { VecronError } from '../../errors.ts';
+import { traceDispatch } from '../../tracing/host-calls.ts';
 import { applicableGrants, isShared } from './file-area.ts';
 import {
   HostCallError,
@@ -57,7 +58,8 @@ const byteLength = (s: string): number => Buffer.byteLength(s, 'utf8');
 
 /** A dispatch over `functions` for one run's session. */
 export function createDispatch(session: HostSession, functions: ReadonlyMap<string, HostFunction>): HostDispatch {
-  return async (fn, request, runSignal): Promise<HostAnswer> => {
+  // A span per call while tracing is on (src/tracing/host-calls.ts); the dispatch itself otherwise.
+  return traceDispatch(async (fn, request, runSignal): Promise<HostAnswer> => {
     let target: string | null = null;
     const answer = (response: HostResponse, outcome: HostAnswer['outcome'], permission?: string): HostAnswer =>
       permission ? { response, target, outcome, permission } : { response, target, outcome };
@@ -113,5 +115,5 @@ export function createDispatch(session: HostSession, functions: ReadonlyMap<stri
       );
     }
     return answer(response, 'ok');
-  };
+  });
 }

@@ -29,6 +29,7 @@ import { egressDeniedIn, resolveEgress } from '../../egress/index.ts';
 import { onShutdown } from '../../executors/shutdown.ts';
 import { isInternalAddress } from './network-class.ts';
 import { HostCallError, type HostCallContext, type HostFunction } from './types.ts';
+import { withTraceHeaders } from '../../tracing/propagate.ts';
 
 const FIELDS = new Set(['method', 'url', 'headers', 'body', 'body_base64', 'timeout_ms']);
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -197,7 +198,7 @@ export const httpRequest: HostFunction = {
           origin: url.origin,
           path: `${url.pathname}${url.search}`,
           method: req.method as any,
-          headers: req.headers,
+          headers: withTraceHeaders(req.headers), // + traceparent while tracing is on (src/tracing)
           body: req.body ?? undefined,
           signal: ac.signal,
           headersTimeout: timeoutMs,

@@ -6,7 +6,7 @@ import { api, ApiError, type Problem } from '../api.ts';
 import { useI18n } from '../i18n.tsx';
 import { useCan } from '../session.tsx';
 import { useDebounced } from '../hooks.ts';
-import type { Job, Schedule, Step } from '../types.ts';
+import type { Job, RateLimit, Schedule, Step } from '../types.ts';
 import { ErrorNote, Field, Loading } from '../components/ui.tsx';
 import { JsonField, SchemaForm } from '../components/schema-form.tsx';
 import { WasmStepForm } from '../components/wasm-step.tsx';
@@ -31,6 +31,9 @@ interface Doc {
   misfire_policy?: string;
   overlap_policy?: string;
   webhook?: unknown;
+  concurrency_key?: string | null;
+  concurrency_limit?: number | null;
+  rate_limit?: RateLimit | null;
 }
 
 const SERVER_FIELDS = ['id', 'version', 'created_at', 'updated_at', 'created_by', 'updated_by'];
@@ -41,6 +44,49 @@ function fromJob(j: Job): Doc {
   for (const k of SERVER_FIELDS) delete d[k];
   if (j.webhook) d.webhook = j.webhook.rate_limit_per_minute ? { rate_limit_per_minute: j.webhook.rate_limit_per_minute } : null;
   return d as unknown as Doc;
+}
+
+const numberOrNull = (v: string): number | null => (v === '' ? null : Number(v));
+
+/** concurrency_key, concurrency_limit and rate_limit (docs/jobs.md#concurrency-and-rate-limits). */
+function LimitsCard({ doc, update, problems }: { doc: Doc; update: (d: Doc) => void; problems: ProblemMap }) {
+  const { t } = useI18n();
+  const rate = doc.rate_limit ?? null;
+  const setRate = (r: Partial<RateLimit> | null) => {
+    const next = r === null ? null : { limit: rate?.limit ?? 60, interval_seconds: rate?.interval_seconds ?? 60, per: rate?.per ?? 'job', ...r };
+    update({ ...doc, rate_limit: next && (next.limit as number | null) !== null ? (next as RateLimit) : null });
+  };
+  return (
+    <section className="card" aria-labelledby="limits-title">
+      <h2 id="limits-title">{t('builder.limits')}</h2>
+      <div className="schema-form">
+        <Field label={t('builder.concurrencyKey')} error={problems.concurrency_key} className="wide" hint={t('builder.concurrencyKeyHint')}>
+          {({ id, describedBy, invalid }) => <input id={id} value={doc.concurrency_key ?? ''} spellCheck={false} onChange={(e) => update({ ...doc, concurrency_key: e.target.value === '' ? null : e.target.value })} aria-describedby={describedBy} aria-invalid={invalid || undefined} />}
+        </Field>
+        <Field label={t('builder.concurrencyLimit')} error={problems.concurrency_limit} hint={t('builder.concurrencyLimitHint')}>
+          {({ id, describedBy, invalid }) => <input id={id} type="number" min={1} value={doc.concurrency_limit ?? ''} onChange={(e) => update({ ...doc, concurrency_limit: numberOrNull(e.target.value) })} aria-describedby={describedBy} aria-invalid={invalid || undefined} />}
+        </Field>
+        <Field label={t('builder.rateLimit')} error={problems.rate_limit ?? problems['rate_limit.limit']}>
+          {({ id, describedBy, invalid }) => <input id={id} type="number" min={1} value={rate?.limit ?? ''} onChange={(e) => (e.target.value === '' ? setRate(null) : setRate({ limit: Number(e.target.value) }))} aria-describedby={describedBy} aria-invalid={invalid || undefined} />}
+        </Field>
+        {rate && (
+          <>
+            <Field label={t('builder.rateInterval')} error={problems['rate_limit.interval_seconds']}>
+              {({ id, describedBy, invalid }) => <input id={id} type="number" min={1} value={rate.interval_seconds} onChange={(e) => setRate({ interval_seconds: Number(e.target.value) })} aria-describedby={describedBy} aria-invalid={invalid || undefined} />}
+            </Field>
+            <Field label={t('builder.ratePer')} error={problems['rate_limit.per']}>
+              {({ id, describedBy, invalid }) => (
+                <select id={id} value={rate.per ?? 'job'} onChange={(e) => setRate({ per: e.target.value as 'job' | 'key' })} aria-describedby={describedBy} aria-invalid={invalid || undefined}>
+                  <option value="job">{t('builder.ratePerJob')}</option>
+                  <option value="key">{t('builder.ratePerKey')}</option>
+                </select>
+              )}
+            </Field>
+          </>
+        )}
+      </div>
+    </section>
+  );
 }
 
 function newSchedule(type: string): Schedule | null {
@@ -357,6 +403,8 @@ export default function BuilderPage() {
               </Field>
             </div>
           </section>
+
+          <LimitsCard doc={doc} update={update} problems={problems} />
 
           <section className="card" aria-labelledby="schedule-title">
             <h2 id="schedule-title">{t('jobs.schedule')}</h2>

@@ -4,7 +4,7 @@ import { api } from '../api.ts';
 import { useI18n } from '../i18n.tsx';
 import { useCan } from '../session.tsx';
 import { useStatusEvents } from '../hooks.ts';
-import type { Execution, StepRun } from '../types.ts';
+import type { Execution, StepRun, Waiting } from '../types.ts';
 import { ErrorNote, Json, Loading, StatusBadge } from '../components/ui.tsx';
 import { formatBytes, formatDateTime, formatDuration, formatNumber } from '../format.ts';
 import type { MessageKey } from '../messages/en.ts';
@@ -31,6 +31,22 @@ interface WasmLog {
 }
 
 const ACTIVE = new Set(['queued', 'running']);
+
+/** Why a queued execution has not started (concurrency slot, rate limit, not due yet), in the page's language. */
+function WaitingNote({ w }: { w: Waiting }) {
+  const { t, locale } = useI18n();
+  const text =
+    w.code === 'concurrency_limit'
+      ? t('exec.waiting.concurrency_limit', { running: w.running ?? 0, limit: w.limit ?? 0, key: w.key ?? '', ahead: w.ahead ? t('exec.waiting.ahead', { n: w.ahead }) : '' })
+      : w.code === 'rate_limit'
+        ? t('exec.waiting.rate_limit', { starts: w.starts ?? 0, key: w.key ?? '', s: w.interval_seconds ?? 0, limit: w.limit ?? 0, at: formatDateTime(w.next_start_at ?? null, locale) })
+        : t('exec.waiting.scheduled', { at: formatDateTime(w.run_at ?? null, locale) });
+  return (
+    <p className="notice" role="status" data-testid="waiting" data-code={w.code}>
+      <strong>{t('exec.waiting')}:</strong> {text}
+    </p>
+  );
+}
 
 /** Steps that ran, in the order they started: the route the execution took. */
 function routeTaken(steps: StepRun[]): StepRun[] {
@@ -140,6 +156,7 @@ export default function ExecutionPage() {
           <code className="code" data-testid="execution-error-code">{e.error.code}</code> {e.error.message}
         </p>
       )}
+      {e.status === 'queued' && e.waiting && <WaitingNote w={e.waiting} />}
       <dl className="facts card">
         <dt>{t('exec.trigger')}</dt><dd>{t(`trigger.${e.trigger_type}` as MessageKey)}{e.trigger?.user ? ` · ${e.trigger.user}` : ''}</dd>
         <dt>{t('exec.created')}</dt><dd>{formatDateTime(e.created_at, locale)}</dd>
@@ -148,6 +165,17 @@ export default function ExecutionPage() {
         <dt>{t('exec.duration')}</dt><dd>{formatDuration(e.duration_ms, locale)}</dd>
         <dt>{t('exec.attempt')}</dt><dd>{e.attempt}/{e.max_attempts}</dd>
         <dt>{t('job.version')}</dt><dd>{e.job_version}</dd>
+        {e.limits && (
+          <>
+            <dt>{t('exec.limits')}</dt>
+            <dd data-testid="limits">
+              {[
+                e.limits.concurrency && t('job.concurrency', { limit: e.limits.concurrency.limit, key: e.limits.concurrency.key }),
+                e.limits.rate && t('job.rate', { limit: e.limits.rate.limit, s: e.limits.rate.interval_seconds, per: e.limits.rate.key }),
+              ].filter(Boolean).join(' · ')}
+            </dd>
+          </>
+        )}
       </dl>
 
       <section className="card" aria-labelledby="route-title">

@@ -1,4 +1,5 @@
 import { useState } from 'react';
+import { JobPauseControl } from '../components/maintenance.tsx';
 import { Link, useLocation, useParams } from 'wouter';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, type Page } from '../api.ts';
@@ -83,6 +84,7 @@ export default function JobPage() {
       )}
       <ErrorNote error={run.error ?? toggle.error ?? remove.error ?? secret.error} />
       {j.description && <p>{j.description}</p>}
+      <JobPauseControl jobId={j.id} retentionDays={j.retention_days} />
 
       <div className="grid2">
         <section className="card" aria-labelledby="def-title">
@@ -94,6 +96,13 @@ export default function JobPage() {
             <dt>{t('job.retries')}</dt><dd>{j.max_retries} ({t('job.backoff', { n: j.retry_backoff_seconds })})</dd>
             <dt>{t('job.misfire')}</dt><dd><code>{j.misfire_policy}</code></dd>
             <dt>{t('job.overlap')}</dt><dd><code>{j.overlap_policy}</code></dd>
+            <dt>{t('job.limits')}</dt>
+            <dd data-testid="job-limits">
+              {[
+                j.concurrency_limit ? t('job.concurrency', { limit: j.concurrency_limit, key: j.concurrency_key ?? t('builder.ratePerJob') }) : null,
+                j.rate_limit ? t('job.rate', { limit: j.rate_limit.limit, s: j.rate_limit.interval_seconds, per: t(j.rate_limit.per === 'key' ? 'builder.ratePerKey' : 'builder.ratePerJob') }) : null,
+              ].filter(Boolean).join(' · ') || t('job.noLimits')}
+            </dd>
             <dt>{t('job.version')}</dt><dd>{j.version} · {formatDateTime(j.updated_at, locale)} {j.updated_by && `· ${j.updated_by}`}</dd>
           </dl>
           <h3>{t('job.steps')}</h3>
