@@ -10,7 +10,8 @@
  * - The timeout and the abort signal cancel the statement on the server (PostgreSQL CancelRequest,
  *   MySQL `KILL QUERY`); a connection that does not answer the cancel within a grace period is destroyed.
  * - `readOnly` runs the statement inside a READ ONLY transaction that is rolled back: the server
- *   itself refuses any write (a function called by a SELECT included).
+ *   itself refuses any write (a function called by a SELECT included). On PostgreSQL the BEGIN, the
+ *   statement and the ROLLBACK go in one round trip (PgReadOnlyBatch).
  * - Every connection, cancel connections included, passes the egress policy.
  */
 import { EgressSocket, egressConnect } from '../../egress/index.ts';
@@ -345,37 +346,137 @@ function fmtSeconds(ms: number): number {
 export function runPg(p: PgPool, req: RunRequest): Promise<RawResult> {
   return withTimeout(req, async () => {
     const client = await p.pool.connect();
-    const c = client as unknown as { processID: number; secretKey: number };
+    const c = client as unknown as { processID: number; secretKey: number; _txStatus?: string | null };
+    // A read that did not end with the connection out of any transaction: the connection is not reused.
+    let dirty = false;
     return {
-      release: (destroy) => client.release(destroy ? new Error('cancelled statement did not stop') : undefined),
+      release: (destroy) =>
+        client.release(destroy || dirty ? new Error(destroy ? 'cancelled statement did not stop' : 'connection left inside a transaction') : undefined),
       cancel: () => pgCancel(p.target, c.processID, c.secretKey),
       run: async () => {
-        if (req.readOnly) await client.query('BEGIN TRANSACTION READ ONLY');
+        if (!req.readOnly) {
+          const s = pgStatement(req, false);
+          client.query(s.query as any);
+          return await s.result;
+        }
+        const s = pgStatement(req, true);
+        const rollback = new PgBatchTail();
+        client.query(new PgReadOnlyBatch(s.query) as any);
+        client.query(rollback as any);
         try {
-          return await new Promise<RawResult>((resolve, reject) => {
-            const keep = keeper(req);
-            const q = new pg.Query({ text: req.sql, values: req.params as any[] });
-            q.on('row', (row: Record<string, unknown>) => keep.row(row));
-            q.on('error', reject);
-            q.on('end', (r: pg.QueryResult) => {
-              const command = r?.command ?? null;
-              const dml = command === 'INSERT' || command === 'UPDATE' || command === 'DELETE' || command === 'MERGE';
-              resolve({
-                ...keep.result(),
-                fields: (r?.fields ?? []).map((f) => ({ name: f.name, type: PG_TYPES[f.dataTypeID] ?? `oid:${f.dataTypeID}` })),
-                affected: dml ? (r.rowCount ?? 0) : null,
-                command,
-              });
-            });
-            client.query(q as any);
-          });
+          return await s.result;
         } finally {
-          // A failed statement leaves the transaction aborted: ROLLBACK ends it either way.
-          if (req.readOnly) await client.query('ROLLBACK').catch(() => {});
+          await rollback.done;
+          if (c._txStatus !== 'I') dirty = true;
         }
       },
     };
   });
+}
+
+/** The statement as a node-postgres Query whose rows go through the keeper, and its result. */
+function pgStatement(req: RunRequest, extended: boolean): { query: pg.Query; result: Promise<RawResult> } {
+  const keep = keeper(req);
+  // Extended protocol for a read in a batch (one statement, never the simple protocol's several);
+  // the types are the pool's (client.query sets them only on the queries it is given).
+  const q = new pg.Query(
+    extended ? ({ text: req.sql, values: req.params as any[], queryMode: 'extended', types: pgTypes } as any) : { text: req.sql, values: req.params as any[] },
+  );
+  const result = new Promise<RawResult>((resolve, reject) => {
+    q.on('row', (row: Record<string, unknown>) => keep.row(row));
+    q.on('error', reject);
+    q.on('end', (r: pg.QueryResult) => {
+      const command = r?.command ?? null;
+      const dml = command === 'INSERT' || command === 'UPDATE' || command === 'DELETE' || command === 'MERGE';
+      resolve({
+        ...keep.result(),
+        fields: (r?.fields ?? []).map((f) => ({ name: f.name, type: PG_TYPES[f.dataTypeID] ?? `oid:${f.dataTypeID}` })),
+        affected: dml ? (r.rowCount ?? 0) : null,
+        command,
+      });
+    });
+  });
+  return { query: q, result };
+}
+
+/**
+ * A read in one round trip instead of three: `BEGIN TRANSACTION READ ONLY` and the statement in one
+ * extended-protocol batch with one Sync (if BEGIN fails, the server skips the statement: it never
+ * runs outside the read-only transaction), then `ROLLBACK` as a simple query, all written at once.
+ * node-postgres runs one query at a time up to each ReadyForQuery, so the batch is two queued
+ * submittables: this one writes all of it and takes BEGIN's and the statement's answers (up to the
+ * first ReadyForQuery); PgBatchTail takes ROLLBACK's. The connection is held by the caller, so
+ * nothing else can be queued between the two.
+ */
+class PgReadOnlyBatch {
+  private begun = false;
+  constructor(private readonly stmt: pg.Query) {}
+  submit(connection: any): null {
+    connection.stream.cork?.();
+    try {
+      connection.parse({ text: 'BEGIN TRANSACTION READ ONLY', name: '', types: [] });
+      connection.bind({ portal: '', statement: '', values: [] });
+      connection.execute({ portal: '', rows: 0 });
+      (this.stmt as any).prepare(connection); // Parse, Bind, Describe, Execute, Sync
+      connection.query('ROLLBACK');
+    } finally {
+      connection.stream.uncork?.();
+    }
+    return null;
+  }
+  handleCommandComplete(msg: { command?: string }, connection: unknown): void {
+    if (!this.begun) {
+      this.begun = true; // BEGIN's own
+      return;
+    }
+    (this.stmt as any).handleCommandComplete(msg, connection);
+  }
+  handleRowDescription(msg: unknown): void {
+    (this.stmt as any).handleRowDescription(msg);
+  }
+  handleDataRow(msg: unknown): void {
+    (this.stmt as any).handleDataRow(msg);
+  }
+  handleEmptyQuery(connection: unknown): void {
+    (this.stmt as any).handleEmptyQuery(connection);
+  }
+  handlePortalSuspended(connection: unknown): void {
+    (this.stmt as any).handlePortalSuspended(connection);
+  }
+  handleCopyInResponse(connection: unknown): void {
+    (this.stmt as any).handleCopyInResponse(connection);
+  }
+  handleCopyData(msg: unknown, connection: unknown): void {
+    (this.stmt as any).handleCopyData(msg, connection);
+  }
+  handleError(err: unknown, connection: unknown): void {
+    (this.stmt as any).handleError(err, connection);
+  }
+  handleReadyForQuery(connection: unknown): void {
+    (this.stmt as any).handleReadyForQuery(connection);
+  }
+}
+
+/** The ROLLBACK of a PgReadOnlyBatch, already sent: done at its ReadyForQuery (or at any failure of the connection). */
+class PgBatchTail {
+  private finish!: () => void;
+  readonly done = new Promise<void>((r) => (this.finish = r));
+  submit(): null {
+    return null; // written with the batch
+  }
+  handleCommandComplete(): void {}
+  handleRowDescription(): void {}
+  handleDataRow(): void {}
+  handleEmptyQuery(): void {}
+  handlePortalSuspended(): void {}
+  handleCopyInResponse(): void {}
+  handleCopyData(): void {}
+  handleError(): void {
+    this.finish();
+  }
+  handleReadyForQuery(): void {
+    this.finish();
+  }
 }
 
 /** Keeps rows up to the row and byte limits; counts them all. */

@@ -109,7 +109,24 @@ function parseParams(v: unknown): unknown[] {
   return v.map((x) => (x === null || typeof x !== 'object' ? x : JSON.stringify(x)));
 }
 
+/**
+ * Datasources resolved for a run, by session (one per run; gone with it): a module names the same
+ * datasource call after call, and a run's variables do not change while it runs. An admin's change
+ * (a rotated password) is read by the next run.
+ */
+const resolved = new WeakMap<HostCallContext['session'], Map<string, Datasource>>();
+
 function datasource(name: string, ctx: HostCallContext): Datasource {
+  let byName = resolved.get(ctx.session);
+  const hit = byName?.get(name);
+  if (hit !== undefined) return hit;
+  const ds = resolveDatasource(name, ctx);
+  if (byName === undefined) resolved.set(ctx.session, (byName = new Map()));
+  byName.set(name, ds);
+  return ds;
+}
+
+function resolveDatasource(name: string, ctx: HostCallContext): Datasource {
   const raw = ctx.session.variable(name);
   const url = typeof raw === 'string' ? raw.trim() : '';
   // The same answer for a missing variable and one that is not a datasource URL: nothing of its value shows.

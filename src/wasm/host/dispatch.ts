@@ -20,6 +20,7 @@ import {
   type HostFunction,
   type HostResponse,
   type HostSession,
+  RESPONSE_JSON,
 } from './types.ts';
 
 /** Why a refusal happened, in the words of the audit row and the guest's message. */
@@ -30,90 +31,140 @@ function denialReason(session: HostSession, permission: PermissionType, resource
   return 'no resource pattern of the module matches';
 }
 
-function contextFor(session: HostSession, fn: string, signal: AbortSignal, setTarget: (t: string) => void): HostCallContext {
-  return {
-    session,
-    signal,
-    target: setTarget,
-    require(permission, resource) {
-      const grants = applicableGrants(session.permissions, permission, resource);
+/**
+ * One call's context. A class, not an object of closures: a run makes thousands of calls, and
+ * every closure made per call costs (tsx names each one with a defineProperty).
+ */
+class CallContext implements HostCallContext {
+  /** What the record shows as the call's target (set by the function). */
+  targetValue: string | null = null;
+  constructor(
+    readonly session: HostSession,
+    readonly fn: string,
+    readonly signal: AbortSignal,
+  ) {}
+  target(t: string): void {
+    this.targetValue = t;
+  }
+  require(permission: PermissionType, resource: string): string {
+    const session = this.session;
+    const grants = applicableGrants(session.permissions, permission, resource);
+    try {
+      return checkPermission(grants, permission, resource);
+    } catch (err) {
+      if (!(err instanceof PermissionDenied)) throw err;
+      const reason = denialReason(session, permission, err.resource, grants.filter((p) => p.type === permission).length);
+      // A report that fails must not turn a clean refusal into a crash of the call.
       try {
-        return checkPermission(grants, permission, resource);
-      } catch (err) {
-        if (!(err instanceof PermissionDenied)) throw err;
-        const reason = denialReason(session, permission, err.resource, grants.filter((p) => p.type === permission).length);
-        // A report that fails must not turn a clean refusal into a crash of the call.
-        try {
-          session.onDenied({ function: fn, permission, resource: err.resource, reason });
-        } catch (reportErr) {
-          session.logger?.error({ err: reportErr }, 'could not report a host-call denial');
-        }
-        throw new HostCallError('permission_denied', `permission denied: ${permission} for '${err.resource}' (${reason})`, permission);
+        session.onDenied({ function: this.fn, permission, resource: err.resource, reason });
+      } catch (reportErr) {
+        session.logger?.error({ err: reportErr }, 'could not report a host-call denial');
       }
-    },
-  };
+      throw new HostCallError('permission_denied', `permission denied: ${permission} for '${err.resource}' (${reason})`, permission);
+    }
+  }
 }
+
+/**
+ * The signal every call of one run gets: aborted when the run's own signal aborts, or at the step's
+ * deadline even if the run's timer has not fired yet. One per run (one timer, one listener), not
+ * one per call: a run makes many calls on one long-lived run signal.
+ */
+class RunLink {
+  readonly ac = new AbortController();
+  pastDeadline = false;
+  private readonly timer: NodeJS.Timeout;
+  constructor(
+    readonly run: AbortSignal,
+    deadline: number,
+  ) {
+    this.timer = setTimeout(
+      () => {
+        this.pastDeadline = true;
+        this.ac.abort(new HostCallError('timeout', "the call did not finish before the step's deadline"));
+      },
+      Math.min(Math.max(0, deadline - Date.now()), MAX_TIMER_MS),
+    );
+    this.timer.unref(); // held only while a call is in flight (begin/end)
+    run.addEventListener('abort', () => this.stop(), { once: true });
+  }
+  private inFlight = 0;
+  /** A call starts: the deadline keeps the process alive while it runs (a call can wait for nothing else). */
+  begin(): void {
+    if (this.inFlight++ === 0) this.timer.ref();
+  }
+  end(): void {
+    if (--this.inFlight === 0) this.timer.unref();
+  }
+  /** The run is over (or stopped): its calls are aborted with the run's reason, the timer goes. */
+  stop(): void {
+    clearTimeout(this.timer);
+    if (!this.ac.signal.aborted) this.ac.abort(this.run.reason);
+  }
+}
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const byteLength = (s: string): number => Buffer.byteLength(s, 'utf8');
 
+function answerOf(response: HostResponse, target: string | null, outcome: HostAnswer['outcome'], permission?: string): HostAnswer {
+  return permission ? { response, target, outcome, permission } : { response, target, outcome };
+}
+function refusal(target: string | null, code: HostErrorCode, message: string, permission?: string): HostAnswer {
+  return answerOf(errorResponse(code, message), target, code, permission);
+}
+
 /** A dispatch over `functions` for one run's session. */
 export function createDispatch(session: HostSession, functions: ReadonlyMap<string, HostFunction>): HostDispatch {
+  let link: RunLink | null = null;
   // A span per call while tracing is on (src/tracing/host-calls.ts); the dispatch itself otherwise.
   return traceDispatch(async (fn, request, runSignal): Promise<HostAnswer> => {
-    let target: string | null = null;
-    const answer = (response: HostResponse, outcome: HostAnswer['outcome'], permission?: string): HostAnswer =>
-      permission ? { response, target, outcome, permission } : { response, target, outcome };
-    const refuse = (code: HostErrorCode, message: string, permission?: string): HostAnswer => answer(errorResponse(code, message), code, permission);
-
     const f = functions.get(fn);
-    if (!f) return refuse('bad_request', `no host function '${String(fn).slice(0, 100)}' is served here (functions: ${[...functions.keys()].join(', ')})`);
-    if (request === null || typeof request !== 'object' || Array.isArray(request)) return refuse('bad_request', `the ${fn} request must be a JSON object`);
-    const left = session.deadline - Date.now();
-    if (left <= 0) return refuse('timeout', `the step's deadline has passed: ${fn} was not started`);
-    if (runSignal.aborted) return refuse('cancelled', `the run was stopped: ${fn} was not started`);
-    // The step's deadline bounds the call even if the run's own timer has not fired yet. (By hand,
-    // not AbortSignal.any: one run makes many calls on one long-lived run signal.)
-    const call = new AbortController();
-    let pastDeadline = false;
-    const onRunAbort = () => call.abort(runSignal.reason);
-    runSignal.addEventListener('abort', onRunAbort, { once: true });
-    const timer = setTimeout(() => {
-      pastDeadline = true;
-      call.abort(new HostCallError('timeout', `${fn} did not finish before the step's deadline`));
-    }, left);
+    if (!f)
+      return refusal(null, 'bad_request', `no host function '${String(fn).slice(0, 100)}' is served here (functions: ${[...functions.keys()].join(', ')})`);
+    if (request === null || typeof request !== 'object' || Array.isArray(request))
+      return refusal(null, 'bad_request', `the ${fn} request must be a JSON object`);
+    if (session.deadline - Date.now() <= 0) return refusal(null, 'timeout', `the step's deadline has passed: ${fn} was not started`);
+    if (runSignal.aborted) return refusal(null, 'cancelled', `the run was stopped: ${fn} was not started`);
+    // A new run signal gets a link of its own; a former one lives on for its calls in flight and
+    // ends with its signal or at the deadline (its timer holds nothing once they are done).
+    if (link === null || link.run !== runSignal) link = new RunLink(runSignal, session.deadline);
+    const run = link;
+    const ctx = new CallContext(session, fn, run.ac.signal);
 
     let response: HostResponse;
+    run.begin();
     try {
-      response = await f.call(
-        request as Record<string, unknown>,
-        contextFor(session, fn, call.signal, (t) => (target = t)),
-      );
+      response = await f.call(request as Record<string, unknown>, ctx);
     } catch (err) {
-      if (pastDeadline) return refuse('timeout', `${fn} did not finish before the step's deadline`);
-      if (runSignal.aborted) return refuse('cancelled', `${fn} was stopped: the run was cancelled or timed out`);
-      if (err instanceof HostCallError) return refuse(err.code, err.message, err.permission);
+      const target = ctx.targetValue;
+      if (run.pastDeadline) return refusal(target, 'timeout', `${fn} did not finish before the step's deadline`);
+      if (runSignal.aborted) return refusal(target, 'cancelled', `${fn} was stopped: the run was cancelled or timed out`);
+      if (err instanceof HostCallError) return refusal(target, err.code, err.message, err.permission);
       session.logger?.error({ err, function: fn, target }, 'host call failed');
       const what = err instanceof VecronError ? err.message : 'an internal error (see the step log)';
-      return refuse('upstream_error', `${fn} failed: ${what}`);
+      return refusal(target, 'upstream_error', `${fn} failed: ${what}`);
     } finally {
-      clearTimeout(timer);
-      runSignal.removeEventListener('abort', onRunAbort);
+      run.end();
     }
 
+    const target = ctx.targetValue;
     let json: string;
     try {
       json = JSON.stringify(response);
     } catch (err) {
       session.logger?.error({ err, function: fn }, 'host call answer is not JSON');
-      return refuse('upstream_error', `${fn} produced an answer that is not JSON`);
+      return refusal(target, 'upstream_error', `${fn} produced an answer that is not JSON`);
     }
-    const size = byteLength(json);
+    // Past the limit for certain only when the text could be (UTF-8 takes at most 3 bytes per unit).
+    const size = json.length * 3 > session.limits.maxResponseBytes ? byteLength(json) : 0;
     if (size > session.limits.maxResponseBytes) {
-      return refuse(
+      return refusal(
+        target,
         'too_large',
         `the ${fn} answer is ${size} bytes of JSON; the limit is ${session.limits.maxResponseBytes} (VECRON_WASM_HOST_MAX_RESPONSE_BYTES)`,
       );
     }
-    return answer(response, 'ok');
+    RESPONSE_JSON.set(response, json);
+    return answerOf(response, target, 'ok');
   });
 }

@@ -55,14 +55,44 @@ const refuse = (message: string): never => {
   throw new HostCallError('bad_request', message);
 };
 
+/**
+ * The classification of a statement. Statements a module accepted before are answered from a
+ * bounded cache (a module sends the same few statements again and again, with new `params`): the
+ * answer depends only on the dialect and the text. The answer is shared: callers only read it.
+ */
 export async function classifySql(dialect: SqlDialect, sql: string): Promise<ClassifiedStatement> {
   if (typeof sql !== 'string' || sql.trim() === '') refuse('sql: must be a non-empty string holding one statement');
   if (sql.length > MAX_SQL) refuse(`sql: at most ${MAX_SQL} characters`);
+  const key = sql.length <= CACHE_MAX_SQL ? `${dialect}\n${sql}` : null;
+  if (key !== null) {
+    const hit = classified.get(key);
+    if (hit !== undefined) {
+      classified.delete(key); // re-inserted: the map's order is the recency order
+      classified.set(key, hit);
+      return hit;
+    }
+  }
+  let stmt: ClassifiedStatement;
   if (dialect === 'postgresql') {
     await loadSqlParsers();
-    return classifyPg(sql);
+    stmt = classifyPg(sql);
+  } else stmt = await classifyMysql(sql);
+  if (key !== null) {
+    if (classified.size >= CACHE_ENTRIES) classified.delete(classified.keys().next().value as string);
+    classified.set(key, stmt);
   }
-  return classifyMysql(sql);
+  return stmt;
+}
+
+/** Accepted statements by dialect and text, least recently used first (refusals are not kept: they parse again). */
+const classified = new Map<string, ClassifiedStatement>();
+const CACHE_ENTRIES = 1000;
+/** Longer statements are classified every time (the cache holds at most about CACHE_ENTRIES * this many characters). */
+const CACHE_MAX_SQL = 4096;
+
+/** For tests: how many accepted statements the cache holds. */
+export function classifiedCacheSize(): number {
+  return classified.size;
 }
 
 const tooDeep = (): never => refuse(`sql: the statement is nested more than ${MAX_DEPTH} levels deep`);

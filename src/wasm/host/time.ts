@@ -8,6 +8,7 @@
  * (ISO 8601 with the zone's offset)`, "tz", "offset_minutes"}`; format adds `"text"`.
  */
 import { DateTime, FixedOffsetZone, IANAZone } from 'luxon';
+import { IsoClock } from './iso-time.ts';
 import { HostCallError, type HostFunction, type HostResponse, type WorkerHostFunction } from './types.ts';
 
 export const DEFAULT_TZ = 'Asia/Ho_Chi_Minh';
@@ -87,30 +88,79 @@ function localeOf(request: Record<string, unknown>): string {
 /**
  * The zone's offset at `ms`, cached per zone and quarter hour: luxon asks Intl for it on every call
  * (about 10 us), and `now` is the call a module makes most. A quarter hour is cached only when the
- * offset is the same at both of its ends (no zone changes offset twice within 15 minutes).
+ * offset is the same at both of its ends (no zone changes offset twice within 15 minutes). The last
+ * answer is kept apart too: a run asks for the same zone and quarter hour again and again.
  */
 const QUARTER_HOUR = 900_000;
 const offsets = new Map<string, number>();
+let last = { tz: '', q: Number.NaN, offset: 0 };
 export function offsetAt(tz: string, ms: number): number {
   const q = Math.floor(ms / QUARTER_HOUR);
+  if (q === last.q && tz === last.tz) return last.offset;
   const key = `${tz}|${q}`;
   const hit = offsets.get(key);
-  if (hit !== undefined) return hit;
+  if (hit !== undefined) {
+    last = { tz, q, offset: hit };
+    return hit;
+  }
   const zone = IANAZone.create(tz);
   const start = zone.offset(q * QUARTER_HOUR);
   if (start !== zone.offset((q + 1) * QUARTER_HOUR - 1)) return zone.offset(ms);
   if (offsets.size >= 10_000) offsets.clear();
   offsets.set(key, start);
+  last = { tz, q, offset: start };
   return start;
 }
 
-/** Now in `tz`: the same instant and offset as `DateTime.now().setZone(tz)`, without asking Intl each time. */
-function now(tz: string): DateTime {
-  const ms = Date.now();
-  const offset = offsetAt(tz, ms);
+/** `ms` in tz as luxon has it (the same instant and offset as `DateTime.fromMillis(ms).setZone(tz)`), at the offset already known. */
+function luxonAt(tz: string, ms: number, offset: number): DateTime {
   // Offset 0 as a fixed zone is UTC itself, written `Z`; the zone's own form is `+00:00`.
   if (offset === 0) return DateTime.fromMillis(ms, { zone: tz });
   return DateTime.fromMillis(ms, { zone: FixedOffsetZone.instance(offset) });
+}
+
+/**
+ * How luxon writes offset 0 in `tz`'s local time: `Z` for the names it takes as UTC itself (UTC,
+ * GMT, ...), `+00:00` for a zone that is at offset 0 (Europe/London in winter). Asked of luxon once per zone.
+ */
+const zeroSuffixes = new Map<string, string>();
+function zeroSuffix(tz: string): string {
+  let s = zeroSuffixes.get(tz);
+  if (s === undefined) {
+    s = DateTime.fromMillis(0, { zone: tz }).toISO()?.endsWith('Z') ? 'Z' : '+00:00';
+    if (zeroSuffixes.size >= 1000) zeroSuffixes.clear();
+    zeroSuffixes.set(tz, s);
+  }
+  return s;
+}
+
+const utcClock = new IsoClock();
+const localClock = new IsoClock();
+const pad2 = (n: number): string => (n < 10 ? `0${n}` : `${n}`);
+/** Instants whose UTC and local times both have four-digit years (the form Date#toISOString shares with luxon). */
+const FAST_MIN_MS = Date.UTC(1000, 0, 2);
+const FAST_MAX_MS = Date.UTC(9999, 11, 30);
+
+/**
+ * The answer of `{"op": "now"}` at `ms`: exactly what luxon answers (shape of the DateTime in tz),
+ * built from Date#toISOString and the cached offset, because it is the call modules make most
+ * and luxon takes tens of microseconds for it. Outside four-digit years, or at an offset that is
+ * not whole minutes, luxon answers.
+ */
+export function nowAt(tz: string, ms: number): HostResponse {
+  const offset = offsetAt(tz, ms);
+  const localMs = ms + offset * 60_000;
+  if (!Number.isInteger(offset) || ms < FAST_MIN_MS || ms > FAST_MAX_MS || localMs < FAST_MIN_MS || localMs > FAST_MAX_MS) {
+    return shape(luxonAt(tz, ms, offset), tz);
+  }
+  const iso = utcClock.iso(ms);
+  let local: string;
+  if (offset === 0) local = iso.slice(0, 23) + zeroSuffix(tz);
+  else {
+    const a = Math.abs(offset);
+    local = `${localClock.iso(localMs).slice(0, 23)}${offset < 0 ? '-' : '+'}${pad2(Math.floor(a / 60))}:${pad2(a % 60)}`;
+  }
+  return { epoch_ms: ms, iso, local, tz, offset_minutes: offset };
 }
 
 export function serveTime(request: Record<string, unknown>): HostResponse {
@@ -118,7 +168,7 @@ export function serveTime(request: Record<string, unknown>): HostResponse {
   const tz = zoneOf(request);
   switch (op) {
     case 'now':
-      return shape(now(tz), tz);
+      return nowAt(tz, Date.now());
     case 'format': {
       const dt = instantOf(request, tz);
       const format = textField(request, 'format', false);

@@ -78,6 +78,12 @@ export interface HostCallRecord {
   response: unknown;
 }
 
+/**
+ * The JSON text the dispatch made of a response it answered (to check its size), so that the
+ * runtime sends that text to the worker instead of serializing the response a second time.
+ */
+export const RESPONSE_JSON = new WeakMap<HostResponse, string>();
+
 /** What the main thread answers for one bridged call. */
 export interface HostAnswer {
   response: HostResponse;

@@ -6,6 +6,7 @@
  */
 import { HOST_BOUNDS } from '../instrument/costs.ts';
 import { FORWARD, HOST_ERROR_CODES, HostCallError, errorResponse, type HostCallRecord, type HostErrorCode, type WorkerHostFunction } from '../host/types.ts';
+import { IsoClock } from '../host/iso-time.ts';
 import { boundValue, budgetSpent } from './host-record.ts';
 import type { HostCallReplyMeta } from './protocol.ts';
 import type { WasmLogLine } from './types.ts';
@@ -113,10 +114,14 @@ export interface RecordState {
  * Keeps one call in the run's record (bounded: the record cap, the per-value and per-run budgets;
  * `boundedBytes` when the main thread bounded the response already). A denial also becomes a line
  * of the run's log (the main thread audits and counts it).
+ *
+ * `r` becomes the record itself (its `at` turned into ISO text, request and response added): the
+ * caller makes a fresh one per call, and a run's calls come by the thousand.
  */
 export function recordCall(
   st: RecordState,
-  r: Omit<HostCallRecord, 'request' | 'response'>,
+  /** The call, its `at` as epoch milliseconds. */
+  r: Omit<HostCallRecord, 'request' | 'response' | 'at'> & { at: number },
   request: unknown,
   response: unknown,
   boundedBytes: number | undefined,
@@ -126,27 +131,36 @@ export function recordCall(
     st.hostCallsDropped++;
     return;
   }
-  const keep = (v: unknown, alreadyBytes: number | undefined): unknown => {
-    const left = HOST_BOUNDS.maxRecordRunBytes - st.recordBytes;
-    if (left <= 64) return budgetSpent();
-    if (alreadyBytes !== undefined) {
-      // Kept whole if the run's budget has room: never cut twice (a second cut would cut the first one's markers).
-      if (alreadyBytes > left) return budgetSpent();
-      st.recordBytes += alreadyBytes;
-      return v;
-    }
-    const b = boundValue(v, Math.min(left, HOST_BOUNDS.maxRecordValueBytes));
-    st.recordBytes += b.bytes;
-    return b.value;
-  };
-  st.hostCalls.push({ ...r, request: keep(request, undefined), response: keep(response, boundedBytes) });
-  if (r.outcome === 'permission_denied' || r.outcome === 'egress_denied') {
+  const rec = r as unknown as HostCallRecord;
+  // The ISO time is made only for a call that is kept (the calls of a busy run past the cap are only counted).
+  rec.at = recordClock.iso(r.at);
+  rec.request = keep(st, request, undefined);
+  rec.response = keep(st, response, boundedBytes);
+  st.hostCalls.push(rec);
+  if (rec.outcome === 'permission_denied' || rec.outcome === 'egress_denied') {
     if (st.logs.length < maxLogLines) {
       st.logs.push({
         level: 'warn',
-        message: `host call ${r.function}${r.target ? ` (${r.target})` : ''} refused: ${r.outcome}${r.permission ? `, missing ${r.permission}` : ''}`,
+        message: `host call ${rec.function}${rec.target ? ` (${rec.target})` : ''} refused: ${rec.outcome}${rec.permission ? `, missing ${rec.permission}` : ''}`,
         at: new Date().toISOString(),
       });
     } else st.logsDropped++;
   }
+}
+
+const recordClock = new IsoClock();
+
+/** What the record keeps of a request or a response, counted against the run's budget. */
+function keep(st: RecordState, v: unknown, alreadyBytes: number | undefined): unknown {
+  const left = HOST_BOUNDS.maxRecordRunBytes - st.recordBytes;
+  if (left <= 64) return budgetSpent();
+  if (alreadyBytes !== undefined) {
+    // Kept whole if the run's budget has room: never cut twice (a second cut would cut the first one's markers).
+    if (alreadyBytes > left) return budgetSpent();
+    st.recordBytes += alreadyBytes;
+    return v;
+  }
+  const b = boundValue(v, Math.min(left, HOST_BOUNDS.maxRecordValueBytes));
+  st.recordBytes += b.bytes;
+  return b.value;
 }

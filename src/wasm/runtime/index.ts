@@ -45,7 +45,7 @@ import { instrument, DEFAULT_POLL_INTERVAL, START_EXPORT, type InstrumentMeta } 
 import { WA, type WasmModuleObject } from './wasm-api.ts';
 import { checkImports, WASI_MODULE, type AllowedImports } from './imports.ts';
 import { HOST_BOUNDS } from '../instrument/costs.ts';
-import { HOST_ERROR_CODES, HostCallError, errorResponse, type HostAnswer, type HostDispatch, type HostErrorCode } from '../host/types.ts';
+import { HOST_ERROR_CODES, HostCallError, RESPONSE_JSON, errorResponse, type HostAnswer, type HostDispatch, type HostErrorCode } from '../host/types.ts';
 import { boundValue } from './host-record.ts';
 import type { RecordSpec } from './run-record.ts';
 import type { HostCallRecord } from '../host/types.ts';
@@ -175,7 +175,8 @@ interface Job {
 interface PoolWorker {
   w: Worker;
   ctl: Int32Array;
-  data: Uint8Array;
+  /** The host data buffer (shared with the worker): bridge replies up to its size. */
+  data: Buffer;
   result: Uint8Array | null;
   hostPort: MessagePort;
   runPort: MessagePort;
@@ -849,7 +850,7 @@ export class WasmRuntime {
     const pw: PoolWorker = {
       w,
       ctl: new Int32Array(ctlBuf),
-      data: new Uint8Array(dataBuf),
+      data: Buffer.from(dataBuf),
       result: resultBuf ? new Uint8Array(resultBuf) : null,
       hostPort: port1,
       runPort: run.port1,
@@ -1152,7 +1153,8 @@ export class WasmRuntime {
     if (pw.dead || pw.job !== job) return; // the run is over (timeout, crash)
     let responseText: string;
     try {
-      responseText = JSON.stringify(answer.response);
+      // The dispatch serialized the response already (to check its size): that text is sent.
+      responseText = RESPONSE_JSON.get(answer.response) ?? JSON.stringify(answer.response);
     } catch (e) {
       answer = {
         ...answer,
@@ -1176,10 +1178,11 @@ export class WasmRuntime {
       recBytes: rec.bytes,
     };
     const reply = `${JSON.stringify(meta)}\n${responseText}`;
-    const bytes = encoder.encode(reply);
-    if (bytes.byteLength <= pw.data.byteLength) {
-      pw.data.set(bytes);
-      Atomics.store(pw.ctl, CTL_HOST_LEN, bytes.byteLength);
+    // Encoded straight into the shared buffer when it fits (UTF-8 takes at most 3 bytes per unit).
+    const size = reply.length * 3 <= pw.data.byteLength ? -1 : Buffer.byteLength(reply);
+    if (size <= pw.data.byteLength) {
+      const n = pw.data.write(reply, 0, 'utf8');
+      Atomics.store(pw.ctl, CTL_HOST_LEN, n);
       Atomics.store(pw.ctl, CTL_HOST_STATE, HOST_INLINE);
     } else {
       pw.hostPort.postMessage(reply);

@@ -58,7 +58,7 @@ const {
   runPort: MessagePort;
 };
 const ctl = new Int32Array(ctlBuf);
-const hostData = new Uint8Array(dataBuf);
+const hostData = Buffer.from(dataBuf);
 const resultData = resultBuf ? new Uint8Array(resultBuf) : null;
 const SPIN_MS = Math.max(0, spinUs ?? WORKER_SPIN_US) / 1000;
 /** The JSON text of the last successful run's output (sent as is on the fast result channel). */
@@ -121,15 +121,21 @@ export function callHost(op: string, payload: unknown): unknown {
 }
 
 /**
- * Blocks until the main thread has answered the bridge call just posted: spins briefly, then
- * Atomics.wait in slices; the interrupt flag (set at the timeout or a cancel, and notified on
- * CTL_HOST_STATE) and the run's own deadline end the wait with InterruptedError.
+ * Blocks until the main thread has answered the bridge call just posted: spins while an answer is
+ * likely to come soon (`spinMs`), then Atomics.wait in slices; the interrupt flag (set at the
+ * timeout or a cancel, and notified on CTL_HOST_STATE) and the run's own deadline end the wait
+ * with InterruptedError.
  */
-function awaitHostReply(): string {
+function awaitHostReply(spinMs = 0): string {
   let state = 0;
   for (let i = 0; i < HOST_SPIN; i++) {
     state = Atomics.load(ctl, CTL_HOST_STATE);
     if (state !== 0) break;
+  }
+  if (state === 0 && spinMs > 0) {
+    const end = performance.now() + spinMs;
+    do state = Atomics.load(ctl, CTL_HOST_STATE);
+    while (state === 0 && performance.now() < end);
   }
   while (state === 0) {
     Atomics.wait(ctl, CTL_HOST_STATE, 0, 50);
@@ -142,7 +148,7 @@ function awaitHostReply(): string {
   }
   if (state === HOST_INLINE) {
     const n = Atomics.load(ctl, CTL_HOST_LEN);
-    return utf8Lossy.decode(hostData.slice(0, n)); // a copy: TextDecoder refuses shared memory
+    return hostData.toString('utf8', 0, n); // decoded in place (TextDecoder refuses shared memory)
   }
   if (state === HOST_PORT) {
     let m = receiveMessageOnPort(hostPort);
@@ -151,6 +157,29 @@ function awaitHostReply(): string {
   }
   throw new Error(`host bridge: bad state ${state}`);
 }
+
+/**
+ * How long to spin for the answer to a bridged call of each function before sleeping on it. A
+ * futex wake-up costs tens of microseconds on a VM, as much as a short call itself (crypto with a
+ * key); spinning pays only when the answer comes within the spin. So: a moving average per
+ * function of how long its answers took; spin (at most SPIN_MAX_MS) while that is short, not when
+ * it is long (a database round trip, or a loaded machine where the main thread waits for a core:
+ * a spinning thread would only take the core from it). Every PROBE_EVERY-th call spins anyway, so
+ * that a machine that got quiet again is noticed.
+ */
+const SPIN_MAX_MS = 0.06;
+const PROBE_EVERY = 32;
+const replyMs = new Map<string, number>();
+let bridgedCalls = 0;
+const spinFor = (fn: string): number => {
+  const avg = replyMs.get(fn);
+  return avg === undefined || avg <= SPIN_MAX_MS || ++bridgedCalls % PROBE_EVERY === 0 ? SPIN_MAX_MS : 0;
+};
+const noteReply = (fn: string, ms: number): void => {
+  const avg = replyMs.get(fn);
+  // A slow answer now and then (a scheduling hiccup) moves the average only a little.
+  replyMs.set(fn, avg === undefined ? ms : avg * 0.875 + Math.min(ms, 8 * SPIN_MAX_MS) * 0.125);
+};
 
 function post(m: FromWorker): void {
   port.postMessage(m);
@@ -301,8 +330,11 @@ function bridge(fn: string, text: string): Answer {
   // A reply posted for a call that an earlier run gave up on (its deadline) must not answer this one.
   while (receiveMessageOnPort(hostPort) !== undefined);
   Atomics.store(ctl, CTL_HOST_STATE, 0);
+  const t0 = performance.now();
   post({ type: 'hostcall', fn, text });
-  return parseReply(fn, awaitHostReply());
+  const reply = awaitHostReply(spinFor(fn));
+  noteReply(fn, performance.now() - t0);
+  return parseReply(fn, reply);
 }
 
 /**
@@ -311,6 +343,10 @@ function bridge(fn: string, text: string): Answer {
  * the answer's size capped and its bytes charged before it is written through `alloc`. Only a
  * broken ABI (pointers out of bounds, no `alloc`) throws out of the guest; every other failure is
  * an `{"error": ...}` answer.
+ *
+ * This is the path of every call a guest makes (thousands per run), so it allocates little: no
+ * message strings unless something fails, the answer encoded straight into guest memory, the
+ * record's time kept as a number until the record is kept.
  */
 function privileged(fn: PrivilegedHostFunction, ptr: number, len: number): bigint {
   ptr >>>= 0;
@@ -318,12 +354,12 @@ function privileged(fn: PrivilegedHostFunction, ptr: number, len: number): bigin
   checkStop();
   const st = cur!;
   const m = st.m;
-  check(`${fn} request`, ptr, len);
+  if (!inBounds(ptr, len)) check(`${fn} request`, ptr, len); // throws the abi_error
   charge(HOST_COSTS.call + HOST_COSTS.privilegedCall + Math.min(len, m.maxHostRequestBytes) / HOST_COSTS.jsonBytesPerUnit);
-  const at = new Date().toISOString();
+  const atMs = Date.now();
   const t0 = performance.now();
   const seq = st.hostCallSeq++;
-  const decoded = decodeRequest(fn, len, m.maxHostRequestBytes, () => read(`${fn} request`, ptr, len));
+  const decoded = decodeRequest(fn, len, m.maxHostRequestBytes, () => new Uint8Array(st.memory!.buffer, ptr, len));
   let a: Answer;
   let request: unknown = null;
   if ('req' in decoded && st.replay !== null) {
@@ -345,7 +381,7 @@ function privileged(fn: PrivilegedHostFunction, ptr: number, len: number): bigin
           const dur = Math.round((performance.now() - t0) * 1000);
           recordCall(
             st,
-            { seq, function: fn, target: null, at, duration_us: dur, bytes_in: len, bytes_out: 0, outcome: code, served: 'host' },
+            { seq, function: fn, target: null, at: atMs, duration_us: dur, bytes_in: len, bytes_out: 0, outcome: code, served: 'host' },
             request,
             null,
             undefined,
@@ -359,11 +395,10 @@ function privileged(fn: PrivilegedHostFunction, ptr: number, len: number): bigin
     a = decoded;
     st.replay?.call(seq, fn, null, len); // refused here before it was read, in the run as in a replay: only compared
   }
-  let bytes = encoder.encode(a.text);
-  if (bytes.byteLength > m.maxHostResponseBytes) {
-    const size = bytes.byteLength;
+  let size = utf8Length(a.text);
+  if (size > m.maxHostResponseBytes) {
     a = errorAnswer('too_large', `the ${fn} answer is ${size} bytes, above the limit of ${m.maxHostResponseBytes} bytes`, a.served, a.target);
-    bytes = encoder.encode(a.text);
+    size = utf8Length(a.text);
   }
   const duration_us = Math.round((performance.now() - t0) * 1000);
   let response: unknown = null;
@@ -380,10 +415,10 @@ function privileged(fn: PrivilegedHostFunction, ptr: number, len: number): bigin
       seq,
       function: fn,
       target: a.target,
-      at,
+      at: atMs,
       duration_us,
       bytes_in: len,
-      bytes_out: bytes.byteLength,
+      bytes_out: size,
       outcome: a.outcome,
       ...(a.permission !== undefined ? { permission: a.permission } : {}),
       served: a.served,
@@ -393,10 +428,29 @@ function privileged(fn: PrivilegedHostFunction, ptr: number, len: number): bigin
     bounded,
     MAX_LOG_LINES,
   );
-  charge(bytes.byteLength / HOST_COSTS.jsonBytesPerUnit); // before anything is written to the guest
-  const p = guestAlloc(`${fn} answer`, bytes);
+  charge(size / HOST_COSTS.jsonBytesPerUnit); // before anything is written to the guest
+  const p = guestAllocText(fn, a.text, size);
   checkStop();
-  return pack(p, bytes.byteLength);
+  return pack(p, size);
+}
+
+/** Whether [ptr, ptr + len) lies in the run's memory (no memory: false, and `check` says why). */
+function inBounds(ptr: number, len: number): boolean {
+  const memory = cur!.memory;
+  return memory !== undefined && ptr + len <= memory.buffer.byteLength;
+}
+
+/** UTF-8 bytes of a string (its length when it is ASCII, the common case, without encoding it). */
+const utf8Length = (text: string): number => Buffer.byteLength(text, 'utf8');
+
+/** `text` (of `size` UTF-8 bytes) written through the guest's `alloc`, encoded straight into its memory. */
+function guestAllocText(fn: string, text: string, size: number): number {
+  const alloc = cur!.instance!.exports.alloc as (n: number) => number;
+  if (typeof alloc !== 'function') throw new RunError('abi_error', "the module does not export 'alloc'");
+  const p = alloc(size) >>> 0;
+  if (!inBounds(p, size)) check(`${fn} answer: alloc(${size}) returned a pointer that`, p, size);
+  encoder.encodeInto(text, new Uint8Array(mem().buffer, p, size));
+  return p;
 }
 
 /**

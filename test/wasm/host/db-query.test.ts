@@ -189,6 +189,30 @@ forEachSqlServer((kind) => {
       });
     }
 
+    if (kind !== 'mysql') {
+      it('sends a read with its BEGIN READ ONLY and ROLLBACK in one batch: read-only inside, the connection clean after, a failure rolled back', async () => {
+        const probe = "SELECT pg_backend_pid() AS pid, current_setting('transaction_read_only') AS ro";
+        const first = (await run({ sql: probe }, [read('crm')]).result).rows[0];
+        assert.equal(first.ro, 'on', 'the statement ran inside the read-only transaction');
+        // A failed statement ends its transaction too: the same connection serves the next read, read-only again.
+        const e = await hostError(run({ sql: 'SELECT 1 / (id - id) AS boom FROM customers' }, [read('crm/customers')]).result);
+        assert.equal(e.code, 'upstream_error');
+        assert.match(e.message, /division by zero/);
+        const again = (await run({ sql: probe }, [read('crm')]).result).rows[0];
+        assert.equal(again.pid, first.pid, 'the pooled connection was kept: it was left outside any transaction');
+        assert.equal(again.ro, 'on');
+        // And a write on that connection is not read-only: nothing of the reads' transactions stayed.
+        const w = await run({ sql: `INSERT INTO customer_tiers VALUES (${p(1)}, ${p(2)})`, params: [70, 'gold'] }, [write('crm/customer_tiers')]).result;
+        assert.equal(w.affected_rows, 1);
+        await db.sql('DELETE FROM customer_tiers WHERE id = 70');
+        // Values and their types come back as the unbatched path gives them.
+        const t = (
+          await run({ sql: `SELECT ${p(1)}::int8 AS big, ${p(2)}::date AS day, 2.50::numeric AS amount`, params: [42, '2026-12-02'] }, [read('crm')]).result
+        ).rows[0];
+        assert.deepEqual(t, { big: 42, day: '2026-12-02', amount: '2.50' });
+      });
+    }
+
     it('caps rows at min(max_rows, limits.maxRows) and the rows JSON at maxResponseBytes: too_large', async () => {
       const sql = 'SELECT id, name FROM customers ORDER BY id';
       const perms = [read('crm/customers')];

@@ -87,6 +87,50 @@ describe('SQL classification: PostgreSQL (libpg-query)', () => {
   });
 });
 
+describe('SQL classification: nothing can turn a read-only transaction off', () => {
+  // Reads run inside BEGIN TRANSACTION READ ONLY, sent in one batch with the statement: a statement
+  // that ended the transaction, changed its mode or the session's default would let a later part of
+  // the same call, or the next call on the pooled connection, write.
+  const OFF = [
+    'SET TRANSACTION READ WRITE',
+    'SET TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ WRITE',
+    'SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE',
+    'SET default_transaction_read_only = off',
+    'SET LOCAL transaction_read_only = off',
+    'RESET ALL',
+    'RESET default_transaction_read_only',
+    'COMMIT',
+    'ROLLBACK',
+    'END',
+    'ABORT',
+    'START TRANSACTION READ WRITE',
+    'BEGIN READ WRITE',
+    'SAVEPOINT s',
+    'PREPARE TRANSACTION $$x$$',
+    'DISCARD ALL',
+  ];
+  for (const sql of OFF) {
+    it(`refuses ${sql}`, () => refused('postgresql', sql, /not|refused|DDL|Stmt/));
+  }
+  it('refuses set_config however it is named or nested', async () => {
+    await refused('postgresql', "SELECT set_config('default_transaction_read_only', 'off', false)", /set_config/);
+    await refused('postgresql', "SELECT pg_catalog.set_config('transaction_read_only', 'off', true)", /set_config/);
+    await refused('postgresql', "SELECT id FROM t WHERE (SELECT set_config('x', 'y', false)) IS NOT NULL", /set_config/);
+    await refused('postgresql', "WITH c AS (SELECT set_config('x', 'y', false) AS v) SELECT v FROM c", /set_config/);
+  });
+  it('answers a statement seen before from the cache, and refuses a refused one again', async () => {
+    const sql = 'SELECT id, name FROM customers WHERE id = $1';
+    const a = await tables('postgresql', sql);
+    const b = await tables('postgresql', sql);
+    assert.deepEqual(b, a);
+    assert.deepEqual(a.tables, { customers: 'read' });
+    assert.equal(await classifySql('postgresql', sql), await classifySql('postgresql', sql), 'the same classification, not parsed again');
+    for (let i = 0; i < 2; i++) await refused('postgresql', 'SET TRANSACTION READ WRITE', /VariableSetStmt/);
+    // Another dialect's answer is its own.
+    await refused('mysql', 'SELECT id FROM t WHERE id = $1 ;; SELECT 2', /statements|can check/);
+  });
+});
+
 describe('SQL classification: MySQL/MariaDB (node-sql-parser)', () => {
   it('reports every table with how it is used', async () => {
     assert.deepEqual(await tables('mysql', 'SELECT * FROM customers c JOIN db2.orders o ON o.cid = c.id WHERE c.id = ?'), {

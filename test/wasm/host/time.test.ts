@@ -6,8 +6,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { FsBlobStore } from '../../../src/storage/fs-store.ts';
 import { HostCallError } from '../../../src/wasm/host/types.ts';
-import { IANAZone } from 'luxon';
-import { offsetAt, serveTime, timeWorker } from '../../../src/wasm/host/time.ts';
+import { DateTime, IANAZone } from 'luxon';
+import { nowAt, offsetAt, serveTime, timeWorker } from '../../../src/wasm/host/time.ts';
 import { caller, testSession } from '../../helpers/host-session.ts';
 
 describe('time', () => {
@@ -56,6 +56,48 @@ describe('time', () => {
       assert.equal(a.offset_minutes, IANAZone.create(tz).offset(a.epoch_ms), tz);
     }
     assert.match((serveTime({ op: 'now', tz: 'Europe/London' }) as any).local, /[+-]\d\d:\d\d$/, 'a zone at offset 0 is written +00:00, not Z');
+  });
+
+  it("now's answer, built without luxon, is exactly luxon's, in every kind of zone and at every instant", () => {
+    const zones = [
+      'Asia/Ho_Chi_Minh',
+      'UTC',
+      'utc',
+      'GMT',
+      'Etc/UTC',
+      'Etc/GMT+5',
+      'Europe/London',
+      'America/New_York',
+      'America/St_Johns',
+      'Asia/Kolkata',
+      'Asia/Kathmandu',
+      'Australia/Lord_Howe',
+      'Pacific/Chatham',
+      'Africa/Monrovia',
+      'Pacific/Kiritimati',
+    ];
+    let seed = 11;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const edges = [
+      0,
+      1,
+      Date.UTC(2026, 2, 8, 7) - 1,
+      Date.UTC(2026, 2, 8, 7),
+      Date.UTC(2026, 9, 25, 1),
+      Date.UTC(9999, 11, 31, 23, 59, 59, 999),
+      Date.UTC(10000, 0, 1),
+    ];
+    for (const tz of zones) {
+      const instants = [...edges, ...Array.from({ length: 300 }, () => Math.floor(Date.UTC(1850, 0, 1) + random() * 300 * 365.25 * 86400_000))];
+      for (const ms of instants) {
+        const dt = DateTime.fromMillis(ms, { zone: tz });
+        const luxon = { epoch_ms: dt.toMillis(), iso: dt.toUTC().toISO(), local: dt.toISO(), tz, offset_minutes: dt.offset };
+        assert.deepEqual(nowAt(tz, ms), luxon, `${tz} at ${ms}`);
+      }
+    }
   });
 
   it('format: an instant as text in a zone, with luxon tokens and a locale', () => {
