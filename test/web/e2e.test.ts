@@ -198,6 +198,9 @@ describe('dashboard end to end', { skip: skip ?? false }, () => {
     await page.getByRole('button', { name: 'Run now' }).click();
     const link = page.getByRole('status').getByRole('link');
     await link.waitFor();
+    // The dashboard's trigger carries an Idempotency-Key (a resent request queues one execution).
+    const triggers = await t.api('GET', '/api/v1/audit?action=job.trigger&outcome=success&limit=5');
+    assert.match(String(triggers.body.items[0]?.details?.idempotency_key), /^dashboard-[0-9a-f-]{36}$/);
     await link.click();
     await page.getByRole('heading', { name: /Execution/, level: 1 }).waitFor();
     await page.locator('h1 .badge[data-status="succeeded"]').waitFor({ timeout: 30_000 });

@@ -42,11 +42,13 @@ export interface RequestOptions {
   body?: unknown;
   token?: string;
   signal?: AbortSignal;
+  /** Extra request headers (e.g. Idempotency-Key). */
+  headers?: Record<string, string>;
 }
 
 export async function api<T = any>(path: string, opts: RequestOptions = {}): Promise<T> {
   const token = opts.token ?? tokenStore.get();
-  const headers: Record<string, string> = { accept: 'application/json' };
+  const headers: Record<string, string> = { accept: 'application/json', ...opts.headers };
   if (token) headers.authorization = `Bearer ${token}`;
   let body: BodyInit | undefined;
   if (opts.body !== undefined) {
@@ -107,4 +109,12 @@ export function qs(params: Record<string, string | number | boolean | undefined 
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') p.set(k, String(v));
   const s = p.toString();
   return s ? `?${s}` : '';
+}
+
+/**
+ * Triggers a job now. The request carries an Idempotency-Key (docs/api.md, "Idempotent triggers"),
+ * so a request the browser or a proxy sends twice queues one execution.
+ */
+export function triggerJob(jobId: string): Promise<{ execution_id: string }> {
+  return api<{ execution_id: string }>(`/jobs/${jobId}/trigger`, { method: 'POST', body: {}, headers: { 'idempotency-key': `dashboard-${crypto.randomUUID()}` } });
 }

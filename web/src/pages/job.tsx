@@ -2,7 +2,7 @@ import { useState } from 'react';
 import { JobPauseControl } from '../components/maintenance.tsx';
 import { Link, useLocation, useParams } from 'wouter';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { api, type Page } from '../api.ts';
+import { api, triggerJob, type Page } from '../api.ts';
 import { useI18n } from '../i18n.tsx';
 import { useCan } from '../session.tsx';
 import { useStatusEvents } from '../hooks.ts';
@@ -38,7 +38,7 @@ export default function JobPage() {
     onSuccess: refresh,
   });
   const run = useMutation({
-    mutationFn: () => api<{ execution_id: string }>(`/jobs/${id}/trigger`, { method: 'POST', body: {} }),
+    mutationFn: () => triggerJob(id),
     onSuccess: () => qc.invalidateQueries({ queryKey: ['job-executions', id] }),
   });
   const remove = useMutation({

@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { Link } from 'wouter';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { api, qs, type Page } from '../api.ts';
+import { api, qs, triggerJob, type Page } from '../api.ts';
 import { useI18n } from '../i18n.tsx';
 import { useCan } from '../session.tsx';
 import { useDebounced } from '../hooks.ts';
@@ -39,7 +39,7 @@ export function JobsPage() {
     onSuccess: () => qc.invalidateQueries({ queryKey: ['jobs-overview'] }),
   });
   const run = useMutation({
-    mutationFn: (j: JobOverview) => api<{ execution_id: string }>(`/jobs/${j.id}/trigger`, { method: 'POST', body: {} }),
+    mutationFn: (j: JobOverview) => triggerJob(j.id),
     onSuccess: (r, j) => {
       setNotice(t('jobs.queued', { name: j.name }));
       qc.invalidateQueries({ queryKey: ['jobs-overview'] });
