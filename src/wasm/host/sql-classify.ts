@@ -269,7 +269,8 @@ let worker: Worker | null = null;
 /** Settles when the current thread has loaded its parser (the time limit counts from then). */
 let workerReady: Promise<void> = Promise.resolve();
 let nextId = 0;
-const pending = new Map<number, { resolve: (p: MyParsed) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+/** Calls in flight, each with the thread it was sent to (a thread that ends fails only its own calls). */
+const pending = new Map<number, { resolve: (p: MyParsed) => void; reject: (e: Error) => void; timer: NodeJS.Timeout; thread: Worker }>();
 
 function parserThread(): Worker {
   if (worker) return worker;
@@ -295,6 +296,8 @@ function parserThread(): Worker {
     ready();
     if (worker === w) worker = null;
     for (const [id, p] of pending) {
+      // A thread replaced after a timeout ends later: the calls already sent to its successor stay.
+      if (p.thread !== w) continue;
       pending.delete(id);
       clearTimeout(p.timer);
       p.reject(new HostCallError('unavailable', `the SQL checker stopped (${err.message}); retry the call`));
@@ -319,7 +322,7 @@ async function parseInThread(sql: string): Promise<MyParsed> {
       if (worker === w) worker = null;
       void w.terminate();
     }, mysqlParseTimeoutMs);
-    pending.set(id, { resolve, reject, timer });
+    pending.set(id, { resolve, reject, timer, thread: w });
     w.postMessage({ id, sql });
   });
 }
