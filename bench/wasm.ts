@@ -798,7 +798,8 @@ function wasmtimeRefText(): string {
   return `wasmtime ${wasmtime.quiet.out.version} from crates.io, release build: pooling allocator (${Number(c.keepResidentBytes) / 1024} KiB of each slot kept resident), \`consume_fuel\`, epoch
 interruption with a ticker thread every ${c.epochTickMs} ms, a \`StoreLimits\` memory limit of ${MEMORY_MAX_PAGES} pages, a fresh
 \`Store\` + \`Instance\` per run from one \`InstancePre\`, exports looked up by \`ModuleExport\`, serde_json
-for the host's serialize and parse; the store's drop is inside the timed run`;
+for the host's serialize and parse; the store's drop is inside the timed run; the three (e) rows'
+runs interleaved`;
 }
 
 /** The Wasmtime-Rust reference beside rt.run: the ratio the issue asks for, quiet and loaded. */

@@ -20,7 +20,8 @@
 //! deadline), a `StoreLimits` memory limit, and a
 //! fresh `Store` + `Instance` per run from an `InstancePre` made once; exports are looked up by
 //! their pre-resolved `ModuleExport` index. The store is dropped inside the timed region: giving
-//! the slot back to the pool is part of a run's cost.
+//! the slot back to the pool is part of a run's cost. The three echo rows (fresh, reused, fresh
+//! without metering) run interleaved, so that on a busy machine they see the same load.
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -195,24 +196,17 @@ fn call_echo(store: &mut Store<StoreLimits>, instance: &Instance, ex: &EchoExpor
     serde_json::from_slice(bytes).map_err(err("parse output"))
 }
 
-/// A fresh Store + Instance from `pre`, one echo run, the store dropped at the end.
-fn run_fresh(engine: &Engine, pre: &InstancePre<StoreLimits>, ex: &EchoExports, m: &Metering, value: &Value) -> R<Value> {
+/// A fresh Store + Instance from `pre`, one echo run, the store dropped at the end; the output
+/// and the fuel the run consumed (None without fuel).
+fn run_fresh(engine: &Engine, pre: &InstancePre<StoreLimits>, ex: &EchoExports, m: &Metering, value: &Value) -> R<(Value, Option<u64>)> {
     let mut store = new_store(engine, m)?;
     let instance = pre.instantiate(&mut store).map_err(err("instantiate"))?;
-    call_echo(&mut store, &instance, ex, value)
-}
-
-fn timed_us(n: usize, warmup: usize, mut f: impl FnMut() -> R<()>) -> R<Vec<f64>> {
-    for _ in 0..warmup {
-        f()?;
-    }
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t = Instant::now();
-        f()?;
-        out.push(t.elapsed().as_nanos() as f64 / 1000.0);
-    }
-    Ok(out)
+    let out = call_echo(&mut store, &instance, ex, value)?;
+    let used = match m.fuel {
+        Some(f) => Some(f - store.get_fuel().map_err(err("get_fuel"))?),
+        None => None,
+    };
+    Ok((out, used))
 }
 
 /// The p-th percentile with linear interpolation between the nearest ranks (as bench/stats.ts).
@@ -240,51 +234,84 @@ fn summary(samples: Vec<f64>) -> Value {
     })
 }
 
+/// One echo row: how each run gets its instance.
+enum EchoCase {
+    /// A fresh Store + Instance from the InstancePre per run.
+    Fresh { engine: Engine, pre: InstancePre<StoreLimits>, ex: EchoExports, m: Metering },
+    /// One Store + Instance for every run; the fuel and the deadline set again before each.
+    Reused { store: Store<StoreLimits>, instance: Instance, ex: EchoExports, fuel: u64 },
+}
+
+impl EchoCase {
+    fn run(&mut self, value: &Value) -> R<Value> {
+        match self {
+            EchoCase::Fresh { engine, pre, ex, m } => run_fresh(engine, pre, ex, m, value).map(|(v, _)| v),
+            EchoCase::Reused { store, instance, ex, fuel } => {
+                store.set_fuel(*fuel).map_err(err("set_fuel"))?;
+                store.set_epoch_deadline(DEADLINE_TICKS);
+                call_echo(store, instance, ex, value)
+            }
+        }
+    }
+}
+
+/// The three echo rows, their runs interleaved (the order rotating) so that all three see the
+/// same machine: on a loaded one, rows measured one after the other are not comparable.
 fn echo_rows(req: &Req, value: &Value) -> R<Value> {
     let bytes = std::fs::read(&req.echo).map_err(err("read echo.wasm"))?;
-    let metered = Metering { fuel: Some(req.fuel), epoch: true, memory_max_bytes: req.memory_max_bytes };
+    let metered = || Metering { fuel: Some(req.fuel), epoch: true, memory_max_bytes: req.memory_max_bytes };
     let bare = Metering { fuel: None, epoch: false, memory_max_bytes: req.memory_max_bytes };
-    let mut out = Map::new();
-    for (key, m) in [("fresh", &metered), ("reused", &metered), ("fresh_nofuel", &bare)] {
-        let engine = engine(m.fuel.is_some(), m.epoch, m.memory_max_bytes)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let ticker = m.epoch.then(|| epoch_ticker(engine.clone(), stop.clone()));
-        let module = Module::new(&engine, &bytes).map_err(err("compile echo.wasm"))?;
+    // One engine for the metered rows, as a host has; the bare one has no ticker to drive.
+    let metered_engine = engine(true, true, req.memory_max_bytes)?;
+    let bare_engine = engine(false, false, req.memory_max_bytes)?;
+    let prepare = |engine: &Engine| -> R<(InstancePre<StoreLimits>, EchoExports)> {
+        let module = Module::new(engine, &bytes).map_err(err("compile echo.wasm"))?;
         let ex = EchoExports::of(&module)?;
-        let pre = Linker::new(&engine).instantiate_pre(&module).map_err(err("instantiate_pre"))?;
-        let samples = if key == "reused" {
-            // One Store + Instance for every run; the fuel and the deadline set again before each.
-            let mut store = new_store(&engine, m)?;
-            let instance = pre.instantiate(&mut store).map_err(err("instantiate"))?;
-            if &call_echo(&mut store, &instance, &ex, value)? != value {
-                return Err("reused echo returned something else".into());
-            }
-            timed_us(req.iterations, req.warmup, || {
-                store.set_fuel(req.fuel).map_err(err("set_fuel"))?;
-                store.set_epoch_deadline(DEADLINE_TICKS);
-                call_echo(&mut store, &instance, &ex, value).map(drop)
-            })?
-        } else {
-            if &run_fresh(&engine, &pre, &ex, m, value)? != value {
-                return Err("fresh echo returned something else".into());
-            }
-            timed_us(req.iterations, req.warmup, || run_fresh(&engine, &pre, &ex, m, value).map(drop))?
-        };
-        stop.store(true, Ordering::Relaxed);
-        if let Some(t) = ticker {
-            t.join().map_err(|_| "epoch ticker panicked")?;
-        }
-        out.insert(key.to_owned(), summary(samples));
+        let pre = Linker::new(engine).instantiate_pre(&module).map_err(err("instantiate_pre"))?;
+        Ok((pre, ex))
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let ticker = epoch_ticker(metered_engine.clone(), stop.clone());
+
+    let (pre, ex) = prepare(&metered_engine)?;
+    let (first, fuel_used) = run_fresh(&metered_engine, &pre, &ex, &metered(), value)?;
+    if &first != value {
+        return Err("fresh echo returned something else".into());
     }
-    // The fuel one fresh run consumes, for the table's notes.
-    let engine = engine(true, false, req.memory_max_bytes)?;
-    let module = Module::new(&engine, &bytes).map_err(err("compile echo.wasm"))?;
-    let ex = EchoExports::of(&module)?;
-    let mut store = new_store(&engine, &Metering { fuel: Some(req.fuel), epoch: false, memory_max_bytes: req.memory_max_bytes })?;
-    let instance = Linker::new(&engine).instantiate(&mut store, &module).map_err(err("instantiate"))?;
-    call_echo(&mut store, &instance, &ex, value)?;
-    let used = req.fuel - store.get_fuel().map_err(err("get_fuel"))?;
-    out.insert("fuelConsumed".into(), json!(used));
+    let fresh = EchoCase::Fresh { engine: metered_engine.clone(), pre, ex, m: metered() };
+    let (pre, ex) = prepare(&metered_engine)?;
+    let mut store = new_store(&metered_engine, &metered())?;
+    let instance = pre.instantiate(&mut store).map_err(err("instantiate"))?;
+    let reused = EchoCase::Reused { store, instance, ex, fuel: req.fuel };
+    let (pre, ex) = prepare(&bare_engine)?;
+    let fresh_nofuel = EchoCase::Fresh { engine: bare_engine, pre, ex, m: bare };
+
+    let keys = ["fresh", "reused", "fresh_nofuel"];
+    let mut cases = [fresh, reused, fresh_nofuel];
+    for (i, c) in cases.iter_mut().enumerate() {
+        if &c.run(value)? != value {
+            return Err(format!("{} echo returned something else", keys[i]));
+        }
+    }
+    let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(req.iterations); cases.len()];
+    for it in 0..req.warmup + req.iterations {
+        for j in 0..cases.len() {
+            let i = (j + it) % cases.len();
+            let t = Instant::now();
+            cases[i].run(value)?;
+            let us = t.elapsed().as_nanos() as f64 / 1000.0;
+            if it >= req.warmup {
+                samples[i].push(us);
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    ticker.join().map_err(|_| "epoch ticker panicked")?;
+    let mut out = Map::new();
+    for (key, s) in keys.iter().zip(samples) {
+        out.insert((*key).to_owned(), summary(s));
+    }
+    out.insert("fuelConsumed".into(), json!(fuel_used));
     Ok(Value::Object(out))
 }
 
