@@ -812,7 +812,7 @@ function wasmtimeNote(): string {
   const parts = [`Wasmtime-Rust, fresh instance (e): p50 ${fmtUs(q!.p50)} / p99 ${fmtUs(q!.p99)} quiet`];
   if (l)
     parts.push(`p50 ${fmtUs(l.p50)} / p99 ${fmtUs(l.p99)} ${wasmtime.loaded!.condition} (load ${wasmtime.loaded!.load.map((x) => x.toFixed(1)).join(' -> ')})`);
-  const ratio = Number.isFinite(c) ? ` vecron rt.run (c), quiet, is ${fmtRatio(c / q!.p50)} of it at p50.` : '';
+  const ratio = Number.isFinite(c) ? ` vecron rt.run (c), quiet, takes ${fmtRatio(c / q!.p50)} as long at p50.` : '';
   return `\n${parts.join('; ')}.${ratio} The harness is a separate process, so its loaded rows ran
 under their own burners (bench/cpu-burner.ts), not under the ones of the rt.run rows.\n`;
 }
