@@ -16,8 +16,11 @@
  *    (c) vecron `WasmRuntime.run` (worker pool of 1, fresh instance, fuel on), awaited one by one;
  *    (d) the Extism JS SDK with an equivalent plugin (bench/wasm/extism-echo.wat, kernel imports),
  *        same thread and `runInWorker: true` (in a plain `node` child: bench/wasm/extism.mjs);
- *    (e) Wasmtime from PyPI with fuel on, fresh Store + Instance per run and one reused instance,
- *        timed inside Python (bench/wasm/wasmtime_bench.py; installed by bench/wasm/setup-wasmtime.sh).
+ *    (e) Wasmtime from crates.io driven by a Rust host (bench/wasmtime, built and cached by
+ *        bench/wasm/wasmtime-rust.ts): pooling allocator, fuel and epoch interruption on, a fresh
+ *        Store + Instance per run from an InstancePre; (e') one instance reused; (e'') no metering;
+ *        timed inside Rust, quiet and under load (bench/cpu-burner.ts). Without cargo these rows
+ *        are skipped with the reason.
  *    (c-rec) the same runs keeping the complete record for replay (issue 20: `record`, then
  *        buildRunRecord and its JSON text, what a wasm step stores), interleaved with plain runs
  *        (c-plain) so that both see the same machine; the bytes stored per run.
@@ -28,13 +31,15 @@
  *    custom section, so that no cache answers); compile-only of the original for reference.
  * 4. Metering slowdown on compute kernels (fixtures/wasm/compute-kernel): the original module
  *    against the instrumented one (fuel large enough, polls on), same thread, interleaved rounds;
- *    Wasmtime with fuel against without, for reference.
+ *    Wasmtime (the same Rust harness) with fuel + epoch interruption against without, quiet and
+ *    loaded, for reference.
  *
  * Environment: BENCH_WASM_ITERATIONS (2000), BENCH_WASM_WARMUP (200), BENCH_WASM_ROUNDS (10),
  * BENCH_WASM_COLD_RUNS (5), BENCH_WRITE_DOCS (1; 0 = do not touch docs/benchmarks.md),
- * BENCH_TIME_LIMIT_SECONDS (240: hard stop), BENCH_WASMTIME_PYTHON (a python with `wasmtime`).
+ * BENCH_TIME_LIMIT_SECONDS (240: hard stop, counted from after the Wasmtime harness's build),
+ * BENCH_WASMTIME_BUILD_TIMEOUT_SECONDS (1800), VECRON_WASMTIME_BENCH_CACHE (~/.cache/vecron/wasmtime-bench).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,6 +51,8 @@ import { WA, type WInstance, type WMemory } from './wasm/wasm-api.ts';
 import { fmtNum, markdownTable, summarize, type Summary } from './stats.ts';
 import { benchCommand, envInt, machineInfo, writeSection } from './report.ts';
 import { buildRunRecord } from '../src/wasm/replay/record.ts';
+import { loadCondition, underLoad } from './cpu-burner.ts';
+import { buildWasmtimeHarness, type HarnessOut, runWasmtimeHarness, wasmtimeEchoRows } from './wasm/wasmtime-rust.ts';
 
 const HEADING = '## WASM runtime (issue 4)';
 const root = new URL('..', import.meta.url).pathname;
@@ -58,7 +65,6 @@ const TIME_LIMIT_S = envInt('BENCH_TIME_LIMIT_SECONDS', 240);
 const WRITE_DOCS = process.env.BENCH_WRITE_DOCS !== '0';
 const FUEL = 10_000_000;
 const MEMORY_MAX_PAGES = 1024; // the seed's default memory limit, 64 MiB
-const VENV = process.env.VECRON_WASMTIME_VENV || '/tmp/vecron-wasmtime-venv';
 
 const GOAL_OVERHEAD_US = 100;
 const GOAL_CACHE_HIT_MS = 1;
@@ -73,6 +79,10 @@ const GO_PATH = join(root, 'fixtures/wasm/order-validation/order-validation-reac
 const EXTISM_PATH = join(root, 'bench/wasm/extism-echo.wasm');
 
 const log = (msg: string) => process.stderr.write(`[bench wasm] ${msg}\n`);
+
+// Before the hard stop starts: a first build of the Wasmtime harness takes minutes.
+const wasmtimeHarness = await buildWasmtimeHarness(log);
+if ('unavailable' in wasmtimeHarness) log(`Wasmtime-Rust rows skipped: ${wasmtimeHarness.unavailable}`);
 
 const hardStop = setTimeout(() => {
   log(`time limit of ${TIME_LIMIT_S} s reached: giving up`);
@@ -205,29 +215,9 @@ async function loadRuntime(): Promise<RuntimeCtor | string> {
 const runErr = (r: RunResultLike) => (typeof r.error === 'string' ? r.error : `${r.error?.code ?? 'error'}: ${r.error?.message ?? JSON.stringify(r.error)}`);
 
 /* ------------------------------------------------------------------------------------------------
- * Wasmtime (PyPI) and Extism children
+ * Extism child
  * ---------------------------------------------------------------------------------------------- */
 
-function findWasmtimePython(): string {
-  const works = (py: string) => spawnSync(py, ['-c', 'import wasmtime'], { stdio: 'ignore', timeout: 30_000 }).status === 0;
-  const candidates = [process.env.BENCH_WASMTIME_PYTHON, 'python3', join(VENV, 'bin/python')].filter(Boolean) as string[];
-  for (const py of candidates) if (works(py)) return py;
-  log('python3 cannot import wasmtime: running bench/wasm/setup-wasmtime.sh');
-  const r = spawnSync('bash', [join(root, 'bench/wasm/setup-wasmtime.sh')], {
-    encoding: 'utf8',
-    timeout: 180_000,
-    env: { ...process.env, VECRON_WASMTIME_VENV: VENV },
-  });
-  const py = r.stdout?.trim().split('\n').pop() ?? '';
-  if (r.status === 0 && py && works(py)) return py;
-  throw new Error(`could not install wasmtime (exit ${r.status}): ${(r.stderr ?? '').trim().split('\n').slice(-2).join(' / ')}`);
-}
-
-interface WasmtimeOut {
-  version: string;
-  echo: { fresh: number[]; reused: number[]; nofuel_fresh: number[] };
-  kernels: Record<string, { fuel: number[]; nofuel: number[]; fuelConsumed: number | null }>;
-}
 interface ExtismOut {
   version: string;
   results: Record<string, { samples?: number[]; error?: string }>;
@@ -456,39 +446,62 @@ const KERNELS: { name: string; fn: string; args: number[]; checksumBytes?: numbe
   { name: 'matmul', fn: 'matmul', args: [200], label: 'matmul(200), f64' },
 ];
 
-let wasmtime: WasmtimeOut | null = null;
-let wasmtimeError: string | null = null;
-{
-  log('overhead and kernels: Wasmtime (Python child process)');
+/** One run of the Wasmtime-Rust harness, and the condition and load it ran under. */
+interface WasmtimeRun {
+  out: HarnessOut;
+  condition: string;
+  load: [number, number];
+}
+let wasmtime: { quiet: WasmtimeRun; loaded: WasmtimeRun | null; loadedError: string | null } | null = null;
+let wasmtimeError: string | null = 'unavailable' in wasmtimeHarness ? wasmtimeHarness.unavailable : null;
+if ('binary' in wasmtimeHarness) {
+  const binary = wasmtimeHarness.binary;
+  const request = {
+    echo: ECHO_PATH,
+    kernel: KERNEL_PATH,
+    input: inputJson,
+    iterations: ITERATIONS,
+    warmup: WARMUP,
+    fuel: FUEL,
+    memoryMaxBytes: MEMORY_MAX_PAGES * 65536,
+    rounds: ROUNDS,
+    kernels: KERNELS.map((k) => ({ name: k.name, fn: k.fn, args: k.args, checksumBytes: k.checksumBytes })),
+  };
+  const measure = async (): Promise<WasmtimeRun> => {
+    const l0 = loadavg()[0];
+    const out = await runWasmtimeHarness(binary, request);
+    return { out, condition: loadCondition(), load: [l0, loadavg()[0]] };
+  };
   try {
-    const py = findWasmtimePython();
-    const r = await runChild(
-      py,
-      [join(root, 'bench/wasm/wasmtime_bench.py')],
-      JSON.stringify({
-        echo: ECHO_PATH,
-        kernel: KERNEL_PATH,
-        input: inputJson,
-        iterations: ITERATIONS,
-        warmup: WARMUP,
-        fuel: FUEL,
-        kernels: KERNELS.map((k) => ({ name: k.name, fn: k.fn, args: k.args, checksumBytes: k.checksumBytes, rounds: Math.min(ROUNDS, 6) })),
-      }),
-      150_000,
-    );
-    wasmtime = parseChildJson<WasmtimeOut>(r, 'bench/wasm/wasmtime_bench.py');
+    log('overhead and kernels: Wasmtime-Rust harness, quiet');
+    const quiet = await measure();
+    log('overhead and kernels: Wasmtime-Rust harness, loaded (a CPU burner per core)');
+    let loaded: WasmtimeRun | null = null;
+    let loadedError: string | null = null;
+    try {
+      loaded = await underLoad(measure);
+    } catch (err) {
+      loadedError = errText(err);
+      log(`wasmtime, loaded: ${loadedError}`);
+    }
+    wasmtime = { quiet, loaded, loadedError };
   } catch (err) {
     wasmtimeError = errText(err);
     log(`wasmtime: ${wasmtimeError}`);
   }
 }
 if (wasmtime) {
-  const v = wasmtime.version;
-  addRow(`(e) Wasmtime ${v} (Python), fresh Store + Instance per run, fuel on`, wasmtime.echo.fresh, 'timed inside Python');
-  addRow(`(e') Wasmtime ${v} (Python), one instance reused, fuel on`, wasmtime.echo.reused, 'fuel set before each run');
-  addRow(`(e'') Wasmtime ${v} (Python), fresh Store + Instance per run, no fuel`, wasmtime.echo.nofuel_fresh, 'reference');
+  // quiet and loaded side by side, row by row
+  const quietRows = wasmtimeEchoRows(wasmtime.quiet.out, wasmtime.quiet.condition);
+  const loadedRows = wasmtime.loaded ? wasmtimeEchoRows(wasmtime.loaded.out, wasmtime.loaded.condition) : [];
+  for (const q of quietRows) {
+    addRow(q.label, q.samples, q.note);
+    const l = loadedRows.find((r) => r.tag === q.tag);
+    if (l) addRow(l.label, l.samples, `${l.note}; load ${wasmtime.loaded!.load.map((x) => x.toFixed(1)).join(' -> ')}`);
+    else if (wasmtime.loadedError) addRow(`${q.tag} loaded`, null, `failed: ${wasmtime.loadedError}`);
+  }
 } else {
-  addRow('(e) Wasmtime (Python)', null, `failed: ${wasmtimeError}`);
+  addRow('(e) Wasmtime (Rust)', null, wasmtimeError ?? 'skipped');
 }
 
 /* ---------------- 2. cache hit ---------------- */
@@ -690,9 +703,18 @@ interface KernelRow {
   ratioMin: number;
   fuel: bigint;
   wtFuel: number | null;
-  wtRatio: number;
+  /** Wasmtime-Rust, medians: fuel + epoch over no metering; epoch only over no metering; loaded. */
+  wtRatio: Slowdown;
+  wtEpochRatio: Slowdown;
+  wtRatioLoaded: Slowdown;
   wtMed: number;
 }
+/** A Wasmtime kernel slowdown: the ratio of the medians and of the minimums. */
+interface Slowdown {
+  med: number;
+  min: number;
+}
+const fmtSlowdown = (r: Slowdown) => (Number.isFinite(r.med) ? `${fmtRatio(r.med)} / ${fmtRatio(r.min)}` : NA);
 const kernelRows: KernelRow[] = [];
 {
   const origInst = new WA.Instance(new WA.Module(kernelBytes), {});
@@ -743,9 +765,11 @@ const kernelRows: KernelRow[] = [];
     if (String(oRes) !== String(iRes)) throw new Error(`${k.fn}: instrumented result ${iRes} differs from ${oRes}`);
     const so = summarize(orig);
     const si = summarize(instr);
-    const wt = wasmtime?.kernels[k.name];
-    const wtMedFuel = wt ? median(wt.fuel) : NaN;
-    const wtMedPlain = wt ? median(wt.nofuel) : NaN;
+    const wt = wasmtime?.quiet.out.kernels[k.name];
+    const wtLoaded = wasmtime?.loaded?.out.kernels[k.name];
+    const wtSlowdown = (x: number[] | undefined, base: number[] | undefined): Slowdown =>
+      x?.length && base?.length ? { med: median(x) / median(base), min: Math.min(...x) / Math.min(...base) } : { med: NaN, min: NaN };
+    if (wt && Number(wt.result) !== Number(String(oRes))) throw new Error(`${k.fn}: Wasmtime's result ${wt.result} differs from ${oRes}`);
     kernelRows.push({
       label: k.label,
       origMin: so.min,
@@ -756,14 +780,42 @@ const kernelRows: KernelRow[] = [];
       ratioMin: si.min / so.min,
       fuel,
       wtFuel: wt?.fuelConsumed ?? null,
-      wtRatio: wtMedFuel / wtMedPlain,
-      wtMed: wtMedPlain,
+      wtRatio: wtSlowdown(wt?.fuel, wt?.plain),
+      wtEpochRatio: wtSlowdown(wt?.epoch, wt?.plain),
+      wtRatioLoaded: wtSlowdown(wtLoaded?.fuel, wtLoaded?.plain),
+      wtMed: wt?.plain.length ? median(wt.plain) : NaN,
     });
   }
   log(`metering: ${polls} polls in all`);
 }
 
 /* ---------------- report ---------------- */
+
+/** What the Wasmtime rows are, for the text above the overhead table. */
+function wasmtimeRefText(): string {
+  if (!wasmtime) return `not run: ${wasmtimeError ?? 'skipped'}`;
+  const c = wasmtime.quiet.out.config;
+  return `wasmtime ${wasmtime.quiet.out.version} from crates.io, release build: pooling allocator (${Number(c.keepResidentBytes) / 1024} KiB of each slot kept resident), \`consume_fuel\`, epoch
+interruption with a ticker thread every ${c.epochTickMs} ms, a \`StoreLimits\` memory limit of ${MEMORY_MAX_PAGES} pages, a fresh
+\`Store\` + \`Instance\` per run from one \`InstancePre\`, exports looked up by \`ModuleExport\`, serde_json
+for the host's serialize and parse; the store's drop is inside the timed run; the three (e) rows'
+runs interleaved`;
+}
+
+/** The Wasmtime-Rust reference beside rt.run: the ratio the issue asks for, quiet and loaded. */
+function wasmtimeNote(): string {
+  if (!wasmtime) return '';
+  const fresh = (r: WasmtimeRun | null) => (r ? summarize(r.out.echo.fresh.samples) : null);
+  const q = fresh(wasmtime.quiet);
+  const l = fresh(wasmtime.loaded);
+  const c = rowP50('(c)');
+  const parts = [`Wasmtime-Rust, fresh instance (e): p50 ${fmtUs(q!.p50)} / p99 ${fmtUs(q!.p99)} quiet`];
+  if (l)
+    parts.push(`p50 ${fmtUs(l.p50)} / p99 ${fmtUs(l.p99)} ${wasmtime.loaded!.condition} (load ${wasmtime.loaded!.load.map((x) => x.toFixed(1)).join(' -> ')})`);
+  const ratio = Number.isFinite(c) ? ` vecron rt.run (c), quiet, takes ${fmtRatio(c / q!.p50)} as long at p50.` : '';
+  return `\n${parts.join('; ')}.${ratio} The harness is a separate process, so its loaded rows ran
+under their own burners (bench/cpu-burner.ts), not under the ones of the rt.run rows.\n`;
+}
 
 const floor = overhead[0]?.s;
 const overheadTable = markdownTable(
@@ -808,8 +860,10 @@ const kernelTable = markdownTable(
     'slowdown (min)',
     'vecron fuel',
     'Wasmtime fuel',
-    'Wasmtime no fuel (median)',
-    'Wasmtime fuel slowdown',
+    'Wasmtime no metering (median)',
+    'Wasmtime fuel + epoch slowdown (median / min)',
+    'Wasmtime epoch only slowdown (median / min)',
+    'Wasmtime fuel + epoch slowdown, loaded (median / min)',
   ],
   kernelRows.map((k) => [
     k.label,
@@ -820,7 +874,9 @@ const kernelTable = markdownTable(
     fmtNum(Number(k.fuel)),
     k.wtFuel === null ? NA : fmtNum(k.wtFuel),
     fmtMsAdaptive(k.wtMed),
-    fmtRatio(k.wtRatio),
+    fmtSlowdown(k.wtRatio),
+    fmtSlowdown(k.wtEpochRatio),
+    fmtSlowdown(k.wtRatioLoaded),
   ]),
 );
 const geomean = (xs: number[]) => Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length);
@@ -869,7 +925,7 @@ const goals = markdownTable(
 );
 
 const body = `Run ${info.date} on ${info.nproc} CPUs (${info.cpu}, ${info.memoryGiB} GiB, ${info.platform}), Node ${info.node}
-(V8 ${process.versions.v8}); Extism JS SDK ${extismVersion}; Wasmtime ${wasmtime?.version ?? NA} (PyPI, Python bindings).
+(V8 ${process.versions.v8}); Extism JS SDK ${extismVersion}; Wasmtime ${wasmtime ? `${wasmtime.quiet.out.version} (crates.io, Rust harness \`bench/wasmtime\`)` : `${NA} (${wasmtimeError})`}.
 Command: \`${benchCommand('bench/wasm.ts')}\` (suite \`bench/wasm.ts\`, ${((performance.now() - t0All) / 1000).toFixed(0)} s;
 load average ${load0.toFixed(2)} at the start, ${loadavg()[0].toFixed(2)} at the end).
 
@@ -884,12 +940,13 @@ host side: serialize and encode the input, \`alloc\` in the guest, copy in, call
 decode and parse it. ${fmtNum(ITERATIONS)} runs per row after ${WARMUP} warm-up runs, one at a time. Fuel limit
 ${fmtNum(FUEL)}. Extism: \`bench/wasm/extism-echo.wat\`, the same echo through Extism's kernel
 imports (input_load_u64 / store_u64 per 8 bytes), in a plain \`node\` child process. Wasmtime: the
-same \`echo.wasm\` driven from Python, timed with \`time.perf_counter_ns\` inside Python, so Python's
-own call overhead is in its numbers.
+same \`echo.wasm\` in a Rust host (\`bench/wasmtime\`, ${wasmtimeRefText()}), timed with \`Instant\`
+inside Rust.
 
 ${overheadTable}
 
 ${overheadNote}
+${wasmtimeNote()}
 
 ### 2. Cache hit
 
@@ -910,8 +967,10 @@ ${prepTable}
 
 \`fixtures/wasm/compute-kernel\` on raw V8, same thread: the original module against the
 instrumented one (fuel 10^15, so the poll import runs every 65,536 units), ${ROUNDS} interleaved
-rounds after 2 warm-up rounds. Wasmtime: fuel on against off, ${Math.min(ROUNDS, 6)} interleaved rounds,
-for reference (its fuel is ~1 unit per instruction, as ours).
+rounds after 2 warm-up rounds. Wasmtime (the Rust harness, one reused instance per engine, pooling
+allocator): fuel and epoch interruption on against no metering, and epoch interruption alone, ${ROUNDS}
+interleaved rounds after 2 warm-up rounds, quiet and again under load, for reference (its fuel is ~1
+unit per instruction, as ours).
 
 ${kernelTable}
 `;
