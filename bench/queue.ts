@@ -1402,21 +1402,29 @@ function observations(res: Results, x: { v?: ThroughputResult; g?: ThroughputRes
         `claimed by one function call and deleted on success; vecron keeps an execution row and a row per step with output, context ` +
         `and timestamps (the run history), fences every write on its lease and stores a status event per change (5 per execution here: queued, running, step running, step succeeded, succeeded), written by the same statements.`,
     );
-    if (ratio < 1) {
-      const slotMs = (1000 / v.perSec) * CONCURRENCY;
-      const gSlotMs = (1000 / g.perSec) * CONCURRENCY;
+    const cpu = (r?: ThroughputResult) => (r ? r.nodeCpuMsPerExec + (r.pgCpuMsPerExec ?? 0) : NaN);
+    const cpuText = (r: ThroughputResult) => `${fmtMs(r.nodeCpuMsPerExec)} + ${r.pgCpuMsPerExec == null ? 'n/a' : fmtMs(r.pgCpuMsPerExec)} = ${fmtMs(cpu(r))}`;
+    const b = res.throughput.find((r) => !r.extra && (r.condition ?? 'quiet') === 'quiet' && r.system.startsWith('pg-boss'));
+    const slotMs = (1000 / v.perSec) * CONCURRENCY;
+    const gSlotMs = (1000 / g.perSec) * CONCURRENCY;
+    o.push(
+      `CPU per execution (this Node process + the PostgreSQL backends, best quiet rounds): vecron ${cpuText(v)}, graphile-worker ${cpuText(g)}` +
+        `${b ? `, pg-boss ${cpuText(b)}` : ''}. An execution holds one of the ${CONCURRENCY} slots for ~${fmtMs(slotMs)} (graphile-worker ~${fmtMs(gSlotMs)}), ` +
+        `far more than the CPU it costs: ${v.machineBusyPct !== null ? `the machine's CPUs were ${v.machineBusyPct.toFixed(0)} % busy and ` : ''}` +
+        `each statement waits for a CPU on both sides (idle round trip ${rtt ? fmtMs(rtt.p50) : '?'} p50, see the statement tables for the same ` +
+        `statements under load). So the ratio follows CPU per execution only while the machine has CPU to spare; with more runnable processes than ` +
+        `cores it also follows how many connections a system keeps busy at once: graphile-worker has one get_job in flight per worker loop (up to ` +
+        `${CONCURRENCY}), vecron one claim for all its free slots, amortised over ` +
+        `${(1 / (v.statements?.find((r) => r.label.startsWith('claimExecutions'))?.perExec ?? 1)).toFixed(1)} executions. ` +
+        `(Two claims in flight per vecron worker were tried in this benchmark: ~0.6 ms more PostgreSQL CPU per execution, smaller claims, and less ` +
+        `throughput in the same runs, so the worker keeps one.)`,
+    );
+    if (b) {
       o.push(
-        `Throughput ratio ${ratio.toFixed(2)}: an execution holds one of the ${CONCURRENCY} slots for ~${fmtMs(slotMs)} (graphile-worker: ~${fmtMs(gSlotMs)}). ` +
-          `The no-op HTTP request is a small part of it; the rest is ${v.workerRoundTrips.toFixed(0)} sequential statements whose latency under this load ` +
-          `(see the statement table) is far above the idle round trip (${rtt ? fmtMs(rtt.p50) : '?'} p50), because ` +
-          `${v.machineBusyPct !== null ? `the machine's CPUs were ${v.machineBusyPct.toFixed(0)} % busy: ` : ''}` +
-          `PostgreSQL backends, this Node process and everything else on the host share ${nproc} CPUs, ` +
-          `and each statement costs CPU on both sides (this process alone was busy ${fmtNum((v.perSec * v.nodeCpuMsPerExec) / 10)} % of one core ` +
-          `in the vecron run, ${fmtNum((g.perSec * g.nodeCpuMsPerExec) / 10)} % in the graphile-worker run: both runs are CPU-bound, so ` +
-          `throughput goes with CPU per execution, Node's and PostgreSQL's, which goes with the statement count). ` +
-          `Fewer statements per execution is the lever, more than SQL tuning: the claim itself is ` +
-          `cheap (${idle('claimExecutions') ? fmtMs(idle('claimExecutions')!.p50) : '?'} p50 on the idle database) and amortised over ` +
-          `${(1 / (v.statements?.find((r) => r.label.startsWith('claimExecutions'))?.perExec ?? 1)).toFixed(1)} executions per claim.`,
+        `pg-boss ${PGBOSS_VERSION} does per job one \`send\` and its share of a batch's fetch and of its \`complete\` ` +
+          `(${b.workerRoundTrips?.toFixed(2)} worker statements per job): with batches of up to ${PGBOSS_BATCH} it is the cheapest per job, but a job ` +
+          `waits for its worker's next poll (every ${PGBOSS_POLL_SECONDS * 1000} ms, and a worker sleeps out the rest of the interval after each batch), ` +
+          `so its throughput depends on the batch size chosen and its latency on the poll interval; it has no wake-up on insert.`,
       );
     }
   }
@@ -1518,6 +1526,9 @@ async function main(): Promise<number> {
       { name: `graphile-worker ${GRAPHILE_VERSION}`, run: () => graphileThroughput(ctx) },
       { name: `pg-boss ${PGBOSS_VERSION}`, run: () => pgBossThroughput(ctx) },
     ];
+    // BENCH_SYSTEMS=vecron (a comma list of vecron, graphile, pg-boss) runs only those: for profiling.
+    const only = process.env.BENCH_SYSTEMS?.split(',').map((x) => x.trim());
+    if (only) systems.splice(0, systems.length, ...systems.filter((x) => only.some((o) => x.name.startsWith(o))));
     const best = (rs: ThroughputResult[]): ThroughputResult => ({
       ...rs.reduce((a, b) => (b.perSec > a.perSec ? b : a)),
       rounds: rs.map((r) => r.perSec),
