@@ -1387,7 +1387,7 @@ function vecronLookaheadMs(): number {
 
 function observations(res: Results, x: { v?: ThroughputResult; g?: ThroughputResult; vl?: LagResult; gl?: LagResult; ratio: number; nproc: number }): string[] {
   const o: string[] = [];
-  const { v, g, vl, gl, ratio, nproc } = x;
+  const { v, g, vl, gl } = x;
   const idle = (prefix: string) => res.idle.find((s) => s.name.startsWith(prefix))?.s;
   const rtt = idle('`SELECT 1`');
   if (v && g && v.workerRoundTrips !== undefined && g.workerRoundTrips !== undefined) {
