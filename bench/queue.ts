@@ -1298,7 +1298,7 @@ function report(res: Results, m: ReturnType<typeof machineInfo>): { markdown: st
   if (Number.isFinite(mv / mg)) out.push(`Ratio of the medians of the rounds: **${(mv / mg).toFixed(2)}** (${fmtNum(mv)} vs ${fmtNum(mg)} executions/s).`);
   for (const r of res.throughput) {
     const rounds = r.rounds && r.rounds.length > 1 ? `; rounds: ${r.rounds.map((x) => fmtNum(x)).join(', ')} executions/s` : '';
-    out.push(`- ${r.system} on ${r.database}: ${r.verified}${r.failed ? `, ${r.failed} failed` : ''}${rounds}.`);
+    out.push(`- ${r.system} on ${r.database}, ${r.condition ?? 'quiet'}: ${r.verified}${r.failed ? `, ${r.failed} failed` : ''}${rounds}.`);
   }
   out.push('');
   out.push('### Lag from due time to step start');
@@ -1549,6 +1549,7 @@ async function main(): Promise<number> {
         }
       }
       const lag = await phase(`[${what}] lag: vecron scheduler + worker, ${LAG_SECONDS} s`, () => vecronLag(ctx));
+      log(`  lag p50 ${fmtMs(lag.lag.p50)}, p99 ${fmtMs(lag.lag.p99)} (${lag.lag.n}/${lag.expected}); load ${loadavg()[0].toFixed(1)}`);
       return { throughput: rounds.map(best), lag };
     };
     const quiet = await condition();
