@@ -37,7 +37,9 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
+import PgBoss from 'pg-boss';
 import pino from 'pino';
+import { fetch as undiciFetch } from 'undici';
 import { PGlite } from '@electric-sql/pglite';
 import {
   Logger as GraphileLogger,
@@ -68,6 +70,7 @@ import type { Logger } from '../src/logger.ts';
 import type { RunVariables } from '../src/engine/run-execution.ts';
 import { fmtMs, fmtNum, latencyCells, markdownTable, summarize, type Summary } from './stats.ts';
 import { benchCommand, envInt, machineInfo, writeSection } from './report.ts';
+import { loadCondition, nprocs, underLoad } from './cpu-burner.ts';
 
 const HEADING = '## Queue and scheduler (issue 3)';
 const root = new URL('..', import.meta.url).pathname;
@@ -77,10 +80,10 @@ const CONCURRENCY = envInt('BENCH_CONCURRENCY', 8);
 const LAG_SECONDS = envInt('BENCH_LAG_SECONDS', 20);
 const LAG_JOBS = envInt('BENCH_LAG_JOBS', 10);
 const WARMUP = envInt('BENCH_WARMUP', 300, 0);
-const ROUNDS = envInt('BENCH_ROUNDS', 7);
+const ROUNDS = envInt('BENCH_ROUNDS', 5);
 /** Whole rounds per system run first and not counted (a fresh database and fresh processes warm up). */
 const WARMUP_ROUNDS = envInt('BENCH_WARMUP_ROUNDS', 1, 0);
-const TIME_LIMIT_S = envInt('BENCH_TIME_LIMIT_SECONDS', 240);
+const TIME_LIMIT_S = envInt('BENCH_TIME_LIMIT_SECONDS', 900);
 const WRITE_DOCS = process.env.BENCH_WRITE_DOCS !== '0';
 const POLL_INTERVAL_MS = 1000;
 const LEASE_SECONDS = 30;
@@ -89,8 +92,21 @@ const ENQUEUE_BATCH = 50;
 /** Longest a throughput run may take before it is reported as incomplete. */
 const THROUGHPUT_TIMEOUT_MS = 45_000;
 const LAG_GOAL_MS = 50;
+/** vecron's throughput over graphile-worker's (paired median) that the goal asks for (issue 19). */
+const THROUGHPUT_GOAL = 1.1;
 
 const GRAPHILE_VERSION = (JSON.parse(readFileSync(join(root, 'node_modules/graphile-worker/package.json'), 'utf8')) as { version: string }).version;
+const PGBOSS_VERSION = (JSON.parse(readFileSync(join(root, 'node_modules/pg-boss/package.json'), 'utf8')) as { version: string }).version;
+/** pg-boss polls (no wake-up on insert); 0.5 s is the shortest interval it accepts. */
+const PGBOSS_POLL_SECONDS = 0.5;
+/** Jobs one pg-boss worker fetches per poll (see pgBossThroughput). */
+const PGBOSS_BATCH = envInt('BENCH_PGBOSS_BATCH', 100);
+/** The extra rows: vecron on PGlite (quiet only) and the lag under load. */
+const PGLITE_ROW = process.env.BENCH_PGLITE !== '0';
+/** The loaded condition (issue 19): the same throughput rounds and vecron's lag with a CPU burner per core. */
+const LOADED = process.env.BENCH_LOADED !== '0';
+/** The bench's own connections (setup, counters): left out of the PostgreSQL CPU column. */
+const SETUP_APP_NAME = 'vecron-bench-setup';
 
 const log = (msg: string) => process.stderr.write(`[bench queue] ${msg}\n`);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -176,6 +192,48 @@ function cpuMeter(): () => { processMs: number; machineBusyPct: number | null } 
       processMs: (p.user + p.system) / 1000,
       machineBusyPct: m0 && m1 && m1.total > m0.total ? (100 * (m1.busy - m0.busy)) / (m1.total - m0.total) : null,
     };
+  };
+}
+
+/** CPU time (ms) of one process from /proc (utime + stime; 100 ticks per second on Linux), 0 where unreadable. */
+function procCpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * CPU time of the PostgreSQL backends serving the system under test (every backend of the bench
+ * database but the bench's own setup connections), read from /proc (the server runs on this
+ * host). Sampled before the pools close: a backend's time is gone with its process. Background
+ * processes shared by the whole server (WAL writer, checkpointer) are not in it.
+ */
+function pgCpuMeter(setupDb: Queryable): { start(): Promise<void>; stop(): Promise<number | null> } {
+  const sample = async (): Promise<Map<number, number>> => {
+    const { rows } = await setupDb.query<{ pid: number }>(
+      `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name IS DISTINCT FROM '${SETUP_APP_NAME}'`,
+    );
+    return new Map(rows.map((r) => [r.pid, procCpuMs(r.pid)]));
+  };
+  let before = new Map<number, number>();
+  return {
+    async start() {
+      before = await sample();
+    },
+    async stop() {
+      const after = await sample();
+      let ms = 0;
+      let seen = false;
+      for (const [pid, t] of after) {
+        if (t > 0) seen = true;
+        ms += t - (before.get(pid) ?? 0);
+      }
+      return seen ? ms : null;
+    },
   };
 }
 
@@ -388,9 +446,12 @@ async function startTarget(): Promise<Target> {
   };
 }
 
-/** What graphile-worker's task does: the same request the vecron http step makes. */
+/**
+ * What the graphile-worker and pg-boss tasks do: the request the vecron http step makes, with the
+ * same client (undici's fetch, from the same package; vecron's step passes its egress dispatcher).
+ */
 async function ping(url: string): Promise<void> {
-  const res = await fetch(url);
+  const res = await undiciFetch(url);
   await res.arrayBuffer();
   if (!res.ok) throw new Error(`GET ${url} answered ${res.status}`);
 }
@@ -495,6 +556,10 @@ interface ThroughputResult {
   /** CPU time of this (the only Node) process per execution: worker, enqueuer and target server. */
   nodeCpuMsPerExec: number;
   machineBusyPct: number | null;
+  /** CPU time of the PostgreSQL backends serving it, per execution (null where /proc cannot tell). */
+  pgCpuMsPerExec?: number | null;
+  /** `quiet` or `loaded (N burners)`. */
+  condition?: string;
   /** executions/s of every round; the row shows the best one. */
   rounds?: number[];
   verified: string;
@@ -529,6 +594,8 @@ async function vecronThroughputPostgres(ctx: Ctx): Promise<ThroughputResult> {
     workerProbe.reset();
     producerProbe.reset();
     const base = w.done.finished;
+    const pgCpu = pgCpuMeter(ctx.setupDb);
+    await pgCpu.start();
     const cpu = cpuMeter();
     const t0 = performance.now();
     await enqueueVecron(producerDb, job, N);
@@ -537,6 +604,7 @@ async function vecronThroughputPostgres(ctx: Ctx): Promise<ThroughputResult> {
     const completed = w.done.finished - base;
     const wallMs = (ok ? w.done.lastAt : performance.now()) - t0;
     const used = cpu();
+    const pgMs = await pgCpu.stop();
     const failed = w.done.failed;
     await close();
     await sleep(700); // closed backends flush their statistics on exit
@@ -562,6 +630,8 @@ async function vecronThroughputPostgres(ctx: Ctx): Promise<ThroughputResult> {
       enqueueTxMs: summarize(producerProbe.transactionMs),
       nodeCpuMsPerExec: used.processMs / N,
       machineBusyPct: used.machineBusyPct,
+      pgCpuMsPerExec: pgMs === null ? null : pgMs / N,
+      condition: loadCondition(),
       verified,
     };
   } finally {
@@ -626,6 +696,7 @@ async function vecronThroughputPglite(ctx: Ctx): Promise<ThroughputResult> {
       workerRoundTrips: probe.roundTrips / N, // worker and producer share the one connection
       nodeCpuMsPerExec: used.processMs / N,
       machineBusyPct: used.machineBusyPct,
+      condition: loadCondition(),
       verified,
     };
   } finally {
@@ -711,6 +782,8 @@ async function graphileThroughput(ctx: Ctx): Promise<ThroughputResult> {
     workerProbe.reset();
     producerProbe.reset();
     const base = g.done.finished;
+    const pgCpu = pgCpuMeter(ctx.setupDb);
+    await pgCpu.start();
     const cpu = cpuMeter();
     const t0 = performance.now();
     await add(N);
@@ -725,6 +798,7 @@ async function graphileThroughput(ctx: Ctx): Promise<ThroughputResult> {
     const completed = g.done.finished - base;
     const wallMs = performance.now() - t0;
     const used = cpu();
+    const pgMs = await pgCpu.stop();
     await close();
     await sleep(700);
     const after = await dbCounters(ctx.setupDb);
@@ -748,10 +822,128 @@ async function graphileThroughput(ctx: Ctx): Promise<ThroughputResult> {
       producerStatements: producerProbe.rows(N),
       nodeCpuMsPerExec: used.processMs / N,
       machineBusyPct: used.machineBusyPct,
+      pgCpuMsPerExec: pgMs === null ? null : pgMs / N,
+      condition: loadCondition(),
       verified: left === 0 ? `${completed} task completions counted, jobs table empty` : `MISMATCH: ${left} jobs left in graphile_worker.jobs`,
     };
   } finally {
     await close().catch((err) => log(`closing graphile-worker: ${err}`));
+  }
+}
+
+/**
+ * pg-boss, as its documentation has a worker run: `work()` called once per concurrent worker (8
+ * here, as vecron's and graphile-worker's concurrency), each fetching up to PGBOSS_BATCH jobs per
+ * poll and running them one after the other (so at most 8 requests are in flight), then
+ * completing the batch in one statement. pg-boss has no wake-up on insert: a worker polls every
+ * pollingIntervalSeconds (0.5 s, its minimum) and waits for the rest of the interval after each
+ * batch. A larger batch is how pg-boss is made to go fast; with a batch of 1 this setup would be
+ * bound to 8 jobs per 0.5 s.
+ */
+async function pgBossThroughput(ctx: Ctx): Promise<ThroughputResult> {
+  const workerProbe = new Probe();
+  const producerProbe = new Probe();
+  const workerPool = workerProbe.pool(ctx.benchUrl, POOL_SIZE);
+  const producerPool = producerProbe.pool(ctx.benchUrl, POOL_SIZE);
+  const asDb = (pool: pg.Pool) => ({ executeSql: (text: string, values: unknown[]) => pool.query(text, values as unknown[]) });
+  const queue = `bench_ping_${randomBytes(3).toString('hex')}`;
+  // The worker side: no cron or maintenance work during the run (supervise off, as graphile-worker's runner does none either).
+  const boss = new PgBoss({ db: asDb(workerPool), schedule: false, supervise: false, migrate: false });
+  const producer = new PgBoss({ db: asDb(producerPool), schedule: false, supervise: false, migrate: false });
+  boss.on('error', (err) => log(`pg-boss: ${err.message}`));
+  producer.on('error', (err) => log(`pg-boss producer: ${err.message}`));
+  await boss.start();
+  await producer.start();
+  await boss.createQueue(queue);
+  const done = new Completion();
+  for (let i = 0; i < CONCURRENCY; i++) {
+    await boss.work(queue, { batchSize: PGBOSS_BATCH, pollingIntervalSeconds: PGBOSS_POLL_SECONDS }, async (jobs) => {
+      for (const _ of jobs) {
+        try {
+          await ping(ctx.target.url);
+          done.tick(true);
+        } catch (err) {
+          done.tick(false);
+          throw err;
+        }
+      }
+    });
+  }
+  const add = async (n: number) => {
+    for (let i = 0; i < n; i += ENQUEUE_BATCH) {
+      const k = Math.min(ENQUEUE_BATCH, n - i);
+      await Promise.all(Array.from({ length: k }, () => producer.send(queue, {}, { retryLimit: 0 })));
+    }
+  };
+  // pg-boss keeps completed jobs (archived later): finished = no job of the queue left in another state.
+  const unfinished = async () =>
+    (await ctx.setupDb.query<{ n: number }>(`SELECT count(*)::int AS n FROM pgboss.job WHERE name = $1 AND state <> 'completed'`, [queue])).rows[0].n;
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await boss.stop({ graceful: true, wait: true, timeout: 5000 });
+    await producer.stop({ graceful: false, wait: true, timeout: 1000 });
+    await workerPool.end();
+    await producerPool.end();
+  };
+  try {
+    if (WARMUP) {
+      await add(WARMUP);
+      await done.waitFor(WARMUP, THROUGHPUT_TIMEOUT_MS);
+    }
+    await sleep(1100);
+    const before = await dbCounters(ctx.setupDb);
+    workerProbe.reset();
+    producerProbe.reset();
+    const base = done.finished;
+    const pgCpu = pgCpuMeter(ctx.setupDb);
+    await pgCpu.start();
+    const cpu = cpuMeter();
+    const t0 = performance.now();
+    await add(N);
+    const enqueueMs = performance.now() - t0;
+    let ok = await done.waitFor(base + N, THROUGHPUT_TIMEOUT_MS);
+    // complete() is sent after the batch's handler returned and not awaited by pg-boss: wait for it.
+    const failedSoFar = done.failed;
+    while (ok && (await unfinished()) > failedSoFar) {
+      if (performance.now() - t0 > THROUGHPUT_TIMEOUT_MS) ok = false;
+      await sleep(2);
+    }
+    const completed = done.finished - base;
+    const wallMs = performance.now() - t0;
+    const used = cpu();
+    const pgMs = await pgCpu.stop();
+    await close();
+    await sleep(700);
+    const after = await dbCounters(ctx.setupDb);
+    const left = await unfinished();
+    return {
+      system: `pg-boss ${PGBOSS_VERSION}`,
+      database: 'PostgreSQL',
+      extra: false,
+      n: N,
+      completed,
+      failed: done.failed,
+      timedOut: !ok,
+      wallMs,
+      enqueueMs,
+      perSec: throughputOf(completed, wallMs),
+      workerRoundTrips: workerProbe.roundTrips / completed,
+      producerRoundTrips: producerProbe.roundTrips / N,
+      xactsPerExec: (after.xacts - before.xacts) / N,
+      writesPerExec: (after.writes - before.writes) / N,
+      statements: workerProbe.rows(completed),
+      producerStatements: producerProbe.rows(N),
+      nodeCpuMsPerExec: used.processMs / N,
+      machineBusyPct: used.machineBusyPct,
+      pgCpuMsPerExec: pgMs === null ? null : pgMs / N,
+      condition: loadCondition(),
+      verified:
+        left === 0 ? `${completed} handler completions counted, every job completed in pgboss.job` : `MISMATCH: ${left} jobs not completed in pgboss.job`,
+    };
+  } finally {
+    await close().catch((err) => log(`closing pg-boss: ${err}`));
   }
 }
 
@@ -761,6 +953,7 @@ async function graphileThroughput(ctx: Ctx): Promise<ThroughputResult> {
 
 interface LagResult {
   system: string;
+  condition: string;
   how: string;
   expected: number;
   lag: Summary;
@@ -810,6 +1003,9 @@ async function vecronLag(ctx: Ctx): Promise<LagResult> {
       await sleep(50);
     }
     await stop();
+    // Later phases (the loaded rows) must not meet these jobs: disable them, drop what they left queued.
+    await ctx.setupDb.query(`UPDATE jobs SET enabled = false WHERE id = ANY($1::uuid[])`, [jobIds]);
+    await ctx.setupDb.query(`DELETE FROM executions WHERE job_id = ANY($1::uuid[]) AND status IN ('queued', 'running')`, [jobIds]);
     const { rows } = await ctx.setupDb.query<{ fire_time: Date; created_at: Date; claimed_at: Date | null; step_started_at: Date | null; status: string }>(
       `SELECT e.fire_time, e.created_at, e.started_at AS claimed_at, s.started_at AS step_started_at, e.status
        FROM executions e JOIN step_runs s ON s.execution_id = e.id AND s.position = 0
@@ -840,6 +1036,7 @@ async function vecronLag(ctx: Ctx): Promise<LagResult> {
     }
     return {
       system: 'vecron',
+      condition: loadCondition(),
       how: `${LAG_JOBS} cron jobs \`*/1 * * * * *\`, Scheduler + Worker in one process`,
       expected: fireSeconds * LAG_JOBS,
       lag: summarize(started.map((r) => ms(r.step_started_at!, r.fire_time))),
@@ -885,6 +1082,7 @@ async function graphileLag(ctx: Ctx): Promise<LagResult> {
     if (g.done.failed) notes.push(`${g.done.failed} failed`);
     return {
       system: `graphile-worker ${GRAPHILE_VERSION}`,
+      condition: loadCondition(),
       how: `${LAG_JOBS} jobs per second with runAt = the next whole seconds, pollInterval ${POLL_INTERVAL_MS} ms`,
       expected,
       lag: summarize(lags),
@@ -956,6 +1154,8 @@ interface Results {
   totalMs: number;
   loadStart: number[];
   loadEnd: number[];
+  /** Load average (1/5/15 min) at the end of the loaded rows ([] without them). */
+  loadLoaded: number[];
 }
 
 function throughputTable(rs: ThroughputResult[]): string {
@@ -963,6 +1163,7 @@ function throughputTable(rs: ThroughputResult[]): string {
     [
       'system',
       'database',
+      'condition',
       'executions/s',
       `wall time (${fmtNum(N)})`,
       'enqueue done after',
@@ -970,11 +1171,13 @@ function throughputTable(rs: ThroughputResult[]): string {
       'DB xacts/exec',
       'row writes/exec',
       'Node CPU/exec',
+      'PostgreSQL CPU/exec',
       'machine CPU busy',
     ],
     rs.map((r) => [
       r.system,
       r.database,
+      r.condition ?? 'quiet',
       `**${fmtNum(r.perSec)}**${r.timedOut ? ` (INCOMPLETE: ${r.completed}/${r.n})` : ''}`,
       fmtMs(r.wallMs),
       fmtMs(r.enqueueMs),
@@ -986,9 +1189,10 @@ function throughputTable(rs: ThroughputResult[]): string {
       r.xactsPerExec === undefined ? 'n/a' : r.xactsPerExec.toFixed(1),
       r.writesPerExec === undefined ? 'n/a' : r.writesPerExec.toFixed(1),
       fmtMs(r.nodeCpuMsPerExec),
+      r.pgCpuMsPerExec == null ? 'n/a' : fmtMs(r.pgCpuMsPerExec),
       r.machineBusyPct === null ? 'n/a' : `${r.machineBusyPct.toFixed(0)} %`,
     ]),
-    ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+    ['left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
   );
 }
 
@@ -1000,44 +1204,70 @@ function statementsTable(rows: StatementRow[]): string {
   );
 }
 
+/** Median of the ratios of rounds run back to back (round i of `a` over round i of `b`), and the ratios. */
+function pairedRatio(a?: ThroughputResult, b?: ThroughputResult): { median: number; pairs: number[] } {
+  const pairs = (a?.rounds ?? []).map((x, i) => x / (b?.rounds?.[i] ?? NaN)).filter(Number.isFinite);
+  const median = pairs.length ? [...pairs].sort((x, y) => x - y)[Math.floor(pairs.length / 2)] : NaN;
+  return { median, pairs };
+}
+
 function report(res: Results, m: ReturnType<typeof machineInfo>): { markdown: string; ok: boolean } {
-  const v = res.throughput.find((r) => r.system === 'vecron' && !r.extra);
-  const g = res.throughput.find((r) => r.system.startsWith('graphile'));
-  const vl = res.lag.find((r) => r.system === 'vecron');
+  const find = (cond: 'quiet' | 'loaded', sys: string) =>
+    res.throughput.find((r) => !r.extra && (r.condition ?? 'quiet').startsWith(cond) && r.system.startsWith(sys));
+  const v = find('quiet', 'vecron');
+  const g = find('quiet', 'graphile');
+  const b = find('quiet', 'pg-boss');
+  const vl = res.lag.find((r) => r.system === 'vecron' && r.condition === 'quiet');
+  const vlLoaded = res.lag.find((r) => r.system === 'vecron' && r.condition !== 'quiet');
   const gl = res.lag.find((r) => r.system.startsWith('graphile'));
   const ratio = v && g ? v.perSec / g.perSec : NaN;
-  const lagOk = vl ? vl.lag.p99 < LAG_GOAL_MS : false;
-  // Rounds alternate (vecron round i, then graphile-worker round i), so each pair ran under the same
-  // conditions; on a machine whose speed drifts by ±10 % from minute to minute, the median of the
-  // paired ratios is the steadiest comparison, and it decides the goal.
-  const pairs = (v?.rounds ?? []).map((x, i) => x / (g?.rounds?.[i] ?? NaN)).filter(Number.isFinite);
-  const paired = pairs.length ? [...pairs].sort((a, b) => a - b)[Math.floor(pairs.length / 2)] : ratio;
-  const thrOk = paired >= 1;
+  // Rounds alternate (vecron round i, then graphile-worker and pg-boss round i), so each pair ran
+  // under the same conditions; on a machine whose speed drifts by ±10 % from minute to minute, the
+  // median of the paired ratios is the steadiest comparison, and it decides the goal.
+  const ratioLine = (cond: 'quiet' | 'loaded'): { ok: boolean; text: string } | null => {
+    const [cv, cg, cb] = [find(cond, 'vecron'), find(cond, 'graphile'), find(cond, 'pg-boss')];
+    if (!cv || !cg) return null;
+    const pg = pairedRatio(cv, cg);
+    const pb = pairedRatio(cv, cb);
+    const ok = pg.median >= THROUGHPUT_GOAL;
+    const fmt = (r: { median: number; pairs: number[] }) =>
+      `${Number.isFinite(r.median) ? r.median.toFixed(2) : 'n/a'} (pairs ${r.pairs.map((x) => x.toFixed(2)).join(', ')})`;
+    return {
+      ok,
+      text:
+        `- vecron throughput at least ${THROUGHPUT_GOAL}× graphile-worker's, ${cv.condition}: **${ok ? 'met' : 'NOT met'}** ` +
+        `(median of the ${pg.pairs.length} paired round ratios ${fmt(pg)}; best rounds ${fmtNum(cv.perSec)} vs ${fmtNum(cg.perSec)} executions/s). ` +
+        `Against pg-boss ${PGBOSS_VERSION} (no goal): ${fmt(pb)}${cb ? `, best rounds ${fmtNum(cv.perSec)} vs ${fmtNum(cb.perSec)}` : ''}.`,
+    };
+  };
   const out: string[] = [];
+  const loads = (l: number[]) => l.map((x) => x.toFixed(1)).join(' / ');
 
   out.push(
     `Run ${m.date} on ${m.nproc} CPUs (\`nproc\`; ${m.cpu}, ${m.memoryGiB} GiB), Node ${m.node} (${m.platform}), ` +
       `PostgreSQL ${res.pgVersion}, ` +
-      `graphile-worker ${GRAPHILE_VERSION}. Command: \`${benchCommand('bench/queue.ts')}\` ` +
-      `(N=${N}, concurrency ${CONCURRENCY}, ${ROUNDS} throughput round(s) per system, ${LAG_JOBS} due per second for ${LAG_SECONDS} s; ` +
-      `the whole suite took ${fmtMs(res.totalMs)}). Load average at start ${res.loadStart.map((l) => l.toFixed(1)).join(' / ')}, ` +
-      `at the end ${res.loadEnd.map((l) => l.toFixed(1)).join(' / ')} (1/5/15 min)` +
+      `graphile-worker ${GRAPHILE_VERSION}, pg-boss ${PGBOSS_VERSION}. Command: \`${benchCommand('bench/queue.ts')}\` ` +
+      `(N=${N}, concurrency ${CONCURRENCY}, ${ROUNDS} throughput round(s) per system and condition, ${LAG_JOBS} due per second for ${LAG_SECONDS} s; ` +
+      `the whole suite took ${fmtMs(res.totalMs)}). Load average at start ${loads(res.loadStart)}` +
+      (res.loadLoaded.length ? `, at the end of the loaded rows ${loads(res.loadLoaded)}` : '') +
+      `, at the end ${loads(res.loadEnd)} (1/5/15 min)` +
       (res.loadStart[0] > m.nproc * 0.5
         ? ': **other processes were using the machine**, so absolute numbers are low and noisy; the ratios are the useful part.'
-        : '.'),
+        : '.') +
+      ` "Loaded" rows ran with a CPU burner per core (bench/cpu-burner.ts: ${nprocs()} child processes spinning at normal priority).`,
   );
   out.push('');
   out.push('### Goals');
   out.push('');
-  out.push(
-    `- vecron lag p99 under ${LAG_GOAL_MS} ms: **${lagOk ? 'met' : 'NOT met'}** (p99 ${vl ? fmtMs(vl.lag.p99) : 'n/a'}` +
-      `${gl ? `; graphile-worker p99 ${fmtMs(gl.lag.p99)}` : ''}).`,
-  );
-  out.push(
-    `- vecron throughput at least graphile-worker's: **${thrOk ? 'met' : 'NOT met'}** ` +
-      `(median of the ${pairs.length} paired round ratios ${Number.isFinite(paired) ? paired.toFixed(2) : 'n/a'}: ${pairs.map((x) => x.toFixed(2)).join(', ')}; ` +
-      `best rounds ${Number.isFinite(ratio) ? ratio.toFixed(2) : 'n/a'}: ${v ? fmtNum(v.perSec) : 'n/a'} vs ${g ? fmtNum(g.perSec) : 'n/a'} executions/s).`,
-  );
+  const lagGoal = (r: LagResult | undefined, what: string) =>
+    `- vecron lag p99 under ${LAG_GOAL_MS} ms, ${what}: **${r && r.lag.p99 < LAG_GOAL_MS ? 'met' : 'NOT met'}** (p99 ${r ? fmtMs(r.lag.p99) : 'n/a'}, p50 ${r ? fmtMs(r.lag.p50) : 'n/a'}` +
+    `${gl && what === 'quiet' ? `; graphile-worker p99 ${fmtMs(gl.lag.p99)}` : ''}).`;
+  out.push(lagGoal(vl, 'quiet'));
+  if (vlLoaded) out.push(lagGoal(vlLoaded, vlLoaded.condition));
+  for (const c of ['quiet', 'loaded'] as const) {
+    const l = ratioLine(c);
+    if (l) out.push(l.text);
+  }
   out.push('');
   out.push(`### Throughput, end to end`);
   out.push('');
@@ -1045,12 +1275,19 @@ function report(res: Results, m: ReturnType<typeof machineInfo>): { markdown: st
     `${fmtNum(N)} executions of one no-op HTTP request (GET to an in-process server on 127.0.0.1 answering 204), ` +
       `enqueued ${ENQUEUE_BATCH} at a time from a separate pool while the worker runs; wall time from the first enqueue until the ` +
       `last one finished (vecron: final status committed in \`executions\`; graphile-worker: task completions counted in-process, ` +
-      `then the jobs table seen empty). One worker in this process, concurrency ${CONCURRENCY}, poll interval ${POLL_INTERVAL_MS} ms, ` +
-      `${POOL_SIZE} pooled connections + 1 for LISTEN; ${WARMUP} warm-up executions first (not counted); ` +
-      `${WARMUP_ROUNDS ? `${WARMUP_ROUNDS} whole warm-up round(s) per system not counted, then ` : ''}${ROUNDS} rounds per system, alternating, the best one shown. ` +
+      `then the jobs table seen empty; pg-boss: handler completions counted, then every job seen \`completed\` in \`pgboss.job\`). ` +
+      `Each system makes the request with the same client, undici's \`fetch\` (vecron's http step through its egress-checking dispatcher, ` +
+      `with its templates, output capture and masking; the graphile-worker task and the pg-boss handler call \`fetch(url)\` and read the body). ` +
+      `One worker in this process, concurrency ${CONCURRENCY}, ` +
+      `${POOL_SIZE} pooled connections (+ 1 for LISTEN: vecron, graphile-worker); vecron and graphile-worker wake on NOTIFY and poll every ${POLL_INTERVAL_MS} ms; ` +
+      `pg-boss has no wake-up on insert: ${CONCURRENCY} \`work()\` workers, each fetching up to ${PGBOSS_BATCH} jobs per poll ` +
+      `(every ${PGBOSS_POLL_SECONDS * 1000} ms, its shortest), running them one by one and completing the batch in one statement. ` +
+      `${WARMUP} warm-up executions first (not counted); ` +
+      `${WARMUP_ROUNDS ? `${WARMUP_ROUNDS} whole warm-up round(s) per system not counted, then ` : ''}${ROUNDS} rounds per system and condition, alternating, the best one shown. ` +
       `"statements/exec" counts the statements each system sent (BEGIN/COMMIT included) through a wrapper around its pool; ` +
       `"DB xacts" and "row writes" come from \`pg_stat_database\`; "Node CPU" is this process (worker, enqueuer and the target server) ` +
-      `per execution, "machine CPU busy" all CPUs (PostgreSQL included) over the measured window.`,
+      `per execution, "PostgreSQL CPU" the server's backends of the bench database (from /proc; WAL writer and checkpointer not included), ` +
+      `"machine CPU busy" all CPUs (PostgreSQL and the burners included) over the measured window.`,
   );
   out.push('');
   out.push(throughputTable(res.throughput));
@@ -1061,20 +1298,20 @@ function report(res: Results, m: ReturnType<typeof machineInfo>): { markdown: st
   if (Number.isFinite(mv / mg)) out.push(`Ratio of the medians of the rounds: **${(mv / mg).toFixed(2)}** (${fmtNum(mv)} vs ${fmtNum(mg)} executions/s).`);
   for (const r of res.throughput) {
     const rounds = r.rounds && r.rounds.length > 1 ? `; rounds: ${r.rounds.map((x) => fmtNum(x)).join(', ')} executions/s` : '';
-    out.push(`- ${r.system} on ${r.database}: ${r.verified}${r.failed ? `, ${r.failed} failed` : ''}${rounds}.`);
+    out.push(`- ${r.system} on ${r.database}, ${r.condition ?? 'quiet'}: ${r.verified}${r.failed ? `, ${r.failed} failed` : ''}${rounds}.`);
   }
   out.push('');
   out.push('### Lag from due time to step start');
   out.push('');
   out.push(
     markdownTable(
-      ['system', 'setup', 'samples', 'p50', 'p90', 'p99', 'mean', 'max'],
-      res.lag.map((r) => [r.system, r.how, `${r.lag.n}/${r.expected}`, ...latencyCells(r.lag)]),
-      ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right'],
+      ['system', 'condition', 'setup', 'samples', 'p50', 'p90', 'p99', 'mean', 'max'],
+      res.lag.map((r) => [r.system, r.condition, r.how, `${r.lag.n}/${r.expected}`, ...latencyCells(r.lag)]),
+      ['left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right'],
     ),
   );
   out.push('');
-  for (const r of res.lag) out.push(`- ${r.system}: ${r.notes.join('; ')}.`);
+  for (const r of res.lag) out.push(`- ${r.system} (${r.condition}): ${r.notes.join('; ')}.`);
   out.push('');
   out.push('### Where the time goes');
   out.push('');
@@ -1132,6 +1369,12 @@ function report(res: Results, m: ReturnType<typeof machineInfo>): { markdown: st
     out.push(statementsTable(g.statements));
     out.push('');
   }
+  if (b?.statements) {
+    out.push(`pg-boss, statements per job during its throughput run (worker side; \`send\` is ${b.producerRoundTrips?.toFixed(1)} statement per job):`);
+    out.push('');
+    out.push(statementsTable(b.statements));
+    out.push('');
+  }
   out.push('### Observations');
   out.push('');
   for (const o of observations(res, { v, g, vl, gl, ratio, nproc: m.nproc })) out.push(`- ${o}`);
@@ -1144,7 +1387,7 @@ function vecronLookaheadMs(): number {
 
 function observations(res: Results, x: { v?: ThroughputResult; g?: ThroughputResult; vl?: LagResult; gl?: LagResult; ratio: number; nproc: number }): string[] {
   const o: string[] = [];
-  const { v, g, vl, gl, ratio, nproc } = x;
+  const { v, g, vl, gl } = x;
   const idle = (prefix: string) => res.idle.find((s) => s.name.startsWith(prefix))?.s;
   const rtt = idle('`SELECT 1`');
   if (v && g && v.workerRoundTrips !== undefined && g.workerRoundTrips !== undefined) {
@@ -1159,21 +1402,29 @@ function observations(res: Results, x: { v?: ThroughputResult; g?: ThroughputRes
         `claimed by one function call and deleted on success; vecron keeps an execution row and a row per step with output, context ` +
         `and timestamps (the run history), fences every write on its lease and stores a status event per change (5 per execution here: queued, running, step running, step succeeded, succeeded), written by the same statements.`,
     );
-    if (ratio < 1) {
-      const slotMs = (1000 / v.perSec) * CONCURRENCY;
-      const gSlotMs = (1000 / g.perSec) * CONCURRENCY;
+    const cpu = (r?: ThroughputResult) => (r ? r.nodeCpuMsPerExec + (r.pgCpuMsPerExec ?? 0) : NaN);
+    const cpuText = (r: ThroughputResult) => `${fmtMs(r.nodeCpuMsPerExec)} + ${r.pgCpuMsPerExec == null ? 'n/a' : fmtMs(r.pgCpuMsPerExec)} = ${fmtMs(cpu(r))}`;
+    const b = res.throughput.find((r) => !r.extra && (r.condition ?? 'quiet') === 'quiet' && r.system.startsWith('pg-boss'));
+    const slotMs = (1000 / v.perSec) * CONCURRENCY;
+    const gSlotMs = (1000 / g.perSec) * CONCURRENCY;
+    o.push(
+      `CPU per execution (this Node process + the PostgreSQL backends, best quiet rounds): vecron ${cpuText(v)}, graphile-worker ${cpuText(g)}` +
+        `${b ? `, pg-boss ${cpuText(b)}` : ''}. An execution holds one of the ${CONCURRENCY} slots for ~${fmtMs(slotMs)} (graphile-worker ~${fmtMs(gSlotMs)}), ` +
+        `far more than the CPU it costs: ${v.machineBusyPct !== null ? `the machine's CPUs were ${v.machineBusyPct.toFixed(0)} % busy and ` : ''}` +
+        `each statement waits for a CPU on both sides (idle round trip ${rtt ? fmtMs(rtt.p50) : '?'} p50, see the statement tables for the same ` +
+        `statements under load). So the ratio follows CPU per execution only while the machine has CPU to spare; with more runnable processes than ` +
+        `cores it also follows how many connections a system keeps busy at once: graphile-worker has one get_job in flight per worker loop (up to ` +
+        `${CONCURRENCY}), vecron one claim for all its free slots, amortised over ` +
+        `${(1 / (v.statements?.find((r) => r.label.startsWith('claimExecutions'))?.perExec ?? 1)).toFixed(1)} executions. ` +
+        `(Two claims in flight per vecron worker were tried in this benchmark: ~0.6 ms more PostgreSQL CPU per execution, smaller claims, and less ` +
+        `throughput in the same runs, so the worker keeps one.)`,
+    );
+    if (b) {
       o.push(
-        `Throughput ratio ${ratio.toFixed(2)}: an execution holds one of the ${CONCURRENCY} slots for ~${fmtMs(slotMs)} (graphile-worker: ~${fmtMs(gSlotMs)}). ` +
-          `The no-op HTTP request is a small part of it; the rest is ${v.workerRoundTrips.toFixed(0)} sequential statements whose latency under this load ` +
-          `(see the statement table) is far above the idle round trip (${rtt ? fmtMs(rtt.p50) : '?'} p50), because ` +
-          `${v.machineBusyPct !== null ? `the machine's CPUs were ${v.machineBusyPct.toFixed(0)} % busy: ` : ''}` +
-          `PostgreSQL backends, this Node process and everything else on the host share ${nproc} CPUs, ` +
-          `and each statement costs CPU on both sides (this process alone was busy ${fmtNum((v.perSec * v.nodeCpuMsPerExec) / 10)} % of one core ` +
-          `in the vecron run, ${fmtNum((g.perSec * g.nodeCpuMsPerExec) / 10)} % in the graphile-worker run: both runs are CPU-bound, so ` +
-          `throughput goes with CPU per execution, Node's and PostgreSQL's, which goes with the statement count). ` +
-          `Fewer statements per execution is the lever, more than SQL tuning: the claim itself is ` +
-          `cheap (${idle('claimExecutions') ? fmtMs(idle('claimExecutions')!.p50) : '?'} p50 on the idle database) and amortised over ` +
-          `${(1 / (v.statements?.find((r) => r.label.startsWith('claimExecutions'))?.perExec ?? 1)).toFixed(1)} executions per claim.`,
+        `pg-boss ${PGBOSS_VERSION} does per job one \`send\` and its share of a batch's fetch and of its \`complete\` ` +
+          `(${b.workerRoundTrips?.toFixed(2)} worker statements per job): with batches of up to ${PGBOSS_BATCH} it is the cheapest per job, but a job ` +
+          `waits for its worker's next poll (every ${PGBOSS_POLL_SECONDS * 1000} ms, and a worker sleeps out the rest of the interval after each batch), ` +
+          `so its throughput depends on the batch size chosen and its latency on the poll interval; it has no wake-up on insert.`,
       );
     }
   }
@@ -1240,10 +1491,18 @@ async function main(): Promise<number> {
     const dataDir = mkdtempSync(join(tmpdir(), 'vecron-bench-'));
     cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
     const config = loadConfig({ DATABASE_URL: benchDb.url, VECRON_DATA_DIR: dataDir, VECRON_LOG_LEVEL: 'warn' });
-    const setupDb = await openPostgres(benchDb.url, { poolSize: 2 });
+    const setupUrl = new URL(benchDb.url);
+    setupUrl.searchParams.set('application_name', SETUP_APP_NAME);
+    const setupDb = await openPostgres(setupUrl.toString(), { poolSize: 2 });
     cleanups.push(() => setupDb.close());
     await migrate(setupDb);
     await graphileMigrate({ connectionString: benchDb.url, logger: graphileLogger });
+    {
+      // pg-boss creates its schema at its first start.
+      const b = new PgBoss({ connectionString: benchDb.url, schedule: false, supervise: false });
+      await b.start();
+      await b.stop({ graceful: false, wait: true });
+    }
     const pgVersion = (
       await setupDb.query<{ v: string }>(
         `SELECT current_setting('server_version') || ', fsync ' || current_setting('fsync') ||
@@ -1260,31 +1519,64 @@ async function main(): Promise<number> {
       return r;
     };
     // Rounds alternate between the systems, so a burst of load from elsewhere on the machine
-    // does not land on one system only; each row shows its best round.
-    for (let r = 1; r <= WARMUP_ROUNDS; r++) {
-      await phase(`warm-up round ${r}/${WARMUP_ROUNDS} (not counted): vecron`, () => vecronThroughputPostgres(ctx));
-      await phase(`warm-up round ${r}/${WARMUP_ROUNDS} (not counted): graphile-worker`, () => graphileThroughput(ctx));
-    }
-    const vRounds: ThroughputResult[] = [];
-    const gRounds: ThroughputResult[] = [];
-    for (let r = 1; r <= ROUNDS; r++) {
-      vRounds.push(await phase(`throughput ${r}/${ROUNDS}: vecron on PostgreSQL`, () => vecronThroughputPostgres(ctx)));
-      gRounds.push(await phase(`throughput ${r}/${ROUNDS}: graphile-worker ${GRAPHILE_VERSION} on PostgreSQL`, () => graphileThroughput(ctx)));
-    }
+    // does not land on one system only; each row shows its best round, the goal takes the median
+    // of the paired ratios.
+    const systems: { name: string; run: () => Promise<ThroughputResult> }[] = [
+      { name: 'vecron on PostgreSQL', run: () => vecronThroughputPostgres(ctx) },
+      { name: `graphile-worker ${GRAPHILE_VERSION}`, run: () => graphileThroughput(ctx) },
+      { name: `pg-boss ${PGBOSS_VERSION}`, run: () => pgBossThroughput(ctx) },
+    ];
+    // BENCH_SYSTEMS=vecron (a comma list of vecron, graphile, pg-boss) runs only those: for profiling.
+    const only = process.env.BENCH_SYSTEMS?.split(',').map((x) => x.trim());
+    if (only) systems.splice(0, systems.length, ...systems.filter((x) => only.some((o) => x.name.startsWith(o))));
     const best = (rs: ThroughputResult[]): ThroughputResult => ({
       ...rs.reduce((a, b) => (b.perSec > a.perSec ? b : a)),
       rounds: rs.map((r) => r.perSec),
     });
-    const throughput: ThroughputResult[] = [best(vRounds), best(gRounds)];
-    throughput.push(await phase('throughput: vecron on PGlite (in memory)', () => vecronThroughputPglite(ctx)));
-    for (const r of throughput) log(`  ${r.system} / ${r.database}: ${fmtNum(r.perSec)} executions/s (${r.completed}/${r.n} in ${fmtMs(r.wallMs)})`);
-    const lag: LagResult[] = [];
-    lag.push(await phase(`lag: vecron scheduler + worker, ${LAG_SECONDS} s`, () => vecronLag(ctx)));
+    const condition = async (): Promise<{ throughput: ThroughputResult[]; lag: LagResult }> => {
+      const what = loadCondition();
+      for (let r = 1; r <= WARMUP_ROUNDS; r++) {
+        for (const sys of systems) await phase(`[${what}] warm-up round ${r}/${WARMUP_ROUNDS} (not counted): ${sys.name}`, sys.run);
+      }
+      const rounds: ThroughputResult[][] = systems.map(() => []);
+      for (let r = 1; r <= ROUNDS; r++) {
+        for (const [i, sys] of systems.entries()) {
+          const res = await phase(`[${what}] throughput ${r}/${ROUNDS}: ${sys.name}`, sys.run);
+          log(
+            `  ${fmtNum(res.perSec)} executions/s; Node CPU ${fmtMs(res.nodeCpuMsPerExec)}/exec, PostgreSQL CPU ${res.pgCpuMsPerExec == null ? 'n/a' : fmtMs(res.pgCpuMsPerExec)}/exec; load ${loadavg()[0].toFixed(1)}`,
+          );
+          rounds[i].push(res);
+        }
+      }
+      const lag = await phase(`[${what}] lag: vecron scheduler + worker, ${LAG_SECONDS} s`, () => vecronLag(ctx));
+      log(`  lag p50 ${fmtMs(lag.lag.p50)}, p99 ${fmtMs(lag.lag.p99)} (${lag.lag.n}/${lag.expected}); load ${loadavg()[0].toFixed(1)}`);
+      return { throughput: rounds.map(best), lag };
+    };
+    const quiet = await condition();
+    const throughput: ThroughputResult[] = [...quiet.throughput];
+    const lag: LagResult[] = [quiet.lag];
+    if (PGLITE_ROW) throughput.push(await phase('throughput: vecron on PGlite (in memory)', () => vecronThroughputPglite(ctx)));
     lag.push(await phase(`lag: graphile-worker runAt, ${LAG_SECONDS} s`, () => graphileLag(ctx)));
-    for (const r of lag) log(`  ${r.system}: p50 ${fmtMs(r.lag.p50)}, p99 ${fmtMs(r.lag.p99)} (${r.lag.n}/${r.expected})`);
     const idle = await phase('idle latencies', () => idleLatencies(ctx));
+    let loaded: { throughput: ThroughputResult[]; lag: LagResult } | null = null;
+    let loadLoaded: number[] = [];
+    if (LOADED) {
+      loaded = await underLoad(async () => {
+        const r = await condition();
+        loadLoaded = loadavg();
+        return r;
+      });
+      throughput.push(...loaded.throughput);
+      lag.push(loaded.lag);
+    }
+    for (const r of throughput)
+      log(`  [${r.condition}] ${r.system} / ${r.database}: ${fmtNum(r.perSec)} executions/s (${r.completed}/${r.n} in ${fmtMs(r.wallMs)})`);
+    for (const r of lag) log(`  ${r.system}: p50 ${fmtMs(r.lag.p50)}, p99 ${fmtMs(r.lag.p99)} (${r.lag.n}/${r.expected})`);
 
-    const { markdown, ok } = report({ throughput, lag, idle, pgVersion, totalMs: performance.now() - t0, loadStart, loadEnd: loadavg() }, machineInfo());
+    const { markdown, ok } = report(
+      { throughput, lag, idle, pgVersion, totalMs: performance.now() - t0, loadStart, loadEnd: loadavg(), loadLoaded },
+      machineInfo(),
+    );
     process.stdout.write(`\n${markdown}\n`);
     if (WRITE_DOCS) {
       writeSection(HEADING, markdown.slice(HEADING.length));

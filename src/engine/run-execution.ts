@@ -323,7 +323,9 @@ async function runStepOnce(step: Step, s: StepEnv): Promise<unknown> {
     services: { ...s.env.services, variable: (name) => s.vars.values[name] },
     logger: s.log.child({ step: step.id }),
     setContext: (writes) => applyContextWrites(s, step.id, writes),
-    shownConfig: () => shownConfig(step, s),
+    // Without secret variables the shown config is the config itself: the same object, so an
+    // executor can reuse what it built from it (the http step's URL and headers).
+    shownConfig: () => (s.vars.secrets.length === 0 ? config : shownConfig(step, s)),
     mask: s.mask,
   };
   try {

@@ -42,7 +42,8 @@ export const execute: StepExecute<HttpStepConfig> = async (config, ctx) => {
   const started = performance.now();
   const method = config.method ?? 'GET';
   const { url, userinfo } = targetUrl(config);
-  const safeUrl = shorten(redactUrl(url), MAX_URL_IN_MESSAGES);
+  const redactedUrl = redactUrl(url);
+  const safeUrl = shorten(redactedUrl, MAX_URL_IN_MESSAGES);
 
   const { timeoutMs, graceMs } = effectiveTimeout(config, ctx);
   // AbortSignal.timeout/any cost ~0.1 ms each on Node 20; a plain timer + one controller is cheaper.
@@ -51,6 +52,9 @@ export const execute: StepExecute<HttpStepConfig> = async (config, ctx) => {
 
   const headers = buildHeaders(config, userinfo);
   const body = buildBody(config, method, headers);
+  // The request as built, for the record when the shown config is this config (see shownRequest);
+  // copied only when an OAuth2 token will be added to `headers`.
+  const built = { url: redactedUrl, headers: config.auth?.type === 'oauth2_client_credentials' ? new Headers(headers) : headers };
   const redirect = config.follow_redirects === false ? 'manual' : 'follow';
   const auth = config.auth;
   const send = (h: Headers) => fetchFollowing(url, { method, headers: h, body, signal }, redirect === 'follow', safeUrl);
@@ -91,7 +95,7 @@ export const execute: StepExecute<HttpStepConfig> = async (config, ctx) => {
 
     const contentType = res.headers.get('content-type');
     const bytes = method === 'HEAD' ? new Uint8Array(0) : await readBody(res, HTTP_MAX_RESPONSE_BYTES, false, safeUrl);
-    const request = shownRequest(ctx, config, method);
+    const request = shownRequest(ctx, config, method, built);
     const output = {
       status: res.status,
       headers: headerRecord(res.headers),
@@ -147,8 +151,15 @@ function targetUrl(config: HttpStepConfig): { url: string; userinfo: { user: str
  * What was sent, from the config before secret substitution (`ctx.shownConfig`; the config itself
  * when the step runs outside the engine): URL without userinfo, headers with credentials as `***`.
  */
-function shownRequest(ctx: StepRunContext, config: HttpStepConfig, method: string): { method: string; url: string; headers: Record<string, string> } {
+function shownRequest(
+  ctx: StepRunContext,
+  config: HttpStepConfig,
+  method: string,
+  built: { url: string; headers: Headers },
+): { method: string; url: string; headers: Record<string, string> } {
   const shown = (ctx.shownConfig?.() as HttpStepConfig | undefined) ?? config;
+  // The shown config is the config itself (no secret variables): what was built from it is what it would build.
+  if (shown === config) return { method, url: built.url, headers: redactHeaders(Object.fromEntries(built.headers)) };
   let url = '(invalid URL)';
   let headers: Record<string, string> = {};
   try {
