@@ -12,8 +12,10 @@ const fx = (p: string): Uint8Array => new Uint8Array(readFileSync(new URL(p, roo
 const echo = fx('echo/echo.wasm');
 const cacheDir = mkdtempSync(join(tmpdir(), 'vecron-wasm-cache-'));
 const calls: unknown[] = [];
+// This file tests the worker pool: every run goes to a worker (inline runs: runtime-inline.test.ts).
 const rt = new WasmRuntime({
   poolSize: 2,
+  inline: false,
   cacheDir,
   hostOps: {
     echo_async: (payload) => new Promise((resolve) => setTimeout(() => resolve({ echoed: payload }), 20)),

@@ -49,6 +49,8 @@ import { HOST_ERROR_CODES, HostCallError, RESPONSE_JSON, errorResponse, type Hos
 import { boundValue } from './host-record.ts';
 import type { RecordSpec } from './run-record.ts';
 import type { HostCallRecord } from '../host/types.ts';
+import { runInline, Spill } from './inline-run.ts';
+import { InlinePolicy, type InlineStats } from './inline-policy.ts';
 import {
   CTL_DOORBELL,
   CTL_HOST_LEN,
@@ -133,6 +135,15 @@ export interface WasmRuntimeOptions {
    * the thread does not go to sleep) before it awaits it with Atomics.waitAsync, in us (default 0, max 10000).
    */
   resultPollUs?: number;
+  /**
+   * Try short runs on the calling thread first (default true): a fresh instance within a slice of
+   * fuel and time (inline-policy.ts); a run that does not finish in it, calls a privileged host
+   * function or fails is dropped and run from the start in a worker (inline-run.ts).
+   */
+  inline?: boolean;
+  /** The inline slice's fuel (default 1,000,000; at most the run's own) and time in ms (default 1). */
+  inlineSliceFuel?: number;
+  inlineSliceMs?: number;
 }
 
 interface CacheEntry {
@@ -203,6 +214,8 @@ const waitAsync = (Atomics as unknown as { waitAsync: (a: Int32Array, i: number,
 const WORKER_URL = new URL('./worker-boot.mjs', import.meta.url);
 const KILL_GRACE_MS = 1000;
 const WORKER_HEAP_MB = 256;
+/** What Node keeps of a worker thread's stack beyond V8's limit (kStackBufferSize, 192 KiB). */
+const NODE_STACK_RESERVE_KB = 192;
 const HASH_RE = /^[0-9a-f]{64}$/;
 /** Hashes of module byte arrays the caller passed before (see WasmRuntime.hashOf). */
 const hashMemo = new WeakMap<Uint8Array, { copy: Buffer; hash: string }>();
@@ -352,6 +365,8 @@ export class WasmRuntime {
   private closed = false;
   private startFailures = 0;
   private counters = { cacheHits: 0, cacheMisses: 0, diskHits: 0, compiles: 0, respawns: 0 };
+  /** Inline runs (inline-run.ts); null: every run goes to a worker. */
+  private readonly inline: InlinePolicy | null;
 
   constructor(opts: WasmRuntimeOptions = {}) {
     this.poolSize = Math.max(1, Math.floor(opts.poolSize ?? 2));
@@ -368,6 +383,7 @@ export class WasmRuntime {
     this.resultSpinMs = Math.max(0, Math.min(1000, opts.resultSpinUs ?? RESULT_SPIN_US)) / 1000;
     this.resultPollMs = Math.max(0, Math.min(10_000, opts.resultPollUs ?? RESULT_POLL_US)) / 1000;
     this.defaults = resolveLimits(opts.defaultLimits);
+    this.inline = opts.inline === false ? null : new InlinePolicy(opts.inlineSliceFuel, opts.inlineSliceMs);
   }
 
   // ---- prepare ------------------------------------------------------------------------------
@@ -672,19 +688,12 @@ export class WasmRuntime {
       ...(req.record && req.replay === undefined ? { record: recordSpecOf(req.record) } : {}),
     };
     if (req.signal?.aborted) return errorResult('cancelled', 'the run was cancelled before it started', elapsed());
-    let onAbort: (() => void) | undefined;
-    const r = await new Promise<WorkerRunResult>((resolve) => {
-      // A replay never reaches a live host function (every call is answered from its record in the worker).
-      const host = req.replay === undefined ? req.host : undefined;
-      const job: Job = { kind: 'run', id: this.nextId++, msg, entry, stackKb: l.stackKb, timeoutMs: l.timeoutMs, resolve, host };
-      if (req.signal) {
-        onAbort = () => this.cancel(job);
-        req.signal.addEventListener('abort', onAbort, { once: true });
-      }
-      this.enqueue(job);
-    }).finally(() => {
-      if (onAbort) req.signal!.removeEventListener('abort', onAbort);
-    });
+    let r: WorkerRunResult | null = null;
+    if (this.inline !== null && this.inline.eligible(info, form, l, req.replay !== undefined)) {
+      if (this.inline.mustYield()) await new Promise<void>((resolve) => setImmediate(resolve));
+      if (!this.closed && !req.signal?.aborted) r = this.runHere(entry, msg, l);
+    }
+    r ??= await this.runInWorker(req, msg, entry, l);
     const { record: workerRecord, ...rest } = r;
     const base: Omit<WorkerRunResult, 'record'> & { hostCalls: HostCallRecord[]; hostCallsDropped: number; durationMs: number; record?: RunRecordParts } = {
       ...rest,
@@ -706,6 +715,39 @@ export class WasmRuntime {
     const { ok: _ok, output: _output, error: _error, ...stats } = base;
     if (r.ok) return { ok: true, output: r.output, ...stats };
     return { ok: false, error: r.error!, ...stats };
+  }
+
+  /**
+   * The run on this thread (inline-run.ts), or null when it spilled: then nothing it did is kept
+   * and the caller sends the request to a worker as if this had never been tried.
+   */
+  private runHere(entry: CacheEntry, msg: Omit<RunMessage, 'id' | 'module'>, l: ResolvedLimits): WorkerRunResult | null {
+    const policy = this.inline!;
+    const t0 = performance.now();
+    try {
+      const r = runInline(entry.module, msg as RunMessage, policy.slice(l));
+      policy.done(msg.key, performance.now() - t0, null);
+      return r;
+    } catch (e) {
+      policy.done(msg.key, performance.now() - t0, e instanceof Spill ? e.reason : 'failed');
+      return null;
+    }
+  }
+
+  private async runInWorker(req: WasmRunRequest, msg: Omit<RunMessage, 'id' | 'module'>, entry: CacheEntry, l: ResolvedLimits): Promise<WorkerRunResult> {
+    let onAbort: (() => void) | undefined;
+    return new Promise<WorkerRunResult>((resolve) => {
+      // A replay never reaches a live host function (every call is answered from its record in the worker).
+      const host = req.replay === undefined ? req.host : undefined;
+      const job: Job = { kind: 'run', id: this.nextId++, msg, entry, stackKb: l.stackKb, timeoutMs: l.timeoutMs, resolve, host };
+      if (req.signal) {
+        onAbort = () => this.cancel(job);
+        req.signal.addEventListener('abort', onAbort, { once: true });
+      }
+      this.enqueue(job);
+    }).finally(() => {
+      if (onAbort) req.signal!.removeEventListener('abort', onAbort);
+    });
   }
 
   /** Test hook: has a worker call the async bridge with `op` and returns what came back. */
@@ -733,8 +775,10 @@ export class WasmRuntime {
     cacheBytes: number;
     queued: number;
     retiring: number;
-  } {
+  } & InlineStats {
     return {
+      inlineRuns: this.inline?.stats.inlineRuns ?? 0,
+      inlineSpills: { ...(this.inline?.stats.inlineSpills ?? { slice: 0, host_call: 0, failed: 0 }) },
       retiring: this.retiring.size,
       cacheHits: this.counters.cacheHits,
       cacheMisses: this.counters.cacheMisses,
@@ -841,9 +885,12 @@ export class WasmRuntime {
       },
       transferList: [port2, run.port2],
       execArgv: [],
+      // The usable stack is exactly stackKb: Node keeps NODE_STACK_RESERVE_KB of a worker's thread
+      // stack out of V8's reach, so the thread gets that much more. (Inline runs rely on it: the main
+      // thread's stack is then no larger than the worker's, see inline-policy.ts.)
       // The guest's memory is off this heap; the heap holds what the host builds for it (the output
       // parsed, logs, context values), all bounded (HOST_BOUNDS, the output cap) well below this.
-      resourceLimits: { stackSizeMb: Math.max(0.25, stackKb / 1024), maxOldGenerationSizeMb: WORKER_HEAP_MB },
+      resourceLimits: { stackSizeMb: Math.max(0.25, (stackKb + NODE_STACK_RESERVE_KB) / 1024), maxOldGenerationSizeMb: WORKER_HEAP_MB },
       stdout: false,
       stderr: false,
     });
