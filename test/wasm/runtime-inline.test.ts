@@ -99,6 +99,77 @@ test('short runs go inline, with results identical to the worker path (output, f
   });
 });
 
+/**
+ * `probe` answers `true` when its memory is as a fresh one (1 page, zero outside the data segments
+ * and the input), then writes 0xff over all of it (but its answers); `grow` grows it by a page first.
+ */
+const memoryProbe = (() => {
+  const m = binaryen.parseText(`(module
+    (memory (export "memory") 1)
+    (data (i32.const 16) "true")
+    (data (i32.const 32) "false")
+    (global $heap (mut i32) (i32.const 1024))
+    (func $alloc (export "alloc") (param $n i32) (result i32)
+      (local $p i32)
+      (local.set $p (global.get $heap))
+      (global.set $heap (i32.add (local.get $p) (local.get $n)))
+      (local.get $p))
+    (func $scribble
+      (local $i i32)
+      (local.set $i (i32.const 0))
+      (block $done (loop $l
+        (br_if $done (i32.ge_u (local.get $i) (i32.shl (memory.size) (i32.const 16))))
+        (i64.store (local.get $i) (i64.const -1))
+        (local.set $i (i32.add (local.get $i) (i32.const 8)))
+        (br $l))))
+    (func $answers
+      (i32.store (i32.const 16) (i32.const 0x65757274))
+      (i32.store (i32.const 32) (i32.const 0x736c6166))
+      (i32.store8 (i32.const 36) (i32.const 0x65)))
+    (func $clean (result i32)
+      (local $i i32) (local $ok i32)
+      (local.set $ok (i32.eq (memory.size) (i32.const 1)))
+      (local.set $i (i32.const 40))
+      (block $done (loop $l
+        (br_if $done (i32.ge_u (local.get $i) (i32.shl (memory.size) (i32.const 16))))
+        (if (i32.and (i32.or (i32.lt_u (local.get $i) (i32.const 1024)) (i32.ge_u (local.get $i) (i32.const 2048)))
+                     (i64.ne (i64.load (local.get $i)) (i64.const 0)))
+          (then (local.set $ok (i32.const 0))))
+        (local.set $i (i32.add (local.get $i) (i32.const 8)))
+        (br $l)))
+      (i32.and (local.get $ok) (i32.eq (i32.load (i32.const 16)) (i32.const 0x65757274))))
+    (func (export "probe") (param i32 i32) (result i64)
+      (local $ok i32)
+      (local.set $ok (call $clean))
+      (call $scribble)
+      (call $answers)
+      (if (result i64) (local.get $ok)
+        (then (i64.const 0x1000000004))
+        (else (i64.const 0x2000000005))))
+    (func (export "grow") (param i32 i32) (result i64)
+      (drop (memory.grow (i32.const 1)))
+      (call $scribble)
+      (call $answers)
+      (i64.const 0x1000000004)))`);
+  const bytes = m.emitBinary();
+  m.dispose();
+  return bytes;
+})();
+
+test('inline runs reuse linear memories, and each run still starts from a fresh memory', async () => {
+  await withInline(async (rt) => {
+    for (const fn of ['probe', 'probe', 'grow', 'probe', 'probe']) {
+      const r = await rt.run({ bytes: memoryProbe, functionName: fn, input: {} });
+      assert.ok(r.ok, JSON.stringify(!r.ok && r.error));
+      if (fn === 'probe') assert.equal(r.output, true, 'the memory is zero but for the data segments, and 1 page');
+    }
+    assert.equal(rt.stats().inlineRuns, 5);
+    const w = await worker.run({ bytes: memoryProbe, functionName: 'probe', input: {} });
+    const i = await rt.run({ bytes: memoryProbe, functionName: 'probe', input: {} });
+    assert.deepEqual(comparable(i), comparable(w));
+  });
+});
+
 test('a run kept with its complete record (issue 20) records the same inline as in a worker', async () => {
   const req: WasmRunRequest = { bytes: contextGuest, functionName: 'run', input: {}, context: { greeting: 'hi' }, record: true };
   await withInline(async (rt) => {

@@ -51,6 +51,7 @@ import type { RecordSpec } from './run-record.ts';
 import type { HostCallRecord } from '../host/types.ts';
 import { runInline, Spill } from './inline-run.ts';
 import { InlinePolicy, type InlineStats } from './inline-policy.ts';
+import { MemoryPool, importMemoryVariant, type MemoryLimits } from './inline-memory.ts';
 import {
   CTL_DOORBELL,
   CTL_HOST_LEN,
@@ -152,6 +153,10 @@ interface CacheEntry {
   size: number;
   /** resolveEntry's answers by function name (an EntryForm or the abi_error it raised). */
   forms?: Map<string, EntryForm | WasmModuleError>;
+  /** The instrumented bytes, kept for small modules (inline runs compile a variant from them). */
+  bytes?: Uint8Array;
+  /** The variant whose memory is imported, for inline runs (inline-memory.ts); null: none (made on the first inline run). */
+  inlineVariant?: { module: WasmModuleObject; limits: MemoryLimits } | null;
 }
 
 interface DiskMeta {
@@ -367,6 +372,7 @@ export class WasmRuntime {
   private counters = { cacheHits: 0, cacheMisses: 0, diskHits: 0, compiles: 0, respawns: 0 };
   /** Inline runs (inline-run.ts); null: every run goes to a worker. */
   private readonly inline: InlinePolicy | null;
+  private readonly memories = new MemoryPool();
 
   constructor(opts: WasmRuntimeOptions = {}) {
     this.poolSize = Math.max(1, Math.floor(opts.poolSize ?? 2));
@@ -504,7 +510,7 @@ export class WasmRuntime {
     }
     const module = this.compileMetered(out.bytes, bytes, info.importedFunctionCount);
     const desc = describe(info, out.meta, hash, key, bytes.byteLength, out.bytes.byteLength);
-    const entry: CacheEntry = { info: desc, module, size: out.bytes.byteLength * 3 + 4096 };
+    const entry: CacheEntry = { info: desc, module, size: out.bytes.byteLength * 3 + 4096, ...keptBytes(out.bytes) };
     await this.writeDisk(hash, pages, tables, desc, out.bytes);
     return { entry, source: 'fresh' };
   }
@@ -554,6 +560,7 @@ export class WasmRuntime {
       if (this.cacheBytes <= this.cacheMaxBytes || k === key) break;
       this.cache.delete(k);
       this.cacheBytes -= e.size;
+      this.memories.drop(k);
       for (const w of this.workers) {
         if (w.sent.delete(k)) this.send(w, { type: 'evict', key: k });
       }
@@ -583,7 +590,7 @@ export class WasmRuntime {
     } catch {
       return null;
     }
-    return { info: meta.info, module, size: bytes.byteLength * 3 + 4096 };
+    return { info: meta.info, module, size: bytes.byteLength * 3 + 4096, ...keptBytes(bytes) };
   }
 
   private async writeDisk(hash: string, pages: number, tables: number, info: CacheEntry['info'], bytes: Uint8Array): Promise<void> {
@@ -724,13 +731,18 @@ export class WasmRuntime {
   private runHere(entry: CacheEntry, msg: Omit<RunMessage, 'id' | 'module'>, l: ResolvedLimits): WorkerRunResult | null {
     const policy = this.inline!;
     const t0 = performance.now();
+    if (entry.inlineVariant === undefined) entry.inlineVariant = inlineVariantOf(entry);
+    const v = entry.inlineVariant;
+    const memory = v !== null ? this.memories.acquire(msg.key, v.limits) : undefined;
     try {
-      const r = runInline(entry.module, msg as RunMessage, policy.slice(l));
+      const r = runInline(v !== null ? v.module : entry.module, msg as RunMessage, policy.slice(l), memory);
       policy.done(msg.key, performance.now() - t0, null);
       return r;
     } catch (e) {
       policy.done(msg.key, performance.now() - t0, e instanceof Spill ? e.reason : 'failed');
       return null;
+    } finally {
+      if (memory !== undefined) this.memories.release(msg.key, memory, v!.limits);
     }
   }
 
@@ -1260,6 +1272,21 @@ export class WasmRuntime {
       Atomics.store(pw.ctl, CTL_HOST_STATE, HOST_PORT);
     }
     Atomics.notify(pw.ctl, CTL_HOST_STATE);
+  }
+}
+
+/** Instrumented bytes up to this size stay in the cache entry (for the inline variant). */
+const KEEP_BYTES_MAX = 1024 * 1024;
+const keptBytes = (b: Uint8Array): { bytes?: Uint8Array } => (b.byteLength <= KEEP_BYTES_MAX ? { bytes: b } : {});
+
+/** The variant of a module with its memory imported (inline-memory.ts), or null when it has none that can be. */
+function inlineVariantOf(entry: CacheEntry): { module: WasmModuleObject; limits: MemoryLimits } | null {
+  if (entry.bytes === undefined || entry.info.memory === undefined || entry.info.memory.imported) return null;
+  try {
+    const v = importMemoryVariant(entry.bytes);
+    return v === null ? null : { module: new WA.Module(v.bytes), limits: v.limits };
+  } catch {
+    return null;
   }
 }
 

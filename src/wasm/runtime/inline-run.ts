@@ -29,6 +29,7 @@ import { RunRecorder } from './run-record.ts';
 import { WA, type WasmInstanceObject, type WasmMemoryObject, type WasmModuleObject } from './wasm-api.ts';
 import type { WasmLogLine } from './types.ts';
 import { PRIVILEGED_HOST_FUNCTIONS } from '../host/types.ts';
+import { INLINE_MEMORY_MODULE, INLINE_MEMORY_NAME } from './inline-memory.ts';
 
 /** Why an inline attempt was given up (the run then goes to a worker). */
 export type SpillReason = 'slice' | 'host_call' | 'failed';
@@ -226,7 +227,7 @@ const sliceOf = (own: number, slice: number): number => Math.min(own, slice);
  * Runs `m` (form A or B, no WASI) on this thread within `slice`. Returns the run's result, with its
  * output parsed, or throws Spill. Never lets a guest's exception out as anything but a Spill.
  */
-export function runInline(module: WasmModuleObject, m: RunMessage, slice: InlineSlice): WorkerRunResult {
+export function runInline(module: WasmModuleObject, m: RunMessage, slice: InlineSlice, memory?: WasmMemoryObject): WorkerRunResult {
   if (cur !== null) throw new Spill('failed'); // not re-entrant (cannot happen: no host function calls out)
   const st: Attempt = {
     m,
@@ -248,7 +249,7 @@ export function runInline(module: WasmModuleObject, m: RunMessage, slice: Inline
   };
   cur = st;
   try {
-    return attempt(module, m, st);
+    return attempt(module, m, st, memory);
   } catch (e) {
     if (e instanceof Spill) throw e;
     if (e instanceof FuelExhaustedError && st.sliced) throw new Spill('slice');
@@ -259,9 +260,17 @@ export function runInline(module: WasmModuleObject, m: RunMessage, slice: Inline
   }
 }
 
-function attempt(module: WasmModuleObject, m: RunMessage, st: Attempt): WorkerRunResult {
-  const runImports = m.importedMemory ? { ...imports, env: { ...(imports.env as object), memory: undefined as unknown } } : imports;
-  if (m.importedMemory) {
+/**
+ * `memory`: a memory from MemoryPool for a module variant that imports it (inline-memory.ts);
+ * else the module's own memory, or, for a module that imports one, a new one as the worker makes.
+ */
+function attempt(module: WasmModuleObject, m: RunMessage, st: Attempt, memory: WasmMemoryObject | undefined): WorkerRunResult {
+  let runImports = imports;
+  if (memory !== undefined) {
+    st.memory = memory;
+    runImports = { ...imports, [INLINE_MEMORY_MODULE]: { [INLINE_MEMORY_NAME]: memory } };
+  } else if (m.importedMemory) {
+    runImports = { ...imports, env: { ...(imports.env as object) } };
     st.memory = new WA.Memory({ initial: m.importedMemory.min, maximum: m.importedMemory.max });
     (runImports.env as Record<string, unknown>).memory = st.memory;
   }
