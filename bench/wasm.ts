@@ -46,6 +46,7 @@ import { WA, type WInstance, type WMemory } from './wasm/wasm-api.ts';
 import { fmtNum, markdownTable, summarize, type Summary } from './stats.ts';
 import { benchCommand, envInt, machineInfo, writeSection } from './report.ts';
 import { buildRunRecord } from '../src/wasm/replay/record.ts';
+import { measureQuietLoaded, renderQuietLoaded, type QuietLoaded } from './wasm/quiet-loaded.ts';
 
 const HEADING = '## WASM runtime (issue 4)';
 const root = new URL('..', import.meta.url).pathname;
@@ -361,15 +362,15 @@ if (rt) {
     });
     if (durations.length) runtimeDurationMs = summarize(durations.slice(-ITERATIONS));
     addRow(
-      '(c) vecron rt.run (worker pool of 1, fresh instance, fuel on)',
+      '(c) vecron rt.run (inline first, worker pool of 1 behind it; fresh instance, fuel on)',
       samples,
       `awaited one by one; ${runtimeFuel} fuel${runtimeDurationMs ? `; its durationMs p50 ${fmtMsAdaptive(runtimeDurationMs.p50)}` : ''}`,
     );
   } catch (err) {
-    addRow('(c) vecron rt.run (worker pool of 1, fresh instance, fuel on)', null, `failed: ${errText(err)}`);
+    addRow('(c) vecron rt.run (inline first, worker pool of 1 behind it; fresh instance, fuel on)', null, `failed: ${errText(err)}`);
   }
 } else {
-  addRow('(c) vecron rt.run (worker pool of 1, fresh instance, fuel on)', null, runtimeMissing!);
+  addRow('(c) vecron rt.run (inline first, worker pool of 1 behind it; fresh instance, fuel on)', null, runtimeMissing!);
 }
 
 /* (c-rec) and (c-plain): the recording's cost, interleaved (issue 20) */
@@ -447,6 +448,29 @@ let extismVersion = NA;
     addRow('(d) Extism JS SDK', null, `failed: ${errText(err)}`);
   }
 }
+
+/* (1b) issue 19: rt.run, raw V8 and Extism quiet and loaded, side by side */
+let quietLoaded: QuietLoaded | null = null;
+let quietLoadedError: string | null = null;
+if (process.env.BENCH_WASM_LOADED !== '0') {
+  try {
+    quietLoaded = await measureQuietLoaded({
+      echoBytes,
+      input: inputValue,
+      iterations: ITERATIONS,
+      warmup: WARMUP,
+      fuel: FUEL,
+      memoryMaxPages: MEMORY_MAX_PAGES,
+      extismScript: join(root, 'bench/wasm/extism.mjs'),
+      extismWasm: EXTISM_PATH,
+      log,
+    });
+  } catch (err) {
+    quietLoadedError = errText(err);
+    log(`quiet/loaded: ${quietLoadedError}`);
+  }
+}
+const ql = quietLoaded ? renderQuietLoaded(quietLoaded, fmtUs) : null;
 
 const KERNELS: { name: string; fn: string; args: number[]; checksumBytes?: number; label: string }[] = [
   { name: 'fib', fn: 'fib', args: [30], label: 'fib(30), recursive' },
@@ -864,6 +888,7 @@ const goals = markdownTable(
       worst ? `${fmtRatio(worst.ratioMed)} (${worst.label}); geometric mean ${fmtRatio(gm)}` : NA,
       goal(worst ? worst.ratioMed < GOAL_SLOWDOWN : null),
     ],
+    ...(ql?.goals ?? []),
   ],
   ['left', 'left', 'left'],
 );
@@ -890,6 +915,21 @@ own call overhead is in its numbers.
 ${overheadTable}
 
 ${overheadNote}
+
+### 1b. The same rows quiet and loaded (issue 19)
+
+${
+  quietLoaded && ql
+    ? `Loaded: ${quietLoaded.burners} CPU burners (\`bench/cpu-burner.ts\`: a spinning child process per CPU, normal
+priority) keep every core busy. Load average ${quietLoaded.load.quiet.start.toFixed(2)} to ${quietLoaded.load.quiet.end.toFixed(2)} quiet, ${quietLoaded.load.loaded.start.toFixed(2)} to
+${quietLoaded.load.loaded.end.toFixed(2)} loaded. In each condition rows (a) to (c-w) are interleaved in ${10} rounds of
+${fmtNum(Math.ceil(ITERATIONS / 10))} runs (${fmtNum(ITERATIONS)} per row), then Extism runs in its child process. rt.run
+(c) tries each run on the calling thread first (\`src/wasm/runtime/inline-run.ts\`): ${quietLoaded.inlineStats.quiet} quiet,
+${quietLoaded.inlineStats.loaded} loaded.
+
+${ql.table}`
+    : `not measured: ${quietLoadedError ?? 'BENCH_WASM_LOADED=0'}`
+}
 
 ### 2. Cache hit
 
