@@ -705,7 +705,7 @@ export class WasmRuntime {
       if (!this.closed && !req.signal?.aborted) r = this.runHere(entry, msg, l);
     }
     r ??= await this.runInWorker(req, msg, entry, l);
-    const { record: workerRecord, ...rest } = r;
+    const { record: workerRecord, outputJson: _outputJson, ...rest } = r as WorkerRunResult & { outputJson?: string };
     const base: Omit<WorkerRunResult, 'record'> & { hostCalls: HostCallRecord[]; hostCallsDropped: number; durationMs: number; record?: RunRecordParts } = {
       ...rest,
       hostCalls: r.hostCalls ?? [],

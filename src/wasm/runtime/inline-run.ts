@@ -319,7 +319,8 @@ function attempt(module: WasmModuleObject, m: RunMessage, st: Attempt, memory: W
     if (end < 0) throw new Spill('failed');
     out = scan.subarray(0, end);
   }
-  const parsed = parseOutput(utf8.decode(out)); // invalid UTF-8 throws: spilled
+  const text = utf8.decode(out); // invalid UTF-8 throws: spilled
+  const parsed = parseOutput(text);
   if (!parsed.ok) throw new Spill('failed');
   if (st.logsDropped > 0) {
     st.logs.push({ level: 'warn', message: `${st.logsDropped} more log lines dropped (cap ${MAX_LOG_LINES})`, at: new Date().toISOString() });
@@ -336,5 +337,7 @@ function attempt(module: WasmModuleObject, m: RunMessage, st: Attempt, memory: W
     stderr: '',
     exitCode: null,
     ...(st.recorder !== null ? { record: st.recorder.result() } : {}),
-  };
+    // A recorded run keeps its output as the guest wrote it (h-record writes the record from it).
+    ...(m.record !== undefined ? { outputJson: text } : {}),
+  } as WorkerRunResult;
 }
