@@ -805,13 +805,13 @@ const overheadTable = markdownTable(
 const rowP50 = (prefix: string) => overhead.find((r) => r.label.startsWith(prefix))?.s?.p50 ?? NaN;
 const budget = rowP50('(w)') + rowP50("(b')");
 const overheadNote = Number.isFinite(rowP50('(c)'))
-  ? `Where rt.run's time goes (p50s, a rough split): a worker round trip as (w) measures it (postMessage,
-the main thread asleep until the answer) plus a fresh instrumented instance with fuel on the same
-thread (b') add up to ${fmtUs(budget)}; rt.run takes ${fmtUs(rowP50('(c)'))}. rt.run is below that sum because
-(1) the worker makes the next run's instance while it waits (a spare, never used before), and (2) for a
-module whose runs answer within 150 us, the main thread spins for the answer (bounded, and only while
-a core is free) instead of going to sleep, which saves the wake-up that dominates (w). (w) alone moves
-between about 35 and 110 us from run to run on this machine, so compare rows of one run.`
+  ? `Where rt.run's time goes (p50s): (c) runs the echo on the calling thread (an inline run: fresh
+instance, fuel slice, \`src/wasm/runtime/inline-run.ts\`), reusing a zeroed linear memory, so it pays
+about what a fresh instrumented instance on the same thread (b') costs and no worker round trip:
+${fmtUs(rowP50('(c)'))} against (b') ${fmtUs(rowP50("(b')"))}. A run that spills (out of its slice, a privileged host call,
+a failure) goes to the worker and pays at least (w) + (b') = ${fmtUs(budget)}; section 1b measures that path
+too (c-w). (w) alone moves between about 35 and 110 us from run to run on this machine, so compare rows
+of one run.`
   : `(w) plus (b') is ${fmtUs(budget)} at p50: what a worker-pool runtime needs at least per run.`;
 const cacheTable = markdownTable(
   ['cache hit', 'p50', 'p99', 'max', 'notes'],

@@ -155,7 +155,8 @@ export async function measureQuietLoaded(o: QuietLoadedOptions): Promise<QuietLo
       }
       for (const [k, s] of samples) row(k).s[cond] = summarize(s);
       const st = inline.stats();
-      inlineStats[cond] = `${st.inlineRuns} runs inline, spills ${JSON.stringify(st.inlineSpills)}`;
+      const sp = st.inlineSpills;
+      inlineStats[cond] = `${st.inlineRuns} runs inline, ${sp.slice + sp.host_call + sp.failed} spilled to the worker`;
       try {
         const text = await child(
           o.extismScript,
