@@ -75,6 +75,8 @@ const spills = (rt: WasmRuntime): number => {
 
 test('short runs go inline, with results identical to the worker path (output, fuel, memory, logs, context writes)', async () => {
   const lowStock = fx('low-stock/low-stock.wasm');
+  const sum = fx('sum-amounts/sum-amounts.wasm'); // C: imports WASI (stdio), does not call it here
+  const amounts = { steps: { fetch_amounts: { output: { amounts: [10, 20.5, -0.5, 1e3, 0.1, 0.2] } } } };
   const stock = { steps: { check_inventory: { output: { data: { stock_level: 42 } } } } };
   const cases: WasmRunRequest[] = [
     { bytes: echo, functionName: 'echo', input: { a: [1, 2, 3], s: 'é'.repeat(500) } },
@@ -83,6 +85,8 @@ test('short runs go inline, with results identical to the worker path (output, f
     { bytes: contextGuest, functionName: 'run', input: { x: 1 }, context: { greeting: { hello: 'world' }, other: 1 } },
     { bytes: contextGuest, functionName: 'run', input: { greeting: [1, 2, 3] } }, // no context: the input is the context
     { bytes: contextGuest, functionName: 'run_all', input: { x: 1 }, context: { variables: { a: 'é' } } },
+    { bytes: sum, functionName: 'sum_amounts', input: amounts, context: { source_step: 'fetch_amounts' } },
+    { bytes: sum, functionName: 'sum_amounts', input: amounts },
     { bytes: lowStock, functionName: 'route_decision', input: stock }, // a start function, log
     { bytes: lowStock, functionName: 'route_decision_cstr', input: stock },
   ];
@@ -262,6 +266,32 @@ test("a spilled run's effects happen once: its logs and host calls come from the
   });
 });
 
+test('a WASI call spills before the shim serves it (a clock or random bytes are read once, in the worker)', async () => {
+  const m = binaryen.parseText(`(module
+    (import "wasi_snapshot_preview1" "random_get" (func $random (param i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 16) "true")
+    (global $heap (mut i32) (i32.const 1024))
+    (func (export "alloc") (param $n i32) (result i32)
+      (local $p i32)
+      (local.set $p (global.get $heap))
+      (global.set $heap (i32.add (local.get $p) (local.get $n)))
+      (local.get $p))
+    (func (export "run") (param i32 i32) (result i64)
+      (drop (call $random (i32.const 64) (i32.const 8)))
+      (i64.const 0x1000000004)))`);
+  const bytes = m.emitBinary();
+  m.dispose();
+  await withInline(async (rt) => {
+    const a = await rt.run({ bytes, functionName: 'run', input: {} });
+    const b = await worker.run({ bytes, functionName: 'run', input: {} });
+    assert.equal(rt.stats().inlineSpills.host_call, 1);
+    assert.equal(rt.stats().inlineRuns, 0);
+    assert.deepEqual(comparable(a), comparable(b));
+    assert.ok(a.ok && a.output === true);
+  });
+});
+
 test('a module whose runs spill goes straight to a worker for its next runs; others still go inline', async () => {
   await withInline(async (rt) => {
     const loop = { bytes: fx('endless-loop/endless-loop.wasm'), functionName: 'run', input: {}, limits: { fuel: 20_000_000 } };
@@ -281,7 +311,7 @@ test('runs that cannot be proven equal inline go to the worker without an attemp
     // A stack limit below the main thread's V8 stack: a recursion that fits here might not fit there.
     const small = await rt.run({ bytes: echo, functionName: 'echo', input: 1, limits: { stackKb: 512 } });
     assert.ok(small.ok);
-    // WASI (clocks, random, stdin): not a function of its input alone.
+    // A WASI command (form C): its whole run is WASI calls (stdin, stdout, clocks, random).
     const wasi = await rt.run({ bytes: fx('wasi-probe/wasi-probe.wasm'), functionName: '_start', input: {} });
     assert.equal(rt.stats().inlineRuns, 0);
     assert.equal(spills(rt), 0);

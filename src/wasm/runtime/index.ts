@@ -7,8 +7,8 @@
  * - prepare: SHA-256 of the bytes (a run may give it as `hash`: trusted on a cache hit, checked on
  *   a miss); cache key `${hash}:${memoryMaxPages}` (memory LRU bounded by bytes, instrumented
  *   bytes + metadata on disk in `cacheDir`); `new WebAssembly.Module` once.
- * - inline first (issue 19): a run that can be proven equal to the worker's (no WASI, form A/B, a
- *   stack limit at least the main thread's) is tried on the calling thread within a fuel slice and
+ * - inline first (issue 19): a run that can be proven equal to the worker's (form A/B, no WASI or
+ *   privileged call on its path, a stack limit at least the main thread's) is tried on the calling thread within a fuel slice and
  *   a deadline; only a success counts, anything else is dropped and run in a worker as below
  *   (inline-run.ts, inline-policy.ts; memories reused: inline-memory.ts).
  * - run: the compiled module is posted to a worker once (workers keep a key → module map); the

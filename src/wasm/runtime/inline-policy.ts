@@ -1,7 +1,7 @@
 /**
  * When a run is tried on the calling thread first (inline-run.ts), and how long it may take there.
  *
- * - Only runs that can be proven equal to the worker's: form A or B, no WASI, no replay, and a
+ * - Only runs that can be proven equal to the worker's: form A or B (a WASI call spills), no replay, and a
  *   stack limit at least the main thread's V8 stack (so a recursion that fits here fits in the
  *   worker, whose usable stack index.ts makes exactly stackKb).
  * - Bounded per attempt: a fuel slice (INLINE_SLICE_FUEL, at most the run's own fuel) and a
@@ -57,7 +57,7 @@ export class InlinePolicy {
 
   /** Whether this run is tried inline (and, for a module backing off, counts one run skipped). */
   eligible(info: Omit<PreparedModule, 'source' | 'prepareMs'>, form: EntryForm, l: ResolvedLimits, replay: boolean): boolean {
-    if (form === 'C' || info.usesWasi || replay) return false;
+    if (form === 'C' || replay) return false;
     if (l.stackKb < this.stackKb) return false;
     if (info.instrumentedBytes > INLINE_MAX_MODULE_BYTES || (info.memory?.min ?? 0) > INLINE_MAX_INITIAL_PAGES) return false;
     const b = this.backoff.get(info.key);

@@ -7,8 +7,8 @@
  * this function: logs, context writes and the record are returned, never published, and no host
  * I/O was started) and the caller runs the request from the start in a worker, with the full limits.
  *
- * Why a success is the worker's result: the modules taken here have no ambient inputs (no WASI:
- * no clocks, random or stdin; privileged host functions spill before they are served), so a run is
+ * Why a success is the worker's result: the runs taken here have no ambient inputs (a WASI call
+ * spills before it is served: no clocks, random or stdin; so do privileged host functions), so a run is
  * a function of its module, input and context; fuel is deterministic and the slice is at most the
  * run's fuel, so a run that finishes within the slice finishes within the limit with the same fuel;
  * memory and tables are clamped in the module itself (the instrumenter), the same on any thread;
@@ -30,6 +30,7 @@ import { WA, type WasmInstanceObject, type WasmMemoryObject, type WasmModuleObje
 import type { WasmLogLine } from './types.ts';
 import { PRIVILEGED_HOST_FUNCTIONS } from '../host/types.ts';
 import { INLINE_MEMORY_MODULE, INLINE_MEMORY_NAME } from './inline-memory.ts';
+import { WASI_MODULE, WASI_PREVIEW1_FUNCTIONS } from './imports.ts';
 
 /** Why an inline attempt was given up (the run then goes to a worker). */
 export type SpillReason = 'slice' | 'host_call' | 'failed';
@@ -203,13 +204,25 @@ const host = {
   },
 };
 
-/** A privileged host function needs the worker (served there, or bridged): the attempt spills before it does anything. */
+/** A privileged host function or a WASI call needs the worker (served there, or bridged): the attempt spills before it does anything. */
 const spillAtCall = (): never => {
   throw new Spill('host_call');
 };
 const allHost: Record<string, unknown> = { ...host };
 for (const name of PRIVILEGED_HOST_FUNCTIONS) allHost[name] = spillAtCall;
-const imports: Record<string, Record<string, unknown>> = { ...runtimeImports({ onPoll: checkStop }), vecron: allHost, env: { ...allHost } };
+/**
+ * WASI: a module may import it (wasi-libc links fd_write, fd_seek, ... for stdio) and still never
+ * call it on the path a run takes. Any call spills, before the shim would have read a clock,
+ * random bytes or stdin, so what runs inline stays a function of module, input and context.
+ */
+const wasiSpill: Record<string, unknown> = {};
+for (const name of WASI_PREVIEW1_FUNCTIONS) wasiSpill[name] = spillAtCall;
+const imports: Record<string, Record<string, unknown>> = {
+  ...runtimeImports({ onPoll: checkStop }),
+  vecron: allHost,
+  env: { ...allHost },
+  [WASI_MODULE]: wasiSpill,
+};
 
 function tableBytes(instance: WasmInstanceObject, m: RunMessage): number {
   let n = 0;
