@@ -53,6 +53,7 @@ import { benchCommand, envInt, machineInfo, writeSection } from './report.ts';
 import { buildRunRecord } from '../src/wasm/replay/record.ts';
 import { loadCondition, underLoad } from './cpu-burner.ts';
 import { buildWasmtimeHarness, type HarnessOut, runWasmtimeHarness, wasmtimeEchoRows } from './wasm/wasmtime-rust.ts';
+import { measureQuietLoaded, renderQuietLoaded, type QuietLoaded } from './wasm/quiet-loaded.ts';
 
 const HEADING = '## WASM runtime (issue 4)';
 const root = new URL('..', import.meta.url).pathname;
@@ -351,15 +352,15 @@ if (rt) {
     });
     if (durations.length) runtimeDurationMs = summarize(durations.slice(-ITERATIONS));
     addRow(
-      '(c) vecron rt.run (worker pool of 1, fresh instance, fuel on)',
+      '(c) vecron rt.run (inline first, worker pool of 1 behind it; fresh instance, fuel on)',
       samples,
       `awaited one by one; ${runtimeFuel} fuel${runtimeDurationMs ? `; its durationMs p50 ${fmtMsAdaptive(runtimeDurationMs.p50)}` : ''}`,
     );
   } catch (err) {
-    addRow('(c) vecron rt.run (worker pool of 1, fresh instance, fuel on)', null, `failed: ${errText(err)}`);
+    addRow('(c) vecron rt.run (inline first, worker pool of 1 behind it; fresh instance, fuel on)', null, `failed: ${errText(err)}`);
   }
 } else {
-  addRow('(c) vecron rt.run (worker pool of 1, fresh instance, fuel on)', null, runtimeMissing!);
+  addRow('(c) vecron rt.run (inline first, worker pool of 1 behind it; fresh instance, fuel on)', null, runtimeMissing!);
 }
 
 /* (c-rec) and (c-plain): the recording's cost, interleaved (issue 20) */
@@ -437,6 +438,29 @@ let extismVersion = NA;
     addRow('(d) Extism JS SDK', null, `failed: ${errText(err)}`);
   }
 }
+
+/* (1b) issue 19: rt.run, raw V8 and Extism quiet and loaded, side by side */
+let quietLoaded: QuietLoaded | null = null;
+let quietLoadedError: string | null = null;
+if (process.env.BENCH_WASM_LOADED !== '0') {
+  try {
+    quietLoaded = await measureQuietLoaded({
+      echoBytes,
+      input: inputValue,
+      iterations: ITERATIONS,
+      warmup: WARMUP,
+      fuel: FUEL,
+      memoryMaxPages: MEMORY_MAX_PAGES,
+      extismScript: join(root, 'bench/wasm/extism.mjs'),
+      extismWasm: EXTISM_PATH,
+      log,
+    });
+  } catch (err) {
+    quietLoadedError = errText(err);
+    log(`quiet/loaded: ${quietLoadedError}`);
+  }
+}
+const ql = quietLoaded ? renderQuietLoaded(quietLoaded, fmtUs) : null;
 
 const KERNELS: { name: string; fn: string; args: number[]; checksumBytes?: number; label: string }[] = [
   { name: 'fib', fn: 'fib', args: [30], label: 'fib(30), recursive' },
@@ -833,13 +857,13 @@ const overheadTable = markdownTable(
 const rowP50 = (prefix: string) => overhead.find((r) => r.label.startsWith(prefix))?.s?.p50 ?? NaN;
 const budget = rowP50('(w)') + rowP50("(b')");
 const overheadNote = Number.isFinite(rowP50('(c)'))
-  ? `Where rt.run's time goes (p50s, a rough split): a worker round trip as (w) measures it (postMessage,
-the main thread asleep until the answer) plus a fresh instrumented instance with fuel on the same
-thread (b') add up to ${fmtUs(budget)}; rt.run takes ${fmtUs(rowP50('(c)'))}. rt.run is below that sum because
-(1) the worker makes the next run's instance while it waits (a spare, never used before), and (2) for a
-module whose runs answer within 150 us, the main thread spins for the answer (bounded, and only while
-a core is free) instead of going to sleep, which saves the wake-up that dominates (w). (w) alone moves
-between about 35 and 110 us from run to run on this machine, so compare rows of one run.`
+  ? `Where rt.run's time goes (p50s): (c) runs the echo on the calling thread (an inline run: fresh
+instance, fuel slice, \`src/wasm/runtime/inline-run.ts\`), reusing a zeroed linear memory, so it pays
+about what a fresh instrumented instance on the same thread (b') costs and no worker round trip:
+${fmtUs(rowP50('(c)'))} against (b') ${fmtUs(rowP50("(b')"))}. A run that spills (out of its slice, a privileged host call,
+a failure) goes to the worker and pays at least (w) + (b') = ${fmtUs(budget)}; section 1b measures that path
+too (c-w). (w) alone moves between about 35 and 110 us from run to run on this machine, so compare rows
+of one run.`
   : `(w) plus (b') is ${fmtUs(budget)} at p50: what a worker-pool runtime needs at least per run.`;
 const cacheTable = markdownTable(
   ['cache hit', 'p50', 'p99', 'max', 'notes'],
@@ -920,6 +944,7 @@ const goals = markdownTable(
       worst ? `${fmtRatio(worst.ratioMed)} (${worst.label}); geometric mean ${fmtRatio(gm)}` : NA,
       goal(worst ? worst.ratioMed < GOAL_SLOWDOWN : null),
     ],
+    ...(ql?.goals ?? []),
   ],
   ['left', 'left', 'left'],
 );
@@ -947,6 +972,21 @@ ${overheadTable}
 
 ${overheadNote}
 ${wasmtimeNote()}
+
+### 1b. The same rows quiet and loaded (issue 19)
+
+${
+  quietLoaded && ql
+    ? `Loaded: ${quietLoaded.burners} CPU burners (\`bench/cpu-burner.ts\`: a spinning child process per CPU, normal
+priority) keep every core busy. Load average ${quietLoaded.load.quiet.start.toFixed(2)} to ${quietLoaded.load.quiet.end.toFixed(2)} quiet, ${quietLoaded.load.loaded.start.toFixed(2)} to
+${quietLoaded.load.loaded.end.toFixed(2)} loaded. In each condition rows (a) to (c-w) are interleaved in ${10} rounds of
+${fmtNum(Math.ceil(ITERATIONS / 10))} runs (${fmtNum(ITERATIONS)} per row), then Extism runs in its child process. rt.run
+(c) tries each run on the calling thread first (\`src/wasm/runtime/inline-run.ts\`): ${quietLoaded.inlineStats.quiet} quiet,
+${quietLoaded.inlineStats.loaded} loaded.
+
+${ql.table}`
+    : `not measured: ${quietLoadedError ?? 'BENCH_WASM_LOADED=0'}`
+}
 
 ### 2. Cache hit
 

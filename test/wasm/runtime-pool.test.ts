@@ -12,8 +12,10 @@ const fx = (p: string): Uint8Array => new Uint8Array(readFileSync(new URL(p, roo
 const echo = fx('echo/echo.wasm');
 const cacheDir = mkdtempSync(join(tmpdir(), 'vecron-wasm-cache-'));
 const calls: unknown[] = [];
+// This file tests the worker pool: every run goes to a worker (inline runs: runtime-inline.test.ts).
 const rt = new WasmRuntime({
   poolSize: 2,
+  inline: false,
   cacheDir,
   hostOps: {
     echo_async: (payload) => new Promise((resolve) => setTimeout(() => resolve({ echoed: payload }), 20)),
@@ -195,9 +197,13 @@ test('a sleeping WASI guest is interrupted at its timeout', async () => {
 
 test('a worker that dies mid-run: worker_crashed, and the pool respawns', async () => {
   const p = rt.run({ bytes: fx('endless-loop/endless-loop.wasm'), functionName: 'run', input: {}, limits: { fuel: 1e15, timeoutMs: 10_000 } });
-  await new Promise((r) => setTimeout(r, 100));
-  const workers = (rt as unknown as { workers: { job: unknown; w: { terminate(): Promise<number> } }[] }).workers;
-  const busy = workers.find((w) => w.job !== null);
+  const workers = () => (rt as unknown as { workers: { job: unknown; w: { terminate(): Promise<number> } }[] }).workers;
+  // Until a worker has the run (a loaded machine may take a while to start or free one).
+  let busy = workers().find((w) => w.job !== null);
+  for (let i = 0; i < 400 && !busy; i++) {
+    await new Promise((r) => setTimeout(r, 25));
+    busy = workers().find((w) => w.job !== null);
+  }
   assert.ok(busy);
   await busy.w.terminate();
   const r = await p;

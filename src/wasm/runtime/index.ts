@@ -7,6 +7,10 @@
  * - prepare: SHA-256 of the bytes (a run may give it as `hash`: trusted on a cache hit, checked on
  *   a miss); cache key `${hash}:${memoryMaxPages}` (memory LRU bounded by bytes, instrumented
  *   bytes + metadata on disk in `cacheDir`); `new WebAssembly.Module` once.
+ * - inline first (issue 19): a run that can be proven equal to the worker's (form A/B, no WASI or
+ *   privileged call on its path, a stack limit at least the main thread's) is tried on the calling thread within a fuel slice and
+ *   a deadline; only a success counts, anything else is dropped and run in a worker as below
+ *   (inline-run.ts, inline-policy.ts; memories reused: inline-memory.ts).
  * - run: the compiled module is posted to a worker once (workers keep a key → module map); the
  *   worker instantiates it, runs `__vecron_start` / `_initialize` with `initFuel`, writes the input
  *   JSON through `alloc`, calls the entry (form A, B or C) and reads the output with every pointer
@@ -49,6 +53,9 @@ import { HOST_ERROR_CODES, HostCallError, RESPONSE_JSON, errorResponse, type Hos
 import { boundValue } from './host-record.ts';
 import type { RecordSpec } from './run-record.ts';
 import type { HostCallRecord } from '../host/types.ts';
+import { runInline, Spill } from './inline-run.ts';
+import { InlinePolicy, type InlineStats } from './inline-policy.ts';
+import { MemoryPool, importMemoryVariant, type MemoryLimits } from './inline-memory.ts';
 import {
   CTL_DOORBELL,
   CTL_HOST_LEN,
@@ -133,6 +140,15 @@ export interface WasmRuntimeOptions {
    * the thread does not go to sleep) before it awaits it with Atomics.waitAsync, in us (default 0, max 10000).
    */
   resultPollUs?: number;
+  /**
+   * Try short runs on the calling thread first (default true): a fresh instance within a slice of
+   * fuel and time (inline-policy.ts); a run that does not finish in it, calls a privileged host
+   * function or fails is dropped and run from the start in a worker (inline-run.ts).
+   */
+  inline?: boolean;
+  /** The inline slice's fuel (default 1,000,000; at most the run's own) and time in ms (default 1). */
+  inlineSliceFuel?: number;
+  inlineSliceMs?: number;
 }
 
 interface CacheEntry {
@@ -141,6 +157,10 @@ interface CacheEntry {
   size: number;
   /** resolveEntry's answers by function name (an EntryForm or the abi_error it raised). */
   forms?: Map<string, EntryForm | WasmModuleError>;
+  /** The instrumented bytes, kept for small modules (inline runs compile a variant from them). */
+  bytes?: Uint8Array;
+  /** The variant whose memory is imported, for inline runs (inline-memory.ts); null: none (made on the first inline run). */
+  inlineVariant?: { module: WasmModuleObject; limits: MemoryLimits } | null;
 }
 
 interface DiskMeta {
@@ -203,6 +223,8 @@ const waitAsync = (Atomics as unknown as { waitAsync: (a: Int32Array, i: number,
 const WORKER_URL = new URL('./worker-boot.mjs', import.meta.url);
 const KILL_GRACE_MS = 1000;
 const WORKER_HEAP_MB = 256;
+/** What Node keeps of a worker thread's stack beyond V8's limit (kStackBufferSize, 192 KiB). */
+const NODE_STACK_RESERVE_KB = 192;
 const HASH_RE = /^[0-9a-f]{64}$/;
 /** Hashes of module byte arrays the caller passed before (see WasmRuntime.hashOf). */
 const hashMemo = new WeakMap<Uint8Array, { copy: Buffer; hash: string }>();
@@ -352,6 +374,9 @@ export class WasmRuntime {
   private closed = false;
   private startFailures = 0;
   private counters = { cacheHits: 0, cacheMisses: 0, diskHits: 0, compiles: 0, respawns: 0 };
+  /** Inline runs (inline-run.ts); null: every run goes to a worker. */
+  private readonly inline: InlinePolicy | null;
+  private readonly memories = new MemoryPool();
 
   constructor(opts: WasmRuntimeOptions = {}) {
     this.poolSize = Math.max(1, Math.floor(opts.poolSize ?? 2));
@@ -368,6 +393,7 @@ export class WasmRuntime {
     this.resultSpinMs = Math.max(0, Math.min(1000, opts.resultSpinUs ?? RESULT_SPIN_US)) / 1000;
     this.resultPollMs = Math.max(0, Math.min(10_000, opts.resultPollUs ?? RESULT_POLL_US)) / 1000;
     this.defaults = resolveLimits(opts.defaultLimits);
+    this.inline = opts.inline === false ? null : new InlinePolicy(opts.inlineSliceFuel, opts.inlineSliceMs);
   }
 
   // ---- prepare ------------------------------------------------------------------------------
@@ -488,7 +514,7 @@ export class WasmRuntime {
     }
     const module = this.compileMetered(out.bytes, bytes, info.importedFunctionCount);
     const desc = describe(info, out.meta, hash, key, bytes.byteLength, out.bytes.byteLength);
-    const entry: CacheEntry = { info: desc, module, size: out.bytes.byteLength * 3 + 4096 };
+    const entry: CacheEntry = { info: desc, module, size: out.bytes.byteLength * 3 + 4096, ...keptBytes(out.bytes) };
     await this.writeDisk(hash, pages, tables, desc, out.bytes);
     return { entry, source: 'fresh' };
   }
@@ -538,6 +564,7 @@ export class WasmRuntime {
       if (this.cacheBytes <= this.cacheMaxBytes || k === key) break;
       this.cache.delete(k);
       this.cacheBytes -= e.size;
+      this.memories.drop(k);
       for (const w of this.workers) {
         if (w.sent.delete(k)) this.send(w, { type: 'evict', key: k });
       }
@@ -567,7 +594,7 @@ export class WasmRuntime {
     } catch {
       return null;
     }
-    return { info: meta.info, module, size: bytes.byteLength * 3 + 4096 };
+    return { info: meta.info, module, size: bytes.byteLength * 3 + 4096, ...keptBytes(bytes) };
   }
 
   private async writeDisk(hash: string, pages: number, tables: number, info: CacheEntry['info'], bytes: Uint8Array): Promise<void> {
@@ -672,20 +699,13 @@ export class WasmRuntime {
       ...(req.record && req.replay === undefined ? { record: recordSpecOf(req.record) } : {}),
     };
     if (req.signal?.aborted) return errorResult('cancelled', 'the run was cancelled before it started', elapsed());
-    let onAbort: (() => void) | undefined;
-    const r = await new Promise<WorkerRunResult>((resolve) => {
-      // A replay never reaches a live host function (every call is answered from its record in the worker).
-      const host = req.replay === undefined ? req.host : undefined;
-      const job: Job = { kind: 'run', id: this.nextId++, msg, entry, stackKb: l.stackKb, timeoutMs: l.timeoutMs, resolve, host };
-      if (req.signal) {
-        onAbort = () => this.cancel(job);
-        req.signal.addEventListener('abort', onAbort, { once: true });
-      }
-      this.enqueue(job);
-    }).finally(() => {
-      if (onAbort) req.signal!.removeEventListener('abort', onAbort);
-    });
-    const { record: workerRecord, ...rest } = r;
+    let r: WorkerRunResult | null = null;
+    if (this.inline !== null && this.inline.eligible(info, form, l, req.replay !== undefined)) {
+      if (this.inline.mustYield()) await new Promise<void>((resolve) => setImmediate(resolve));
+      if (!this.closed && !req.signal?.aborted) r = this.runHere(entry, msg, l);
+    }
+    r ??= await this.runInWorker(req, msg, entry, l);
+    const { record: workerRecord, outputJson: _outputJson, ...rest } = r as WorkerRunResult & { outputJson?: string };
     const base: Omit<WorkerRunResult, 'record'> & { hostCalls: HostCallRecord[]; hostCallsDropped: number; durationMs: number; record?: RunRecordParts } = {
       ...rest,
       hostCalls: r.hostCalls ?? [],
@@ -706,6 +726,44 @@ export class WasmRuntime {
     const { ok: _ok, output: _output, error: _error, ...stats } = base;
     if (r.ok) return { ok: true, output: r.output, ...stats };
     return { ok: false, error: r.error!, ...stats };
+  }
+
+  /**
+   * The run on this thread (inline-run.ts), or null when it spilled: then nothing it did is kept
+   * and the caller sends the request to a worker as if this had never been tried.
+   */
+  private runHere(entry: CacheEntry, msg: Omit<RunMessage, 'id' | 'module'>, l: ResolvedLimits): WorkerRunResult | null {
+    const policy = this.inline!;
+    const t0 = performance.now();
+    if (entry.inlineVariant === undefined) entry.inlineVariant = inlineVariantOf(entry);
+    const v = entry.inlineVariant;
+    const memory = v !== null ? this.memories.acquire(msg.key, v.limits) : undefined;
+    try {
+      const r = runInline(v !== null ? v.module : entry.module, msg as RunMessage, policy.slice(l), memory);
+      policy.done(msg.key, performance.now() - t0, null);
+      return r;
+    } catch (e) {
+      policy.done(msg.key, performance.now() - t0, e instanceof Spill ? e.reason : 'failed');
+      return null;
+    } finally {
+      if (memory !== undefined) this.memories.release(msg.key, memory, v!.limits);
+    }
+  }
+
+  private async runInWorker(req: WasmRunRequest, msg: Omit<RunMessage, 'id' | 'module'>, entry: CacheEntry, l: ResolvedLimits): Promise<WorkerRunResult> {
+    let onAbort: (() => void) | undefined;
+    return new Promise<WorkerRunResult>((resolve) => {
+      // A replay never reaches a live host function (every call is answered from its record in the worker).
+      const host = req.replay === undefined ? req.host : undefined;
+      const job: Job = { kind: 'run', id: this.nextId++, msg, entry, stackKb: l.stackKb, timeoutMs: l.timeoutMs, resolve, host };
+      if (req.signal) {
+        onAbort = () => this.cancel(job);
+        req.signal.addEventListener('abort', onAbort, { once: true });
+      }
+      this.enqueue(job);
+    }).finally(() => {
+      if (onAbort) req.signal!.removeEventListener('abort', onAbort);
+    });
   }
 
   /** Test hook: has a worker call the async bridge with `op` and returns what came back. */
@@ -733,8 +791,10 @@ export class WasmRuntime {
     cacheBytes: number;
     queued: number;
     retiring: number;
-  } {
+  } & InlineStats {
     return {
+      inlineRuns: this.inline?.stats.inlineRuns ?? 0,
+      inlineSpills: { ...(this.inline?.stats.inlineSpills ?? { slice: 0, host_call: 0, failed: 0 }) },
       retiring: this.retiring.size,
       cacheHits: this.counters.cacheHits,
       cacheMisses: this.counters.cacheMisses,
@@ -841,9 +901,12 @@ export class WasmRuntime {
       },
       transferList: [port2, run.port2],
       execArgv: [],
+      // The usable stack is exactly stackKb: Node keeps NODE_STACK_RESERVE_KB of a worker's thread
+      // stack out of V8's reach, so the thread gets that much more. (Inline runs rely on it: the main
+      // thread's stack is then no larger than the worker's, see inline-policy.ts.)
       // The guest's memory is off this heap; the heap holds what the host builds for it (the output
       // parsed, logs, context values), all bounded (HOST_BOUNDS, the output cap) well below this.
-      resourceLimits: { stackSizeMb: Math.max(0.25, stackKb / 1024), maxOldGenerationSizeMb: WORKER_HEAP_MB },
+      resourceLimits: { stackSizeMb: Math.max(0.25, (stackKb + NODE_STACK_RESERVE_KB) / 1024), maxOldGenerationSizeMb: WORKER_HEAP_MB },
       stdout: false,
       stderr: false,
     });
@@ -1213,6 +1276,21 @@ export class WasmRuntime {
       Atomics.store(pw.ctl, CTL_HOST_STATE, HOST_PORT);
     }
     Atomics.notify(pw.ctl, CTL_HOST_STATE);
+  }
+}
+
+/** Instrumented bytes up to this size stay in the cache entry (for the inline variant). */
+const KEEP_BYTES_MAX = 1024 * 1024;
+const keptBytes = (b: Uint8Array): { bytes?: Uint8Array } => (b.byteLength <= KEEP_BYTES_MAX ? { bytes: b } : {});
+
+/** The variant of a module with its memory imported (inline-memory.ts), or null when it has none that can be. */
+function inlineVariantOf(entry: CacheEntry): { module: WasmModuleObject; limits: MemoryLimits } | null {
+  if (entry.bytes === undefined || entry.info.memory === undefined || entry.info.memory.imported) return null;
+  try {
+    const v = importMemoryVariant(entry.bytes);
+    return v === null ? null : { module: new WA.Module(v.bytes), limits: v.limits };
+  } catch {
+    return null;
   }
 }
 
