@@ -50,6 +50,8 @@ export function procRssMb(pid: number): number {
 export interface ServiceOptions {
   from: 'dist' | 'src';
   env: Record<string, string>;
+  /** Node options before the script, e.g. ['--cpu-prof'] to see where a figure goes. */
+  nodeArgs?: string[];
   /** Give up after this long without a 200 from /health (default 120 s: a loaded machine is slow). */
   timeoutMs?: number;
 }
@@ -69,7 +71,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const t0 = performance.now();
-  const child: ChildProcess = spawn(process.execPath, ['bin/vecron.js', 'start'], {
+  const child: ChildProcess = spawn(process.execPath, [...(opts.nodeArgs ?? []), 'bin/vecron.js', 'start'], {
     cwd: ROOT,
     env: {
       ...process.env,
