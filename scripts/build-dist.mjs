@@ -97,6 +97,10 @@ writeFileSync(
 );
 writeFileSync(join(tmpDir, '.stamp.json'), `${JSON.stringify({ builtAt: new Date().toISOString(), ...snapshot })}\n`);
 
+// What else lives in dist/ (the single-file wasm-cli of scripts/build-wasm-cli-sea.mjs) is kept.
+if (existsSync(distDir)) {
+  for (const name of readdirSync(distDir)) if (!existsSync(join(tmpDir, name))) renameSync(join(distDir, name), join(tmpDir, name));
+}
 const old = join(root, `dist.old-${process.pid}`);
 if (existsSync(distDir)) renameSync(distDir, old);
 renameSync(tmpDir, distDir);
