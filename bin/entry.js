@@ -9,7 +9,8 @@
 // The build script itself is part of the snapshot, so a changed build rebuilds.
 //
 // VECRON_RUN_FROM=src forces tsx on src/ (the test runner sets it: coverage is of src/),
-// VECRON_RUN_FROM=dist forces dist/ even when stale (it must exist); unset or `auto`: as above.
+// VECRON_RUN_FROM=dist forces dist/ even when stale (it must exist); unset or `auto`: as above,
+// except that src/ runs while NODE_V8_COVERAGE is set (a coverage run measures src/).
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -67,6 +68,10 @@ export async function runCli(name) {
   if (mode === 'dist') {
     if (!existsSync(dist)) throw new Error(`VECRON_RUN_FROM=dist, but ${dist} is missing: run npm run build:dist`);
     useDist = true;
+  } else if (mode === 'auto' && process.env.NODE_V8_COVERAGE) {
+    // Coverage is being collected (the test runner's full run; its harnesses clear VECRON_*): it is
+    // a coverage of src/, which compiled files would not count.
+    useDist = false;
   } else if (mode === 'auto') {
     const problem = distProblem();
     useDist = problem === null;
