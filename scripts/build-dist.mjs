@@ -116,8 +116,13 @@ console.log(`[vecron] src/ compiled into dist/ (${entryPoints.length} files) in 
 // compiled code; kept across builds while PGlite and the migrations stay the same.
 if (!process.argv.includes('--no-template')) {
   const t0 = Date.now();
-  const { pgliteTemplateFile, writePgliteTemplate } = await import(join(distDir, 'db', 'pglite-template.js'));
-  const had = existsSync(pgliteTemplateFile());
-  const file = await writePgliteTemplate();
-  if (!had) console.log(`[vecron] ${relative(root, file)} written in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  try {
+    const { pgliteTemplateFile, writePgliteTemplate } = await import(join(distDir, 'db', 'pglite-template.js'));
+    const had = existsSync(pgliteTemplateFile());
+    const file = await writePgliteTemplate();
+    if (!had) console.log(`[vecron] ${relative(root, file)} written in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  } catch (err) {
+    // Only the first start on a new data directory is slower without it: not a reason to fail an install.
+    console.warn(`[vecron] the PGlite dump for new data directories was not written: ${err?.message ?? err}`);
+  }
 }
