@@ -1,11 +1,7 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx, so there is no build step. Everything is found relative to
-// this file, not the working directory: tsx and the sources through the package's own
-// node_modules and src/, and the package's tsconfig.json (tsx would otherwise read the one in the
-// current directory, whose "paths" could redirect our imports). Install with `npm install -g .` or
-// `npm link` to run it from anywhere (docs/operations.md).
-import { fileURLToPath } from 'node:url';
-import { register } from 'tsx/esm/api';
+// The `wasm-cli` command. Runs the compiled dist/ when it is current, else src/ through tsx
+// (bin/entry.js says how it decides). Everything is found relative to this file, not the working
+// directory. Install with `npm install -g .` or `npm link` to run it from anywhere (docs/operations.md).
+import { runCli } from './entry.js';
 
-register({ tsconfig: fileURLToPath(new URL('../tsconfig.json', import.meta.url)) });
-await import('../src/cli/wasm-cli.ts');
+await runCli('wasm-cli');

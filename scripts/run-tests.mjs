@@ -51,7 +51,10 @@ if (biome.status !== 0) {
 
 const measure = process.env.VECRON_COVERAGE === '1' || (process.env.VECRON_COVERAGE !== '0' && filters.length === 0);
 const coverageDir = join(root, 'coverage', 'v8');
-const env = { ...process.env, NODE_ENV: 'test' };
+// VECRON_RUN_FROM=src: the CLIs the tests start run src/ through tsx, never a dist/ build (coverage
+// is of src/, and a test must not pass on compiled code older than the sources). test/cli/dist.test.ts
+// sets VECRON_RUN_FROM=dist for the processes it starts.
+const env = { ...process.env, NODE_ENV: 'test', VECRON_RUN_FROM: process.env.VECRON_RUN_FROM ?? 'src' };
 if (measure) {
   rmSync(coverageDir, { recursive: true, force: true });
   env.NODE_V8_COVERAGE = coverageDir;

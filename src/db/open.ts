@@ -1,10 +1,11 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/index.ts';
 import { VecronError } from '../errors.ts';
 import type { Database } from './database.ts';
 import { migrate } from './migrate.ts';
 import { openPglite } from './pglite.ts';
+import { readPgliteTemplate } from './pglite-template.ts';
 import { openPostgres } from './postgres.ts';
 
 /**
@@ -58,7 +59,10 @@ export async function openDatabase(config: Config, opts: OpenOptions = {}): Prom
     mkdirSync(dir, { recursive: true });
     const unlock = lockDataDir(config.dataDir);
     try {
-      const inner = await openPglite(dir);
+      // A new data directory starts from the dump `npm install` made, when there is one: PGlite's
+      // own initdb would take several seconds of the first start.
+      const fresh = !existsSync(join(dir, 'PG_VERSION'));
+      const inner = await openPglite(dir, fresh ? readPgliteTemplate() : undefined);
       db = { ...inner, close: async () => (await inner.close(), unlock()) };
     } catch (err) {
       unlock();

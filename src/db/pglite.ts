@@ -17,10 +17,11 @@ function wrap(pg: PGliteLike): Queryable {
 
 /**
  * Embedded PostgreSQL (PGlite). It has a single connection: statements run one at a time, and a
- * transaction holds the connection until it ends. `dataDir` null means in memory (tests).
+ * transaction holds the connection until it ends. `dataDir` null means in memory (tests);
+ * `loadDataDir`, a dump to start a new data directory from (src/db/pglite-template.ts).
  */
-export async function openPglite(dataDir: string | null): Promise<Database> {
-  return wrapPglite(await PGlite.create(dataDir ?? undefined));
+export async function openPglite(dataDir: string | null, loadDataDir?: Blob): Promise<Database> {
+  return wrapPglite(await PGlite.create(dataDir ?? undefined, loadDataDir ? { loadDataDir } : undefined));
 }
 
 /** Adapts an open PGlite instance (tests load them from a template). */

@@ -1,0 +1,128 @@
+#!/usr/bin/env node
+// Compiles src/ into dist/ (plain JavaScript, one .js file per .ts file, same folders), so
+// `vecron start` loads no TypeScript compiler at run time (bin/entry.js picks dist/ when it is
+// current). Run by `npm install` (prepare), `npm run build:dist`, and `npm start` with --if-stale
+// (builds only when bin/entry.js would not use dist/). About a second with esbuild.
+//
+// Why this shape:
+// - dist/ mirrors src/ at the same depth: every path the sources resolve relative to their own file
+//   (`new URL('../package.json', import.meta.url)`, '../../../web/dist/', node_modules/.bin, the
+//   SQL migrations, the worker entry files) lands on the same file from dist/ as from src/. The
+//   files that are not TypeScript (*.sql, *.mjs) are copied beside the compiled ones.
+// - Each file is its own entry point with every import left external (no bundle): the module
+//   graph, lazy `import()` of step executors and `import.meta.url` stay as they are. Relative
+//   imports of `./x.ts` are rewritten to `./x.js` (esbuild's resolver sees them, text is not edited).
+// - src/wasm/runtime/worker-boot.mjs registers tsx in each WASM worker thread; its dist/ copy
+//   loads the compiled worker.js directly.
+// - dist/.stamp.json records what src/ looked like when built (bin/entry.js compares it; see there).
+// - dist/pglite-template/ holds a migrated PGlite database that a new data directory starts from
+//   (src/db/pglite-template.ts; about 5 s of CPU saved on the first start). --no-template skips it.
+// esbuild comes with tsx (a runtime dependency), so this works after `npm install --omit=dev` too;
+// its own install script is not needed (the JS API finds the @esbuild/<platform> binary package).
+import { cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { distProblem, sourceSnapshot } from '../bin/entry.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const srcDir = join(root, 'src');
+const distDir = join(root, 'dist');
+
+if (process.argv.includes('--if-stale') && distProblem(root) === null) {
+  const { pgliteTemplateFile } = await import(join(distDir, 'db', 'pglite-template.js'));
+  if (process.argv.includes('--no-template') || existsSync(pgliteTemplateFile())) process.exit(0);
+}
+
+let esbuild;
+try {
+  esbuild = await import('esbuild');
+} catch {
+  console.warn('[vecron] esbuild is not installed: dist/ is not built; vecron runs src/ through tsx.');
+  process.exit(0);
+}
+
+function listFiles(dir) {
+  const out = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...listFiles(p));
+    else out.push(p);
+  }
+  return out;
+}
+
+/** Leaves every import as an import (no bundling); a relative `.ts` import becomes `.js`. */
+const keepImports = {
+  name: 'vecron-keep-imports',
+  setup(build) {
+    build.onResolve({ filter: /.*/ }, (args) => {
+      if (args.kind === 'entry-point') return undefined;
+      const rel = args.path.startsWith('./') || args.path.startsWith('../');
+      return { path: rel ? args.path.replace(/\.ts$/, '.js') : args.path, external: true };
+    });
+  },
+};
+
+const started = Date.now();
+// The snapshot is taken before compiling: a file edited during the build makes dist/ stale, not current.
+const snapshot = sourceSnapshot(root);
+// Built beside dist/ and swapped in, so a process starting meanwhile sees the old or the new tree, never half of one.
+const tmpDir = join(root, `dist.tmp-${process.pid}`);
+rmSync(tmpDir, { recursive: true, force: true });
+const files = listFiles(srcDir);
+const entryPoints = files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'));
+const result = await esbuild.build({
+  entryPoints,
+  outdir: tmpDir,
+  outbase: srcDir,
+  bundle: true,
+  plugins: [keepImports],
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  sourcemap: 'linked',
+  tsconfig: join(root, 'tsconfig.json'),
+  logLevel: 'warning',
+  // A dynamic import of a computed URL (worker.ts's workerFunctionModules) is meant: not a warning.
+  logOverride: { 'unsupported-dynamic-import': 'silent' },
+});
+if (result.errors.length) process.exit(1);
+
+for (const f of files) {
+  if (f.endsWith('.ts')) continue;
+  const to = join(tmpDir, relative(srcDir, f));
+  mkdirSync(dirname(to), { recursive: true });
+  cpSync(f, to);
+}
+const bootRel = join('wasm', 'runtime', 'worker-boot.mjs');
+if (!existsSync(join(tmpDir, bootRel))) throw new Error(`src/${bootRel} is gone: update scripts/build-dist.mjs`);
+writeFileSync(
+  join(tmpDir, bootRel),
+  '// Entry of the runtime\'s worker threads, compiled tree (scripts/build-dist.mjs): no tsx here.\nawait import("./worker.js");\n',
+);
+writeFileSync(join(tmpDir, '.stamp.json'), `${JSON.stringify({ builtAt: new Date().toISOString(), ...snapshot })}\n`);
+
+// What else lives in dist/ (the single-file wasm-cli of scripts/build-wasm-cli-sea.mjs) is kept.
+if (existsSync(distDir)) {
+  for (const name of readdirSync(distDir)) if (!existsSync(join(tmpDir, name))) renameSync(join(distDir, name), join(tmpDir, name));
+}
+const old = join(root, `dist.old-${process.pid}`);
+if (existsSync(distDir)) renameSync(distDir, old);
+renameSync(tmpDir, distDir);
+rmSync(old, { recursive: true, force: true });
+console.log(`[vecron] src/ compiled into dist/ (${entryPoints.length} files) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+
+// The database a new data directory starts from (src/db/pglite-template.ts), made with the
+// compiled code; kept across builds while PGlite and the migrations stay the same.
+if (!process.argv.includes('--no-template')) {
+  const t0 = Date.now();
+  try {
+    const { pgliteTemplateFile, writePgliteTemplate } = await import(join(distDir, 'db', 'pglite-template.js'));
+    const had = existsSync(pgliteTemplateFile());
+    const file = await writePgliteTemplate();
+    if (!had) console.log(`[vecron] ${relative(root, file)} written in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  } catch (err) {
+    // Only the first start on a new data directory is slower without it: not a reason to fail an install.
+    console.warn(`[vecron] the PGlite dump for new data directories was not written: ${err?.message ?? err}`);
+  }
+}
