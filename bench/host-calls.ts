@@ -16,8 +16,8 @@
  *     resolves it once per run and the worker serves the call; against Node's createHmac);
  *   - bridged: `http_request` GET to a loopback server answering 204 (against Node's `fetch` to the
  *     same server), `db_query` `SELECT 1` (against `SELECT 1` sent directly on a warm pg pool to the
- *     same server, and against the read-only batch db_query sends for a read, BEGIN READ ONLY +
- *     statement + ROLLBACK, sent from the main thread: the part of the gap that is that guarantee);
+ *     same server; db_query sends a read as BEGIN READ ONLY + the statement + ROLLBACK, so part of
+ *     the gap is that guarantee, not the sandbox);
  *   - the bare worker round trip (postMessage to the main thread, the answer through a futex), with
  *     no sandbox: the floor of a bridged call, measured in the same run.
  * Every row is measured twice, quiet and loaded (bench/cpu-burner.ts: a spinning process per CPU),
@@ -39,7 +39,6 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import pg from 'pg';
 import { loadConfig } from '../src/config/index.ts';
-import { getPool, runStatement } from '../src/executors/database/client.ts';
 import { startApp, type App } from '../src/app.ts';
 import { createLogger } from '../src/logger.ts';
 import { fmtNum, markdownTable, summarize, type Summary } from './stats.ts';
@@ -209,7 +208,6 @@ interface Case {
   check: (first: any) => string | null;
   direct?: { label: string; run: () => unknown | Promise<unknown> };
 }
-const neverAborted = new AbortController().signal;
 const sha1k = createHash('sha256').update(data1k).digest('hex');
 const hmac1k = createHmac('sha256', KEY).update(data1k).digest('hex');
 const CASES: Case[] = [
@@ -259,28 +257,6 @@ const CASES: Case[] = [
     req: { datasource: 'bench_db', sql: 'SELECT 1 AS one', params: [] },
     check: (f) => (f?.row_count === 1 ? null : `unexpected answer ${JSON.stringify(f).slice(0, 300)}`),
     direct: { label: 'pg pool.query (warm)', run: () => directPool.query('SELECT 1 AS one') },
-  },
-  {
-    // The same guest call against the read-only guarantee alone: what db_query sends for a read
-    // (BEGIN READ ONLY and the statement in one batch, ROLLBACK) from the main thread, no sandbox.
-    label: '`db_query` SELECT 1 (vs the same read-only batch)',
-    served: 'host',
-    fn: 4,
-    req: { datasource: 'bench_db', sql: 'SELECT 1 AS one', params: [] },
-    check: (f) => (f?.row_count === 1 ? null : `unexpected answer ${JSON.stringify(f).slice(0, 300)}`),
-    direct: {
-      label: 'runStatement, READ ONLY batch (warm)',
-      run: () =>
-        runStatement(getPool('postgresql', dbUrl, 5), {
-          sql: 'SELECT 1 AS one',
-          params: [],
-          rowLimit: 10_000,
-          maxBytes: 16 << 20,
-          timeoutMs: 30_000,
-          signal: neverAborted,
-          readOnly: true,
-        }),
-    },
   },
 ];
 
