@@ -42,14 +42,19 @@ export const execute: StepExecute<WasmStepConfig> = async (config, ctx) => {
   // The complete record, for replay (issue 20): kept in the worker unless recording is off.
   const recordMode = recordModeOf(ctx, module, config.record);
   const recordedAt = new Date().toISOString();
+  // Secrets never reach the guest (docs/security.md): the module sees every secret variable, and any
+  // copy of one elsewhere in the context or in a templated input, as `***`. A module that needs a
+  // secret names it (crypto `key_secret`, a `datasource`) and the host uses it on the module's behalf.
+  const guestContext = (ctx.mask ? ctx.mask(ctx.context) : ctx.context) as Record<string, unknown>;
+  const guestInput = config.input !== undefined ? (ctx.mask ? ctx.mask(config.input) : config.input) : guestContext;
   let result: WasmRunResult;
   try {
     result = await runtime.run({
       bytes,
       hash: module.hash, // loadForRun has just hashed these bytes
       functionName: config.function_name,
-      input: config.input !== undefined ? config.input : ctx.context,
-      context: ctx.context,
+      input: guestInput,
+      context: guestContext,
       limits: { fuel: config.fuel_limit, timeoutMs, memoryMb: config.memory_limit_mb, tableLimit: config.table_limit },
       env: { JOB_ID: ctx.jobId, EXECUTION_ID: ctx.executionId },
       // A cancelled execution, a lost lease or a shutdown stops the module, not just the wait for it.
