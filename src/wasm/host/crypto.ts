@@ -10,7 +10,19 @@
  * Key formats: HMAC-SHA256 keys are the secret's UTF-8 bytes; AES-256 keys are 32 bytes written as
  * 64 hex digits or as base64. Ed25519 public keys come in the request (32 bytes, hex or base64).
  */
-import { createCipheriv, createDecipheriv, createHash, createHmac, createPublicKey, hash, randomBytes, randomUUID, verify } from 'node:crypto';
+import {
+  type KeyObject,
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  createPublicKey,
+  createSecretKey,
+  hash,
+  randomBytes,
+  randomUUID,
+  verify,
+} from 'node:crypto';
 import { FORWARD, HostCallError, type HostFunction, type HostResponse, type WorkerHostFunction } from './types.ts';
 
 export const CRYPTO_OPS = ['sha256', 'sha512', 'hmac_sha256', 'aes_256_gcm_encrypt', 'aes_256_gcm_decrypt', 'ed25519_verify', 'random_bytes', 'uuid'] as const;
@@ -126,9 +138,14 @@ function aesKey(secret: string, name: string): Buffer {
   throw bad(`key_secret '${name}' is not an AES-256 key: its value must be 32 bytes as 64 hex digits or base64`);
 }
 
-/** The answer to a keyed op, given the secret's value. */
-function serveKeyed(op: Op, request: Record<string, unknown>, secret: string, name: string): HostResponse {
-  if (op === 'hmac_sha256') return digestHex(createHmac('sha256', secret).update(dataOf(request, 'data')!).digest('hex'));
+/** The answer to a keyed op, given the secret's value (or, for HMAC, its key object). */
+function serveKeyed(op: Op, request: Record<string, unknown>, secret: string, name: string, hmacKey?: KeyObject): HostResponse {
+  if (op === 'hmac_sha256')
+    return digestHex(
+      createHmac('sha256', hmacKey ?? secret)
+        .update(dataOf(request, 'data')!)
+        .digest('hex'),
+    );
   const key = aesKey(secret, name);
   const aad = bytesOf(request, 'aad', true);
   if (op === 'aes_256_gcm_encrypt') {
@@ -169,6 +186,19 @@ function targetOf(request: Record<string, unknown>): string | null {
 }
 
 /**
+ * HMAC keys made once per run and name (a run's keys object lives as long as the run): a module
+ * that signs call after call does not pay for the key's preparation each time.
+ */
+const hmacKeys = new WeakMap<object, Map<string, KeyObject>>();
+function hmacKeyOf(keys: Readonly<Record<string, string>>, name: string): KeyObject {
+  let byName = hmacKeys.get(keys);
+  if (byName === undefined) hmacKeys.set(keys, (byName = new Map()));
+  let k = byName.get(name);
+  if (k === undefined) byName.set(name, (k = createSecretKey(Buffer.from(keys[name], 'utf8'))));
+  return k;
+}
+
+/**
  * In the worker: keyless ops, and keyed ops whose key is one of the run's worker keys (granted by
  * its plain name and resolved on the main thread, worker-keys.ts); any other keyed op goes to the
  * main thread, which checks `secret:use` (and audits a refusal) as before.
@@ -180,7 +210,7 @@ export const cryptoWorker: WorkerHostFunction = {
     if (!KEYED.has(op)) return serveKeyless(op, request);
     const name = request.key_secret;
     if (keys === undefined || typeof name !== 'string' || !Object.hasOwn(keys, name)) return FORWARD;
-    return serveKeyed(op, request, keys[name], name);
+    return serveKeyed(op, request, keys[name], name, op === 'hmac_sha256' ? hmacKeyOf(keys, name) : undefined);
   },
   target: targetOf,
 };
