@@ -467,7 +467,8 @@ forEachBlobStore('host functions: the signed-report module (file_read, file_writ
       ],
     );
     assert.equal(calls[2].served, 'worker', 'time is served inside the worker');
-    assert.equal(calls[3].served, 'host', 'a keyed crypto call is bridged to the main thread');
+    // The key is granted by its name: the main thread resolved it for the run and the worker used it (no hop).
+    assert.equal(calls[3].served, 'worker', 'a keyed crypto call with a key granted by name is served inside the worker');
     assert.equal(calls[3].request.key_secret, 'REPORT_KEY');
     const text = JSON.stringify(await h.logs(e.id)) + JSON.stringify(e);
     for (const form of [KEY, Buffer.from(KEY).toString('base64'), Buffer.from(KEY).toString('hex')]) {

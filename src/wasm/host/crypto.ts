@@ -1,14 +1,28 @@
 /**
  * crypto `{"op", ...}` (docs/abi.md, "crypto"). Ops without a key (sha256, sha512, ed25519_verify,
- * random_bytes, uuid) are served inside the worker (`cryptoWorker`, no I/O, no permission); ops that
- * name a key (`key_secret`: hmac_sha256, aes_256_gcm_encrypt, aes_256_gcm_decrypt) are forwarded to
- * the main thread (`cryptoHost`), which checks `secret:use` on the name, reads the secret and never
- * puts it in an answer, an error message or the call record.
+ * random_bytes, uuid) are served inside the worker (`cryptoWorker`, no I/O, no permission). Ops that
+ * name a key (`key_secret`: hmac_sha256, aes_256_gcm_encrypt, aes_256_gcm_decrypt) are served in the
+ * worker too when the key is one of the run's worker keys (granted by its plain name, resolved and
+ * checked on the main thread once per run: worker-keys.ts), otherwise forwarded to the main thread
+ * (`cryptoHost`), which checks `secret:use` on the name and reads the secret. Neither puts the
+ * secret in an answer, an error message or the call record.
  *
  * Key formats: HMAC-SHA256 keys are the secret's UTF-8 bytes; AES-256 keys are 32 bytes written as
  * 64 hex digits or as base64. Ed25519 public keys come in the request (32 bytes, hex or base64).
  */
-import { createCipheriv, createDecipheriv, createHash, createHmac, createPublicKey, randomBytes, randomUUID, verify } from 'node:crypto';
+import {
+  type KeyObject,
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  createPublicKey,
+  createSecretKey,
+  hash,
+  randomBytes,
+  randomUUID,
+  verify,
+} from 'node:crypto';
 import { FORWARD, HostCallError, type HostFunction, type HostResponse, type WorkerHostFunction } from './types.ts';
 
 export const CRYPTO_OPS = ['sha256', 'sha512', 'hmac_sha256', 'aes_256_gcm_encrypt', 'aes_256_gcm_decrypt', 'ed25519_verify', 'random_bytes', 'uuid'] as const;
@@ -17,6 +31,8 @@ const KEYED = new Set<Op>(['hmac_sha256', 'aes_256_gcm_encrypt', 'aes_256_gcm_de
 /** Most bytes one random_bytes call returns. */
 export const MAX_RANDOM_BYTES = 65_536;
 
+/** `crypto.hash` (Node 20.12+); older Nodes use a Hash object. */
+const oneShot = typeof hash === 'function';
 const bad = (message: string) => new HostCallError('bad_request', message);
 const HEX = /^(?:[0-9a-fA-F]{2})*$/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
@@ -39,18 +55,28 @@ function base64Field(request: Record<string, unknown>, field: string, bytes?: nu
   return b;
 }
 
-/** `<name>` (UTF-8 text) or `<name>_base64`, exactly one; required unless `optional`. */
-function bytesOf(request: Record<string, unknown>, name: string, optional = false): Buffer | undefined {
+/**
+ * `<name>` (UTF-8 text) or `<name>_base64`, exactly one; required unless `optional`. Text comes back
+ * as the string itself: hashing and MACs take it as UTF-8 without a Buffer made of it first (a copy
+ * that cost as much as the digest of 1 KB).
+ */
+function dataOf(request: Record<string, unknown>, name: string, optional = false): Buffer | string | undefined {
   const text = request[name];
   const b64 = base64Field(request, `${name}_base64`);
   if (text !== undefined && text !== null) {
     if (b64) throw bad(`give either ${name} or ${name}_base64, not both`);
     if (typeof text !== 'string') throw bad(`${name} must be a string (UTF-8 text); use ${name}_base64 for bytes`);
-    return Buffer.from(text, 'utf8');
+    return text;
   }
   if (b64) return b64;
   if (optional) return undefined;
   throw bad(`${name} (UTF-8 text) or ${name}_base64 is required`);
+}
+
+/** As dataOf, as bytes (ciphers and signatures want a Buffer). */
+function bytesOf(request: Record<string, unknown>, name: string, optional = false): Buffer | undefined {
+  const d = dataOf(request, name, optional);
+  return typeof d === 'string' ? Buffer.from(d, 'utf8') : d;
 }
 
 /** 32 bytes written as hex (64 digits) or base64 (ed25519 public keys). */
@@ -63,14 +89,16 @@ function key32(v: unknown, field: string): Buffer {
   throw bad(`${field} must be 32 bytes as 64 hex digits or base64`);
 }
 
-const digest = (b: Buffer): HostResponse => ({ hex: b.toString('hex'), base64: b.toString('base64') });
+/** A digest that `hash` wrote as hex (in one step, no Hash object), with its base64 too. */
+const digestHex = (hex: string): HostResponse => ({ hex, base64: Buffer.from(hex, 'hex').toString('base64') });
 
 /** The answer to a keyless op. */
 function serveKeyless(op: Op, request: Record<string, unknown>): HostResponse {
   switch (op) {
     case 'sha256':
     case 'sha512':
-      return digest(createHash(op).update(bytesOf(request, 'data')!).digest());
+      // One-shot `hash` (no Hash object), the text hashed as UTF-8 without a copy, hex straight out.
+      return digestHex(oneShot ? hash(op, dataOf(request, 'data')!, 'hex') : createHash(op).update(dataOf(request, 'data')!).digest('hex'));
     case 'random_bytes': {
       const n = request.n;
       if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_RANDOM_BYTES) throw bad(`n must be an integer from 1 to ${MAX_RANDOM_BYTES}`);
@@ -110,9 +138,14 @@ function aesKey(secret: string, name: string): Buffer {
   throw bad(`key_secret '${name}' is not an AES-256 key: its value must be 32 bytes as 64 hex digits or base64`);
 }
 
-/** The answer to a keyed op, given the secret's value. */
-function serveKeyed(op: Op, request: Record<string, unknown>, secret: string, name: string): HostResponse {
-  if (op === 'hmac_sha256') return digest(createHmac('sha256', Buffer.from(secret, 'utf8')).update(bytesOf(request, 'data')!).digest());
+/** The answer to a keyed op, given the secret's value (or, for HMAC, its key object). */
+function serveKeyed(op: Op, request: Record<string, unknown>, secret: string, name: string, hmacKey?: KeyObject): HostResponse {
+  if (op === 'hmac_sha256')
+    return digestHex(
+      createHmac('sha256', hmacKey ?? secret)
+        .update(dataOf(request, 'data')!)
+        .digest('hex'),
+    );
   const key = aesKey(secret, name);
   const aad = bytesOf(request, 'aad', true);
   if (op === 'aes_256_gcm_encrypt') {
@@ -152,13 +185,32 @@ function targetOf(request: Record<string, unknown>): string | null {
   return op;
 }
 
-/** In the worker: keyless ops; keyed ones go to the main thread. */
+/**
+ * HMAC keys made once per run and name (a run's keys object lives as long as the run): a module
+ * that signs call after call does not pay for the key's preparation each time.
+ */
+const hmacKeys = new WeakMap<object, Map<string, KeyObject>>();
+function hmacKeyOf(keys: Readonly<Record<string, string>>, name: string): KeyObject {
+  let byName = hmacKeys.get(keys);
+  if (byName === undefined) hmacKeys.set(keys, (byName = new Map()));
+  let k = byName.get(name);
+  if (k === undefined) byName.set(name, (k = createSecretKey(Buffer.from(keys[name], 'utf8'))));
+  return k;
+}
+
+/**
+ * In the worker: keyless ops, and keyed ops whose key is one of the run's worker keys (granted by
+ * its plain name and resolved on the main thread, worker-keys.ts); any other keyed op goes to the
+ * main thread, which checks `secret:use` (and audits a refusal) as before.
+ */
 export const cryptoWorker: WorkerHostFunction = {
   name: 'crypto',
-  serve(request) {
+  serve(request, keys) {
     const op = opOf(request);
-    if (KEYED.has(op)) return FORWARD;
-    return serveKeyless(op, request);
+    if (!KEYED.has(op)) return serveKeyless(op, request);
+    const name = request.key_secret;
+    if (keys === undefined || typeof name !== 'string' || !Object.hasOwn(keys, name)) return FORWARD;
+    return serveKeyed(op, request, keys[name], name, op === 'hmac_sha256' ? hmacKeyOf(keys, name) : undefined);
   },
   target: targetOf,
 };

@@ -10,6 +10,7 @@ import { PermissionDenied, checkPermission, type PermissionType } from '../../mo
 import { VecronError } from '../../errors.ts';
 import { traceDispatch } from '../../tracing/host-calls.ts';
 import { applicableGrants, isShared } from './file-area.ts';
+import { registerWorkerKeys, resolveWorkerKeys } from './worker-keys.ts';
 import {
   HostCallError,
   errorResponse,
@@ -117,7 +118,7 @@ function refusal(target: string | null, code: HostErrorCode, message: string, pe
 export function createDispatch(session: HostSession, functions: ReadonlyMap<string, HostFunction>): HostDispatch {
   let link: RunLink | null = null;
   // A span per call while tracing is on (src/tracing/host-calls.ts); the dispatch itself otherwise.
-  return traceDispatch(async (fn, request, runSignal): Promise<HostAnswer> => {
+  const dispatch = traceDispatch(async (fn, request, runSignal): Promise<HostAnswer> => {
     const f = functions.get(fn);
     if (!f)
       return refusal(null, 'bad_request', `no host function '${String(fn).slice(0, 100)}' is served here (functions: ${[...functions.keys()].join(', ')})`);
@@ -167,4 +168,8 @@ export function createDispatch(session: HostSession, functions: ReadonlyMap<stri
     RESPONSE_JSON.set(response, json);
     return answerOf(response, target, 'ok');
   });
+  // The keys the module may name by a plain name go to its worker with each run (worker-keys.ts):
+  // crypto with those keys is then served there, without the hop.
+  registerWorkerKeys(dispatch, () => resolveWorkerKeys(session));
+  return dispatch;
 }

@@ -153,11 +153,18 @@ export interface HostFunction {
 /** Returned by a worker-served function that cannot answer here (e.g. crypto with a named key). */
 export const FORWARD: unique symbol = Symbol('forward to the main thread');
 
-/** A host function served inside the worker: no I/O, no secrets, no permissions. */
+/**
+ * A host function served inside the worker: no I/O, no permission checks. Its only secrets are the
+ * run's `keys` (worker-keys.ts: the crypto keys the module's `secret:use` grants by a plain name,
+ * resolved and checked on the main thread); anything else it FORWARDs.
+ */
 export interface WorkerHostFunction {
   name: PrivilegedHostFunction;
-  /** Answers the request, throws HostCallError, or returns FORWARD to bridge it to the main thread. */
-  serve(request: Record<string, unknown>): HostResponse | typeof FORWARD;
+  /**
+   * Answers the request, throws HostCallError, or returns FORWARD to bridge it to the main thread.
+   * `keys`: name -> value of the run's worker keys (absent: none); never put in an answer, an error or a record.
+   */
+  serve(request: Record<string, unknown>, keys?: Readonly<Record<string, string>>): HostResponse | typeof FORWARD;
   /** What the call record shows as the target (e.g. `sha256`, `now Asia/Ho_Chi_Minh`). */
   target(request: Record<string, unknown>): string | null;
 }

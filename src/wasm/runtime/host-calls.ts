@@ -60,11 +60,11 @@ export function decodeRequest(fn: string, len: number, max: number, bytes: () =>
 }
 
 /** Serves a call in the worker: the answer, or null when the function FORWARDs it to the main thread. */
-export function serveHere(f: WorkerHostFunction, req: Record<string, unknown>): Answer | null {
+export function serveHere(f: WorkerHostFunction, req: Record<string, unknown>, keys?: Readonly<Record<string, string>>): Answer | null {
   let target: string | null = null;
   try {
     target = f.target(req);
-    const r = f.serve(req);
+    const r = f.serve(req, keys);
     if (r === FORWARD) return null;
     if (r === null || typeof r !== 'object' || Array.isArray(r)) {
       return errorAnswer('unavailable', `${f.name} answered a ${typeof r}, not an object`, 'worker', target);

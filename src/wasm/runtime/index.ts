@@ -51,6 +51,7 @@ import { checkImports, WASI_MODULE, type AllowedImports } from './imports.ts';
 import { HOST_BOUNDS } from '../instrument/costs.ts';
 import { HOST_ERROR_CODES, HostCallError, RESPONSE_JSON, errorResponse, type HostAnswer, type HostDispatch, type HostErrorCode } from '../host/types.ts';
 import { boundValue } from './host-record.ts';
+import { workerKeysOf } from '../host/worker-keys.ts';
 import type { RecordSpec } from './run-record.ts';
 import type { HostCallRecord } from '../host/types.ts';
 import { runInline, Spill } from './inline-run.ts';
@@ -300,6 +301,12 @@ function recordSpecOf(r: Partial<RecordSpec> | true): RecordSpec {
 }
 
 /** A size cap given by a run (a positive integer), or the default. */
+/** The run's worker keys (host/worker-keys.ts), as a RunMessage field. */
+function keysOf(host: HostDispatch | undefined): { keys?: Record<string, string> } {
+  const keys = workerKeysOf(host);
+  return keys === undefined ? {} : { keys };
+}
+
 const capOf = (v: number | undefined, dflt: number): number =>
   typeof v === 'number' && Number.isFinite(v) && v > 0 ? Math.min(Math.floor(v), 1024 * 1024 * 1024) : dflt;
 
@@ -697,6 +704,7 @@ export class WasmRuntime {
       maxHostResponseBytes: capOf(req.hostLimits?.maxResponseBytes, HOST_BOUNDS.maxHostResponseBytes),
       ...(req.replay !== undefined ? { replay: req.replay } : {}),
       ...(req.record && req.replay === undefined ? { record: recordSpecOf(req.record) } : {}),
+      ...(req.replay === undefined ? keysOf(req.host) : {}),
     };
     if (req.signal?.aborted) return errorResult('cancelled', 'the run was cancelled before it started', elapsed());
     let r: WorkerRunResult | null = null;

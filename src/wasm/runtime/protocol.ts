@@ -68,6 +68,11 @@ export interface RunMessage {
   record?: RecordSpec;
   /** Serve every host call and WASI input from this record instead of live (a replay). */
   replay?: ReplayFeed;
+  /**
+   * The run's worker keys (host/worker-keys.ts): secret name -> value, for crypto served in the
+   * worker. Only in the worker's heap: never written to the guest, a record or a log.
+   */
+  keys?: Record<string, string>;
 }
 
 export interface EvictMessage {
