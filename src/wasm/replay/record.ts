@@ -51,6 +51,33 @@ const q = JSON.stringify as (s: string) => string;
 const num = (n: number): string => (Number.isFinite(n) ? String(n) : 'null');
 const qn = (s: string | null): string => (s === null ? 'null' : q(s));
 
+/** The state of one record being written: the masker, what it changed, the cuts, the bytes left. */
+interface Writing {
+  mask: ((v: unknown) => unknown) | undefined;
+  masked: string[];
+  cut: RecordCut[];
+  left: number;
+  maxBytes: number;
+}
+
+/** `s` masked; a change is noted under `path`. */
+function maskPart(st: Writing, s: string, path: string): string {
+  if (st.mask === undefined || s.length < 4) return s;
+  const out = st.mask(s) as string;
+  if (out !== s) st.masked.push(path);
+  return out;
+}
+
+/** A text within what the record's bound leaves, or '' and a cut. */
+function fitPart(st: Writing, s: string, path: string): string {
+  if (s.length <= st.left) {
+    st.left -= s.length;
+    return s;
+  }
+  st.cut.push({ path, reason: `${s.length} characters, past what the record's bound of ${st.maxBytes} bytes left (VECRON_WASM_RECORD_MAX_BYTES)` });
+  return '';
+}
+
 /**
  * The stored record of `result` as JSON text, or null when the run kept none (it never reached a
  * worker, or recording was off).
@@ -58,41 +85,32 @@ const qn = (s: string | null): string => (s === null ? 'null' : q(s));
 export function writeRunRecord(result: WasmRunResult, meta: RecordMeta): StoredRunRecord | null {
   const parts = result.record;
   if (!parts) return null;
-  const masked: string[] = [];
-  const mask = meta.mask;
-  /** `s` masked; a change is noted under `path`. */
-  const m = (s: string, path: string): string => {
-    if (!mask || s.length < 4) return s;
-    const out = mask(s) as string;
-    if (out !== s) masked.push(path);
-    return out;
+  const st: Writing = {
+    mask: meta.mask,
+    masked: [],
+    cut: parts.cut.length === 0 ? [] : [...parts.cut],
+    left: Math.max(0, meta.maxBytes - parts.bytes),
+    maxBytes: meta.maxBytes,
   };
-  const cut: RecordCut[] = parts.cut.length === 0 ? [] : [...parts.cut];
-  let left = Math.max(0, meta.maxBytes - parts.bytes);
-  /** A text within what the record's bound leaves, or '' and a cut. */
-  const fit = (s: string, path: string): string => {
-    if (s.length <= left) {
-      left -= s.length;
-      return s;
-    }
-    cut.push({ path, reason: `${s.length} characters, past what the record's bound of ${meta.maxBytes} bytes left (VECRON_WASM_RECORD_MAX_BYTES)` });
-    return '';
-  };
+  const masked = st.masked;
+  const cut = st.cut;
+  const mask = st.mask;
+  // No closures here and no paths built without a masker: this runs once per recorded run.
 
   let calls = '';
   const hc = parts.host_calls;
   for (let i = 0; i < hc.length; i++) {
     const c = hc[i];
-    let t = `${i === 0 ? '' : ','}{"seq":${num(c.seq)},"function":${q(c.function)},"request":${q(m(c.request, `host_calls[${i}].request`))},"response":${q(m(c.response, `host_calls[${i}].response`))},"outcome":${q(c.outcome)},"served":${q(c.served)},"target":${c.target === null ? 'null' : q(m(c.target, `host_calls[${i}].target`))}`;
+    let t = `${i === 0 ? '' : ','}{"seq":${num(c.seq)},"function":${q(c.function)},"request":${q(mask === undefined ? c.request : maskPart(st, c.request, `host_calls[${i}].request`))},"response":${q(mask === undefined ? c.response : maskPart(st, c.response, `host_calls[${i}].response`))},"outcome":${q(c.outcome)},"served":${q(c.served)},"target":${c.target === null ? 'null' : q(mask === undefined ? c.target : maskPart(st, c.target, `host_calls[${i}].target`))}`;
     if (c.request_bytes !== undefined) t += `,"request_bytes":${num(c.request_bytes)}`;
     if (c.permission !== undefined) t += `,"permission":${q(c.permission)}`;
     calls += `${t}}`;
   }
   let env = '';
-  for (const k in parts.env) env += `${env === '' ? '' : ','}${q(k)}:${q(m(parts.env[k], `env.${k}`))}`;
+  for (const k in parts.env) env += `${env === '' ? '' : ','}${q(k)}:${q(mask === undefined ? parts.env[k] : maskPart(st, parts.env[k], `env.${k}`))}`;
   let random = '';
   const rnd = parts.wasi.random;
-  for (let i = 0; i < rnd.length; i++) random += `${i === 0 ? '' : ','}${q(m(rnd[i], `wasi.random[${i}]`))}`;
+  for (let i = 0; i < rnd.length; i++) random += `${i === 0 ? '' : ','}${q(mask === undefined ? rnd[i] : maskPart(st, rnd[i], `wasi.random[${i}]`))}`;
 
   let outputJson: string | undefined;
   if (result.ok) {
@@ -105,23 +123,23 @@ export function writeRunRecord(result: WasmRunResult, meta: RecordMeta): StoredR
         text = undefined;
       }
     }
-    outputJson = text === undefined ? undefined : m(fit(text, 'result.output_json'), 'result.output_json');
+    outputJson = text === undefined ? undefined : maskPart(st, fitPart(st, text, 'result.output_json'), 'result.output_json');
   }
   let contextWrites = '{}';
   for (const _ in result.contextWrites) {
-    contextWrites = m(fit(JSON.stringify(result.contextWrites), 'result.context_writes_json'), 'result.context_writes_json');
+    contextWrites = maskPart(st, fitPart(st, JSON.stringify(result.contextWrites), 'result.context_writes_json'), 'result.context_writes_json');
     break;
   }
-  const input = m(fit(parts.inputJson, 'input_json'), 'input_json');
+  const input = maskPart(st, fitPart(st, parts.inputJson, 'input_json'), 'input_json');
   let reads = '';
   const cr = parts.context_reads;
   for (let i = 0; i < cr.length; i++) {
     const r = cr[i];
-    reads += `${i === 0 ? '' : ','}{"key":${q(m(r.key, `context_reads[${i}].key`))},"value":${r.value === null ? 'null' : q(m(r.value, `context_reads[${i}].value`))}}`;
+    reads += `${i === 0 ? '' : ','}{"key":${q(mask === undefined ? r.key : maskPart(st, r.key, `context_reads[${i}].key`))},"value":${r.value === null ? 'null' : q(mask === undefined ? r.value : maskPart(st, r.value, `context_reads[${i}].value`))}}`;
   }
-  const error = result.ok ? undefined : { code: result.error.code, message: m(result.error.message, 'result.error.message') };
-  const stdout = m(fit(result.stdout, 'result.stdout'), 'result.stdout');
-  const stderr = m(fit(result.stderr, 'result.stderr'), 'result.stderr');
+  const error = result.ok ? undefined : { code: result.error.code, message: maskPart(st, result.error.message, 'result.error.message') };
+  const stdout = maskPart(st, fitPart(st, result.stdout, 'result.stdout'), 'result.stdout');
+  const stderr = maskPart(st, fitPart(st, result.stderr, 'result.stderr'), 'result.stderr');
 
   const why: NotReplayableReason | null =
     cut.length > 0 ? 'record_cut' : masked.length > 0 ? 'masked' : error !== undefined && WALL_CLOCK_ERRORS.has(error.code) ? 'wall_clock' : null;

@@ -162,6 +162,18 @@ export class RunRecorder {
     if (this.room(key.length + (value?.length ?? 4) + 16, `context_reads[${this.reads.length}]`)) this.reads.push({ key, value });
   }
 
+  /** Nothing kept (no host call, read, WASI input or cut): the worker then sends no record at all. */
+  get empty(): boolean {
+    return (
+      this.calls.length === 0 &&
+      this.reads.length === 0 &&
+      this.clocks.length === 0 &&
+      this.random.length === 0 &&
+      this.stdinBytes === 0 &&
+      this.cuts.length === 0
+    );
+  }
+
   result(): WorkerRecord {
     return {
       host_calls: this.calls,
