@@ -11,7 +11,7 @@
 import type { Queryable } from '../db/database.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { checkReplayable } from '../wasm/replay/replay.ts';
-import type { StoredRunRecord } from '../wasm/replay/record.ts';
+import { parseRecordText, type StoredRunRecord } from '../wasm/replay/record.ts';
 import { RECORD_MODES, type RecordMode, type WasmRunRecord } from '../wasm/replay/types.ts';
 
 export interface SaveRecordInput {
@@ -117,7 +117,7 @@ async function textOf(blobs: BlobStore, row: { record: string | null; blob_key: 
 const parse = (text: string | null): WasmRunRecord | null => {
   if (text === null) return null;
   try {
-    return JSON.parse(text) as WasmRunRecord;
+    return parseRecordText(text);
   } catch {
     return null;
   }

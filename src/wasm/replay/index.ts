@@ -3,6 +3,7 @@ export * from './types.ts';
 export {
   buildRunRecord,
   notReplayable,
+  parseRecordText,
   recordText,
   storedRecordOf,
   writeRunRecord,

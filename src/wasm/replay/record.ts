@@ -9,7 +9,9 @@
  * JSON text straight from the texts the run already has - the input's JSON as the guest got it, the
  * output's as the guest wrote it, every host call's request and answer - each quoted once into the
  * record's text. No record object is built, no part is serialized twice, and the run's parsed
- * output is never serialized again (only when the run did not keep its text). The function takes
+ * output is never serialized again (only when the run did not keep its text). The input and the
+ * output, the largest texts, are not even quoted: they are embedded as the JSON they are (see
+ * parseRecordText, which every reader of a stored record goes through). The function takes
  * the run's result and its record parts, whatever thread the run executed on.
  */
 import type { WasmRunResult } from '../runtime/types.ts';
@@ -113,6 +115,7 @@ export function writeRunRecord(result: WasmRunResult, meta: RecordMeta): StoredR
   for (let i = 0; i < rnd.length; i++) random += `${i === 0 ? '' : ','}${q(mask === undefined ? rnd[i] : maskPart(st, rnd[i], `wasi.random[${i}]`))}`;
 
   let outputJson: string | undefined;
+  let outputRaw = false;
   if (result.ok) {
     let text = parts.outputJson;
     if (text === undefined) {
@@ -124,6 +127,7 @@ export function writeRunRecord(result: WasmRunResult, meta: RecordMeta): StoredR
       }
     }
     outputJson = text === undefined ? undefined : maskPart(st, fitPart(st, text, 'result.output_json'), 'result.output_json');
+    outputRaw = outputJson !== undefined && outputJson === text && text !== '';
   }
   let contextWrites = '{}';
   for (const _ in result.contextWrites) {
@@ -131,6 +135,11 @@ export function writeRunRecord(result: WasmRunResult, meta: RecordMeta): StoredR
     break;
   }
   const input = maskPart(st, fitPart(st, parts.inputJson, 'input_json'), 'input_json');
+  // The input and the output are embedded as the JSON they are (valid JSON: the host serialized
+  // the one, the runtime parsed the other), not quoted into strings: no escaping pass over the
+  // run's largest texts. A text that masking changed or the bound cut is quoted instead (masking
+  // may have broken its syntax). parseRecordText turns both back into the record's `*_json` texts.
+  const inputField = input === parts.inputJson && input !== '' ? `"input":${input}` : `"input_json":${q(input)}`;
   let reads = '';
   const cr = parts.context_reads;
   for (let i = 0; i < cr.length; i++) {
@@ -155,14 +164,14 @@ export function writeRunRecord(result: WasmRunResult, meta: RecordMeta): StoredR
     `,"module":{"id":${qn(mod.id)},"name":${qn(mod.name)},"version":${qn(mod.version)},"hash":${q(parts.moduleHash)}}` +
     `,"function":${q(parts.functionName)}` +
     `,"limits":{"fuel":${num(l.fuel)},"init_fuel":${num(l.initFuel)},"memory_mb":${num(l.memoryMb)},"table_limit":${num(l.tableLimit)},"timeout_ms":${num(l.timeoutMs)},"stack_kb":${num(l.stackKb)},"max_output_bytes":${num(l.maxOutputBytes)},"max_host_request_bytes":${num(l.maxHostRequestBytes)},"max_host_response_bytes":${num(l.maxHostResponseBytes)}}` +
-    `,"input_json":${q(input)}` +
+    `,${inputField}` +
     `,"context_reads":[${reads}]` +
     `,"context_chars":${num(parts.contextChars)}` +
     `,"env":{${env}}` +
     `,"host_calls":[${calls}]` +
     `,"wasi":{"clocks":${JSON.stringify(parts.wasi.clocks)},"random":[${random}],"stdin_bytes":${num(parts.wasi.stdin_bytes)}}` +
     `,"result":{"ok":${result.ok}` +
-    (outputJson !== undefined ? `,"output_json":${q(outputJson)}` : '') +
+    (outputJson === undefined ? '' : outputRaw ? `,"output":${outputJson}` : `,"output_json":${q(outputJson)}`) +
     (error !== undefined ? `,"error":{"code":${q(error.code)},"message":${q(error.message)}}` : '') +
     `,"fuel_consumed":${num(result.fuelConsumed)},"init_fuel_consumed":${num(result.initFuelConsumed)},"memory_peak_bytes":${num(result.memoryPeakBytes)}` +
     `,"exit_code":${result.exitCode === null ? 'null' : num(result.exitCode)}` +
@@ -190,7 +199,30 @@ export function writeRunRecord(result: WasmRunResult, meta: RecordMeta): StoredR
  */
 export function buildRunRecord(result: WasmRunResult, meta: RecordMeta): WasmRunRecord | null {
   const stored = writeRunRecord(result, meta);
-  return stored === null ? null : (JSON.parse(stored.text) as WasmRunRecord);
+  return stored === null ? null : parseRecordText(stored.text);
+}
+
+/**
+ * A stored record's text as the record (WasmRunRecord): an input or output embedded as JSON
+ * (`input`, `result.output`: how writeRunRecord stores them unless masked or cut) becomes its
+ * `input_json` / `result.output_json` text again, serialized as JSON.stringify does (the input's
+ * is then the very text the guest got: the host wrote it with JSON.stringify; the output's is the
+ * value the guest wrote, which is what a replay compares). Throws on text that is not JSON.
+ */
+export function parseRecordText(text: string): WasmRunRecord {
+  const r = JSON.parse(text) as WasmRunRecord & { input?: unknown; result?: { output?: unknown } };
+  if (r !== null && typeof r === 'object') {
+    if (r.input_json === undefined && 'input' in r) {
+      r.input_json = JSON.stringify(r.input);
+      delete r.input;
+    }
+    const res = r.result as (WasmRunRecord['result'] & { output?: unknown }) | undefined;
+    if (res !== null && typeof res === 'object' && res.output_json === undefined && 'output' in res) {
+      res.output_json = JSON.stringify(res.output);
+      delete res.output;
+    }
+  }
+  return r;
 }
 
 /** Why a record cannot be replayed (its own content: the cuts, the masking, a wall-clock end), or null. */

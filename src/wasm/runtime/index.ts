@@ -688,15 +688,16 @@ export class WasmRuntime {
     }).finally(() => {
       if (onAbort) req.signal!.removeEventListener('abort', onAbort);
     });
-    const { record: workerRecord, outputJson, ...rest } = r as WorkerRunResult & { outputJson?: string };
+    const { record: workerRecord, ...rest } = r;
     const base: Omit<WorkerRunResult, 'record'> & { hostCalls: HostCallRecord[]; hostCallsDropped: number; durationMs: number; record?: RunRecordParts } = {
       ...rest,
       hostCalls: r.hostCalls ?? [],
       hostCallsDropped: r.hostCallsDropped ?? 0,
       durationMs: elapsed(),
     };
+    const { outputJson, ...restStats } = base as typeof base & { outputJson?: string };
     if (msg.record !== undefined) {
-      base.record = recordPartsOf({
+      restStats.record = recordPartsOf({
         worker: workerRecord,
         moduleHash: info.hash,
         functionName: req.functionName,
@@ -706,8 +707,8 @@ export class WasmRuntime {
         env: msg.env,
         ...(r.ok && outputJson !== undefined ? { outputJson } : {}),
       });
-    } else if (base.replay !== undefined && r.ok && outputJson !== undefined) base.replay.outputJson = outputJson;
-    const { ok: _ok, output: _output, error: _error, ...stats } = base;
+    } else if (restStats.replay !== undefined && r.ok && outputJson !== undefined) restStats.replay.outputJson = outputJson;
+    const { ok: _ok, output: _output, error: _error, ...stats } = restStats;
     if (r.ok) return { ok: true, output: r.output, ...stats };
     return { ok: false, error: r.error!, ...stats };
   }
