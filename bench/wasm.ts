@@ -22,8 +22,9 @@
  *        timed inside Rust, quiet and under load (bench/cpu-burner.ts). Without cargo these rows
  *        are skipped with the reason.
  *    (c-rec) the same runs keeping the complete record for replay (issue 20: `record`, then
- *        buildRunRecord and its JSON text, what a wasm step stores), interleaved with plain runs
- *        (c-plain) so that both see the same machine; the bytes stored per run.
+ *        writeRunRecord, its JSON text, what a wasm step stores), interleaved with plain runs
+ *        (c-plain) so that both see the same machine, quiet and loaded (bench/cpu-burner.ts); the
+ *        bytes stored per run.
  * 2. A cache hit: `rt.prepare(bytes)` of a module already prepared (echo, and the 1 MB module).
  * 3. Preparing a 1 MB module (a generated one, bench/wasm/gen-module.ts, and the 3.2 MB Go reactor
  *    fixture, per MB): instrument + compile, the first call in a fresh process
@@ -50,7 +51,7 @@ import { generateModule, withNonce } from './wasm/gen-module.ts';
 import { WA, type WInstance, type WMemory } from './wasm/wasm-api.ts';
 import { fmtNum, markdownTable, summarize, type Summary } from './stats.ts';
 import { benchCommand, envInt, machineInfo, writeSection } from './report.ts';
-import { buildRunRecord } from '../src/wasm/replay/record.ts';
+import { writeRunRecord } from '../src/wasm/replay/record.ts';
 import { loadCondition, underLoad } from './cpu-burner.ts';
 import { buildWasmtimeHarness, type HarnessOut, runWasmtimeHarness, wasmtimeEchoRows } from './wasm/wasmtime-rust.ts';
 import { measureQuietLoaded, renderQuietLoaded, type QuietLoaded } from './wasm/quiet-loaded.ts';
@@ -363,47 +364,75 @@ if (rt) {
   addRow('(c) vecron rt.run (inline first, worker pool of 1 behind it; fresh instance, fuel on)', null, runtimeMissing!);
 }
 
-/* (c-rec) and (c-plain): the recording's cost, interleaved (issue 20) */
-let recording: { plain: Summary; rec: Summary; bytes: Summary } | null = null;
+/* (c-rec) and (c-plain): the recording's cost, interleaved, quiet and loaded (issue 20) */
+interface RecordingRun {
+  plain: Summary;
+  rec: Summary;
+  bytes: Summary;
+  /** The condition (quiet / loaded (N burners)) and the 1-minute load average at its end. */
+  condition: string;
+  load: number;
+}
+const recordings: RecordingRun[] = [];
 let recordingNote = runtimeMissing ?? NA;
-if (rt) {
-  log('overhead: rt.run with and without the complete record, interleaved');
-  try {
-    const plainReq = { bytes: echoBytes, functionName: 'echo', input: inputValue, limits: { fuel: FUEL } };
-    const recReq = { ...plainReq, record: { maxBytes: 16 * 1024 * 1024 } };
-    const meta = { module: { id: null, name: 'echo', version: '1.0.0' }, recordedAt: new Date().toISOString(), maxBytes: 16 * 1024 * 1024 };
-    const run = rt.run.bind(rt) as (req: unknown) => Promise<any>;
-    const plain: number[] = [];
-    const rec: number[] = [];
-    const sizes: number[] = [];
-    const once = async (withRecord: boolean, keep: boolean) => {
-      const t0 = process.hrtime.bigint();
-      const r = await run(withRecord ? recReq : plainReq);
-      if (!r.ok) throw new Error(runErr(r));
-      let size = 0;
-      if (withRecord) {
-        const record = buildRunRecord(r, meta);
-        if (!record?.replayable) throw new Error('the echo run kept no replayable record');
-        size = Buffer.byteLength(JSON.stringify(record));
-      }
-      const us = Number(process.hrtime.bigint() - t0) / 1000;
-      if (!keep) return;
-      (withRecord ? rec : plain).push(us);
-      if (withRecord) sizes.push(size);
-    };
-    for (let i = 0; i < WARMUP; i++) await once(i % 2 === 0, false);
-    for (let i = 0; i < ITERATIONS; i++) {
-      // alternate which goes first, so that neither always follows the other
-      await once(i % 2 === 0, true);
-      await once(i % 2 !== 0, true);
+/**
+ * Pairs of runs, one plain and one keeping the complete record, alternating which goes first: the
+ * recorded run's time includes writing its record's JSON text (what a wasm step stores).
+ */
+async function measureRecording(r: RuntimeLike): Promise<RecordingRun> {
+  const plainReq = { bytes: echoBytes, functionName: 'echo', input: inputValue, limits: { fuel: FUEL } };
+  const recReq = { ...plainReq, record: { maxBytes: 16 * 1024 * 1024 } };
+  const meta = { module: { id: null, name: 'echo', version: '1.0.0' }, recordedAt: new Date().toISOString(), maxBytes: 16 * 1024 * 1024 };
+  const run = r.run.bind(r) as (req: unknown) => Promise<any>;
+  const plain: number[] = [];
+  const rec: number[] = [];
+  const sizes: number[] = [];
+  const once = async (withRecord: boolean, keep: boolean) => {
+    const t0 = process.hrtime.bigint();
+    const res = await run(withRecord ? recReq : plainReq);
+    if (!res.ok) throw new Error(runErr(res));
+    let size = 0;
+    if (withRecord) {
+      const record = writeRunRecord(res, meta);
+      if (!record?.replayable) throw new Error('the echo run kept no replayable record');
+      size = record.bytes;
     }
-    recording = { plain: summarize(plain), rec: summarize(rec), bytes: summarize(sizes) };
-    recordingNote = `${fmtNum(Math.round(recording.bytes.p50))} bytes of record per run`;
-    log(
-      `recording: rt.run p50 ${fmtUs(recording.plain.p50)} without, ${fmtUs(recording.rec.p50)} with (p99 ${fmtUs(recording.plain.p99)} / ${fmtUs(recording.rec.p99)}); ${recordingNote}`,
-    );
-    addRow('(c-plain) vecron rt.run, interleaved with (c-rec)', plain, 'no record');
-    addRow('(c-rec) vecron rt.run keeping the complete record (issue 20)', rec, `+ buildRunRecord + its JSON text (what a wasm step stores); ${recordingNote}`);
+    const us = Number(process.hrtime.bigint() - t0) / 1000;
+    if (!keep) return;
+    (withRecord ? rec : plain).push(us);
+    if (withRecord) sizes.push(size);
+  };
+  for (let i = 0; i < WARMUP; i++) await once(i % 2 === 0, false);
+  for (let i = 0; i < ITERATIONS; i++) {
+    // alternate which goes first, so that neither always follows the other
+    await once(i % 2 === 0, true);
+    await once(i % 2 !== 0, true);
+  }
+  return { plain: summarize(plain), rec: summarize(rec), bytes: summarize(sizes), condition: loadCondition(), load: loadavg()[0] };
+}
+const recordingShare = (x: RecordingRun) => (x.rec.p50 - x.plain.p50) / x.plain.p50;
+if (rt) {
+  try {
+    log('overhead: rt.run with and without the complete record, interleaved, quiet');
+    recordings.push(await measureRecording(rt));
+    log('overhead: rt.run with and without the complete record, interleaved, loaded');
+    recordings.push(await underLoad(() => measureRecording(rt!)));
+    recordingNote = `${fmtNum(Math.round(recordings[0].bytes.p50))} bytes of record per run`;
+    for (const x of recordings) {
+      log(
+        `recording, ${x.condition}: rt.run p50 ${fmtUs(x.plain.p50)} without, ${fmtUs(x.rec.p50)} with (p99 ${fmtUs(x.plain.p99)} / ${fmtUs(x.rec.p99)}), +${(recordingShare(x) * 100).toFixed(1)} %; load average ${x.load.toFixed(2)}`,
+      );
+      overhead.push({
+        label: `(c-plain) vecron rt.run, interleaved with (c-rec), ${x.condition}`,
+        s: x.plain,
+        note: `no record; load average ${x.load.toFixed(1)}`,
+      });
+      overhead.push({
+        label: `(c-rec) vecron rt.run keeping the complete record (issue 20), ${x.condition}`,
+        s: x.rec,
+        note: `+ writeRunRecord (its JSON text, what a wasm step stores); ${fmtNum(Math.round(x.bytes.p50))} bytes of record per run`,
+      });
+    }
   } catch (err) {
     recordingNote = `failed: ${errText(err)}`;
     addRow('(c-rec) vecron rt.run keeping the complete record (issue 20)', null, recordingNote);
@@ -932,13 +961,13 @@ const goals = markdownTable(
       fmtMsAdaptive(ready1mbCold),
       goal(Number.isFinite(ready1mbCold) ? ready1mbCold < GOAL_READY_MS : null),
     ],
-    [
-      `recording (issue 20) < ${GOAL_RECORDING_SHARE * 100} % of the run overhead (1 KB echo, p50, interleaved)`,
-      recording
-        ? `+${fmtUs(recording.rec.p50 - recording.plain.p50)} on ${fmtUs(recording.plain.p50)} (${(((recording.rec.p50 - recording.plain.p50) / recording.plain.p50) * 100).toFixed(1)} %); ${recordingNote}`
+    ...(recordings.length > 0 ? recordings : [null]).map((x) => [
+      `recording (issue 20) < ${GOAL_RECORDING_SHARE * 100} % of the run overhead (1 KB echo, p50, interleaved${x ? `, ${x.condition}` : ''})`,
+      x
+        ? `+${fmtUs(x.rec.p50 - x.plain.p50)} on ${fmtUs(x.plain.p50)} (${(recordingShare(x) * 100).toFixed(1)} %); ${fmtNum(Math.round(x.bytes.p50))} bytes of record per run; load average ${x.load.toFixed(1)}`
         : recordingNote,
-      goal(recording ? recording.rec.p50 - recording.plain.p50 < GOAL_RECORDING_SHARE * recording.plain.p50 : null),
-    ],
+      goal(x ? recordingShare(x) < GOAL_RECORDING_SHARE : null),
+    ]),
     [
       `metering slowdown < ${GOAL_SLOWDOWN}x (worst kernel, medians)`,
       worst ? `${fmtRatio(worst.ratioMed)} (${worst.label}); geometric mean ${fmtRatio(gm)}` : NA,

@@ -4,6 +4,7 @@ import { iso } from '../ids.ts';
 import type { WasmLogLine, WasmRunResult } from '../wasm/runtime/index.ts';
 import type { HostCallRecord } from '../wasm/host/types.ts';
 import type { ModuleRow } from './repository.ts';
+import { recordInsertAfterLog, type RecordRow } from './run-records.ts';
 
 export interface WasmLogInput {
   executionId: string;
@@ -18,30 +19,41 @@ export interface WasmLogInput {
   hostCalls?: HostCallRecord[];
 }
 
-/** Inserts the run's row; returns its id (a run record refers to it). */
-export async function insertWasmLog(db: Queryable, l: WasmLogInput): Promise<string> {
-  const { rows } = await db.query<{ id: string }>(
-    `INSERT INTO wasm_execution_logs (execution_id, step_id, attempt, module_id, module_name, module_version, function_name,
+const LOG_INSERT = `INSERT INTO wasm_execution_logs (execution_id, step_id, attempt, module_id, module_name, module_version, function_name,
                                       fuel_consumed, memory_used_bytes, duration_ms, error, logs, host_calls, host_calls_dropped)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
-    [
-      l.executionId,
-      l.stepId,
-      l.attempt,
-      l.module.id,
-      l.module.name,
-      l.module.version,
-      l.functionName,
-      l.result.fuelConsumed + l.result.initFuelConsumed,
-      l.result.memoryPeakBytes,
-      l.result.durationMs,
-      l.error ? JSON.stringify(l.error) : null,
-      JSON.stringify(l.logs ?? l.result.logs ?? []),
-      JSON.stringify(l.hostCalls ?? l.result.hostCalls ?? []),
-      l.result.hostCallsDropped ?? 0,
-    ],
-  );
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`;
+/** The log row and the run's record in one statement (one round trip): the record's parameters from $15 on. */
+const LOG_AND_RECORD_INSERT = `WITH log AS (${LOG_INSERT}) ${recordInsertAfterLog(15)}`;
+
+/**
+ * Inserts the run's row, and with it (the same statement) the run's complete record when one is
+ * given (prepareRunRecord); returns the row's id.
+ */
+export async function insertWasmLog(db: Queryable, l: WasmLogInput, record?: RecordRow): Promise<string> {
+  const { rows } = await db.query<{ id: string }>(record === undefined ? LOG_INSERT : LOG_AND_RECORD_INSERT, [
+    ...logParams(l),
+    ...(record === undefined ? [] : [record.id, ...record.params]),
+  ]);
   return rows[0].id;
+}
+
+function logParams(l: WasmLogInput): unknown[] {
+  return [
+    l.executionId,
+    l.stepId,
+    l.attempt,
+    l.module.id,
+    l.module.name,
+    l.module.version,
+    l.functionName,
+    l.result.fuelConsumed + l.result.initFuelConsumed,
+    l.result.memoryPeakBytes,
+    l.result.durationMs,
+    l.error ? JSON.stringify(l.error) : null,
+    JSON.stringify(l.logs ?? l.result.logs ?? []),
+    JSON.stringify(l.hostCalls ?? l.result.hostCalls ?? []),
+    l.result.hostCallsDropped ?? 0,
+  ];
 }
 
 export interface WasmLogView {

@@ -11,10 +11,12 @@
 import type { Queryable } from '../db/database.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { checkReplayable } from '../wasm/replay/replay.ts';
+import { parseRecordText, type StoredRunRecord } from '../wasm/replay/record.ts';
 import { RECORD_MODES, type RecordMode, type WasmRunRecord } from '../wasm/replay/types.ts';
 
 export interface SaveRecordInput {
-  record: WasmRunRecord;
+  /** The record as written (writeRunRecord): its JSON text is stored as it is. */
+  record: StoredRunRecord;
   wasmLogId: string;
   executionId: string;
   jobId: string;
@@ -28,40 +30,78 @@ export interface SaveRecordInput {
 
 export const recordBlobKey = (jobId: string, executionId: string, id: string): string => `wasm-records/${jobId}/${executionId}/${id}.json`;
 
-/** Stores a run's record; returns its size in bytes (the JSON text). */
-export async function saveRunRecord(db: Queryable, blobs: BlobStore, s: SaveRecordInput): Promise<number> {
-  const text = JSON.stringify(s.record);
-  const size = Buffer.byteLength(text);
+/** A record ready to be inserted with its run's log row (its blob, if large, already put). */
+export interface RecordRow {
+  id: string;
+  /** Where the text is when it is not in the row. */
+  blobKey: string | null;
+  /** The record's row values, in RECORD_ROW_COLUMNS order (after wasm_log_id). */
+  params: unknown[];
+  /** The JSON text's size in bytes. */
+  size: number;
+}
+
+/** Columns of a wasm_run_records row after (id, wasm_log_id), and the SQL of their values from parameter `first` on. */
+const RECORD_ROW_COLUMNS = `execution_id, job_id, step_id, attempt, module_id, module_hash, version, ok, replayable,
+                            not_replayable_reason, size_bytes, record, blob_key, expires_at`;
+const recordRowValues = (first: number): string => {
+  const p = (i: number) => `$${first + i}`;
+  return `${p(0)}, ${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}, ${p(8)}, ${p(9)}, ${p(10)}, ${p(11)}, ${p(12)}, now() + make_interval(days => ${p(13)})`;
+};
+
+/**
+ * Prepares a run's record for its row: a text larger than the inline bound goes to the blob store
+ * first (so that the row never points at a blob that is not there).
+ */
+export async function prepareRunRecord(blobs: BlobStore, s: Omit<SaveRecordInput, 'wasmLogId'>): Promise<RecordRow> {
+  const r = s.record;
   const id = crypto.randomUUID();
   let blobKey: string | null = null;
-  if (size > s.inlineBytes) {
+  if (r.bytes > s.inlineBytes) {
     blobKey = recordBlobKey(s.jobId, s.executionId, id);
-    await blobs.put(blobKey, Buffer.from(text));
+    await blobs.put(blobKey, Buffer.from(r.text));
   }
-  await db.query(
-    `INSERT INTO wasm_run_records (id, wasm_log_id, execution_id, job_id, step_id, attempt, module_id, module_hash, version, ok, replayable,
-                                   not_replayable_reason, size_bytes, record, blob_key, expires_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, now() + make_interval(days => $16))`,
-    [
-      id,
-      s.wasmLogId,
+  return {
+    id,
+    blobKey,
+    size: r.bytes,
+    params: [
       s.executionId,
       s.jobId,
       s.stepId,
       s.attempt,
       s.moduleId,
-      s.record.module.hash,
-      s.record.version,
-      s.record.result.ok,
-      s.record.replayable,
-      s.record.not_replayable_reason ?? null,
-      size,
-      blobKey === null ? text : null,
+      r.moduleHash,
+      r.version,
+      r.ok,
+      r.replayable,
+      r.notReplayableReason,
+      r.bytes,
+      blobKey === null ? r.text : null,
       blobKey,
       s.retentionDays,
     ],
-  );
-  return size;
+  };
+}
+
+/**
+ * The SQL that inserts a prepared record as part of the statement inserting its run's log row:
+ * `WITH log AS (INSERT INTO wasm_execution_logs ... RETURNING id) ` + this, with the record's id at
+ * parameter `first` and its row's values after (one statement, one round trip, for both rows).
+ */
+export const recordInsertAfterLog = (first: number): string =>
+  `INSERT INTO wasm_run_records (id, wasm_log_id, ${RECORD_ROW_COLUMNS})
+   VALUES ($${first}, (SELECT id FROM log), ${recordRowValues(first + 1)}) RETURNING wasm_log_id AS id`;
+
+/** Stores a run's record on its own (the wasm step stores it with its log row: insertWasmLog); returns its size in bytes. */
+export async function saveRunRecord(db: Queryable, blobs: BlobStore, s: SaveRecordInput): Promise<number> {
+  const row = await prepareRunRecord(blobs, s);
+  await db.query(`INSERT INTO wasm_run_records (id, wasm_log_id, ${RECORD_ROW_COLUMNS}) VALUES ($1, $2, ${recordRowValues(3)})`, [
+    row.id,
+    s.wasmLogId,
+    ...row.params,
+  ]);
+  return row.size;
 }
 
 async function textOf(blobs: BlobStore, row: { record: string | null; blob_key: string | null }): Promise<string | null> {
@@ -77,7 +117,7 @@ async function textOf(blobs: BlobStore, row: { record: string | null; blob_key: 
 const parse = (text: string | null): WasmRunRecord | null => {
   if (text === null) return null;
   try {
-    return JSON.parse(text) as WasmRunRecord;
+    return parseRecordText(text);
   } catch {
     return null;
   }

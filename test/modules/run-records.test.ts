@@ -11,8 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Database } from '../../src/db/database.ts';
 import { FsBlobStore } from '../../src/storage/fs-store.ts';
-import { getRunRecord, pruneRunRecords, recentRunRecords, saveRunRecord, strictestMode } from '../../src/modules/run-records.ts';
+import { getRunRecord, prepareRunRecord, pruneRunRecords, recentRunRecords, saveRunRecord, strictestMode } from '../../src/modules/run-records.ts';
+import { insertWasmLog } from '../../src/modules/execution-logs.ts';
+import type { ModuleRow } from '../../src/modules/repository.ts';
+import type { WasmRunResult } from '../../src/wasm/runtime/types.ts';
 import { pruneExpired } from '../../src/retention/prune.ts';
+import { storedRecordOf } from '../../src/wasm/replay/record.ts';
 import { WASM_RUN_RECORD_VERSION, type WasmRunRecord } from '../../src/wasm/replay/types.ts';
 import { forEachDatabase, openTestDb } from '../helpers/db.ts';
 import { makeJob } from '../helpers/jobs.ts';
@@ -106,7 +110,7 @@ forEachDatabase((kind) => {
     }
     const save = (e: { id: string; logId: string }, rec: WasmRunRecord, inlineBytes: number, retentionDays = 30) =>
       saveRunRecord(db, blobs, {
-        record: rec,
+        record: storedRecordOf(rec),
         wasmLogId: e.logId,
         executionId: e.id,
         jobId,
@@ -160,6 +164,48 @@ forEachDatabase((kind) => {
       assert.ok(r.counts.executions >= 1);
       assert.equal((await db.query('SELECT 1 FROM wasm_run_records WHERE execution_id = $1', [old.id])).rows.length, 0, 'the row cascaded');
       assert.equal(await blobs.stat(oldKey), null, 'the blob went with it');
+    });
+
+    it("a wasm step's log row and its record go in one statement, the record pointing at the row; a large record's text in the blob store", async () => {
+      const { rows } = await db.query<{ id: string }>(
+        `INSERT INTO executions (job_id, job_version, job_snapshot, status, trigger_type) VALUES ($1, 1, '{}', 'running', 'manual') RETURNING id`,
+        [jobId],
+      );
+      const executionId = rows[0].id;
+      const module = { id: null, name: 'm', version: '1.0.0' } as unknown as ModuleRow;
+      const result = {
+        fuelConsumed: 10,
+        initFuelConsumed: 0,
+        memoryPeakBytes: 65536,
+        durationMs: 1,
+        logs: [],
+        hostCalls: [],
+        hostCallsDropped: 0,
+      } as unknown as WasmRunResult;
+      for (const inlineBytes of [1 << 20, 0]) {
+        const rec = record(executionId, `b${inlineBytes}`);
+        const row = await prepareRunRecord(blobs, {
+          record: storedRecordOf(rec),
+          executionId,
+          jobId,
+          stepId: 'w',
+          attempt: 1,
+          moduleId: null,
+          inlineBytes,
+          retentionDays: 30,
+        });
+        const logId = await insertWasmLog(db, { executionId, stepId: 'w', attempt: 1, module, functionName: 'run', result, error: null }, row);
+        const kept = await db.query<any>('SELECT wasm_log_id, size_bytes, blob_key FROM wasm_run_records WHERE id = $1', [row.id]);
+        assert.equal(kept.rows[0].wasm_log_id, logId);
+        assert.equal(Number(kept.rows[0].size_bytes), Buffer.byteLength(JSON.stringify(rec)));
+        assert.equal(kept.rows[0].blob_key === null, inlineBytes > 0);
+        assert.equal((await db.query('SELECT 1 FROM wasm_execution_logs WHERE id = $1', [logId])).rows.length, 1);
+      }
+      const back = await recentRunRecords(db, blobs, { jobId, stepId: 'w', limit: 2 });
+      assert.deepEqual(back.map((r) => JSON.parse(r.input_json).body).sort(), ['b0', `b${1 << 20}`]);
+      // A log row without a record is the plain insert.
+      const alone = await insertWasmLog(db, { executionId, stepId: 'w', attempt: 2, module, functionName: 'run', result, error: null });
+      assert.equal((await db.query('SELECT 1 FROM wasm_run_records WHERE wasm_log_id = $1', [alone])).rows.length, 0);
     });
 
     it('the strictest recording setting wins', () => {

@@ -11,10 +11,9 @@ import type { LoadedModule } from '../../modules/registry.ts';
 import type { WasmRunResult } from '../../wasm/runtime/index.ts';
 import { createHostDispatch } from '../../wasm/host/index.ts';
 import { hostSessionFor, settleDenials } from './host-session.ts';
-import { insertWasmLog } from '../../modules/execution-logs.ts';
 import { verdictOf } from './verdict.ts';
 import { spansFromRecord } from '../../tracing/host-calls.ts';
-import { keepRecord, recordModeOf } from './keep-record.ts';
+import { insertLogAndRecord, recordModeOf } from './keep-record.ts';
 
 async function load(config: WasmStepConfig, ctx: StepRunContext): Promise<LoadedModule> {
   const modules = ctx.services.modules;
@@ -91,18 +90,22 @@ export const execute: StepExecute<WasmStepConfig> = async (config, ctx) => {
 
   const verdict = verdictOf(result);
   if (verdict.error) verdict.error = mask(verdict.error);
-  const wasmLogId = await insertWasmLog(ctx.services.db, {
-    executionId: ctx.executionId,
-    stepId: ctx.stepId,
-    attempt: ctx.attempt,
-    module,
-    functionName: config.function_name,
-    result,
-    error: verdict.error,
-    logs: mask(result.logs),
-    hostCalls: mask(result.hostCalls),
-  });
-  await keepRecord(ctx, { mode: recordMode, failed: verdict.error !== null && verdict.error !== undefined, module, result, wasmLogId, recordedAt });
+  // The run's log row, and its complete record in the same statement (keep-record.ts).
+  await insertLogAndRecord(
+    ctx,
+    {
+      executionId: ctx.executionId,
+      stepId: ctx.stepId,
+      attempt: ctx.attempt,
+      module,
+      functionName: config.function_name,
+      result,
+      error: verdict.error,
+      logs: mask(result.logs),
+      hostCalls: mask(result.hostCalls),
+    },
+    { mode: recordMode, failed: verdict.error !== null && verdict.error !== undefined, module, result, recordedAt },
+  );
   if (verdict.error) {
     throw new StepError(verdict.error.code, verdict.error.message, {
       retryable: verdict.retryable,

@@ -1,12 +1,21 @@
 /**
- * Builds the stored record of a run (types.ts WasmRunRecord) from what the runtime kept
+ * Writes the stored record of a run (types.ts WasmRunRecord) from what the runtime kept
  * (WasmRunResult.record) and what the run produced: masked like every other output, bounded, and
  * honest about what it cannot replay. Every part is masked on its own, so that the record names
  * exactly what masking changed (`masked`): a changed part is one a replay cannot reproduce (the
  * guest would read `***`), and the record says so instead of pretending.
+ *
+ * Cheap by design (issue 20: recording costs < 10 % of a run's overhead): the record is written as
+ * JSON text straight from the texts the run already has - the input's JSON as the guest got it, the
+ * output's as the guest wrote it, every host call's request and answer - each quoted once into the
+ * record's text. No record object is built, no part is serialized twice, and the run's parsed
+ * output is never serialized again (only when the run did not keep its text). The input and the
+ * output, the largest texts, are not even quoted: they are embedded as the JSON they are (see
+ * parseRecordText, which every reader of a stored record goes through). The function takes
+ * the run's result and its record parts, whatever thread the run executed on.
  */
 import type { WasmRunResult } from '../runtime/types.ts';
-import { WASM_RUN_RECORD_VERSION, type NotReplayableReason, type RecordCut, type RecordedHostCall, type WasmRunRecord } from './types.ts';
+import { WASM_RUN_RECORD_VERSION, type NotReplayableReason, type RecordCut, type WasmRunRecord } from './types.ts';
 
 /** Error codes of runs that ended by the wall clock, not by their inputs. */
 export const WALL_CLOCK_ERRORS: ReadonlySet<string> = new Set(['timeout', 'cancelled', 'worker_crashed']);
@@ -25,113 +34,195 @@ export interface RecordMeta {
   maxBytes: number;
 }
 
+/** A record as stored: its JSON text and the few facts the store indexes it by. */
+export interface StoredRunRecord {
+  /** The record's JSON text (a WasmRunRecord). */
+  text: string;
+  /** UTF-8 bytes of `text`. */
+  bytes: number;
+  version: typeof WASM_RUN_RECORD_VERSION;
+  moduleHash: string;
+  ok: boolean;
+  replayable: boolean;
+  notReplayableReason: NotReplayableReason | null;
+}
+
+/** A string as a JSON string literal (the only escaping the record's texts get). */
+const q = JSON.stringify as (s: string) => string;
+/** A number as JSON writes it (non-finite: null). */
+const num = (n: number): string => (Number.isFinite(n) ? String(n) : 'null');
+const qn = (s: string | null): string => (s === null ? 'null' : q(s));
+
+/** The state of one record being written: the masker, what it changed, the cuts, the bytes left. */
+interface Writing {
+  mask: ((v: unknown) => unknown) | undefined;
+  masked: string[];
+  cut: RecordCut[];
+  left: number;
+  maxBytes: number;
+}
+
+/** `s` masked; a change is noted under `path`. */
+function maskPart(st: Writing, s: string, path: string): string {
+  if (st.mask === undefined || s.length < 4) return s;
+  const out = st.mask(s) as string;
+  if (out !== s) st.masked.push(path);
+  return out;
+}
+
+/** A text within what the record's bound leaves, or '' and a cut. */
+function fitPart(st: Writing, s: string, path: string): string {
+  if (s.length <= st.left) {
+    st.left -= s.length;
+    return s;
+  }
+  st.cut.push({ path, reason: `${s.length} characters, past what the record's bound of ${st.maxBytes} bytes left (VECRON_WASM_RECORD_MAX_BYTES)` });
+  return '';
+}
+
 /**
- * The stored record of `result`, or null when the run kept none (it never reached a worker, or
- * recording was off).
+ * The stored record of `result` as JSON text, or null when the run kept none (it never reached a
+ * worker, or recording was off).
  */
-export function buildRunRecord(result: WasmRunResult, meta: RecordMeta): WasmRunRecord | null {
+export function writeRunRecord(result: WasmRunResult, meta: RecordMeta): StoredRunRecord | null {
   const parts = result.record;
   if (!parts) return null;
-  const masked: string[] = [];
-  const mask = meta.mask;
-  /** `s` masked; a change is noted under `path`. */
-  const m = (s: string, path: string): string => {
-    if (!mask || s.length < 4) return s;
-    const out = mask(s) as string;
-    if (out !== s) masked.push(path);
-    return out;
+  const st: Writing = {
+    mask: meta.mask,
+    masked: [],
+    cut: parts.cut.length === 0 ? [] : [...parts.cut],
+    left: Math.max(0, meta.maxBytes - parts.bytes),
+    maxBytes: meta.maxBytes,
   };
-  const cut: RecordCut[] = [...parts.cut];
-  let left = Math.max(0, meta.maxBytes - parts.bytes);
-  /** A text within what the record's bound leaves, or '' and a cut. */
-  const fit = (s: string, path: string): string => {
-    if (s.length <= left) {
-      left -= s.length;
-      return s;
-    }
-    cut.push({ path, reason: `${s.length} characters, past what the record's bound of ${meta.maxBytes} bytes left (VECRON_WASM_RECORD_MAX_BYTES)` });
-    return '';
-  };
+  const masked = st.masked;
+  const cut = st.cut;
+  const mask = st.mask;
+  // No closures here and no paths built without a masker: this runs once per recorded run.
 
-  const host_calls: RecordedHostCall[] = parts.host_calls.map((c, i) => {
-    const out: RecordedHostCall = {
-      ...c,
-      request: m(c.request, `host_calls[${i}].request`),
-      response: m(c.response, `host_calls[${i}].response`),
-      target: c.target === null ? null : m(c.target, `host_calls[${i}].target`),
-    };
-    return out;
-  });
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(parts.env)) env[k] = m(v, `env.${k}`);
-  const random = parts.wasi.random.map((b, i) => m(b, `wasi.random[${i}]`));
+  let calls = '';
+  const hc = parts.host_calls;
+  for (let i = 0; i < hc.length; i++) {
+    const c = hc[i];
+    let t = `${i === 0 ? '' : ','}{"seq":${num(c.seq)},"function":${q(c.function)},"request":${q(mask === undefined ? c.request : maskPart(st, c.request, `host_calls[${i}].request`))},"response":${q(mask === undefined ? c.response : maskPart(st, c.response, `host_calls[${i}].response`))},"outcome":${q(c.outcome)},"served":${q(c.served)},"target":${c.target === null ? 'null' : q(mask === undefined ? c.target : maskPart(st, c.target, `host_calls[${i}].target`))}`;
+    if (c.request_bytes !== undefined) t += `,"request_bytes":${num(c.request_bytes)}`;
+    if (c.permission !== undefined) t += `,"permission":${q(c.permission)}`;
+    calls += `${t}}`;
+  }
+  let env = '';
+  for (const k in parts.env) env += `${env === '' ? '' : ','}${q(k)}:${q(mask === undefined ? parts.env[k] : maskPart(st, parts.env[k], `env.${k}`))}`;
+  let random = '';
+  const rnd = parts.wasi.random;
+  for (let i = 0; i < rnd.length; i++) random += `${i === 0 ? '' : ','}${q(mask === undefined ? rnd[i] : maskPart(st, rnd[i], `wasi.random[${i}]`))}`;
 
   let outputJson: string | undefined;
+  let outputRaw = false;
   if (result.ok) {
-    let text: string | undefined;
-    try {
-      text = JSON.stringify(result.output === undefined ? null : result.output);
-    } catch {
-      text = undefined;
+    let text = parts.outputJson;
+    if (text === undefined) {
+      // The run did not keep its output's text (a worker that parsed it itself): serialize it.
+      try {
+        text = JSON.stringify(result.output === undefined ? null : result.output);
+      } catch {
+        text = undefined;
+      }
     }
-    outputJson = text === undefined ? undefined : m(fit(text, 'result.output_json'), 'result.output_json');
+    outputJson = text === undefined ? undefined : maskPart(st, fitPart(st, text, 'result.output_json'), 'result.output_json');
+    outputRaw = outputJson !== undefined && outputJson === text && text !== '';
   }
   let contextWrites = '{}';
-  if (Object.keys(result.contextWrites).length > 0)
-    contextWrites = m(fit(JSON.stringify(result.contextWrites), 'result.context_writes_json'), 'result.context_writes_json');
-
-  const record: WasmRunRecord = {
-    version: WASM_RUN_RECORD_VERSION,
-    ...(meta.executionId !== undefined ? { execution_id: meta.executionId } : {}),
-    ...(meta.jobId !== undefined ? { job_id: meta.jobId } : {}),
-    ...(meta.stepId !== undefined ? { step_id: meta.stepId } : {}),
-    ...(meta.attempt !== undefined ? { attempt: meta.attempt } : {}),
-    recorded_at: meta.recordedAt,
-    module: { ...meta.module, hash: parts.moduleHash },
-    function: parts.functionName,
-    limits: {
-      fuel: parts.limits.fuel,
-      init_fuel: parts.limits.initFuel,
-      memory_mb: parts.limits.memoryMb,
-      table_limit: parts.limits.tableLimit,
-      timeout_ms: parts.limits.timeoutMs,
-      stack_kb: parts.limits.stackKb,
-      max_output_bytes: parts.limits.maxOutputBytes,
-      max_host_request_bytes: parts.limits.maxHostRequestBytes,
-      max_host_response_bytes: parts.limits.maxHostResponseBytes,
-    },
-    input_json: m(fit(parts.inputJson, 'input_json'), 'input_json'),
-    context_reads: parts.context_reads.map((r, i) => ({
-      key: m(r.key, `context_reads[${i}].key`),
-      value: r.value === null ? null : m(r.value, `context_reads[${i}].value`),
-    })),
-    context_chars: parts.contextChars,
-    env,
-    host_calls,
-    wasi: { clocks: parts.wasi.clocks, random, stdin_bytes: parts.wasi.stdin_bytes },
-    result: {
-      ok: result.ok,
-      ...(outputJson !== undefined ? { output_json: outputJson } : {}),
-      ...(!result.ok ? { error: { code: result.error.code, message: m(result.error.message, 'result.error.message') } } : {}),
-      fuel_consumed: result.fuelConsumed,
-      init_fuel_consumed: result.initFuelConsumed,
-      memory_peak_bytes: result.memoryPeakBytes,
-      exit_code: result.exitCode,
-      context_writes_json: contextWrites,
-      stdout: m(fit(result.stdout, 'result.stdout'), 'result.stdout'),
-      stderr: m(fit(result.stderr, 'result.stderr'), 'result.stderr'),
-      duration_ms: Math.round(result.durationMs * 1000) / 1000,
-    },
-    cut,
-    masked,
-    replayable: true,
-  };
-  const why = notReplayable(record);
-  if (why) {
-    record.replayable = false;
-    record.not_replayable_reason = why;
+  for (const _ in result.contextWrites) {
+    contextWrites = maskPart(st, fitPart(st, JSON.stringify(result.contextWrites), 'result.context_writes_json'), 'result.context_writes_json');
+    break;
   }
-  return record;
+  const input = maskPart(st, fitPart(st, parts.inputJson, 'input_json'), 'input_json');
+  // The input and the output are embedded as the JSON they are (valid JSON: the host serialized
+  // the one, the runtime parsed the other), not quoted into strings: no escaping pass over the
+  // run's largest texts. A text that masking changed or the bound cut is quoted instead (masking
+  // may have broken its syntax). parseRecordText turns both back into the record's `*_json` texts.
+  const inputField = input === parts.inputJson && input !== '' ? `"input":${input}` : `"input_json":${q(input)}`;
+  let reads = '';
+  const cr = parts.context_reads;
+  for (let i = 0; i < cr.length; i++) {
+    const r = cr[i];
+    reads += `${i === 0 ? '' : ','}{"key":${q(mask === undefined ? r.key : maskPart(st, r.key, `context_reads[${i}].key`))},"value":${r.value === null ? 'null' : q(mask === undefined ? r.value : maskPart(st, r.value, `context_reads[${i}].value`))}}`;
+  }
+  const error = result.ok ? undefined : { code: result.error.code, message: maskPart(st, result.error.message, 'result.error.message') };
+  const stdout = maskPart(st, fitPart(st, result.stdout, 'result.stdout'), 'result.stdout');
+  const stderr = maskPart(st, fitPart(st, result.stderr, 'result.stderr'), 'result.stderr');
+
+  const why: NotReplayableReason | null =
+    cut.length > 0 ? 'record_cut' : masked.length > 0 ? 'masked' : error !== undefined && WALL_CLOCK_ERRORS.has(error.code) ? 'wall_clock' : null;
+  const l = parts.limits;
+  const mod = meta.module;
+  const text =
+    `{"version":${WASM_RUN_RECORD_VERSION}` +
+    (meta.executionId !== undefined ? `,"execution_id":${q(meta.executionId)}` : '') +
+    (meta.jobId !== undefined ? `,"job_id":${q(meta.jobId)}` : '') +
+    (meta.stepId !== undefined ? `,"step_id":${q(meta.stepId)}` : '') +
+    (meta.attempt !== undefined ? `,"attempt":${num(meta.attempt)}` : '') +
+    `,"recorded_at":${q(meta.recordedAt)}` +
+    `,"module":{"id":${qn(mod.id)},"name":${qn(mod.name)},"version":${qn(mod.version)},"hash":${q(parts.moduleHash)}}` +
+    `,"function":${q(parts.functionName)}` +
+    `,"limits":{"fuel":${num(l.fuel)},"init_fuel":${num(l.initFuel)},"memory_mb":${num(l.memoryMb)},"table_limit":${num(l.tableLimit)},"timeout_ms":${num(l.timeoutMs)},"stack_kb":${num(l.stackKb)},"max_output_bytes":${num(l.maxOutputBytes)},"max_host_request_bytes":${num(l.maxHostRequestBytes)},"max_host_response_bytes":${num(l.maxHostResponseBytes)}}` +
+    `,${inputField}` +
+    `,"context_reads":[${reads}]` +
+    `,"context_chars":${num(parts.contextChars)}` +
+    `,"env":{${env}}` +
+    `,"host_calls":[${calls}]` +
+    `,"wasi":{"clocks":${JSON.stringify(parts.wasi.clocks)},"random":[${random}],"stdin_bytes":${num(parts.wasi.stdin_bytes)}}` +
+    `,"result":{"ok":${result.ok}` +
+    (outputJson === undefined ? '' : outputRaw ? `,"output":${outputJson}` : `,"output_json":${q(outputJson)}`) +
+    (error !== undefined ? `,"error":{"code":${q(error.code)},"message":${q(error.message)}}` : '') +
+    `,"fuel_consumed":${num(result.fuelConsumed)},"init_fuel_consumed":${num(result.initFuelConsumed)},"memory_peak_bytes":${num(result.memoryPeakBytes)}` +
+    `,"exit_code":${result.exitCode === null ? 'null' : num(result.exitCode)}` +
+    `,"context_writes_json":${q(contextWrites)},"stdout":${q(stdout)},"stderr":${q(stderr)}` +
+    `,"duration_ms":${num(Math.round(result.durationMs * 1000) / 1000)}}` +
+    `,"cut":${cut.length === 0 ? '[]' : JSON.stringify(cut)}` +
+    `,"masked":${masked.length === 0 ? '[]' : JSON.stringify(masked)}` +
+    `,"replayable":${why === null}` +
+    (why !== null ? `,"not_replayable_reason":${q(why)}` : '') +
+    '}';
+  return {
+    text,
+    bytes: Buffer.byteLength(text),
+    version: WASM_RUN_RECORD_VERSION,
+    moduleHash: parts.moduleHash,
+    ok: result.ok,
+    replayable: why === null,
+    notReplayableReason: why,
+  };
+}
+
+/**
+ * The stored record of `result` as an object (what a replay reads), or null: the parse of
+ * writeRunRecord's text, so that both are always the same record.
+ */
+export function buildRunRecord(result: WasmRunResult, meta: RecordMeta): WasmRunRecord | null {
+  const stored = writeRunRecord(result, meta);
+  return stored === null ? null : parseRecordText(stored.text);
+}
+
+/**
+ * A stored record's text as the record (WasmRunRecord): an input or output embedded as JSON
+ * (`input`, `result.output`: how writeRunRecord stores them unless masked or cut) becomes its
+ * `input_json` / `result.output_json` text again, serialized as JSON.stringify does (the input's
+ * is then the very text the guest got: the host wrote it with JSON.stringify; the output's is the
+ * value the guest wrote, which is what a replay compares). Throws on text that is not JSON.
+ */
+export function parseRecordText(text: string): WasmRunRecord {
+  const r = JSON.parse(text) as WasmRunRecord & { input?: unknown; result?: { output?: unknown } };
+  if (r !== null && typeof r === 'object') {
+    if (r.input_json === undefined && 'input' in r) {
+      r.input_json = JSON.stringify(r.input);
+      delete r.input;
+    }
+    const res = r.result as (WasmRunRecord['result'] & { output?: unknown }) | undefined;
+    if (res !== null && typeof res === 'object' && res.output_json === undefined && 'output' in res) {
+      res.output_json = JSON.stringify(res.output);
+      delete res.output;
+    }
+  }
+  return r;
 }
 
 /** Why a record cannot be replayed (its own content: the cuts, the masking, a wall-clock end), or null. */
@@ -144,3 +235,17 @@ export function notReplayable(r: Pick<WasmRunRecord, 'cut' | 'masked' | 'result'
 
 /** The record as stored: its JSON text (never jsonb: a replay serves its texts exactly as kept). */
 export const recordText = (r: WasmRunRecord): string => JSON.stringify(r);
+
+/** A record object in its stored form (a record made by hand, or read back and stored again). */
+export function storedRecordOf(r: WasmRunRecord): StoredRunRecord {
+  const text = recordText(r);
+  return {
+    text,
+    bytes: Buffer.byteLength(text),
+    version: r.version,
+    moduleHash: r.module.hash,
+    ok: r.result.ok,
+    replayable: r.replayable,
+    notReplayableReason: r.not_replayable_reason ?? null,
+  };
+}

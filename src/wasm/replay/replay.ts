@@ -141,6 +141,24 @@ function summary(hash: string, r: WasmRunResult): ReplayRunSummary {
   };
 }
 
+/**
+ * Whether the replay's output is the record's: the same text as the guest wrote it (both kept by the
+ * runtime), or, for a record or a replay whose text was not kept (a record of an older build held
+ * the serialized value), the same JSON value serialized the same way.
+ */
+function sameOutput(recorded: string | undefined, r: WasmRunResult & { ok: true }): boolean {
+  if (recorded === undefined) return false;
+  const text = r.replay?.outputJson;
+  if (text !== undefined && text === recorded) return true;
+  const out = JSON.stringify(r.output === undefined ? null : r.output);
+  if (out === recorded) return true;
+  try {
+    return JSON.stringify(JSON.parse(recorded)) === out;
+  } catch {
+    return false;
+  }
+}
+
 /** The first difference between the replay's result and the record's (after the host calls and WASI reads), or null. */
 export function compareResult(rec: WasmRunRecord['result'], r: WasmRunResult): Divergence | null {
   if (rec.ok !== r.ok) {
@@ -162,16 +180,14 @@ export function compareResult(rec: WasmRunRecord['result'], r: WasmRunResult): D
       actual: { code: r.error.code, message: r.error.message },
     };
   }
-  if (r.ok) {
-    const out = JSON.stringify(r.output === undefined ? null : r.output);
-    if (out !== rec.output_json) {
-      return {
-        kind: 'output',
-        message: `the output differs: ${describeTextDiff(rec.output_json ?? 'null', out)}`,
-        expected: show(rec.output_json ?? ''),
-        actual: show(out),
-      };
-    }
+  if (r.ok && !sameOutput(rec.output_json, r)) {
+    const out = r.replay?.outputJson ?? JSON.stringify(r.output === undefined ? null : r.output);
+    return {
+      kind: 'output',
+      message: `the output differs: ${describeTextDiff(rec.output_json ?? 'null', out)}`,
+      expected: show(rec.output_json ?? ''),
+      actual: show(out),
+    };
   }
   const writes = Object.keys(r.contextWrites).length > 0 ? JSON.stringify(r.contextWrites) : '{}';
   if (writes !== rec.context_writes_json) {

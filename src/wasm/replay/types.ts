@@ -135,7 +135,12 @@ export interface WasmRunRecord {
   /** The exported function called (`_start` for a WASI command). */
   function: string;
   limits: RecordedLimits;
-  /** The input's JSON text exactly as the guest got it (masked). */
+  /**
+   * The input's JSON text exactly as the guest got it (masked). The stored text embeds it as the
+   * JSON value `input` instead when masking left it alone (and `result.output` likewise): no
+   * escaping of the largest texts; every reader goes through parseRecordText (record.ts), which
+   * gives this field back.
+   */
   input_json: string;
   /**
    * Every get_context the guest made, in order: the key and the answer's JSON text (null: no such

@@ -52,7 +52,7 @@ import { HOST_BOUNDS } from '../instrument/costs.ts';
 import { HOST_ERROR_CODES, HostCallError, RESPONSE_JSON, errorResponse, type HostAnswer, type HostDispatch, type HostErrorCode } from '../host/types.ts';
 import { boundValue } from './host-record.ts';
 import { workerKeysOf } from '../host/worker-keys.ts';
-import type { RecordSpec } from './run-record.ts';
+import { recordPartsOf, type RecordSpec } from './run-record.ts';
 import type { HostCallRecord } from '../host/types.ts';
 import { runInline, Spill } from './inline-run.ts';
 import { InlinePolicy, type InlineStats } from './inline-policy.ts';
@@ -171,6 +171,9 @@ interface DiskMeta {
   version: number;
 }
 const DISK_VERSION = 3; // 3: size-dependent instructions charged before they run, tables clamped
+
+/** A recorded run or a replay keeps its output's text (the record is written from it, a replay compares it). */
+const keepsOutputText = (job: Job): boolean => job.kind === 'run' && (job.msg.record !== undefined || job.msg.replay !== undefined);
 
 interface Job {
   kind: 'run' | 'host-test';
@@ -713,25 +716,28 @@ export class WasmRuntime {
       if (!this.closed && !req.signal?.aborted) r = this.runHere(entry, msg, l);
     }
     r ??= await this.runInWorker(req, msg, entry, l);
-    const { record: workerRecord, outputJson: _outputJson, ...rest } = r as WorkerRunResult & { outputJson?: string };
+    // The guest's output text (kept only when a record or a replay needs it) is not part of the result.
+    const { record: workerRecord, outputJson, ...rest } = r as WorkerRunResult & { outputJson?: string };
     const base: Omit<WorkerRunResult, 'record'> & { hostCalls: HostCallRecord[]; hostCallsDropped: number; durationMs: number; record?: RunRecordParts } = {
       ...rest,
       hostCalls: r.hostCalls ?? [],
       hostCallsDropped: r.hostCallsDropped ?? 0,
       durationMs: elapsed(),
     };
+    const restStats = base;
     if (msg.record !== undefined) {
-      base.record = {
-        ...(workerRecord ?? { host_calls: [], context_reads: [], wasi: { clocks: [], random: [], stdin_bytes: 0 }, cut: [], bytes: 0 }),
+      restStats.record = recordPartsOf({
+        worker: workerRecord,
         moduleHash: info.hash,
         functionName: req.functionName,
         limits: { ...l, maxHostRequestBytes: msg.maxHostRequestBytes, maxHostResponseBytes: msg.maxHostResponseBytes },
         inputJson,
-        contextChars: (msg.contextJson ?? inputJson).length,
+        ...(msg.contextJson !== undefined ? { contextJson: msg.contextJson } : {}),
         env: msg.env,
-      };
-    }
-    const { ok: _ok, output: _output, error: _error, ...stats } = base;
+        ...(r.ok && outputJson !== undefined ? { outputJson } : {}),
+      });
+    } else if (restStats.replay !== undefined && r.ok && outputJson !== undefined) restStats.replay.outputJson = outputJson;
+    const { ok: _ok, output: _output, error: _error, ...stats } = restStats;
     if (r.ok) return { ok: true, output: r.output, ...stats };
     return { ok: false, error: r.error!, ...stats };
   }
@@ -1078,9 +1084,12 @@ export class WasmRuntime {
     try {
       r = JSON.parse(decoder.decode(buf.subarray(0, metaLen))) as WorkerRunResult;
       if (outLen >= 0) {
-        const parsed = parseOutput(decoder.decode(buf.subarray(metaLen, metaLen + outLen)));
-        if (parsed.ok) r.output = parsed.output;
-        else r = { ...r, ok: false, error: parsed.error };
+        const text = decoder.decode(buf.subarray(metaLen, metaLen + outLen));
+        const parsed = parseOutput(text);
+        if (parsed.ok) {
+          r.output = parsed.output;
+          if (keepsOutputText(job)) (r as { outputJson?: string }).outputJson = text; // the record is written from it
+        } else r = { ...r, ok: false, error: parsed.error };
       }
     } catch (e) {
       r = crashed(`the worker's result could not be read: ${(e as Error).message}`);
@@ -1173,8 +1182,8 @@ export class WasmRuntime {
         if (m.type === 'result' && r.outputText !== undefined) {
           // A large output, parsed here (the workers' heaps are small on purpose).
           const parsed = parseOutput(r.outputText);
-          const { outputText: _t, ...rest } = r;
-          r = parsed.ok ? { ...rest, output: parsed.output } : { ...rest, ok: false, error: parsed.error };
+          const { outputText: t, ...rest } = r;
+          r = parsed.ok ? { ...rest, output: parsed.output, ...(keepsOutputText(job) ? { outputJson: t } : {}) } : { ...rest, ok: false, error: parsed.error };
         }
         this.complete(pw, job, r);
         return;

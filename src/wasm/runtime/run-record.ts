@@ -9,6 +9,7 @@
  *
  * Kept apart from worker.ts so that the host-call path there only gains a few hooks.
  */
+import type { ResolvedLimits, RunRecordParts } from './types.ts';
 import type { Divergence, RecordCut, RecordedClock, RecordedContextRead, RecordedHostCall, RecordedWasi } from '../replay/types.ts';
 
 /** Bounds of one run's record (config: VECRON_WASM_RECORD_MAX_BYTES; the calls cap). */
@@ -47,6 +48,8 @@ export interface WorkerReplayReport {
   random: number;
   stdin_bytes: number;
   context_reads: number;
+  /** The replay's output JSON text exactly as read from the guest (set where the run's output was read; absent: not kept). */
+  outputJson?: string;
 }
 
 /** One answered call as the worker has it (host-calls.ts Answer, the parts the record keeps). */
@@ -56,6 +59,46 @@ export interface CallAnswer {
   served: 'worker' | 'host';
   target: string | null;
   permission?: string;
+}
+
+/** An empty record: a recorded run that kept nothing (it ended before its worker sent one). */
+const EMPTY_RECORD = (): WorkerRecord => ({ host_calls: [], context_reads: [], wasi: { clocks: [], random: [], stdin_bytes: 0 }, cut: [], bytes: 0 });
+
+/**
+ * The runtime's part of a recorded run's record, wherever the run executed (a worker, or the calling
+ * thread): what the recorder kept plus the texts the run already had. Nothing is serialized or
+ * copied here: the record is written from these texts later (src/wasm/replay/record.ts).
+ */
+export function recordPartsOf(o: {
+  /** RunRecorder.result() of the run (undefined: nothing was kept). */
+  worker: WorkerRecord | undefined;
+  moduleHash: string;
+  functionName: string;
+  limits: ResolvedLimits & { maxHostRequestBytes: number; maxHostResponseBytes: number };
+  /** The input's JSON text as the guest got it. */
+  inputJson: string;
+  /** The context's JSON text when it is not the input's (its length is what get_context is charged by). */
+  contextJson?: string;
+  env: Record<string, string>;
+  /** The output's JSON text as read from the guest (undefined: failed, or not kept). */
+  outputJson?: string;
+}): RunRecordParts {
+  const w = o.worker ?? EMPTY_RECORD();
+  const parts: RunRecordParts = {
+    host_calls: w.host_calls,
+    context_reads: w.context_reads,
+    wasi: w.wasi,
+    cut: w.cut,
+    bytes: w.bytes,
+    moduleHash: o.moduleHash,
+    functionName: o.functionName,
+    limits: o.limits,
+    inputJson: o.inputJson,
+    contextChars: (o.contextJson ?? o.inputJson).length,
+    env: o.env,
+  };
+  if (o.outputJson !== undefined) parts.outputJson = o.outputJson;
+  return parts;
 }
 
 /** Bounded length of a text shown in a divergence. */
@@ -117,6 +160,18 @@ export class RunRecorder {
 
   contextRead(key: string, value: string | null): void {
     if (this.room(key.length + (value?.length ?? 4) + 16, `context_reads[${this.reads.length}]`)) this.reads.push({ key, value });
+  }
+
+  /** Nothing kept (no host call, read, WASI input or cut): the worker then sends no record at all. */
+  get empty(): boolean {
+    return (
+      this.calls.length === 0 &&
+      this.reads.length === 0 &&
+      this.clocks.length === 0 &&
+      this.random.length === 0 &&
+      this.stdinBytes === 0 &&
+      this.cuts.length === 0
+    );
   }
 
   result(): WorkerRecord {

@@ -97,6 +97,12 @@ export interface RunRecordParts extends WorkerRecord {
   /** Characters of the context's JSON text (what get_context's first lookup is charged by). */
   contextChars: number;
   env: Record<string, string>;
+  /**
+   * The output's JSON text exactly as read from the guest (absent: the run failed, or the text was
+   * not kept; the record then serializes `output`). Kept so that the record is written from the
+   * texts the run already has, never by serializing the parsed output again.
+   */
+  outputJson?: string;
 }
 
 export interface WasmRunStats {

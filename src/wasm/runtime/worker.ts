@@ -692,7 +692,7 @@ function run(m: RunMessage): WorkerRunResult {
       stderr: stderr.size === 0 ? '' : utf8Lossy.decode(stderr.bytes()),
       exitCode,
       ...(st.hostCallSeq > 0 ? { hostCalls: st.hostCalls, hostCallsDropped: st.hostCallsDropped } : {}),
-      ...(st.recorder !== null ? { record: st.recorder.result() } : {}),
+      ...(st.recorder !== null && !st.recorder.empty ? { record: st.recorder.result() } : {}), // empty: the main thread knows it
       ...(st.replay !== null ? { replay: st.replay.report() } : {}),
       ...r,
     };

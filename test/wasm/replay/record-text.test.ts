@@ -1,0 +1,74 @@
+/**
+ * The stored record is written as JSON text from the run's own texts (issue 20, src/wasm/replay/
+ * record.ts): the input's JSON as the guest got it, the output's exactly as the guest wrote it.
+ * The text is what is stored (input and output embedded as JSON, unless masked); it parses to the
+ * record a replay reads (parseRecordText), its size is its UTF-8 bytes,
+ * and masking still keeps every encoded form of a secret out of it.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { WasmRuntime } from '../../../src/wasm/runtime/index.ts';
+import { parseRecordText, replayRun, writeRunRecord } from '../../../src/wasm/replay/index.ts';
+import { createMasker } from '../../../src/engine/masking.ts';
+
+const root = new URL('../../../', import.meta.url);
+const ECHO = new Uint8Array(readFileSync(new URL('fixtures/wasm/echo/echo.wasm', root)));
+const meta = { module: { id: null, name: 'echo', version: '1.0.0' }, recordedAt: '2026-12-02T12:00:00.000Z', maxBytes: 1 << 20, stepId: 's', attempt: 2 };
+
+let rt: WasmRuntime;
+before(() => {
+  rt = new WasmRuntime({ poolSize: 1 });
+});
+after(async () => {
+  await rt.close();
+});
+
+describe('the record written as text from the run texts', () => {
+  it("keeps the input's and the output's texts exactly, parses to a replayable record, and counts its bytes", async () => {
+    const input = { name: 'Zoë "quoted" \\ \u2028', list: [1, 2.5, -0, 1e21], nested: { ok: true, none: null } };
+    const result = await rt.run({ bytes: ECHO, functionName: 'echo', input, record: true });
+    assert.equal(result.ok, true);
+    assert.equal(result.record?.outputJson, JSON.stringify(input), 'the output text as the guest wrote it (echo: its input)');
+    const stored = writeRunRecord(result, meta);
+    assert.ok(stored);
+    assert.equal(stored.bytes, Buffer.byteLength(stored.text));
+    assert.equal(stored.replayable, true);
+    assert.equal(stored.moduleHash, result.record?.moduleHash);
+    // the input and the output embedded as the JSON they are, not quoted
+    assert.ok(stored.text.includes(`"input":${JSON.stringify(input)},`), stored.text);
+    assert.ok(stored.text.includes(`"output":${JSON.stringify(input)},`), stored.text);
+    const record = parseRecordText(stored.text);
+    assert.equal(record.input_json, JSON.stringify(input));
+    assert.equal(record.result.output_json, JSON.stringify(input));
+    assert.equal(record.step_id, 's');
+    assert.equal(record.attempt, 2);
+    assert.deepEqual(record.masked, []);
+    assert.deepEqual(record.cut, []);
+    assert.equal(record.result.fuel_consumed, result.fuelConsumed);
+    const r = await replayRun(rt, ECHO, record);
+    assert.equal(r.status, 'reproduced');
+  });
+
+  it('a secret in the input is masked in every encoding, and the record says the run is not replayable', async () => {
+    const secret = 'sk_live_"abc\\def"_123';
+    const result = await rt.run({ bytes: ECHO, functionName: 'echo', input: { token: secret, other: 'x' }, record: true });
+    const stored = writeRunRecord(result, { ...meta, mask: createMasker([secret]) });
+    assert.ok(stored);
+    for (const form of [
+      secret,
+      JSON.stringify(secret).slice(1, -1),
+      JSON.stringify(JSON.stringify(secret)).slice(1, -1),
+      Buffer.from(secret).toString('base64'),
+    ]) {
+      assert.ok(!stored.text.includes(form), `no ${form}`);
+    }
+    assert.equal(stored.replayable, false);
+    assert.equal(stored.notReplayableReason, 'masked');
+    // masked texts are quoted (masking may break a JSON text's syntax), the record still parses
+    assert.ok(stored.text.includes('"input_json":"'), stored.text);
+    const record = parseRecordText(stored.text);
+    assert.deepEqual(record.masked, ['result.output_json', 'input_json']);
+    assert.match(record.input_json, /\*\*\*/);
+  });
+});
