@@ -8,7 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 
-const SUITES: string[] = ['queue', 'wasm', 'host-calls'];
+const SUITES: string[] = ['queue', 'wasm', 'host-calls', 'scale'];
 
 const root = new URL('..', import.meta.url).pathname;
 const filters = process.argv.slice(2);
