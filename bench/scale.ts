@@ -438,6 +438,23 @@ function report(rows: Row[], pgVersion: string, config: Config, loadStart: numbe
     ),
   );
   out.push('');
+  // How each figure grows with the job count, per mode and condition (it should not: the due fire
+  // times are the same 1,000 per second in every row).
+  for (const mode of MODES)
+    for (const load of new Set(rows.map((r) => r.load))) {
+      const g = rows.filter((r) => r.mode === mode && r.load === load).sort((a, b) => a.jobs - b.jobs);
+      if (g.length < 2) continue;
+      const seq = (f: (r: Row) => string) => g.map(f).join(' → ');
+      out.push(
+        `- ${mode}, ${load}, ${seq((r) => fmtNum(r.jobs))} jobs: scheduler CPU per fire ${seq((r) => `${fmtNum(r.schedulerCpuUsPerFire)} µs`)}; ` +
+          `queued p99 ${seq((r) => fmtMs(r.queued.p99))}` +
+          (mode === 'end-to-end'
+            ? `; step start p99 ${seq((r) => (r.e2e ? fmtMs(r.e2e.p99) : 'n/a'))}; executions/s ${seq((r) => fmtNum(r.execPerSec ?? 0))}; ` +
+              `worker CPU per execution ${seq((r) => `${fmtNum(r.workerCpuUsPerExec ?? 0)} µs`)}`
+            : '') +
+          '.',
+      );
+    }
   const bad = rows.filter((r) => r.missed || r.duplicates || r.unexpected);
   out.push(`- Missed, duplicate and unexpected fire times: ${bad.length ? `**not 0** in ${bad.length} row(s)` : '0 in every row'}.`);
   const goalRow =
