@@ -8,7 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 
-const SUITES: string[] = ['queue', 'wasm', 'host-calls', 'startup', 'api'];
+const SUITES: string[] = ['queue', 'wasm', 'host-calls', 'scale', 'startup', 'api'];
 
 const root = new URL('..', import.meta.url).pathname;
 const filters = process.argv.slice(2);

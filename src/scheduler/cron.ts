@@ -230,7 +230,7 @@ export function parseCron(expression: string, timezone: string): CronSchedule {
   const fields = expression.trim().split(/\s+/);
   const { pattern, lastDay } = toCroner(fields);
   const cron = newCron(pattern, timezone);
-  const nextAfter = lastDay ? filteredByLastDay(cron, lastDay, timezone) : (after: Date) => cron.nextRun(after);
+  const nextAfter = memoized(lastDay ? filteredByLastDay(cron, lastDay, timezone) : (after: Date) => cron.nextRun(after));
   return {
     expression: fields.join(' '),
     timezone,
@@ -246,6 +246,28 @@ export function parseCron(expression: string, timezone: string): CronSchedule {
       for (let at = nextAfter(after); at && out.length < n; at = nextAfter(at)) out.push(at);
       return out;
     },
+  };
+}
+
+/** Instants remembered per expression: enough for the fire times of a few rounds. */
+const MEMO_SIZE = 64;
+
+/**
+ * Remembers `next(after)` for the last instants asked. Many jobs share an expression and a time
+ * zone, and a round asks all of them the same question (the next fire time after the same second):
+ * croner answered 1,000 times per second what it had just computed (issue 19: 80 % of the
+ * scheduler's CPU). The answer depends only on `after`, so a remembered one is exact.
+ */
+function memoized(next: (after: Date) => Date | null): (after: Date) => Date | null {
+  const memo = new Map<number, number | null>();
+  return (after) => {
+    const key = after.getTime();
+    const hit = memo.get(key);
+    if (hit !== undefined) return hit === null ? null : new Date(hit);
+    const at = next(after);
+    if (memo.size >= MEMO_SIZE) memo.delete(memo.keys().next().value as number);
+    memo.set(key, at ? at.getTime() : null);
+    return at;
   };
 }
 

@@ -51,7 +51,9 @@ export function planFires(
     // Normally the end of the run sets the next fire time; with nothing fired, count from now.
     return { fire, missed, next: fire.length ? null : new Date(now.getTime() + schedule.delay_seconds * 1000) };
   }
-  const next = times.next(onTime.length ? last : now);
+  // The loop stopped at the first fire time past the horizon: that is the next one (unless it
+  // stopped at maxBatch), without asking the schedule again.
+  const next = onTime.length && onTime.length < max ? t : times.next(onTime.length ? last : now);
   return { fire, missed, next: next && next <= now ? times.next(horizon) : next };
 }
 

@@ -5,9 +5,9 @@ import type { Metrics } from '../metrics.ts';
 import type { JobDefinition } from '../jobs/types.ts';
 import { toJobRecord } from '../jobs/repository.ts';
 import { JOBS_CHANNEL } from '../db/channels.ts';
-import { enqueueExecution } from '../state/enqueue.ts';
+import { type EnqueueItem, enqueueExecutions } from '../state/enqueue-many.ts';
 import { planFires } from './plan.ts';
-import { syncSchedules } from './sync.ts';
+import { SYNC_BATCH, syncSchedules } from './sync.ts';
 import { describeDbError, isTransientDbError } from '../db/transient.ts';
 import { readFiringPause, readJobPauses } from '../maintenance/state.ts';
 import { missedDuringPause } from './pause.ts';
@@ -18,9 +18,20 @@ export interface SchedulerOptions {
   misfireThresholdMs: number;
   /** Fire times this close are queued ahead, to run at their exact time (workers wake by timer). */
   lookaheadMs?: number;
+  /** Due schedules per transaction (default 500). */
   batchSize?: number;
   name?: string;
 }
+
+const DEFAULT_BATCH = 500;
+/**
+ * A notified change is looked for among the jobs updated this recently (updated_at is the start of
+ * the writing transaction, the NOTIFY follows its commit). One that commits later still, or comes
+ * without a NOTIFY, is found by the next full sync.
+ */
+const RECENT_S = 60;
+/** Every job is compared with its schedule at least this often, whatever was notified. */
+const FULL_SYNC_MS = 30_000;
 
 /**
  * Turns due fire times into executions. Any number of schedulers may run against one database:
@@ -33,6 +44,11 @@ export class Scheduler {
   private running = false;
   private again = false;
   private stopped = true;
+  /** A job change was notified since the last sync. */
+  private syncPending = false;
+  /** Every job must be compared (start, reconnect: changes may have gone unnoticed). */
+  private fullSyncPending = true;
+  private lastFullSyncAt = 0;
   private unlisten: (() => Promise<void>) | null = null;
   private offReconnect: (() => void) | null = null;
   readonly name: string;
@@ -48,9 +64,13 @@ export class Scheduler {
 
   async start(): Promise<void> {
     this.stopped = false;
-    this.unlisten = await this.db.listen(JOBS_CHANNEL, () => this.wake());
+    this.fullSyncPending = true;
+    this.unlisten = await this.db.listen(JOBS_CHANNEL, () => this.jobsChanged());
     // Job changes notified while the listener was away are lost, and fire times came due: a round now.
-    this.offReconnect = this.db.onReconnect(() => this.wake());
+    this.offReconnect = this.db.onReconnect(() => {
+      this.fullSyncPending = true;
+      this.wake();
+    });
     this.wake();
   }
 
@@ -63,6 +83,29 @@ export class Scheduler {
     await this.unlisten?.();
     this.unlisten = null;
     while (this.running) await new Promise((r) => setTimeout(r, 5));
+    await this.besideRounds;
+  }
+
+  private jobsChanged(): void {
+    this.syncPending = true;
+    this.wake();
+  }
+
+  private besideRounds: Promise<void> | null = null;
+
+  /** A full sync concurrent with the rounds (the version guard in syncSchedules makes that safe). */
+  private fullSyncBeside(): void {
+    if (this.besideRounds) return;
+    this.lastFullSyncAt = Date.now();
+    this.besideRounds = syncSchedules(this.db, new Date())
+      .then((n) => {
+        if (n >= SYNC_BATCH) this.fullSyncPending = true;
+        if (n > 0) this.wake();
+      })
+      .catch((err) => this.logger.warn({ err: describeDbError(err) }, 'scheduler: comparing jobs with their schedules failed'))
+      .finally(() => {
+        this.besideRounds = null;
+      });
   }
 
   /** Runs a round now (coalescing concurrent wake-ups). */
@@ -75,7 +118,12 @@ export class Scheduler {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.running = true;
-    void this.round()
+    // Start, reconnect or a full batch left: compare every job now. A job change notified: look at
+    // the recently updated jobs only. And every FULL_SYNC_MS every job, beside the rounds (a job
+    // written without a NOTIFY), so that its cost never delays a fire time.
+    const sync = this.fullSyncPending ? 'full' : this.syncPending ? 'recent' : 'none';
+    if (sync !== 'full' && Date.now() - this.lastFullSyncAt >= FULL_SYNC_MS) this.fullSyncBeside();
+    void this.round({ sync })
       .catch((err) => {
         // The database is away: try again every second (onReconnect wakes it as soon as it is back).
         if (isTransientDbError(err)) {
@@ -96,23 +144,52 @@ export class Scheduler {
       });
   }
 
-  /** One round: sync changed jobs, fire what is due; returns how long to sleep. */
-  async round(): Promise<number> {
+  /**
+   * One round: sync changed jobs, fire what is due; returns how long to sleep. `sync`: 'full'
+   * compares every job with its schedule (the default); 'recent' only the jobs updated in the last
+   * RECENT_S (after a notified change); 'none' skips it. Reading every job is the one part of a round
+   * whose cost grows with the job count, not with the fire times due (issue 19): the wake-up loop
+   * does it only at start, on reconnect, and every FULL_SYNC_MS beside the rounds.
+   */
+  async round(opts: { sync?: 'full' | 'recent' | 'none' } = {}): Promise<number> {
     const now = new Date();
-    await syncSchedules(this.db, now);
+    const sync = opts.sync ?? 'full';
+    if (sync !== 'none') {
+      const started = Date.now();
+      this.syncPending = false;
+      if (sync === 'full') this.fullSyncPending = false;
+      let n: number;
+      try {
+        n = await syncSchedules(this.db, now, sync === 'recent' ? { recentSeconds: RECENT_S } : {});
+      } catch (err) {
+        // Not synced: the next round tries again.
+        if (sync === 'full') this.fullSyncPending = true;
+        else this.syncPending = true;
+        throw err;
+      }
+      if (sync === 'full') this.lastFullSyncAt = started;
+      // A full batch: more changed jobs wait, sync again next round (the same kind).
+      if (n >= SYNC_BATCH) {
+        if (sync === 'full') this.fullSyncPending = true;
+        else this.syncPending = true;
+      }
+    }
     let fired = 0;
     do {
       fired = await this.db.transaction((tx) => this.fireDue(tx));
-    } while (fired >= (this.opts.batchSize ?? 100) && !this.stopped);
+    } while (fired >= (this.opts.batchSize ?? DEFAULT_BATCH) && !this.stopped);
     // Maintenance mode: nothing fires until a resume, which wakes every scheduler (NOTIFY).
     if (fired < 0) return this.opts.intervalMs;
     // Wake when the earliest schedule enters the lookahead window ('skip' jobs: at their fire time).
+    // Read from the schedules_due_idx order, the first rows only (not a scan of every job): the wake
+    // time is a hint, as a round also runs every intervalMs.
     const { rows } = await this.db.query<{ next: Date | null }>(
-      `SELECT min(CASE WHEN j.definition->>'overlap_policy' = 'skip' THEN s.next_fire_at
-                       ELSE s.next_fire_at - make_interval(secs => $1) END) AS next
-       FROM schedules s JOIN jobs j ON j.id = s.job_id
-       WHERE s.next_fire_at IS NOT NULL AND j.enabled
-         AND NOT EXISTS (SELECT 1 FROM job_pauses p WHERE p.job_id = s.job_id AND p.paused)`,
+      `SELECT min(CASE WHEN d.skip THEN d.next_fire_at ELSE d.next_fire_at - make_interval(secs => $1) END) AS next
+       FROM (SELECT s.next_fire_at, j.definition->>'overlap_policy' = 'skip' AS skip
+             FROM schedules s JOIN jobs j ON j.id = s.job_id
+             WHERE s.next_fire_at IS NOT NULL AND j.enabled
+               AND NOT EXISTS (SELECT 1 FROM job_pauses p WHERE p.job_id = s.job_id AND p.paused)
+             ORDER BY s.next_fire_at LIMIT 100) d`,
       [(this.opts.lookaheadMs ?? 0) / 1000],
     );
     const next = rows[0]?.next;
@@ -132,11 +209,13 @@ export class Scheduler {
        ORDER BY s.next_fire_at
        LIMIT $1
        FOR UPDATE OF s SKIP LOCKED`,
-      [this.opts.batchSize ?? 100, (this.opts.lookaheadMs ?? 0) / 1000],
+      [this.opts.batchSize ?? DEFAULT_BATCH, (this.opts.lookaheadMs ?? 0) / 1000],
     );
     const now = new Date();
     const horizon = new Date(now.getTime() + (this.opts.lookaheadMs ?? 0));
     let handled = 0;
+    const fires: EnqueueItem[] = [];
+    const moved: { jobId: string; next: Date | null; last: Date | null }[] = [];
     // Read after the rows are locked: a job pause committed meanwhile is seen here (see pause.ts).
     const jobPauses = await readJobPauses(
       tx,
@@ -173,35 +252,45 @@ export class Scheduler {
         const why = paused
           ? `came due while firing was paused (maintenance mode, resumed at ${paused.resumedAt.toISOString()}`
           : `passed more than ${this.opts.misfireThresholdMs / 1000} s ago (the scheduler was down or stalled`;
-        await enqueueExecution(tx, job, {
-          trigger: { type: 'schedule', time: first.toISOString() },
-          fireTime: first,
-          skip: {
-            code: 'misfire',
-            message: `not run: ${span} ${why}; misfire_policy ${def.misfire_policy})`,
+        fires.push({
+          job,
+          opts: {
+            trigger: { type: 'schedule', time: first.toISOString() },
+            fireTime: first,
+            skip: { code: 'misfire', message: `not run: ${span} ${why}; misfire_policy ${def.misfire_policy})` },
           },
         });
       }
+      // overlap_policy skip: a fire time is skipped while an earlier one is queued or running,
+      // including one queued by this same plan (a catch-up of several fire times runs one).
+      let active = def.overlap_policy === 'skip' && plan.fire.length > 0 ? await hasActiveExecution(tx, job.id) : false;
       for (const f of plan.fire) {
-        const active = def.overlap_policy === 'allow' ? false : await hasActiveExecution(tx, job.id);
-        await enqueueExecution(tx, job, {
-          trigger: { type: 'schedule', time: f.at.toISOString(), ...(f.misfired ? { misfired: true } : {}) },
-          fireTime: f.at,
-          runAt: f.at > now ? f.at : undefined,
-          serial: def.overlap_policy === 'queue',
-          skip:
-            def.overlap_policy === 'skip' && active
+        fires.push({
+          job,
+          opts: {
+            trigger: { type: 'schedule', time: f.at.toISOString(), ...(f.misfired ? { misfired: true } : {}) },
+            fireTime: f.at,
+            runAt: f.at > now ? f.at : undefined,
+            serial: def.overlap_policy === 'queue',
+            skip: active
               ? { code: 'overlap_skipped', message: 'not run: the previous execution of this job was still queued or running (overlap_policy skip)' }
               : undefined,
+          },
         });
+        if (def.overlap_policy === 'skip') active = true;
       }
       const lastFire = plan.fire.length ? plan.fire[plan.fire.length - 1].at : null;
-      await tx.query(`UPDATE schedules SET next_fire_at = $2, last_fire_at = coalesce($3, last_fire_at), updated_at = now() WHERE job_id = $1`, [
-        job.id,
-        plan.next,
-        lastFire,
-      ]);
+      moved.push({ jobId: job.id, next: plan.next, last: lastFire });
     }
+    // One statement for all fire times of the batch, one for the schedules they moved (issue 19).
+    await enqueueExecutions(tx, fires);
+    if (moved.length)
+      await tx.query(
+        `UPDATE schedules s SET next_fire_at = u.next, last_fire_at = coalesce(u.last, s.last_fire_at), updated_at = now()
+         FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS u(job_id, next, last)
+         WHERE s.job_id = u.job_id`,
+        [moved.map((m) => m.jobId), moved.map((m) => m.next), moved.map((m) => m.last)],
+      );
     return handled;
   }
 }
