@@ -711,7 +711,7 @@ export class WasmRuntime {
     };
     if (req.signal?.aborted) return errorResult('cancelled', 'the run was cancelled before it started', elapsed());
     let r: WorkerRunResult | null = null;
-    if (this.inline !== null && this.inline.eligible(info, form, l, req.replay !== undefined)) {
+    if (this.inline?.eligible(info, form, l, req.replay !== undefined)) {
       if (this.inline.mustYield()) await new Promise<void>((resolve) => setImmediate(resolve));
       if (!this.closed && !req.signal?.aborted) r = this.runHere(entry, msg, l);
     }
