@@ -5,6 +5,7 @@ import { executionLimits } from '../limits/key.ts';
 import { startTriggerSpan } from '../tracing/spans.ts';
 import type { EnqueueOptions } from './enqueue.ts';
 import { eventsCte } from './events.ts';
+import { EXECUTION_ROW_VALUES, executionRowValues, jobSnapshotOf } from './execution-row.ts';
 
 /**
  * The scheduler's form of enqueueExecution (enqueue.ts): many fire times, of any jobs, in one
@@ -43,36 +44,19 @@ export interface EnqueueItem {
 /** Creates the executions of `items` in one statement; returns how many were new. */
 export async function enqueueExecutions(db: Queryable, items: EnqueueItem[]): Promise<number> {
   if (items.length === 0) return 0;
-  const cols: unknown[][] = Array.from({ length: 15 }, () => []);
+  const cols: unknown[][] = Array.from({ length: EXECUTION_ROW_VALUES }, () => []);
   const traces: (ReturnType<typeof startTriggerSpan> | null)[] = [];
   const snapshots = new Map<JobRecord, string>();
   for (const { job, opts } of items) {
     let snapshot = snapshots.get(job);
     if (snapshot === undefined) {
-      const { id: _id, version: _v, created_at, updated_at, created_by, updated_by, ...definition } = job;
-      snapshots.set(job, (snapshot = JSON.stringify(definition)));
+      snapshots.set(job, (snapshot = jobSnapshotOf(job)));
     }
     const limits = opts.skip ? null : await executionLimits(db, job, opts.trigger);
     const traced = startTriggerSpan(job, opts.trigger.type, opts.fireTime, opts.traceHeaders ?? null);
     traces.push(traced);
     const trigger = traced ? { ...opts.trigger, ...traced.carrier } : opts.trigger;
-    const values = [
-      job.id,
-      job.version,
-      snapshot,
-      opts.trigger.type,
-      JSON.stringify(trigger),
-      opts.fireTime,
-      job.max_retries + 1,
-      opts.runAt ?? null,
-      opts.serial ?? false,
-      opts.skip ? JSON.stringify(opts.skip) : null,
-      limits?.concurrencyKey ?? null,
-      limits?.concurrencyLimit ?? null,
-      limits?.rateKey ?? null,
-      limits?.rateLimit ?? null,
-      limits?.rateIntervalSeconds ?? null,
-    ];
+    const values = executionRowValues(job, snapshot, opts, trigger, limits);
     values.forEach((v, k) => cols[k].push(v));
   }
   const { rows } = await db.query<{ id: string; job_id: string; fire_time: Date }>(ENQUEUE_MANY_SQL, cols);

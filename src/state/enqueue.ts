@@ -3,6 +3,7 @@ import { QUEUE_CHANNEL } from '../db/channels.ts';
 import type { JobRecord } from '../jobs/repository.ts';
 import { executionLimits } from '../limits/key.ts';
 import { eventsCte } from './events.ts';
+import { executionRowValues, jobSnapshotOf } from './execution-row.ts';
 import type { TraceCarrier } from '../tracing/propagate.ts';
 import { startTriggerSpan } from '../tracing/spans.ts';
 
@@ -66,28 +67,11 @@ const ENQUEUE_SQL = `WITH e AS (
  * claim path, src/state/claim-limited.ts).
  */
 export async function enqueueExecution(db: Queryable, job: JobRecord, opts: EnqueueOptions): Promise<string | null> {
-  const { id: _id, version, created_at, updated_at, created_by, updated_by, ...definition } = job;
   const limits = opts.skip ? null : await executionLimits(db, job, opts.trigger);
   // The trigger's span while tracing is on (null otherwise); its context is stored with the trigger.
   const traced = startTriggerSpan(job, opts.trigger.type, opts.fireTime ?? null, opts.traceHeaders ?? null);
   const trigger = traced ? { ...opts.trigger, ...traced.carrier } : opts.trigger;
-  const { rows } = await db.query<{ id: string }>(ENQUEUE_SQL, [
-    job.id,
-    version,
-    JSON.stringify(definition),
-    opts.trigger.type,
-    JSON.stringify(trigger),
-    opts.fireTime ?? null,
-    job.max_retries + 1,
-    opts.runAt ?? null,
-    opts.serial ?? false,
-    opts.skip ? JSON.stringify(opts.skip) : null,
-    limits?.concurrencyKey ?? null,
-    limits?.concurrencyLimit ?? null,
-    limits?.rateKey ?? null,
-    limits?.rateLimit ?? null,
-    limits?.rateIntervalSeconds ?? null,
-  ]);
+  const { rows } = await db.query<{ id: string }>(ENQUEUE_SQL, executionRowValues(job, jobSnapshotOf(job), opts, trigger, limits));
   traced?.end(rows[0]?.id ?? null, rows[0] ? (opts.skip ? 'skipped' : 'queued') : null);
   return rows[0]?.id ?? null;
 }
