@@ -14,7 +14,7 @@
  * parseRecordText, which every reader of a stored record goes through). The function takes
  * the run's result and its record parts, whatever thread the run executed on.
  */
-import type { WasmRunResult } from '../runtime/types.ts';
+import type { RunRecordParts, WasmRunResult } from '../runtime/types.ts';
 import { WASM_RUN_RECORD_VERSION, type NotReplayableReason, type RecordCut, type WasmRunRecord } from './types.ts';
 
 /** Error codes of runs that ended by the wall clock, not by their inputs. */
@@ -47,8 +47,14 @@ export interface StoredRunRecord {
   notReplayableReason: NotReplayableReason | null;
 }
 
-/** A string as a JSON string literal (the only escaping the record's texts get). */
-const q = JSON.stringify as (s: string) => string;
+/** Characters JSON.stringify escapes in a string: quote, backslash, controls, and surrogates (lone ones are escaped). */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+/**
+ * A string as a JSON string literal (the only escaping the record's texts get): the string itself
+ * in quotes when it has nothing to escape (names, hashes, times: almost every part), else
+ * JSON.stringify's. A test (a regex scan) is several times cheaper than JSON.stringify's call.
+ */
+const q = (s: string): string => (NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`);
 /** A number as JSON writes it (non-finite: null). */
 const num = (n: number): string => (Number.isFinite(n) ? String(n) : 'null');
 const qn = (s: string | null): string => (s === null ? 'null' : q(s));
@@ -78,6 +84,53 @@ function fitPart(st: Writing, s: string, path: string): string {
   }
   st.cut.push({ path, reason: `${s.length} characters, past what the record's bound of ${st.maxBytes} bytes left (VECRON_WASM_RECORD_MAX_BYTES)` });
   return '';
+}
+
+/** The record's module, function and limits, and their JSON text (`,"module":...,"limits":{...}`). */
+interface StaticPart {
+  id: string | null;
+  name: string | null;
+  version: string | null;
+  hash: string;
+  fn: string;
+  l: RunRecordParts['limits'];
+  text: string;
+}
+/**
+ * The last static part written: a step runs the same module with the same limits run after run, so
+ * its text is written once and reused while every value matches (fourteen comparisons instead of
+ * fourteen values formatted into the text).
+ */
+let lastStatic: StaticPart | null = null;
+
+function staticPart(mod: RecordMeta['module'], parts: RunRecordParts): string {
+  const l = parts.limits;
+  const s = lastStatic;
+  if (
+    s !== null &&
+    s.hash === parts.moduleHash &&
+    s.fn === parts.functionName &&
+    s.id === mod.id &&
+    s.name === mod.name &&
+    s.version === mod.version &&
+    s.l.fuel === l.fuel &&
+    s.l.initFuel === l.initFuel &&
+    s.l.memoryMb === l.memoryMb &&
+    s.l.tableLimit === l.tableLimit &&
+    s.l.timeoutMs === l.timeoutMs &&
+    s.l.stackKb === l.stackKb &&
+    s.l.maxOutputBytes === l.maxOutputBytes &&
+    s.l.maxHostRequestBytes === l.maxHostRequestBytes &&
+    s.l.maxHostResponseBytes === l.maxHostResponseBytes
+  ) {
+    return s.text;
+  }
+  const text =
+    `,"module":{"id":${qn(mod.id)},"name":${qn(mod.name)},"version":${qn(mod.version)},"hash":${q(parts.moduleHash)}}` +
+    `,"function":${q(parts.functionName)}` +
+    `,"limits":{"fuel":${num(l.fuel)},"init_fuel":${num(l.initFuel)},"memory_mb":${num(l.memoryMb)},"table_limit":${num(l.tableLimit)},"timeout_ms":${num(l.timeoutMs)},"stack_kb":${num(l.stackKb)},"max_output_bytes":${num(l.maxOutputBytes)},"max_host_request_bytes":${num(l.maxHostRequestBytes)},"max_host_response_bytes":${num(l.maxHostResponseBytes)}}`;
+  lastStatic = { id: mod.id, name: mod.name, version: mod.version, hash: parts.moduleHash, fn: parts.functionName, l, text };
+  return text;
 }
 
 /**
@@ -139,7 +192,9 @@ export function writeRunRecord(result: WasmRunResult, meta: RecordMeta): StoredR
   // the one, the runtime parsed the other), not quoted into strings: no escaping pass over the
   // run's largest texts. A text that masking changed or the bound cut is quoted instead (masking
   // may have broken its syntax). parseRecordText turns both back into the record's `*_json` texts.
-  const inputField = input === parts.inputJson && input !== '' ? `"input":${input}` : `"input_json":${q(input)}`;
+  const inputRaw = input === parts.inputJson && input !== '';
+  const inputName = inputRaw ? 'input' : 'input_json';
+  const inputText = inputRaw ? input : q(input);
   let reads = '';
   const cr = parts.context_reads;
   for (let i = 0; i < cr.length; i++) {
@@ -152,26 +207,29 @@ export function writeRunRecord(result: WasmRunResult, meta: RecordMeta): StoredR
 
   const why: NotReplayableReason | null =
     cut.length > 0 ? 'record_cut' : masked.length > 0 ? 'masked' : error !== undefined && WALL_CLOCK_ERRORS.has(error.code) ? 'wall_clock' : null;
-  const l = parts.limits;
-  const mod = meta.module;
-  const text =
+  // Written in five pieces: the text before the input, the input, the text between it and the
+  // output, the output, the rest. The record's size is the sum of theirs: each piece is a flat
+  // string already, while the size of the joined text would first copy it whole (the store's
+  // driver copies it once anyway, when it sends it).
+  const head =
     `{"version":${WASM_RUN_RECORD_VERSION}` +
     (meta.executionId !== undefined ? `,"execution_id":${q(meta.executionId)}` : '') +
     (meta.jobId !== undefined ? `,"job_id":${q(meta.jobId)}` : '') +
     (meta.stepId !== undefined ? `,"step_id":${q(meta.stepId)}` : '') +
     (meta.attempt !== undefined ? `,"attempt":${num(meta.attempt)}` : '') +
     `,"recorded_at":${q(meta.recordedAt)}` +
-    `,"module":{"id":${qn(mod.id)},"name":${qn(mod.name)},"version":${qn(mod.version)},"hash":${q(parts.moduleHash)}}` +
-    `,"function":${q(parts.functionName)}` +
-    `,"limits":{"fuel":${num(l.fuel)},"init_fuel":${num(l.initFuel)},"memory_mb":${num(l.memoryMb)},"table_limit":${num(l.tableLimit)},"timeout_ms":${num(l.timeoutMs)},"stack_kb":${num(l.stackKb)},"max_output_bytes":${num(l.maxOutputBytes)},"max_host_request_bytes":${num(l.maxHostRequestBytes)},"max_host_response_bytes":${num(l.maxHostResponseBytes)}}` +
-    `,${inputField}` +
+    staticPart(meta.module, parts) +
+    `,"${inputName}":`;
+  const mid =
     `,"context_reads":[${reads}]` +
     `,"context_chars":${num(parts.contextChars)}` +
     `,"env":{${env}}` +
     `,"host_calls":[${calls}]` +
     `,"wasi":{"clocks":${JSON.stringify(parts.wasi.clocks)},"random":[${random}],"stdin_bytes":${num(parts.wasi.stdin_bytes)}}` +
     `,"result":{"ok":${result.ok}` +
-    (outputJson === undefined ? '' : outputRaw ? `,"output":${outputJson}` : `,"output_json":${q(outputJson)}`) +
+    (outputJson === undefined ? '' : outputRaw ? ',"output":' : ',"output_json":');
+  const output = outputJson === undefined ? '' : outputRaw ? outputJson : q(outputJson);
+  const tail =
     (error !== undefined ? `,"error":{"code":${q(error.code)},"message":${q(error.message)}}` : '') +
     `,"fuel_consumed":${num(result.fuelConsumed)},"init_fuel_consumed":${num(result.initFuelConsumed)},"memory_peak_bytes":${num(result.memoryPeakBytes)}` +
     `,"exit_code":${result.exitCode === null ? 'null' : num(result.exitCode)}` +
@@ -183,8 +241,8 @@ export function writeRunRecord(result: WasmRunResult, meta: RecordMeta): StoredR
     (why !== null ? `,"not_replayable_reason":${q(why)}` : '') +
     '}';
   return {
-    text,
-    bytes: Buffer.byteLength(text),
+    text: head + inputText + mid + output + tail,
+    bytes: Buffer.byteLength(head) + Buffer.byteLength(inputText) + Buffer.byteLength(mid) + Buffer.byteLength(output) + Buffer.byteLength(tail),
     version: WASM_RUN_RECORD_VERSION,
     moduleHash: parts.moduleHash,
     ok: result.ok,

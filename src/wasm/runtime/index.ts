@@ -304,12 +304,6 @@ function recordSpecOf(r: Partial<RecordSpec> | true): RecordSpec {
 }
 
 /** A size cap given by a run (a positive integer), or the default. */
-/** The run's worker keys (host/worker-keys.ts), as a RunMessage field. */
-function keysOf(host: HostDispatch | undefined): { keys?: Record<string, string> } {
-  const keys = workerKeysOf(host);
-  return keys === undefined ? {} : { keys };
-}
-
 const capOf = (v: number | undefined, dflt: number): number =>
   typeof v === 'number' && Number.isFinite(v) && v > 0 ? Math.min(Math.floor(v), 1024 * 1024 * 1024) : dflt;
 
@@ -705,10 +699,14 @@ export class WasmRuntime {
       env: { ...(req.env ?? {}) },
       maxHostRequestBytes: capOf(req.hostLimits?.maxRequestBytes, HOST_BOUNDS.maxHostRequestBytes),
       maxHostResponseBytes: capOf(req.hostLimits?.maxResponseBytes, HOST_BOUNDS.maxHostResponseBytes),
-      ...(req.replay !== undefined ? { replay: req.replay } : {}),
-      ...(req.record && req.replay === undefined ? { record: recordSpecOf(req.record) } : {}),
-      ...(req.replay === undefined ? keysOf(req.host) : {}),
     };
+    // Optional fields set only when present (no spreads: this runs once per run).
+    if (req.replay !== undefined) msg.replay = req.replay;
+    else {
+      if (req.record) msg.record = recordSpecOf(req.record);
+      const keys = workerKeysOf(req.host);
+      if (keys !== undefined) msg.keys = keys;
+    }
     if (req.signal?.aborted) return errorResult('cancelled', 'the run was cancelled before it started', elapsed());
     let r: WorkerRunResult | null = null;
     if (this.inline?.eligible(info, form, l, req.replay !== undefined)) {
@@ -716,30 +714,70 @@ export class WasmRuntime {
       if (!this.closed && !req.signal?.aborted) r = this.runHere(entry, msg, l);
     }
     r ??= await this.runInWorker(req, msg, entry, l);
-    // The guest's output text (kept only when a record or a replay needs it) is not part of the result.
-    const { record: workerRecord, outputJson, ...rest } = r as WorkerRunResult & { outputJson?: string };
-    const base: Omit<WorkerRunResult, 'record'> & { hostCalls: HostCallRecord[]; hostCallsDropped: number; durationMs: number; record?: RunRecordParts } = {
-      ...rest,
-      hostCalls: r.hostCalls ?? [],
-      hostCallsDropped: r.hostCallsDropped ?? 0,
-      durationMs: elapsed(),
-    };
-    const restStats = base;
+    return this.resultOf(r, msg, info.hash, l, elapsed());
+  }
+
+  /**
+   * The run's result from what the worker (or the inline run) gave back: its fields copied one by
+   * one (no spread and no rest pattern: this runs once per run), with the record's parts when the
+   * run recorded. The guest's output text (kept only when a record or a replay needs it) is not part
+   * of the result.
+   */
+  private resultOf(r: WorkerRunResult, msg: Omit<RunMessage, 'id' | 'module'>, moduleHash: string, l: ResolvedLimits, durationMs: number): WasmRunResult {
+    const outputJson = (r as WorkerRunResult & { outputJson?: string }).outputJson;
+    const hostCalls = r.hostCalls ?? [];
+    const hostCallsDropped = r.hostCallsDropped ?? 0;
+    // Two literals, one per outcome, so that every result of a kind has one shape.
+    const res: WasmRunResult = r.ok
+      ? {
+          ok: true,
+          output: r.output,
+          fuelConsumed: r.fuelConsumed,
+          initFuelConsumed: r.initFuelConsumed,
+          memoryPeakBytes: r.memoryPeakBytes,
+          durationMs,
+          logs: r.logs,
+          contextWrites: r.contextWrites,
+          stdout: r.stdout,
+          stderr: r.stderr,
+          exitCode: r.exitCode,
+          hostCalls,
+          hostCallsDropped,
+        }
+      : {
+          ok: false,
+          error: r.error!,
+          fuelConsumed: r.fuelConsumed,
+          initFuelConsumed: r.initFuelConsumed,
+          memoryPeakBytes: r.memoryPeakBytes,
+          durationMs,
+          logs: r.logs,
+          contextWrites: r.contextWrites,
+          stdout: r.stdout,
+          stderr: r.stderr,
+          exitCode: r.exitCode,
+          hostCalls,
+          hostCallsDropped,
+        };
+    if (r.replay !== undefined) {
+      res.replay = r.replay;
+      if (r.ok && outputJson !== undefined) r.replay.outputJson = outputJson;
+    }
     if (msg.record !== undefined) {
-      restStats.record = recordPartsOf({
-        worker: workerRecord,
-        moduleHash: info.hash,
-        functionName: req.functionName,
-        limits: { ...l, maxHostRequestBytes: msg.maxHostRequestBytes, maxHostResponseBytes: msg.maxHostResponseBytes },
-        inputJson,
-        ...(msg.contextJson !== undefined ? { contextJson: msg.contextJson } : {}),
+      res.record = recordPartsOf({
+        worker: r.record,
+        moduleHash,
+        functionName: msg.functionName,
+        limits: l,
+        maxHostRequestBytes: msg.maxHostRequestBytes,
+        maxHostResponseBytes: msg.maxHostResponseBytes,
+        inputJson: msg.inputJson,
+        contextJson: msg.contextJson,
         env: msg.env,
-        ...(r.ok && outputJson !== undefined ? { outputJson } : {}),
+        outputJson: r.ok ? outputJson : undefined,
       });
-    } else if (restStats.replay !== undefined && r.ok && outputJson !== undefined) restStats.replay.outputJson = outputJson;
-    const { ok: _ok, output: _output, error: _error, ...stats } = restStats;
-    if (r.ok) return { ok: true, output: r.output, ...stats };
-    return { ok: false, error: r.error!, ...stats };
+    }
+    return res;
   }
 
   /**

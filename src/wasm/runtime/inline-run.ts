@@ -338,7 +338,7 @@ function attempt(module: WasmModuleObject, m: RunMessage, st: Attempt, memory: W
   if (st.logsDropped > 0) {
     st.logs.push({ level: 'warn', message: `${st.logsDropped} more log lines dropped (cap ${MAX_LOG_LINES})`, at: new Date().toISOString() });
   }
-  return {
+  const res: WorkerRunResult & { outputJson?: string } = {
     ok: true,
     output: parsed.output,
     fuelConsumed,
@@ -349,8 +349,12 @@ function attempt(module: WasmModuleObject, m: RunMessage, st: Attempt, memory: W
     stdout: '',
     stderr: '',
     exitCode: null,
-    ...(st.recorder !== null ? { record: st.recorder.result() } : {}),
-    // A recorded run keeps its output as the guest wrote it (h-record writes the record from it).
-    ...(m.record !== undefined ? { outputJson: text } : {}),
-  } as WorkerRunResult;
+  };
+  if (st.recorder !== null) {
+    // Nothing kept (no call, no context read): the main thread knows the empty record, as from a worker.
+    if (!st.recorder.empty) res.record = st.recorder.result();
+    // A recorded run keeps its output as the guest wrote it (the record is written from it).
+    res.outputJson = text;
+  }
+  return res;
 }

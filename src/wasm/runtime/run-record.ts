@@ -61,8 +61,15 @@ export interface CallAnswer {
   permission?: string;
 }
 
-/** An empty record: a recorded run that kept nothing (it ended before its worker sent one). */
-const EMPTY_RECORD = (): WorkerRecord => ({ host_calls: [], context_reads: [], wasi: { clocks: [], random: [], stdin_bytes: 0 }, cut: [], bytes: 0 });
+/** The empty record: a recorded run that kept nothing (no call, no WASI input, or it ended before its worker sent one). */
+const NONE = Object.freeze([]) as unknown as never[];
+const EMPTY_RECORD: WorkerRecord = Object.freeze({
+  host_calls: NONE,
+  context_reads: NONE,
+  wasi: Object.freeze({ clocks: NONE, random: NONE, stdin_bytes: 0 }),
+  cut: NONE,
+  bytes: 0,
+});
 
 /**
  * The runtime's part of a recorded run's record, wherever the run executed (a worker, or the calling
@@ -74,16 +81,20 @@ export function recordPartsOf(o: {
   worker: WorkerRecord | undefined;
   moduleHash: string;
   functionName: string;
-  limits: ResolvedLimits & { maxHostRequestBytes: number; maxHostResponseBytes: number };
+  limits: ResolvedLimits;
+  maxHostRequestBytes: number;
+  maxHostResponseBytes: number;
   /** The input's JSON text as the guest got it. */
   inputJson: string;
   /** The context's JSON text when it is not the input's (its length is what get_context is charged by). */
-  contextJson?: string;
+  contextJson: string | undefined;
   env: Record<string, string>;
   /** The output's JSON text as read from the guest (undefined: failed, or not kept). */
-  outputJson?: string;
+  outputJson: string | undefined;
 }): RunRecordParts {
-  const w = o.worker ?? EMPTY_RECORD();
+  const w = o.worker ?? EMPTY_RECORD; // frozen: shared by every run that kept nothing
+  const l = o.limits;
+  // Field by field, no spreads: this runs once per recorded run.
   const parts: RunRecordParts = {
     host_calls: w.host_calls,
     context_reads: w.context_reads,
@@ -92,7 +103,17 @@ export function recordPartsOf(o: {
     bytes: w.bytes,
     moduleHash: o.moduleHash,
     functionName: o.functionName,
-    limits: o.limits,
+    limits: {
+      fuel: l.fuel,
+      memoryMb: l.memoryMb,
+      tableLimit: l.tableLimit,
+      timeoutMs: l.timeoutMs,
+      stackKb: l.stackKb,
+      maxOutputBytes: l.maxOutputBytes,
+      initFuel: l.initFuel,
+      maxHostRequestBytes: o.maxHostRequestBytes,
+      maxHostResponseBytes: o.maxHostResponseBytes,
+    },
     inputJson: o.inputJson,
     contextChars: (o.contextJson ?? o.inputJson).length,
     env: o.env,
