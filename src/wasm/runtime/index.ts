@@ -53,7 +53,6 @@ import { HOST_ERROR_CODES, HostCallError, RESPONSE_JSON, errorResponse, type Hos
 import { boundValue } from './host-record.ts';
 import { workerKeysOf } from '../host/worker-keys.ts';
 import { recordPartsOf, type RecordSpec } from './run-record.ts';
-import type { HostCallRecord } from '../host/types.ts';
 import { runInline, Spill } from './inline-run.ts';
 import { InlinePolicy, type InlineStats } from './inline-policy.ts';
 import { MemoryPool, importMemoryVariant, type MemoryLimits } from './inline-memory.ts';
@@ -87,7 +86,6 @@ import {
   DEFAULT_LIMITS,
   RECORD_DEFAULTS,
   WasmModuleError,
-  type RunRecordParts,
   resolveLimits,
   type EntryForm,
   type PreparedExport,
