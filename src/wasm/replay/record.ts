@@ -57,7 +57,33 @@ const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 const q = (s: string): string => (NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`);
 /** A number as JSON writes it (non-finite: null). */
 const num = (n: number): string => (Number.isFinite(n) ? String(n) : 'null');
-const qn = (s: string | null): string => (s === null ? 'null' : q(s));
+
+/**
+ * UTF-8 bytes beyond one per character that the text written so far holds. The record's size is
+ * its length plus this: counted part by part as each is written, on the parts (flat strings,
+ * mostly ASCII: a fast count) instead of on the joined text, which would first be copied whole to
+ * count it (the store's driver copies it once anyway, when it sends it). Reset by writeRunRecord.
+ */
+let extraBytes = 0;
+/** UTF-8 bytes of `s` beyond one per character (0 for ASCII). */
+const beyond = (s: string): number => (s.length === 0 ? 0 : Buffer.byteLength(s) - s.length);
+/** q(s) for a text from outside (a guest's, a user's), its bytes beyond one per character counted. */
+function qx(s: string): string {
+  if (NEEDS_ESCAPE.test(s)) {
+    const j = JSON.stringify(s); // escapes lone surrogates: count on what is written
+    extraBytes += beyond(j);
+    return j;
+  }
+  extraBytes += beyond(s);
+  return `"${s}"`;
+}
+/** JSON of a value with texts from outside (cuts, masked paths), its bytes beyond one per character counted. */
+function jx(v: unknown): string {
+  const j = JSON.stringify(v);
+  extraBytes += beyond(j);
+  return j;
+}
+const qxn = (s: string | null): string => (s === null ? 'null' : qx(s));
 
 /** The state of one record being written: the masker, what it changed, the cuts, the bytes left. */
 interface Writing {
@@ -95,6 +121,8 @@ interface StaticPart {
   fn: string;
   l: RunRecordParts['limits'];
   text: string;
+  /** Its UTF-8 bytes beyond one per character. */
+  extra: number;
 }
 /**
  * The last static part written: a step runs the same module with the same limits run after run, so
@@ -123,13 +151,15 @@ function staticPart(mod: RecordMeta['module'], parts: RunRecordParts): string {
     s.l.maxHostRequestBytes === l.maxHostRequestBytes &&
     s.l.maxHostResponseBytes === l.maxHostResponseBytes
   ) {
+    extraBytes += s.extra;
     return s.text;
   }
+  const before = extraBytes;
   const text =
-    `,"module":{"id":${qn(mod.id)},"name":${qn(mod.name)},"version":${qn(mod.version)},"hash":${q(parts.moduleHash)}}` +
-    `,"function":${q(parts.functionName)}` +
+    `,"module":{"id":${qxn(mod.id)},"name":${qxn(mod.name)},"version":${qxn(mod.version)},"hash":${q(parts.moduleHash)}}` +
+    `,"function":${qx(parts.functionName)}` +
     `,"limits":{"fuel":${num(l.fuel)},"init_fuel":${num(l.initFuel)},"memory_mb":${num(l.memoryMb)},"table_limit":${num(l.tableLimit)},"timeout_ms":${num(l.timeoutMs)},"stack_kb":${num(l.stackKb)},"max_output_bytes":${num(l.maxOutputBytes)},"max_host_request_bytes":${num(l.maxHostRequestBytes)},"max_host_response_bytes":${num(l.maxHostResponseBytes)}}`;
-  lastStatic = { id: mod.id, name: mod.name, version: mod.version, hash: parts.moduleHash, fn: parts.functionName, l, text };
+  lastStatic = { id: mod.id, name: mod.name, version: mod.version, hash: parts.moduleHash, fn: parts.functionName, l, text, extra: extraBytes - before };
   return text;
 }
 
@@ -140,6 +170,7 @@ function staticPart(mod: RecordMeta['module'], parts: RunRecordParts): string {
 export function writeRunRecord(result: WasmRunResult, meta: RecordMeta): StoredRunRecord | null {
   const parts = result.record;
   if (!parts) return null;
+  extraBytes = 0;
   const st: Writing = {
     mask: meta.mask,
     masked: [],
@@ -156,16 +187,16 @@ export function writeRunRecord(result: WasmRunResult, meta: RecordMeta): StoredR
   const hc = parts.host_calls;
   for (let i = 0; i < hc.length; i++) {
     const c = hc[i];
-    let t = `${i === 0 ? '' : ','}{"seq":${num(c.seq)},"function":${q(c.function)},"request":${q(mask === undefined ? c.request : maskPart(st, c.request, `host_calls[${i}].request`))},"response":${q(mask === undefined ? c.response : maskPart(st, c.response, `host_calls[${i}].response`))},"outcome":${q(c.outcome)},"served":${q(c.served)},"target":${c.target === null ? 'null' : q(mask === undefined ? c.target : maskPart(st, c.target, `host_calls[${i}].target`))}`;
+    let t = `${i === 0 ? '' : ','}{"seq":${num(c.seq)},"function":${qx(c.function)},"request":${qx(mask === undefined ? c.request : maskPart(st, c.request, `host_calls[${i}].request`))},"response":${qx(mask === undefined ? c.response : maskPart(st, c.response, `host_calls[${i}].response`))},"outcome":${q(c.outcome)},"served":${q(c.served)},"target":${c.target === null ? 'null' : qx(mask === undefined ? c.target : maskPart(st, c.target, `host_calls[${i}].target`))}`;
     if (c.request_bytes !== undefined) t += `,"request_bytes":${num(c.request_bytes)}`;
-    if (c.permission !== undefined) t += `,"permission":${q(c.permission)}`;
+    if (c.permission !== undefined) t += `,"permission":${qx(c.permission)}`;
     calls += `${t}}`;
   }
   let env = '';
-  for (const k in parts.env) env += `${env === '' ? '' : ','}${q(k)}:${q(mask === undefined ? parts.env[k] : maskPart(st, parts.env[k], `env.${k}`))}`;
+  for (const k in parts.env) env += `${env === '' ? '' : ','}${qx(k)}:${qx(mask === undefined ? parts.env[k] : maskPart(st, parts.env[k], `env.${k}`))}`;
   let random = '';
   const rnd = parts.wasi.random;
-  for (let i = 0; i < rnd.length; i++) random += `${i === 0 ? '' : ','}${q(mask === undefined ? rnd[i] : maskPart(st, rnd[i], `wasi.random[${i}]`))}`;
+  for (let i = 0; i < rnd.length; i++) random += `${i === 0 ? '' : ','}${qx(mask === undefined ? rnd[i] : maskPart(st, rnd[i], `wasi.random[${i}]`))}`;
 
   let outputJson: string | undefined;
   let outputRaw = false;
@@ -194,12 +225,13 @@ export function writeRunRecord(result: WasmRunResult, meta: RecordMeta): StoredR
   // may have broken its syntax). parseRecordText turns both back into the record's `*_json` texts.
   const inputRaw = input === parts.inputJson && input !== '';
   const inputName = inputRaw ? 'input' : 'input_json';
-  const inputText = inputRaw ? input : q(input);
+  const inputText = inputRaw ? input : qx(input);
+  if (inputRaw) extraBytes += beyond(input);
   let reads = '';
   const cr = parts.context_reads;
   for (let i = 0; i < cr.length; i++) {
     const r = cr[i];
-    reads += `${i === 0 ? '' : ','}{"key":${q(mask === undefined ? r.key : maskPart(st, r.key, `context_reads[${i}].key`))},"value":${r.value === null ? 'null' : q(mask === undefined ? r.value : maskPart(st, r.value, `context_reads[${i}].value`))}}`;
+    reads += `${i === 0 ? '' : ','}{"key":${qx(mask === undefined ? r.key : maskPart(st, r.key, `context_reads[${i}].key`))},"value":${r.value === null ? 'null' : qx(mask === undefined ? r.value : maskPart(st, r.value, `context_reads[${i}].value`))}}`;
   }
   const error = result.ok ? undefined : { code: result.error.code, message: maskPart(st, result.error.message, 'result.error.message') };
   const stdout = maskPart(st, fitPart(st, result.stdout, 'result.stdout'), 'result.stdout');
@@ -208,16 +240,14 @@ export function writeRunRecord(result: WasmRunResult, meta: RecordMeta): StoredR
   const why: NotReplayableReason | null =
     cut.length > 0 ? 'record_cut' : masked.length > 0 ? 'masked' : error !== undefined && WALL_CLOCK_ERRORS.has(error.code) ? 'wall_clock' : null;
   // Written in five pieces: the text before the input, the input, the text between it and the
-  // output, the output, the rest. The record's size is the sum of theirs: each piece is a flat
-  // string already, while the size of the joined text would first copy it whole (the store's
-  // driver copies it once anyway, when it sends it).
+  // output, the output, the rest; the size is their lengths plus extraBytes.
   const head =
     `{"version":${WASM_RUN_RECORD_VERSION}` +
-    (meta.executionId !== undefined ? `,"execution_id":${q(meta.executionId)}` : '') +
-    (meta.jobId !== undefined ? `,"job_id":${q(meta.jobId)}` : '') +
-    (meta.stepId !== undefined ? `,"step_id":${q(meta.stepId)}` : '') +
+    (meta.executionId !== undefined ? `,"execution_id":${qx(meta.executionId)}` : '') +
+    (meta.jobId !== undefined ? `,"job_id":${qx(meta.jobId)}` : '') +
+    (meta.stepId !== undefined ? `,"step_id":${qx(meta.stepId)}` : '') +
     (meta.attempt !== undefined ? `,"attempt":${num(meta.attempt)}` : '') +
-    `,"recorded_at":${q(meta.recordedAt)}` +
+    `,"recorded_at":${qx(meta.recordedAt)}` +
     staticPart(meta.module, parts) +
     `,"${inputName}":`;
   const mid =
@@ -225,24 +255,25 @@ export function writeRunRecord(result: WasmRunResult, meta: RecordMeta): StoredR
     `,"context_chars":${num(parts.contextChars)}` +
     `,"env":{${env}}` +
     `,"host_calls":[${calls}]` +
-    `,"wasi":{"clocks":${JSON.stringify(parts.wasi.clocks)},"random":[${random}],"stdin_bytes":${num(parts.wasi.stdin_bytes)}}` +
+    `,"wasi":{"clocks":${parts.wasi.clocks.length === 0 ? '[]' : JSON.stringify(parts.wasi.clocks)},"random":[${random}],"stdin_bytes":${num(parts.wasi.stdin_bytes)}}` +
     `,"result":{"ok":${result.ok}` +
     (outputJson === undefined ? '' : outputRaw ? ',"output":' : ',"output_json":');
-  const output = outputJson === undefined ? '' : outputRaw ? outputJson : q(outputJson);
+  const output = outputJson === undefined ? '' : outputRaw ? outputJson : qx(outputJson);
+  if (outputRaw) extraBytes += beyond(output);
   const tail =
-    (error !== undefined ? `,"error":{"code":${q(error.code)},"message":${q(error.message)}}` : '') +
+    (error !== undefined ? `,"error":{"code":${qx(error.code)},"message":${qx(error.message)}}` : '') +
     `,"fuel_consumed":${num(result.fuelConsumed)},"init_fuel_consumed":${num(result.initFuelConsumed)},"memory_peak_bytes":${num(result.memoryPeakBytes)}` +
     `,"exit_code":${result.exitCode === null ? 'null' : num(result.exitCode)}` +
-    `,"context_writes_json":${q(contextWrites)},"stdout":${q(stdout)},"stderr":${q(stderr)}` +
+    `,"context_writes_json":${contextWrites === '{}' ? '"{}"' : qx(contextWrites)},"stdout":${qx(stdout)},"stderr":${qx(stderr)}` +
     `,"duration_ms":${num(Math.round(result.durationMs * 1000) / 1000)}}` +
-    `,"cut":${cut.length === 0 ? '[]' : JSON.stringify(cut)}` +
-    `,"masked":${masked.length === 0 ? '[]' : JSON.stringify(masked)}` +
+    `,"cut":${cut.length === 0 ? '[]' : jx(cut)}` +
+    `,"masked":${masked.length === 0 ? '[]' : jx(masked)}` +
     `,"replayable":${why === null}` +
     (why !== null ? `,"not_replayable_reason":${q(why)}` : '') +
     '}';
   return {
     text: head + inputText + mid + output + tail,
-    bytes: Buffer.byteLength(head) + Buffer.byteLength(inputText) + Buffer.byteLength(mid) + Buffer.byteLength(output) + Buffer.byteLength(tail),
+    bytes: head.length + inputText.length + mid.length + output.length + tail.length + extraBytes,
     version: WASM_RUN_RECORD_VERSION,
     moduleHash: parts.moduleHash,
     ok: result.ok,

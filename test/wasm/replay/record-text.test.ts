@@ -50,6 +50,98 @@ describe('the record written as text from the run texts', () => {
     assert.equal(r.status, 'reproduced');
   });
 
+  it('counts its size exactly whatever the texts hold: non-ASCII, astral characters and lone surrogates in every part', () => {
+    // Every text the record takes from outside, each with 2-, 3- and 4-byte characters, a lone
+    // surrogate (JSON.stringify escapes it: six ASCII bytes, where UTF-8 would write three) and
+    // characters that need escaping. The size is counted part by part (record.ts: extraBytes).
+    // Twice: texts that need escaping (and lone surrogates), and texts that do not.
+    const escaping = (tag: string) => `${tag} Zoë ₫ 😀 \ud800 "q" \\ \n\u2028 ${tag}`;
+    const plain = (tag: string) => `${tag} Zoë ₫ ${tag}`; // no surrogate: not escaped, quoted as it is
+    for (const odd of [escaping, plain]) checkSizes(odd);
+  });
+
+  function checkSizes(odd: (tag: string) => string): void {
+    const oddJson = JSON.stringify({ s: odd('json') });
+    const result = {
+      ok: false,
+      error: { code: 'upstream_error', message: odd('error') },
+      fuelConsumed: 1,
+      initFuelConsumed: 2,
+      memoryPeakBytes: 65536,
+      durationMs: 0.123456,
+      logs: [],
+      contextWrites: { [odd('ck')]: odd('cv') },
+      stdout: odd('stdout'),
+      stderr: odd('stderr'),
+      exitCode: null,
+      hostCalls: [],
+      hostCallsDropped: 0,
+      record: {
+        host_calls: [
+          {
+            seq: 0,
+            function: 'http_request',
+            request: oddJson,
+            response: oddJson,
+            outcome: 'ok',
+            served: 'host',
+            target: odd('target'),
+            permission: odd('perm'),
+          },
+          { seq: 1, function: 'db_query', request: '', request_bytes: 9, response: '{"error":{}}', outcome: 'too_large', served: 'worker', target: null },
+        ],
+        context_reads: [
+          { key: odd('key'), value: odd('value') },
+          { key: 'none', value: null },
+        ],
+        wasi: { clocks: [{ clock: 1, ns: '123' }], random: ['AAEC'], stdin_bytes: 3 },
+        cut: [{ path: odd('path'), reason: odd('reason') }],
+        bytes: 0,
+        moduleHash: 'a'.repeat(64),
+        functionName: odd('fn'),
+        limits: {
+          fuel: 1,
+          initFuel: 2,
+          memoryMb: 3,
+          tableLimit: 4,
+          timeoutMs: 5,
+          stackKb: 6,
+          maxOutputBytes: 7,
+          maxHostRequestBytes: 8,
+          maxHostResponseBytes: 9,
+        },
+        inputJson: oddJson,
+        contextChars: 10,
+        env: { [odd('env')]: odd('env value') },
+      },
+    } as unknown as Parameters<typeof writeRunRecord>[0];
+    const oddMeta = {
+      ...meta,
+      module: { id: odd('id'), name: odd('name'), version: odd('version') },
+      executionId: odd('exec'),
+      jobId: odd('job'),
+      stepId: odd('step'),
+    };
+    for (const m of [oddMeta, oddMeta, meta, { ...oddMeta, mask: createMasker(['Zoë ₫ 😀']) }]) {
+      // twice the same meta: the second reuses the module/limits text (and its count)
+      const stored = writeRunRecord(result, m);
+      assert.ok(stored);
+      assert.equal(stored.bytes, Buffer.byteLength(stored.text), stored.text);
+      const back = parseRecordText(stored.text);
+      assert.equal(back.result.stdout, m.mask ? odd('stdout').replaceAll('Zoë ₫ 😀', '***') : odd('stdout'));
+    }
+    // an output kept as text, embedded raw
+    const ok = {
+      ...result,
+      ok: true,
+      output: { s: odd('out') },
+      record: { ...result.record!, outputJson: JSON.stringify({ s: odd('out') }) },
+    } as typeof result;
+    const stored = writeRunRecord(ok, oddMeta);
+    assert.ok(stored);
+    assert.equal(stored.bytes, Buffer.byteLength(stored.text));
+  }
+
   it('a secret in the input is masked in every encoding, and the record says the run is not replayable', async () => {
     const secret = 'sk_live_"abc\\def"_123';
     const result = await rt.run({ bytes: ECHO, functionName: 'echo', input: { token: secret, other: 'x' }, record: true });
