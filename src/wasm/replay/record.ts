@@ -233,7 +233,7 @@ export function writeRunRecord(result: WasmRunResult, meta: RecordMeta): StoredR
   const inputRaw = input === parts.inputJson && input !== '';
   const inputName = inputRaw ? 'input' : 'input_json';
   const inputText = inputRaw ? input : qx(input);
-  if (inputRaw) extraBytes += beyond(input);
+  if (inputRaw) extraBytes += parts.inputBytes !== undefined ? parts.inputBytes - input.length : beyond(input);
   let reads = '';
   const cr = parts.context_reads;
   for (let i = 0; i < cr.length; i++) {
@@ -267,9 +267,15 @@ export function writeRunRecord(result: WasmRunResult, meta: RecordMeta): StoredR
     (reads === '' ? ',"context_reads":[],"context_chars":' : `,"context_reads":[${reads}],"context_chars":`) +
     num(parts.contextChars) +
     io +
-    (!result.ok ? ',"result":{"ok":false' : outputJson === undefined ? ',"result":{"ok":true' : outputRaw ? ',"result":{"ok":true,"output":' : ',"result":{"ok":true,"output_json":');
+    (!result.ok
+      ? ',"result":{"ok":false'
+      : outputJson === undefined
+        ? ',"result":{"ok":true'
+        : outputRaw
+          ? ',"result":{"ok":true,"output":'
+          : ',"result":{"ok":true,"output_json":');
   const output = outputJson === undefined ? '' : outputRaw ? outputJson : qx(outputJson);
-  if (outputRaw) extraBytes += beyond(output);
+  if (outputRaw) extraBytes += parts.outputBytes !== undefined && output === parts.outputJson ? parts.outputBytes - output.length : beyond(output);
   const tail =
     (error !== undefined ? `,"error":{"code":${qx(error.code)},"message":${qx(error.message)}}` : '') +
     `,"fuel_consumed":${num(result.fuelConsumed)},"init_fuel_consumed":${num(result.initFuelConsumed)},"memory_peak_bytes":${num(result.memoryPeakBytes)}` +

@@ -722,7 +722,7 @@ export class WasmRuntime {
    * of the result.
    */
   private resultOf(r: WorkerRunResult, msg: Omit<RunMessage, 'id' | 'module'>, moduleHash: string, l: ResolvedLimits, durationMs: number): WasmRunResult {
-    const outputJson = (r as WorkerRunResult & { outputJson?: string }).outputJson;
+    const { outputJson, inputBytes, outputBytes } = r as WorkerRunResult & { outputJson?: string; inputBytes?: number; outputBytes?: number };
     const hostCalls = r.hostCalls ?? [];
     const hostCallsDropped = r.hostCallsDropped ?? 0;
     // Two literals, one per outcome, so that every result of a kind has one shape.
@@ -773,6 +773,8 @@ export class WasmRuntime {
         contextJson: msg.contextJson,
         env: msg.env,
         outputJson: r.ok ? outputJson : undefined,
+        inputBytes,
+        outputBytes: r.ok ? outputBytes : undefined,
       });
     }
     return res;
@@ -1124,7 +1126,11 @@ export class WasmRuntime {
         const parsed = parseOutput(text);
         if (parsed.ok) {
           r.output = parsed.output;
-          if (keepsOutputText(job)) (r as { outputJson?: string }).outputJson = text; // the record is written from it
+          if (keepsOutputText(job)) {
+            // the record is written from it (and its size counted from its bytes)
+            (r as { outputJson?: string }).outputJson = text;
+            (r as { outputBytes?: number }).outputBytes = outLen;
+          }
         } else r = { ...r, ok: false, error: parsed.error };
       }
     } catch (e) {

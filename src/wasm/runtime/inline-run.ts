@@ -338,7 +338,7 @@ function attempt(module: WasmModuleObject, m: RunMessage, st: Attempt, memory: W
   if (st.logsDropped > 0) {
     st.logs.push({ level: 'warn', message: `${st.logsDropped} more log lines dropped (cap ${MAX_LOG_LINES})`, at: new Date().toISOString() });
   }
-  const res: WorkerRunResult & { outputJson?: string } = {
+  const res: WorkerRunResult & { outputJson?: string; inputBytes?: number; outputBytes?: number } = {
     ok: true,
     output: parsed.output,
     fuelConsumed,
@@ -355,6 +355,8 @@ function attempt(module: WasmModuleObject, m: RunMessage, st: Attempt, memory: W
     if (!st.recorder.empty) res.record = st.recorder.result();
     // A recorded run keeps its output as the guest wrote it (the record is written from it).
     res.outputJson = text;
+    res.inputBytes = input.byteLength;
+    res.outputBytes = out.byteLength;
   }
   return res;
 }

@@ -91,6 +91,9 @@ export function recordPartsOf(o: {
   env: Record<string, string>;
   /** The output's JSON text as read from the guest (undefined: failed, or not kept). */
   outputJson: string | undefined;
+  /** UTF-8 bytes of the input's and the output's texts, when the run counted them. */
+  inputBytes?: number;
+  outputBytes?: number;
 }): RunRecordParts {
   const w = o.worker ?? EMPTY_RECORD; // frozen: shared by every run that kept nothing
   const l = o.limits;
@@ -118,7 +121,11 @@ export function recordPartsOf(o: {
     contextChars: (o.contextJson ?? o.inputJson).length,
     env: o.env,
   };
-  if (o.outputJson !== undefined) parts.outputJson = o.outputJson;
+  if (o.outputJson !== undefined) {
+    parts.outputJson = o.outputJson;
+    if (o.outputBytes !== undefined) parts.outputBytes = o.outputBytes;
+  }
+  if (o.inputBytes !== undefined) parts.inputBytes = o.inputBytes;
   return parts;
 }
 

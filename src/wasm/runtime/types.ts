@@ -103,6 +103,9 @@ export interface RunRecordParts extends WorkerRecord {
    * texts the run already has, never by serializing the parsed output again.
    */
   outputJson?: string;
+  /** UTF-8 bytes of `inputJson` and of `outputJson`, when the run counted them (it encoded the one and decoded the other): the record's size is counted from them. */
+  inputBytes?: number;
+  outputBytes?: number;
 }
 
 export interface WasmRunStats {

@@ -50,6 +50,23 @@ describe('the record written as text from the run texts', () => {
     assert.equal(r.status, 'reproduced');
   });
 
+  it('counts its size from the bytes the run itself counted, on the calling thread and in a worker', async () => {
+    const worker = new WasmRuntime({ poolSize: 1, inline: false });
+    try {
+      for (const runtime of [rt, worker]) {
+        for (const input of [{ a: 'ascii' }, { a: 'Zoë ₫ 😀', b: '\ud800' }]) {
+          const result = await runtime.run({ bytes: ECHO, functionName: 'echo', input, record: true });
+          assert.equal(result.ok, true);
+          const stored = writeRunRecord(result, meta);
+          assert.ok(stored);
+          assert.equal(stored.bytes, Buffer.byteLength(stored.text), stored.text);
+        }
+      }
+    } finally {
+      await worker.close();
+    }
+  });
+
   it('counts its size exactly whatever the texts hold: non-ASCII, astral characters and lone surrogates in every part', () => {
     // Every text the record takes from outside, each with 2-, 3- and 4-byte characters, a lone
     // surrogate (JSON.stringify escapes it: six ASCII bytes, where UTF-8 would write three) and
