@@ -722,7 +722,7 @@ export class WasmRuntime {
    * of the result.
    */
   private resultOf(r: WorkerRunResult, msg: Omit<RunMessage, 'id' | 'module'>, moduleHash: string, l: ResolvedLimits, durationMs: number): WasmRunResult {
-    const { outputJson, inputBytes, outputBytes } = r as WorkerRunResult & { outputJson?: string; inputBytes?: number; outputBytes?: number };
+    const { outputJson, outputBytes } = r as WorkerRunResult & { outputJson?: string; outputBytes?: number };
     const hostCalls = r.hostCalls ?? [];
     const hostCallsDropped = r.hostCallsDropped ?? 0;
     // Two literals, one per outcome, so that every result of a kind has one shape.
@@ -773,7 +773,7 @@ export class WasmRuntime {
         contextJson: msg.contextJson,
         env: msg.env,
         outputJson: r.ok ? outputJson : undefined,
-        inputBytes,
+        inputBytes: r.inputBytes,
         outputBytes: r.ok ? outputBytes : undefined,
       });
     }

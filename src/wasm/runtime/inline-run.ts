@@ -338,7 +338,7 @@ function attempt(module: WasmModuleObject, m: RunMessage, st: Attempt, memory: W
   if (st.logsDropped > 0) {
     st.logs.push({ level: 'warn', message: `${st.logsDropped} more log lines dropped (cap ${MAX_LOG_LINES})`, at: new Date().toISOString() });
   }
-  const res: WorkerRunResult & { outputJson?: string; inputBytes?: number; outputBytes?: number } = {
+  const res: WorkerRunResult & { outputJson?: string; outputBytes?: number } = {
     ok: true,
     output: parsed.output,
     fuelConsumed,

@@ -111,6 +111,8 @@ export interface WorkerRunResult {
   record?: WorkerRecord;
   /** What a replay saw, when RunMessage.replay was given. */
   replay?: WorkerReplayReport;
+  /** UTF-8 bytes of the input's JSON text, when the run records (the record's size is counted from it). */
+  inputBytes?: number;
 }
 
 /** The result of a run that never ran or whose worker was lost: no fuel, no output, only the reason. */

@@ -693,6 +693,7 @@ function run(m: RunMessage): WorkerRunResult {
       exitCode,
       ...(st.hostCallSeq > 0 ? { hostCalls: st.hostCalls, hostCallsDropped: st.hostCallsDropped } : {}),
       ...(st.recorder !== null && !st.recorder.empty ? { record: st.recorder.result() } : {}), // empty: the main thread knows it
+      ...(st.recorder !== null ? { inputBytes: inputBytes.byteLength } : {}), // the record's size is counted from it
       ...(st.replay !== null ? { replay: st.replay.report() } : {}),
       ...r,
     };
