@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { ApiContext } from './context.ts';
+import { attachLazyValidators, lazyValidators } from './lazy-validators.ts';
 import { installErrorHandling } from './error-handler.ts';
 import { installAuth } from './auth.ts';
 import { installInputLimits } from './input-limits.ts';
@@ -58,13 +59,17 @@ export const routeModules: RouteModule[] = [
 /** Builds the HTTP API (not yet listening). */
 export async function buildApi(ctx: ApiContext, extraRoutes: RouteModule[] = []): Promise<FastifyInstance> {
   // Cast: Fastify infers pino's own Logger type from loggerInstance, which its plugin types reject.
+  const validators = lazyValidators();
   const app = Fastify({
     loggerInstance: ctx.logger.child({ component: 'api' }, { serializers: { req: serializeRequest } }),
+    // Validators built on their route's first request, not before the server listens (lazy-validators.ts).
+    schemaController: { compilersFactory: { buildValidator: validators.buildValidator } },
     // JSON routes (jobs, variables, ...); uploads and webhooks set their own limit per route.
     bodyLimit: ctx.config.maxJsonBytes,
     routerOptions: { maxParamLength: 256 },
     ajv: { customOptions: { strict: false, allErrors: true, coerceTypes: 'array', removeAdditional: false, useDefaults: true } },
   }) as unknown as FastifyInstance;
+  attachLazyValidators(app, validators);
 
   // Bodies are JSON; a text/plain body must be refused (415), not handed to a route as a string.
   // (The webhook route registers its own raw-body parser in its scope.)

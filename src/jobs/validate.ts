@@ -145,8 +145,19 @@ const ajv = new Ajv({
   allowUnionTypes: true,
 });
 
-const validateEnvelope = ajv.compile(envelopeSchema);
-const validateConfig = Object.fromEntries(stepTypes.map((t) => [t, ajv.compile(stepDefinitions[t].configSchema)])) as Record<StepType, ValidateFunction>;
+// Compiled on the first validation, not when the module loads: a process that never validates a
+// job (a worker, a scheduler) does not pay for it at start (issue 19: cold start).
+let envelopeValidator: ValidateFunction | undefined;
+const configValidators = new Map<StepType, ValidateFunction>();
+const validateEnvelope = (): ValidateFunction => (envelopeValidator ??= ajv.compile(envelopeSchema));
+function validateConfigOf(type: StepType): ValidateFunction {
+  let v = configValidators.get(type);
+  if (v === undefined) {
+    v = ajv.compile(stepDefinitions[type].configSchema);
+    configValidators.set(type, v);
+  }
+  return v;
+}
 
 /* ------------------------------------------------------------------------------------------------
  * ajv errors -> human problems
@@ -418,15 +429,16 @@ export function validateJobDocument(input: unknown): JobValidationResult {
   if (doc === null) return { ok: false, problems: normalized.problems };
 
   const raw: RawProblem[] = [];
-  if (!validateEnvelope(doc)) raw.push(...humanize(validateEnvelope.errors ?? [], doc));
+  const envelope = validateEnvelope();
+  if (!envelope(doc)) raw.push(...humanize(envelope.errors ?? [], doc));
 
   // step configs, per type
   const steps = Array.isArray(doc.steps) ? doc.steps : [];
   steps.forEach((step, i) => {
-    if (!isPlainObject(step) || typeof step.type !== 'string' || !(step.type in validateConfig)) return;
+    if (!isPlainObject(step) || typeof step.type !== 'string' || !stepTypes.includes(step.type as StepType)) return;
     if (!isPlainObject(step.config)) return; // the envelope reported it
     const type = step.type as StepType;
-    const validate = validateConfig[type];
+    const validate = validateConfigOf(type);
     const prefix: PathSegment[] = ['steps', i, 'config'];
     if (!validate(step.config)) {
       for (const p of humanize(validate.errors ?? [], step.config)) raw.push({ segments: [...prefix, ...p.segments], message: p.message });
