@@ -296,9 +296,14 @@ function errorResult(code: WasmErrorCode, message: string, durationMs: number): 
 }
 
 /** The bounds of a run's record: RECORD_DEFAULTS under what the request gave. */
+let lastSpec: RecordSpec = RECORD_DEFAULTS;
 function recordSpecOf(r: Partial<RecordSpec> | true): RecordSpec {
   if (r === true) return RECORD_DEFAULTS;
-  return { maxBytes: capOf(r.maxBytes, RECORD_DEFAULTS.maxBytes), maxCalls: capOf(r.maxCalls, RECORD_DEFAULTS.maxCalls) };
+  const maxBytes = capOf(r.maxBytes, RECORD_DEFAULTS.maxBytes);
+  const maxCalls = capOf(r.maxCalls, RECORD_DEFAULTS.maxCalls);
+  // A step's runs ask for the same bounds: the last spec is reused while they match.
+  if (lastSpec.maxBytes !== maxBytes || lastSpec.maxCalls !== maxCalls) lastSpec = { maxBytes, maxCalls };
+  return lastSpec;
 }
 
 /** A size cap given by a run (a positive integer), or the default. */

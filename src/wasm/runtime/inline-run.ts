@@ -338,6 +338,9 @@ function attempt(module: WasmModuleObject, m: RunMessage, st: Attempt, memory: W
   if (st.logsDropped > 0) {
     st.logs.push({ level: 'warn', message: `${st.logsDropped} more log lines dropped (cap ${MAX_LOG_LINES})`, at: new Date().toISOString() });
   }
+  const rec = st.recorder;
+  // One literal whether or not the run records (its record fields then undefined): one shape, and
+  // no properties added after (this object stays on this thread; resultOf copies what it needs).
   const res: WorkerRunResult & { outputJson?: string; outputBytes?: number } = {
     ok: true,
     output: parsed.output,
@@ -349,14 +352,12 @@ function attempt(module: WasmModuleObject, m: RunMessage, st: Attempt, memory: W
     stdout: '',
     stderr: '',
     exitCode: null,
-  };
-  if (st.recorder !== null) {
     // Nothing kept (no call, no context read): the main thread knows the empty record, as from a worker.
-    if (!st.recorder.empty) res.record = st.recorder.result();
-    // A recorded run keeps its output as the guest wrote it (the record is written from it).
-    res.outputJson = text;
-    res.inputBytes = input.byteLength;
-    res.outputBytes = out.byteLength;
-  }
+    record: rec !== null && !rec.empty ? rec.result() : undefined,
+    // A recorded run keeps its output as the guest wrote it (the record is written from it), and the sizes.
+    outputJson: rec !== null ? text : undefined,
+    inputBytes: rec !== null ? input.byteLength : undefined,
+    outputBytes: rec !== null ? out.byteLength : undefined,
+  };
   return res;
 }

@@ -134,22 +134,27 @@ const SHOW = 2000;
 const show = (s: string): string => (s.length > SHOW ? `${s.slice(0, SHOW)}… (${s.length} chars)` : s);
 
 export class RunRecorder {
-  private readonly calls: RecordedHostCall[] = [];
-  private readonly reads: RecordedContextRead[] = [];
-  private readonly clocks: RecordedClock[] = [];
-  private readonly random: string[] = [];
+  // Each list is made on its first entry (most runs keep none: a recorder costs a run almost nothing).
+  private calls: RecordedHostCall[] | null = null;
+  private reads: RecordedContextRead[] | null = null;
+  private clocks: RecordedClock[] | null = null;
+  private random: string[] | null = null;
   private stdinBytes = 0;
-  private readonly cuts: RecordCut[] = [];
+  private cuts: RecordCut[] | null = null;
   private bytes = 0;
   private full = false;
 
   constructor(private readonly spec: RecordSpec) {}
 
+  private cut(c: RecordCut): void {
+    this.full = true;
+    (this.cuts ??= []).push(c);
+  }
+
   private room(n: number, path: string): boolean {
     if (this.full) return false;
     if (this.bytes + n > this.spec.maxBytes) {
-      this.full = true;
-      this.cuts.push({ path, reason: `the record reached its bound of ${this.spec.maxBytes} bytes (VECRON_WASM_RECORD_MAX_BYTES)` });
+      this.cut({ path, reason: `the record reached its bound of ${this.spec.maxBytes} bytes (VECRON_WASM_RECORD_MAX_BYTES)` });
       return false;
     }
     this.bytes += n;
@@ -159,9 +164,8 @@ export class RunRecorder {
   /** A privileged host call: `request` is its text when it was decoded (null: refused before, e.g. too_large). */
   call(seq: number, fn: string, request: string | null, requestBytes: number, a: CallAnswer): void {
     if (this.full) return;
-    if (this.calls.length >= this.spec.maxCalls) {
-      this.full = true;
-      this.cuts.push({ path: 'host_calls', reason: `more than ${this.spec.maxCalls} host calls` });
+    if ((this.calls?.length ?? 0) >= this.spec.maxCalls) {
+      this.cut({ path: 'host_calls', reason: `more than ${this.spec.maxCalls} host calls` });
       return;
     }
     const req = request ?? '';
@@ -169,16 +173,16 @@ export class RunRecorder {
     const c: RecordedHostCall = { seq, function: fn, request: req, response: a.text, outcome: a.outcome, served: a.served, target: a.target };
     if (request === null) c.request_bytes = requestBytes;
     if (a.permission !== undefined) c.permission = a.permission;
-    this.calls.push(c);
+    (this.calls ??= []).push(c);
   }
 
   clock(clock: number, ns: bigint): void {
-    if (this.room(32, `wasi.clocks[${this.clocks.length}]`)) this.clocks.push({ clock, ns: ns.toString() });
+    if (this.room(32, `wasi.clocks[${this.clocks?.length ?? 0}]`)) (this.clocks ??= []).push({ clock, ns: ns.toString() });
   }
 
   randomBytes(b: Uint8Array): void {
-    if (this.room(Math.ceil(b.byteLength / 3) * 4 + 4, `wasi.random[${this.random.length}]`)) {
-      this.random.push(Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64'));
+    if (this.room(Math.ceil(b.byteLength / 3) * 4 + 4, `wasi.random[${this.random?.length ?? 0}]`)) {
+      (this.random ??= []).push(Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64'));
     }
   }
 
@@ -187,27 +191,20 @@ export class RunRecorder {
   }
 
   contextRead(key: string, value: string | null): void {
-    if (this.room(key.length + (value?.length ?? 4) + 16, `context_reads[${this.reads.length}]`)) this.reads.push({ key, value });
+    if (this.room(key.length + (value?.length ?? 4) + 16, `context_reads[${this.reads?.length ?? 0}]`)) (this.reads ??= []).push({ key, value });
   }
 
   /** Nothing kept (no host call, read, WASI input or cut): the worker then sends no record at all. */
   get empty(): boolean {
-    return (
-      this.calls.length === 0 &&
-      this.reads.length === 0 &&
-      this.clocks.length === 0 &&
-      this.random.length === 0 &&
-      this.stdinBytes === 0 &&
-      this.cuts.length === 0
-    );
+    return this.calls === null && this.reads === null && this.clocks === null && this.random === null && this.stdinBytes === 0 && this.cuts === null;
   }
 
   result(): WorkerRecord {
     return {
-      host_calls: this.calls,
-      context_reads: this.reads,
-      wasi: { clocks: this.clocks, random: this.random, stdin_bytes: this.stdinBytes },
-      cut: this.cuts,
+      host_calls: this.calls ?? [],
+      context_reads: this.reads ?? [],
+      wasi: { clocks: this.clocks ?? [], random: this.random ?? [], stdin_bytes: this.stdinBytes },
+      cut: this.cuts ?? [],
       bytes: this.bytes,
     };
   }
