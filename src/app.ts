@@ -74,6 +74,8 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
   const db = opts.db ?? (await openDatabase(config, { onError: (err) => logger.warn({ err: describeDbError(err) }, 'database connection error') }));
   const ownsDb = !opts.db;
   const closers: (() => Promise<void>)[] = [];
+  /** The API once it listens and until its closer joins `closers` (a start that fails in between closes it). */
+  let apiToClose: FastifyInstance | null = null;
   // Tracing first (the first enqueue or claim may come soon), stopped last (it flushes the spans).
   const tracing = await startTracingFor(config, logger);
   try {
@@ -100,6 +102,36 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
     registerMaintenanceMetrics(metrics, db);
     const events = new EventBus(db);
     closers.push(() => events.stop());
+    if (config.bootstrapToken) await ensureBootstrapToken(db, tokenKeyFor(config), config.bootstrapToken);
+    configureEgress({ allow: config.egressAllow, deny: config.egressDeny });
+    configureInternalNetworks(config.internalNetworks);
+
+    // One WASM runtime per process (its worker pool and module cache), created on first use.
+    let runtime: WasmRuntime | null = null;
+    const wasm = () => (runtime ??= new WasmRuntime({ poolSize: config.wasmPoolSize, cacheDir: config.wasmCacheDir }));
+    closers.push(async () => {
+      await runtime?.close();
+    });
+    const modules = new ModuleRegistry({ db, blobs, config, runtime: wasm, logger: logger.child({ component: 'modules' }), metrics });
+
+    // The API first: /health answers as soon as the server listens, and the worker, the scheduler
+    // and the housekeeping start right after (their first queries would otherwise queue before it
+    // on a single embedded connection: issue 19's cold start). Its closer is added last, so that
+    // on shutdown it still closes first (no new work taken while the rest drains).
+    let api: FastifyInstance | null = null;
+    let url: string | null = null;
+    if (config.roles.includes('api')) {
+      api = await buildApi({ db, config, blobs, logger, metrics, events, modules, wasm });
+      apiToClose = api;
+      await api.listen({ port: config.port, host: config.host });
+      const addr = api.server.address();
+      const port = typeof addr === 'object' && addr ? addr.port : config.port;
+      url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
+      // Jobs may not call this API from the worker's network position (the egress policy refuses it).
+      const forget = registerOwnListenAddress(config.host, port);
+      closers.push(async () => forget());
+    }
+
     closers.push(startEventPruner(db, config.eventRetentionSeconds, (err) => logger.warn({ err }, 'pruning old status events failed')));
     const keysPruned = new Counter({
       name: 'vecron_idempotency_keys_pruned_total',
@@ -113,18 +145,6 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
         (n) => keysPruned.inc(n),
       ),
     );
-
-    if (config.bootstrapToken) await ensureBootstrapToken(db, tokenKeyFor(config), config.bootstrapToken);
-    configureEgress({ allow: config.egressAllow, deny: config.egressDeny });
-    configureInternalNetworks(config.internalNetworks);
-
-    // One WASM runtime per process (its worker pool and module cache), created on first use.
-    let runtime: WasmRuntime | null = null;
-    const wasm = () => (runtime ??= new WasmRuntime({ poolSize: config.wasmPoolSize, cacheDir: config.wasmCacheDir }));
-    closers.push(async () => {
-      await runtime?.close();
-    });
-    const modules = new ModuleRegistry({ db, blobs, config, runtime: wasm, logger: logger.child({ component: 'modules' }), metrics });
 
     let worker: Worker | null = null;
     if (config.roles.includes('worker')) {
@@ -163,21 +183,11 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
       );
     }
 
-    let api: FastifyInstance | null = null;
-    let url: string | null = null;
-    if (config.roles.includes('api')) {
-      api = await buildApi({ db, config, blobs, logger, metrics, events, modules, wasm });
-      await api.listen({ port: config.port, host: config.host });
-      const addr = api.server.address();
-      const port = typeof addr === 'object' && addr ? addr.port : config.port;
-      url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
+    if (api !== null) {
       closers.unshift(() => api!.close());
-      // Jobs may not call this API from the worker's network position (the egress policy refuses it).
-      const forget = registerOwnListenAddress(config.host, port);
-      closers.push(async () => forget());
+      apiToClose = null;
       logger.info({ url, database: db.kind, blobs: blobs.kind }, 'vecron API listening');
     }
-
     logger.info({ roles: config.roles, database: db.kind }, 'vecron started');
     return {
       config,
@@ -201,6 +211,7 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
       },
     };
   } catch (err) {
+    await apiToClose?.close().catch(() => {});
     for (const c of closers) await c().catch(() => {});
     if (ownsDb) await db.close();
     await tracing?.shutdown().catch(() => {});

@@ -36,6 +36,9 @@ const CSP = [
 interface Asset {
   type: string;
   body: Buffer;
+  /** Worth compressing (text over 1 KB). */
+  compressible: boolean;
+  /** Its gzip copy, made on the first request that accepts it (not at start: issue 19's cold start). */
   gzip: Buffer | null;
   /** Vite puts content-hashed files under assets/: they never change, so they may be cached for ever. */
   immutable: boolean;
@@ -52,7 +55,7 @@ function loadAssets(dir: string): Map<string, Asset> {
         const type = TYPES[extname(name)] ?? 'application/octet-stream';
         const compressible = /^(text\/|application\/json|image\/svg)/.test(type) && body.length > 1024;
         const url = '/' + relative(dir, p).split(sep).join('/');
-        assets.set(url, { type, body, gzip: compressible ? gzipSync(body, { level: 9 }) : null, immutable: url.startsWith('/assets/') });
+        assets.set(url, { type, body, compressible, gzip: null, immutable: url.startsWith('/assets/') });
       }
     }
   };
@@ -81,7 +84,7 @@ const NOT_BUILT = `<!doctype html><html lang="en"><meta charset="utf-8"><title>v
 
 /**
  * The dashboard (web/, a single-page app) at `/`. Files are read once at start and kept in memory
- * with a gzip copy; the app's own routes (`/jobs/<id>`) answer index.html, so they survive a reload.
+ * (with a gzip copy from their first compressed answer); the app's own routes (`/jobs/<id>`) answer index.html, so they survive a reload.
  */
 export async function dashboardRoutes(app: FastifyInstance, _ctx: ApiContext): Promise<void> {
   const built = existsSync(join(DASHBOARD_DIR, 'index.html'));
@@ -93,9 +96,12 @@ export async function dashboardRoutes(app: FastifyInstance, _ctx: ApiContext): P
       .header('x-content-type-options', 'nosniff')
       .header('cache-control', a.immutable ? 'public, max-age=31536000, immutable' : 'no-cache');
     if (a.type.startsWith('text/html')) reply.header('content-security-policy', CSP).header('referrer-policy', 'no-referrer');
-    if (a.gzip) {
+    if (a.compressible) {
       reply.header('vary', 'accept-encoding');
-      if (/\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) return reply.header('content-encoding', 'gzip').send(a.gzip);
+      if (/\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) {
+        a.gzip ??= gzipSync(a.body, { level: 9 });
+        return reply.header('content-encoding', 'gzip').send(a.gzip);
+      }
     }
     return reply.send(a.body);
   };
