@@ -63,6 +63,8 @@ export interface RunningService {
   healthMs: number;
   /** CPU time the process had used at that moment (all threads). */
   cpuMsAtHealth: number;
+  /** From spawn to the first 200 of GET /ready (every role started: the API listens first). */
+  readyMs: number;
   stop(): Promise<void>;
 }
 
@@ -108,7 +110,21 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     );
     if (ok) {
       const healthMs = performance.now() - t0;
-      return { pid: child.pid!, url, healthMs, cpuMsAtHealth: procCpuMs(child.pid!), stop };
+      const cpuMsAtHealth = procCpuMs(child.pid!);
+      // Then readiness: the worker and scheduler roles start once the API listens (src/app.ts).
+      let readyMs = Number.NaN;
+      while (performance.now() < deadline && child.exitCode === null) {
+        const ready = await fetch(`${url}/ready`, { signal: AbortSignal.timeout(2000) }).then(
+          (r) => r.status === 200,
+          () => false,
+        );
+        if (ready) {
+          readyMs = performance.now() - t0;
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return { pid: child.pid!, url, healthMs, cpuMsAtHealth, readyMs, stop };
     }
     if (performance.now() > deadline) {
       await stop();

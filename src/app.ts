@@ -120,8 +120,9 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
     // on shutdown it still closes first (no new work taken while the rest drains).
     let api: FastifyInstance | null = null;
     let url: string | null = null;
+    let rolesStarted = false;
     if (config.roles.includes('api')) {
-      api = await buildApi({ db, config, blobs, logger, metrics, events, modules, wasm });
+      api = await buildApi({ db, config, blobs, logger, metrics, events, modules, wasm, rolesStarted: () => rolesStarted });
       apiToClose = api;
       await api.listen({ port: config.port, host: config.host });
       const addr = api.server.address();
@@ -183,6 +184,7 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
       );
     }
 
+    rolesStarted = true;
     if (api !== null) {
       closers.unshift(() => api!.close());
       apiToClose = null;

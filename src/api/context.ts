@@ -19,6 +19,11 @@ export interface ApiContext {
   modules: ModuleRegistry;
   /** The process's WASM runtime (its worker pool): server-side replays and shadow tests run in it. */
   wasm?: () => WasmRuntime;
+  /**
+   * Whether the process's other roles (worker, scheduler) have started: the API listens first, so
+   * `/health` (liveness) answers at once while `/ready` waits for them. Absent: started.
+   */
+  rolesStarted?: () => boolean;
 }
 
 declare module 'fastify' {

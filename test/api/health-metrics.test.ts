@@ -1,6 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
+import Fastify from 'fastify';
+import { healthRoutes } from '../../src/api/routes/health.ts';
 import { forEachDatabase } from '../helpers/db.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { API_ONLY, MISSING_ID, waitFor } from './support.ts';
@@ -35,6 +37,39 @@ forEachDatabase((kind) => {
       assert.deepEqual(r.body.roles, ['api']);
       assert.match(r.body.version, /^\d+\.\d+\.\d+/);
       assert.equal(typeof r.body.uptime_seconds, 'number');
+    });
+
+    it('/ready answers 503 "starting" until the worker and scheduler roles have started, while /health already answers 200', async () => {
+      // The API listens before the other roles start (src/app.ts): the health routes on their own,
+      // on this app's database, with the roles not started yet and then started.
+      let started = false;
+      const a = t.app;
+      const app = Fastify();
+      await healthRoutes(app as never, {
+        db: a.db,
+        config: a.config,
+        blobs: a.blobs,
+        logger: a.logger,
+        metrics: a.metrics,
+        events: a.events,
+        modules: a.modules,
+        rolesStarted: () => started,
+      });
+      try {
+        const live = await app.inject({ method: 'GET', url: '/health' });
+        assert.equal(live.statusCode, 200);
+        assert.equal(live.json().status, 'ok');
+        const notYet = await app.inject({ method: 'GET', url: '/ready' });
+        assert.equal(notYet.statusCode, 503);
+        assert.equal(notYet.json().status, 'not_ready');
+        assert.match(notYet.json().reason, /starting/);
+        started = true;
+        const ready = await app.inject({ method: 'GET', url: '/ready' });
+        assert.equal(ready.statusCode, 200);
+        assert.equal(ready.json().status, 'ready');
+      } finally {
+        await app.close();
+      }
     });
 
     it('/metrics is Prometheus text with request counts labelled by route pattern', async () => {

@@ -76,8 +76,16 @@ export async function healthRoutes(app: FastifyInstance, ctx: ApiContext): Promi
     },
     async (_req, reply) => {
       const database = await checkDatabase();
-      const ready = database.status === 'ok';
-      return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', database });
+      // The API listens before the worker and the scheduler start (src/app.ts): not ready until they have.
+      const starting = ctx.rolesStarted !== undefined && !ctx.rolesStarted();
+      const ready = database.status === 'ok' && !starting;
+      return reply
+        .status(ready ? 200 : 503)
+        .send({
+          status: ready ? 'ready' : 'not_ready',
+          database,
+          ...(starting ? { reason: 'starting: the worker and scheduler roles are not started yet' } : {}),
+        });
     },
   );
 
