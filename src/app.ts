@@ -4,6 +4,7 @@ import type { Config } from './config/index.ts';
 import type { Database } from './db/database.ts';
 import { openDatabase } from './db/open.ts';
 import { describeDbError } from './db/transient.ts';
+import { dbErrorLogger } from './db/error-logger.ts';
 import { openBlobStore } from './storage/index.ts';
 import type { BlobStore } from './storage/blob-store.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -66,12 +67,16 @@ export interface StartOptions {
   logger?: Logger;
   /** An already open database (tests); it is not closed by app.close(). */
   db?: Database;
+  /**
+   * The database being opened by the caller, for the app to own (closed by app.close()): `vecron
+   * start` opens it while the app's modules still load (issue 19's cold start).
+   */
+  opening?: Promise<Database>;
 }
 
 export async function startApp(config: Config, opts: StartOptions = {}): Promise<App> {
   const logger = opts.logger ?? createLogger(config.logLevel);
-  // Only the message: node-postgres errors may carry the whole client object.
-  const db = opts.db ?? (await openDatabase(config, { onError: (err) => logger.warn({ err: describeDbError(err) }, 'database connection error') }));
+  const db = opts.db ?? (await (opts.opening ?? openDatabase(config, { onError: dbErrorLogger(logger) })));
   const ownsDb = !opts.db;
   const closers: (() => Promise<void>)[] = [];
   /** The API once it listens and until its closer joins `closers` (a start that fails in between closes it). */

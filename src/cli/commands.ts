@@ -12,7 +12,9 @@ import { openDatabase } from '../db/open.ts';
 import { createToken, listTokens, revokeToken, tokenKeyFor } from '../auth/tokens.ts';
 import { ROLES, type TokenRole } from '../auth/roles.ts';
 import { writeAudit } from '../audit/audit-log.ts';
-import { startApp } from '../app.ts';
+import type { App } from '../app.ts';
+import { createLogger } from '../logger.ts';
+import { dbErrorLogger } from '../db/error-logger.ts';
 import { isVecronError } from '../errors.ts';
 import { VERSION } from '../version.ts';
 import { onShutdownSignal } from './signals.ts';
@@ -50,7 +52,7 @@ program
     // database, migrating, binding the port) waits for the start to finish and then shuts down
     // cleanly, instead of killing the process by signal halfway through.
     let stopping = false;
-    let starting: ReturnType<typeof startApp> | null = null;
+    let starting: Promise<App> | null = null;
     const stop = async (signal: string) => {
       if (stopping) {
         process.stderr.write(`vecron: second ${signal}: exiting now\n`);
@@ -65,7 +67,15 @@ program
       process.exit(0);
     };
     onShutdownSignal((signal) => void stop(signal));
-    starting = startApp(config);
+    // The database opens (PGlite: its WASM compiled off the main thread, its files read) while the
+    // app's modules load: app.ts is imported only now (issue 19's cold start).
+    const logger = createLogger(config.logLevel);
+    starting = (async () => {
+      const opening = openDatabase(config, { onError: dbErrorLogger(logger) });
+      opening.catch(() => {}); // awaited by startApp; a failure is thrown there
+      const { startApp } = await import('../app.ts');
+      return startApp(config, { logger, opening });
+    })();
     const a = await starting;
     if (stopping) return; // stop() closes it
     if (a.url) process.stderr.write(`vecron ${VERSION} listening on ${a.url} (database: ${a.db.kind}, blobs: ${a.blobs.kind})\n`);
