@@ -54,7 +54,7 @@ import { benchCommand, envInt, machineInfo, writeSection } from './report.ts';
 import { writeRunRecord } from '../src/wasm/replay/record.ts';
 import { loadCondition, underLoad } from './cpu-burner.ts';
 import { buildWasmtimeHarness, type HarnessOut, runWasmtimeHarness, wasmtimeEchoRows } from './wasm/wasmtime-rust.ts';
-import { measureQuietLoaded, renderQuietLoaded, type QuietLoaded } from './wasm/quiet-loaded.ts';
+import { measureQuietLoaded, QL_ROUNDS, renderQuietLoaded, type QuietLoaded } from './wasm/quiet-loaded.ts';
 
 const HEADING = '## WASM runtime (issue 4)';
 const root = new URL('..', import.meta.url).pathname;
@@ -1013,8 +1013,10 @@ ${
   quietLoaded && ql
     ? `Loaded: ${quietLoaded.burners} CPU burners (\`bench/cpu-burner.ts\`: a spinning child process per CPU, normal
 priority) keep every core busy. Load average ${quietLoaded.load.quiet.start.toFixed(2)} to ${quietLoaded.load.quiet.end.toFixed(2)} quiet, ${quietLoaded.load.loaded.start.toFixed(2)} to
-${quietLoaded.load.loaded.end.toFixed(2)} loaded. In each condition rows (a) to (c-w) are interleaved in ${10} rounds of
-${fmtNum(Math.ceil(ITERATIONS / 10))} runs (${fmtNum(ITERATIONS)} per row), then Extism runs in its child process. rt.run
+${quietLoaded.load.loaded.end.toFixed(2)} loaded. In each condition rows (a) to (c-w) are interleaved in ${QL_ROUNDS} rounds of
+${fmtNum(Math.ceil(ITERATIONS / QL_ROUNDS))} runs (${fmtNum(ITERATIONS)} per row), each block after a full garbage collection (so that a
+row's p99 is not the collection of the previous row's garbage: the fresh-instance rows leave wasm
+memories whose unmapping takes milliseconds), then Extism runs in its child process. rt.run
 (c) tries each run on the calling thread first (\`src/wasm/runtime/inline-run.ts\`): ${quietLoaded.inlineStats.quiet} quiet,
 ${quietLoaded.inlineStats.loaded} loaded.
 

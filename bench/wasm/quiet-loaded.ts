@@ -6,12 +6,14 @@
  * (same thread and runInWorker, in a plain `node` child: bench/wasm/extism.mjs).
  *
  * Within a condition the in-process rows are interleaved in rounds (each round takes a block of
- * samples from every row in turn), so they see the same machine; Extism runs in its child right
+ * samples from every row in turn, after a full collection: see `collect`), so they see the same machine; Extism runs in its child right
  * after, under the same condition. Used by bench/wasm.ts (section "1b").
  */
 import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { isDeepStrictEqual } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { instrument, runtimeImports, setFuel } from '../../src/wasm/instrument/index.ts';
 import { WasmRuntime } from '../../src/wasm/runtime/index.ts';
 import { startCpuBurner } from '../cpu-burner.ts';
@@ -52,7 +54,17 @@ export interface QuietLoaded {
 type EchoExports = { memory: WMemory; alloc: (n: number) => number; echo: (p: number, l: number) => bigint };
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-const ROUNDS = 10;
+export const QL_ROUNDS = 4;
+/**
+ * A full collection before each row's block: the rows that make a fresh instance (and its memory)
+ * per run leave garbage whose collection (wasm memories unmapped: milliseconds) otherwise lands in
+ * whichever row runs next, so the next row's p99 measured the previous row's garbage. Measured
+ * here (loaded, 1 KB echo): rt.run p99 4.9 ms after raw fresh-instance blocks without it, 0.2-0.4 ms
+ * with it. Each row still pays for its own garbage within its block (blocks of iterations / QL_ROUNDS
+ * runs).
+ */
+setFlagsFromString('--expose-gc');
+const collect = runInNewContext('gc') as () => void;
 
 function child(script: string, input: string, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -142,10 +154,11 @@ export async function measureQuietLoaded(o: QuietLoadedOptions): Promise<QuietLo
       ];
       const samples = new Map<string, number[]>(fns.map(([k]) => [k, []]));
       for (const [, fn] of fns) for (let i = 0; i < o.warmup; i++) await fn();
-      const block = Math.max(1, Math.ceil(o.iterations / ROUNDS));
-      for (let round = 0; round < ROUNDS; round++) {
+      const block = Math.max(1, Math.ceil(o.iterations / QL_ROUNDS));
+      for (let round = 0; round < QL_ROUNDS; round++) {
         for (const [k, fn] of round % 2 === 0 ? fns : [...fns].reverse()) {
           const out = samples.get(k)!;
+          collect();
           for (let i = 0; i < block; i++) {
             const t0 = process.hrtime.bigint();
             await fn();
