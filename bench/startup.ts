@@ -98,7 +98,9 @@ async function measureRows(): Promise<void> {
       r.ready.push(s.readyMs);
       await s.stop();
       if (r.dir === 'new') rmSync(dataDir, { recursive: true, force: true });
-      log(`${condition} ${r.tree} ${r.dir} #${i + 1}: /health after ${fmtMs(s.healthMs)} (cpu ${fmtMs(s.cpuMsAtHealth)}), /ready after ${fmtMs(s.readyMs)}, load ${loadavg()[0].toFixed(1)}`);
+      log(
+        `${condition} ${r.tree} ${r.dir} #${i + 1}: /health after ${fmtMs(s.healthMs)} (cpu ${fmtMs(s.cpuMsAtHealth)}), /ready after ${fmtMs(s.readyMs)}, load ${loadavg()[0].toFixed(1)}`,
+      );
     }
   }
 }

@@ -79,13 +79,11 @@ export async function healthRoutes(app: FastifyInstance, ctx: ApiContext): Promi
       // The API listens before the worker and the scheduler start (src/app.ts): not ready until they have.
       const starting = ctx.rolesStarted !== undefined && !ctx.rolesStarted();
       const ready = database.status === 'ok' && !starting;
-      return reply
-        .status(ready ? 200 : 503)
-        .send({
-          status: ready ? 'ready' : 'not_ready',
-          database,
-          ...(starting ? { reason: 'starting: the worker and scheduler roles are not started yet' } : {}),
-        });
+      return reply.status(ready ? 200 : 503).send({
+        status: ready ? 'ready' : 'not_ready',
+        database,
+        ...(starting ? { reason: 'starting: the worker and scheduler roles are not started yet' } : {}),
+      });
     },
   );
 
