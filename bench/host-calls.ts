@@ -53,7 +53,10 @@ const root = new URL('..', import.meta.url).pathname;
 const N = Math.min(envInt('BENCH_HOST_CALLS_N', 2000), 20_000);
 const ROUNDS = envInt('BENCH_HOST_CALLS_ROUNDS', 3);
 const TIME_LIMIT_S = envInt('BENCH_TIME_LIMIT_SECONDS', 900);
-const ONLY = (process.env.BENCH_HOST_CALLS_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const ONLY = (process.env.BENCH_HOST_CALLS_ONLY ?? '')
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 const CONDITIONS = process.env.BENCH_HOST_CALLS_CONDITIONS ?? 'both';
 const WRITE_DOCS = process.env.BENCH_WRITE_DOCS !== '0' && ONLY.length === 0 && CONDITIONS === 'both';
 const GOAL_WORKER_US = 10;
@@ -355,7 +358,13 @@ async function measure(condition: string): Promise<Measured> {
   return { condition, rows, bare, load0, load1: loadavg()[0] };
 }
 
-const skipped = (condition: string): Measured => ({ condition, rows: CASES.map((c) => ({ c, guest: [], direct: [], error: 'not measured', served: c.served })), bare: [], load0: 0, load1: 0 });
+const skipped = (condition: string): Measured => ({
+  condition,
+  rows: CASES.map((c) => ({ c, guest: [], direct: [], error: 'not measured', served: c.served })),
+  bare: [],
+  load0: 0,
+  load1: 0,
+});
 const quiet = CONDITIONS === 'loaded' ? skipped('quiet') : await measure('quiet');
 const loaded = CONDITIONS === 'quiet' ? skipped('loaded (not measured)') : await underLoad(() => measure(loadCondition()));
 const seconds = (performance.now() - t0All) / 1000;
