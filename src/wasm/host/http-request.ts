@@ -302,6 +302,7 @@ function exchange(agent: Agent, opts: Dispatcher.DispatchOptions, max: number, s
         if (settled) a(new Error('stopped'));
       },
       onHeaders(statusCode: number, raw: Buffer[] | string[] | null) {
+        if (statusCode < 200) return true; // informational (103 Early Hints): the answer is the final response, as undici's request API gives it
         got.status = statusCode;
         // As undici's own parsing gives them (names lower case, values UTF-8), repeated ones joined.
         const h = got.headers;
