@@ -59,6 +59,7 @@ let settings: EgressSettings = { allow: EMPTY_RULES, deny: EMPTY_RULES };
 export function configureEgress(s: { allow?: string | EgressRules | null; deny?: string | EgressRules | null }): void {
   const rules = (r: string | EgressRules | null | undefined): EgressRules => (r == null ? EMPTY_RULES : typeof r === 'string' ? parseEgressRules(r) : r);
   settings = { allow: rules(s.allow), deny: rules(s.deny) };
+  allowedLiterals.clear();
 }
 
 export function egressSettings(): EgressSettings {
@@ -102,8 +103,10 @@ export function registerOwnListenAddress(host: string, port: number): () => void
     if (b && isMappedV4(b) && b[12] === 127) add('127.0.0.0/8');
   }
   for (const a of added) own.add(a);
+  allowedLiterals.clear();
   return () => {
     for (const a of added) own.delete(a);
+    allowedLiterals.clear();
   };
 }
 
@@ -197,16 +200,31 @@ export interface EgressTarget {
   port: number;
 }
 
+/**
+ * Literal addresses the policy allowed, by port and host as given: a module calls the same few
+ * addresses call after call, and the verdict depends only on the address, the port, the operator's
+ * lists and vecron's own listen addresses, so a change of either clears it. Refusals are not kept
+ * (each one is judged, and reported, again).
+ */
+const allowedLiterals = new Map<string, EgressTarget>();
+const MAX_ALLOWED_LITERALS = 1024;
+
 const familyOf = (address: string): 4 | 6 => (isMappedV4(parseIp(address)!) && !address.includes(':') ? 4 : 6);
 
 /** Checks a literal address or a name before resolution; throws EgressDenied. Returns the literal's target, or null for a name. */
 export function checkBeforeResolution(host: string, port: number): EgressTarget | null {
+  const key = `${port} ${host}`;
+  const hit = allowedLiterals.get(key);
+  if (hit !== undefined) return hit;
   const h = normalizeHost(host);
   const ip = parseIp(h);
   if (ip) {
     const r = checkAddress(h, port, h);
     if (r) throw new EgressDenied(h, formatIp(ip), port, r);
-    return { host: h, address: h, family: familyOf(h), port };
+    const target: EgressTarget = Object.freeze({ host: h, address: h, family: familyOf(h), port });
+    if (allowedLiterals.size >= MAX_ALLOWED_LITERALS) allowedLiterals.clear();
+    allowedLiterals.set(key, target);
+    return target;
   }
   const r = checkHostName(h);
   if (r) throw new EgressDenied(h, null, port, r);

@@ -81,6 +81,8 @@ export interface PgPool extends PoolBase {
   pool: pg.Pool;
   /** For cancel requests, which go to the server directly. */
   target: { host: string; port: number };
+  /** Whether reads may use named statements (off for good once the server refused one: a pooler). */
+  named: boolean;
 }
 export interface MyPool extends PoolBase {
   kind: 'mysql';
@@ -223,6 +225,22 @@ function pgOptions(conn: string): pg.PoolConfig {
   };
 }
 
+/**
+ * A node-postgres client that keeps what the server reported at startup of the application name
+ * (ParameterStatus). A server that echoes the name it was sent keeps the startup parameters of
+ * each connection, i.e. a session of its own; PGlite's wire server (one backend shared by every
+ * connection) reports an empty one. Reads use named statements only on a session of its own.
+ */
+class ReportingClient extends pg.Client {
+  reportedAppName: string | undefined = undefined;
+  constructor(config?: pg.ClientConfig) {
+    super(config);
+    (this as unknown as { connection: NodeJS.EventEmitter }).connection.on('parameterStatus', (m: { parameterName: string; parameterValue: string }) => {
+      if (m.parameterName === 'application_name') this.reportedAppName = m.parameterValue;
+    });
+  }
+}
+
 function createPgPool(key: string, url: string, size: number): PgPool {
   const opts = pgOptions(url);
   const probe = new pg.Client(opts as pg.ClientConfig); // parses the URL the way the pool will
@@ -237,6 +255,7 @@ function createPgPool(key: string, url: string, size: number): PgPool {
     application_name: opts.application_name ?? 'vecron',
     types: pgTypes as any,
     allowExitOnIdle: true,
+    Client: ReportingClient as unknown as typeof pg.Client,
   });
   pool.on('error', () => {}); // an idle client lost its connection: the pool drops it
   return {
@@ -245,6 +264,7 @@ function createPgPool(key: string, url: string, size: number): PgPool {
     host: `${target.host}:${target.port}`,
     target,
     pool,
+    named: true,
     active: 0,
     lastUsed: Date.now(),
     end: () => pool.end(),
@@ -359,14 +379,16 @@ export function runPg(p: PgPool, req: RunRequest): Promise<RawResult> {
           client.query(s.query as any);
           return await s.result;
         }
-        const s = pgStatement(req, true);
-        const rollback = new PgBatchTail();
-        client.query(new PgReadOnlyBatch(s.query) as any);
-        client.query(rollback as any);
+        const names = p.named ? statementNames(client, req.sql) : null;
         try {
-          return await s.result;
+          return await readBatch(client, req, names);
+        } catch (err) {
+          if (names === null || !NAMED_REFUSED.has((err as { code?: string })?.code as string)) throw err;
+          // The server lost or refused the named statement (a pooler that moves sessions, or a
+          // schema change under a kept plan): the statement did not run; sent once more unnamed.
+          if ((err as { code?: string }).code !== '0A000') p.named = false;
+          return await readBatch(client, req, null);
         } finally {
-          await rollback.done;
           if (c._txStatus !== 'I') dirty = true;
         }
       },
@@ -374,13 +396,98 @@ export function runPg(p: PgPool, req: RunRequest): Promise<RawResult> {
   });
 }
 
+/** A read in one batch (PgReadOnlyBatch), named statements when `names` are given; its result once ROLLBACK is done. */
+async function readBatch(client: pg.PoolClient, req: RunRequest, names: BatchNames | null): Promise<RawResult> {
+  const s = pgStatement(req, true, names?.statement);
+  const rollback = new PgBatchTail();
+  client.query(new PgReadOnlyBatch(s.query, names) as any);
+  client.query(rollback as any);
+  try {
+    return await s.result;
+  } catch (err) {
+    names?.failed();
+    throw err;
+  } finally {
+    await rollback.done;
+  }
+}
+
+/** Server errors that mean a named statement is gone or unusable: 26000 (no such statement), 42P05 (the name is taken), 0A000 (cached plan must not change result type). */
+const NAMED_REFUSED = new Set(['26000', '42P05', '0A000']);
+
+/** Named statements per connection (a read's text is parsed once per connection, not on every call); past it, unnamed. */
+const MAX_NAMED_PER_CONNECTION = 64;
+
+interface BatchNames {
+  /** BEGIN TRANSACTION READ ONLY's statement name, and whether it was parsed on this connection already. */
+  begin: string;
+  beginParsed: boolean;
+  /** The read's statement name. */
+  statement: string;
+  /** The read failed: its name is not used again (the server may or may not hold it). */
+  failed(): void;
+  /** The batch sent its Parse messages. */
+  sent(): void;
+}
+
+interface ConnectionNames {
+  prefix: string;
+  bySql: Map<string, string>;
+  made: number;
+  beginParsed: boolean;
+}
+const connectionNames = new WeakMap<object, ConnectionNames>();
+let connectionSeq = 0;
+
+/**
+ * The statement names of a read on this connection, or null when it gets none: the server does not
+ * keep a session per connection (PGlite's wire server), or the connection has made its share. The
+ * names are unique to the connection (a prefix of the process and the connection), so connections
+ * that share one backend can never take each other's. Texts up to 4 KB only.
+ */
+function statementNames(client: pg.PoolClient, sql: string): BatchNames | null {
+  const rc = client as unknown as ReportingClient & { connectionParameters?: { application_name?: string } };
+  const sent = rc.connectionParameters?.application_name;
+  if (!sent || rc.reportedAppName !== sent || sql.length > 4096) return null;
+  let st = connectionNames.get(client);
+  if (st === undefined) {
+    st = { prefix: `vecron_${process.pid.toString(36)}_${(++connectionSeq).toString(36)}_`, bySql: new Map(), made: 0, beginParsed: false };
+    connectionNames.set(client, st);
+  }
+  let name = st.bySql.get(sql);
+  if (name === undefined) {
+    if (st.made >= MAX_NAMED_PER_CONNECTION) return null;
+    name = `${st.prefix}${st.made++}`;
+    st.bySql.set(sql, name);
+  }
+  const state = st;
+  const stmtName = name;
+  return {
+    begin: `${st.prefix}begin`,
+    beginParsed: st.beginParsed,
+    statement: stmtName,
+    failed: () => {
+      state.bySql.delete(sql);
+      const conn = (client as unknown as { connection: { parsedStatements: Record<string, string>; submittedNamedStatements: Record<string, string> } })
+        .connection;
+      delete conn.parsedStatements[stmtName];
+      delete conn.submittedNamedStatements[stmtName];
+    },
+    sent: () => {
+      state.beginParsed = true;
+    },
+  };
+}
+
 /** The statement as a node-postgres Query whose rows go through the keeper, and its result. */
-function pgStatement(req: RunRequest, extended: boolean): { query: pg.Query; result: Promise<RawResult> } {
+function pgStatement(req: RunRequest, extended: boolean, name?: string): { query: pg.Query; result: Promise<RawResult> } {
   const keep = keeper(req);
   // Extended protocol for a read in a batch (one statement, never the simple protocol's several);
   // the types are the pool's (client.query sets them only on the queries it is given).
   const q = new pg.Query(
-    extended ? ({ text: req.sql, values: req.params as any[], queryMode: 'extended', types: pgTypes } as any) : { text: req.sql, values: req.params as any[] },
+    extended
+      ? ({ text: req.sql, values: req.params as any[], queryMode: 'extended', types: pgTypes, ...(name !== undefined ? { name } : {}) } as any)
+      : { text: req.sql, values: req.params as any[] },
   );
   const result = new Promise<RawResult>((resolve, reject) => {
     q.on('row', (row: Record<string, unknown>) => keep.row(row));
@@ -410,12 +517,18 @@ function pgStatement(req: RunRequest, extended: boolean): { query: pg.Query; res
  */
 class PgReadOnlyBatch {
   private begun = false;
-  constructor(private readonly stmt: pg.Query) {}
+  constructor(
+    private readonly stmt: pg.Query,
+    private readonly names: BatchNames | null = null,
+  ) {}
   submit(connection: any): null {
     connection.stream.cork?.();
     try {
-      connection.parse({ text: 'BEGIN TRANSACTION READ ONLY', name: '', types: [] });
-      connection.bind({ portal: '', statement: '', values: [] });
+      // Named statements are parsed once per connection (BEGIN's, and the read's by node-postgres).
+      const begin = this.names?.begin ?? '';
+      if (!this.names?.beginParsed) connection.parse({ text: 'BEGIN TRANSACTION READ ONLY', name: begin, types: [] });
+      this.names?.sent();
+      connection.bind({ portal: '', statement: begin, values: [] });
       connection.execute({ portal: '', rows: 0 });
       (this.stmt as any).prepare(connection); // Parse, Bind, Describe, Execute, Sync
       connection.query('ROLLBACK');

@@ -24,8 +24,8 @@
  * Refused, reset, TLS and DNS failures are `upstream_error`.
  */
 import { isUtf8 } from 'node:buffer';
-import { Agent, buildConnector } from 'undici';
-import { egressDeniedIn, resolveEgress } from '../../egress/index.ts';
+import { Agent, buildConnector, type Dispatcher } from 'undici';
+import { checkBeforeResolution, egressDeniedIn, resolveEgress } from '../../egress/index.ts';
 import { onShutdown } from '../../executors/shutdown.ts';
 import { isInternalAddress } from './network-class.ts';
 import { HostCallError, type HostCallContext, type HostFunction } from './types.ts';
@@ -171,7 +171,7 @@ export const httpRequest: HostFunction = {
     ctx.target(req.url.href); // shown in the record also when the call is refused
     const canonical = ctx.require(permission, req.url.href);
     ctx.target(canonical);
-    const url = new URL(canonical);
+    const url = canonical === req.url.href ? req.url : new URL(canonical);
     const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
 
     const limits = ctx.session.limits;
@@ -179,94 +179,172 @@ export const httpRequest: HostFunction = {
     if (left <= 0) throw new HostCallError('timeout', "the step's deadline has passed: the request was not sent");
     const timeoutMs = Math.max(1, Math.min(req.timeoutMs ?? Infinity, limits.maxCallMs, left));
 
-    // One controller for everything the call does: the run's signal and the call's own timeout.
-    const ac = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      ac.abort(new Error('timeout'));
-    }, timeoutMs);
-    const onAbort = () => ac.abort(ctx.signal.reason);
-    if (ctx.signal.aborted) onAbort();
-    else ctx.signal.addEventListener('abort', onAbort, { once: true });
+    // One stop for everything the call does: the run's signal and the call's own timeout.
+    const stop = new CallStop(ctx.signal, timeoutMs);
     try {
-      const target = await raceAbort(resolveEgress(url.hostname, port), ac.signal);
+      // A literal address is checked here and now; a name is resolved through the policy.
+      const target = checkBeforeResolution(url.hostname, port) ?? (await stop.race(resolveEgress(url.hostname, port)));
       if (!isInternalAddress(target.address)) ctx.require('network:external', target.host);
       const agent = pinnedAgent(url.origin, target.address, target.family);
-      const send = () =>
-        agent.request({
-          origin: url.origin,
-          path: `${url.pathname}${url.search}`,
-          method: req.method as any,
-          headers: withTraceHeaders(req.headers), // + traceparent while tracing is on (src/tracing)
-          body: req.body ?? undefined,
-          signal: ac.signal,
-          headersTimeout: timeoutMs,
-          bodyTimeout: timeoutMs,
-        });
-      let res: Awaited<ReturnType<typeof send>>;
+      const opts: Dispatcher.DispatchOptions = {
+        origin: url.origin,
+        path: `${url.pathname}${url.search}`,
+        method: req.method as Dispatcher.HttpMethod,
+        headers: withTraceHeaders(req.headers), // + traceparent while tracing is on (src/tracing)
+        body: req.body ?? undefined,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      };
+      let res: Received;
       try {
-        res = await send();
+        res = await exchange(agent, opts, limits.maxResponseBytes, stop);
       } catch (err) {
         // A kept-alive connection the server closed while it was idle fails at once with a reset: an
         // idempotent request is sent once more, on a new connection (the request never reached the server).
-        if (ac.signal.aborted || !IDEMPOTENT_METHODS.has(req.method) || !isStaleConnection(err)) throw err;
-        res = await send();
+        if (stop.stopped || !IDEMPOTENT_METHODS.has(req.method) || !isStaleConnection(err)) throw err;
+        res = await exchange(agent, opts, limits.maxResponseBytes, stop);
       }
-      const body = await readCapped(res.body, res.headers['content-length'], limits.maxResponseBytes);
-      const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : String(v);
+      const body = res.chunks.length === 1 ? res.chunks[0] : Buffer.concat(res.chunks, res.bytes);
       return isUtf8(body)
-        ? { status: res.statusCode, headers, body: body.toString('utf8') }
-        : { status: res.statusCode, headers, body_base64: body.toString('base64') };
+        ? { status: res.status, headers: res.headers, body: body.toString('utf8') }
+        : { status: res.status, headers: res.headers, body_base64: body.toString('base64') };
     } catch (err) {
-      throw toHostError(err, ctx, timedOut, timeoutMs, url);
+      throw toHostError(err, ctx, stop.timedOut, timeoutMs, url);
     } finally {
-      clearTimeout(timer);
-      ctx.signal.removeEventListener('abort', onAbort);
+      stop.done();
     }
   },
 };
 
-/** Rejects as soon as `signal` aborts (DNS lookups cannot be cancelled; their answer is then ignored). */
-function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => (signal.removeEventListener('abort', onAbort), resolve(v)),
-      (e) => (signal.removeEventListener('abort', onAbort), reject(e)),
-    );
-  });
+/**
+ * What stops one call: the run's signal (the reason is the run's) or the call's own timeout. One
+ * object per call instead of an AbortController, a timer closure and listeners per step of the call.
+ */
+class CallStop {
+  timedOut = false;
+  stopped = false;
+  reason: unknown = undefined;
+  /** Aborts what is in flight (the request's connection, or the wait for a DNS answer). */
+  private abortCurrent: ((err: unknown) => void) | null = null;
+  private readonly timer: NodeJS.Timeout;
+  private readonly onAbort = (): void => this.stop(this.signal.reason);
+  constructor(
+    private readonly signal: AbortSignal,
+    timeoutMs: number,
+  ) {
+    this.timer = setTimeout(() => {
+      this.timedOut = true;
+      this.stop(new Error('timeout'));
+    }, timeoutMs);
+    if (signal.aborted) this.stop(signal.reason);
+    else signal.addEventListener('abort', this.onAbort, { once: true });
+  }
+  private stop(reason: unknown): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.reason = reason;
+    this.abortCurrent?.(reason);
+  }
+  /** Registers the abort of the step in flight; called at once when the call is already stopped. */
+  onStop(abort: ((err: unknown) => void) | null): void {
+    this.abortCurrent = abort;
+    if (abort && this.stopped) abort(this.reason);
+  }
+  /** `p`, or the stop's reason as soon as the call stops (DNS lookups cannot be cancelled; their answer is then ignored). */
+  race<T>(p: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.onStop(reject);
+      p.then(
+        (v) => (this.onStop(null), resolve(v)),
+        (e) => (this.onStop(null), reject(e)),
+      );
+    });
+  }
+  done(): void {
+    clearTimeout(this.timer);
+    this.signal.removeEventListener('abort', this.onAbort);
+    this.abortCurrent = null;
+  }
 }
 
-/** The body, at most `max` bytes; a larger one (announced or streamed) aborts the connection. */
-async function readCapped(
-  body: AsyncIterable<Buffer> & { destroy(err?: Error): void; on(ev: 'error', fn: () => void): void },
-  contentLength: unknown,
-  max: number,
-): Promise<Buffer> {
-  const tooLarge = () => {
-    body.on('error', () => {}); // the abort below is ours
-    body.destroy();
-    return new HostCallError('too_large', `the response body is larger than the limit of ${max} bytes per answer`);
-  };
-  const announced = Number(Array.isArray(contentLength) ? contentLength[0] : contentLength);
-  if (Number.isFinite(announced) && announced > max) throw tooLarge();
-  const chunks: Buffer[] = [];
-  let n = 0;
-  let over = false;
-  for await (const chunk of body) {
-    n += chunk.length;
-    if (n > max) {
-      over = true;
-      break;
-    }
-    chunks.push(chunk);
-  }
-  if (over) throw tooLarge();
-  return Buffer.concat(chunks, n);
+interface Received {
+  status: number;
+  headers: Record<string, string>;
+  chunks: Buffer[];
+  bytes: number;
+}
+
+/**
+ * One request through undici's dispatch API: the answer's status, headers and body (at most `max`
+ * bytes: a larger one, announced or streamed, aborts the connection with `too_large`). No stream
+ * and no async iteration per call: the handler's callbacks gather the answer directly.
+ */
+function exchange(agent: Agent, opts: Dispatcher.DispatchOptions, max: number, stop: CallStop): Promise<Received> {
+  return new Promise<Received>((resolve, reject) => {
+    const got: Received = { status: 0, headers: {}, chunks: [], bytes: 0 };
+    let abort: ((err?: Error) => void) | null = null;
+    let settled = false;
+    const fail = (err: unknown): void => {
+      if (settled) return;
+      settled = true;
+      stop.onStop(null);
+      reject(err);
+    };
+    const tooLarge = () => new HostCallError('too_large', `the response body is larger than the limit of ${max} bytes per answer`);
+    stop.onStop((reason) => {
+      if (abort) abort(reason instanceof Error ? reason : new Error(String(reason)));
+      fail(reason);
+    });
+    if (settled) return;
+    agent.dispatch(opts, {
+      onConnect(a: (err?: Error) => void) {
+        abort = a;
+        if (settled) a(new Error('stopped'));
+      },
+      onHeaders(statusCode: number, raw: Buffer[] | string[] | null) {
+        if (statusCode < 200) return true; // informational (103 Early Hints): the answer is the final response, as undici's request API gives it
+        got.status = statusCode;
+        // As undici's own parsing gives them (names lower case, values UTF-8), repeated ones joined.
+        const h = got.headers;
+        for (let i = 0; raw && i + 1 < raw.length; i += 2) {
+          const k = raw[i].toString().toLowerCase();
+          const v = raw[i + 1].toString('utf8');
+          h[k] = Object.hasOwn(h, k) && h[k] ? `${h[k]}, ${v}` : v; // own only: a header named `constructor` is only a header
+        }
+        if (Object.hasOwn(h, 'content-length') && Object.hasOwn(h, 'content-disposition')) {
+          h['content-disposition'] = Buffer.from(h['content-disposition']).toString('latin1'); // undici's quirk, kept
+        }
+        const announced = Number(h['content-length']);
+        if (Number.isFinite(announced) && announced > max) {
+          const e = tooLarge();
+          abort?.(e);
+          fail(e);
+          return false;
+        }
+        return true;
+      },
+      onData(chunk: Buffer) {
+        got.bytes += chunk.length;
+        if (got.bytes > max) {
+          const e = tooLarge();
+          abort?.(e);
+          fail(e);
+          return false;
+        }
+        got.chunks.push(chunk);
+        return true;
+      },
+      onComplete() {
+        if (settled) return;
+        settled = true;
+        stop.onStop(null);
+        resolve(got);
+      },
+      onError(err: Error) {
+        fail(err);
+      },
+    } as Dispatcher.DispatchHandlers);
+  });
 }
 
 const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);

@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
-import { closeDatabasePools } from '../../../src/executors/database/client.ts';
+import { closeDatabasePools, getPool, type PgPool } from '../../../src/executors/database/client.ts';
 import type { Permission } from '../../../src/modules/permissions.ts';
 import { dbQuery } from '../../../src/wasm/host/db-query.ts';
 import { forEachSqlServer, openSqlServer, type SqlServer } from '../../helpers/sql-servers.ts';
@@ -186,6 +186,79 @@ forEachSqlServer((kind) => {
         assert.equal(e.code, 'upstream_error');
         assert.match(e.message, /read-only transaction/);
         assert.equal((await db.sql('SELECT count(*) AS n FROM customer_tiers WHERE id = 99'))[0].n.toString(), '0');
+      });
+    }
+
+    it('refuses every write a read reaches through a function or a sequence: the server itself refuses it', async () => {
+      if (isPg) {
+        await db.sql(`CREATE FUNCTION sneaky_pl() RETURNS int LANGUAGE plpgsql AS $$ BEGIN INSERT INTO customer_tiers VALUES (98, 'x'); RETURN 1; END $$`);
+        await db.sql('CREATE SEQUENCE sneaky_seq');
+        for (const sql of ['SELECT sneaky_pl() AS s', "SELECT nextval('sneaky_seq') AS n"]) {
+          const e = await hostError(run({ sql }, [read('crm')]).result);
+          assert.equal(e.code, 'upstream_error', sql);
+          assert.match(e.message, /read-only transaction/, sql);
+        }
+        assert.equal((await db.sql('SELECT last_value, is_called FROM sneaky_seq'))[0].is_called, false, 'the sequence did not move');
+        // A function that turns the session's default to read-write changes nothing for later reads:
+        // each read starts its own READ ONLY transaction, and the ROLLBACK undoes the setting.
+        await db.sql(
+          `CREATE FUNCTION flip() RETURNS int LANGUAGE plpgsql AS $$ BEGIN PERFORM set_config('default_transaction_read_only', 'off', false); RETURN 1; END $$`,
+        );
+        await run({ sql: 'SELECT flip() AS f' }, [read('crm')]).result;
+        const e = await hostError(run({ sql: 'SELECT sneaky_pl() AS s' }, [read('crm')]).result);
+        assert.match(e.message, /read-only transaction/);
+      } else {
+        await db.sql("CREATE FUNCTION sneaky_my() RETURNS INT MODIFIES SQL DATA BEGIN INSERT INTO customer_tiers VALUES (98, 'x'); RETURN 1; END");
+        const e = await hostError(run({ sql: 'SELECT sneaky_my() AS s' }, [read('crm')]).result);
+        assert.equal(e.code, 'upstream_error');
+        assert.match(e.message, /READ ONLY transaction/);
+        // A function that turns the session read-write changes nothing for later reads (each starts READ ONLY).
+        await db.sql('CREATE FUNCTION flip_my() RETURNS INT BEGIN SET @@session.tx_read_only = 0; RETURN 1; END');
+        await run({ sql: 'SELECT flip_my() AS f' }, [read('crm')]).result;
+        const again = await hostError(run({ sql: 'SELECT sneaky_my() AS s' }, [read('crm')]).result);
+        assert.match(again.message, /READ ONLY transaction/);
+      }
+      assert.equal(Number((await db.sql('SELECT count(*) AS n FROM customer_tiers WHERE id = 98'))[0].n), 0);
+      // A writable CTE is a write: it needs database:write, and a read grant alone is refused before any connection.
+      if (isPg) {
+        const e = await hostError(run({ sql: "WITH w AS (INSERT INTO customer_tiers VALUES (97, 'x') RETURNING id) SELECT id FROM w" }, [read(null)]).result);
+        assert.equal(e.code, 'permission_denied');
+      }
+    });
+
+    if (kind === 'postgres') {
+      it('parses a read once per connection (named statements), and falls back when the server loses them', async () => {
+        const names = "SELECT statement FROM pg_prepared_statements WHERE name LIKE 'vecron\\_%' ORDER BY statement";
+        await run({ sql: 'SELECT id FROM customers WHERE id = $1', params: [1] }, [read('crm/customers')]).result;
+        await run({ sql: 'SELECT id FROM customers WHERE id = $1', params: [2] }, [read('crm/customers')]).result;
+        const held = (await run({ sql: names }, [read('crm'), read('crm/pg_prepared_statements')]).result).rows.map((r: any) => r.statement);
+        const count = (t: string) => held.filter((x: string) => x === t).length;
+        assert.equal(count('BEGIN TRANSACTION READ ONLY'), 1, 'BEGIN parsed once on the connection');
+        assert.equal(count('SELECT id FROM customers WHERE id = $1'), 1, 'the read parsed once, run twice');
+        // A schema change under a kept plan ('cached plan must not change result type'): sent again unnamed.
+        const star = 'SELECT * FROM customer_tiers ORDER BY id';
+        await run({ sql: star }, [read('crm/customer_tiers')]).result;
+        await db.sql('ALTER TABLE customer_tiers ADD COLUMN note VARCHAR(10)');
+        const after = await run({ sql: star }, [read('crm/customer_tiers')]).result;
+        assert.ok(after.columns.some((c: any) => c.name === 'note'));
+        await db.sql('ALTER TABLE customer_tiers DROP COLUMN note');
+        // A server that lost the statements (as behind a pooler that moves sessions): sent unnamed, and named statements stop.
+        const pool = getPool('postgresql', db.url, 5) as PgPool;
+        const client = await pool.pool.connect();
+        await client.query('DEALLOCATE ALL');
+        client.release();
+        const r = await run({ sql: 'SELECT id FROM customers WHERE id = $1', params: [3] }, [read('crm/customers')]).result;
+        assert.equal(r.rows[0].id, 3);
+        assert.equal(pool.named, false);
+        pool.named = true;
+      });
+    }
+
+    if (kind === 'pglite') {
+      it('uses no named statements on PGlite (one backend shared by every connection)', async () => {
+        await run({ sql: 'SELECT id FROM customers WHERE id = $1', params: [1] }, [read('crm/customers')]).result;
+        const held = await db.sql("SELECT name FROM pg_prepared_statements WHERE name LIKE 'vecron\\_%'");
+        assert.deepEqual(held, []);
       });
     }
 

@@ -198,6 +198,21 @@ describe('http_request', () => {
     assert.equal(srv.seen.length, n + 1);
   });
 
+  it('answers the final response after informational ones (103 Early Hints), and joins repeated headers', async () => {
+    srv.handler = (_r, res) => {
+      res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style', 'x-hint': 'early' });
+      res.setHeader('set-cookie', ['a=1', 'b=2']);
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('final');
+    };
+    const r = await call({ method: 'GET', url: `${srv.url}/hints` }, [read()]).result;
+    assert.equal(r.status, 200);
+    assert.equal(r.body, 'final');
+    assert.equal(r.headers['x-hint'], undefined, "the 103's headers are not the answer's");
+    assert.equal(r.headers['set-cookie'], 'a=1, b=2');
+    assert.equal(r.headers['content-type'], 'text/plain');
+  });
+
   it('returns a body that is not UTF-8 as body_base64, and sends body_base64 as bytes', async () => {
     const bytes = Buffer.from([0xff, 0xfe, 0x00, 0x80, 0x41]);
     srv.handler = (r, res) => res.end(r.url === '/echo' ? r.body : bytes);
