@@ -1416,8 +1416,11 @@ function observations(res: Results, x: { v?: ThroughputResult; g?: ThroughputRes
         `cores it also follows how many connections a system keeps busy at once: graphile-worker has one get_job in flight per worker loop (up to ` +
         `${CONCURRENCY}), vecron one claim for all its free slots, amortised over ` +
         `${(1 / (v.statements?.find((r) => r.label.startsWith('claimExecutions'))?.perExec ?? 1)).toFixed(1)} executions. ` +
-        `(Two claims in flight per vecron worker were tried in this benchmark: ~0.6 ms more PostgreSQL CPU per execution, smaller claims, and less ` +
-        `throughput in the same runs, so the worker keeps one.)`,
+        `A claim reads only the rows it takes: its ORDER BY run_at, created_at is an index's order (migration 020). Before, the index ` +
+        `held run_at only, so every claim read and sorted the whole due backlog (a claim of 3 from 2,000 queued: 1,853 buffers, ~1 ms ` +
+        `more), and the enqueuer, which runs ahead of the worker here, made each claim slower. ` +
+        `(Two claims in flight per vecron worker were tried in this benchmark, before and after that fix: more PostgreSQL CPU per ` +
+        `execution, smaller claims, and no more throughput in the same runs, so the worker keeps one.)`,
     );
     if (b) {
       o.push(
