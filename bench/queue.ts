@@ -8,7 +8,7 @@
  *    server on 127.0.0.1 that answers 204 at once; wall time from the first enqueue until the last
  *    execution is finished. vecron: a job with one `http` step, enqueued with enqueueExecution() from
  *    src/state/enqueue.ts, run by src/queue/worker.ts (services built like src/app.ts);
- *    graphile-worker: a task doing the same fetch, enqueued with addJob().
+ *    graphile-worker: a task making the same request, enqueued with addJob().
  *    Both: one worker process (this one), concurrency 8, poll interval 1 s, 10 pooled connections
  *    (plus the LISTEN connection), enqueued 50 at a time from a separate pool of 10.
  *    Also vecron on embedded PGlite (in memory, one process), as an extra row.
@@ -39,7 +39,7 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import PgBoss from 'pg-boss';
 import pino from 'pino';
-import { fetch as undiciFetch } from 'undici';
+import { request as undiciRequest } from 'undici';
 import { PGlite } from '@electric-sql/pglite';
 import {
   Logger as GraphileLogger,
@@ -448,12 +448,13 @@ async function startTarget(): Promise<Target> {
 
 /**
  * What the graphile-worker and pg-boss tasks do: the request the vecron http step makes, with the
- * same client (undici's fetch, from the same package; vecron's step passes its egress dispatcher).
+ * same client (undici's `request`, from the same package, with the same default headers; vecron's
+ * step passes its egress dispatcher). Until 2026-12-03 all three used undici's fetch.
  */
 async function ping(url: string): Promise<void> {
-  const res = await undiciFetch(url);
-  await res.arrayBuffer();
-  if (!res.ok) throw new Error(`GET ${url} answered ${res.status}`);
+  const res = await undiciRequest(url, { headers: { accept: '*/*', 'accept-encoding': 'gzip, deflate' } });
+  await res.body.arrayBuffer();
+  if (res.statusCode < 200 || res.statusCode >= 300) throw new Error(`GET ${url} answered ${res.statusCode}`);
 }
 
 interface Ctx {
@@ -1276,8 +1277,9 @@ function report(res: Results, m: ReturnType<typeof machineInfo>): { markdown: st
       `enqueued ${ENQUEUE_BATCH} at a time from a separate pool while the worker runs; wall time from the first enqueue until the ` +
       `last one finished (vecron: final status committed in \`executions\`; graphile-worker: task completions counted in-process, ` +
       `then the jobs table seen empty; pg-boss: handler completions counted, then every job seen \`completed\` in \`pgboss.job\`). ` +
-      `Each system makes the request with the same client, undici's \`fetch\` (vecron's http step through its egress-checking dispatcher, ` +
-      `with its templates, output capture and masking; the graphile-worker task and the pg-boss handler call \`fetch(url)\` and read the body). ` +
+      `Each system makes the request with the same client, undici's \`request\` (vecron's http step through its egress-checking dispatcher, ` +
+      `with its templates, output capture and masking; the graphile-worker task and the pg-boss handler call \`request(url)\` with the ` +
+      `step's default headers and read the body; before 2026-12-03 all three used undici's \`fetch\`). ` +
       `One worker in this process, concurrency ${CONCURRENCY}, ` +
       `${POOL_SIZE} pooled connections (+ 1 for LISTEN: vecron, graphile-worker); vecron and graphile-worker wake on NOTIFY and poll every ${POLL_INTERVAL_MS} ms; ` +
       `pg-boss has no wake-up on insert: ${CONCURRENCY} \`work()\` workers, each fetching up to ${PGBOSS_BATCH} jobs per poll ` +

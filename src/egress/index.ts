@@ -20,5 +20,6 @@ export {
 } from './policy.ts';
 export { EgressSocket, egressConnect, egressConnector } from './connect.ts';
 export { egressDispatcher, egressFetch } from './http.ts';
+export { type EgressResponse, discardBody, egressRequest } from './request.ts';
 export { parseEgressRules, type EgressRules } from './rules.ts';
 export { formatIp, parseIp, embeddedV4 } from './address.ts';

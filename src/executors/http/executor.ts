@@ -1,5 +1,6 @@
 /**
- * The http step: one HTTP request with Node's fetch (undici).
+ * The http step: one HTTP request with undici's `request` through the egress policy
+ * (src/egress/request.ts: fetch's default headers and content decoding, at less CPU than fetch).
  *
  * Output: `{ status, headers, body, duration_ms, url, request }` where `headers` has lower-case names
  * (several `set-cookie` headers are joined with '\n'), and `body` is parsed JSON for JSON content
@@ -20,7 +21,7 @@ import type { HttpStepConfig } from './definition.ts';
 import { StepError } from '../../engine/step-error.ts';
 import { VERSION } from '../../version.ts';
 import { causeCode, getAccessToken, invalidateAccessToken } from './oauth2.ts';
-import { egressDeniedIn, egressFetch } from '../../egress/index.ts';
+import { type EgressResponse, discardBody, egressDeniedIn, egressRequest } from '../../egress/index.ts';
 import { redactHeaders, redactUrl, withStoredForm } from '../../engine/credentials.ts';
 import { outboundTraceHeaders } from '../../tracing/propagate.ts';
 
@@ -71,7 +72,7 @@ export const execute: StepExecute<HttpStepConfig> = async (config, ctx) => {
     let { res, finalUrl } = await send(headers);
     if (res.status === 401 && cachedToken !== null && auth?.type === 'oauth2_client_credentials') {
       // The cached token may have been revoked or may have expired early: one fresh token, one retry.
-      await res.body?.cancel().catch(() => {});
+      discardBody(res.body);
       invalidateAccessToken(auth, cachedToken);
       ctx.logger.debug({ method, url: safeUrl }, 'http step: cached OAuth2 token refused (401), fetching a new one');
       const t = await getAccessToken(auth, signal);
@@ -188,15 +189,15 @@ async function fetchFollowing(
   init: { method: string; headers: Headers; body: string | undefined; signal: AbortSignal },
   follow: boolean,
   safeUrl: string,
-): Promise<{ res: Response; finalUrl: string }> {
+): Promise<{ res: EgressResponse; finalUrl: string }> {
   let current = url;
   let { method, body } = init;
   const headers = new Headers(init.headers);
   for (let hop = 0; ; hop++) {
-    const res = await egressFetch(current, { method, headers, body, redirect: 'manual', signal: init.signal });
+    const res = await egressRequest(current, { method, headers, body, signal: init.signal });
     const location = res.headers.get('location');
     if (!follow || !REDIRECT_STATUSES.has(res.status) || location === null) return { res, finalUrl: current };
-    await res.body?.cancel().catch(() => {});
+    discardBody(res.body);
     if (hop >= MAX_REDIRECTS) {
       throw new StepError('http_too_many_redirects', `${safeUrl} redirected more than ${MAX_REDIRECTS} times`, { retryable: false });
     }
@@ -307,8 +308,9 @@ function effectiveTimeout(config: HttpStepConfig, ctx: StepRunContext): { timeou
  * Reads the body as a stream, at most `limit` bytes. With `truncate`, returns the first `limit`
  * bytes and drops the rest; otherwise a larger body is an http_response_too_large error.
  */
-async function readBody(res: Response, limit: number, truncate: boolean, safeUrl = ''): Promise<Uint8Array> {
-  if (!res.body) return new Uint8Array(0);
+async function readBody(res: EgressResponse, limit: number, truncate: boolean, safeUrl = ''): Promise<Uint8Array> {
+  const body = res.body;
+  if (!body) return new Uint8Array(0);
   const tooLarge = () =>
     new StepError('http_response_too_large', `the response of ${safeUrl} is larger than ${limit} bytes (the limit of the http step)`, {
       retryable: false,
@@ -316,17 +318,14 @@ async function readBody(res: Response, limit: number, truncate: boolean, safeUrl
     });
   const declared = Number(res.headers.get('content-length'));
   if (!truncate && Number.isFinite(declared) && declared > limit) {
-    await res.body.cancel().catch(() => {});
+    discardBody(body);
     throw tooLarge();
   }
-  const reader = res.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
+  for await (const value of body as AsyncIterable<Buffer>) {
     if (size + value.byteLength > limit) {
-      await reader.cancel().catch(() => {});
+      discardBody(body);
       if (!truncate) throw tooLarge();
       chunks.push(value.subarray(0, limit - size));
       size = limit;
@@ -335,7 +334,7 @@ async function readBody(res: Response, limit: number, truncate: boolean, safeUrl
     chunks.push(value);
     size += value.byteLength;
     if (truncate && size === limit) {
-      await reader.cancel().catch(() => {});
+      discardBody(body);
       break;
     }
   }
