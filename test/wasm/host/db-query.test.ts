@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
-import { closeDatabasePools, getPool, type PgPool } from '../../../src/executors/database/client.ts';
+import { closeDatabasePools, getPool, runStatement, type PgPool } from '../../../src/executors/database/client.ts';
 import type { Permission } from '../../../src/modules/permissions.ts';
 import { dbQuery } from '../../../src/wasm/host/db-query.ts';
 import { forEachSqlServer, openSqlServer, type SqlServer } from '../../helpers/sql-servers.ts';
@@ -295,6 +295,26 @@ forEachSqlServer((kind) => {
         const w = await runOwn({ sql: `INSERT INTO customer_tiers VALUES (${p(1)}, ${p(2)})`, params: [70, 'gold'] }, [write('crm/customer_tiers')]).result;
         assert.equal(w.affected_rows, 1);
         await db.sql('DELETE FROM customer_tiers WHERE id = 70');
+        // A parameter that cannot be mapped to its wire text: nothing of the batch is sent (no BEGIN
+        // left open), the read fails with the mapping's error and the connection serves the next one.
+        const bad = {
+          toPostgres: () => {
+            throw new Error('no wire text for this value');
+          },
+        };
+        await assert.rejects(
+          runStatement(pool, {
+            sql: 'SELECT $1::text AS v',
+            params: [bad],
+            rowLimit: 10,
+            timeoutMs: 5000,
+            signal: new AbortController().signal,
+            readOnly: true,
+          }),
+          /no wire text for this value/,
+        );
+        const after = (await runOwn({ sql: probe }, [read('crm')]).result).rows[0];
+        assert.equal(after.pid, first.pid, 'the connection was kept: it was left outside any transaction');
         // Values and their types come back as the unbatched path gives them.
         const t = (
           await runOwn({ sql: `SELECT ${p(1)}::int8 AS big, ${p(2)}::date AS day, 2.50::numeric AS amount`, params: [42, '2026-12-02'] }, [read('crm')]).result
