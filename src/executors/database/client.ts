@@ -17,15 +17,12 @@
 import { EgressSocket, egressConnect } from '../../egress/index.ts';
 import { connect as netConnect } from 'node:net';
 import pg from 'pg';
-import { createRequire } from 'node:module';
+import pgUtils from 'pg/lib/utils.js';
 import mysql from 'mysql2';
 import { StepError } from '../../engine/step-error.ts';
 import { onShutdown } from '../shutdown.ts';
 
 export type DatabaseKind = 'postgresql' | 'mysql';
-
-/** node-postgres' own mapping of a parameter to its wire text (what Bind applies to each value). */
-const pgUtils = createRequire(import.meta.url)('pg/lib/utils.js') as { prepareValue(v: unknown): unknown };
 
 /** After a cancel is sent, how long the statement may take to stop before its connection is destroyed. */
 const CANCEL_GRACE_MS = 5_000;
