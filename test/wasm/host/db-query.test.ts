@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
-import { closeDatabasePools, getPool, type PgPool } from '../../../src/executors/database/client.ts';
+import { closeDatabasePools, getPool, runStatement, type PgPool } from '../../../src/executors/database/client.ts';
 import type { Permission } from '../../../src/modules/permissions.ts';
 import { dbQuery } from '../../../src/wasm/host/db-query.ts';
 import { forEachSqlServer, openSqlServer, type SqlServer } from '../../helpers/sql-servers.ts';
@@ -234,6 +234,7 @@ forEachSqlServer((kind) => {
         const held = (await run({ sql: names }, [read('crm'), read('crm/pg_prepared_statements')]).result).rows.map((r: any) => r.statement);
         const count = (t: string) => held.filter((x: string) => x === t).length;
         assert.equal(count('BEGIN TRANSACTION READ ONLY'), 1, 'BEGIN parsed once on the connection');
+        assert.equal(count('ROLLBACK'), 1, 'ROLLBACK parsed once on the connection');
         assert.equal(count('SELECT id FROM customers WHERE id = $1'), 1, 'the read parsed once, run twice');
         // A schema change under a kept plan ('cached plan must not change result type'): sent again unnamed.
         const star = 'SELECT * FROM customer_tiers ORDER BY id';
@@ -265,22 +266,58 @@ forEachSqlServer((kind) => {
     if (kind !== 'mysql') {
       it('sends a read with its BEGIN READ ONLY and ROLLBACK in one batch: read-only inside, the connection clean after, a failure rolled back', async () => {
         const probe = "SELECT pg_backend_pid() AS pid, current_setting('transaction_read_only') AS ro";
-        const first = (await run({ sql: probe }, [read('crm')]).result).rows[0];
+        // One round trip with one Sync: the server answers the whole read (BEGIN, statement, ROLLBACK)
+        // with a single ReadyForQuery, and leaves the connection outside any transaction.
+        // A pool of its own (another URL): connections no earlier test touched.
+        const own = new URL(db.url);
+        own.searchParams.set('application_name', 'vecron-batch-test');
+        const variables = { crm: own.toString() };
+        const runOwn = (request: Record<string, unknown>, permissions: Permission[]) => run(request, permissions, { variables });
+        const pool = getPool('postgresql', variables.crm, 5) as PgPool;
+        const client = await pool.pool.connect();
+        const statuses: string[] = [];
+        const onReady = (m: { status?: string }) => statuses.push(String(m?.status));
+        const connection = (client as unknown as { connection: NodeJS.EventEmitter }).connection;
+        connection.on('readyForQuery', onReady);
+        client.release(); // the pool hands out its most recently released client next
+        const first = (await runOwn({ sql: probe }, [read('crm')]).result).rows[0];
+        connection.off('readyForQuery', onReady);
         assert.equal(first.ro, 'on', 'the statement ran inside the read-only transaction');
+        assert.deepEqual(statuses, ['I'], 'one ReadyForQuery for the read, outside any transaction');
         // A failed statement ends its transaction too: the same connection serves the next read, read-only again.
-        const e = await hostError(run({ sql: 'SELECT 1 / (id - id) AS boom FROM customers' }, [read('crm/customers')]).result);
+        const e = await hostError(runOwn({ sql: 'SELECT 1 / (id - id) AS boom FROM customers' }, [read('crm/customers')]).result);
         assert.equal(e.code, 'upstream_error');
         assert.match(e.message, /division by zero/);
-        const again = (await run({ sql: probe }, [read('crm')]).result).rows[0];
+        const again = (await runOwn({ sql: probe }, [read('crm')]).result).rows[0];
         assert.equal(again.pid, first.pid, 'the pooled connection was kept: it was left outside any transaction');
         assert.equal(again.ro, 'on');
         // And a write on that connection is not read-only: nothing of the reads' transactions stayed.
-        const w = await run({ sql: `INSERT INTO customer_tiers VALUES (${p(1)}, ${p(2)})`, params: [70, 'gold'] }, [write('crm/customer_tiers')]).result;
+        const w = await runOwn({ sql: `INSERT INTO customer_tiers VALUES (${p(1)}, ${p(2)})`, params: [70, 'gold'] }, [write('crm/customer_tiers')]).result;
         assert.equal(w.affected_rows, 1);
         await db.sql('DELETE FROM customer_tiers WHERE id = 70');
+        // A parameter that cannot be mapped to its wire text: nothing of the batch is sent (no BEGIN
+        // left open), the read fails with the mapping's error and the connection serves the next one.
+        const bad = {
+          toPostgres: () => {
+            throw new Error('no wire text for this value');
+          },
+        };
+        await assert.rejects(
+          runStatement(pool, {
+            sql: 'SELECT $1::text AS v',
+            params: [bad],
+            rowLimit: 10,
+            timeoutMs: 5000,
+            signal: new AbortController().signal,
+            readOnly: true,
+          }),
+          /no wire text for this value/,
+        );
+        const after = (await runOwn({ sql: probe }, [read('crm')]).result).rows[0];
+        assert.equal(after.pid, first.pid, 'the connection was kept: it was left outside any transaction');
         // Values and their types come back as the unbatched path gives them.
         const t = (
-          await run({ sql: `SELECT ${p(1)}::int8 AS big, ${p(2)}::date AS day, 2.50::numeric AS amount`, params: [42, '2026-12-02'] }, [read('crm')]).result
+          await runOwn({ sql: `SELECT ${p(1)}::int8 AS big, ${p(2)}::date AS day, 2.50::numeric AS amount`, params: [42, '2026-12-02'] }, [read('crm')]).result
         ).rows[0];
         assert.deepEqual(t, { big: 42, day: '2026-12-02', amount: '2.50' });
       });
