@@ -15,8 +15,9 @@
 // - src/wasm/runtime/worker-boot.mjs registers tsx in each WASM worker thread; its dist/ copy
 //   loads the compiled worker.js directly.
 // - dist/.stamp.json records what src/ looked like when built (bin/entry.js compares it; see there).
-// - dist/pglite-template/ holds a migrated PGlite database that a new data directory starts from
-//   (src/db/pglite-template.ts; about 5 s of CPU saved on the first start). --no-template skips it.
+// - dist/pglite-template/ holds a migrated PGlite data directory that a new data directory starts
+//   as a copy of (src/db/pglite-template.ts; about 5 s of CPU saved on the first start).
+//   --no-template skips it.
 // esbuild comes with tsx (a runtime dependency), so this works after `npm install --omit=dev` too;
 // its own install script is not needed (the JS API finds the @esbuild/<platform> binary package).
 import { cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,8 +30,8 @@ const srcDir = join(root, 'src');
 const distDir = join(root, 'dist');
 
 if (process.argv.includes('--if-stale') && distProblem(root) === null) {
-  const { pgliteTemplateFile } = await import(join(distDir, 'db', 'pglite-template.js'));
-  if (process.argv.includes('--no-template') || existsSync(pgliteTemplateFile())) process.exit(0);
+  const { pgliteTemplateDir } = await import(join(distDir, 'db', 'pglite-template.js'));
+  if (process.argv.includes('--no-template') || existsSync(join(pgliteTemplateDir(), 'PG_VERSION'))) process.exit(0);
 }
 
 let esbuild;
@@ -117,12 +118,12 @@ console.log(`[vecron] src/ compiled into dist/ (${entryPoints.length} files) in 
 if (!process.argv.includes('--no-template')) {
   const t0 = Date.now();
   try {
-    const { pgliteTemplateFile, writePgliteTemplate } = await import(join(distDir, 'db', 'pglite-template.js'));
-    const had = existsSync(pgliteTemplateFile());
+    const { pgliteTemplateDir, writePgliteTemplate } = await import(join(distDir, 'db', 'pglite-template.js'));
+    const had = existsSync(join(pgliteTemplateDir(), 'PG_VERSION'));
     const file = await writePgliteTemplate();
     if (!had) console.log(`[vecron] ${relative(root, file)} written in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   } catch (err) {
     // Only the first start on a new data directory is slower without it: not a reason to fail an install.
-    console.warn(`[vecron] the PGlite dump for new data directories was not written: ${err?.message ?? err}`);
+    console.warn(`[vecron] the PGlite template for new data directories was not written: ${err?.message ?? err}`);
   }
 }

@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 import { distProblem, sourceSnapshot } from '../../bin/entry.js';
 import { listMigrations } from '../../src/db/migrate.ts';
 import { openPglite } from '../../src/db/pglite.ts';
-import { pgliteTemplateFile } from '../../src/db/pglite-template.ts';
+import { pgliteTemplateDir } from '../../src/db/pglite-template.ts';
 
 const run = promisify(execFile);
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -58,7 +58,7 @@ describe('dist/: the compiled service', () => {
     }
   });
 
-  it('vecron start from dist/ answers /health on a new data directory (from the dump), then on the same one reopened, and stops with code 0', {
+  it('vecron start from dist/ answers /health on a new data directory (from the template), then on the same one reopened, and stops with code 0', {
     timeout: 600_000,
   }, async () => {
     const dataDir = join(tmp, 'data');
@@ -92,8 +92,8 @@ describe('dist/: the compiled service', () => {
       }
       assert.deepEqual(await exited, { code: 0, signal: null }, `${round}:\n${out}`);
     }
-    // The new data directory started from the build's dump (src/db/pglite-template.ts), and has every migration.
-    assert.ok(existsSync(pgliteTemplateFile()), 'the build wrote the PGlite dump for new data directories');
+    // The new data directory started as a copy of the build's template (src/db/pglite-template.ts), and has every migration.
+    assert.ok(existsSync(join(pgliteTemplateDir(), 'PG_VERSION')), 'the build wrote the PGlite template for new data directories');
     const db = await openPglite(join(dataDir, 'pglite'));
     try {
       const { rows } = await db.query<{ name: string }>('SELECT name FROM vecron_migrations ORDER BY id');
