@@ -6,7 +6,8 @@
 // are taken again here (one stat per file, about 250 files: a few milliseconds). An edit, a new or a
 // deleted file, a `git checkout` (it sets the time of the files it writes) all change one of them;
 // a file touched without a change also counts as changed (tsx then runs it: slower, never wrong).
-// The build script itself is part of the snapshot, so a changed build rebuilds.
+// The build script itself is part of the snapshot, so a changed build rebuilds; so is
+// node_modules/.package-lock.json (the packages bundled into dist/vendor/).
 //
 // VECRON_RUN_FROM=src forces tsx on src/ (the test runner sets it: coverage is of src/),
 // VECRON_RUN_FROM=dist forces dist/ even when stale (it must exist); unset or `auto`: as above,
@@ -17,7 +18,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/** Count, total bytes and newest mtime of src/ and the build script: what dist/ was built from. */
+/** Count, total bytes and newest mtime of src/, the build script and npm's lock of node_modules: what dist/ was built from. */
 export function sourceSnapshot(root = ROOT) {
   const snap = { files: 0, bytes: 0, newestMtimeMs: 0 };
   const add = (p) => {
@@ -35,6 +36,10 @@ export function sourceSnapshot(root = ROOT) {
   };
   walk(join(root, 'src'));
   add(join(root, 'scripts', 'build-dist.mjs'));
+  // dist/vendor/ bundles some packages (scripts/build-dist.mjs, VENDORED): a change of node_modules
+  // (npm rewrites this file on every install, update or removal) makes dist/ stale too.
+  const lock = join(root, 'node_modules', '.package-lock.json');
+  if (existsSync(lock)) add(lock);
   return snap;
 }
 

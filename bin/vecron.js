@@ -7,5 +7,9 @@
 const signals = { delegate: null };
 globalThis[Symbol.for('vecron.signals')] = signals;
 for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => (signals.delegate ? signals.delegate(sig) : process.exit(0)));
+// WebAssembly tier-up deferred until the service has started (bin/startup-tiering.js); `vecron start`
+// calls the restore function through this global once every role runs.
+const { deferWasmTierUp } = await import('./startup-tiering.js');
+globalThis[Symbol.for('vecron.restoreWasmTierUp')] = deferWasmTierUp();
 const { runCli } = await import('./entry.js');
 await runCli('vecron');

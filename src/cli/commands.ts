@@ -19,6 +19,12 @@ import { isVecronError } from '../errors.ts';
 import { VERSION } from '../version.ts';
 import { onShutdownSignal } from './signals.ts';
 
+/** Put back V8's WebAssembly tiering budget that bin/vecron.js raised for the start (none when run otherwise). */
+function restoreWasmTierUp(): void {
+  const restore = (globalThis as Record<symbol, unknown>)[Symbol.for('vecron.restoreWasmTierUp')];
+  if (typeof restore === 'function') restore();
+}
+
 function fail(err: unknown): never {
   if (isVecronError(err)) {
     process.stderr.write(`vecron: ${err.message}\n`);
@@ -77,6 +83,8 @@ program
       return startApp(config, { logger, opening });
     })();
     const a = await starting;
+    // Every role runs: WebAssembly tiers up as usual from here (bin/startup-tiering.js).
+    restoreWasmTierUp();
     if (stopping) return; // stop() closes it
     if (a.url) process.stderr.write(`vecron ${VERSION} listening on ${a.url} (database: ${a.db.kind}, blobs: ${a.blobs.kind})\n`);
   });

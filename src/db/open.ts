@@ -1,12 +1,9 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/index.ts';
 import { VecronError } from '../errors.ts';
 import type { Database } from './database.ts';
 import { migrate } from './migrate.ts';
-import { openPglite } from './pglite.ts';
-import { readPgliteTemplate } from './pglite-template.ts';
-import { openPostgres } from './postgres.ts';
 
 /**
  * PGlite keeps its files in one directory that exactly one process may open; a second process
@@ -47,7 +44,9 @@ export interface OpenOptions {
 /** Opens the configured database and brings its schema up to date. */
 export async function openDatabase(config: Config, opts: OpenOptions = {}): Promise<Database> {
   let db: Database;
+  // Each driver is loaded only when it is used (issue 19's cold start: pg is ~60 ms of module loading).
   if (config.databaseUrl) {
+    const { openPostgres } = await import('./postgres.ts');
     try {
       db = await openPostgres(config.databaseUrl, { poolSize: config.dbPoolSize, onError: opts.onError });
     } catch (err) {
@@ -55,14 +54,20 @@ export async function openDatabase(config: Config, opts: OpenOptions = {}): Prom
       throw new VecronError('unavailable', `cannot connect to PostgreSQL at ${u.hostname}:${u.port || 5432}${u.pathname}: ${(err as Error).message}`);
     }
   } else {
+    const [{ openPglite }, { copyPgliteTemplate }] = await Promise.all([import('./pglite.ts'), import('./pglite-template.ts')]);
     const dir = join(config.dataDir, 'pglite');
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(config.dataDir, { recursive: true });
     const unlock = lockDataDir(config.dataDir);
     try {
-      // A new data directory starts from the dump `npm install` made, when there is one: PGlite's
-      // own initdb would take several seconds of the first start.
-      const fresh = !existsSync(join(dir, 'PG_VERSION'));
-      const inner = await openPglite(dir, fresh ? readPgliteTemplate() : undefined);
+      // A new data directory starts as a copy of the template `npm install` made, when there is
+      // one: PGlite's own initdb would take several seconds of the first start.
+      // A directory with files but no PG_VERSION is left to PGlite as it is (never deleted).
+      const empty = !existsSync(dir) || readdirSync(dir).length === 0;
+      if (empty && !existsSync(join(dir, 'PG_VERSION'))) {
+        if (existsSync(dir)) rmdirSync(dir);
+        if (!(await copyPgliteTemplate(dir))) mkdirSync(dir, { recursive: true });
+      }
+      const inner = await openPglite(dir);
       db = { ...inner, close: async () => (await inner.close(), unlock()) };
     } catch (err) {
       unlock();

@@ -18,7 +18,7 @@ function wrap(pg: PGliteLike): Queryable {
 /**
  * Embedded PostgreSQL (PGlite). It has a single connection: statements run one at a time, and a
  * transaction holds the connection until it ends. `dataDir` null means in memory (tests);
- * `loadDataDir`, a dump to start a new data directory from (src/db/pglite-template.ts).
+ * `loadDataDir`, a dump (PGlite's dumpDataDir) to start a new data directory from.
  */
 export async function openPglite(dataDir: string | null, loadDataDir?: Blob): Promise<Database> {
   return wrapPglite(await PGlite.create(dataDir ?? undefined, loadDataDir ? { loadDataDir } : undefined));

@@ -9,7 +9,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 import { distProblem, sourceSnapshot } from '../../bin/entry.js';
 import { listMigrations } from '../../src/db/migrate.ts';
 import { openPglite } from '../../src/db/pglite.ts';
-import { pgliteTemplateFile } from '../../src/db/pglite-template.ts';
+import { pgliteTemplateDir } from '../../src/db/pglite-template.ts';
 
 const run = promisify(execFile);
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -58,7 +58,7 @@ describe('dist/: the compiled service', () => {
     }
   });
 
-  it('vecron start from dist/ answers /health on a new data directory (from the dump), then on the same one reopened, and stops with code 0', {
+  it('vecron start from dist/ answers /health on a new data directory (from the template), then on the same one reopened, and stops with code 0', {
     timeout: 600_000,
   }, async () => {
     const dataDir = join(tmp, 'data');
@@ -92,8 +92,8 @@ describe('dist/: the compiled service', () => {
       }
       assert.deepEqual(await exited, { code: 0, signal: null }, `${round}:\n${out}`);
     }
-    // The new data directory started from the build's dump (src/db/pglite-template.ts), and has every migration.
-    assert.ok(existsSync(pgliteTemplateFile()), 'the build wrote the PGlite dump for new data directories');
+    // The new data directory started as a copy of the build's template (src/db/pglite-template.ts), and has every migration.
+    assert.ok(existsSync(join(pgliteTemplateDir(), 'PG_VERSION')), 'the build wrote the PGlite template for new data directories');
     const db = await openPglite(join(dataDir, 'pglite'));
     try {
       const { rows } = await db.query<{ name: string }>('SELECT name FROM vecron_migrations ORDER BY id');
@@ -131,6 +131,27 @@ describe('dist/: the compiled service', () => {
     for (const [type, kind] of res.executors) assert.equal(kind, 'function', `the ${type} executor`);
   });
 
+  it('imports the packages loaded before /health from its bundles in dist/vendor/, with the names Node gives', async () => {
+    // The compiled app points at the bundles, relatively (dist/ mirrors src/).
+    assert.match(readFileSync(join(ROOT, 'dist', 'app.js'), 'utf8'), /from "\.\/vendor\/prom-client\.js"/);
+    assert.match(readFileSync(join(ROOT, 'dist', 'api', 'server.js'), 'utf8'), /from "\.\.\/vendor\/fastify\.js"/);
+    const check = `
+      const out = {};
+      for (const [pkg, file] of [['fastify', 'fastify'], ['prom-client', 'prom-client'], ['undici', 'undici'], ['@opentelemetry/api', 'opentelemetry+api'], ['commander', 'commander']]) {
+        const real = await import(pkg);
+        const bundled = await import('./dist/vendor/' + file + '.js');
+        const missing = Object.keys(real).filter((k) => k !== '__esModule' && /^[A-Za-z_$][\\w$]*$/.test(k) && !(k in bundled));
+        out[pkg] = { missing, sameKinds: Object.keys(real).every((k) => !(k in bundled) || typeof real[k] === typeof bundled[k]) };
+      }
+      console.log(JSON.stringify(out));`;
+    const { stdout } = await plainNode(['--input-type=module', '-e', check]);
+    const res = JSON.parse(stdout.trim().split('\n').pop()!);
+    for (const [pkg, r] of Object.entries(res) as [string, { missing: string[]; sameKinds: boolean }][]) {
+      assert.deepEqual(r.missing, [], pkg);
+      assert.ok(r.sameKinds, pkg);
+    }
+  });
+
   it('bin/wasm-cli.js runs from dist/', async () => {
     const { stdout } = await plainNode(['bin/wasm-cli.js', 'inspect', 'fixtures/wasm/echo/echo.wasm', '--function', 'echo_copy'], { VECRON_RUN_FROM: 'dist' });
     assert.match(stdout, /^ABI: ok/m);
@@ -165,6 +186,14 @@ describe('bin/entry.js: is dist/ current?', () => {
       assert.match(String(distProblem(root)), /changed/);
       stamp();
       writeFileSync(join(root, 'scripts', 'build-dist.mjs'), '// build, changed');
+      assert.match(String(distProblem(root)), /changed/);
+      // npm rewrites node_modules/.package-lock.json on an install or update: dist/vendor/ bundles packages.
+      mkdirSync(join(root, 'node_modules'));
+      writeFileSync(join(root, 'node_modules', '.package-lock.json'), '{}');
+      assert.match(String(distProblem(root)), /changed/);
+      stamp();
+      assert.equal(distProblem(root), null);
+      writeFileSync(join(root, 'node_modules', '.package-lock.json'), '{"a":1}');
       assert.match(String(distProblem(root)), /changed/);
     } finally {
       rmSync(root, { recursive: true, force: true });
