@@ -52,7 +52,8 @@ describe('dist/: the compiled service', () => {
       readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)).map((p) => `${e.name}/${p}`) : [e.name]));
     const src = walk(join(ROOT, 'src'));
     assert.ok(src.some((f) => f.endsWith('.sql')));
-    for (const f of src) {
+    // A declaration file (src/types/*.d.ts) types a package for tsc and has no output.
+    for (const f of src.filter((x) => !x.endsWith('.d.ts'))) {
       const out = f.endsWith('.ts') ? f.replace(/\.ts$/, '.js') : f;
       assert.ok(existsSync(join(ROOT, 'dist', out)), `dist/${out}`);
     }
