@@ -1,7 +1,8 @@
 /**
- * fetch through the egress policy: one undici Agent whose connector checks every connection (every
- * redirect hop opens its connection through it too). The http step, its OAuth2 token requests and
- * the WASM host functions use this, never the global fetch.
+ * The egress-checked dispatcher: one undici Agent whose connector checks every connection (every
+ * redirect hop opens its connection through it too), and fetch through it. The http step sends its
+ * requests through this dispatcher with `request` (./request.ts), its OAuth2 token requests with
+ * egressFetch; the WASM host functions dispatch on it too. Never the global fetch.
  */
 import { Agent, fetch as undiciFetch } from 'undici';
 import { egressConnector } from './connect.ts';

@@ -179,7 +179,7 @@ function shownRequest(
 }
 
 /**
- * fetch with redirects followed here, hop by hop, so every hop's destination passes the egress
+ * The request with redirects followed here, hop by hop, so every hop's destination passes the egress
  * policy (the connector checks each connection; a literal address in a Location header too).
  * Methods change as the fetch standard says (303, and 301/302 after POST, become GET without a
  * body); credentials are dropped when a redirect leaves the origin.
