@@ -5,10 +5,10 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { settings } from '../../src/config/index.ts';
+import { freePort } from '../helpers/ports.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const CLI = ['--import', 'tsx', 'src/cli/vecron.ts'];
@@ -42,18 +42,6 @@ function vecron(args: string[], env: Record<string, string>): Promise<Result> {
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
-
-/** A port that was free a moment ago. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
     });
   });
 }

@@ -10,7 +10,6 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -18,20 +17,10 @@ import { distProblem, sourceSnapshot } from '../../bin/entry.js';
 import { listMigrations } from '../../src/db/migrate.ts';
 import { openPglite } from '../../src/db/pglite.ts';
 import { pgliteTemplateDir } from '../../src/db/pglite-template.ts';
+import { freePort } from '../helpers/ports.ts';
 
 const run = promisify(execFile);
 const ROOT = new URL('../../', import.meta.url).pathname;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Plain Node (no tsx: the test runner's --import is not passed on), from the repository root. */
 const plainNode = (args: string[], env: Record<string, string> = {}) =>

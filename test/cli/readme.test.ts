@@ -7,10 +7,10 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { settings } from '../../src/config/index.ts';
+import { freePort } from '../helpers/ports.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -21,17 +21,6 @@ function shellBlockAfter(markdown: string, heading: string): string {
   const m = /\n```bash\n([\s\S]*?)\n```\n/.exec(markdown.slice(at));
   assert.ok(m, `no bash block after '${heading}'`);
   return m[1];
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** The environment without any vecron setting of the caller (a fresh shell), plus `extra`. */
@@ -48,7 +37,7 @@ describe('README quick start', () => {
 
   it('runs as pasted with any PORT: waits for /health, captures the ids, triggers, makes a token, deletes, stops', { timeout: 180_000 }, async () => {
     const block = shellBlockAfter(readFileSync(join(ROOT, 'README.md'), 'utf8'), '## First steps with curl');
-    const port = await freePort();
+    const port = await freePort(2); // PORT, and PORT + 1 for the block's stand-in service
     // `wait` lets the server's shutdown (after the block's `kill %1`) finish before we look
     const script = `${block}\nwait\necho "PROBE job=$JOB_ID execution=$EXECUTION_ID status=$STATUS base=$BASE"\n`;
     const child = spawn('bash', ['-c', script], {

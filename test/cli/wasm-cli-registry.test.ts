@@ -4,8 +4,8 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { freePort } from '../helpers/ports.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 const fx = (p: string) => join(root, 'fixtures/wasm', p);
@@ -23,15 +23,6 @@ function cli(args: string[], env: Record<string, string>, cwd: string): Promise<
     child.stderr.on('data', (d) => (stderr += d));
     child.on('exit', (code) => resolve({ code, stdout, stderr }));
   });
-}
-
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
 }
 
 describe('wasm-cli keygen, sign, upload, list, download against a real server', () => {
@@ -128,7 +119,7 @@ describe('wasm-cli keygen, sign, upload, list, download against a real server', 
     const noToken = await cli(['list'], { VECRON_URL: t.url, VECRON_TOKEN: '' }, dir);
     assert.equal(noToken.code, 1);
     assert.match(noToken.stderr, /no API token/);
-    const port = await closedPort();
+    const port = await freePort();
     const down = await cli(['list'], { VECRON_URL: `http://127.0.0.1:${port}`, VECRON_TOKEN: 'x' }, dir);
     assert.equal(down.code, 1);
     assert.match(down.stderr, new RegExp(`cannot reach http://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\)`));

@@ -14,7 +14,6 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -27,6 +26,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import type { Config } from '../../src/config/index.ts';
+import { freePort } from './ports.ts';
 
 export type S3Settings = NonNullable<Config['s3']>;
 
@@ -70,18 +70,6 @@ export function s3Client(s: S3Settings): S3Client {
     endpoint: s.endpoint ?? undefined,
     forcePathStyle: s.forcePathStyle,
     credentials: { accessKeyId: s.accessKeyId!, secretAccessKey: s.secretAccessKey! },
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
   });
 }
 
