@@ -19,7 +19,10 @@
  *     same server; db_query sends a read as BEGIN READ ONLY + the statement + ROLLBACK, so part of
  *     the gap is that guarantee, not the sandbox);
  *   - the bare worker round trip (postMessage to the main thread, the answer through a futex), with
- *     no sandbox: the floor of a bridged call, measured in the same run.
+ *     no sandbox: the floor of a bridged call, measured in the same run;
+ *   - a design probe, not the product (bench/host-calls-jspi-probe.mjs, a child process): `SELECT 1`
+ *     from the guest's worker's own event loop, the guest suspended by JSPI: the floor of a design
+ *     that wakes no thread per call, against direct queries in the same child.
  * Every row is measured twice, quiet and loaded (bench/cpu-burner.ts: a spinning process per CPU),
  * and the goals are judged on both.
  * Overhead = the guest's percentile minus the clock pair's p50 minus the direct percentile, per
@@ -34,6 +37,7 @@
  * clock pair is always measured) and BENCH_HOST_CALLS_CONDITIONS (quiet, loaded, or both, the
  * default); either one set means docs/benchmarks.md is not written.
  */
+import { execFile } from 'node:child_process';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -321,10 +325,43 @@ function bareRoundTrips(n: number): Promise<number[]> {
   });
 }
 
+/**
+ * The design probe (bench/host-calls-jspi-probe.mjs): the same `SELECT 1` from a worker's own event
+ * loop with the guest suspended by JSPI, paired with direct queries in the same child process.
+ * Samples of both, or the reason it could not run.
+ */
+function jspiProbe(n: number): Promise<{ direct: number[]; jspi: number[] } | { error: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--experimental-wasm-stack-switching', new URL('./host-calls-jspi-probe.mjs', import.meta.url).pathname, dbUrl, String(n), '1'],
+      { maxBuffer: 64 << 20, env: { ...process.env, NODE_OPTIONS: '' } },
+      (err, stdout, stderr) => {
+        if (err)
+          return resolve({
+            error: `the probe failed: ${
+              String(stderr || err.message)
+                .trim()
+                .split('\n')
+                .slice(-1)[0]
+            }`,
+          });
+        try {
+          resolve(JSON.parse(stdout.trim().split('\n').pop() ?? ''));
+        } catch {
+          resolve({ error: `the probe printed no result: ${stdout.slice(0, 200)}` });
+        }
+      },
+    );
+  });
+}
+
 interface Measured {
   condition: string;
   rows: Row[];
   bare: number[];
+  /** The JSPI design probe: its guest's calls and its own direct queries, or why it did not run. */
+  probe: { direct: number[]; jspi: number[]; error: string | null };
   load0: number;
   load1: number;
 }
@@ -333,11 +370,20 @@ interface Measured {
 async function measure(condition: string): Promise<Measured> {
   const rows: Row[] = CASES.map((c) => ({ c, guest: [], direct: [], error: null, served: c.served }));
   const bare: number[] = [];
+  const probe = { direct: [] as number[], jspi: [] as number[], error: null as string | null };
   const load0 = loadavg()[0];
   log(`${condition}: ${ROUNDS} rounds of ${N} calls per row, from inside the guest; direct calls alternate with them`);
   for (let round = 0; round < ROUNDS; round++) {
     const skip = round === 0 ? Math.min(100, N >> 3) : 0; // the first calls of the first round warm up
     bare.push(...(await bareRoundTrips(N)).slice(skip));
+    if (!probe.error) {
+      const p = await jspiProbe(N);
+      if ('error' in p) probe.error = p.error;
+      else {
+        probe.direct.push(...p.direct.slice(skip));
+        probe.jspi.push(...p.jspi.slice(skip));
+      }
+    }
     for (const row of rows) {
       if (secretUse && (row.c.req as { key_secret?: string } | null)?.key_secret) row.error = secretUse;
       if (row.error) continue;
@@ -355,13 +401,14 @@ async function measure(condition: string): Promise<Measured> {
     }
     log(`${condition}: round ${round + 1}/${ROUNDS} done`);
   }
-  return { condition, rows, bare, load0, load1: loadavg()[0] };
+  return { condition, rows, bare, probe, load0, load1: loadavg()[0] };
 }
 
 const skipped = (condition: string): Measured => ({
   condition,
   rows: CASES.map((c) => ({ c, guest: [], direct: [], error: 'not measured', served: c.served })),
   bare: [],
+  probe: { direct: [], jspi: [], error: 'not measured' },
   load0: 0,
   load1: 0,
 });
@@ -403,6 +450,13 @@ const cells = (r: Report, i: number): string[] => {
   const hop = row.served === 'host' && r.bare ? fmtUs(over50 - r.bare.p50) : '';
   return [fmtUs(g!.p50), d ? fmtUs(d.p50) : '', noCall ? '' : fmtUs(over50), noCall ? '' : fmtUs(over99), hop];
 };
+function probeCells(m: Measured): string[] {
+  const p = m.probe;
+  if (p.error || !p.jspi.length || !p.direct.length) return [p.error === 'not measured' ? '' : 'failed', '', '', '', ''];
+  const j = summarize(p.jspi);
+  const d = summarize(p.direct);
+  return [fmtUs(j.p50), fmtUs(d.p50), fmtUs(j.p50 - d.p50), fmtUs(j.p99 - d.p99), ''];
+}
 const table = markdownTable(
   [
     'call (from inside the guest)',
@@ -420,6 +474,12 @@ const table = markdownTable(
       'floor',
       '',
       ...reports.flatMap((r) => (r.bare ? [fmtUs(r.bare.p50), '', '', `p99 ${fmtUs(r.bare.p99)}`, ''] : ['', '', '', '', ''])),
+    ],
+    [
+      "design probe: `SELECT 1` from the worker's own event loop, guest suspended by JSPI (no sandbox)",
+      'probe',
+      'pg pool.query (warm), same child',
+      ...reports.flatMap((r) => probeCells(r.m)),
     ],
   ],
 );
@@ -481,6 +541,16 @@ ${table}
 The bare round trip is the floor of any bridged call as built (a message to the main thread's
 event loop, an answer through a futex): when it alone is above the bridged goal, the goal is out of
 reach on this machine without a design that does not wake a thread per call.
+
+The design probe (\`bench/host-calls-jspi-probe.mjs\`, not the product) is such a design's floor:
+the guest's worker runs the query on its own event loop while the guest is suspended with JSPI, so
+no thread but the database's is woken per call. Its "guest" time runs from one call's start to the
+next's (the query, suspending and resuming the guest, its loop); its direct queries run in the same
+child process, alternating by round. It needs \`node --experimental-wasm-stack-switching\` at start
+(Node 20's V8 11.3; set later with \`v8.setFlagsFromString\`, a worker suspending around socket I/O
+crashed the process here). ${reports
+  .map((r) => (r.m.probe.error && r.m.probe.error !== 'not measured' ? `${r.m.condition}: ${r.m.probe.error}.` : ''))
+  .join(' ')}
 `;
 console.log(`${HEADING}\n\n${section}`);
 if (WRITE_DOCS) {
