@@ -29,7 +29,7 @@
 import { Cron } from 'croner';
 import { VecronError } from '../errors.ts';
 import { isValidTimeZone, timeZoneProblem } from './timezone.ts';
-import { type LastDayOffset, MAX_LAST_DAY_OFFSET, expandWrapAround, lastDayOffsetDay, parseLastDayOffset } from './quartz-fields.ts';
+import { type LastDayOffset, MAX_LAST_DAY_OFFSET, bareLastWeekday, expandWrapAround, lastDayOffsetDay, parseLastDayOffset } from './quartz-fields.ts';
 
 export interface CronSchedule {
   readonly expression: string;
@@ -144,6 +144,7 @@ export function cronExpressionProblem(expression: string): string | null {
     }
     return `cron expression must have 6 or 7 fields (${FIELD_LIST}); got ${fields.length}${hint}`;
   }
+  fields[DOW] = bareLastWeekday(fields[DOW]);
   for (let i = 0; i < fields.length; i++) {
     const p = fieldProblem(fields[i], i);
     if (p) return p;
@@ -228,7 +229,7 @@ export function parseCron(expression: string, timezone: string): CronSchedule {
     throw new VecronError('validation_failed', message, { problems: [{ path: 'timezone', message }] });
   }
   const fields = expression.trim().split(/\s+/);
-  const { pattern, lastDay } = toCroner(fields);
+  const { pattern, lastDay } = toCroner(fields.map((f, i) => (i === DOW ? bareLastWeekday(f) : f)));
   const cron = newCron(pattern, timezone);
   const nextAfter = memoized(lastDay ? filteredByLastDay(cron, lastDay, timezone) : (after: Date) => cron.nextRun(after));
   return {
