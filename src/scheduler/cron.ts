@@ -102,6 +102,9 @@ function fieldProblem(field: string, index: number): string | null {
       core = core.replace(/(\d)W$/i, '$1');
     }
     if (index === DOW) {
+      if (field.includes(',') && /L$/i.test(core)) {
+        return `day-of-week field '${field}': an 'L' does not go in a list, as in Quartz; write one 'nL' (the last such weekday of the month) or 'L' (Saturday) alone`;
+      }
       core = core.replace(/^(\w+?)L$/i, '$1');
       const hash = core.split('#');
       if (hash.length === 2) {

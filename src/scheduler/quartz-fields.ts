@@ -11,9 +11,10 @@
  *   that (as in Quartz, `L` does not combine with other days). A month where the day would fall
  *   before the 1st (`L-30` in February) has no fire time, as in Quartz. croner gets `*` in
  *   day-of-month and the schedule filters its fire times by the day (see cron.ts).
- * - `L` alone in day-of-week (a whole list entry: `L`, `MON,L`): Quartz reads it as 7, Saturday
+ * - `L` alone as the day-of-week field: Quartz reads it as 7, Saturday
  *   (`CronExpression.storeExpressionVals` adds 7 for a bare `L` there); `6L` stays "the last
- *   Friday of the month".
+ *   Friday of the month". Like Quartz, an `L` of day-of-week does not go in a list (cron.ts
+ *   refuses `MON,L` and `2,6L`: croner would drop the `L` of some of them without a word).
  */
 
 export interface FieldRange {
@@ -30,12 +31,9 @@ export interface LastDayOffset {
 
 const LAST_DAY_OFFSET = /^L-(\d+)(W?)$/i;
 
-/** A day-of-week field with each bare `L` entry read as Quartz reads it: 7 (Saturday). */
+/** A day-of-week field that is a bare `L`, read as Quartz reads it: 7 (Saturday). */
 export function bareLastWeekday(field: string): string {
-  return field
-    .split(',')
-    .map((part) => (part === 'L' || part === 'l' ? '7' : part))
-    .join(',');
+  return field === 'L' || field === 'l' ? '7' : field;
 }
 
 /** `L-n` / `L-nW` read from a day-of-month field; null when the field is something else. */
