@@ -1,7 +1,8 @@
 /**
  * How jobs and API calls name a module: its id (a UUID), `name@version`, `name@latest`, or a bare
- * `name` (= `name@latest`). "latest" is the highest version by semantic-version order (numeric
- * parts compared as numbers, a pre-release below its release), not the newest upload.
+ * `name` (= `name@latest`). "latest" is the highest release by semantic-version order (numeric
+ * parts compared as numbers), not the newest upload; pre-releases only while there is no release
+ * (repository.ts latestOf says why).
  *
  * Versions are semantic versions (semver.org 2.0.0): `MAJOR.MINOR.PATCH`, numbers without leading
  * zeros, an optional pre-release (`-rc.1`). `v1`, `1.0` and `01.0.0` are refused with a message that
@@ -85,6 +86,11 @@ function comparePre(a: string, b: string): number {
 }
 
 /** Semantic-version order: negative when a < b. */
+/** Whether a version is a pre-release (`2.1.0-rc.1`), which `latest` passes over while a release exists. */
+export function isPreRelease(version: string): boolean {
+  return parseVersion(version).pre !== null;
+}
+
 export function compareVersions(a: string, b: string): number {
   const x = parseVersion(a);
   const y = parseVersion(b);

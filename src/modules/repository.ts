@@ -3,7 +3,7 @@ import type { Queryable } from '../db/database.ts';
 import { VecronError, notFound } from '../errors.ts';
 import { iso } from '../ids.ts';
 import type { Permission } from './permissions.ts';
-import { compareVersions, formatRef, type ModuleRef } from './ref.ts';
+import { compareVersions, formatRef, isPreRelease, type ModuleRef } from './ref.ts';
 
 /** What the upload checks found in the binary (stored with the module). */
 export interface ModuleInfo {
@@ -112,9 +112,17 @@ export async function findModuleByRef(db: Queryable, ref: ModuleRef): Promise<Mo
   return row;
 }
 
-/** The highest version (semantic-version order; the newest upload breaks ties). */
+/**
+ * What `name@latest` (and a bare `name`) runs: the highest release version, in semantic-version
+ * order; the highest pre-release only while the name has no release. A pre-release (`3.0.0-rc.1`)
+ * is uploaded to be tried by its exact version: were it "latest", every job naming the module
+ * would run the candidate from its next fire time on (npm's `latest` and Cargo's `*` skip
+ * pre-releases for the same reason). The newest upload breaks ties.
+ */
 export function latestOf<R extends { version: string; created_at: Date }>(rows: R[]): R | undefined {
-  return [...rows].sort((a, b) => compareVersions(b.version, a.version) || b.created_at.getTime() - a.created_at.getTime())[0];
+  const releases = rows.filter((r) => !isPreRelease(r.version));
+  const pool = releases.length ? releases : rows;
+  return [...pool].sort((a, b) => compareVersions(b.version, a.version) || b.created_at.getTime() - a.created_at.getTime())[0];
 }
 
 export async function listModuleVersions(db: Queryable, name: string): Promise<ModuleRow[]> {

@@ -227,6 +227,16 @@ forEachBlobStore('module registry API', (kind) => {
     // latest = highest semantic version: 1.10.0 > 1.10.0-rc.1 > 1.2.0
     assert.equal((await t.api('GET', `/api/v1/wasm/modules/${name}@latest`)).body.id, v2.id);
     assert.equal((await t.api('GET', `/api/v1/wasm/modules/${name}`)).body.id, v2.id);
+    // a pre-release above every release is not latest: it runs where it is named exactly
+    const rc = (await upload(echo, { name, version: '2.0.0-rc.1', author: 'team-b' })).body;
+    assert.equal((await t.api('GET', `/api/v1/wasm/modules/${name}@latest`)).body.id, v2.id);
+    assert.equal((await t.api('GET', `/api/v1/wasm/modules/${name}@2.0.0-rc.1`)).body.id, rc.id);
+    // a name with only pre-releases: the highest of them (rc.10 > rc.9: numeric identifiers)
+    const only = fresh('prerelease-only');
+    await upload(echo, { name: only, version: '1.0.0-rc.9', author: 'team-b' });
+    const rc10 = (await upload(echo, { name: only, version: '1.0.0-rc.10', author: 'team-b' })).body;
+    await upload(echo, { name: only, version: '1.0.0-beta.2', author: 'team-b' });
+    assert.equal((await t.api('GET', `/api/v1/wasm/modules/${only}@latest`)).body.id, rc10.id);
     const missing = await t.api('GET', `/api/v1/wasm/modules/${name}@9.9.9`);
     assert.equal(missing.status, 404);
     assert.match(missing.body.error.message, new RegExp(`${name}@9\\.9\\.9`));
