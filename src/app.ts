@@ -1,3 +1,4 @@
+import { startTableUpkeep } from './db/upkeep.ts';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge } from 'prom-client';
 import type { Config } from './config/index.ts';
@@ -139,6 +140,17 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
     }
 
     closers.push(startEventPruner(db, config.eventRetentionSeconds, (err) => logger.warn({ err }, 'pruning old status events failed')));
+    if (config.dbUpkeepSeconds > 0) {
+      const upkeepLogger = logger.child({ component: 'db-upkeep' });
+      closers.push(
+        startTableUpkeep(
+          db,
+          config.dbUpkeepSeconds * 1000,
+          (err) => upkeepLogger.warn({ err: describeDbError(err) }, 'analyzing the busy tables failed; tried again at the next interval'),
+          (run) => upkeepLogger.info({ tables: run.tables, ms: Math.round(run.ms) }, db.kind === 'pglite' ? 'vacuumed and analyzed' : 'analyzed'),
+        ),
+      );
+    }
     const keysPruned = new Counter({
       name: 'vecron_idempotency_keys_pruned_total',
       help: 'Idempotency keys deleted by this process after their window (VECRON_IDEMPOTENCY_WINDOW_SECONDS) passed',

@@ -45,6 +45,7 @@ export interface Config {
   misfireThresholdSeconds: number;
   schedulerLookaheadMs: number;
   eventRetentionSeconds: number;
+  dbUpkeepSeconds: number;
   /** Retention (src/retention): days an execution is kept after it ended (0: forever); jobs may override. */
   retentionExecutionsDays: number;
   /** Days audit entries are kept (0: forever); at least the executions' period. */
@@ -301,6 +302,13 @@ export const settings = {
     description: 'How long status events are stored for clients of the event stream that reconnect (`Last-Event-ID`); older ones are pruned every minute.',
     default: '3600',
     parse: int(60, 30 * 86400),
+  },
+  dbUpkeepSeconds: {
+    env: 'VECRON_DB_UPKEEP_SECONDS',
+    description:
+      'How often each process checks whether the busy tables (executions, step runs, events, jobs) grew by a tenth since their statistics were taken, and if so analyzes them (on PGlite, where autovacuum never runs, vacuums and analyzes them): stale statistics keep slow cached plans (docs/operations.md). 0 turns it off.',
+    default: '10',
+    parse: int(0, 86400),
   },
   retentionExecutionsDays: {
     env: 'VECRON_RETENTION_EXECUTIONS_DAYS',
@@ -591,6 +599,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     misfireThresholdSeconds: p.misfireThresholdSeconds as number,
     schedulerLookaheadMs: p.schedulerLookaheadMs as number,
     eventRetentionSeconds: p.eventRetentionSeconds as number,
+    dbUpkeepSeconds: p.dbUpkeepSeconds as number,
     retentionExecutionsDays: p.retentionExecutionsDays as number,
     retentionAuditDays: p.retentionAuditDays as number,
     retentionIntervalSeconds: p.retentionIntervalSeconds as number,

@@ -1,0 +1,134 @@
+/**
+ * Table upkeep (src/db/upkeep.ts): the busy tables are analyzed as they grow (on PGlite, where
+ * autovacuum never runs, vacuumed and analyzed), so that cached plans are rebuilt with statistics
+ * that match the tables. On PostgreSQL this is what turns the claim's generic plan, made while
+ * `step_runs` was empty (a sequential scan of it), into one that reads it by index.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Database, Queryable } from '../../src/db/database.ts';
+import { enqueueExecution } from '../../src/state/enqueue.ts';
+import { claimExecutions } from '../../src/state/claim.ts';
+import { needsAnalyze, runUpkeep, startTableUpkeep, tableSizes } from '../../src/db/upkeep.ts';
+import { forEachDatabase, openTestDb, type DbKind } from '../helpers/db.ts';
+import { makeJob } from '../helpers/jobs.ts';
+
+const GROWTH = 600;
+
+interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  Plans?: PlanNode[];
+}
+function* walk(n: PlanNode): Generator<PlanNode> {
+  yield n;
+  for (const c of n.Plans ?? []) yield* walk(c);
+}
+const seqScansOf = (plan: PlanNode, table: string) => [...walk(plan)].filter((n) => n['Node Type'] === 'Seq Scan' && n['Relation Name'] === table).length;
+
+/** The text claimExecutions sends. */
+async function claimStatement(): Promise<string> {
+  let sent = '';
+  const recorder: Queryable = {
+    async query<T>(sql: string) {
+      sent = sql;
+      return { rows: [] as T[], rowCount: 0 };
+    },
+    async exec() {},
+  };
+  await claimExecutions(recorder, 'w', 3, 60);
+  return sent;
+}
+
+/** `n` executions through the queue: enqueued, claimed (a step row each), then marked done. */
+async function grow(db: Database, n: number): Promise<void> {
+  const job = await makeJob(db, { steps: [{ id: 'only', type: 'http', config: { url: 'http://127.0.0.1:9/' } }] });
+  for (let i = 0; i < n; i += 50) {
+    await Promise.all(Array.from({ length: 50 }, () => enqueueExecution(db, job, { trigger: { type: 'manual', time: new Date().toISOString() } })));
+    while ((await claimExecutions(db, 'grow', 50, 60)).length > 0);
+    await db.query("UPDATE executions SET status = 'succeeded', finished_at = now(), locked_by = NULL WHERE locked_by = 'grow'");
+  }
+}
+
+const reltuples = async (db: Database, table: string) =>
+  Number((await db.query<{ n: number }>('SELECT reltuples AS n FROM pg_class WHERE oid = to_regclass($1)', [table])).rows[0].n);
+
+forEachDatabase((kind: DbKind) => {
+  describe(`${kind}: table upkeep`, () => {
+    let db: Database;
+    before(async () => {
+      db = await openTestDb(kind);
+    });
+    after(async () => {
+      await db.close();
+    });
+
+    it('analyzes the tables that grew by a tenth since their statistics (on PGlite: vacuums them too), and only those', async () => {
+      await grow(db, GROWTH);
+      const before = await tableSizes(db);
+      const grown = before.filter(needsAnalyze).map((t) => t.table);
+      assert.ok(grown.includes('executions') && grown.includes('step_runs'), `grown: ${JSON.stringify(before)}`);
+      assert.ok(!grown.includes('wasm_execution_logs'), 'an untouched table is left alone');
+      assert.ok((await reltuples(db, 'step_runs')) < GROWTH / 2, 'no statistics of the grown step_runs yet');
+
+      const run = await runUpkeep(db);
+      assert.deepEqual([...run.tables].sort(), [...grown].sort());
+      assert.ok((await reltuples(db, 'step_runs')) >= GROWTH * 0.9, 'step_runs analyzed: the planner now knows its rows');
+      assert.ok((await reltuples(db, 'executions')) >= GROWTH * 0.9);
+      assert.deepEqual((await tableSizes(db)).filter(needsAnalyze), [], 'nothing left to do');
+      assert.deepEqual((await runUpkeep(db)).tables, [], 'a second round does nothing');
+      if (kind === 'pglite') {
+        const { rows } = await db.query<{ last_vacuum: Date | null; n_dead_tup: number }>(
+          "SELECT last_vacuum, n_dead_tup FROM pg_stat_user_tables WHERE relname = 'executions'",
+        );
+        assert.ok(rows[0].last_vacuum, 'PGlite: executions vacuumed');
+        assert.equal(Number(rows[0].n_dead_tup), 0, 'PGlite: its dead row versions are gone');
+      }
+    });
+
+    it('runs by itself at its interval and reports what it did', async () => {
+      // More than the space the first test's VACUUM freed on PGlite (two dead row versions per execution), so the table grows again.
+      await grow(db, GROWTH);
+      const runs: string[][] = [];
+      const errors: unknown[] = [];
+      const stop = startTableUpkeep(
+        db,
+        50,
+        (e) => errors.push(e),
+        (r) => runs.push(r.tables),
+      );
+      const until = Date.now() + 10_000;
+      while (runs.length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      await stop();
+      assert.deepEqual(errors, []);
+      assert.ok(runs.length >= 1 && runs[0].includes('executions'), `runs: ${JSON.stringify(runs)}`);
+    });
+
+    if (kind === 'postgres') {
+      it("rebuilds the claim's cached plan: made on an empty step_runs it scans it whole, after upkeep it does not", async () => {
+        // A fresh database of its own, so that the plan is made while step_runs is empty (as on a new installation).
+        const fresh = await openTestDb(kind);
+        try {
+          const sql = await claimStatement();
+          await fresh.withSession(async (s) => {
+            // The generic plan is what a named statement runs after its first executions (src/db/postgres.ts).
+            await s.exec('SET plan_cache_mode = force_generic_plan');
+            await s.exec(`PREPARE upkeep_claim(text, int, int) AS ${sql}`);
+            const plan = async () =>
+              (await s.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>("EXPLAIN (FORMAT JSON) EXECUTE upkeep_claim('w', 3, 60)")).rows[0]['QUERY PLAN'][0].Plan;
+            assert.ok(seqScansOf(await plan(), 'step_runs') > 0, 'made on an empty table, the plan reads step_runs whole');
+            await grow(fresh, GROWTH);
+            assert.ok(seqScansOf(await plan(), 'step_runs') > 0, 'the cached plan is kept as the table grows');
+            const run = await runUpkeep(fresh);
+            assert.ok(run.tables.includes('step_runs'), JSON.stringify(run));
+            assert.equal(seqScansOf(await plan(), 'step_runs'), 0, 'after upkeep the plan reads step_runs by index');
+            await s.exec('DEALLOCATE upkeep_claim');
+            await s.exec('RESET plan_cache_mode');
+          });
+        } finally {
+          await fresh.close();
+        }
+      });
+    }
+  });
+});
