@@ -63,6 +63,7 @@ import { Worker } from '../src/queue/worker.ts';
 import { Scheduler } from '../src/scheduler/scheduler.ts';
 import { enqueueExecution } from '../src/state/enqueue.ts';
 import { claimExecutions } from '../src/state/claim.ts';
+import { startTableUpkeep } from '../src/db/upkeep.ts';
 import { createJob, type JobRecord } from '../src/jobs/repository.ts';
 import { parseJobDocument } from '../src/jobs/validate.ts';
 import { stepDefinitions } from '../src/executors/definitions.ts';
@@ -506,10 +507,13 @@ async function startVecronWorker(db: Database, ctx: Ctx): Promise<VecronWorkerHa
     { concurrency: CONCURRENCY, leaseSeconds: LEASE_SECONDS, pollIntervalMs: POLL_INTERVAL_MS },
   );
   await worker.start();
+  // As src/app.ts does in every process: the busy tables analyzed as they grow (src/db/upkeep.ts).
+  const stopUpkeep = ctx.config.dbUpkeepSeconds > 0 ? startTableUpkeep(db, ctx.config.dbUpkeepSeconds * 1000, (err) => log(`upkeep: ${err}`)) : null;
   return {
     worker,
     done,
     async stop() {
+      await stopUpkeep?.();
       // All work has finished when the bench stops a worker; a short grace also keeps
       // Worker.stop's grace timer (it is not cleared) from holding the process open for long.
       await worker.stop(2_000);

@@ -45,6 +45,7 @@ import { migrate } from '../src/db/migrate.ts';
 import { openBlobStore } from '../src/storage/index.ts';
 import { createMetrics } from '../src/metrics.ts';
 import { Worker } from '../src/queue/worker.ts';
+import { startTableUpkeep } from '../src/db/upkeep.ts';
 import { Scheduler } from '../src/scheduler/scheduler.ts';
 import { parseJobDocument } from '../src/jobs/validate.ts';
 import { mergeRunVariables } from '../src/variables/repository.ts';
@@ -117,9 +118,12 @@ async function workerMain(): Promise<void> {
     { concurrency: CONCURRENCY, leaseSeconds: 30, pollIntervalMs: config.pollIntervalMs },
   );
   await worker.start();
+  // As src/app.ts does in every process: the busy tables analyzed as they grow (src/db/upkeep.ts).
+  const stopUpkeep = config.dbUpkeepSeconds > 0 ? startTableUpkeep(db, config.dbUpkeepSeconds * 1000, (err) => logger.warn({ err }, 'upkeep failed')) : null;
   process.send?.({ ready: true });
   process.on('message', async (m: { stop?: boolean }) => {
     if (!m.stop) return;
+    await stopUpkeep?.();
     await worker.stop(2_000);
     await db.close();
     server?.closeAllConnections();
