@@ -21,8 +21,22 @@
  */
 import type { Database } from './database.ts';
 
-/** The tables every execution writes to, and the scheduler's. */
-export const UPKEEP_TABLES = ['executions', 'step_runs', 'status_events', 'jobs', 'wasm_execution_logs', 'execution_starts'] as const;
+/**
+ * The tables written on the hot paths: by every execution (its row, its steps, their events, WASM
+ * logs and records, rate-limit starts), by every fire time (`schedules`) and by API requests
+ * under rate limits (`request_counters`); `jobs` for the sake of the scheduler's reads.
+ */
+export const UPKEEP_TABLES = [
+  'executions',
+  'step_runs',
+  'status_events',
+  'schedules',
+  'jobs',
+  'wasm_execution_logs',
+  'wasm_run_records',
+  'execution_starts',
+  'request_counters',
+] as const;
 /** Growth (a share of the pages at the last analyze) past which a table is analyzed again, as autovacuum's 10 %. */
 export const GROWTH_FACTOR = 0.1;
 /** And at least this many pages (8 KiB each): a young table is analyzed after every 64 KiB it grows. */
