@@ -306,7 +306,7 @@ export const settings = {
   dbUpkeepSeconds: {
     env: 'VECRON_DB_UPKEEP_SECONDS',
     description:
-      'How often each process checks whether the busy tables (executions, step runs, events, schedules, ...) grew by a tenth since their statistics were taken, and if so analyzes them (on PGlite, where autovacuum never runs, vacuums and analyzes them): stale statistics keep slow cached plans (docs/operations.md). A check is one small query. 0 turns it off.',
+      'How often each process checks whether the busy tables (executions, step runs, events, schedules, ...) doubled since their statistics were taken, and if so analyzes them (on PGlite, where autovacuum never runs, vacuums and analyzes them after each fifth of growth): stale statistics keep slow cached plans (docs/operations.md). A check is one small query. 0 turns it off.',
     default: '2',
     parse: int(0, 86400),
   },
