@@ -82,11 +82,15 @@ forEachDatabase((kind: DbKind) => {
       );
       assert.deepEqual((await runUpkeep(db)).tables, [], 'a second round does nothing');
       if (kind === 'pglite') {
-        const { rows } = await db.query<{ last_vacuum: Date | null; n_dead_tup: number }>(
-          "SELECT last_vacuum, n_dead_tup FROM pg_stat_user_tables WHERE relname = 'executions'",
+        // Reported by VACUUM itself (n_dead_tup is not: the UPDATEs' counts may be flushed after it).
+        const { rows } = await db.query<{ last_vacuum: Date | null; vacuum_count: number }>(
+          "SELECT last_vacuum, vacuum_count FROM pg_stat_user_tables WHERE relname IN ('executions', 'step_runs') ORDER BY relname",
         );
-        assert.ok(rows[0].last_vacuum, 'PGlite: executions vacuumed');
-        assert.equal(Number(rows[0].n_dead_tup), 0, 'PGlite: its dead row versions are gone');
+        assert.equal(rows.length, 2);
+        for (const r of rows) {
+          assert.ok(r.last_vacuum, 'PGlite: vacuumed');
+          assert.equal(Number(r.vacuum_count), 1, 'PGlite: vacuumed once');
+        }
       }
     });
 
@@ -113,6 +117,8 @@ forEachDatabase((kind: DbKind) => {
         // A fresh database of its own, so that the plan is made while step_runs is empty (as on a new installation).
         const fresh = await openTestDb(kind);
         try {
+          // Autovacuum must not analyze the tables in the middle of the test (it would rebuild the plan itself).
+          for (const t of ['executions', 'step_runs', 'status_events']) await fresh.exec(`ALTER TABLE ${t} SET (autovacuum_enabled = false)`);
           const sql = await claimStatement();
           await fresh.withSession(async (s) => {
             // The generic plan is what a named statement runs after its first executions (src/db/postgres.ts).
