@@ -6,39 +6,17 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Database, Queryable } from '../../src/db/database.ts';
+import type { Database } from '../../src/db/database.ts';
 import { enqueueExecution } from '../../src/state/enqueue.ts';
 import { claimExecutions } from '../../src/state/claim.ts';
 import { needsAnalyze, runUpkeep, startTableUpkeep, tableSizes, UPKEEP_TABLES } from '../../src/db/upkeep.ts';
 import { forEachDatabase, openTestDb, type DbKind } from '../helpers/db.ts';
+import { claimStatement, type PlanNode, walk } from '../helpers/plans.ts';
 import { makeJob } from '../helpers/jobs.ts';
 
 const GROWTH = 600;
 
-interface PlanNode {
-  'Node Type': string;
-  'Relation Name'?: string;
-  Plans?: PlanNode[];
-}
-function* walk(n: PlanNode): Generator<PlanNode> {
-  yield n;
-  for (const c of n.Plans ?? []) yield* walk(c);
-}
 const seqScansOf = (plan: PlanNode, table: string) => [...walk(plan)].filter((n) => n['Node Type'] === 'Seq Scan' && n['Relation Name'] === table).length;
-
-/** The text claimExecutions sends. */
-async function claimStatement(): Promise<string> {
-  let sent = '';
-  const recorder: Queryable = {
-    async query<T>(sql: string) {
-      sent = sql;
-      return { rows: [] as T[], rowCount: 0 };
-    },
-    async exec() {},
-  };
-  await claimExecutions(recorder, 'w', 3, 60);
-  return sent;
-}
 
 /** `n` executions through the queue: enqueued, claimed (a step row each), then marked done. */
 async function grow(db: Database, n: number): Promise<void> {

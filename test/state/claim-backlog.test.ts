@@ -6,42 +6,15 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Database, Queryable } from '../../src/db/database.ts';
+import type { Database } from '../../src/db/database.ts';
 import { enqueueExecution } from '../../src/state/enqueue.ts';
 import { claimExecutions } from '../../src/state/claim.ts';
 import { forEachDatabase, openTestDb, type DbKind } from '../helpers/db.ts';
+import { claimStatement, type PlanNode, walk } from '../helpers/plans.ts';
 import { makeJob } from '../helpers/jobs.ts';
 
 const BACKLOG = 300;
 const CLAIM = 3;
-
-interface PlanNode {
-  'Node Type': string;
-  'Relation Name'?: string;
-  Alias?: string;
-  'Actual Rows'?: number;
-  'Actual Loops'?: number;
-  Plans?: PlanNode[];
-}
-
-function* walk(n: PlanNode): Generator<PlanNode> {
-  yield n;
-  for (const c of n.Plans ?? []) yield* walk(c);
-}
-
-/** The text claimExecutions sends, captured by a Queryable that records instead of running. */
-async function claimStatement(): Promise<string> {
-  let sent = '';
-  const recorder: Queryable = {
-    async query<T>(sql: string) {
-      sent = sql;
-      return { rows: [] as T[], rowCount: 0 };
-    },
-    async exec() {},
-  };
-  await claimExecutions(recorder, 'w', CLAIM, 60);
-  return sent;
-}
 
 forEachDatabase((kind: DbKind) => {
   describe(`${kind}: claiming from a long queue`, () => {
