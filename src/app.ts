@@ -1,10 +1,10 @@
-import { startTableUpkeep } from './db/upkeep.ts';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge } from 'prom-client';
 import type { Config } from './config/index.ts';
 import type { Database } from './db/database.ts';
 import { openDatabase } from './db/open.ts';
 import { describeDbError } from './db/transient.ts';
+import { startTableUpkeep } from './db/upkeep.ts';
 import { dbErrorLogger } from './db/error-logger.ts';
 import { openBlobStore } from './storage/index.ts';
 import type { BlobStore } from './storage/blob-store.ts';
