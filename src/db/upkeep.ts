@@ -20,6 +20,7 @@
  * time does it (a transaction-scoped advisory lock), and one that finds the lock taken skips.
  */
 import type { Database } from './database.ts';
+import { startPeriodic } from '../periodic.ts';
 
 /**
  * The tables written on the hot paths: by every execution (its row, its steps, their events, WASM
@@ -116,24 +117,9 @@ export function startTableUpkeep(
   onError: (err: unknown) => void,
   onRun: (run: UpkeepRun) => void = () => {},
 ): () => Promise<void> {
-  let running: Promise<unknown> | null = null;
-  let stopped = false;
-  const run = () => {
-    if (stopped) return;
-    running ??= runUpkeep(db)
-      .then((r) => {
-        if (r.tables.length) onRun(r);
-      })
-      .catch(onError)
-      .finally(() => {
-        running = null;
-      });
+  const round = async () => {
+    const r = await runUpkeep(db);
+    if (r.tables.length) onRun(r);
   };
-  const timer = setInterval(run, intervalMs);
-  timer.unref();
-  return async () => {
-    stopped = true;
-    clearInterval(timer);
-    await running;
-  };
+  return startPeriodic(round, intervalMs, onError, { atStart: false });
 }

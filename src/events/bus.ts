@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Database } from '../db/database.ts';
+import { startPeriodic } from '../periodic.ts';
 import {
   EVENTS_PER_ROW,
   eventsFrom,
@@ -211,19 +212,5 @@ export class EventBus {
  * process may run one; they share the work. Returns the stop function.
  */
 export function startEventPruner(db: Database, retentionSeconds: number, onError: (err: unknown) => void, everyMs = 60_000): () => Promise<void> {
-  let running: Promise<unknown> | null = null;
-  const run = () => {
-    running ??= pruneEvents(db, retentionSeconds)
-      .catch(onError)
-      .finally(() => {
-        running = null;
-      });
-  };
-  const timer = setInterval(run, everyMs);
-  timer.unref();
-  run();
-  return async () => {
-    clearInterval(timer);
-    await running;
-  };
+  return startPeriodic(() => pruneEvents(db, retentionSeconds), everyMs, onError);
 }

@@ -6,6 +6,7 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { writeAudit } from '../audit/audit-log.ts';
 import { PRUNE_KINDS, pruneExpired, type PruneResult, type RetentionPeriods } from './prune.ts';
+import { startPeriodic } from '../periodic.ts';
 
 // Any constant works; it only has to be the same in every vecron process (migrations use another).
 const RETENTION_LOCK_KEY = 7_265_736_533;
@@ -121,19 +122,5 @@ export async function runRetention(d: RetentionDeps, opts: { force?: boolean; ac
  */
 export function startRetention(d: RetentionDeps, onError: (err: unknown) => void): () => Promise<void> {
   retentionMetrics(d.metrics);
-  let running: Promise<unknown> | null = null;
-  const tick = () => {
-    running ??= runRetention(d)
-      .catch(onError)
-      .finally(() => {
-        running = null;
-      });
-  };
-  const timer = setInterval(tick, Math.min(d.intervalSeconds, 60) * 1000);
-  timer.unref();
-  tick();
-  return async () => {
-    clearInterval(timer);
-    await running;
-  };
+  return startPeriodic(() => runRetention(d), Math.min(d.intervalSeconds, 60) * 1000, onError);
 }

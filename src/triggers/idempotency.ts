@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { Database, Queryable } from '../db/database.ts';
 import { VecronError, validationFailed } from '../errors.ts';
+import { startPeriodic } from '../periodic.ts';
 
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
 /** Answer header of a repeat: the execution is the one the first request made. */
@@ -150,20 +151,5 @@ export async function pruneIdempotencyKeys(db: Queryable, batch = 1000): Promise
 
 /** Prunes expired keys now and every `everyMs` (each process; a second pruner finds nothing to do). */
 export function startIdempotencyPruner(db: Database, onError: (err: unknown) => void, onPruned?: (n: number) => void, everyMs = 60_000): () => Promise<void> {
-  let running: Promise<unknown> | null = null;
-  const run = () => {
-    running ??= pruneIdempotencyKeys(db)
-      .then((n) => onPruned?.(n))
-      .catch(onError)
-      .finally(() => {
-        running = null;
-      });
-  };
-  const timer = setInterval(run, everyMs);
-  timer.unref();
-  run();
-  return async () => {
-    clearInterval(timer);
-    await running;
-  };
+  return startPeriodic(async () => onPruned?.(await pruneIdempotencyKeys(db)), everyMs, onError);
 }
