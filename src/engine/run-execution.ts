@@ -1,5 +1,5 @@
 import type { Database } from '../db/database.ts';
-import type { Logger } from '../logger.ts';
+import { lazyChild, type Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { JobDefinition, Step } from '../jobs/types.ts';
 import type { ClaimedExecution } from '../state/claim.ts';
@@ -63,7 +63,7 @@ interface StepState {
  */
 export async function runExecution(exec: ClaimedExecution, env: EngineEnv, signal: AbortSignal): Promise<Outcome> {
   const job = exec.job_snapshot as JobDefinition;
-  const log = env.logger.child({ execution: exec.id, job: job.name, attempt: exec.attempt });
+  const log = lazyChild(env.logger, { execution: exec.id, job: job.name, attempt: exec.attempt });
   // Every step write goes through src/state and is fenced: it applies only while this worker still
   // owns the execution; when it did not apply, the lease was lost. A write that meets a database
   // outage is retried while the lease holds (src/queue/outcome-retry.ts).
@@ -319,9 +319,10 @@ async function runStepOnce(step: Step, s: StepEnv): Promise<unknown> {
     attempt: s.exec.attempt,
     signal: ac.signal,
     deadline,
+    deadlineEnforced: true,
     context: s.context,
     services: { ...s.env.services, variable: (name) => s.vars.values[name] },
-    logger: s.log.child({ step: step.id }),
+    logger: lazyChild(s.log, { step: step.id }),
     setContext: (writes) => applyContextWrites(s, step.id, writes),
     // Without secret variables the shown config is the config itself: the same object, so an
     // executor can reuse what it built from it (the http step's URL and headers).

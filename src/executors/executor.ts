@@ -36,6 +36,11 @@ export interface StepRunContext {
   signal: AbortSignal;
   /** Epoch ms by which the step must be done. */
   deadline: number;
+  /**
+   * True when `signal` aborts by itself at `deadline` (the engine's step timer): an executor need
+   * not keep a timer of its own for the deadline, only for a shorter timeout of its own.
+   */
+  deadlineEnforced?: boolean;
   /** The whole job context (variables, trigger, steps.<id>.output), after template resolution of
    * the config; for executors whose default input is the context (wasm). */
   context: Record<string, unknown>;

@@ -432,6 +432,20 @@ describe('http executor: failures', () => {
     assert.equal(e.code, 'timeout');
   });
 
+  it('deadlineEnforced: the deadline is left to the caller, whose signal ends the request; a shorter own timeout still applies', async () => {
+    // The caller (the engine) aborts at the deadline: the step keeps no timer of its own for it.
+    const ac = new AbortController();
+    const deadline = Date.now() + 200;
+    setTimeout(() => ac.abort(new StepError('job_timeout', "job 'j' exceeded its timeout of 0.2s during step 'call'")), 400);
+    const e = await stepError(run({ url: hang.url }, runCtx({ deadline, deadlineEnforced: true, signal: ac.signal })));
+    // A timer of the step's own would have fired at deadline + 100 ms, before the caller, with `timeout`.
+    assert.equal(e.code, 'job_timeout', "the caller's reason, not a timer of the step");
+
+    const e2 = await stepError(run({ url: hang.url, timeout_seconds: 0.2 }, runCtx({ deadline: Date.now() + 30_000, deadlineEnforced: true })));
+    assert.equal(e2.code, 'timeout');
+    assert.match(e2.message, /timed out after 0\.2s$/);
+  });
+
   it('aborting ctx.signal: aborted (or the StepError given as the abort reason)', async () => {
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 100);
