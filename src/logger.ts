@@ -43,6 +43,7 @@ const LEVEL_METHODS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal
 export function lazyChild(parent: Logger, bindings: Record<string, unknown>): Logger {
   let child: Logger | null = null;
   const real = (): Logger => (child ??= parent.child(bindings));
+  const bound = new Map<string | symbol, { fn: unknown; call: unknown }>();
   // The level is the parent's until a child exists: asking for it makes none (so a lazy child of a lazy child stays lazy).
   const isLevelEnabled = (level: string): boolean => parent.isLevelEnabled(level);
   return new Proxy(parent, {
@@ -54,7 +55,15 @@ export function lazyChild(parent: Logger, bindings: Record<string, unknown>): Lo
       }
       const c = real();
       const v = Reflect.get(c, prop, c);
-      return typeof v === 'function' ? v.bind(c) : v;
+      if (typeof v !== 'function') return v;
+      // Bound once per method: a line logged in a loop costs no new function.
+      let b = bound.get(prop);
+      if (b === undefined || b.fn !== v) bound.set(prop, (b = { fn: v, call: v.bind(c) }));
+      return b.call;
+    },
+    // What is set (a level) is the child's own, as on a child made at once.
+    set(_target, prop, value) {
+      return Reflect.set(real(), prop, value);
     },
   });
 }

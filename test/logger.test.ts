@@ -48,6 +48,19 @@ describe('lazyChild', () => {
     );
   });
 
+  it("a level set on it is its own, not its parent's", () => {
+    const c = counted('info');
+    const step = lazyChild(c.log, { step: 's1' });
+    step.level = 'debug';
+    step.debug('shown at its own level');
+    c.log.debug('not shown: the parent stays at info');
+    assert.equal(c.log.level, 'info');
+    assert.deepEqual(
+      c.lines.map((l) => [l.msg, l.step]),
+      [['shown at its own level', 's1']],
+    );
+  });
+
   it('is a child like any other once made (its own child, bindings)', () => {
     const c = counted('debug');
     const step = lazyChild(c.log, { step: 's1' });
