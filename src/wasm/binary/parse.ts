@@ -44,6 +44,9 @@ export interface ImportInfo {
   index: number;
   /** For functions, the type index. */
   typeIndex?: number;
+  /** For functions, the offsets of the encoded type index in the module (for rewriting). */
+  typeStart?: number;
+  typeEnd?: number;
 }
 
 export interface ExportInfo {
@@ -315,7 +318,7 @@ export function parseModule(bytes: Uint8Array, opts: ParseOptions = {}): WasmMod
           if (kind === 'function') {
             const ti = s.u32();
             if (ti >= info.types.length) s.fail(`type index ${ti} out of range`, at + 1);
-            info.imports.push({ module, name, kind, index: info.functionTypes.length, typeIndex: ti });
+            info.imports.push({ module, name, kind, index: info.functionTypes.length, typeIndex: ti, typeStart: at + 1, typeEnd: s.pos });
             info.functionTypes.push(ti);
           } else if (kind === 'table') {
             info.imports.push({ module, name, kind, index: info.tables.length });

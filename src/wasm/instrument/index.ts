@@ -19,6 +19,9 @@ export {
   DEFAULT_TABLE_MAX_ENTRIES,
   GROW_FAILED_MEMORY,
   GROW_FAILED_TABLE,
+  SUSPENDING_IMPORTS,
+  JSPI_MODE_EXPORT,
+  JSPI_EXPORT_PREFIX,
 } from './instrument.ts';
 export { SIZE_COSTS, HOST_COSTS, HOST_BOUNDS, INSTRUCTION_COST, TABLE_ENTRY_BYTES } from './costs.ts';
 export { ENGINE_LIMITS } from './engine-limits.ts';

@@ -1,7 +1,7 @@
 import { ByteWriter, encodeU32 } from '../binary/writer.ts';
 import { Reader } from '../binary/reader.ts';
 import { CodeWalker, OP_CLASS, I_NONE, I_MEMARG, type WalkContext } from '../binary/opcodes.ts';
-import { parseModule, skipLocals, type SectionInfo, type WasmModuleInfo } from '../binary/parse.ts';
+import { parseModule, skipLocals, type ImportInfo, type SectionInfo, type WasmModuleInfo } from '../binary/parse.ts';
 import { WasmFormatError, malformed, unsupported } from '../binary/errors.ts';
 import { SIZE_COSTS, type SizeCostKind } from './costs.ts';
 import { ENGINE_LIMITS } from './engine-limits.ts';
@@ -90,6 +90,17 @@ export const START_EXPORT = '__vecron_start';
 /** With `trackGrowFailures`: an exported mutable i32 global set to 1 when a `memory.grow` returns -1. */
 export const GROW_FAILED_EXPORT = '__vecron_grow_failed';
 export const DEFAULT_POLL_INTERVAL = 1 << 16;
+/**
+ * The host functions whose calls may suspend the guest (they do I/O): with JSPI the guest's worker
+ * serves them on its own event loop while the guest's stack is suspended (see "Suspension" above).
+ */
+export const SUSPENDING_IMPORTS: ReadonlySet<string> = new Set(['http_request', 'db_query', 'file_read', 'file_write', 'file_list']);
+/** The module names those functions are imported from. */
+const SUSPENDING_MODULES: ReadonlySet<string> = new Set(['vecron', 'env']);
+/** An exported mutable i32 global: 1 when the host gave the module suspending imports (JSPI), 0 otherwise. */
+export const JSPI_MODE_EXPORT = '__vecron_jspi';
+/** Prefix of the exports that take the suspender first and call the export of the rest of the name (`__vecron_jspi_run`). */
+export const JSPI_EXPORT_PREFIX = '__vecron_jspi_';
 /** Bytes per fuel unit charged for memory.copy / memory.fill / memory.init (as a shift). */
 export const BULK_SHIFT = SIZE_COSTS.memoryBulk.shift;
 /** Prefix of the exports added for the module's tables (`__vecron_table_0`, ...): the host reads their sizes. */
@@ -156,6 +167,12 @@ export interface InstrumentMeta {
   tables: { min: number; max: number; export: string }[];
   /** With `trackGrowFailures`: the export name of the grow-failure flag. */
   growFailedExport?: string;
+  /**
+   * When the module imports a suspending function (SUSPENDING_IMPORTS): those imports take an
+   * externref suspender first, the mode global's export, and the prefix of the export wrappers
+   * that take the suspender (one per function export, the start export included).
+   */
+  jspi?: { imports: string[]; modeExport: string; exportPrefix: string };
 }
 
 export interface InstrumentResult {
@@ -181,6 +198,11 @@ interface Ids {
   /** Function index of the helpers run after memory.grow / table.grow (grow-failure flag), or -1. */
   afterMemoryGrow: number;
   afterTableGrow: number;
+  /** Per function import: the index of its suspension shim (a suspending import), or -1. */
+  shimOf: Int32Array;
+  /** Globals of the suspender (externref) and of the JSPI mode (i32), or -1 (no suspending import). */
+  susp: number;
+  jspiMode: number;
 }
 
 const HELPER_KINDS = Object.keys(SIZE_COSTS) as SizeCostKind[];
@@ -214,6 +236,18 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions & Instrume
   HELPER_KINDS.forEach((k, n) => (charge[k] = check + 1 + n));
   const track = opts.trackGrowFailures === true;
   const helperCount = HELPER_KINDS.length + (track ? 2 : 0);
+  // Suspending imports: one shim each, right after the helpers (before the wrappers).
+  const shimOf = new Int32Array(fi).fill(-1);
+  const suspending: ImportInfo[] = [];
+  for (const imp of info.imports) {
+    if (imp.kind !== 'function' || !SUSPENDING_MODULES.has(imp.module) || !SUSPENDING_IMPORTS.has(imp.name)) continue;
+    const t = info.types[imp.typeIndex!];
+    if (t.params.length !== 2 || t.params[0] !== 'i32' || t.params[1] !== 'i32' || t.results.length !== 1 || t.results[0] !== 'i64') continue;
+    shimOf[imp.index] = check + 1 + helperCount + suspending.length;
+    suspending.push(imp);
+  }
+  const jspi = suspending.length > 0;
+  const addedGlobals = 2 + (track ? 1 : 0);
   const ids: Ids = {
     fuel: info.globals.length,
     reserve: info.globals.length + 1,
@@ -225,6 +259,9 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions & Instrume
     charge,
     afterMemoryGrow: track ? check + 1 + HELPER_KINDS.length : -1,
     afterTableGrow: track ? check + 2 + HELPER_KINDS.length : -1,
+    shimOf,
+    susp: jspi ? info.globals.length + addedGlobals : -1,
+    jspiMode: jspi ? info.globals.length + addedGlobals + 1 : -1,
   };
   const names = new FunctionNames(bytes, info);
   checkEngineLimits(info, names);
@@ -234,7 +271,12 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions & Instrume
   // The code first (one pass that decodes, validates and writes each body): loops with parameters
   // and the register form need extra types, and the form of each function is known only then.
   const types: ExtraTypes = { base: voidType + 1, list: [], byKey: new Map() };
-  const link: Linkage = { reg: new Uint8Array(nb).fill(1), wrapperOf: new Int32Array(nb).fill(-1), wrappers: [], wrapperBase: ids.check + 1 + helperCount };
+  const link: Linkage = {
+    reg: new Uint8Array(nb).fill(1),
+    wrapperOf: new Int32Array(nb).fill(-1),
+    wrappers: [],
+    wrapperBase: ids.check + 1 + helperCount + suspending.length,
+  };
   let codeBytes = 0;
   for (const b of info.bodies) codeBytes += b.end - b.start;
   const S = new Emit(bytes, info, ids, wctx, types, link, codeBytes + (codeBytes >> 1) + 4096);
@@ -321,10 +363,37 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions & Instrume
   const refs = info.funcRefs;
   for (let i = 0; i < refs.length; i += 3) {
     const idx = refs[i + 2];
-    if (idx < fi) continue;
+    if (idx < fi && shimOf[idx] < 0) continue;
     refStart.push(refs[i]);
     refEnd.push(refs[i + 1]);
-    refTo.push(outsideRef(link, fi, idx));
+    refTo.push(idx < fi ? shimOf[idx] : outsideRef(link, fi, idx));
+  }
+  // A suspending import takes the suspender first: (externref, i32, i32) -> i64.
+  const suspendingType = jspi ? extraType(types, [0x60, 0x03, 0x6f, 0x7f, 0x7f, 0x01, 0x7e]) : -1;
+  for (const imp of suspending) {
+    patchStart.push(imp.typeStart!);
+    patchEnd.push(imp.typeEnd!);
+    patchBytes.push(encodeU32(suspendingType));
+  }
+  // The export wrappers that take the suspender: one per function export (and the start export).
+  const jspiExports: { name: string; target: number; type: number; params: number }[] = [];
+  if (jspi) {
+    const add = (name: string, idx: number): void => {
+      const t = info.types[info.functionTypes[idx]];
+      if (t.params.length + 1 >= ENGINE_LIMITS.params) return; // cannot take one more parameter: not offered
+      const target = idx < fi ? (shimOf[idx] >= 0 ? shimOf[idx] : idx) : outsideRef(link, fi, idx);
+      const type = extraType(types, [
+        0x60,
+        ...encodeU32(t.params.length + 1),
+        0x6f,
+        ...t.params.map((v) => VALTYPE_BYTE[v]),
+        ...encodeU32(t.results.length),
+        ...t.results.map((v) => VALTYPE_BYTE[v]),
+      ]);
+      jspiExports.push({ name: `${JSPI_EXPORT_PREFIX}${name}`, target, type, params: t.params.length });
+    };
+    for (const e of info.exports) if (e.kind === 'function') add(e.name, e.index);
+    if (info.start !== undefined) add(START_EXPORT, info.start);
   }
   // The patches in input order (copy walks them once): the limits, sorted, merged with the references.
   mergePatches(patchStart, patchEnd, patchBytes, refStart, refEnd, refTo);
@@ -347,7 +416,9 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions & Instrume
     writeAfterGrowHelper(bodies, ids, GROW_FAILED_TABLE);
   }
   const helperType = extraType(types, [0x60, 0x01, 0x7f, 0x01, 0x7f]);
+  for (const imp of suspending) writeSuspendShim(bodies, imp.index, ids);
   for (const j of link.wrappers) writeWrapper(bodies, info, j, ids);
+  for (const x of jspiExports) writeJspiExport(bodies, x.target, x.params, ids);
   const regTypes = new Map<number, number>();
   const funcTypes = new Array<number>(nb);
   for (let j = 0; j < nb; j++) {
@@ -359,13 +430,14 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions & Instrume
       funcTypes[j] = rt;
     }
   }
-  const codeCount = encodeU32(nb + 1 + helperCount + link.wrappers.length);
+  const added = 1 + helperCount + suspending.length + link.wrappers.length + jspiExports.length;
+  const codeCount = encodeU32(nb + added);
   checkAddedCounts(
     info,
     types.list.length + 1,
-    nb + 1 + helperCount + link.wrappers.length,
-    info.tables.length + (track ? 3 : 2) + (info.start === undefined ? 0 : 1),
-    track ? 3 : 2,
+    nb + added,
+    info.tables.length + (track ? 3 : 2) + (info.start === undefined ? 0 : 1) + (jspi ? 1 + jspiExports.length : 0),
+    addedGlobals + (jspi ? 2 : 0),
   );
 
   let codeSectionSize = 0;
@@ -448,29 +520,43 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions & Instrume
       case 3: {
         // the register form has its own type; the check function; the wrappers
         const at = open(3);
-        out.u32(nb + 1 + helperCount + link.wrappers.length);
+        out.u32(nb + added);
         for (let j = 0; j < nb; j++) out.u32(funcTypes[j]);
         out.u32(voidType);
         for (let h = 0; h < helperCount; h++) out.u32(helperType);
+        for (const imp of suspending) out.u32(imp.typeIndex!);
         for (const j of link.wrappers) out.u32(info.functionTypes[fi + j]);
+        for (const x of jspiExports) out.u32(x.type);
         close(at);
         break;
       }
       case 6:
-        vecSection(6, sec, ids.growFailed >= 0 ? 3 : 2, () => {
+        vecSection(6, sec, addedGlobals + (jspi ? 2 : 0), () => {
           out.bytes([0x7e, 0x01, 0x42, 0x00, 0x0b]); // fuel: mut i64 = 0
           out.bytes([0x7e, 0x01, 0x42, 0x00, 0x0b]); // reserve: mut i64 = 0
           if (ids.growFailed >= 0) out.bytes([0x7f, 0x01, 0x41, 0x00, 0x0b]); // grow failed: mut i32 = 0
+          if (jspi) {
+            out.bytes([0x6f, 0x01, 0xd0, 0x6f, 0x0b]); // suspender: mut externref = null
+            out.bytes([0x7f, 0x01, 0x41, 0x00, 0x0b]); // JSPI mode: mut i32 = 0
+          }
         });
         break;
       case 7:
-        vecSection(7, sec, (info.start === undefined ? 2 : 3) + (ids.growFailed >= 0 ? 1 : 0) + tables.length, () => {
+        vecSection(7, sec, (info.start === undefined ? 2 : 3) + (ids.growFailed >= 0 ? 1 : 0) + tables.length + (jspi ? 1 + jspiExports.length : 0), () => {
           for (const [i, t] of tables.entries()) out.name(t.export).u8(0x01).u32(i);
           out.name(FUEL_EXPORT).u8(0x03).u32(ids.fuel);
           out.name(RESERVE_EXPORT).u8(0x03).u32(ids.reserve);
           if (ids.growFailed >= 0) out.name(GROW_FAILED_EXPORT).u8(0x03).u32(ids.growFailed);
           if (info.start !== undefined) {
             out.name(START_EXPORT).u8(0x00).u32(startIndex);
+          }
+          if (jspi) {
+            out.name(JSPI_MODE_EXPORT).u8(0x03).u32(ids.jspiMode);
+            for (const [k, x] of jspiExports.entries())
+              out
+                .name(x.name)
+                .u8(0x00)
+                .u32(link.wrapperBase + link.wrappers.length + k);
           }
         });
         break;
@@ -512,6 +598,7 @@ export function instrument(bytes: Uint8Array, opts: InstrumentOptions & Instrume
       ...(memory ? { memory } : {}),
       tables,
       ...(ids.growFailed >= 0 ? { growFailedExport: GROW_FAILED_EXPORT } : {}),
+      ...(jspi ? { jspi: { imports: suspending.map((i) => `${i.module}.${i.name}`), modeExport: JSPI_MODE_EXPORT, exportPrefix: JSPI_EXPORT_PREFIX } } : {}),
     },
   };
 }
@@ -1072,7 +1159,11 @@ function control(S: Emit, op: number): void {
         }
         S.dirty = true; // a callee in the register form does not store the global
       } else {
-        for (let q = start; q < S.p; q++) ob[o++] = S.bytes[q];
+        const shim = S.ids.shimOf[v];
+        if (shim >= 0) {
+          ob[o++] = 0x10; // a suspending import: through its shim (no fuel of its own, like the import)
+          o = putU32(ob, o, shim);
+        } else for (let q = start; q < S.p; q++) ob[o++] = S.bytes[q];
         o = putReload(ob, o, F, S.G); // the host may have charged the global
       }
       S.o = o;
@@ -1218,7 +1309,7 @@ function rare(S: Emit, op: number): void {
     if (v >= S.wctx.funcCount) throw malformed(`function index ${v} out of range`, start + 1, S.funcIndex);
     if (op === 0xd2) {
       S.ob[S.o++] = 0xd2;
-      S.o = putU32(S.ob, S.o, v < fi ? v : outsideRef(S.link, fi, v));
+      S.o = putU32(S.ob, S.o, v < fi ? (S.ids.shimOf[v] >= 0 ? S.ids.shimOf[v] : v) : outsideRef(S.link, fi, v));
       return;
     }
     if (v >= fi) {
@@ -1234,7 +1325,10 @@ function rare(S: Emit, op: number): void {
       S.o = putU32(S.ob, S.o, S.reg ? v + SHIFT : outsideRef(S.link, fi, v));
     } else {
       S.tailGlobal[S.i] = 1;
-      copyInstr(S, start);
+      if (S.ids.shimOf[v] >= 0) {
+        S.ob[S.o++] = 0x12;
+        S.o = putU32(S.ob, S.o, S.ids.shimOf[v]);
+      } else copyInstr(S, start);
     }
     endBlock(S);
     startBlock(S);
@@ -1612,6 +1706,42 @@ function writeWrapper(out: ByteWriter, info: WasmModuleInfo, j: number, ids: Ids
     .u8(0x24)
     .u32(ids.fuel)
     .u8(0x0b);
+  out.patchU32Padded(sizeAt, out.len - sizeAt - 5);
+}
+
+/**
+ * The shim of a suspending import, with the import's original type (i32, i32) -> i64: passes the
+ * suspender held in its global and clears the global for the time of the call, so that a call made
+ * while the guest is suspended (its `alloc`, called by the host to write an answer) finds none.
+ * Without a suspender: the host's plain function when the host gave no suspending imports (mode 0,
+ * no JSPI), otherwise a trap (V8 11.3 must never be asked to suspend without a live suspender).
+ */
+function writeSuspendShim(out: ByteWriter, importIndex: number, ids: Ids): void {
+  const sizeAt = out.len;
+  out.u32Padded(0);
+  out.bytes([0x01, 0x01, 0x6f]); // one local: the suspender
+  out.u8(0x23).u32(ids.susp).bytes([0x22, 0x02, 0xd1]); // global.get $susp; local.tee 2; ref.is_null
+  out.bytes([0x04, 0x7e]); // if (result i64)
+  out.u8(0x23).u32(ids.jspiMode).bytes([0x04, 0x40, 0x00, 0x0b]); // if (mode) unreachable
+  out.bytes([0xd0, 0x6f, 0x20, 0x00, 0x20, 0x01, 0x10]).u32(importIndex); // import(null, a, b)
+  out.u8(0x05); // else
+  out.bytes([0xd0, 0x6f, 0x24]).u32(ids.susp); // $susp = null
+  out.bytes([0x20, 0x02, 0x20, 0x00, 0x20, 0x01, 0x10]).u32(importIndex); // import(s, a, b)
+  out.bytes([0x20, 0x02, 0x24]).u32(ids.susp); // $susp = s
+  out.bytes([0x0b, 0x0b]);
+  out.patchU32Padded(sizeAt, out.len - sizeAt - 5);
+}
+
+/** An export wrapper that takes the suspender first: keeps it in the global for the call, then clears it. */
+function writeJspiExport(out: ByteWriter, target: number, params: number, ids: Ids): void {
+  const sizeAt = out.len;
+  out.u32Padded(0);
+  out.u8(0x00);
+  out.bytes([0x20, 0x00, 0x24]).u32(ids.susp);
+  for (let k = 1; k <= params; k++) out.u8(0x20).u32(k);
+  out.u8(0x10).u32(target);
+  out.bytes([0xd0, 0x6f, 0x24]).u32(ids.susp);
+  out.u8(0x0b);
   out.patchU32Padded(sizeAt, out.len - sizeAt - 5);
 }
 

@@ -168,7 +168,7 @@ interface DiskMeta {
   pollInterval: number;
   version: number;
 }
-const DISK_VERSION = 3; // 3: size-dependent instructions charged before they run, tables clamped
+const DISK_VERSION = 4; // 3: size-dependent instructions charged before they run, tables clamped; 4: suspending imports (JSPI)
 
 /** A recorded run or a replay keeps its output's text (the record is written from it, a replay compares it). */
 const keepsOutputText = (job: Job): boolean => job.kind === 'run' && (job.msg.record !== undefined || job.msg.replay !== undefined);

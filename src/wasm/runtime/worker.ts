@@ -6,7 +6,18 @@ import { parentPort, workerData, receiveMessageOnPort, type MessagePort } from '
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { WASI, WASIProcExit, OpenFile, File, ConsoleStdout } from '@bjorn3/browser_wasi_shim';
-import { runtimeImports, setFuel, fuelLeft, FuelExhaustedError, InterruptedError, START_EXPORT, GROW_FAILED_TABLE } from '../instrument/index.ts';
+import {
+  runtimeImports,
+  setFuel,
+  fuelLeft,
+  FuelExhaustedError,
+  InterruptedError,
+  START_EXPORT,
+  GROW_FAILED_TABLE,
+  SUSPENDING_IMPORTS,
+  JSPI_EXPORT_PREFIX,
+  JSPI_MODE_EXPORT,
+} from '../instrument/index.ts';
 import { HOST_BOUNDS, HOST_COSTS, TABLE_ENTRY_BYTES } from '../instrument/costs.ts';
 import { lookupContext } from './context-lookup.ts';
 import { wrapWasi } from './wasi-guard.ts';
@@ -510,8 +521,13 @@ function replayContext(st: RunState, rs: ReplayServer, key: string): bigint {
   return (BigInt(p) << 32n) | BigInt(bytes.byteLength);
 }
 
-const privilegedImports: Record<string, (ptr: number, len: number) => bigint> = {};
-for (const name of PRIVILEGED_HOST_FUNCTIONS) privilegedImports[name] = (ptr, len) => privileged(name, ptr, len);
+// The suspending ones (instrument.ts SUSPENDING_IMPORTS) take the suspender first; without JSPI the
+// shim passes null and the call is bridged as any other.
+const privilegedImports: Record<string, (...a: any[]) => bigint> = {};
+for (const name of PRIVILEGED_HOST_FUNCTIONS)
+  privilegedImports[name] = SUSPENDING_IMPORTS.has(name)
+    ? (_s: unknown, ptr: number, len: number) => privileged(name, ptr, len)
+    : (ptr: number, len: number) => privileged(name, ptr, len);
 
 /** The vecron host functions (module `vecron`, or `env`): they act on the run in progress. */
 const host = {
