@@ -119,6 +119,12 @@ export interface WasmRuntimeOptions {
   workerFunctionModules?: string[];
   /** Fuel units between two polls of the interrupt flag (default 65536). */
   pollInterval?: number;
+  /**
+   * Suspend the guest during its I/O host calls with JSPI when node runs with
+   * --experimental-wasm-stack-switching (default true; false: every such call blocks the guest's
+   * worker on the bridge, as without the flag). See docs/operations.md.
+   */
+  jspi?: boolean;
   /** How long after the interrupt a run that has not stopped gets before its worker is terminated (default 1000 ms). */
   killGraceMs?: number;
   /**
@@ -270,6 +276,7 @@ function describe(info: WasmModuleInfo, meta: InstrumentMeta, hash: string, key:
     command: has('_start'),
     reactor: has('_initialize'),
     hasStart: meta.startExport !== undefined,
+    ...(meta.jspi !== undefined ? { suspends: true } : {}),
     usesWasi: info.imports.some((i) => i.module === WASI_MODULE),
     memory: meta.memory,
     originalBytes,
@@ -354,6 +361,8 @@ export class WasmRuntime {
   private readonly allowed: AllowedImports;
   private readonly hostOps: Record<string, (payload: any) => Promise<any>>;
   private readonly workerFunctionModules: string[];
+  /** JSPI is on: asked for (WasmRuntimeOptions.jspi) and available in this process. */
+  readonly jspi: boolean;
   private readonly pollInterval: number;
   private readonly killGraceMs: number;
   private readonly sharedResults: boolean;
@@ -392,6 +401,7 @@ export class WasmRuntime {
     this.allowed = opts.allowedImports ?? {};
     this.hostOps = opts.hostOps ?? {};
     this.workerFunctionModules = [...(opts.workerFunctionModules ?? [])];
+    this.jspi = opts.jspi !== false && jspiAvailable();
     this.pollInterval = opts.pollInterval ?? DEFAULT_POLL_INTERVAL;
     this.killGraceMs = Math.max(0, opts.killGraceMs ?? KILL_GRACE_MS);
     this.sharedResults = opts.sharedResults ?? typeof waitAsync === 'function';
@@ -709,6 +719,7 @@ export class WasmRuntime {
       if (req.record) msg.record = recordSpecOf(req.record);
       const keys = workerKeysOf(req.host);
       if (keys !== undefined) msg.keys = keys;
+      if (this.jspi && info.suspends === true) msg.jspi = true;
     }
     if (req.signal?.aborted) return errorResult('cancelled', 'the run was cancelled before it started', elapsed());
     let r: WorkerRunResult | null = null;
@@ -955,6 +966,7 @@ export class WasmRuntime {
         hostPort: port2,
         runPort: run.port2,
         workerFunctionModules: this.workerFunctionModules,
+        jspi: this.jspi,
       },
       transferList: [port2, run.port2],
       execArgv: [],
@@ -1184,6 +1196,8 @@ export class WasmRuntime {
     // A bridged host call in progress stops its I/O now.
     if (job.abort) job.abort.abort(new Error(flag === 2 ? 'the run was cancelled' : 'the run timed out'));
     Atomics.store(pw.ctl, CTL_INTERRUPT, flag);
+    // A suspended guest's call served in the worker stops its I/O at this message (the flag first).
+    if (job.msg.jspi === true) pw.runPort.postMessage({ type: 'interrupt', id: job.id });
     Atomics.notify(pw.ctl, CTL_INTERRUPT); // a guest sleeping in poll_oneoff
     Atomics.notify(pw.ctl, CTL_HOST_STATE); // a host call waiting for the main thread
     job.killTimer = setTimeout(() => {
@@ -1392,6 +1406,11 @@ function toModuleError(e: unknown): WasmModuleError {
     return new WasmModuleError('invalid_module', e.message);
   }
   return new WasmModuleError('invalid_module', e instanceof Error ? e.message : String(e));
+}
+
+/** JSPI (V8 11.3's API) exists only when node was started with --experimental-wasm-stack-switching. */
+export function jspiAvailable(): boolean {
+  return typeof (WA as unknown as { Suspender?: unknown }).Suspender === 'function';
 }
 
 export { DEFAULT_LIMITS, START_EXPORT };

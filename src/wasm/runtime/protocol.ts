@@ -73,6 +73,11 @@ export interface RunMessage {
    * worker. Only in the worker's heap: never written to the guest, a record or a log.
    */
   keys?: Record<string, string>;
+  /**
+   * Run with JSPI (the module has suspending imports and the process has JSPI): the guest is called
+   * through its suspender-taking wrappers, so a suspending host call does its I/O while the guest waits.
+   */
+  jspi?: boolean;
 }
 
 export interface EvictMessage {
@@ -87,7 +92,13 @@ export interface HostTestMessage {
   payload: unknown;
 }
 
-export type ToWorker = RunMessage | EvictMessage | HostTestMessage;
+/** The run `id` was stopped (timeout or cancel): a suspending host call in flight aborts its I/O now. */
+export interface InterruptMessage {
+  type: 'interrupt';
+  id: number;
+}
+
+export type ToWorker = RunMessage | EvictMessage | HostTestMessage | InterruptMessage;
 
 export interface WorkerRunResult {
   ok: boolean;

@@ -175,6 +175,8 @@ export interface PreparedModule {
   reactor: boolean;
   /** Had a start function (exported as `__vecron_start` after the rewrite). */
   hasStart: boolean;
+  /** Imports a suspending host function (http_request, db_query, file_*): can run with JSPI. */
+  suspends?: boolean;
   usesWasi: boolean;
   /** The memory after the clamp, when there is one. */
   memory?: { min: number; max: number; imported: boolean };

@@ -21,7 +21,7 @@ import {
 import { HOST_BOUNDS, HOST_COSTS, TABLE_ENTRY_BYTES } from '../instrument/costs.ts';
 import { lookupContext } from './context-lookup.ts';
 import { wrapWasi } from './wasi-guard.ts';
-import { WA, type WasmInstanceObject, type WasmMemoryObject, type WasmModuleObject } from './wasm-api.ts';
+import { WA, type WasmApi, type WasmInstanceObject, type WasmMemoryObject, type WasmModuleObject } from './wasm-api.ts';
 import {
   CTL_DOORBELL,
   CTL_HOST_LEN,
@@ -59,8 +59,11 @@ const {
   hostPort,
   runPort,
   workerFunctionModules,
+  jspi,
 } = workerData as {
   workerFunctionModules?: string[];
+  /** false: never suspend (the runtime's `jspi: false`). */
+  jspi?: boolean;
   ctl: SharedArrayBuffer;
   data: SharedArrayBuffer;
   result?: SharedArrayBuffer;
@@ -157,6 +160,11 @@ function awaitHostReply(spinMs = 0): string {
       if (cur !== null && performance.now() > cur.deadline + DEADLINE_SLACK_MS) throw new InterruptedError(1);
     }
   }
+  return hostReplyText(state);
+}
+
+/** The text of the main thread's answer, once CTL_HOST_STATE says where it is. */
+function hostReplyText(state: number): string {
   if (state === HOST_INLINE) {
     const n = Atomics.load(ctl, CTL_HOST_LEN);
     return hostData.toString('utf8', 0, n); // decoded in place (TextDecoder refuses shared memory)
@@ -256,6 +264,9 @@ interface RunState {
   /** The complete record being kept (RunMessage.record), or the record being replayed (RunMessage.replay). */
   recorder: RunRecorder | null;
   replay: ReplayServer | null;
+  /** Aborts the I/O of the suspending calls served here (made at the first one), and its deadline timer. */
+  io?: AbortController;
+  ioTimer?: NodeJS.Timeout;
 }
 let cur: RunState | null = null;
 
@@ -372,12 +383,9 @@ function privileged(fn: PrivilegedHostFunction, ptr: number, len: number): bigin
   const seq = st.hostCallSeq++;
   const decoded = decodeRequest(fn, len, m.maxHostRequestBytes, () => new Uint8Array(st.memory!.buffer, ptr, len));
   let a: Answer;
-  let request: unknown = null;
   if ('req' in decoded && st.replay !== null) {
-    request = decoded.req;
     a = replayed(st.replay, seq, fn, decoded.text, len);
   } else if ('req' in decoded) {
-    request = decoded.req;
     const f = workerFunctions.get(fn);
     const here = f ? serveHere(f, decoded.req, m.keys) : null;
     if (here) a = here;
@@ -386,19 +394,7 @@ function privileged(fn: PrivilegedHostFunction, ptr: number, len: number): bigin
       try {
         a = bridge(fn, decoded.text);
       } catch (e) {
-        if (e instanceof InterruptedError) {
-          // The call outlived the run (timeout or cancel): kept in the record, then the run ends.
-          const code: HostErrorCode = e.flag === 2 ? 'cancelled' : 'timeout';
-          const dur = Math.round((performance.now() - t0) * 1000);
-          recordCall(
-            st,
-            { seq, function: fn, target: null, at: atMs, duration_us: dur, bytes_in: len, bytes_out: 0, outcome: code, served: 'host' },
-            request,
-            null,
-            undefined,
-            MAX_LOG_LINES,
-          );
-        }
+        recordInterrupted(st, e, fn, seq, atMs, t0, len, decoded.req);
         throw e;
       }
     }
@@ -406,6 +402,37 @@ function privileged(fn: PrivilegedHostFunction, ptr: number, len: number): bigin
     a = decoded;
     st.replay?.call(seq, fn, null, len); // refused here before it was read, in the run as in a replay: only compared
   }
+  return finishCall(st, fn, seq, atMs, t0, len, decoded, a);
+}
+
+/** A call that outlived the run (timeout or cancel): kept in the record, then the run ends (the caller rethrows). */
+function recordInterrupted(st: RunState, e: unknown, fn: string, seq: number, atMs: number, t0: number, len: number, request: unknown): void {
+  if (!(e instanceof InterruptedError)) return;
+  const code: HostErrorCode = e.flag === 2 ? 'cancelled' : 'timeout';
+  const dur = Math.round((performance.now() - t0) * 1000);
+  recordCall(
+    st,
+    { seq, function: fn, target: null, at: atMs, duration_us: dur, bytes_in: len, bytes_out: 0, outcome: code, served: 'host' },
+    request,
+    null,
+    undefined,
+    MAX_LOG_LINES,
+  );
+}
+
+/** The end of every call: the answer's size capped, the call recorded, its bytes charged, the answer written through `alloc`. */
+function finishCall(
+  st: RunState,
+  fn: string,
+  seq: number,
+  atMs: number,
+  t0: number,
+  len: number,
+  decoded: { req: Record<string, unknown>; text: string } | Answer,
+  answer: Answer,
+): bigint {
+  const m = st.m;
+  let a = answer;
   let size = utf8Length(a.text);
   if (size > m.maxHostResponseBytes) {
     a = errorAnswer('too_large', `the ${fn} answer is ${size} bytes, above the limit of ${m.maxHostResponseBytes} bytes`, a.served, a.target);
@@ -434,7 +461,7 @@ function privileged(fn: PrivilegedHostFunction, ptr: number, len: number): bigin
       ...(a.permission !== undefined ? { permission: a.permission } : {}),
       served: a.served,
     },
-    request,
+    'req' in decoded ? decoded.req : null,
     response,
     bounded,
     MAX_LOG_LINES,
@@ -444,6 +471,89 @@ function privileged(fn: PrivilegedHostFunction, ptr: number, len: number): bigin
   checkStop();
   return pack(p, size);
 }
+
+// ---- suspending calls (JSPI) ---------------------------------------------------------------------
+
+/**
+ * JSPI, V8 11.3's API: present only when node runs with --experimental-wasm-stack-switching (a
+ * process-wide flag, see docs/operations.md) and the runtime did not turn it off.
+ */
+const JSPI_API = WA as unknown as WasmApi & {
+  Suspender?: unknown;
+  Function: new (type: { parameters: string[]; results: string[] }, f: unknown, o: { suspending?: 'first'; promising?: 'first' }) => unknown;
+};
+const JSPI_ON = jspi !== false && typeof JSPI_API.Suspender === 'function';
+
+/**
+ * A suspending call (http_request, db_query, file_*) of a run with JSPI: checked, charged and decoded
+ * as any other; then, while the guest's stack is suspended, served on this thread's event loop
+ * (worker-io.ts) or bridged to the main thread without blocking (Atomics.waitAsync). A call refused
+ * before it is served (a bad request, a replay) answers at once, without suspending.
+ */
+function privilegedSuspending(fn: PrivilegedHostFunction, ptr: number, len: number): bigint | Promise<bigint> {
+  const st = cur!;
+  if (st.replay !== null) return privileged(fn, ptr, len);
+  ptr >>>= 0;
+  len >>>= 0;
+  const m = st.m;
+  if (!inBounds(ptr, len)) check(`${fn} request`, ptr, len);
+  charge(HOST_COSTS.call + HOST_COSTS.privilegedCall + Math.min(len, m.maxHostRequestBytes) / HOST_COSTS.jsonBytesPerUnit);
+  const atMs = Date.now();
+  const t0 = performance.now();
+  const seq = st.hostCallSeq++;
+  const decoded = decodeRequest(fn, len, m.maxHostRequestBytes, () => new Uint8Array(st.memory!.buffer, ptr, len));
+  if (!('req' in decoded)) return finishCall(st, fn, seq, atMs, t0, len, decoded, decoded);
+  charge(HOST_COSTS.bridgedCall);
+  return bridgeAsync(fn, decoded.text).then(
+    (a) => finishCall(st, fn, seq, atMs, t0, len, decoded, a),
+    (e) => {
+      recordInterrupted(st, e, fn, seq, atMs, t0, len, decoded.req);
+      throw e;
+    },
+  );
+}
+
+/** Bridges a call to the main thread and waits for the answer on the event loop (the guest is suspended). */
+async function bridgeAsync(fn: string, text: string): Promise<Answer> {
+  while (receiveMessageOnPort(hostPort) !== undefined);
+  Atomics.store(ctl, CTL_HOST_STATE, 0);
+  post({ type: 'hostcall', fn, text });
+  const st = cur!;
+  for (;;) {
+    const left = st.deadline + DEADLINE_SLACK_MS - performance.now();
+    if (left <= 0) throw new InterruptedError(1);
+    // Woken by the main thread's answer, or by its notify at the timeout or a cancel.
+    const w = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: unknown } }).waitAsync(
+      ctl,
+      CTL_HOST_STATE,
+      0,
+      left,
+    );
+    if (w.async) await w.value;
+    if (cur !== st) throw new InterruptedError(1);
+    const state = Atomics.load(ctl, CTL_HOST_STATE);
+    if (state !== 0) return parseReply(fn, hostReplyText(state));
+    const flag = Atomics.load(ctl, CTL_INTERRUPT);
+    if (flag !== 0) throw new InterruptedError(flag);
+  }
+}
+
+/** Whether run `m` goes through JSPI (asked for by the main thread, and available here). */
+const usesJspi = (m: RunMessage): boolean => m.jspi === true && JSPI_ON;
+
+/** The stop of a run's I/O in flight: at the interrupt message (timeout, cancel) or past the deadline. */
+function interruptIo(st: RunState): void {
+  st.io?.abort(new InterruptedError(Atomics.load(ctl, CTL_INTERRUPT) || 1));
+}
+/** The run is over: its I/O timer goes. */
+function endIo(st: RunState): void {
+  if (st.ioTimer !== undefined) clearTimeout(st.ioTimer);
+  st.io?.abort(new InterruptedError(1));
+}
+
+/** The suspending imports (made once: WebAssembly.Function wrappers), and the import objects that use them. */
+const suspendingHost: Record<string, unknown> | null = JSPI_ON ? {} : null;
+let suspendingPlainImports: Record<string, Record<string, unknown>> | null = null;
 
 /** Whether [ptr, ptr + len) lies in the run's memory (no memory: false, and `check` says why). */
 function inBounds(ptr: number, len: number): boolean {
@@ -616,13 +726,25 @@ const host = {
 const allHost = { ...host, ...privilegedImports };
 /** The imports of a module without WASI and without an imported memory: the same for every run. */
 const plainImports: Record<string, Record<string, unknown>> = { ...rtImports, vecron: allHost, env: { ...allHost } };
+if (suspendingHost !== null) {
+  Object.assign(suspendingHost, allHost);
+  for (const name of SUSPENDING_IMPORTS) {
+    suspendingHost[name] = new JSPI_API.Function(
+      { parameters: ['externref', 'i32', 'i32'], results: ['i64'] },
+      // V8 takes the suspender: the function gets the rest of the arguments.
+      (ptr: number, len: number) => privilegedSuspending(name as PrivilegedHostFunction, ptr, len),
+      { suspending: 'first' },
+    );
+  }
+  suspendingPlainImports = { ...rtImports, vecron: suspendingHost, env: { ...suspendingHost } };
+}
 
 /**
  * An instance made ahead of time, never used: after a run of a module without WASI or an imported
  * memory, the worker instantiates the module again while it waits for the next request, so the
  * next run of the same module finds its fresh instance ready.
  */
-let spare: { key: string; instance: WasmInstanceObject } | null = null;
+let spare: { key: string; jspi: boolean; instance: WasmInstanceObject } | null = null;
 
 function prepareSpare(m: RunMessage): void {
   spare = null;
@@ -630,13 +752,74 @@ function prepareSpare(m: RunMessage): void {
   const module = modules.get(m.key);
   if (!module) return;
   try {
-    spare = { key: m.key, instance: new WA.Instance(module, plainImports) };
+    spare = { key: m.key, jspi: usesJspi(m), instance: new WA.Instance(module, usesJspi(m) ? suspendingPlainImports! : plainImports) };
   } catch {
     // The next run instantiates it again and reports the error.
   }
 }
 
-function run(m: RunMessage): WorkerRunResult {
+/** A call into the guest that the run's driver makes (runSync calls it, runSuspending through JSPI). */
+interface GuestCall {
+  exports: Record<string, unknown>;
+  name: string;
+  args: number[];
+}
+
+/** Runs a run whose guest calls never suspend (every host call answered before it returns). */
+function runSync(m: RunMessage): WorkerRunResult {
+  const g = runSteps(m);
+  let step = g.next();
+  while (!step.done) {
+    const c = step.value;
+    let v: unknown;
+    try {
+      v = (c.exports[c.name] as (...a: number[]) => unknown)(...c.args);
+    } catch (e) {
+      step = g.throw(e);
+      continue;
+    }
+    step = g.next(v);
+  }
+  return step.value;
+}
+
+/**
+ * Runs a run with JSPI: each guest call goes through its export's wrapper that takes the suspender
+ * (instrument.ts), so that a suspending host call (http_request, db_query, file_*) suspends the guest's
+ * stack while this thread's event loop does the call's I/O.
+ */
+async function runSuspending(m: RunMessage): Promise<WorkerRunResult> {
+  const g = runSteps(m);
+  let step = g.next(); // sets cur (runSteps' first statement)
+  const st = cur!;
+  try {
+    while (!step.done) {
+      const c = step.value;
+      let v: unknown;
+      try {
+        v = await promising(c.exports, c.name, c.args.length)(...c.args);
+      } catch (e) {
+        step = g.throw(e);
+        continue;
+      }
+      step = g.next(v);
+    }
+    return step.value;
+  } finally {
+    endIo(st);
+  }
+}
+
+/** The export `name` as a JS function that returns a promise (its JSPI wrapper, made promising). */
+function promising(exports: Record<string, unknown>, name: string, params: number): (...a: number[]) => Promise<unknown> {
+  const f = exports[JSPI_EXPORT_PREFIX + name];
+  if (typeof f !== 'function') throw new RunError('abi_error', `the module has no suspending wrapper for '${name}'`);
+  return new JSPI_API.Function({ parameters: new Array(params).fill('i32'), results: ['externref'] }, f, { promising: 'first' }) as (
+    ...a: number[]
+  ) => Promise<unknown>;
+}
+
+function* runSteps(m: RunMessage): Generator<GuestCall, WorkerRunResult, unknown> {
   const st: RunState = {
     m,
     logs: [],
@@ -674,7 +857,13 @@ function run(m: RunMessage): WorkerRunResult {
 
   let wasi: WASI | undefined;
   const plain = !m.usesWasi && !m.importedMemory;
-  const imports: Record<string, Record<string, unknown>> = plain ? plainImports : { ...rtImports, vecron: allHost, env: { ...allHost } };
+  const jspiRun = usesJspi(m);
+  const hostFns = jspiRun ? suspendingHost! : allHost;
+  const imports: Record<string, Record<string, unknown>> = plain
+    ? jspiRun
+      ? suspendingPlainImports!
+      : plainImports
+    : { ...rtImports, vecron: hostFns, env: { ...hostFns } };
   if (m.usesWasi) {
     const stdin = new OpenFile(new File(m.form === 'C' ? inputBytes : new Uint8Array(0), { readonly: true }));
     const out = new ConsoleStdout((b: Uint8Array) => stdout.write(b));
@@ -728,7 +917,7 @@ function run(m: RunMessage): WorkerRunResult {
         memory = new WA.Memory({ initial: m.importedMemory.min, maximum: m.importedMemory.max });
         imports.env.memory = memory;
       }
-      if (plain && spare !== null && spare.key === m.key) instance = spare.instance;
+      if (plain && spare !== null && spare.key === m.key && spare.jspi === jspiRun) instance = spare.instance;
       else instance = new WA.Instance(modules.get(m.key)!, imports);
       spare = null;
     } catch (e) {
@@ -739,6 +928,7 @@ function run(m: RunMessage): WorkerRunResult {
       throw new RunError('trap', `instantiation failed: ${msg}`);
     }
     exportsObj = instance.exports;
+    if (jspiRun) (exportsObj[JSPI_MODE_EXPORT] as { value: number }).value = 1;
     st.fuel = exportsObj.__vecron_fuel as { value: bigint } | undefined;
     st.reserve = exportsObj.__vecron_fuel_reserve as { value: bigint } | undefined;
     if (!memory && instance.exports.memory) memory = instance.exports.memory as WasmMemoryObject;
@@ -751,11 +941,11 @@ function run(m: RunMessage): WorkerRunResult {
     budget = m.initFuel;
     setFuel(exportsObj, m.initFuel, m.pollInterval);
     if (m.hasStart) {
-      (instance.exports[START_EXPORT] as () => void)();
+      yield { exports: exportsObj, name: START_EXPORT, args: [] };
       if (fuelLeft(exportsObj) < 0n) throw new FuelExhaustedError();
     }
     if (m.callInitialize) {
-      (instance.exports._initialize as () => void)();
+      yield { exports: exportsObj, name: '_initialize', args: [] };
       if (fuelLeft(exportsObj) < 0n) throw new FuelExhaustedError();
     }
     initFuelConsumed = measure();
@@ -766,7 +956,7 @@ function run(m: RunMessage): WorkerRunResult {
     let outBytes: Uint8Array;
     if (m.form === 'C') {
       try {
-        (instance.exports._start as () => void)();
+        yield { exports: exportsObj, name: '_start', args: [] };
         exitCode = 0;
       } catch (e) {
         if (e instanceof WASIProcExit) exitCode = e.code;
@@ -781,8 +971,7 @@ function run(m: RunMessage): WorkerRunResult {
       outBytes = stdout.bytes();
     } else {
       const ptr = guestAlloc('input', inputBytes);
-      const entry = instance.exports[m.functionName] as (p: number, l: number) => unknown;
-      const r = entry(ptr, inputBytes.byteLength);
+      const r = yield { exports: exportsObj, name: m.functionName, args: [ptr, inputBytes.byteLength] };
       fuelConsumed = measure();
       if (fuelLeft(exportsObj) < 0n) throw new FuelExhaustedError();
       const size = mem().buffer.byteLength;
@@ -956,7 +1145,14 @@ function classify(
   return { code: 'trap', message: `the module raised ${String(e)}${where}` };
 }
 
+/** A run whose guest is suspended (JSPI): the worker goes back to its event loop until it ends. */
+let pending: Promise<void> | null = null;
+
 function handle(msg: ToWorker): void {
+  if (msg.type === 'interrupt') {
+    if (cur !== null && cur.m.id === msg.id) interruptIo(cur);
+    return;
+  }
   if (msg.type === 'evict') {
     modules.delete(msg.key);
     if (spare !== null && spare.key === msg.key) spare = null;
@@ -974,10 +1170,25 @@ function handle(msg: ToWorker): void {
   let res: WorkerRunResult;
   if (!modules.has(msg.key)) {
     res = crashed(`module ${msg.key} was not sent to this worker`);
+  } else if (usesJspi(msg)) {
+    lastOutputText = undefined;
+    pending = runSuspending(msg)
+      .catch((e: unknown) => crashed(`the run failed in its worker: ${(e as Error)?.message ?? String(e)}`))
+      .then((r) => {
+        pending = null;
+        deliver(msg, r);
+      });
+    return;
   } else {
     lastOutputText = undefined;
-    res = run(msg);
+    res = runSync(msg);
   }
+  deliver(msg, res);
+}
+
+/** Hands a run's result to the main thread, then gets ready for the next run. */
+function deliver(msg: RunMessage, result: WorkerRunResult): void {
+  let res = result;
   const text = res.ok ? lastOutputText : undefined;
   lastOutputText = undefined;
   if (res.outputText !== undefined || !writeResult(msg.id, res, text)) {
@@ -1033,6 +1244,7 @@ function serve(first: ToWorker): void {
   handle(first);
   let deadline = performance.now() + LINGER_MS;
   for (;;) {
+    if (pending !== null) return; // a suspended guest's I/O needs the event loop
     const bell = Atomics.load(ctl, CTL_DOORBELL);
     const next = receiveMessageOnPort(runPort);
     if (next) {
