@@ -20,11 +20,16 @@ if (selected.length === 0) {
 const command =
   process.env.npm_lifecycle_event === 'bench'
     ? `npm run bench${filters.length ? ` -- ${filters.join(' ')}` : ''}`
-    : `node --import tsx bench/run.ts${filters.length ? ` ${filters.join(' ')}` : ''}`;
+    : `node ${process.execArgv.filter((f) => f.startsWith('--experimental-wasm') || f.startsWith('--wasm')).join(' ')} --import tsx bench/run.ts${filters.length ? ` ${filters.join(' ')}` : ''}`.replace(
+        / {2,}/g,
+        ' ',
+      );
 
 function runSuite(name: string): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', `bench/${name}.ts`], {
+    // The V8 flags of this process (JSPI, as `npm run bench` sets them) go to each suite.
+    const v8 = process.execArgv.filter((f) => f.startsWith('--experimental-wasm') || f.startsWith('--wasm'));
+    const child = spawn(process.execPath, [...v8, '--import', 'tsx', `bench/${name}.ts`], {
       cwd: root,
       stdio: 'inherit',
       env: { ...process.env, BENCH_COMMAND: process.env.BENCH_COMMAND ?? command },

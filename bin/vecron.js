@@ -1,5 +1,7 @@
-#!/usr/bin/env node
-// The `vecron` command. Runs the compiled dist/ when it is current, else src/ through tsx
+#!/usr/bin/env -S node --experimental-wasm-stack-switching --wasm-stack-switching-stack-size=1024
+// The `vecron` command. The flags on the first line let a WASM guest wait for its I/O host calls
+// suspended (JSPI) instead of blocking its worker (docs/operations.md); without them it still works.
+// The `vecron` command: Runs the compiled dist/ when it is current, else src/ through tsx
 // (bin/entry.js says how it decides). Everything is found relative to this file, not the working
 // directory. Install with `npm install -g .` or `npm link` to run it from anywhere (docs/operations.md).
 // SIGTERM/SIGINT handlers first (src/cli/signals.ts takes these over): a signal while the modules

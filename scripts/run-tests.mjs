@@ -63,7 +63,7 @@ if (measure) {
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
 // JSPI (the guest suspended during its I/O host calls) needs this V8 flag on node's command line, as
 // `vecron start` sets it; VECRON_JSPI=0 runs the suite without it (every such call on the bridge).
-const jspiFlag = process.env.VECRON_JSPI === '0' ? [] : ['--experimental-wasm-stack-switching'];
+const jspiFlag = process.env.VECRON_JSPI === '0' ? [] : ['--experimental-wasm-stack-switching', '--wasm-stack-switching-stack-size=1024'];
 const child = spawn(process.execPath, [...jspiFlag, '--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], {
   stdio: 'inherit',
   cwd: root,

@@ -110,6 +110,35 @@ export function registerOwnListenAddress(host: string, port: number): () => void
   };
 }
 
+/**
+ * The policy as plain data, for a worker thread: its own copy of this module starts with no lists
+ * and no listen addresses, and must decide exactly as this thread does (the WASM host functions
+ * served in a guest's worker). Sent with each run that may use it; applied when it changed.
+ */
+export interface EgressSnapshot {
+  allow: string;
+  deny: string;
+  own: { cidr: string; port: number }[];
+}
+const rulesText = (r: EgressRules): string => [...r.cidrs.map((c) => c.text), ...r.hosts.map((h) => h.text)].join(',');
+export function egressSnapshot(): EgressSnapshot {
+  return { allow: rulesText(settings.allow), deny: rulesText(settings.deny), own: [...own].map((o) => ({ cidr: o.cidr.text, port: o.port })) };
+}
+let applied = '';
+/** Makes this thread's policy the one of the snapshot (a no-op when it is the one applied last). */
+export function applyEgressSnapshot(s: EgressSnapshot): void {
+  const key = JSON.stringify(s);
+  if (key === applied) return;
+  configureEgress({ allow: s.allow, deny: s.deny });
+  own.clear();
+  for (const o of s.own) {
+    const cidr = parseCidr(o.cidr);
+    if (cidr) own.add({ cidr, port: o.port });
+  }
+  allowedLiterals.clear();
+  applied = key;
+}
+
 /* ------------------------------------------------------------------------------------------------
  * Decisions
  * ---------------------------------------------------------------------------------------------- */

@@ -11,6 +11,7 @@ import { VecronError } from '../../errors.ts';
 import { traceDispatch } from '../../tracing/host-calls.ts';
 import { applicableGrants, isShared } from './file-area.ts';
 import { registerWorkerKeys, resolveWorkerKeys } from './worker-keys.ts';
+import { registerWorkerSession } from './worker-session.ts';
 import {
   HostCallError,
   errorResponse,
@@ -171,5 +172,7 @@ export function createDispatch(session: HostSession, functions: ReadonlyMap<stri
   // The keys the module may name by a plain name go to its worker with each run (worker-keys.ts):
   // crypto with those keys is then served there, without the hop.
   registerWorkerKeys(dispatch, () => resolveWorkerKeys(session));
+  // With JSPI the worker serves http_request and db_query itself, over this session (worker-session.ts).
+  registerWorkerSession(dispatch, session);
   return dispatch;
 }

@@ -52,6 +52,7 @@ import { HOST_BOUNDS } from '../instrument/costs.ts';
 import { HOST_ERROR_CODES, HostCallError, RESPONSE_JSON, errorResponse, type HostAnswer, type HostDispatch, type HostErrorCode } from '../host/types.ts';
 import { boundValue } from './host-record.ts';
 import { workerKeysOf } from '../host/worker-keys.ts';
+import { applyWorkerReport, workerSessionOf } from '../host/worker-session.ts';
 import { recordPartsOf, type RecordSpec } from './run-record.ts';
 import { runInline, Spill } from './inline-run.ts';
 import { InlinePolicy, type InlineStats } from './inline-policy.ts';
@@ -719,7 +720,14 @@ export class WasmRuntime {
       if (req.record) msg.record = recordSpecOf(req.record);
       const keys = workerKeysOf(req.host);
       if (keys !== undefined) msg.keys = keys;
-      if (this.jspi && info.suspends === true) msg.jspi = true;
+      // A suspended guest runs on a stack of V8's own (--wasm-stack-switching-stack-size, one size for
+      // the process): only a run whose stack limit is that size may use it, so that the limit holds.
+      if (this.jspi && info.suspends === true && l.stackKb === jspiStackKb()) {
+        msg.jspi = true;
+        // The worker serves http_request and db_query itself over this (host/worker-session.ts).
+        const side = workerSessionOf(req.host);
+        if (side !== undefined) msg.io = side.wire();
+      }
     }
     if (req.signal?.aborted) return errorResult('cancelled', 'the run was cancelled before it started', elapsed());
     let r: WorkerRunResult | null = null;
@@ -1235,6 +1243,12 @@ export class WasmRuntime {
       case 'hostcall':
         void this.answerHostCall(pw, m.fn, m.text);
         return;
+      case 'hostreport': {
+        const job = pw.job;
+        const side = job?.kind === 'run' && job.id === m.id ? workerSessionOf(job.host) : undefined;
+        if (side !== undefined) applyWorkerReport(side, m.report);
+        return;
+      }
       case 'result':
       case 'host-test-result': {
         const job = pw.job;
@@ -1411,6 +1425,20 @@ function toModuleError(e: unknown): WasmModuleError {
 /** JSPI (V8 11.3's API) exists only when node was started with --experimental-wasm-stack-switching. */
 export function jspiAvailable(): boolean {
   return typeof (WA as unknown as { Suspender?: unknown }).Suspender === 'function';
+}
+
+/**
+ * The flags with which `vecron` starts node (bin/vecron.js, package.json, scripts/run-tests.mjs):
+ * JSPI, and its stacks as large as the default stack limit (DEFAULT_LIMITS.stackKb).
+ */
+export const JSPI_NODE_FLAGS = ['--experimental-wasm-stack-switching', '--wasm-stack-switching-stack-size=1024'];
+const V8_JSPI_STACK_KB = 984; // V8 11.3's default
+
+/** The size of a suspendable stack in this process, in KiB (its node flag, else V8's default). */
+export function jspiStackKb(): number {
+  const flag = [...process.execArgv].reverse().find((a) => /^--wasm[-_]stack[-_]switching[-_]stack[-_]size=/.test(a));
+  const n = flag === undefined ? Number.NaN : Number(flag.split('=')[1]);
+  return Number.isInteger(n) && n > 0 ? n : V8_JSPI_STACK_KB;
 }
 
 export { DEFAULT_LIMITS, START_EXPORT };

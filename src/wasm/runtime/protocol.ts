@@ -1,4 +1,5 @@
 /** Messages between the runtime (main thread) and its workers, and the layout of the shared control block. */
+import type { WireSession, WorkerSessionReport } from '../host/worker-session.ts';
 import type { WasmModuleObject } from './wasm-api.ts';
 import type { EntryForm, WasmErrorCode, WasmLogLine } from './types.ts';
 import type { HostCallRecord } from '../host/types.ts';
@@ -78,6 +79,8 @@ export interface RunMessage {
    * through its suspender-taking wrappers, so a suspending host call does its I/O while the guest waits.
    */
   jspi?: boolean;
+  /** With jspi: the run's session, for the calls the worker serves itself (host/worker-session.ts). */
+  io?: WireSession;
 }
 
 export interface EvictMessage {
@@ -148,7 +151,9 @@ export type FromWorker =
   | { type: 'host-test-result'; id: number; ok: boolean; value?: unknown; error?: string }
   | { type: 'host'; op: string; payload: unknown }
   /** A privileged host call bridged to the run's HostDispatch: the request's JSON text (an object, checked). */
-  | { type: 'hostcall'; fn: string; text: string };
+  | { type: 'hostcall'; fn: string; text: string }
+  /** A denial or a log line of a call the worker served (before the run's result, on the same port). */
+  | { type: 'hostreport'; id: number; report: WorkerSessionReport };
 
 /**
  * The main thread's reply to a `hostcall`, in the host data buffer (or on the host port): the meta

@@ -45,9 +45,17 @@ import {
   type WorkerRunResult,
 } from './protocol.ts';
 import type { WasmErrorCode, WasmLogLine } from './types.ts';
-import { PRIVILEGED_HOST_FUNCTIONS, type HostCallRecord, type HostErrorCode, type PrivilegedHostFunction, type WorkerHostFunction } from '../host/types.ts';
+import {
+  PRIVILEGED_HOST_FUNCTIONS,
+  type HostCallRecord,
+  type HostDispatch,
+  type HostErrorCode,
+  type PrivilegedHostFunction,
+  type WorkerHostFunction,
+} from '../host/types.ts';
 import { workerHostFunction } from '../host/worker-functions.ts';
 import { decodeRequest, errorAnswer, parseReply, recordCall, serveHere, type Answer } from './host-calls.ts';
+import { servedInWorker } from '../host/worker-session.ts';
 import { ReplayServer, RunRecorder, hookWasiInputs } from './run-record.ts';
 
 const port = parentPort!;
@@ -264,9 +272,12 @@ interface RunState {
   /** The complete record being kept (RunMessage.record), or the record being replayed (RunMessage.replay). */
   recorder: RunRecorder | null;
   replay: ReplayServer | null;
-  /** Aborts the I/O of the suspending calls served here (made at the first one), and its deadline timer. */
+  /** Aborts the I/O of the suspending calls served here (made at the first one). */
   io?: AbortController;
-  ioTimer?: NodeJS.Timeout;
+  /** The dispatch of the calls served here (made at the first one). */
+  ioDispatch?: HostDispatch;
+  /** The run reported a denial or a log line to the main thread (its result then goes on the same port). */
+  reported?: boolean;
 }
 let cur: RunState | null = null;
 
@@ -504,13 +515,47 @@ function privilegedSuspending(fn: PrivilegedHostFunction, ptr: number, len: numb
   const decoded = decodeRequest(fn, len, m.maxHostRequestBytes, () => new Uint8Array(st.memory!.buffer, ptr, len));
   if (!('req' in decoded)) return finishCall(st, fn, seq, atMs, t0, len, decoded, decoded);
   charge(HOST_COSTS.bridgedCall);
-  return bridgeAsync(fn, decoded.text).then(
+  const io = m.io;
+  const served = io !== undefined && servedInWorker(io, fn, decoded.req) ? serveIo(st, fn, decoded.req) : bridgeAsync(fn, decoded.text);
+  return served.then(
     (a) => finishCall(st, fn, seq, atMs, t0, len, decoded, a),
     (e) => {
       recordInterrupted(st, e, fn, seq, atMs, t0, len, decoded.req);
       throw e;
     },
   );
+}
+
+/** The worker's I/O functions (host/worker-io.ts), loaded at the first call served here. */
+let ioModule: Promise<typeof import('../host/worker-io.ts')> | null = null;
+
+/**
+ * A call served on this thread's event loop while the guest is suspended: the run's own dispatch
+ * over the session the main thread sent (made at the first call). The main thread's interrupt
+ * message (timeout, cancel) aborts its I/O; the run then ends as a bridged call's would.
+ */
+async function serveIo(st: RunState, fn: string, request: Record<string, unknown>): Promise<Answer> {
+  if (st.ioDispatch === undefined) {
+    ioModule ??= import('../host/worker-io.ts');
+    const { createWorkerDispatch } = await ioModule;
+    st.ioDispatch ??= createWorkerDispatch(st.m.io!, (report) => {
+      st.reported = true; // the result then follows the reports on the same port (see deliver)
+      post({ type: 'hostreport', id: st.m.id, report });
+    });
+  }
+  const ac = (st.io ??= new AbortController());
+  const h = await st.ioDispatch(fn, request, ac.signal);
+  if (ac.signal.aborted) throw ac.signal.reason;
+  if (cur !== st) throw new InterruptedError(1);
+  const { RESPONSE_JSON } = await ioModule!;
+  return {
+    text: RESPONSE_JSON.get(h.response) ?? JSON.stringify(h.response),
+    obj: h.response,
+    target: h.target,
+    outcome: h.outcome,
+    ...(h.permission !== undefined ? { permission: h.permission } : {}),
+    served: 'worker',
+  };
 }
 
 /** Bridges a call to the main thread and waits for the answer on the event loop (the guest is suspended). */
@@ -545,9 +590,8 @@ const usesJspi = (m: RunMessage): boolean => m.jspi === true && JSPI_ON;
 function interruptIo(st: RunState): void {
   st.io?.abort(new InterruptedError(Atomics.load(ctl, CTL_INTERRUPT) || 1));
 }
-/** The run is over: its I/O timer goes. */
+/** The run is over: anything of its I/O still in flight stops. */
 function endIo(st: RunState): void {
-  if (st.ioTimer !== undefined) clearTimeout(st.ioTimer);
   st.io?.abort(new InterruptedError(1));
 }
 
@@ -582,7 +626,8 @@ function guestAllocText(fn: string, text: string, size: number): number {
 function replayed(rs: ReplayServer, seq: number, fn: string, text: string, len: number): Answer {
   const rec = rs.call(seq, fn, text, len);
   if (rec === null) return errorAnswer('unavailable', `replay: host call #${seq} (${fn}) is not the one the record holds: not sent`);
-  if (rec.served === 'host') charge(HOST_COSTS.bridgedCall);
+  // Every suspending call pays the bridge's cost, served here (JSPI) or bridged: a run's fuel does not depend on where.
+  if (rec.served === 'host' || SUSPENDING_IMPORTS.has(fn)) charge(HOST_COSTS.bridgedCall);
   let obj: unknown = null;
   try {
     obj = JSON.parse(rec.response);
@@ -1191,7 +1236,8 @@ function deliver(msg: RunMessage, result: WorkerRunResult): void {
   let res = result;
   const text = res.ok ? lastOutputText : undefined;
   lastOutputText = undefined;
-  if (res.outputText !== undefined || !writeResult(msg.id, res, text)) {
+  // After reports on the port, the result goes on the port too, so that the main thread has them first.
+  if (res.outputText !== undefined || cur?.reported === true || !writeResult(msg.id, res, text)) {
     if (text !== undefined) {
       // Handed over unparsed but did not fit after all: parse it here.
       const parsed = parseOutput(text);
