@@ -17,12 +17,16 @@ import assert from 'node:assert/strict';
 import { createHash, createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { jspiAvailable } from '../../src/wasm/runtime/index.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { json, startHttpServer, waitFor, type TestServer } from '../helpers/http-server.ts';
 import { forEachSqlServer, openSqlServer, type SqlKind, type SqlServer } from '../helpers/sql-servers.ts';
 import { forEachBlobStore, type BlobKind } from '../helpers/blob-stores.ts';
 import { createTestBucket, startS3Server, type S3Server } from '../helpers/s3.ts';
 import { CUSTOMERS, CUSTOMER_TIERS } from '../fixtures/customer-tiers.ts';
+
+/** Where http_request and db_query are served: the guest's worker under JSPI (the test runner's node flags), else the bridge. */
+const IO_SERVED = jspiAvailable() ? 'worker' : 'host';
 
 const root = new URL('../../', import.meta.url);
 const fixture = (p: string) => readFileSync(new URL(`fixtures/wasm/${p}`, root));
@@ -226,8 +230,8 @@ describe('host functions: the customer-analysis plugin (http_request + db_query)
         assert.deepEqual(
           calls.map((c) => [c.seq, c.function, c.outcome, c.served]),
           [
-            [0, 'http_request', 'ok', 'host'],
-            [1, 'db_query', 'ok', 'host'],
+            [0, 'http_request', 'ok', IO_SERVED],
+            [1, 'db_query', 'ok', IO_SERVED],
           ],
         );
         assert.equal(calls[0].target, `${api.url}/customers`);

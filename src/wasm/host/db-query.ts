@@ -18,14 +18,18 @@
  *   step's deadline (`timeout`), or when the run stops (`cancelled`): the statement is then cancelled
  *   on the server (the database step's cancel logic, src/executors/database/client.ts).
  */
+import { isMainThread } from 'node:worker_threads';
 import { egressDeniedIn } from '../../egress/index.ts';
 import { StepError } from '../../engine/step-error.ts';
 import { type DatabaseKind, getPool, isConnectionError, MAX_TIMER_MS, runStatement } from '../../executors/database/client.ts';
 import { classifySql } from './sql-classify.ts';
 import { HostCallError, type HostCallContext, type HostErrorCode, type HostFunction } from './types.ts';
 
-/** Connections per datasource URL (the pool is shared with database steps that use the same URL). */
-const POOL_SIZE = 5;
+/**
+ * Connections per datasource URL (the pool is shared with database steps that use the same URL).
+ * A guest's worker (JSPI runs, worker-io.ts) runs one guest at a time: a pool of its own, smaller.
+ */
+const POOL_SIZE = isMainThread ? 5 : 2;
 const DATASOURCE_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
 const MAX_PARAMS = 1000;
 const FIELDS = new Set(['datasource', 'sql', 'params', 'max_rows']);

@@ -53,6 +53,7 @@ import { HOST_ERROR_CODES, HostCallError, RESPONSE_JSON, errorResponse, type Hos
 import { boundValue } from './host-record.ts';
 import { workerKeysOf } from '../host/worker-keys.ts';
 import { applyWorkerReport, workerSessionOf } from '../host/worker-session.ts';
+import { tracingOn } from '../../tracing/state.ts';
 import { recordPartsOf, type RecordSpec } from './run-record.ts';
 import { runInline, Spill } from './inline-run.ts';
 import { InlinePolicy, type InlineStats } from './inline-policy.ts';
@@ -724,9 +725,10 @@ export class WasmRuntime {
       // the process): only a run whose stack limit is that size may use it, so that the limit holds.
       if (this.jspi && info.suspends === true && l.stackKb === jspiStackKb()) {
         msg.jspi = true;
-        // The worker serves http_request and db_query itself over this (host/worker-session.ts).
+        // The worker serves http_request and db_query itself over this (host/worker-session.ts);
+        // not while tracing, whose spans and traceparent headers the main thread's dispatch makes.
         const side = workerSessionOf(req.host);
-        if (side !== undefined) msg.io = side.wire();
+        if (side !== undefined && !tracingOn()) msg.io = side.wire();
       }
     }
     if (req.signal?.aborted) return errorResult('cancelled', 'the run was cancelled before it started', elapsed());
