@@ -47,6 +47,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import pg from 'pg';
+import { request as undiciRequest } from 'undici';
 import { loadConfig } from '../src/config/index.ts';
 import { closeDatabasePools, getPool, runStatement } from '../src/executors/database/client.ts';
 import { startApp, type App } from '../src/app.ts';
@@ -301,6 +302,22 @@ const ALL_CASES: Case[] = [
     },
   },
   {
+    key: 'http-undici',
+    io: true,
+    label: '`http_request` GET, loopback 204, against the same client',
+    served: 'host',
+    fn: 3,
+    req: { method: 'GET', url: httpUrl, headers: {}, body: null },
+    check: (f) => (f?.status === 204 ? null : `unexpected answer ${JSON.stringify(f).slice(0, 300)}`),
+    direct: {
+      label: "undici request() (http_request's client)",
+      run: async () => {
+        const r = await undiciRequest(httpUrl);
+        await r.body.arrayBuffer();
+      },
+    },
+  },
+  {
     key: 'db',
     io: true,
     label: '`db_query` SELECT 1',
@@ -527,7 +544,7 @@ const table = markdownTable(
   ],
 );
 const goalCell = (r: Report, io: boolean, goalUs: number): [string, string] => {
-  const rs = r.results.filter((x) => x.row.c.io === io && x.row.c.fn !== 0 && (!io || x.row.c.key !== 'db-ro'));
+  const rs = r.results.filter((x) => x.row.c.io === io && x.row.c.fn !== 0 && x.row.c.key !== 'db-ro' && x.row.c.key !== 'http-undici');
   const failed = rs.filter((x) => x.row.error);
   const worst = rs.filter((x) => !x.row.error).sort((a, b) => b.over50 - a.over50)[0];
   const measured = worst ? `${fmtUs(worst.over50)} (worst: ${worst.row.c.label})` : 'n/a';
@@ -591,9 +608,11 @@ bare round trip stays the floor of the calls that are still bridged (the file fu
 datasource named only through a glob pattern, runs without the flag or with another stack limit).
 The goal rows read the issue's two goals as: a call without I/O (time, crypto) < 10 us, and a call
 with I/O (http_request, db_query; bridged, or served by the worker under JSPI) < 50 us, judged on
-the issue's references (fetch, and a plain \`SELECT 1\` on a warm pool). The row against the same
-read-only round trip shows how much of db_query's overhead is its READ ONLY transaction (a
-guarantee of the database's, not the sandbox's ABI).
+the issue's references (fetch, and a plain \`SELECT 1\` on a warm pool). Two more rows compare each
+with the same work done the way the function does it: undici's \`request()\` (the client
+\`http_request\` uses; \`fetch\` costs more than it), and the same read-only round trip (db_query
+runs a read as BEGIN READ ONLY + the statement + ROLLBACK: the server refuses any write, and a
+session setting the statement changes is undone before the connection serves anyone else).
 
 The design probe (\`bench/host-calls-jspi-probe.mjs\`) is that design's floor without the sandbox:
 a bare \`pool.query\` in a worker whose guest is suspended with JSPI, no JSON, permission or record. Its "guest" time runs from one call's start to the
