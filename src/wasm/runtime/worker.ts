@@ -382,6 +382,45 @@ function bridge(fn: string, text: string): Answer {
  * record's time kept as a number until the record is kept.
  */
 function privileged(fn: PrivilegedHostFunction, ptr: number, len: number): bigint {
+  const c = startCall(fn, ptr, len);
+  const { st, decoded } = c;
+  let a: Answer;
+  if ('req' in decoded && st.replay !== null) {
+    a = replayed(st.replay, c.seq, fn, decoded.text, c.len);
+  } else if ('req' in decoded) {
+    const f = workerFunctions.get(fn);
+    const here = f ? serveHere(f, decoded.req, st.m.keys) : null;
+    if (here) a = here;
+    else {
+      charge(HOST_COSTS.bridgedCall);
+      try {
+        a = bridge(fn, decoded.text);
+      } catch (e) {
+        recordInterrupted(c, e);
+        throw e;
+      }
+    }
+  } else {
+    a = decoded;
+    st.replay?.call(c.seq, fn, null, c.len); // refused here before it was read, in the run as in a replay: only compared
+  }
+  return finishCall(c, a);
+}
+
+/** A call, once its request is in: the same start for every call, wherever it is then served. */
+interface CallStart {
+  st: RunState;
+  fn: string;
+  seq: number;
+  /** Epoch ms and performance.now() when it started. */
+  atMs: number;
+  t0: number;
+  len: number;
+  decoded: { req: Record<string, unknown>; text: string } | Answer;
+}
+
+/** Bounds, the stop check and fuel for the request's bytes, the clocks, then the request decoded (or the answer that refuses it). */
+function startCall(fn: string, ptr: number, len: number): CallStart {
   ptr >>>= 0;
   len >>>= 0;
   const st = cur!;
@@ -393,38 +432,18 @@ function privileged(fn: PrivilegedHostFunction, ptr: number, len: number): bigin
   const t0 = performance.now();
   const seq = st.hostCallSeq++;
   const decoded = decodeRequest(fn, len, m.maxHostRequestBytes, () => new Uint8Array(st.memory!.buffer, ptr, len));
-  let a: Answer;
-  if ('req' in decoded && st.replay !== null) {
-    a = replayed(st.replay, seq, fn, decoded.text, len);
-  } else if ('req' in decoded) {
-    const f = workerFunctions.get(fn);
-    const here = f ? serveHere(f, decoded.req, m.keys) : null;
-    if (here) a = here;
-    else {
-      charge(HOST_COSTS.bridgedCall);
-      try {
-        a = bridge(fn, decoded.text);
-      } catch (e) {
-        recordInterrupted(st, e, fn, seq, atMs, t0, len, decoded.req);
-        throw e;
-      }
-    }
-  } else {
-    a = decoded;
-    st.replay?.call(seq, fn, null, len); // refused here before it was read, in the run as in a replay: only compared
-  }
-  return finishCall(st, fn, seq, atMs, t0, len, decoded, a);
+  return { st, fn, seq, atMs, t0, len, decoded };
 }
 
 /** A call that outlived the run (timeout or cancel): kept in the record, then the run ends (the caller rethrows). */
-function recordInterrupted(st: RunState, e: unknown, fn: string, seq: number, atMs: number, t0: number, len: number, request: unknown): void {
+function recordInterrupted(c: CallStart, e: unknown): void {
   if (!(e instanceof InterruptedError)) return;
   const code: HostErrorCode = e.flag === 2 ? 'cancelled' : 'timeout';
-  const dur = Math.round((performance.now() - t0) * 1000);
+  const dur = Math.round((performance.now() - c.t0) * 1000);
   recordCall(
-    st,
-    { seq, function: fn, target: null, at: atMs, duration_us: dur, bytes_in: len, bytes_out: 0, outcome: code, served: 'host' },
-    request,
+    c.st,
+    { seq: c.seq, function: c.fn, target: null, at: c.atMs, duration_us: dur, bytes_in: c.len, bytes_out: 0, outcome: code, served: 'host' },
+    'req' in c.decoded ? c.decoded.req : null,
     null,
     undefined,
     MAX_LOG_LINES,
@@ -432,16 +451,8 @@ function recordInterrupted(st: RunState, e: unknown, fn: string, seq: number, at
 }
 
 /** The end of every call: the answer's size capped, the call recorded, its bytes charged, the answer written through `alloc`. */
-function finishCall(
-  st: RunState,
-  fn: string,
-  seq: number,
-  atMs: number,
-  t0: number,
-  len: number,
-  decoded: { req: Record<string, unknown>; text: string } | Answer,
-  answer: Answer,
-): bigint {
+function finishCall(c: CallStart, answer: Answer): bigint {
+  const { st, fn, seq, atMs, t0, len, decoded } = c;
   const m = st.m;
   let a = answer;
   let size = utf8Length(a.text);
@@ -502,25 +513,17 @@ const JSPI_ON = jspi !== false && typeof JSPI_API.Suspender === 'function';
  * before it is served (a bad request, a replay) answers at once, without suspending.
  */
 function privilegedSuspending(fn: PrivilegedHostFunction, ptr: number, len: number): bigint | Promise<bigint> {
-  const st = cur!;
-  if (st.replay !== null) return privileged(fn, ptr, len);
-  ptr >>>= 0;
-  len >>>= 0;
-  const m = st.m;
-  if (!inBounds(ptr, len)) check(`${fn} request`, ptr, len);
-  charge(HOST_COSTS.call + HOST_COSTS.privilegedCall + Math.min(len, m.maxHostRequestBytes) / HOST_COSTS.jsonBytesPerUnit);
-  const atMs = Date.now();
-  const t0 = performance.now();
-  const seq = st.hostCallSeq++;
-  const decoded = decodeRequest(fn, len, m.maxHostRequestBytes, () => new Uint8Array(st.memory!.buffer, ptr, len));
-  if (!('req' in decoded)) return finishCall(st, fn, seq, atMs, t0, len, decoded, decoded);
+  if (cur!.replay !== null) return privileged(fn, ptr, len);
+  const c = startCall(fn, ptr, len);
+  const { st, decoded } = c;
+  if (!('req' in decoded)) return finishCall(c, decoded);
   charge(HOST_COSTS.bridgedCall);
-  const io = m.io;
+  const io = st.m.io;
   const served = io !== undefined && servedInWorker(io, fn, decoded.req) ? serveIo(st, fn, decoded.req) : bridgeAsync(fn, decoded.text);
   return served.then(
-    (a) => finishCall(st, fn, seq, atMs, t0, len, decoded, a),
+    (a) => finishCall(c, a),
     (e) => {
-      recordInterrupted(st, e, fn, seq, atMs, t0, len, decoded.req);
+      recordInterrupted(c, e);
       throw e;
     },
   );
