@@ -591,7 +591,8 @@ const usesJspi = (m: RunMessage): boolean => m.jspi === true && JSPI_ON;
 
 /** The stop of a run's I/O in flight: at the interrupt message (timeout, cancel) or past the deadline. */
 function interruptIo(st: RunState): void {
-  st.io?.abort(new InterruptedError(Atomics.load(ctl, CTL_INTERRUPT) || 1));
+  // Made here when no call made it yet: a call that starts later (its module still loading) finds it aborted.
+  (st.io ??= new AbortController()).abort(new InterruptedError(Atomics.load(ctl, CTL_INTERRUPT) || 1));
 }
 /** The run is over: anything of its I/O still in flight stops. */
 function endIo(st: RunState): void {
