@@ -253,6 +253,11 @@ interface Case {
 }
 const sha1k = createHash('sha256').update(data1k).digest('hex');
 const hmac1k = createHmac('sha256', KEY).update(data1k).digest('hex');
+// The I/O rows: each request is measured against two references (see the report).
+const HTTP_REQUEST = { method: 'GET', url: httpUrl, headers: {}, body: null };
+const checkHttp = (f: any) => (f?.status === 204 ? null : `unexpected answer ${JSON.stringify(f).slice(0, 300)}`);
+const DB_REQUEST = { datasource: 'bench_db', sql: 'SELECT 1 AS one', params: [] };
+const checkDb = (f: any) => (f?.row_count === 1 ? null : `unexpected answer ${JSON.stringify(f).slice(0, 300)}`);
 const ALL_CASES: Case[] = [
   { key: 'clock', label: 'clock pair only (no call)', served: '-', io: false, fn: 0, req: null, check: () => null },
   {
@@ -291,8 +296,8 @@ const ALL_CASES: Case[] = [
     label: '`http_request` GET, loopback 204',
     served: 'host',
     fn: 3,
-    req: { method: 'GET', url: httpUrl, headers: {}, body: null },
-    check: (f) => (f?.status === 204 ? null : `unexpected answer ${JSON.stringify(f).slice(0, 300)}`),
+    req: HTTP_REQUEST,
+    check: checkHttp,
     direct: {
       label: 'fetch() from Node',
       run: async () => {
@@ -307,8 +312,8 @@ const ALL_CASES: Case[] = [
     label: '`http_request` GET, loopback 204, against the same client',
     served: 'host',
     fn: 3,
-    req: { method: 'GET', url: httpUrl, headers: {}, body: null },
-    check: (f) => (f?.status === 204 ? null : `unexpected answer ${JSON.stringify(f).slice(0, 300)}`),
+    req: HTTP_REQUEST,
+    check: checkHttp,
     direct: {
       label: "undici request() (http_request's client)",
       run: async () => {
@@ -323,8 +328,8 @@ const ALL_CASES: Case[] = [
     label: '`db_query` SELECT 1',
     served: 'host',
     fn: 4,
-    req: { datasource: 'bench_db', sql: 'SELECT 1 AS one', params: [] },
-    check: (f) => (f?.row_count === 1 ? null : `unexpected answer ${JSON.stringify(f).slice(0, 300)}`),
+    req: DB_REQUEST,
+    check: checkDb,
     direct: { label: 'pg pool.query (warm)', run: () => directPool.query('SELECT 1 AS one') },
   },
   {
@@ -333,8 +338,8 @@ const ALL_CASES: Case[] = [
     label: '`db_query` SELECT 1, against the same read-only round trip',
     served: 'host',
     fn: 4,
-    req: { datasource: 'bench_db', sql: 'SELECT 1 AS one', params: [] },
-    check: (f) => (f?.row_count === 1 ? null : `unexpected answer ${JSON.stringify(f).slice(0, 300)}`),
+    req: DB_REQUEST,
+    check: checkDb,
     direct: { label: 'BEGIN READ ONLY + SELECT 1 + ROLLBACK, one trip (runStatement)', run: () => runStatement(readOnlyPool, readOnlyRequest()) },
   },
 ];

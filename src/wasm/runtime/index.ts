@@ -1429,14 +1429,13 @@ export function jspiAvailable(): boolean {
   return typeof (WA as unknown as { Suspender?: unknown }).Suspender === 'function';
 }
 
-/**
- * The flags with which `vecron` starts node (bin/vecron.js, package.json, scripts/run-tests.mjs):
- * JSPI, and its stacks as large as the default stack limit (DEFAULT_LIMITS.stackKb).
- */
-export const JSPI_NODE_FLAGS = ['--experimental-wasm-stack-switching', '--wasm-stack-switching-stack-size=1024'];
 const V8_JSPI_STACK_KB = 984; // V8 11.3's default
 
-/** The size of a suspendable stack in this process, in KiB (its node flag, else V8's default). */
+/**
+ * The size of a suspendable stack in this process, in KiB (its node flag, else V8's default).
+ * `vecron` starts node with 1024 (bin/vecron.js, package.json, scripts/run-tests.mjs): the default
+ * stack limit (DEFAULT_LIMITS.stackKb).
+ */
 export function jspiStackKb(): number {
   const flag = [...process.execArgv].reverse().find((a) => /^--wasm[-_]stack[-_]switching[-_]stack[-_]size=/.test(a));
   const n = flag === undefined ? Number.NaN : Number(flag.split('=')[1]);

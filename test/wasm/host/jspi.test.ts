@@ -9,13 +9,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { closeDatabasePools } from '../../../src/executors/database/client.ts';
 import { createHostDispatch } from '../../../src/wasm/host/index.ts';
 import { closeHttpAgents } from '../../../src/wasm/host/http-request.ts';
 import { createLocalSession } from '../../../src/wasm/host/session.ts';
-import { WasmRuntime, jspiAvailable, jspiStackKb, type WasmRunResult } from '../../../src/wasm/runtime/index.ts';
+import { WasmRuntime, jspiAvailable, jspiStackKb } from '../../../src/wasm/runtime/index.ts';
 import { openSqlServer, type SqlServer } from '../../helpers/sql-servers.ts';
+import { output, startUpstream } from './support.ts';
 
 const fixture = (name: string) => new Uint8Array(readFileSync(new URL(`../../../fixtures/wasm/host-abi/${name}.wasm`, import.meta.url)));
 const guest = fixture('host-abi');
@@ -25,25 +25,13 @@ const SERVED = jspiAvailable() ? 'worker' : 'host';
 const rt = new WasmRuntime({ poolSize: 1 });
 const bridgeOnly = new WasmRuntime({ poolSize: 1, jspi: false });
 
-function output(r: WasmRunResult): any {
-  if (!r.ok) assert.fail(`the run failed: ${r.error.code}: ${r.error.message}`);
-  return r.output;
-}
-
 describe('suspending host calls (JSPI)', () => {
-  let server: Server;
+  let upstream: Awaited<ReturnType<typeof startUpstream>>;
   let base = '';
-  let closed = 0;
   let db: SqlServer;
   before(async () => {
-    server = createServer((req, res) => {
-      res.on('close', () => closed++);
-      if (req.url === '/hang') return; // never answers
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ path: req.url }));
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    upstream = await startUpstream((url) => ({ path: url }));
+    base = upstream.base;
     db = await openSqlServer('pglite');
     await db.sql('CREATE TABLE tiers (id INT PRIMARY KEY, tier TEXT NOT NULL)');
     await db.sql("INSERT INTO tiers VALUES (1, 'gold'), (2, 'silver')");
@@ -54,8 +42,7 @@ describe('suspending host calls (JSPI)', () => {
     await closeHttpAgents();
     await closeDatabasePools();
     await db?.close();
-    server.closeAllConnections();
-    await new Promise<void>((r) => server.close(() => r()));
+    await upstream?.close();
   });
 
   const session = (grants: { type: string; resource_pattern: string | null }[], deadline = Date.now() + 30_000) =>
@@ -110,7 +97,7 @@ describe('suspending host calls (JSPI)', () => {
       [['db_query', 'database:read', 'crm/tiers']],
     );
     // An http call the module was not granted: the same, and no request reaches the server.
-    const before = closed;
+    const before = upstream.closed();
     const h = await rt.run({
       bytes: guest,
       functionName: 'http_request',
@@ -119,7 +106,7 @@ describe('suspending host calls (JSPI)', () => {
     });
     assert.equal(output(h).error.code, 'permission_denied');
     assert.equal(s.denials.length, 2);
-    assert.equal(closed, before);
+    assert.equal(upstream.closed(), before);
   });
 
   it("the worker applies the main thread's egress policy: metadata refused, no connection", async () => {
@@ -161,7 +148,7 @@ describe('suspending host calls (JSPI)', () => {
 
   it('a call that outlives the timeout ends the run within timeout + 1 s, its request aborted', async () => {
     const s = session([{ type: 'http:read', resource_pattern: `${base}/**` }]);
-    const before = closed;
+    const before = upstream.closed();
     const t0 = performance.now();
     const r = await rt.run({
       bytes: guest,
@@ -175,8 +162,8 @@ describe('suspending host calls (JSPI)', () => {
     assert.equal(r.ok ? '' : r.error.code, 'timeout');
     assert.ok(took < 800 + 1000, `ended after ${took.toFixed(0)} ms`);
     assert.equal(r.hostCalls?.[0].outcome, 'timeout');
-    for (let i = 0; i < 50 && closed === before; i++) await new Promise((res) => setTimeout(res, 20));
-    assert.equal(closed, before + 1, 'the hanging request was aborted');
+    for (let i = 0; i < 50 && upstream.closed() === before; i++) await new Promise((res) => setTimeout(res, 20));
+    assert.equal(upstream.closed(), before + 1, 'the hanging request was aborted');
     // The worker is fine afterwards.
     const ok = await rt.run({ bytes: guest, functionName: 'http_request', input: { method: 'GET', url: `${base}/after` }, host: createHostDispatch(s) });
     assert.equal(output(ok).status, 200);

@@ -7,36 +7,23 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { closeDatabasePools } from '../../../src/executors/database/client.ts';
 import { dbQuery } from '../../../src/wasm/host/db-query.ts';
 import { closeHttpAgents, httpRequest } from '../../../src/wasm/host/http-request.ts';
-import { WasmRuntime, type WasmRunResult } from '../../../src/wasm/runtime/index.ts';
+import { WasmRuntime } from '../../../src/wasm/runtime/index.ts';
 import { openSqlServer, type SqlServer } from '../../helpers/sql-servers.ts';
-import { testDispatch, testSession } from './support.ts';
+import { output, startUpstream, testDispatch, testSession } from './support.ts';
 
 const guest = new Uint8Array(readFileSync(new URL('../../../fixtures/wasm/host-abi/host-abi.wasm', import.meta.url)));
 const rt = new WasmRuntime({ poolSize: 1 });
 
-function output(r: WasmRunResult): any {
-  if (!r.ok) assert.fail(`the run failed: ${r.error.code}: ${r.error.message}`);
-  return r.output;
-}
-
 describe('network host functions called by a guest', () => {
-  let server: Server;
+  let upstream: Awaited<ReturnType<typeof startUpstream>>;
   let base = '';
-  let closed = 0;
   let db: SqlServer;
   before(async () => {
-    server = createServer((req, res) => {
-      res.on('close', () => closed++);
-      if (req.url === '/hang') return; // never answers
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ customers: [{ id: 1, spend: 120 }] }));
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    upstream = await startUpstream(() => ({ customers: [{ id: 1, spend: 120 }] }));
+    base = upstream.base;
     db = await openSqlServer('pglite');
     await db.sql('CREATE TABLE customer_tiers (id INT PRIMARY KEY, tier TEXT NOT NULL)');
   });
@@ -45,8 +32,7 @@ describe('network host functions called by a guest', () => {
     await closeHttpAgents();
     await closeDatabasePools();
     await db?.close();
-    server.closeAllConnections();
-    await new Promise<void>((r) => server.close(() => r()));
+    await upstream?.close();
   });
 
   const session = (permissions: any[]) => testSession({ permissions, variables: { crm: db.url }, deadline: Date.now() + 30_000 });
@@ -83,7 +69,7 @@ describe('network host functions called by a guest', () => {
 
   it('a request that outlives the step timeout ends the run within timeout + 1 s and is aborted', async () => {
     const s = session([{ type: 'http:read', resource_pattern: null }]);
-    const before = closed;
+    const before = upstream.closed();
     const t0 = Date.now();
     const r = await rt.run({
       bytes: guest,
@@ -97,7 +83,7 @@ describe('network host functions called by a guest', () => {
     if (!r.ok) assert.equal(r.error.code, 'timeout');
     assert.ok(took < 1500, `ended after ${took} ms`);
     const end = Date.now() + 5000;
-    while (closed === before && Date.now() < end) await new Promise((res) => setTimeout(res, 10));
-    assert.ok(closed > before, 'the server saw the request aborted');
+    while (upstream.closed() === before && Date.now() < end) await new Promise((res) => setTimeout(res, 10));
+    assert.ok(upstream.closed() > before, 'the server saw the request aborted');
   });
 });

@@ -4,7 +4,10 @@
  * thrown as HostCallError('permission_denied')), without the runtime. The dispatch in
  * src/wasm/host serves the same contract for real runs.
  */
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
 import { PermissionDenied, checkPermission, type Permission } from '../../../src/modules/permissions.ts';
+import type { WasmRunResult } from '../../../src/wasm/runtime/index.ts';
 import type { BlobStore } from '../../../src/storage/blob-store.ts';
 import {
   HostCallError,
@@ -115,5 +118,34 @@ export function testDispatch(session: HostSession, functions: HostFunction[]): H
       if (err.permission) a.permission = err.permission;
       return a;
     }
+  };
+}
+
+/** A run's output, or the test fails with the run's error. */
+export function output(r: WasmRunResult): any {
+  if (!r.ok) assert.fail(`the run failed: ${r.error.code}: ${r.error.message}`);
+  return r.output;
+}
+
+/**
+ * A loopback HTTP upstream for guests' http_request: `GET /hang` is never answered, any other
+ * request gets `respond(url)` as JSON; `closed()` counts the responses closed (answered or aborted).
+ */
+export async function startUpstream(respond: (url: string) => unknown): Promise<{ base: string; closed(): number; close(): Promise<void> }> {
+  let closed = 0;
+  const server = createServer((req, res) => {
+    res.on('close', () => closed++);
+    if (req.url === '/hang') return; // never answers
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(respond(req.url ?? '/')));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    base: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    closed: () => closed,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
   };
 }
