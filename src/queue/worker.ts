@@ -288,7 +288,11 @@ export class Worker {
         retry,
       );
       // The status events were written with the outcome itself (src/state).
-      if (!result.owned) return traced({ status: 'lease_lost', code: 'lease_lost' });
+      if (!result.owned) {
+        // Stalled past the lease after the last step: the new owner runs it; this result is dropped.
+        this.log.warn({ execution: exec.id }, 'lease lost: another worker owns this execution now; its outcome was not written');
+        return traced({ status: 'lease_lost', code: 'lease_lost' });
+      }
       traced({ status: result.status, code: outcome.status === 'failed' ? outcome.error.code : undefined });
       if (result.status !== 'queued') {
         this.metrics?.executionsFinished.inc({ status: result.status });

@@ -85,8 +85,16 @@ describe('cluster: processes by role on one PostgreSQL, under faults', {
     t.afterUntil = Date.now();
 
     // A worker frozen past its lease: the others take its executions over; it must not write after.
-    frozen = await c.busyWorker();
-    c.kill(frozen, 'SIGSTOP');
+    // A worker seen running an execution may have finished it before the signal lands: freeze,
+    // then check it still holds one (a stopped process changes nothing), else let it go and retry.
+    frozen = await waitFor('a worker frozen while it holds an execution', async () => {
+      const p = await c.busyWorker();
+      c.kill(p, 'SIGSTOP');
+      await sleep(100);
+      if (await c.holdsExecution(p)) return p;
+      c.kill(p, 'SIGCONT');
+      return null;
+    });
     await sleep((LEASE_SECONDS + 5) * 1000);
     c.kill(frozen, 'SIGCONT');
     await sleep(3000);

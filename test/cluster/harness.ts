@@ -212,13 +212,22 @@ export class Cluster {
     return waitFor(
       'a worker running an execution',
       async () => {
-        const rows = await this.query<{ locked_by: string }>(`SELECT locked_by FROM executions WHERE status = 'running' AND locked_by IS NOT NULL`);
-        const pids = new Set(rows.map((r) => Number(r.locked_by.split(':')[1])));
+        const pids = await this.lockHolders();
         return this.procs.find((p) => p.role === 'worker' && !p.killed && this.alive(p) && pids.has(p.child.pid!)) ?? null;
       },
       30_000,
       50,
     );
+  }
+
+  /** The pids of the workers that hold a running execution right now. */
+  async lockHolders(): Promise<Set<number>> {
+    const rows = await this.query<{ locked_by: string }>(`SELECT locked_by FROM executions WHERE status = 'running' AND locked_by IS NOT NULL`);
+    return new Set(rows.map((r) => Number(r.locked_by.split(':')[1])));
+  }
+
+  async holdsExecution(p: VecronProcess): Promise<boolean> {
+    return (await this.lockHolders()).has(p.child.pid!);
   }
 
   kill(p: VecronProcess, signal: NodeJS.Signals = 'SIGKILL'): void {
