@@ -189,6 +189,34 @@ forEachSqlServer((kind) => {
         assert.equal(e, reason);
       });
 
+      it('a wait for a pooled connection ends at the timeout or at an abort, while the pool stays busy', async () => {
+        // The pool (stepDbPoolSize 3) held by three sleeping statements, stopped by the test at the end.
+        const hold = new AbortController();
+        let holdersDone = 0;
+        const holders = [1, 2, 3].map(() =>
+          run({ query: isPg ? 'SELECT pg_sleep(30)' : 'SELECT SLEEP(30)' }, runCtx({}, { signal: hold.signal })).then(
+            () => holdersDone++,
+            () => holdersDone++,
+          ),
+        );
+        try {
+          await new Promise((r) => setTimeout(r, 300));
+          const e = await stepError(run({ query: 'SELECT 1 AS x', timeout_seconds: 0.3 }));
+          assert.equal(e.code, 'db_timeout');
+          assert.match(e.message, /no connection within the step's timeout of 0.3s/);
+          const ac = new AbortController();
+          const reason = new StepError('job_cancelled', 'cancelled by an operator');
+          setTimeout(() => ac.abort(reason), 200);
+          assert.equal(await stepError(run({ query: 'SELECT 1 AS x' }, runCtx({}, { signal: ac.signal }))), reason);
+          assert.equal(holdersDone, 0, 'the waits ended while every connection was still busy');
+        } finally {
+          hold.abort(new StepError('aborted', 'test over'));
+          await Promise.all(holders);
+        }
+        // The connections went back: the pool serves again.
+        assert.equal((await run({ query: 'SELECT 1 AS ok' })).rows[0].ok, 1);
+      });
+
       it('fails with db_auth_failed (not retryable) on wrong credentials', async () => {
         const u = new URL(db.url);
         u.password = 'wrong-password';
