@@ -15,7 +15,7 @@
  * created and dropped; else scripts/services.sh), BENCH_API_JOBS, BENCH_API_CONNECTIONS,
  * BENCH_API_SECONDS, BENCH_WRITE_DOCS (1; 0 = do not touch docs/benchmarks.md).
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import autocannon from 'autocannon';
@@ -23,17 +23,14 @@ import pg from 'pg';
 import { loadCondition, underLoad } from './cpu-burner.ts';
 import { benchCommand, envInt, machineInfo, writeSection } from './report.ts';
 import { adminDatabaseUrl, freePort, procCpuMs, ROOT, scratchDatabase, startService } from './service-process.ts';
-import { distProblem } from '../bin/entry.js';
+import { ensureDist } from './dist.ts';
 
 const JOBS = envInt('BENCH_API_JOBS', 10_000);
 const CONNECTIONS = envInt('BENCH_API_CONNECTIONS', 50);
 const SECONDS = envInt('BENCH_API_SECONDS', 10);
 const log = (s: string) => console.error(`[api] ${s}`);
 
-if (distProblem() !== null) {
-  log(`dist/ is ${distProblem()}: building it (node scripts/build-dist.mjs)`);
-  execFileSync(process.execPath, ['scripts/build-dist.mjs'], { cwd: ROOT, stdio: 'inherit' });
-}
+ensureDist(log);
 
 interface Target {
   name: string;

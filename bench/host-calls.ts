@@ -1,7 +1,8 @@
 /**
  * Host-call benchmark (issue 15): what a privileged host call costs a guest, measured from inside
  * the guest, in one run, through the real engine (a vecron app on PGlite, the module uploaded and
- * granted like any other, each measurement one wasm step of a job).
+ * granted like any other, each measurement one wasm step of a job). The app and the direct
+ * runStatement come from dist/ (built first when stale): the code `vecron start` runs, no tsx.
  *
  *   node --import tsx bench/host-calls.ts        (or `npm run bench -- host-calls`)
  *
@@ -48,10 +49,8 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import pg from 'pg';
 import { request as undiciRequest } from 'undici';
-import { loadConfig } from '../src/config/index.ts';
-import { closeDatabasePools, getPool, runStatement } from '../src/executors/database/client.ts';
-import { startApp, type App } from '../src/app.ts';
-import { createLogger } from '../src/logger.ts';
+import type { App } from '../src/app.ts';
+import { ensureDist, fromDist } from './dist.ts';
 import { fmtNum, markdownTable, summarize, type Summary } from './stats.ts';
 import { benchCommand, envInt, machineInfo, writeSection } from './report.ts';
 import { loadCondition, underLoad } from './cpu-burner.ts';
@@ -71,6 +70,12 @@ const GOAL_WORKER_US = 10;
 const GOAL_BRIDGED_US = 50;
 
 const log = (msg: string) => process.stderr.write(`[bench host-calls] ${msg}\n`);
+// The service's code as users run it: from dist/ (no tsx in this thread or in the guests' workers).
+ensureDist(log);
+const { loadConfig } = await fromDist<typeof import('../src/config/index.ts')>('config/index');
+const { closeDatabasePools, getPool, runStatement } = await fromDist<typeof import('../src/executors/database/client.ts')>('executors/database/client');
+const { startApp } = await fromDist<typeof import('../src/app.ts')>('app');
+const { createLogger } = await fromDist<typeof import('../src/logger.ts')>('logger');
 const hardStop = setTimeout(() => {
   log(`time limit of ${TIME_LIMIT_S} s reached: giving up`);
   process.exit(1);

@@ -32,6 +32,7 @@ import { benchCommand, envInt, machineInfo, writeSection } from './report.ts';
 import { adminDatabaseUrl, procRssMb, ROOT, scratchDatabase, startService } from './service-process.ts';
 import { fmtMs, summarize } from './stats.ts';
 import { distProblem } from '../bin/entry.js';
+import { ensureDist } from './dist.ts';
 
 const SAMPLES = envInt('BENCH_STARTUP_SAMPLES', 5);
 const IDLE_SECONDS = envInt('BENCH_STARTUP_IDLE_SECONDS', 5, 0);
@@ -40,10 +41,7 @@ const tmp = mkdtempSync(join(tmpdir(), 'vecron-bench-startup-'));
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
 
 // dist/ must be current, or the "dist" rows would silently measure tsx.
-if (distProblem() !== null) {
-  log(`dist/ is ${distProblem()}: building it (node scripts/build-dist.mjs)`);
-  execFileSync(process.execPath, ['scripts/build-dist.mjs'], { cwd: ROOT, stdio: 'inherit' });
-}
+ensureDist(log);
 const checks: number[] = [];
 for (let i = 0; i < 20; i++) {
   const t = performance.now();

@@ -19,6 +19,7 @@ import { connect as netConnect } from 'node:net';
 import pg from 'pg';
 import pgUtils from 'pg/lib/utils.js';
 import { serialize } from 'pg-protocol';
+import PgResult from 'pg/lib/result.js';
 import mysql from 'mysql2';
 import { StepError } from '../../engine/step-error.ts';
 import { onShutdown } from '../shutdown.ts';
@@ -384,7 +385,7 @@ export function runPg(p: PgPool, req: RunRequest): Promise<RawResult> {
       cancel: () => pgCancel(p.target, c.processID, c.secretKey),
       run: async () => {
         if (!req.readOnly) {
-          const s = pgStatement(req, false);
+          const s = pgStatement(req);
           client.query(s.query as any);
           return await s.result;
         }
@@ -412,10 +413,10 @@ export function runPg(p: PgPool, req: RunRequest): Promise<RawResult> {
  * the connection serves anything else (a ROLLBACK outside a transaction is only a warning).
  */
 async function readBatch(client: pg.PoolClient, req: RunRequest, names: BatchNames | null): Promise<RawResult> {
-  const s = pgStatement(req, true, names?.statement);
-  client.query(new PgReadOnlyBatch(s.query, names) as any);
   try {
-    return await s.result;
+    return await new Promise<RawResult>((resolve, reject) => {
+      client.query(new PgReadOnlyBatch(req, names, (err, r) => (err === null ? resolve(r as RawResult) : reject(err))) as any);
+    });
   } catch (err) {
     names?.failed();
     // Queued behind the batch: sent at its ReadyForQuery. A connection that cannot run it is not
@@ -438,10 +439,37 @@ interface BatchNames {
   statement: string;
   /** This connection's constant messages (ConnectionWire). */
   wire: ConnectionWire;
+  /** The statement's columns, once a read of it described them on this connection. */
+  described: DescribedStatement | null;
   /** The read failed: its name is not used again (the server may or may not hold it). */
   failed(): void;
   /** The batch sent its Parse messages. */
   sent(): void;
+  /** A read of it succeeded with these columns: later reads skip the Describe. */
+  describedAs(d: DescribedStatement): void;
+}
+
+/**
+ * A named statement's columns as its last read was told them: the row parsers (node-postgres's
+ * Result, used only to parse rows: parseRow reads it and changes nothing) and the columns as a
+ * result shows them. Every read still asks the server (Describe): the parsers are reused only when
+ * its RowDescription is the same (a renamed column, say, makes new ones).
+ */
+interface DescribedStatement {
+  fields: readonly { name: string; dataTypeID: number; format?: string }[];
+  parser: PgResult;
+  columns: { name: string; type: string }[];
+}
+
+function sameFields(a: DescribedStatement['fields'], b: DescribedStatement['fields']): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i].name !== b[i].name || a[i].dataTypeID !== b[i].dataTypeID || a[i].format !== b[i].format) return false;
+  return true;
+}
+
+interface NamedStatement {
+  name: string;
+  described: DescribedStatement | null;
 }
 
 /** A connection's constant parts of a read batch, serialized once. */
@@ -488,7 +516,7 @@ const UNNAMED_ROLLBACK_SYNC = Buffer.concat([
 interface ConnectionNames {
   prefix: string;
   wire: ConnectionWire;
-  bySql: Map<string, string>;
+  bySql: Map<string, NamedStatement>;
   made: number;
   beginParsed: boolean;
 }
@@ -511,54 +539,69 @@ function statementNames(client: pg.PoolClient, sql: string): BatchNames | null {
     st = { prefix, wire: connectionWire(prefix), bySql: new Map(), made: 0, beginParsed: false };
     connectionNames.set(client, st);
   }
-  let name = st.bySql.get(sql);
-  if (name === undefined) {
+  let named = st.bySql.get(sql);
+  if (named === undefined) {
     if (st.made >= MAX_NAMED_PER_CONNECTION) return null;
-    name = `${st.prefix}${st.made++}`;
-    st.bySql.set(sql, name);
+    named = { name: `${st.prefix}${st.made++}`, described: null };
+    st.bySql.set(sql, named);
   }
-  const state = st;
-  const stmtName = name;
-  return {
-    beginParsed: st.beginParsed,
-    statement: stmtName,
-    wire: st.wire,
-    failed: () => {
-      state.bySql.delete(sql);
-      const conn = (client as unknown as { connection: { parsedStatements: Record<string, string>; submittedNamedStatements: Record<string, string> } })
-        .connection;
-      delete conn.parsedStatements[stmtName];
-      delete conn.submittedNamedStatements[stmtName];
-    },
-    sent: () => {
-      state.beginParsed = true;
-    },
-  };
+  return new ConnectionBatchNames(client, st, sql, named);
 }
 
+/** BatchNames of one read (a class: a read makes no closures). */
+class ConnectionBatchNames implements BatchNames {
+  readonly beginParsed: boolean;
+  readonly statement: string;
+  readonly wire: ConnectionWire;
+  readonly described: DescribedStatement | null;
+  constructor(
+    private readonly client: pg.PoolClient,
+    private readonly state: ConnectionNames,
+    private readonly sql: string,
+    private readonly named: NamedStatement,
+  ) {
+    this.beginParsed = state.beginParsed;
+    this.statement = named.name;
+    this.wire = state.wire;
+    this.described = named.described;
+  }
+  failed(): void {
+    this.state.bySql.delete(this.sql);
+    const conn = (this.client as unknown as { connection: { parsedStatements: Record<string, string>; submittedNamedStatements: Record<string, string> } })
+      .connection;
+    delete conn.parsedStatements[this.named.name];
+    delete conn.submittedNamedStatements[this.named.name];
+  }
+  sent(): void {
+    this.state.beginParsed = true;
+  }
+  describedAs(d: DescribedStatement): void {
+    if (this.state.bySql.get(this.sql) === this.named) this.named.described = d;
+  }
+}
+
+/** The columns as a result shows them: name and type name. */
+function columnsOf(fields: readonly { name: string; dataTypeID: number }[] | undefined): { name: string; type: string }[] {
+  return (fields ?? []).map((f) => ({ name: f.name, type: PG_TYPES[f.dataTypeID] ?? `oid:${f.dataTypeID}` }));
+}
+
+/** What a finished statement gives its caller: the kept rows, the columns, the rows a DML statement changed. */
+function rawResult(keep: Keeper, command: string | null, rowCount: number | null, fields: { name: string; type: string }[]): RawResult {
+  const dml = command === 'INSERT' || command === 'UPDATE' || command === 'DELETE' || command === 'MERGE';
+  return { ...keep.result(), fields, affected: dml ? (rowCount ?? 0) : null, command };
+}
+
+/** A CommandComplete's tag: `SELECT 3`, `INSERT 0 1`, `UPDATE 2` (as node-postgres reads it). */
+const COMMAND_TAG = /^([A-Za-z]+)(?: (\d+))?(?: (\d+))?/;
+
 /** The statement as a node-postgres Query whose rows go through the keeper, and its result. */
-function pgStatement(req: RunRequest, extended: boolean, name?: string): { query: pg.Query; result: Promise<RawResult> } {
+function pgStatement(req: RunRequest): { query: pg.Query; result: Promise<RawResult> } {
   const keep = keeper(req);
-  // Extended protocol for a read in a batch (one statement, never the simple protocol's several);
-  // the types are the pool's (client.query sets them only on the queries it is given).
-  const q = new pg.Query(
-    extended
-      ? ({ text: req.sql, values: req.params as any[], queryMode: 'extended', types: pgTypes, ...(name !== undefined ? { name } : {}) } as any)
-      : { text: req.sql, values: req.params as any[] },
-  );
+  const q = new pg.Query({ text: req.sql, values: req.params as any[] });
   const result = new Promise<RawResult>((resolve, reject) => {
     q.on('row', (row: Record<string, unknown>) => keep.row(row));
     q.on('error', reject);
-    q.on('end', (r: pg.QueryResult) => {
-      const command = r?.command ?? null;
-      const dml = command === 'INSERT' || command === 'UPDATE' || command === 'DELETE' || command === 'MERGE';
-      resolve({
-        ...keep.result(),
-        fields: (r?.fields ?? []).map((f) => ({ name: f.name, type: PG_TYPES[f.dataTypeID] ?? `oid:${f.dataTypeID}` })),
-        affected: dml ? (r.rowCount ?? 0) : null,
-        command,
-      });
-    });
+    q.on('end', (r: pg.QueryResult) => resolve(rawResult(keep, r?.command ?? null, r?.rowCount ?? null, columnsOf(r?.fields))));
   });
   return { query: q, result };
 }
@@ -576,21 +619,37 @@ function pgStatement(req: RunRequest, extended: boolean, name?: string): { query
  * only step that could throw), then the messages go out in one corked write.
  */
 class PgReadOnlyBatch {
+  /** For the client, which records a named statement's text at its ParseComplete. */
+  readonly name: string | undefined;
+  readonly text: string;
+  /** The statement's row parsers (node-postgres's own, with the pool's types), made for this read or reused. */
+  private parser: PgResult | null = null;
+  /** The parsers and columns are a former read's (the same RowDescription). */
+  private reused = false;
+  private readonly keep: Keeper;
+  private command: string | null = null;
+  private rowCount: number | null = null;
   /** CommandCompletes seen: BEGIN's, then the statement's, then ROLLBACK's. */
   private completes = 0;
+  /** A row that could not be parsed: the read fails with it once the server is done. */
+  private rowError: unknown = null;
   constructor(
-    private readonly stmt: pg.Query,
-    private readonly names: BatchNames | null = null,
-  ) {}
+    private readonly req: RunRequest,
+    private readonly names: BatchNames | null,
+    private done: ((err: unknown, r?: RawResult) => void) | null,
+  ) {
+    this.name = names?.statement;
+    this.text = req.sql;
+    this.keep = keeper(req);
+  }
   submit(connection: any): Error | null {
-    const q = this.stmt as any;
     const names = this.names;
-    const stmtName: string | undefined = q.name;
-    const parseStmt = !q.hasBeenParsed(connection);
+    const stmtName = this.name;
+    const parseStmt =
+      stmtName === undefined || (connection.parsedStatements[stmtName] === undefined && connection.submittedNamedStatements[stmtName] === undefined);
     let bind: Buffer;
     try {
-      const values = ((q.values as unknown[] | undefined) ?? []).map(pgUtils.prepareValue);
-      bind = serialize.bind({ portal: '', statement: stmtName, values, binary: q.binary });
+      bind = serialize.bind({ portal: '', statement: stmtName, values: this.req.params.map(pgUtils.prepareValue) });
     } catch (err) {
       return err as Error; // nothing was sent: the client fails the query and moves on
     }
@@ -604,8 +663,8 @@ class PgReadOnlyBatch {
       names.sent();
     }
     if (parseStmt) {
-      out.push(serialize.parse({ text: q.text, name: stmtName, types: [] }));
-      if (stmtName) connection.submittedNamedStatements[stmtName] = q.text;
+      out.push(serialize.parse({ text: this.text, name: stmtName, types: [] }));
+      if (stmtName !== undefined) connection.submittedNamedStatements[stmtName] = this.text;
     }
     out.push(bind, DESCRIBE_EXECUTE, names === null ? UNNAMED_ROLLBACK_SYNC : names.wire.rollbackSync);
     // One buffer, one write: a corked stream hands ten small buffers to one writev, which cost more
@@ -613,37 +672,68 @@ class PgReadOnlyBatch {
     if (connection.stream.writable) connection.stream.write(Buffer.concat(out));
     return null;
   }
-  handleCommandComplete(msg: { command?: string }, connection: unknown): void {
-    // BEGIN's own comes first and ROLLBACK's last: only the statement's goes to it.
-    if (this.completes++ === 1) (this.stmt as any).handleCommandComplete(msg, connection);
+  private finish(err: unknown, r?: RawResult): void {
+    const done = this.done;
+    this.done = null;
+    done?.(err, r);
   }
-  handleRowDescription(msg: unknown): void {
-    (this.stmt as any).handleRowDescription(msg);
+  handleRowDescription(msg: { fields: any[] }): void {
+    const known = this.names?.described;
+    if (known && sameFields(known.fields, msg.fields)) {
+      this.parser = known.parser;
+      this.reused = true;
+      return;
+    }
+    this.parser = new PgResult(undefined, pgTypes);
+    this.parser.addFields(msg.fields);
   }
-  handleDataRow(msg: unknown): void {
-    (this.stmt as any).handleDataRow(msg);
+  handleDataRow(msg: { fields: unknown[] }): void {
+    if (this.rowError !== null) return;
+    let row: Record<string, unknown>;
+    try {
+      row = (this.parser as PgResult).parseRow(msg.fields);
+    } catch (err) {
+      this.rowError = err;
+      return;
+    }
+    this.keep.row(row);
   }
-  handleEmptyQuery(connection: unknown): void {
-    (this.stmt as any).handleEmptyQuery(connection);
+  handleCommandComplete(msg: { text?: string; command?: string }): void {
+    // BEGIN's own comes first and ROLLBACK's last: only the statement's counts.
+    if (this.completes++ !== 1) return;
+    const tag = COMMAND_TAG.exec(msg.text ?? msg.command ?? '');
+    if (tag === null) return;
+    this.command = tag[1];
+    const n = tag[3] ?? tag[2];
+    if (n !== undefined) this.rowCount = Number.parseInt(n, 10);
   }
-  handlePortalSuspended(connection: unknown): void {
-    (this.stmt as any).handlePortalSuspended(connection);
+  handleEmptyQuery(): void {}
+  handlePortalSuspended(): void {} // Execute asks for every row: never suspended
+  handleCopyInResponse(connection: any): void {
+    connection.sendCopyFail('a read cannot copy from the client');
   }
-  handleCopyInResponse(connection: unknown): void {
-    (this.stmt as any).handleCopyInResponse(connection);
+  handleCopyData(): void {}
+  /** The server refused a message (it then skips to the Sync), or the connection failed. */
+  handleError(err: unknown): void {
+    this.finish(this.rowError ?? err);
   }
-  handleCopyData(msg: unknown, connection: unknown): void {
-    (this.stmt as any).handleCopyData(msg, connection);
-  }
-  handleError(err: unknown, connection: unknown): void {
-    (this.stmt as any).handleError(err, connection);
-  }
-  handleReadyForQuery(connection: unknown): void {
-    (this.stmt as any).handleReadyForQuery(connection);
+  /** The batch is over, its ROLLBACK done. */
+  handleReadyForQuery(): void {
+    if (this.rowError !== null) return this.finish(this.rowError);
+    const names = this.names;
+    let columns: { name: string; type: string }[];
+    if (this.reused) columns = (names?.described as DescribedStatement).columns.map((c) => ({ ...c }));
+    else {
+      columns = columnsOf(this.parser?.fields);
+      if (this.parser !== null) names?.describedAs({ fields: this.parser.fields, parser: this.parser, columns: columns.map((c) => ({ ...c })) });
+    }
+    this.finish(null, rawResult(this.keep, this.command, this.rowCount, columns));
   }
 }
 
 /** Keeps rows up to the row and byte limits; counts them all. */
+type Keeper = ReturnType<typeof keeper>;
+
 function keeper(req: RunRequest) {
   const rows: Record<string, unknown>[] = [];
   let total = 0;

@@ -243,6 +243,20 @@ forEachSqlServer((kind) => {
         const after = await run({ sql: star }, [read('crm/customer_tiers')]).result;
         assert.ok(after.columns.some((c: any) => c.name === 'note'));
         await db.sql('ALTER TABLE customer_tiers DROP COLUMN note');
+        // A renamed column, same types (whether or not the server refuses the kept plan): the rows
+        // and columns carry the new name, never the one a former read of the statement was told.
+        const byPosition = 'SELECT * FROM customer_tiers ORDER BY 1';
+        const before = await run({ sql: byPosition }, [read('crm/customer_tiers')]).result;
+        await run({ sql: byPosition }, [read('crm/customer_tiers')]).result;
+        const first = before.columns[0].name;
+        await db.sql(`ALTER TABLE customer_tiers RENAME COLUMN ${first} TO renamed_col`);
+        try {
+          const renamed = await run({ sql: byPosition }, [read('crm/customer_tiers')]).result;
+          assert.equal(renamed.columns[0].name, 'renamed_col');
+          assert.ok(renamed.rows.length > 0 && renamed.rows.every((r: any) => 'renamed_col' in r && !(first in r)));
+        } finally {
+          await db.sql(`ALTER TABLE customer_tiers RENAME COLUMN renamed_col TO ${first}`);
+        }
         // A server that lost the statements (as behind a pooler that moves sessions): sent unnamed, and named statements stop.
         const pool = getPool('postgresql', db.url, 5) as PgPool;
         const client = await pool.pool.connect();
