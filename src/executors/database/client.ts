@@ -624,8 +624,8 @@ class PgReadOnlyBatch {
   readonly text: string;
   /** The statement's row parsers (node-postgres's own, with the pool's types), made for this read or reused. */
   private parser: PgResult | null = null;
-  /** The parsers and columns are a former read's (the same RowDescription). */
-  private reused = false;
+  /** A former read's parsers and columns, reused (the same RowDescription). */
+  private reused: DescribedStatement | null = null;
   private readonly keep: Keeper;
   private command: string | null = null;
   private rowCount: number | null = null;
@@ -681,7 +681,7 @@ class PgReadOnlyBatch {
     const known = this.names?.described;
     if (known && sameFields(known.fields, msg.fields)) {
       this.parser = known.parser;
-      this.reused = true;
+      this.reused = known;
       return;
     }
     this.parser = new PgResult(undefined, pgTypes);
@@ -719,13 +719,15 @@ class PgReadOnlyBatch {
   }
   /** The batch is over, its ROLLBACK done. */
   handleReadyForQuery(): void {
-    if (this.rowError !== null) return this.finish(this.rowError);
-    const names = this.names;
+    if (this.rowError !== null) {
+      this.finish(this.rowError);
+      return;
+    }
     let columns: { name: string; type: string }[];
-    if (this.reused) columns = (names?.described as DescribedStatement).columns.map((c) => ({ ...c }));
+    if (this.reused !== null) columns = this.reused.columns.map((c) => ({ ...c }));
     else {
       columns = columnsOf(this.parser?.fields);
-      if (this.parser !== null) names?.describedAs({ fields: this.parser.fields, parser: this.parser, columns: columns.map((c) => ({ ...c })) });
+      if (this.parser !== null) this.names?.describedAs({ fields: this.parser.fields, parser: this.parser, columns: columns.map((c) => ({ ...c })) });
     }
     this.finish(null, rawResult(this.keep, this.command, this.rowCount, columns));
   }
