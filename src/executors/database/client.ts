@@ -588,7 +588,7 @@ function columnsOf(fields: readonly { name: string; dataTypeID: number }[] | und
 /** What a finished statement gives its caller: the kept rows, the columns, the rows a DML statement changed. */
 function rawResult(keep: Keeper, command: string | null, rowCount: number | null, fields: { name: string; type: string }[]): RawResult {
   const dml = command === 'INSERT' || command === 'UPDATE' || command === 'DELETE' || command === 'MERGE';
-  return { ...keep.result(), fields, affected: dml ? (rowCount ?? 0) : null, command };
+  return keep.result(fields, dml ? (rowCount ?? 0) : null, command);
 }
 
 /** A CommandComplete's tag: `SELECT 3`, `INSERT 0 1`, `UPDATE 2` (as node-postgres reads it). */
@@ -596,7 +596,7 @@ const COMMAND_TAG = /^([A-Za-z]+)(?: (\d+))?(?: (\d+))?/;
 
 /** The statement as a node-postgres Query whose rows go through the keeper, and its result. */
 function pgStatement(req: RunRequest): { query: pg.Query; result: Promise<RawResult> } {
-  const keep = keeper(req);
+  const keep = new Keeper(req);
   const q = new pg.Query({ text: req.sql, values: req.params as any[] });
   const result = new Promise<RawResult>((resolve, reject) => {
     q.on('row', (row: Record<string, unknown>) => keep.row(row));
@@ -640,7 +640,7 @@ class PgReadOnlyBatch {
   ) {
     this.name = names?.statement;
     this.text = req.sql;
-    this.keep = keeper(req);
+    this.keep = new Keeper(req);
   }
   submit(connection: any): Error | null {
     const names = this.names;
@@ -733,30 +733,35 @@ class PgReadOnlyBatch {
   }
 }
 
-/** Keeps rows up to the row and byte limits; counts them all. */
-type Keeper = ReturnType<typeof keeper>;
-
-function keeper(req: RunRequest) {
-  const rows: Record<string, unknown>[] = [];
-  let total = 0;
-  let bytes = 0;
-  let overBytes = false;
-  const maxBytes = req.maxBytes ?? Infinity;
-  return {
-    row(row: Record<string, unknown>) {
-      if (++total > req.rowLimit || overBytes) return;
-      const r = jsonRow(row);
-      if (maxBytes !== Infinity) {
-        bytes += Buffer.byteLength(JSON.stringify(r)) + 1;
-        if (bytes > maxBytes) {
-          overBytes = true;
-          return;
-        }
+/** Keeps rows up to the row and byte limits; counts them all. A class: a statement makes no closures for it. */
+class Keeper {
+  readonly rows: Record<string, unknown>[] = [];
+  total = 0;
+  /** Bytes of the kept rows as JSON (counted only under a byte limit). */
+  bytes = 0;
+  overBytes = false;
+  private readonly rowLimit: number;
+  private readonly maxBytes: number;
+  constructor(req: RunRequest) {
+    this.rowLimit = req.rowLimit;
+    this.maxBytes = req.maxBytes ?? Infinity;
+  }
+  row(row: Record<string, unknown>): void {
+    if (++this.total > this.rowLimit || this.overBytes) return;
+    const r = jsonRow(row);
+    if (this.maxBytes !== Infinity) {
+      this.bytes += Buffer.byteLength(JSON.stringify(r)) + 1;
+      if (this.bytes > this.maxBytes) {
+        this.overBytes = true;
+        return;
       }
-      rows.push(r);
-    },
-    result: () => ({ rows, total, bytes, overBytes }),
-  };
+    }
+    this.rows.push(r);
+  }
+  /** The result with its columns and what a DML statement changed. */
+  result(fields: { name: string; type: string }[], affected: number | null, command: string | null): RawResult {
+    return { rows: this.rows, total: this.total, bytes: this.bytes, overBytes: this.overBytes, fields, affected, command };
+  }
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -830,7 +835,7 @@ export function runMysql(p: MyPool, req: RunRequest): Promise<RawResult> {
         if (req.readOnly) await plain('START TRANSACTION READ ONLY');
         try {
           return await new Promise<RawResult>((resolve, reject) => {
-            const keep = keeper(req);
+            const keep = new Keeper(req);
             let fields: { name: string; type: string }[] = [];
             let firstSet: number | null = null;
             let affected: number | null = null;
@@ -854,7 +859,7 @@ export function runMysql(p: MyPool, req: RunRequest): Promise<RawResult> {
             cmd.on('end', () => {
               if (failed) return;
               const verb = /^\s*(\w+)/.exec(req.sql)?.[1]?.toUpperCase() ?? null;
-              resolve({ ...keep.result(), fields, affected: firstSet === null ? affected : null, command: verb });
+              resolve(keep.result(fields, firstSet === null ? affected : null, verb));
             });
           });
         } finally {
