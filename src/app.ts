@@ -175,7 +175,12 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
           loadVariables: async (exec, documentVariables): Promise<RunVariables> =>
             mergeRunVariables(exec.variable_rows ?? [], secretKeyFor(config), documentVariables),
         },
-        { concurrency: config.workerConcurrency, leaseSeconds: config.leaseSeconds, pollIntervalMs: config.pollIntervalMs },
+        {
+          concurrency: config.workerConcurrency,
+          leaseSeconds: config.leaseSeconds,
+          pollIntervalMs: config.pollIntervalMs,
+          claimAheadMs: config.workerClaimAheadMs,
+        },
       );
       await worker.start();
       closers.unshift(() => worker!.stop(config.shutdownGraceSeconds * 1000));

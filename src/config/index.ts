@@ -38,6 +38,7 @@ export interface Config {
   otelSampler: OtelSampler;
   otelSamplerArg: number;
   workerConcurrency: number;
+  workerClaimAheadMs: number;
   leaseSeconds: number;
   pollIntervalMs: number;
   schedulerIntervalMs: number;
@@ -259,7 +260,19 @@ export const settings = {
     parse: oneOf(OTEL_SAMPLERS),
   },
   otelSamplerArg: { env: 'OTEL_TRACES_SAMPLER_ARG', description: 'The ratio of traces kept by the traceidratio samplers, 0 to 1.', default: '1', parse: ratio },
-  workerConcurrency: { env: 'VECRON_WORKER_CONCURRENCY', description: 'Executions one worker process runs at once.', default: '4', parse: int(1, 256) },
+  workerConcurrency: {
+    env: 'VECRON_WORKER_CONCURRENCY',
+    description: 'Executions one worker process runs (or holds, claimed ahead) at once.',
+    default: '4',
+    parse: int(1, 4096),
+  },
+  workerClaimAheadMs: {
+    env: 'VECRON_WORKER_CLAIM_AHEAD_MS',
+    description:
+      'How long before its fire time a worker may claim an execution, hold it (status running, its lease renewed) and start it on a timer at that time; 0 claims only what is due. For bursts of fire times (many jobs on the same second) with enough concurrency to hold them.',
+    default: '0',
+    parse: int(0, 10000),
+  },
   leaseSeconds: {
     env: 'VECRON_LEASE_SECONDS',
     description: 'How long a claimed execution stays owned without a heartbeat before another worker may take it over.',
@@ -592,6 +605,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     otelSampler: p.otelSampler as OtelSampler,
     otelSamplerArg: p.otelSamplerArg as number,
     workerConcurrency: p.workerConcurrency as number,
+    workerClaimAheadMs: p.workerClaimAheadMs as number,
     leaseSeconds: p.leaseSeconds as number,
     pollIntervalMs: p.pollIntervalMs as number,
     schedulerIntervalMs: p.schedulerIntervalMs as number,

@@ -20,6 +20,12 @@ export interface WorkerOptions {
   concurrency: number;
   leaseSeconds: number;
   pollIntervalMs: number;
+  /**
+   * Claim executions due within this many ms and hold them until their run_at (0: only what is
+   * due). A burst of fire times on one second is then claimed before it is due, and its steps start
+   * at the fire time instead of one claim after another once it has come.
+   */
+  claimAheadMs?: number;
   id?: string;
 }
 
@@ -43,8 +49,10 @@ type Traced = (f: { status: string; code?: string }) => void;
  */
 export class Worker {
   readonly id: string;
-  /** Executions whose steps are running: what `concurrency` bounds. */
+  /** Executions whose steps are running, or that are held until their run_at: what `concurrency` bounds. */
   private readonly running = new Map<string, Running>();
+  /** Of those, the ones claimed ahead and not started yet: a shutdown hands them back at once. */
+  private readonly held = new Set<string>();
   /**
    * Executions whose steps are done and whose outcome is being committed. They no longer hold a
    * slot (a slot waiting on the group commit would idle through one or two write round trips per
@@ -78,6 +86,10 @@ export class Worker {
     this.leases = new LeaseTracker(opts.leaseSeconds * 1000);
   }
 
+  private get claimAheadMs(): number {
+    return this.opts.claimAheadMs ?? 0;
+  }
+
   private get db(): Database {
     return this.env.db;
   }
@@ -98,9 +110,9 @@ export class Worker {
       // Work queued for later (a fire time enqueued ahead by the scheduler): wake exactly then.
       const [, at, limited] = payload.split(' ');
       if (limited === 'L') this.limitedWork = true;
-      const runAt = Number(at);
-      const wait = Number.isFinite(runAt) ? runAt - Date.now() : 0;
-      if (wait > 1) this.wakeAt(runAt);
+      const claimAt = Number(at) - this.claimAheadMs;
+      const wait = Number.isFinite(claimAt) ? claimAt - Date.now() : 0;
+      if (wait > 1) this.wakeAt(claimAt);
       else this.wake();
     });
     // Notifications sent while the listener was away are lost: renew leases and poll at once.
@@ -136,6 +148,8 @@ export class Worker {
     await this.unlisten?.();
     this.unlisten = null;
     while (this.claiming) await new Promise((r) => setTimeout(r, 5));
+    // Held executions have not started: back to the queue now, not started during the grace period.
+    for (const id of this.held) this.running.get(id)?.controller.abort(new StopRequest('shutdown'));
     const all = () => Promise.all([...[...this.running.values()].map((r) => r.done), ...this.finishing.values()]);
     let graceTimer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([all().then(() => false), new Promise<boolean>((r) => (graceTimer = setTimeout(() => r(true), graceMs)))]);
@@ -189,7 +203,7 @@ export class Worker {
       const free = Math.min(this.opts.concurrency - this.running.size, this.opts.concurrency - this.finishing.size);
       if (free <= 0) return;
       const sentAt = Date.now();
-      const claimed = await claimExecutions(this.db, this.id, free, this.opts.leaseSeconds);
+      const claimed = await claimExecutions(this.db, this.id, free, this.opts.leaseSeconds, this.claimAheadMs);
       if (claimed.length < free && this.limitedWork) {
         this.limitedWork = false; // a signal that arrives during the claim sets it again
         const limited = await claimLimitedExecutions(this.db, this.id, free - claimed.length, this.opts.leaseSeconds);
@@ -247,6 +261,7 @@ export class Worker {
   private async runSteps(exec: ClaimedExecution, signal: AbortSignal, traced: Traced): Promise<Ended> {
     let outcome: Outcome;
     try {
+      await this.holdUntilDue(exec, signal);
       outcome = await runExecution(exec, { ...this.env, workerId: this.id, leases: this.leases }, signal);
     } catch (err) {
       const stop = err instanceof StopRequest ? err : signal.reason instanceof StopRequest ? signal.reason : null;
@@ -271,6 +286,32 @@ export class Worker {
       outcome = { status: 'failed', error: { code: 'internal', message: `internal error: ${(err as Error)?.message}`, retryable: true } };
     }
     return { outcome };
+  }
+
+  /**
+   * An execution claimed ahead waits for its run_at here (its lease renewed like any other's); a
+   * stop (shutdown, lease lost, cancelled) ends the wait with the signal's reason.
+   */
+  private async holdUntilDue(exec: ClaimedExecution, signal: AbortSignal): Promise<void> {
+    const wait = new Date(exec.run_at).getTime() - Date.now();
+    if (!(wait > 0)) return;
+    this.held.add(exec.id);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        if (signal.aborted) return reject(signal.reason);
+        const onAbort = () => {
+          clearTimeout(timer);
+          reject(signal.reason);
+        };
+        const timer = setTimeout(() => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        }, wait);
+        signal.addEventListener('abort', onAbort, { once: true });
+      });
+    } finally {
+      this.held.delete(exec.id);
+    }
   }
 
   /** Commits how the execution ended (and, for fixed_delay, its next fire time). */

@@ -12,6 +12,8 @@ export interface ClaimedExecution {
   trigger_type: string;
   trigger: any;
   fire_time: Date | null;
+  /** When it is due: later than now for one claimed ahead (the worker holds it until then). */
+  run_at: Date;
   attempt: number;
   max_attempts: number;
   started_at: Date;
@@ -46,7 +48,8 @@ export const SERIAL_READY = `(NOT e.serial OR NOT EXISTS (
 // Built once at load (node-postgres names a prepared statement by its text).
 const CLAIM_SQL = claimSql(`candidates AS (
        SELECT e.id FROM executions e
-       WHERE e.status IN (${execFrom('claim')}) AND e.run_at <= now() AND e.concurrency_key IS NULL AND e.rate_key IS NULL
+       WHERE e.status IN (${execFrom('claim')}) AND e.run_at <= now() + make_interval(secs => $4::float8 / 1000)
+         AND e.concurrency_key IS NULL AND e.rate_key IS NULL
          AND ${SERIAL_READY}
        ORDER BY e.run_at, e.created_at
        LIMIT $2
@@ -56,13 +59,15 @@ const CLAIM_SQL = claimSql(`candidates AS (
 /**
  * `claim` (queued -> running): takes up to `limit` runnable executions without limits for
  * `workerId`, under a lease of `leaseSeconds`, in one statement that also starts each one's first
- * step and writes their events. `SKIP LOCKED` lets many workers claim at once without waiting on
+ * step and writes their events. With `aheadMs`, also executions due within that much time (the
+ * earliest first): those are held by the worker and started at their run_at, so their first step
+ * is not started here (the engine starts it when it really starts, with its real time). `SKIP LOCKED` lets many workers claim at once without waiting on
  * each other or taking the same row. Executions with a concurrency key or a rate limit are left
  * to claimLimitedExecutions (src/state/claim-limited.ts); their own index keeps them out of this
  * statement's way.
  */
-export async function claimExecutions(db: Queryable, workerId: string, limit: number, leaseSeconds: number): Promise<ClaimedExecution[]> {
-  const { rows } = await db.query<ClaimedExecution>(CLAIM_SQL, [workerId, limit, leaseSeconds]);
+export async function claimExecutions(db: Queryable, workerId: string, limit: number, leaseSeconds: number, aheadMs = 0): Promise<ClaimedExecution[]> {
+  const { rows } = await db.query<ClaimedExecution>(CLAIM_SQL, [workerId, limit, leaseSeconds, aheadMs]);
   return rows;
 }
 
@@ -74,22 +79,23 @@ export async function claimExecutions(db: Queryable, workerId: string, limit: nu
 export function claimSql(ctes: string, opts: { startedAt?: string; more?: string } = {}): string {
   return `WITH ${ctes}, claimed AS (
        UPDATE executions x
-       SET status = 'running', locked_by = $1, attempt = x.attempt + 1, started_at = ${opts.startedAt ?? 'now()'}, finished_at = NULL,
+       SET status = 'running', locked_by = $1, attempt = x.attempt + 1, started_at = ${opts.startedAt ?? 'greatest(now(), x.run_at)'}, finished_at = NULL,
            lease_expires_at = now() + make_interval(secs => $3)
        FROM candidates c WHERE x.id = c.id
-       RETURNING x.id, x.job_id, x.job_version, x.job_snapshot, x.trigger_type, x.trigger, x.fire_time, x.attempt,
+       RETURNING x.id, x.job_id, x.job_version, x.job_snapshot, x.trigger_type, x.trigger, x.fire_time, x.run_at, x.attempt,
                  x.max_attempts, x.started_at, x.created_at, x.serial, x.context,
                  x.concurrency_key, x.rate_key, x.rate_interval_seconds
      ),${opts.more ? ` ${opts.more},` : ''} first_step AS (
        -- The first step that has not succeeded yet starts with the claim (one statement less per run).
        -- Step rows are written when a step starts, not at enqueue: a queued execution has none yet.
        -- Only for an execution starting from the beginning: one that resumes after succeeded steps
-       -- continues where its route says (src/engine/routing.ts), which the engine works out.
+       -- continues where its route says (src/engine/routing.ts), which the engine works out. Nor for
+       -- one claimed ahead of its run_at: its step starts when the worker starts it.
        INSERT INTO step_runs AS r (execution_id, step_id, position, type, status, started_at, attempt)
        SELECT claimed.id, claimed.job_snapshot->'steps'->0->>'id', 0, claimed.job_snapshot->'steps'->0->>'type',
               'running', clock_timestamp(), claimed.attempt
        FROM claimed
-       WHERE jsonb_array_length(claimed.job_snapshot->'steps') > 0
+       WHERE jsonb_array_length(claimed.job_snapshot->'steps') > 0 AND claimed.run_at <= now()
          AND NOT EXISTS (SELECT 1 FROM step_runs d WHERE d.execution_id = claimed.id AND d.status = 'succeeded')
        ON CONFLICT (execution_id, step_id) DO UPDATE SET ${RESTART_STEP}
        WHERE r.status IN (${stepFrom('start')})

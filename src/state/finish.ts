@@ -145,7 +145,7 @@ export async function finishAttempt(
 
 const reset = resetSteps('u');
 const HAND_BACK_SQL = `WITH u AS (
-       UPDATE executions SET status = 'queued', run_at = now(), locked_by = NULL, lease_expires_at = NULL,
+       UPDATE executions SET status = 'queued', run_at = greatest(run_at, now()), locked_by = NULL, lease_expires_at = NULL,
               attempt = greatest(attempt - 1, 0)
        WHERE id = $1 AND locked_by = $2 AND status IN (${execFrom('hand_back')})
        RETURNING id, job_id
@@ -153,7 +153,10 @@ const HAND_BACK_SQL = `WITH u AS (
      ${eventsCte([...reset.events, { from: 'u', kind: 'execution', executionId: 'u.id', jobId: 'u.job_id', status: `'queued'`, reason: `'handed back by a worker shutting down'`, phase: 1 }])}
      SELECT u.id, pg_notify('${QUEUE_CHANNEL}', u.id::text) FROM u`;
 
-/** `hand_back` (graceful shutdown): an unfinished execution goes back to the queue without counting the attempt. */
+/**
+ * `hand_back` (graceful shutdown): an unfinished execution goes back to the queue without counting
+ * the attempt; one held before its run_at (claimed ahead) stays due at that time.
+ */
 export async function handBack(db: Queryable, executionId: string, workerId: string): Promise<boolean> {
   const r = await db.query(HAND_BACK_SQL, [executionId, workerId]);
   return r.rows.length > 0;

@@ -30,7 +30,7 @@ export async function reapExpiredLeases(db: Queryable): Promise<ReapedExecution[
      ), x AS (
        UPDATE executions x
        SET status = CASE WHEN x.attempt >= x.max_attempts THEN 'dead_lettered' ELSE 'queued' END,
-           locked_by = NULL, lease_expires_at = NULL, run_at = now(),
+           locked_by = NULL, lease_expires_at = NULL, run_at = greatest(x.run_at, now()), -- one claimed ahead stays due at its time
            finished_at = CASE WHEN x.attempt >= x.max_attempts THEN now() ELSE NULL END,
            error = jsonb_build_object('code', 'lease_expired', 'message',
                      'worker ' || e.locked_by || ' stopped renewing its lease (it crashed or was killed); attempt ' || x.attempt || ' of ' || x.max_attempts),

@@ -121,7 +121,7 @@ describe('configuration', () => {
     assert.deepEqual(problems.map((p) => p.path).sort(), ['DATABASE_URL', 'PORT', 'VECRON_BOOTSTRAP_TOKEN', 'VECRON_WORKER_CONCURRENCY']);
     const at = (env: string) => problems.find((p) => p.path === env)!.message;
     assert.match(at('PORT'), /whole number.*'abc'/);
-    assert.match(at('VECRON_WORKER_CONCURRENCY'), /between 1 and 256.*0/);
+    assert.match(at('VECRON_WORKER_CONCURRENCY'), /between 1 and 4096.*0/);
     assert.match(at('DATABASE_URL'), /postgres:\/\/.*mysql:/);
     assert.match(at('VECRON_BOOTSTRAP_TOKEN'), /at least 16 characters/);
     for (const p of problems) assert.ok(err.message.includes(`${p.path} ${p.message}`), `the message lists ${p.path}`);

@@ -192,6 +192,55 @@ forEachDatabase((kind: DbKind) => {
       await w2.stop(1000);
     });
 
+    it('claims ahead: an execution due soon is claimed before its run_at, held, and its step starts at its run_at', async () => {
+      server.handler = (_r, res) => res.end('ok');
+      const job = await makeJob(db, { steps: [{ id: 'call', type: 'http', config: { url: `${server.url}/ahead` } }] });
+      const runAt = new Date(Date.now() + 1500);
+      const id = (await enqueue(db, job, { ...manual(), runAt }))!;
+      const w = makeWorker(db, { claimAheadMs: 3000 });
+      await w.start();
+      try {
+        await waitFor(async () => (await execution(db, id)).status === 'running', 'claimed ahead');
+        const held = await execution(db, id);
+        const claimedAt = Date.now();
+        if (claimedAt < runAt.getTime() - 100) {
+          // Held, not started: no step row yet, and its start time is the time it is due.
+          assert.deepEqual(await stepRuns(db, id), []);
+          assert.equal(new Date(held.started_at).getTime(), runAt.getTime());
+        }
+        const done = await finished(db, id);
+        assert.equal(done.status, 'succeeded');
+        assert.equal(done.attempt, 1);
+        const [step] = await stepRuns(db, id);
+        assert.ok(new Date(step.started_at).getTime() >= runAt.getTime(), `the step started at ${step.started_at}, before its run_at ${runAt.toISOString()}`);
+      } finally {
+        await w.stop(1000);
+      }
+    });
+
+    it('claims ahead: a held execution goes back to the queue at shutdown, not started and without losing an attempt', async () => {
+      server.handler = (_r, res) => res.end('ok');
+      const job = await makeJob(db, { steps: [{ id: 'call', type: 'http', config: { url: `${server.url}/held` } }] });
+      const id = (await enqueue(db, job, { ...manual(), runAt: new Date(Date.now() + 4000) }))!;
+      const w = makeWorker(db, { claimAheadMs: 8000 });
+      await w.start();
+      await waitFor(async () => (await execution(db, id)).status === 'running', 'claimed ahead');
+      // A grace period longer than the wait: a held execution is handed back, not started during it.
+      await w.stop(10_000);
+      const e = await execution(db, id);
+      assert.equal(e.status, 'queued');
+      assert.equal(e.attempt, 0);
+      assert.equal(e.locked_by, null);
+      assert.deepEqual(await stepRuns(db, id), []);
+      const w2 = makeWorker(db, { claimAheadMs: 8000 });
+      await w2.start();
+      try {
+        assert.equal((await finished(db, id)).status, 'succeeded');
+      } finally {
+        await w2.stop(1000);
+      }
+    });
+
     it('a worker process killed (SIGKILL) in the middle of a step loses nothing: another worker finishes the execution', async () => {
       let url: string;
       let socketServer: PGLiteSocketServer | null = null;
