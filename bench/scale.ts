@@ -27,8 +27,10 @@
  *
  * Environment: BENCH_DATABASE_URL or TEST_DATABASE_URL (superuser URL; a database is created and
  * dropped), BENCH_SCALE_SIZES (1000,10000,100000), BENCH_SCALE_HOT (1000), BENCH_SCALE_SECONDS (60),
- * BENCH_SCALE_MODES (scheduler,end-to-end), BENCH_SCALE_LOAD (quiet,loaded), BENCH_SCALE_WORKERS (1),
- * BENCH_CONCURRENCY (16), BENCH_WRITE_DOCS (1), BENCH_TIME_LIMIT_SECONDS (3600).
+ * BENCH_SCALE_MODES (scheduler,end-to-end), BENCH_SCALE_LOAD (quiet,loaded), BENCH_SCALE_WORKERS (2),
+ * BENCH_CONCURRENCY (1024), BENCH_SCALE_CLAIM_AHEAD_MS (1000: the workers' claim-ahead; 0 claims only what is due),
+ * BENCH_WRITE_DOCS (1),
+ * BENCH_TIME_LIMIT_SECONDS (3600).
  */
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -61,8 +63,10 @@ const root = new URL('..', import.meta.url).pathname;
 const LAG_GOAL_MS = 50;
 const HOT = envInt('BENCH_SCALE_HOT', 1000);
 const SECONDS = envInt('BENCH_SCALE_SECONDS', 60);
-const WORKERS = envInt('BENCH_SCALE_WORKERS', 1);
-const CONCURRENCY = envInt('BENCH_CONCURRENCY', 16);
+const WORKERS = envInt('BENCH_SCALE_WORKERS', 2);
+const CONCURRENCY = envInt('BENCH_CONCURRENCY', 1024);
+/** The workers' VECRON_WORKER_CLAIM_AHEAD_MS (src/queue/worker.ts): 0 claims only what is due. */
+const CLAIM_AHEAD_MS = envInt('BENCH_SCALE_CLAIM_AHEAD_MS', 1000, 0);
 const TIME_LIMIT_S = envInt('BENCH_TIME_LIMIT_SECONDS', 3600);
 const WRITE_DOCS = process.env.BENCH_WRITE_DOCS !== '0';
 const list = (name: string, def: string) =>
@@ -115,7 +119,7 @@ async function workerMain(): Promise<void> {
       loadVariables: async (exec, documentVariables): Promise<RunVariables> =>
         mergeRunVariables(exec.variable_rows ?? [], secretKeyFor(config), documentVariables),
     },
-    { concurrency: CONCURRENCY, leaseSeconds: 30, pollIntervalMs: config.pollIntervalMs },
+    { concurrency: CONCURRENCY, leaseSeconds: 30, pollIntervalMs: config.pollIntervalMs, claimAheadMs: CLAIM_AHEAD_MS },
   );
   await worker.start();
   // As src/app.ts does in every process: the busy tables analyzed as they grow (src/db/upkeep.ts).
@@ -401,7 +405,7 @@ function report(rows: Row[], pgVersion: string, config: Config, loadStart: numbe
     `${HOT.toLocaleString('en-US')} of the jobs fire every second (cron \`* * * * * ?\` and \`* * h-1-h+1 * * ?\` over ${ZONES.length} time zones: ${ZONES.join(', ')}); ` +
       `the others fire yearly or daily at another hour. Window: ${SECONDS} s after ${WARM_S} s of warm-up. Scheduler: interval ${config.schedulerIntervalMs} ms, ` +
       `lookahead ${config.schedulerLookaheadMs} ms (fire times are queued up to that much ahead, with run_at = the fire time). ` +
-      `End-to-end: ${WORKERS} worker process(es) at concurrency ${CONCURRENCY}, step = one \`http\` GET to a 204 server on 127.0.0.1 in the worker process. ` +
+      `End-to-end: ${WORKERS} worker process(es) at concurrency ${CONCURRENCY}, claim-ahead ${CLAIM_AHEAD_MS} ms (VECRON_WORKER_CLAIM_AHEAD_MS), step = one \`http\` GET to a 204 server on 127.0.0.1 in the worker process. ` +
       `"Queued" = executions.created_at − fire_time (negative: queued ahead); "step start" = step_runs.started_at − fire_time. ` +
       `Scheduler CPU = this process's CPU time in the window (it runs only the scheduler) per fire time queued.`,
   );
