@@ -30,11 +30,14 @@ export interface Success {
 const RECORD_SUCCESSES_SQL = `WITH input AS (
        SELECT * FROM unnest($2::uuid[], $3::text[], $4::timestamptz[], $5::text[], $6::text[]) WITH ORDINALITY
                 AS i(id, step_id, completed_at, output, context, n)
+     ), locked AS MATERIALIZED (
+       -- In id order, as a heartbeat locks them (src/queue/lease.ts): no deadlock between the two.
+       SELECT e.id FROM executions e WHERE e.id = ANY($2::uuid[]) AND e.locked_by = $1 ORDER BY e.id FOR NO KEY UPDATE
      ), u AS (
        UPDATE executions e
        SET status = 'succeeded', finished_at = now(), locked_by = NULL, lease_expires_at = NULL, error = NULL,
            context = coalesce(i.context::jsonb, e.context)
-       FROM input i
+       FROM input i JOIN locked l ON l.id = i.id
        WHERE e.id = i.id AND e.locked_by = $1 AND e.status IN (${execFrom('succeed')})
        RETURNING e.id, e.job_id, e.finished_at, i.n
      ), s AS (

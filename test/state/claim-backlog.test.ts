@@ -36,7 +36,7 @@ forEachDatabase((kind: DbKind) => {
       // EXPLAIN ANALYZE runs the claim: inside a transaction that is rolled back, so nothing is claimed.
       const plan = await db
         .transaction(async (tx) => {
-          const { rows } = await tx.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`, ['w', CLAIM, 60]);
+          const { rows } = await tx.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`, ['w', CLAIM, 60, 0]);
           throw Object.assign(new Error('rollback'), { plan: rows[0]['QUERY PLAN'][0].Plan });
         })
         .catch((err: { plan?: PlanNode }) => {
