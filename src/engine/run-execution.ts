@@ -4,7 +4,7 @@ import type { Metrics } from '../metrics.ts';
 import type { JobDefinition, Step } from '../jobs/types.ts';
 import type { ClaimedExecution } from '../state/claim.ts';
 import type { Outcome } from '../state/finish.ts';
-import { failStep, skipSteps, startStep, succeedStep, type StepOwner, type StepRef } from '../state/steps.ts';
+import { failStep, skipSteps, startStep, succeedStep, type StepOwner, type StepRef, type StepStart } from '../state/steps.ts';
 import { SKIP_REASONS } from '../state/statuses.ts';
 import type { ExecutorServices, StepExecutorModule, StepRunContext } from '../executors/executor.ts';
 import { stepDefinitions } from '../executors/definitions.ts';
@@ -37,6 +37,8 @@ export interface EngineEnv {
   leases?: LeaseTracker;
   /** The execution's variables from the rows the claim fetched, merged with the job document's. */
   loadVariables(exec: ClaimedExecution, documentVariables: Record<string, unknown>): Promise<RunVariables>;
+  /** Writes a step's start (the worker's group commit, src/queue/start-writer.ts); one statement per start without it. */
+  startStep?: (start: StepStart) => Promise<boolean>;
 }
 
 /** Why an execution was stopped from outside; set as the AbortSignal's reason. */
@@ -225,7 +227,8 @@ async function runStepUntraced(step: Step, s: StepEnv, contextJson: string | nul
     s.pendingContext = contextJson;
   } else {
     // Step rows are created as steps start (a queued execution has none); a rerun updates its row.
-    await fenced(() => startStep(env.db, owner, stepRef(s.job, s.job.steps.indexOf(step)), startedAt, exec.attempt, contextJson));
+    const start: StepStart = { owner, step: stepRef(s.job, s.job.steps.indexOf(step)), startedAt, attempt: exec.attempt, contextJson };
+    await fenced(() => (env.startStep ? env.startStep(start) : startStep(env.db, start.owner, start.step, startedAt, start.attempt, contextJson)));
   }
   if (exec.fire_time && env.metrics && Object.keys(s.steps).length === 0) {
     env.metrics.scheduleLag.observe((startedAt.getTime() - exec.fire_time.getTime()) / 1000);

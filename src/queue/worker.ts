@@ -10,6 +10,7 @@ import { finishAttempt, handBack, type FinishResult, type Outcome } from '../sta
 import { reapExpiredLeases } from '../state/reap.ts';
 import { renewLeases } from './lease.ts';
 import { SuccessWriter } from './success-writer.ts';
+import { StartWriter } from './start-writer.ts';
 import { LeaseTracker, OutcomeAbandoned, saveOutcome } from './outcome-retry.ts';
 import { runExecution, StopRequest, type EngineEnv } from '../engine/run-execution.ts';
 import { scheduleAfterFinish } from '../scheduler/sync.ts';
@@ -61,6 +62,7 @@ export class Worker {
    */
   private readonly finishing = new Map<string, Promise<void>>();
   private readonly successes: SuccessWriter;
+  private readonly starts: StartWriter;
   /** How long each running execution's lease is known to hold: bounds the retries of its writes. */
   private readonly leases: LeaseTracker;
   private claiming = false;
@@ -83,6 +85,7 @@ export class Worker {
   ) {
     this.id = opts.id ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
     this.successes = new SuccessWriter(env.db, this.id);
+    this.starts = new StartWriter(env.db, this.id);
     this.leases = new LeaseTracker(opts.leaseSeconds * 1000);
   }
 
@@ -262,7 +265,7 @@ export class Worker {
     let outcome: Outcome;
     try {
       await this.holdUntilDue(exec, signal);
-      outcome = await runExecution(exec, { ...this.env, workerId: this.id, leases: this.leases }, signal);
+      outcome = await runExecution(exec, { ...this.env, workerId: this.id, leases: this.leases, startStep: (start) => this.starts.start(start) }, signal);
     } catch (err) {
       const stop = err instanceof StopRequest ? err : signal.reason instanceof StopRequest ? signal.reason : null;
       if (err instanceof OutcomeAbandoned) {

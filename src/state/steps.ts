@@ -53,6 +53,70 @@ const START_STEP_SQL = [false, true].map(
      SELECT 1 FROM r`,
 );
 
+/** One step start of a batch (startSteps). */
+export interface StepStart {
+  owner: StepOwner;
+  step: StepRef;
+  startedAt: Date;
+  attempt: number;
+  contextJson: string | null;
+}
+
+const START_STEPS_SQL = `WITH input AS (
+       SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::int[], $6::text[], $7::timestamptz[], $8::int[], $9::text[]) WITH ORDINALITY
+                AS i(id, job_id, step_id, position, type, started_at, attempt, context, n)
+     ), locked AS MATERIALIZED (
+       -- In id order, as a heartbeat and the group commit of successes lock them (no deadlock between them).
+       SELECT e.id FROM executions e
+       WHERE e.id = ANY($2::uuid[]) AND e.locked_by = $1 AND e.status IN (${execFrom('succeed')})
+       ORDER BY e.id FOR NO KEY UPDATE
+     ), c AS (
+       UPDATE executions e SET context = coalesce(i.context::jsonb, e.context)
+       FROM input i JOIN locked l ON l.id = i.id
+       WHERE e.id = i.id
+       RETURNING e.id
+     ), r AS (
+       INSERT INTO step_runs AS r (execution_id, step_id, position, type, status, started_at, attempt)
+       SELECT i.id, i.step_id, i.position, i.type, 'running', i.started_at, i.attempt FROM input i JOIN c ON c.id = i.id
+       ON CONFLICT (execution_id, step_id) DO UPDATE SET ${RESTART_STEP}
+       WHERE r.status IN (${stepFrom('start')})
+       RETURNING r.execution_id, r.step_id, r.started_at
+     ), ${eventsCte([
+       {
+         from: 'r JOIN input i ON i.id = r.execution_id',
+         kind: 'step',
+         executionId: 'r.execution_id',
+         jobId: 'i.job_id',
+         stepId: 'r.step_id',
+         status: `'running'`,
+         at: 'r.started_at',
+         order: 'i.n',
+         phase: 0,
+       },
+     ])}
+     SELECT r.execution_id AS id FROM r`;
+
+/**
+ * `start` for several steps of one worker's executions in one statement (the group commit of
+ * src/queue/start-writer.ts), one step per execution. Returns, in input order, whether each was
+ * applied (false: the lease was lost, and nothing was written for it).
+ */
+export async function startSteps(db: Queryable, workerId: string, items: StepStart[]): Promise<boolean[]> {
+  const { rows } = await db.query<{ id: string }>(START_STEPS_SQL, [
+    workerId,
+    items.map((x) => x.owner.executionId),
+    items.map((x) => x.owner.jobId),
+    items.map((x) => x.step.id),
+    items.map((x) => x.step.position),
+    items.map((x) => x.step.type),
+    items.map((x) => x.startedAt),
+    items.map((x) => x.attempt),
+    items.map((x) => x.contextJson),
+  ]);
+  const applied = new Set(rows.map((r) => r.id));
+  return items.map((x) => applied.has(x.owner.executionId));
+}
+
 /** `start`: the step's row is written (or rewritten) as running. */
 export async function startStep(db: Queryable, o: StepOwner, step: StepRef, startedAt: Date, attempt: number, contextJson: string | null): Promise<boolean> {
   const r = await db.query(START_STEP_SQL[contextJson !== null ? 1 : 0], [

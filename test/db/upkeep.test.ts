@@ -105,7 +105,8 @@ forEachDatabase((kind: DbKind) => {
             await s.exec('SET plan_cache_mode = force_generic_plan');
             await s.exec(`PREPARE upkeep_claim(text, int, int, float8) AS ${sql}`);
             const plan = async () =>
-              (await s.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>("EXPLAIN (FORMAT JSON) EXECUTE upkeep_claim('w', 3, 60, 0)")).rows[0]['QUERY PLAN'][0].Plan;
+              (await s.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>("EXPLAIN (FORMAT JSON) EXECUTE upkeep_claim('w', 3, 60, 0)")).rows[0]['QUERY PLAN'][0]
+                .Plan;
             assert.ok(seqScansOf(await plan(), 'step_runs') > 0, 'made on an empty table, the plan reads step_runs whole');
             await grow(fresh, GROWTH);
             assert.ok(seqScansOf(await plan(), 'step_runs') > 0, 'the cached plan is kept as the table grows');

@@ -16,7 +16,7 @@ import { enqueueExecution } from '../../src/state/enqueue.ts';
 import { claimExecutions, type ClaimedExecution } from '../../src/state/claim.ts';
 import { finishAttempt, handBack, recordSuccesses } from '../../src/state/finish.ts';
 import { reapExpiredLeases } from '../../src/state/reap.ts';
-import { failStep, skipSteps, startStep, succeedStep } from '../../src/state/steps.ts';
+import { failStep, skipSteps, startStep, startSteps, succeedStep } from '../../src/state/steps.ts';
 import { SKIP_REASONS } from '../../src/state/statuses.ts';
 import { Scheduler } from '../../src/scheduler/scheduler.ts';
 
@@ -237,6 +237,46 @@ forEachDatabase((kind: DbKind) => {
           ['execution::running', 'step:a:running', 'step:b:skipped[not on the route taken]', 'step:c:skipped[not on the route taken]'],
           seq,
         );
+      } finally {
+        s.close();
+      }
+    });
+
+    it('step starts in one batch (the group commit): each owned one started with its event and context; a lost one unwritten', async () => {
+      const { s, job } = await setup();
+      try {
+        let seq = await expectEvents(s, ['execution::queued']);
+        const first = await claim('w1');
+        assert.equal((await t.api('POST', `/api/v1/jobs/${job.id}/trigger`)).status, 202);
+        seq = await expectEvents(s, ['execution::running', 'step:a:running', 'execution::queued'], seq);
+        const second = await claim('w2');
+        seq = await expectEvents(s, ['execution::running', 'step:a:running'], seq);
+        assert.ok(await succeedStep(t.app.db, owner(first, 'w1'), 'a', new Date(), '{}', null));
+        assert.ok(await succeedStep(t.app.db, owner(second, 'w2'), 'a', new Date(), '{}', null));
+        seq = await expectEvents(s, ['step:a:succeeded', 'step:a:succeeded'], seq);
+        const startedAt = new Date(Date.now() - 5);
+        // As worker w1: its own execution's step b starts; w2's is not w1's to start.
+        const applied = await startSteps(t.app.db, 'w1', [
+          { owner: owner(first, 'w1'), step: ref('b', 1), startedAt, attempt: first.attempt, contextJson: '{"set_context":{"k":1}}' },
+          { owner: owner(second, 'w1'), step: ref('b', 1), startedAt, attempt: second.attempt, contextJson: '{"set_context":{"k":2}}' },
+        ]);
+        assert.deepEqual(applied, [true, false]);
+        await expectEvents(s, ['step:b:running'], seq);
+        const rows = async (id: string) =>
+          (await t.app.db.query<any>(`SELECT step_id, status, started_at FROM step_runs WHERE execution_id = $1 ORDER BY position`, [id])).rows;
+        const mine = await rows(first.id);
+        assert.deepEqual(
+          mine.map((r: any) => `${r.step_id}:${r.status}`),
+          ['a:succeeded', 'b:running'],
+        );
+        assert.equal(new Date(mine[1].started_at).getTime(), startedAt.getTime(), 'the start time is the one the worker took');
+        assert.deepEqual(
+          (await rows(second.id)).map((r: any) => `${r.step_id}:${r.status}`),
+          ['a:succeeded'],
+        );
+        const ctx = async (id: string) => (await t.app.db.query<any>('SELECT context FROM executions WHERE id = $1', [id])).rows[0].context;
+        assert.deepEqual(await ctx(first.id), { set_context: { k: 1 } });
+        assert.notDeepEqual(await ctx(second.id), { set_context: { k: 2 } });
       } finally {
         s.close();
       }
