@@ -306,8 +306,9 @@ export const settings = {
   },
   schedulerLookaheadMs: {
     env: 'VECRON_SCHEDULER_LOOKAHEAD_MS',
-    description: 'Fire times this close are queued ahead and started by the workers exactly on time (0 = queue them when due).',
-    default: '1000',
+    description:
+      'Fire times this close are queued ahead and started by the workers exactly on time (0 = queue them when due). Half a second by default: a burst is then queued between whole seconds, not at the moment the previous whole second fires (bench/scale.ts: with 1,000 jobs firing every second, step start p99 42 ms at 500 against 66 ms at 1000).',
+    default: '500',
     parse: int(0, 60000),
   },
   eventRetentionSeconds: {

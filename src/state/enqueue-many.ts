@@ -31,7 +31,10 @@ const ENQUEUE_MANY_SQL = `WITH i AS (
        RETURNING id, job_id, fire_time, status, run_at, created_at, error, concurrency_key, rate_key
      ), ${eventsCte([{ from: 'e', kind: 'execution', executionId: 'e.id', jobId: 'e.job_id', status: 'e.status', at: 'e.created_at', reason: `e.error->>'code'`, error: 'e.error', order: 'extract(epoch FROM e.fire_time) * 1000', phase: 0 }])}
      SELECT e.id, e.job_id, e.fire_time, CASE WHEN e.status = 'queued'
-                       THEN pg_notify('${QUEUE_CHANNEL}', e.id::text || ' ' || floor(extract(epoch FROM e.run_at) * 1000)::bigint::text
+                       -- No id in the payload ('*'): PostgreSQL sends identical payloads of one transaction
+                       -- once, so a burst of 1,000 fire times on one second wakes each worker once, not
+                       -- 1,000 times (workers read only the run_at and the limits flag).
+                       THEN pg_notify('${QUEUE_CHANNEL}', '* ' || floor(extract(epoch FROM e.run_at) * 1000)::bigint::text
                                                           || CASE WHEN e.concurrency_key IS NULL AND e.rate_key IS NULL THEN '' ELSE ' L' END) END AS notified
      FROM e`;
 
