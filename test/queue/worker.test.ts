@@ -15,6 +15,13 @@ import { json, startHttpServer, waitFor, type TestServer } from '../helpers/http
 const manual = () => ({ trigger: { type: 'manual' as const, time: new Date().toISOString(), user: 'test' } });
 const execution = async (db: Database, id: string) => (await db.query<any>('SELECT * FROM executions WHERE id = $1', [id])).rows[0];
 const stepRuns = async (db: Database, id: string) => (await db.query<any>('SELECT * FROM step_runs WHERE execution_id = $1 ORDER BY position', [id])).rows;
+/** Back in the queue after a shutdown: unlocked, the attempt not counted. */
+async function assertHandedBack(db: Database, id: string): Promise<void> {
+  const e = await execution(db, id);
+  assert.equal(e.status, 'queued');
+  assert.equal(e.attempt, 0);
+  assert.equal(e.locked_by, null);
+}
 const finished = (db: Database, id: string, timeoutMs = 20000) =>
   waitFor(
     async () => {
@@ -181,10 +188,7 @@ forEachDatabase((kind: DbKind) => {
       await w.start();
       await waitFor(async () => (await execution(db, id)).status === 'running', 'running');
       await w.stop(100);
-      const e = await execution(db, id);
-      assert.equal(e.status, 'queued');
-      assert.equal(e.attempt, 0);
-      assert.equal(e.locked_by, null);
+      await assertHandedBack(db, id);
       assert.equal((await stepRuns(db, id))[0].status, 'pending');
       const w2 = makeWorker(db);
       await w2.start();
@@ -227,10 +231,7 @@ forEachDatabase((kind: DbKind) => {
       await waitFor(async () => (await execution(db, id)).status === 'running', 'claimed ahead');
       // A grace period longer than the wait: a held execution is handed back, not started during it.
       await w.stop(10_000);
-      const e = await execution(db, id);
-      assert.equal(e.status, 'queued');
-      assert.equal(e.attempt, 0);
-      assert.equal(e.locked_by, null);
+      await assertHandedBack(db, id);
       assert.deepEqual(await stepRuns(db, id), []);
       const w2 = makeWorker(db, { claimAheadMs: 8000 });
       await w2.start();
