@@ -13,6 +13,7 @@ import { SuccessWriter } from './success-writer.ts';
 import { StartWriter } from './start-writer.ts';
 import { LeaseTracker, OutcomeAbandoned, saveOutcome } from './outcome-retry.ts';
 import { runExecution, StopRequest, type EngineEnv } from '../engine/run-execution.ts';
+import { sleep } from '../engine/sleep.ts';
 import { scheduleAfterFinish } from '../scheduler/sync.ts';
 import type { JobDefinition } from '../jobs/types.ts';
 import { endExecutionSpan, inExecution, startExecutionSpan } from '../tracing/spans.ts';
@@ -300,18 +301,7 @@ export class Worker {
     if (!(wait > 0)) return;
     this.held.add(exec.id);
     try {
-      await new Promise<void>((resolve, reject) => {
-        if (signal.aborted) return reject(signal.reason);
-        const onAbort = () => {
-          clearTimeout(timer);
-          reject(signal.reason);
-        };
-        const timer = setTimeout(() => {
-          signal.removeEventListener('abort', onAbort);
-          resolve();
-        }, wait);
-        signal.addEventListener('abort', onAbort, { once: true });
-      });
+      await sleep(wait, signal);
     } finally {
       this.held.delete(exec.id);
     }
